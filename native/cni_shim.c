@@ -1,0 +1,2 @@
+/* STUB: replaced by the vhostplug-cni shim. */
+int main(void) { return 0; }

@@ -1,0 +1,110 @@
+/**
+ * The single loader of the C++ addon and the typed raw interface to it.
+ * Nothing above this module touches the addon directly; everything here is raw
+ * (fds, byte counts, plain objects). Policy lives in the TS layers above.
+ */
+import * as path from 'node:path';
+import * as fs from 'node:fs';
+
+/** A Node-style system error as thrown by the addon (same shape as fs errors). */
+export interface SystemError extends Error {
+  code: string;
+  /** Negative errno, as Node reports it. */
+  errno: number;
+  syscall: string;
+  path?: string;
+  dest?: string;
+}
+
+export interface RawStreamOptions {
+  /** Largest single JSON-RPC message accepted, in bytes. */
+  maxMessageBytes: number;
+  /** Deepest nesting of arrays/objects accepted. */
+  maxDepth: number;
+}
+
+export interface RawStreamCallbacks {
+  /** The connection is established (non-blocking connect finished). */
+  onConnect(): void;
+  /** One or more complete top-level JSON texts, in arrival order. */
+  onMessages(messages: string[]): void;
+  /**
+   * The stream failed (connect error, read/write error, framing error with code
+   * EOVSDBFRAME / EOVSDBTOOBIG / EOVSDBTOODEEP). onClose follows.
+   */
+  onError(err: SystemError | (Error & { code: string })): void;
+  /** The stream is closed (peer EOF, error or close()). Called exactly once. */
+  onClose(): void;
+}
+
+export interface RawStream {
+  /** Queue a message; writes made in the same loop turn leave in one syscall. */
+  write(text: string): void;
+  /** Close now; pending output is dropped. onClose is called. */
+  close(): void;
+  ref(): void;
+  unref(): void;
+}
+
+export interface RawInotifyEvent {
+  wd: number;
+  mask: number;
+  cookie: number;
+  /** Empty for events on the watched directory itself. */
+  name: string;
+}
+
+export interface RawInotify {
+  /** inotify_add_watch; returns the watch descriptor. Throws SystemError. */
+  addWatch(path: string, mask: number): number;
+  rmWatch(wd: number): void;
+  close(): void;
+  ref(): void;
+  unref(): void;
+}
+
+export interface RawMountInfo {
+  dev: number;
+  /** statx STATX_MNT_ID, or -1 when the kernel does not report it. */
+  mntId: number;
+  ino: number;
+  mode: number;
+}
+
+export interface NativeBinding {
+  napiVersion: number;
+  streamConnectUnix(path: string, opts: RawStreamOptions, cb: RawStreamCallbacks): RawStream;
+  streamConnectTcp(ip: string, port: number, opts: RawStreamOptions, cb: RawStreamCallbacks): RawStream;
+  /** rename(2) / renameat2(2); flags: 1 = RENAME_NOREPLACE. Throws SystemError (EXDEV, ...). */
+  rename(src: string, dst: string, flags: number): void;
+  /** statx without following a final symlink. Throws SystemError. */
+  mountInfo(path: string): RawMountInfo;
+  inotifyOpen(onEvents: (events: RawInotifyEvent[]) => void): RawInotify;
+}
+
+let cached: NativeBinding | undefined;
+
+/** Loads the addon once (through `bindings`); throws one error listing every path tried. */
+export function native(): NativeBinding {
+  if (cached) return cached;
+  try {
+    // eslint-disable-next-line @typescript-eslint/no-require-imports
+    const bindings = require('bindings') as (opts: { bindings: string; module_root: string }) => unknown;
+    cached = bindings({ bindings: 'vhostplug', module_root: path.resolve(__dirname, '..') }) as NativeBinding;
+    return cached;
+  } catch (cause) {
+    const err = new Error(`vhostplug native addon could not be loaded; run "npm run build".\n${(cause as Error).message}`);
+    (err as Error & { code: string }).code = 'EADDONMISSING';
+    throw err;
+  }
+}
+
+/** Path of the vhostplug-cni shim executable built next to the addon. */
+export function cniShimPath(): string {
+  const root = path.resolve(__dirname, '..');
+  for (const dir of ['Release', 'Debug']) {
+    const p = path.join(root, 'build', dir, 'vhostplug-cni');
+    if (fs.existsSync(p)) return p;
+  }
+  return path.join(root, 'build', 'Release', 'vhostplug-cni');
+}
