@@ -71,15 +71,32 @@ export interface RawMountInfo {
   mode: number;
 }
 
+/** The incremental framing scanner on its own (tests, fuzz corpus checks). */
+export interface RawFramer {
+  /** Feeds bytes; returns the messages completed by them. Throws a coded error (EOVSDBFRAME, ...). */
+  feed(chunk: Uint8Array): string[];
+  /** Bytes held for an incomplete message. */
+  pending(): number;
+}
+
+// --- netlink raw types (owned by the netlink work) ---
+// --- end netlink raw types ---
+
 export interface NativeBinding {
   napiVersion: number;
+  // --- OVSDB stream transport ---
+  jsonFramer(opts: RawStreamOptions): RawFramer;
   streamConnectUnix(path: string, opts: RawStreamOptions, cb: RawStreamCallbacks): RawStream;
   streamConnectTcp(ip: string, port: number, opts: RawStreamOptions, cb: RawStreamCallbacks): RawStream;
+  // --- fs operations ---
   /** rename(2) / renameat2(2); flags: 1 = RENAME_NOREPLACE. Throws SystemError (EXDEV, ...). */
   rename(src: string, dst: string, flags: number): void;
   /** statx without following a final symlink. Throws SystemError. */
   mountInfo(path: string): RawMountInfo;
+  // --- inotify ---
   inotifyOpen(onEvents: (events: RawInotifyEvent[]) => void): RawInotify;
+  // --- netlink (owned by the netlink work) ---
+  // --- end netlink ---
 }
 
 let cached: NativeBinding | undefined;
