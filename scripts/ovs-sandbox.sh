@@ -1,0 +1,389 @@
+#!/usr/bin/env bash
+# ovs-sandbox.sh — a private Open vSwitch (ovsdb-server + DPDK ovs-vswitchd) in one directory.
+#
+# Tests, benchmarks and the demo start their own OVS with this script so that they never touch
+# (or need) a system OVS. Everything lives in DIR; vswitchd runs in its own network namespace
+# because two netdev datapaths in one namespace clash over the "ovs-netdev" tap device.
+# See docs/sandbox.md for the why of each flag.
+set -euo pipefail
+
+readonly SCHEMA=${OVS_SCHEMA:-/usr/share/openvswitch/vswitch.ovsschema}
+readonly VSWITCHD_DPDK=${VHP_VSWITCHD_DPDK:-/usr/lib/openvswitch-switch-dpdk/ovs-vswitchd-dpdk}
+# The Debian alternative /usr/sbin/ovs-vswitchd may point at the DPDK build; prefer the plain one.
+if [[ -x /usr/lib/openvswitch-switch/ovs-vswitchd ]]; then
+  readonly VSWITCHD_PLAIN=${VHP_VSWITCHD:-/usr/lib/openvswitch-switch/ovs-vswitchd}
+else
+  readonly VSWITCHD_PLAIN=${VHP_VSWITCHD:-ovs-vswitchd}
+fi
+readonly DPDK_RUNTIME_BASE=/var/run/dpdk
+# How long start waits for vswitchd to apply the configuration and initialise DPDK.
+readonly START_TIMEOUT=${VHP_SANDBOX_TIMEOUT:-20}
+
+usage() {
+  cat <<'EOF'
+Usage: ovs-sandbox.sh COMMAND DIR [--no-dpdk]
+
+A private Open vSwitch in DIR: ovsdb-server on DIR/conf.db (remote unix:DIR/db.sock) and a DPDK
+ovs-vswitchd (no hugepages, PMD sleeping when idle) in its own network namespace, with bridge
+br-int (datapath_type=netdev). dpdkvhostuser sockets appear in DIR (OVS_RUNDIR=DIR).
+
+Commands:
+  start DIR [--no-dpdk]   create DIR if needed and start both daemons; returns once vswitchd has
+                          applied the config (cur_cfg == next_cfg) and dpdk_initialized is true.
+                          --no-dpdk runs the plain ovs-vswitchd (still in its own netns).
+                          A failed start prints the log tails, cleans up and exits non-zero.
+  stop DIR                stop everything (processes, netns, taps, DPDK runtime dir). Idempotent.
+                          conf.db and the logs stay in DIR.
+  env DIR                 print `export` lines: OVS_RUNDIR OVS_DBDIR OVS_LOGDIR OVS_SYSCONFDIR
+                          VHP_DB VHP_NETNS VHP_DPDK_PREFIX. Use: eval "$(ovs-sandbox.sh env DIR)"
+  status DIR              print the state of each daemon; exit 0 if both run, 3 otherwise.
+  restart-vswitchd DIR    stop and start ovs-vswitchd only; the database keeps its rows and the new
+                          vswitchd re-creates existing vhost-user sockets.
+  kill-db DIR             SIGKILL ovsdb-server, as a crash would (db.sock stays behind).
+  start-db DIR            start ovsdb-server again on the same conf.db (removes a stale db.sock).
+
+Environment: VHP_SANDBOX_TIMEOUT (seconds, default 20), VHP_SANDBOX_PMD_MASK (default 0x2 when
+the machine has a CPU 1, else 0x1).
+Needs root (network namespaces, /var/run/dpdk).
+EOF
+}
+
+die() { echo "ovs-sandbox: $*" >&2; exit 1; }
+
+# ---- naming -------------------------------------------------------------------------------------
+
+# Unique per absolute DIR, used both as netns name and DPDK --file-prefix so that several
+# sandboxes can run at once.
+sandbox_name() {
+  local hash
+  hash=$(printf '%s' "$1" | sha256sum)
+  echo "vhp-${hash:0:8}"
+}
+
+# ---- process helpers ----------------------------------------------------------------------------
+
+# A process counts as alive unless it is gone or a zombie: PID 1 here reaps only every ~2 s.
+pid_alive() {
+  local pid=$1 stat
+  [[ -n "$pid" ]] || return 1
+  stat=$(cat "/proc/$pid/stat" 2>/dev/null) || return 1
+  stat=${stat##*) }
+  [[ "${stat:0:1}" != Z ]]
+}
+
+read_pid() {
+  local f=$1 pid
+  [[ -f "$f" ]] || return 0
+  read -r pid <"$f" 2>/dev/null || true
+  [[ "$pid" =~ ^[0-9]+$ ]] && echo "$pid"
+  return 0
+}
+
+# wait_dead PID TENTHS: poll until PID is dead; returns 1 if still alive at the deadline.
+wait_dead() {
+  local pid=$1 n=$2 i
+  for ((i = 0; i < n * 10; i++)); do
+    pid_alive "$pid" || return 0
+    sleep 0.01
+  done
+  ! pid_alive "$pid"
+}
+
+# Processes that belong to this sandbox even if their pidfile is missing (a start that failed
+# half-way): daemons whose command line names DIR's database.
+sandbox_daemon_pids() {
+  local p comm
+  local -a argv
+  for p in /proc/[0-9]*; do
+    read -r comm <"$p/comm" 2>/dev/null || continue
+    case "$comm" in ovsdb-server | ovs-vswitchd*) ;; *) continue ;; esac
+    mapfile -d '' argv <"$p/cmdline" 2>/dev/null || continue
+    if [[ " ${argv[*]} " == *" unix:$DIR/db.sock "* || " ${argv[*]} " == *" $DIR/conf.db "* ]]; then
+      echo "${p#/proc/}"
+    fi
+  done
+}
+
+# stop_daemon NAME CTL PIDFILE [EXIT-ARGS...]: graceful exit via unixctl, then SIGKILL.
+stop_daemon() {
+  local name=$1 ctl=$2 pidfile=$3
+  shift 3
+  local pid
+  pid=$(read_pid "$pidfile")
+  if pid_alive "$pid"; then
+    if [[ -S "$ctl" ]]; then
+      timeout 5 ovs-appctl -t "$ctl" exit "$@" >/dev/null 2>&1 || true
+    fi
+    if ! wait_dead "$pid" 3; then
+      echo "ovs-sandbox: $name ($pid) did not exit, sending SIGKILL" >&2
+      kill -KILL "$pid" 2>/dev/null || true
+      wait_dead "$pid" 2 || echo "ovs-sandbox: $name ($pid) survived SIGKILL" >&2
+    fi
+  fi
+  rm -f "$pidfile" "$ctl"
+}
+
+# ---- environment --------------------------------------------------------------------------------
+
+setup_env() {
+  local arg=$1
+  [[ -n "$arg" ]] || die "missing DIR (see --help)"
+  if [[ "$CMD" == start ]]; then
+    mkdir -p "$arg"
+  fi
+  if [[ -d "$arg" ]]; then
+    DIR=$(cd "$arg" && pwd -P)
+  else
+    # A nonexistent sandbox: stop/status/env still work on the name.
+    DIR=$(realpath -m "$arg")
+  fi
+  NAME=$(sandbox_name "$DIR")
+  DB="unix:$DIR/db.sock"
+  export OVS_RUNDIR=$DIR OVS_DBDIR=$DIR OVS_LOGDIR=$DIR OVS_SYSCONFDIR=$DIR
+  OVSDB_PIDFILE=$DIR/ovsdb-server.pid
+  OVSDB_CTL=$DIR/ovsdb-server.ctl
+  VSWITCHD_PIDFILE=$DIR/ovs-vswitchd.pid
+  VSWITCHD_CTL=$DIR/ovs-vswitchd.ctl
+  MODE_FILE=$DIR/sandbox.mode
+}
+
+vsctl() { ovs-vsctl --db="$DB" --timeout=10 "$@"; }
+
+need_root() {
+  [[ $(id -u) -eq 0 ]] || die "needs root (network namespaces, DPDK runtime dir)"
+}
+
+pmd_mask() {
+  if [[ -n "${VHP_SANDBOX_PMD_MASK:-}" ]]; then
+    echo "$VHP_SANDBOX_PMD_MASK"
+  elif [[ -d /sys/devices/system/cpu/cpu1 ]]; then
+    echo 0x2 # keep the PMD off CPU 0, where the main thread and testpmd live
+  else
+    echo 0x1
+  fi
+}
+
+print_log_tails() {
+  local f
+  for f in "$DIR/ovsdb-server.log" "$DIR/ovs-vswitchd.log"; do
+    [[ -f "$f" ]] || continue
+    echo "---- tail of $f ----" >&2
+    tail -n 25 "$f" >&2 || true
+  done
+}
+
+# ---- ovsdb-server -------------------------------------------------------------------------------
+
+start_db() {
+  if pid_alive "$(read_pid "$OVSDB_PIDFILE")"; then
+    die "ovsdb-server already running in $DIR"
+  fi
+  # A crashed server leaves its sockets behind; a stale db.sock would make clients see ECONNREFUSED
+  # instead of ENOENT, and inotify watchers would miss the socket reappearing.
+  rm -f "$DIR/db.sock" "$OVSDB_CTL"
+  [[ -f "$DIR/conf.db" ]] || ovsdb-tool create "$DIR/conf.db" "$SCHEMA"
+  ovsdb-server "$DIR/conf.db" \
+    --remote="punix:$DIR/db.sock" \
+    --unixctl="$OVSDB_CTL" \
+    --pidfile="$OVSDB_PIDFILE" \
+    -vconsole:off --log-file="$DIR/ovsdb-server.log" \
+    --detach --no-chdir
+}
+
+# ---- ovs-vswitchd -------------------------------------------------------------------------------
+
+ensure_netns() {
+  if [[ ! -e "/run/netns/$NAME" ]]; then
+    ip netns add "$NAME"
+  fi
+  ip -n "$NAME" link set lo up
+}
+
+start_vswitchd() {
+  local dpdk=$1 bin
+  if pid_alive "$(read_pid "$VSWITCHD_PIDFILE")"; then
+    die "ovs-vswitchd already running in $DIR"
+  fi
+  rm -f "$VSWITCHD_CTL"
+  if [[ "$dpdk" == 1 ]]; then
+    bin=$VSWITCHD_DPDK
+    [[ -x "$bin" ]] || die "$bin not found (install openvswitch-switch-dpdk)"
+    rm -rf "${DPDK_RUNTIME_BASE:?}/$NAME"
+  else
+    bin=$VSWITCHD_PLAIN
+  fi
+  ensure_netns
+  ip netns exec "$NAME" "$bin" "$DB" \
+    --unixctl="$VSWITCHD_CTL" \
+    --pidfile="$VSWITCHD_PIDFILE" \
+    -vconsole:off --log-file="$DIR/ovs-vswitchd.log" \
+    --detach --no-chdir
+  wait_applied "$dpdk"
+}
+
+# Returns once vswitchd has applied the database (cur_cfg caught up with a next_cfg we bump) and,
+# with DPDK, dpdk_initialized is true.
+wait_applied() {
+  local dpdk=$1 next cond
+  # Bump next_cfg ourselves: a restarted vswitchd finds cur_cfg already equal to the old next_cfg,
+  # and ovs-vsctl only bumps it in transactions that change something.
+  next=$(vsctl --no-wait get Open_vSwitch . next_cfg)
+  next=$((next + 1))
+  vsctl --no-wait set Open_vSwitch . next_cfg="$next"
+  cond=("cur_cfg>=$next")
+  [[ "$dpdk" == 1 ]] && cond+=(dpdk_initialized=true)
+  ovs-vsctl --db="$DB" --no-wait --timeout="$START_TIMEOUT" \
+    wait-until Open_vSwitch . "${cond[@]}" ||
+    die "vswitchd did not apply the configuration within ${START_TIMEOUT}s"
+  vsctl --no-wait br-exists br-int || die "bridge br-int missing"
+}
+
+stop_vswitchd() {
+  # --cleanup makes vswitchd remove its datapath, taps and vhost-user sockets.
+  stop_daemon ovs-vswitchd "$VSWITCHD_CTL" "$VSWITCHD_PIDFILE" --cleanup
+  rm -rf "${DPDK_RUNTIME_BASE:?}/$NAME"
+}
+
+# ---- commands -----------------------------------------------------------------------------------
+
+cmd_start() {
+  need_root
+  local dpdk=$1
+  if pid_alive "$(read_pid "$OVSDB_PIDFILE")" || pid_alive "$(read_pid "$VSWITCHD_PIDFILE")"; then
+    die "a sandbox is already running in $DIR (stop it first)"
+  fi
+  STARTING=1
+  echo "$dpdk" >"$MODE_FILE"
+  start_db
+  # One transaction for the whole initial config; vswitchd reads it at start-up, so there is
+  # nothing to reconfigure afterwards.
+  local -a cfg=(-- init -- --may-exist add-br br-int -- set Bridge br-int datapath_type=netdev)
+  if [[ "$dpdk" == 1 ]]; then
+    cfg+=(-- set Open_vSwitch . other_config:dpdk-init=true
+      "other_config:dpdk-extra=\"--legacy-mem --no-huge -m 512 --no-pci --file-prefix $NAME\""
+      other_config:per-port-memory=true
+      other_config:pmd-maxsleep=10000
+      "other_config:pmd-cpu-mask=$(pmd_mask)")
+  fi
+  vsctl --no-wait "${cfg[@]}"
+  start_vswitchd "$dpdk"
+  STARTING=0
+}
+
+cmd_stop() {
+  local pid
+  stop_vswitchd
+  stop_daemon ovsdb-server "$OVSDB_CTL" "$OVSDB_PIDFILE"
+  # Stragglers without a (valid) pidfile, e.g. from a start that failed half-way.
+  for pid in $(sandbox_daemon_pids); do
+    kill -KILL "$pid" 2>/dev/null || true
+    wait_dead "$pid" 2 || true
+  done
+  if [[ -e "/run/netns/$NAME" ]]; then
+    for pid in $(ip netns pids "$NAME" 2>/dev/null); do
+      kill -KILL "$pid" 2>/dev/null || true
+      wait_dead "$pid" 2 || true
+    done
+    # Deleting the namespace also destroys the ovs-netdev and br-int taps inside it.
+    ip netns delete "$NAME" 2>/dev/null || [[ ! -e "/run/netns/$NAME" ]] ||
+      die "could not delete netns $NAME"
+  fi
+  rm -rf "${DPDK_RUNTIME_BASE:?}/$NAME"
+  rm -f "$DIR/db.sock"
+}
+
+cmd_env() {
+  local v
+  for v in OVS_RUNDIR OVS_DBDIR OVS_LOGDIR OVS_SYSCONFDIR; do
+    printf 'export %s=%q\n' "$v" "${!v}"
+  done
+  printf 'export VHP_DB=%q\n' "$DB"
+  printf 'export VHP_NETNS=%q\n' "$NAME"
+  printf 'export VHP_DPDK_PREFIX=%q\n' "$NAME"
+}
+
+cmd_status() {
+  local rc=0 pid
+  pid=$(read_pid "$OVSDB_PIDFILE")
+  if pid_alive "$pid"; then echo "ovsdb-server: running (pid $pid)"; else echo "ovsdb-server: stopped"; rc=3; fi
+  pid=$(read_pid "$VSWITCHD_PIDFILE")
+  if pid_alive "$pid"; then echo "ovs-vswitchd: running (pid $pid, netns $NAME)"; else echo "ovs-vswitchd: stopped"; rc=3; fi
+  echo "db: $DB"
+  exit $rc
+}
+
+cmd_restart_vswitchd() {
+  need_root
+  local dpdk=1
+  [[ -f "$MODE_FILE" ]] && dpdk=$(<"$MODE_FILE")
+  pid_alive "$(read_pid "$OVSDB_PIDFILE")" || die "ovsdb-server is not running in $DIR"
+  stop_vswitchd
+  STARTING=restart
+  start_vswitchd "$dpdk"
+  STARTING=0
+}
+
+cmd_kill_db() {
+  local pid
+  pid=$(read_pid "$OVSDB_PIDFILE")
+  pid_alive "$pid" || die "ovsdb-server is not running in $DIR"
+  kill -KILL "$pid"
+  wait_dead "$pid" 2 || die "ovsdb-server ($pid) survived SIGKILL"
+}
+
+cmd_start_db() {
+  need_root
+  [[ -f "$DIR/conf.db" ]] || die "no $DIR/conf.db (use start)"
+  start_db
+}
+
+on_exit() {
+  local rc=$?
+  if [[ $rc -ne 0 && "${STARTING:-0}" != 0 ]]; then
+    echo "ovs-sandbox: start failed in $DIR" >&2
+    print_log_tails
+    if [[ "$STARTING" == 1 ]]; then
+      STARTING=0
+      set +e
+      cmd_stop
+    fi
+  fi
+  exit $rc
+}
+
+# ---- main ---------------------------------------------------------------------------------------
+
+main() {
+  local args=() dpdk=1 a
+  for a in "$@"; do
+    case "$a" in
+      -h | --help) usage; exit 0 ;;
+      --no-dpdk) dpdk=0 ;;
+      --dpdk) dpdk=1 ;;
+      -*) die "unknown option $a (see --help)" ;;
+      *) args+=("$a") ;;
+    esac
+  done
+  [[ ${#args[@]} -ge 1 ]] || { usage >&2; exit 2; }
+  [[ ${#args[@]} -le 2 ]] || die "too many arguments (see --help)"
+  CMD=${args[0]}
+  case "$CMD" in
+    start | stop | env | status | restart-vswitchd | kill-db | start-db) ;;
+    *) die "unknown command '$CMD' (see --help)" ;;
+  esac
+  setup_env "${args[1]:-}"
+  set -E
+  trap 'echo "ovs-sandbox: failed (rc=$?): $BASH_COMMAND" >&2' ERR
+  trap on_exit EXIT
+  case "$CMD" in
+    start) cmd_start "$dpdk" ;;
+    stop) cmd_stop ;;
+    env) cmd_env ;;
+    status) cmd_status ;;
+    restart-vswitchd) cmd_restart_vswitchd ;;
+    kill-db) cmd_kill_db ;;
+    start-db) cmd_start_db ;;
+  esac
+}
+
+main "$@"
