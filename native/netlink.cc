@@ -1,5 +1,350 @@
-// STUB: replaced by rtnetlink (veth, addresses, routes).
-#include "addon.h"
+// rtnetlink sockets: open (optionally inside another netns, on a dedicated thread), send,
+// and receive on the main loop. See netlink.h for the contract and the namespace rule.
+#include "netlink.h"
+
+#include <fcntl.h>
+#include <linux/netlink.h>
+#include <pthread.h>
+#include <sched.h>
+#include <signal.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <string>
+#include <system_error>
+#include <thread>
+#include <vector>
+
+#include "errors.h"
+
 namespace vhostplug {
-void InitNetlink(Napi::Env, Napi::Object, AddonData*) {}
+
+namespace {
+
+// Large enough that a burst of ACKs for many in-flight requests (or a dump) is not
+// dropped with ENOBUFS; the kernel caps it at net.core.rmem_max without privileges.
+constexpr int kReceiveBufferBytes = 1 << 20;
+// Datagrams handed to JS per poll wake-up, so one busy socket cannot starve the loop.
+constexpr int kMaxDatagramsPerWake = 64;
+
+RouteSocketResult Failed(int err, const char* syscall) {
+  RouteSocketResult r;
+  r.err = err;
+  r.syscall = syscall;
+  return r;
 }
+
+// Per-environment state of this concern: the class constructor for netlinkOpen.
+struct NetlinkEnv {
+  Napi::FunctionReference ctor;
+};
+
+// A socket being opened inside another netns. Owned by the opener thread until handed
+// to the main thread through the thread-safe function; holds nothing JS-side that would
+// be unsafe to destroy off the main thread.
+struct OpenJob;
+void OnOpened(Napi::Env env, Napi::Function, void*, OpenJob* job);
+using OpenTsfn = Napi::TypedThreadSafeFunction<void, OpenJob, OnOpened>;
+
+struct OpenJob {
+  UniqueFd ns_fd;
+  std::string ns_path;
+  NetlinkSocket* socket = nullptr;
+  Napi::Promise::Deferred deferred;
+  OpenTsfn tsfn;
+  RouteSocketResult result;
+  explicit OpenJob(Napi::Env env) : deferred(Napi::Promise::Deferred::New(env)) {}
+};
+
+void Settle(Napi::Env env, OpenJob& job, Napi::Object socket_obj) {
+  if (job.result.err != 0) {
+    job.socket->AbandonOpen();
+    job.deferred.Reject(SystemError(env, job.result.err, job.result.syscall, job.ns_path).Value());
+    return;
+  }
+  job.socket->Attach(std::move(job.result.fd), job.result.port_id);
+  job.deferred.Resolve(socket_obj);
+}
+
+// Runs on the main thread with the opener thread's result.
+void OnOpened(Napi::Env env, Napi::Function, void*, OpenJob* raw) {
+  std::unique_ptr<OpenJob> job(raw);
+  if (env == nullptr) return;  // environment torn down: the fds close with the job
+  Napi::HandleScope scope(env);
+  Settle(env, *job, job->socket->Value());
+}
+
+// The dedicated thread: enter the netns, open the socket, hand it over, exit. The thread
+// dies in the foreign netns, so nothing else ever runs there.
+void OpenerThread(OpenJob* job) {
+  sigset_t all;
+  sigfillset(&all);
+  pthread_sigmask(SIG_BLOCK, &all, nullptr);  // signals belong to the main thread
+  job->result = OpenRouteSocketInNetns(job->ns_fd.get());
+  job->ns_fd.reset();
+  OpenTsfn tsfn = job->tsfn;
+  if (tsfn.BlockingCall(job) != napi_ok) delete job;  // env closing: nobody will take it
+  tsfn.Release();
+}
+
+// netlinkOpen(nsFd, nsPath, onMessages, onError) -> Promise<NetlinkSocket>
+// nsFd < 0 opens in the process's own netns, directly on the main thread (no setns).
+// Otherwise nsFd is an open netns file (the caller keeps it open until settled; we dup it).
+Napi::Value NetlinkOpen(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  auto* ne = static_cast<NetlinkEnv*>(info.Data());
+  if (info.Length() < 4 || !info[0].IsNumber() || !info[1].IsString() || !info[2].IsFunction() ||
+      !info[3].IsFunction()) {
+    throw Napi::TypeError::New(env, "netlinkOpen(nsFd: number, nsPath: string, onMessages, onError)");
+  }
+  int ns_fd = info[0].As<Napi::Number>().Int32Value();
+  Napi::Object obj = ne->ctor.New({info[2], info[3]});
+  auto* socket = NetlinkSocket::Unwrap(obj);
+
+  auto job = std::make_unique<OpenJob>(env);
+  job->ns_path = info[1].As<Napi::String>().Utf8Value();
+  job->socket = socket;
+  Napi::Promise promise = job->deferred.Promise();
+
+  if (ns_fd < 0) {
+    job->result = OpenRouteSocket();
+    Settle(env, *job, obj);
+    return promise;
+  }
+  int dup_fd = fcntl(ns_fd, F_DUPFD_CLOEXEC, 0);
+  if (dup_fd < 0) {
+    job->result = Failed(errno, "fcntl");
+    Settle(env, *job, obj);
+    return promise;
+  }
+  job->ns_fd.reset(dup_fd);
+  job->tsfn = OpenTsfn::New(env, "vhostplug:netns-socket", 0, 1);
+  try {
+    OpenJob* raw = job.get();
+    std::thread(OpenerThread, raw).detach();
+    job.release();  // the thread owns it now
+  } catch (const std::system_error& e) {
+    job->tsfn.Release();
+    job->result = Failed(e.code().value() ? e.code().value() : EAGAIN, "pthread_create");
+    Settle(env, *job, obj);
+  }
+  return promise;
+}
+
+}  // namespace
+
+RouteSocketResult OpenRouteSocket() {
+  int fd = socket(AF_NETLINK, SOCK_RAW | SOCK_CLOEXEC | SOCK_NONBLOCK, NETLINK_ROUTE);
+  if (fd < 0) return Failed(errno, "socket");
+  UniqueFd owned(fd);
+  int one = 1;
+  // Best effort: kernels before 4.12 lack extended ACKs; errors then carry no text.
+  setsockopt(fd, SOL_NETLINK, NETLINK_EXT_ACK, &one, sizeof(one));
+  // Error replies without a copy of our request: we match by sequence number anyway.
+  setsockopt(fd, SOL_NETLINK, NETLINK_CAP_ACK, &one, sizeof(one));
+  int rcvbuf = kReceiveBufferBytes;
+  if (setsockopt(fd, SOL_SOCKET, SO_RCVBUFFORCE, &rcvbuf, sizeof(rcvbuf)) != 0) {
+    setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &rcvbuf, sizeof(rcvbuf));
+  }
+  sockaddr_nl local{};
+  local.nl_family = AF_NETLINK;
+  if (bind(fd, reinterpret_cast<sockaddr*>(&local), sizeof(local)) != 0) return Failed(errno, "bind");
+  socklen_t len = sizeof(local);
+  if (getsockname(fd, reinterpret_cast<sockaddr*>(&local), &len) != 0) return Failed(errno, "getsockname");
+  RouteSocketResult r;
+  r.fd = std::move(owned);
+  r.port_id = local.nl_pid;
+  return r;
+}
+
+RouteSocketResult OpenRouteSocketInNetns(int ns_fd) {
+  if (setns(ns_fd, CLONE_NEWNET) != 0) return Failed(errno, "setns");
+  return OpenRouteSocket();
+}
+
+// ---- NetlinkSocket ----
+
+Napi::Function NetlinkSocket::Define(Napi::Env env) {
+  return DefineClass(env, "NetlinkSocket",
+                     {
+                         InstanceMethod<&NetlinkSocket::Send>("send"),
+                         InstanceMethod<&NetlinkSocket::Close>("close"),
+                         InstanceMethod<&NetlinkSocket::RefHandle>("ref"),
+                         InstanceMethod<&NetlinkSocket::UnrefHandle>("unref"),
+                         InstanceAccessor<&NetlinkSocket::GetPortId>("portId"),
+                     });
+}
+
+NetlinkSocket::NetlinkSocket(const Napi::CallbackInfo& info)
+    : Napi::ObjectWrap<NetlinkSocket>(info), data_(GetAddonData(info.Env())) {
+  Napi::Env env = info.Env();
+  if (info.Length() < 2 || !info[0].IsFunction() || !info[1].IsFunction()) {
+    throw Napi::TypeError::New(env, "NetlinkSocket is created by netlinkOpen()");
+  }
+  on_messages_ = Napi::Persistent(info[0].As<Napi::Function>());
+  on_error_ = Napi::Persistent(info[1].As<Napi::Function>());
+  async_ = std::make_unique<Napi::AsyncContext>(env, "vhostplug:netlink");
+  // Alive until closed, even if JS drops it while the open is in flight.
+  Ref();
+  kept_alive_ = true;
+}
+
+NetlinkSocket::~NetlinkSocket() { CloseNow(false); }
+
+void NetlinkSocket::Attach(UniqueFd fd, uint32_t port_id) {
+  fd_ = std::move(fd);
+  port_id_ = port_id;
+  attached_ = true;
+  int rc = uv_poll_init(data_->loop, poll_.get(), fd_.get());
+  if (rc != 0) {
+    ReportError(-rc, "uv_poll_init");
+    CloseNow(true);
+    return;
+  }
+  poll_.set_initialised();
+  poll_.get()->data = this;
+  uv_poll_start(poll_.get(), UV_READABLE, OnPoll);
+  if (!refed_) uv_unref(poll_.base());
+  data_->live.insert(this);
+}
+
+void NetlinkSocket::AbandonOpen() {
+  closed_ = true;
+  if (kept_alive_) {
+    kept_alive_ = false;
+    Unref();
+  }
+}
+
+void NetlinkSocket::CloseFromCleanup() {
+  // Env teardown: release fd and handle only; JS references go with the env.
+  kept_alive_ = false;
+  CloseNow(false);
+}
+
+void NetlinkSocket::CloseNow(bool release_ref) {
+  if (!closed_) {
+    closed_ = true;
+    if (attached_) {
+      poll_.close();
+      fd_.reset();
+      if (!data_->shutting_down) data_->live.erase(this);
+    }
+  }
+  if (release_ref && kept_alive_) {
+    kept_alive_ = false;
+    Unref();
+  }
+}
+
+Napi::Value NetlinkSocket::Send(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  if (info.Length() < 1 || !info[0].IsTypedArray()) throw Napi::TypeError::New(env, "send(Uint8Array)");
+  if (closed_ || !attached_) throw SystemError(env, EBADF, "sendto");
+  auto bytes = info[0].As<Napi::Uint8Array>();
+  sockaddr_nl kernel{};
+  kernel.nl_family = AF_NETLINK;
+  ssize_t n;
+  do {
+    n = sendto(fd_.get(), bytes.Data(), bytes.ByteLength(), 0, reinterpret_cast<sockaddr*>(&kernel),
+               sizeof(kernel));
+  } while (n < 0 && errno == EINTR);
+  if (n < 0) throw SystemError(env, errno, "sendto");
+  return env.Undefined();
+}
+
+Napi::Value NetlinkSocket::Close(const Napi::CallbackInfo& info) {
+  CloseNow(true);
+  return info.Env().Undefined();
+}
+
+Napi::Value NetlinkSocket::RefHandle(const Napi::CallbackInfo& info) {
+  refed_ = true;
+  if (attached_ && !closed_) uv_ref(poll_.base());
+  return info.Env().Undefined();
+}
+
+Napi::Value NetlinkSocket::UnrefHandle(const Napi::CallbackInfo& info) {
+  refed_ = false;
+  if (attached_ && !closed_) uv_unref(poll_.base());
+  return info.Env().Undefined();
+}
+
+Napi::Value NetlinkSocket::GetPortId(const Napi::CallbackInfo& info) {
+  return Napi::Number::New(info.Env(), port_id_);
+}
+
+void NetlinkSocket::OnPoll(uv_poll_t* handle, int status, int) {
+  static_cast<NetlinkSocket*>(handle->data)->OnReadable(status);
+}
+
+void NetlinkSocket::ReportError(int errnum, const char* syscall) {
+  if (data_->shutting_down) return;
+  Napi::Env env = on_error_.Env();
+  Napi::HandleScope scope(env);
+  try {
+    on_error_.MakeCallback(Value(), {SystemError(env, errnum, syscall).Value()}, *async_);
+  } catch (const Napi::Error& e) {
+    napi_fatal_exception(env, e.Value());  // as Node does for a throwing callback
+  }
+}
+
+void NetlinkSocket::OnReadable(int status) {
+  if (closed_ || data_->shutting_down) return;
+  if (status < 0) {
+    ReportError(-status, "uv_poll");
+    return;
+  }
+  Napi::Env env = on_messages_.Env();
+  Napi::HandleScope scope(env);
+  std::vector<Napi::Value> datagrams;
+  int overrun = 0;
+  int fatal = 0;
+  for (int i = 0; i < kMaxDatagramsPerWake; i++) {
+    // Peek with MSG_TRUNC for the true datagram size, then read it straight into a Buffer.
+    ssize_t size = recv(fd_.get(), nullptr, 0, MSG_PEEK | MSG_TRUNC | MSG_DONTWAIT);
+    if (size < 0) {
+      if (errno == EINTR) continue;
+      if (errno == EAGAIN || errno == EWOULDBLOCK) break;
+      if (errno == ENOBUFS) {  // the kernel dropped replies; the socket stays usable
+        overrun = ENOBUFS;
+        continue;
+      }
+      fatal = errno;
+      break;
+    }
+    auto buf = Napi::Buffer<uint8_t>::New(env, size > 0 ? static_cast<size_t>(size) : 1);
+    ssize_t n;
+    do {
+      n = recv(fd_.get(), buf.Data(), buf.Length(), MSG_DONTWAIT);
+    } while (n < 0 && errno == EINTR);
+    if (n < 0) {
+      if (errno == EAGAIN || errno == EWOULDBLOCK) break;
+      fatal = errno;
+      break;
+    }
+    if (n > 0) datagrams.push_back(buf);
+  }
+  if (!datagrams.empty()) {
+    Napi::Array arr = Napi::Array::New(env, datagrams.size());
+    for (size_t i = 0; i < datagrams.size(); i++) arr.Set(static_cast<uint32_t>(i), datagrams[i]);
+    try {
+      on_messages_.MakeCallback(Value(), {arr}, *async_);
+    } catch (const Napi::Error& e) {
+      napi_fatal_exception(env, e.Value());
+    }
+  }
+  if (closed_) return;  // closed from the callback
+  if (overrun) ReportError(overrun, "recvmsg");
+  if (fatal && !closed_) ReportError(fatal, "recvmsg");
+}
+
+void InitNetlink(Napi::Env env, Napi::Object exports, AddonData*) {
+  auto* ne = new NetlinkEnv();
+  ne->ctor = Napi::Persistent(NetlinkSocket::Define(env));
+  env.AddCleanupHook([ne]() { delete ne; });
+  exports.Set("netlinkOpen", Napi::Function::New(env, NetlinkOpen, "netlinkOpen", ne));
+}
+
+}  // namespace vhostplug

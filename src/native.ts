@@ -80,6 +80,24 @@ export interface RawFramer {
 }
 
 // --- netlink raw types (owned by the netlink work) ---
+/**
+ * One open NETLINK_ROUTE socket (native/netlink.cc). Bytes only: messages are built and
+ * parsed in src/os/netlink.ts. Polled on the main loop; replies arrive via onMessages.
+ */
+export interface RawNetlinkSocket {
+  /** Kernel-assigned port id (nl_pid) of the socket. */
+  readonly portId: number;
+  /** sendto() one datagram (one or more netlink messages) to the kernel. Throws SystemError. */
+  send(msg: Uint8Array): void;
+  /** Stops polling and closes the fd; idempotent. No callback follows. */
+  close(): void;
+  ref(): void;
+  unref(): void;
+}
+
+/** Callbacks of a raw netlink socket: whole datagrams as read, and socket errors (ENOBUFS = replies lost). */
+export type RawNetlinkOnMessages = (datagrams: Buffer[]) => void;
+export type RawNetlinkOnError = (err: SystemError) => void;
 // --- end netlink raw types ---
 
 export interface NativeBinding {
@@ -96,6 +114,13 @@ export interface NativeBinding {
   // --- inotify ---
   inotifyOpen(onEvents: (events: RawInotifyEvent[]) => void): RawInotify;
   // --- netlink (owned by the netlink work) ---
+  /**
+   * Opens a NETLINK_ROUTE socket. nsFd < 0: the process's own netns (main thread, no setns).
+   * Otherwise an open netns file (kept open by the caller until this settles): a dedicated
+   * short-lived thread does setns + socket and exits. Rejects with a SystemError (setns,
+   * socket, bind, ...) carrying nsPath as path.
+   */
+  netlinkOpen(nsFd: number, nsPath: string, onMessages: RawNetlinkOnMessages, onError: RawNetlinkOnError): Promise<RawNetlinkSocket>;
   // --- end netlink ---
 }
 

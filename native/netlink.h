@@ -1,0 +1,76 @@
+// rtnetlink sockets for the TS layer: native does only syscalls and bytes. Messages are
+// built and parsed in src/os/netlink.ts; here we open NETLINK_ROUTE sockets (in another
+// network namespace through a short-lived dedicated thread), send datagrams and deliver
+// received datagrams to JS from a uv_poll on the main loop.
+//
+// Namespace rule (docs/namespaces-and-threads.md): setns(CLONE_NEWNET) changes only the
+// calling thread, and a netlink socket keeps the netns it was created in. So setns runs
+// only on a std::thread created for that one socket, which exits right after; never on
+// the main thread or a libuv pool thread (those serve fs and getaddrinfo for everybody).
+#pragma once
+#include <cstdint>
+#include <memory>
+
+#include "addon.h"
+#include "unique_fd.h"
+#include "uv_handle.h"
+
+namespace vhostplug {
+
+// Outcome of opening a NETLINK_ROUTE socket; err/syscall describe the failing step.
+struct RouteSocketResult {
+  UniqueFd fd;
+  uint32_t port_id = 0;
+  int err = 0;
+  const char* syscall = nullptr;
+};
+
+// Opens a non-blocking NETLINK_ROUTE socket in the calling thread's netns, with extended
+// ACKs on and capped error replies, bound to a kernel-assigned port id.
+RouteSocketResult OpenRouteSocket();
+
+// setns(ns_fd, CLONE_NEWNET) then OpenRouteSocket(). Changes the calling thread's netns
+// for good: call it only on a dedicated thread that exits afterwards.
+RouteSocketResult OpenRouteSocketInNetns(int ns_fd);
+
+// One open NETLINK_ROUTE socket as seen from JS: send(bytes), close(), ref(), unref(),
+// portId. Received datagrams go to onMessages(Buffer[]), socket errors to onError(err).
+class NetlinkSocket : public Napi::ObjectWrap<NetlinkSocket>, public Closeable {
+ public:
+  static Napi::Function Define(Napi::Env env);
+  explicit NetlinkSocket(const Napi::CallbackInfo& info);
+  ~NetlinkSocket() override;
+
+  // Takes the opened socket and starts polling it on the main loop.
+  void Attach(UniqueFd fd, uint32_t port_id);
+  // Drops the keep-alive reference taken while the socket was being opened.
+  void AbandonOpen();
+  void CloseFromCleanup() override;
+
+ private:
+  Napi::Value Send(const Napi::CallbackInfo& info);
+  Napi::Value Close(const Napi::CallbackInfo& info);
+  Napi::Value RefHandle(const Napi::CallbackInfo& info);
+  Napi::Value UnrefHandle(const Napi::CallbackInfo& info);
+  Napi::Value GetPortId(const Napi::CallbackInfo& info);
+
+  static void OnPoll(uv_poll_t* handle, int status, int events);
+  void OnReadable(int status);
+  void ReportError(int errnum, const char* syscall);
+  // Idempotent; with from_js the keep-alive reference is released too.
+  void CloseNow(bool release_ref);
+
+  AddonData* data_;
+  UniqueFd fd_;
+  UvHandle<uv_poll_t> poll_;
+  Napi::FunctionReference on_messages_;
+  Napi::FunctionReference on_error_;
+  std::unique_ptr<Napi::AsyncContext> async_;
+  uint32_t port_id_ = 0;
+  bool attached_ = false;
+  bool closed_ = false;
+  bool kept_alive_ = false;
+  bool refed_ = true;
+};
+
+}  // namespace vhostplug
