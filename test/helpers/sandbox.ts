@@ -55,6 +55,8 @@ export interface Sandbox {
   ovsdbClient(command: string, ...args: string[]): string;
   /** Every row of an Open_vSwitch table, from `ovsdb-client -f json dump`. */
   dumpTable(table: string): DumpRow[];
+  /** `ovs-ofctl <command> unix:<dir>/br-int.mgmt ...args` (OpenFlow on br-int). */
+  ofctl(command: string, ...args: string[]): string;
   /** `ovs-appctl -t <dir>/<target>.ctl ...args`. */
   appctl(target: 'ovs-vswitchd' | 'ovsdb-server', ...args: string[]): string;
   /** Stops and starts ovs-vswitchd only; resolves once the new one applied the db. */
@@ -156,6 +158,8 @@ export async function startSandbox(opts: SandboxOptions = {}): Promise<Sandbox> 
       const t = JSON.parse(out) as { headings: string[]; data: unknown[][] };
       return t.data.map((row) => Object.fromEntries(t.headings.map((h, i) => [h, row[i]])));
     },
+    ofctl: (command, ...args) =>
+      run('ovs-ofctl', [command, `unix:${path.join(realDir, 'br-int.mgmt')}`, ...args], { env }),
     appctl: (target, ...args) => run('ovs-appctl', ['-t', path.join(realDir, `${target}.ctl`), ...args], { env }),
     restartVswitchd: async () => void (await script('restart-vswitchd', dir)),
     killDb: async () => void (await script('kill-db', dir)),
