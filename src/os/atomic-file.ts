@@ -1,0 +1,124 @@
+/**
+ * Files a pod reads (the vhost-user config file) written so that a reader sees the old
+ * content or the new, never a torn one, and so that nothing planted in a pod-writable
+ * directory (a symlink, a directory) is ever followed or replaced.
+ */
+import * as crypto from 'node:crypto';
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+
+const { O_CREAT, O_EXCL, O_NOFOLLOW, O_WRONLY, O_RDONLY, O_DIRECTORY } = fs.constants;
+// Node does not export O_CLOEXEC; libuv sets it on every fd it opens anyway.
+
+/** The target exists as something an atomic write must not replace (symlink, directory, socket, ...). */
+export class UnsafeTargetError extends Error {
+  readonly errno: number;
+  readonly syscall = 'lstat';
+
+  constructor(
+    /** ELOOP for a symlink, EISDIR for a directory, EEXIST for any other non-regular file. */
+    readonly code: 'ELOOP' | 'EISDIR' | 'EEXIST',
+    readonly path: string,
+    what: string,
+  ) {
+    super(`${code}: refusing to replace '${path}': it is a ${what} (only regular files are replaced; symlinks are never followed)`);
+    this.name = 'UnsafeTargetError';
+    this.errno = -os.constants.errno[code];
+  }
+}
+
+/** Options of {@link writeFileAtomic}. */
+export interface AtomicWriteOptions {
+  /** File mode, applied with fchmod so the umask does not change it. Default 0o644. */
+  mode?: number;
+  /** Owner; unchanged (the writer's) when absent. */
+  uid?: number;
+  /** Group; unchanged when absent. */
+  gid?: number;
+  /** fsync the file and its directory. Default true; only tests on tmpfs should turn it off. */
+  fsync?: boolean;
+}
+
+function checkTarget(target: string): void {
+  let st: fs.Stats;
+  try {
+    st = fs.lstatSync(target);
+  } catch (err) {
+    if ((err as { code?: string }).code === 'ENOENT') return;
+    throw err;
+  }
+  if (st.isFile()) return;
+  if (st.isSymbolicLink()) throw new UnsafeTargetError('ELOOP', target, 'symbolic link');
+  if (st.isDirectory()) throw new UnsafeTargetError('EISDIR', target, 'directory');
+  throw new UnsafeTargetError('EEXIST', target, st.isSocket() ? 'unix socket' : 'non-regular file');
+}
+
+/** A temp name next to the target, hidden, unguessable, and recognisable for cleanup. */
+export function tempNameFor(target: string): string {
+  return path.join(path.dirname(target), `.${path.basename(target)}.tmp-${process.pid}-${crypto.randomBytes(6).toString('hex')}`);
+}
+
+async function fsyncDir(dir: string): Promise<void> {
+  const h = await fs.promises.open(dir, O_RDONLY | O_DIRECTORY);
+  try {
+    await h.sync();
+  } finally {
+    await h.close();
+  }
+}
+
+/**
+ * Replaces `target` atomically: a temp file in the same directory, created with
+ * O_CREAT|O_EXCL|O_NOFOLLOW (a planted symlink is never followed), fchmod/fchown,
+ * fsync, rename(2) over the target, fsync of the directory. On any failure the temp file
+ * is removed and the target is untouched. Refuses a target that is a symlink, a
+ * directory or another non-regular file ({@link UnsafeTargetError}); rename(2) itself
+ * never follows a symlink that appears there in between.
+ */
+export async function writeFileAtomic(target: string, data: string | Uint8Array, opts: AtomicWriteOptions = {}): Promise<void> {
+  const mode = opts.mode ?? 0o644;
+  const sync = opts.fsync ?? true;
+  checkTarget(target);
+  let tmp = '';
+  let h: fs.promises.FileHandle | undefined;
+  // O_EXCL on a random name: EEXIST is only a (vanishingly rare) collision, so try again.
+  for (let attempt = 0; !h; attempt++) {
+    tmp = tempNameFor(target);
+    try {
+      h = await fs.promises.open(tmp, O_CREAT | O_EXCL | O_NOFOLLOW | O_WRONLY, 0o600);
+    } catch (err) {
+      if ((err as { code?: string }).code !== 'EEXIST' || attempt >= 3) throw err;
+    }
+  }
+  let renamed = false;
+  try {
+    await h.writeFile(data);
+    await h.chmod(mode);
+    if (opts.uid !== undefined || opts.gid !== undefined) await h.chown(opts.uid ?? -1, opts.gid ?? -1);
+    if (sync) await h.sync();
+    await h.close();
+    h = undefined;
+    await fs.promises.rename(tmp, target);
+    renamed = true;
+    if (sync) await fsyncDir(path.dirname(target));
+  } finally {
+    if (h) await h.close().catch(() => undefined);
+    if (!renamed) await fs.promises.unlink(tmp).catch(() => undefined);
+  }
+}
+
+/**
+ * Removes a file, socket or symlink (the link itself: unlink(2) never follows the final
+ * component). ENOENT is success. A directory is never removed: EISDIR is thrown.
+ * Resolves true when something was removed.
+ */
+export async function unlinkIfExists(p: string): Promise<boolean> {
+  try {
+    await fs.promises.unlink(p);
+    return true;
+  } catch (err) {
+    if ((err as { code?: string }).code === 'ENOENT') return false;
+    throw err;
+  }
+}
