@@ -1,0 +1,88 @@
+/**
+ * The connection state machine of {@link OvsdbClient} (modelled on OVS's lib/ovsdb-cs.c)
+ * and its pure parts: the transition table, the jittered backoff, and the pluggable
+ * "socket reappeared" trigger. docs/reconnect.md explains it with a diagram.
+ *
+ *   idle ──connect()──▶ connecting ──transport up──▶ schema ──get_server_id + get_schema──▶
+ *   monitoring ──monitors re-established (cache resynced)──▶ ready
+ *
+ *   any live state ──connection lost / step failed──▶ backoff ──timer or socket appeared──▶ connecting
+ *   any state ──close()──▶ closed (final)
+ *
+ * Requests in flight when the connection drops reject with DisconnectedError and are never
+ * replayed (a transact may or may not have committed; only the caller can decide).
+ */
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+
+/** States of a client connection. */
+export type ConnectionState = 'idle' | 'connecting' | 'schema' | 'monitoring' | 'ready' | 'backoff' | 'closed';
+
+/** Allowed transitions; anything else is a bug. */
+export const TRANSITIONS: Readonly<Record<ConnectionState, readonly ConnectionState[]>> = {
+  idle: ['connecting', 'closed'],
+  connecting: ['schema', 'backoff', 'closed'],
+  schema: ['monitoring', 'backoff', 'closed'],
+  monitoring: ['ready', 'backoff', 'closed'],
+  ready: ['backoff', 'closed'],
+  backoff: ['connecting', 'closed'],
+  closed: [],
+};
+
+/** True when `from -> to` is a legal transition. */
+export function canTransition(from: ConnectionState, to: ConnectionState): boolean {
+  return TRANSITIONS[from].includes(to);
+}
+
+/** Backoff between reconnection attempts. */
+export interface BackoffOptions {
+  /** First delay (ms). Default 20. OVS's C client uses 1000, far too slow for pod churn. */
+  minMs?: number;
+  /** Largest delay (ms). Default 2000. */
+  maxMs?: number;
+  /** Growth factor per failed attempt. Default 2. */
+  factor?: number;
+  /** Fraction of the delay that is randomised (0..1). Default 0.5: delay in [d/2, d]. */
+  jitter?: number;
+}
+
+export const DEFAULT_BACKOFF: Required<BackoffOptions> = { minMs: 20, maxMs: 2000, factor: 2, jitter: 0.5 };
+
+/**
+ * Delay before attempt number `attempt` (0 = first retry): exponential, capped, with
+ * "equal jitter" so many clients restarted together do not reconnect in lockstep.
+ */
+export function backoffDelay(attempt: number, opts: BackoffOptions = {}, random: () => number = Math.random): number {
+  const o = { ...DEFAULT_BACKOFF, ...opts };
+  const base = Math.min(o.maxMs, o.minMs * Math.pow(o.factor, Math.max(0, attempt)));
+  return Math.round(base * (1 - o.jitter * random()));
+}
+
+/**
+ * A source of "the server socket (re)appeared" signals: called with the socket path and a
+ * trigger; returns an unsubscribe function. The inotify watcher (src/os/inotify.ts) can be
+ * plugged in here; {@link fsWatchSocketAppeared} is the fallback.
+ */
+export type SocketAppearedSource = (socketPath: string, onAppeared: () => void) => () => void;
+
+/**
+ * Watches the socket's directory with fs.watch (inotify underneath) and fires on any
+ * create/rename of the socket's name. fs.watch folds IN_CREATE and IN_DELETE into
+ * "rename", so this also fires on deletion; a spurious attempt only costs one failed
+ * connect. The watcher does not keep the process alive.
+ */
+export function fsWatchSocketAppeared(socketPath: string, onAppeared: () => void): () => void {
+  const dir = path.dirname(socketPath);
+  const base = path.basename(socketPath);
+  let watcher: fs.FSWatcher | undefined;
+  try {
+    watcher = fs.watch(dir, { persistent: false }, (_event, filename) => {
+      if (filename === null || filename === undefined || filename.toString() === base) onAppeared();
+    });
+    watcher.on('error', () => watcher?.close());
+  } catch {
+    // Directory missing or not watchable: fall back to plain backoff.
+    return () => {};
+  }
+  return () => watcher?.close();
+}

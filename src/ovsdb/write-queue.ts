@@ -1,0 +1,171 @@
+/**
+ * Batching writes through one connection.
+ *
+ * - Idle queue: a write is sent at once, on its own (no added latency).
+ * - While a transaction is in flight, new writers wait; when it is answered, every
+ *   waiting writer is merged into ONE next transaction (their uuid-names prefixed so they
+ *   cannot clash). ovsdb-server runs transactions one at a time, so fewer, larger
+ *   transactions are cheaper for it and for ovs-vswitchd (one reconfigure for many ports).
+ * - Each writer gets its own outcome: its slice of the results, and with
+ *   `waitForVswitchd` only the failures of the Interfaces it inserted.
+ * - A merged transaction that fails with an OVSDB error is rolled back as a whole by the
+ *   server, so it is retried member by member: one bad member fails only itself.
+ * - A disconnect is NOT retried: the transaction may or may not have committed, so every
+ *   member gets the DisconnectedError (never replayed, as for a single transact).
+ */
+import type { OvsdbClient } from './client';
+import { insertedInterfaceUuids } from './client';
+import { DisconnectedError, OvsdbError, TimeoutError } from './errors';
+import { nextCfgFromResult, nextCfgOps, prefixUuidNames, Transaction, type OpResult, type Operation } from './txn';
+
+/** Options of one write. */
+export interface WriteOptions {
+  /** Resolve only after ovs-vswitchd applied it; see TransactOptions.waitForVswitchd. */
+  waitForVswitchd?: boolean;
+  /** Deadline for this writer's acknowledgement wait (ms). */
+  timeoutMs?: number;
+}
+
+export interface WriteQueueOptions {
+  /** Database (default `Open_vSwitch`). */
+  db?: string;
+  /** Largest merged transaction, in operations (default 4096). A single writer may exceed it. */
+  maxOpsPerTransaction?: number;
+  /** Reply timeout of each transaction (ms; default: the client's). */
+  requestTimeoutMs?: number;
+}
+
+/** Counters, for tests and benchmarks. */
+export interface WriteQueueStats {
+  /** Writes submitted. */
+  writers: number;
+  /** Transactions that reached the server (merged, single and retries). */
+  transactions: number;
+  /** Of those, transactions carrying more than one writer. */
+  mergedTransactions: number;
+  /** Single-writer retries after a merged transaction failed. */
+  retries: number;
+}
+
+interface Member {
+  ops: readonly Operation[];
+  opts: WriteOptions;
+  resolve(r: OpResult[]): void;
+  reject(e: Error): void;
+}
+
+/** Merges concurrent writers into as few transactions as the server's pace allows. */
+export class WriteQueue {
+  private waiting: Member[] = [];
+  private inFlight = false;
+  private readonly db: string;
+  private readonly maxOps: number;
+  readonly stats: WriteQueueStats = { writers: 0, transactions: 0, mergedTransactions: 0, retries: 0 };
+
+  constructor(
+    private readonly client: OvsdbClient,
+    private readonly opts: WriteQueueOptions = {},
+  ) {
+    this.db = opts.db ?? 'Open_vSwitch';
+    this.maxOps = opts.maxOpsPerTransaction ?? 4096;
+  }
+
+  /** Writers waiting for the next transaction. */
+  get pending(): number {
+    return this.waiting.length;
+  }
+
+  /**
+   * Queues one writer's operations (or a Transaction). Resolves with the results of its
+   * own operations; rejects with its own typed error.
+   */
+  submit(ops: readonly Operation[] | Transaction, opts: WriteOptions = {}): Promise<OpResult[]> {
+    const list = ops instanceof Transaction ? ops.ops : ops;
+    this.stats.writers++;
+    return new Promise<OpResult[]>((resolve, reject) => {
+      this.waiting.push({ ops: list, opts, resolve, reject });
+      if (!this.inFlight) this.flush();
+    });
+  }
+
+  private flush(): void {
+    if (this.waiting.length === 0) return;
+    let n = 0;
+    let count = 0;
+    while (count < this.waiting.length && (count === 0 || n + this.waiting[count]!.ops.length <= this.maxOps)) {
+      n += this.waiting[count]!.ops.length;
+      count++;
+    }
+    const batch = this.waiting.splice(0, count);
+    this.inFlight = true;
+    void this.run(batch).finally(() => {
+      this.inFlight = false;
+      this.flush();
+    });
+  }
+
+  private async run(batch: Member[]): Promise<void> {
+    if (batch.length === 1) {
+      await this.runSingle(batch[0]!);
+      return;
+    }
+    const ops: Operation[] = [];
+    const ranges: [number, number][] = [];
+    let wantAck = false;
+    batch.forEach((m, i) => {
+      const start = ops.length;
+      ops.push(...prefixUuidNames(m.ops, `w${i}_`));
+      ranges.push([start, ops.length]);
+      wantAck ||= !!m.opts.waitForVswitchd;
+    });
+    if (wantAck) ops.push(...nextCfgOps());
+    let results: OpResult[];
+    try {
+      results = await this.send(ops);
+      this.stats.mergedTransactions++;
+    } catch (err) {
+      if (err instanceof OvsdbError && !(err instanceof DisconnectedError) && !(err instanceof TimeoutError)) {
+        // The server rolled everything back; find the culprit(s) by running members alone.
+        // Pipelined: all are sent now and the server runs them in order.
+        this.stats.retries += batch.length;
+        await Promise.all(batch.map((m) => this.runSingle(m)));
+      } else {
+        for (const m of batch) m.reject(err as Error);
+      }
+      return;
+    }
+    const nextCfg = wantAck ? nextCfgFromResult(results[ops.length - 1]) : 0;
+    batch.forEach((m, i) => {
+      const [a, b] = ranges[i]!;
+      const own = results.slice(a, b);
+      if (!m.opts.waitForVswitchd) m.resolve(own);
+      else this.ack(m, own, nextCfg);
+    });
+  }
+
+  private async runSingle(m: Member): Promise<void> {
+    const ops = m.opts.waitForVswitchd ? [...m.ops, ...nextCfgOps()] : m.ops;
+    let results: OpResult[];
+    try {
+      results = await this.send(ops);
+    } catch (err) {
+      m.reject(err as Error);
+      return;
+    }
+    if (!m.opts.waitForVswitchd) m.resolve(results);
+    else this.ack(m, results.slice(0, m.ops.length), nextCfgFromResult(results[ops.length - 1]));
+  }
+
+  /** The acknowledgement does not hold up the queue: the next transaction goes out meanwhile. */
+  private ack(m: Member, own: OpResult[], nextCfg: number): void {
+    this.client.ackVswitchd(nextCfg, insertedInterfaceUuids(m.ops, own), m.opts.timeoutMs).then(
+      () => m.resolve(own),
+      (e: Error) => m.reject(e),
+    );
+  }
+
+  private send(ops: readonly Operation[]): Promise<OpResult[]> {
+    if (this.client.state === 'ready') this.stats.transactions++;
+    return this.client.transactRaw(this.db, ops, this.opts.requestTimeoutMs);
+  }
+}
