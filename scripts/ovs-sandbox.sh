@@ -95,9 +95,9 @@ sandbox_daemon_pids() {
   local p comm
   local -a argv
   for p in /proc/[0-9]*; do
-    read -r comm <"$p/comm" 2>/dev/null || continue
+    read -r comm 2>/dev/null <"$p/comm" || continue
     case "$comm" in ovsdb-server | ovs-vswitchd*) ;; *) continue ;; esac
-    mapfile -d '' argv <"$p/cmdline" 2>/dev/null || continue
+    mapfile -d '' argv 2>/dev/null <"$p/cmdline" || continue
     if [[ " ${argv[*]} " == *" unix:$DIR/db.sock "* || " ${argv[*]} " == *" $DIR/conf.db "* ]]; then
       echo "${p#/proc/}"
     fi
@@ -242,6 +242,21 @@ stop_vswitchd() {
   # --cleanup makes vswitchd remove its datapath, taps and vhost-user sockets.
   stop_daemon ovs-vswitchd "$VSWITCHD_CTL" "$VSWITCHD_PIDFILE" --cleanup
   rm -rf "${DPDK_RUNTIME_BASE:?}/$NAME"
+  # A vswitchd that died without --cleanup leaves its dpdkvhostuser sockets, and DPDK will not
+  # bind over them ("Address already in use"): the port would come back with ofport -1. Every
+  # socket in DIR except the database's belongs to vswitchd.
+  local f
+  for f in "$DIR"/*; do
+    [[ -S "$f" && "$f" != "$DIR/db.sock" && "$f" != "$OVSDB_CTL" ]] && rm -f "$f"
+  done
+  # After a SIGKILL the persistent taps (ovs-netdev, br-int) stay and would make the next
+  # vswitchd fail with EBUSY. Every tun/tap in the sandbox netns is vswitchd's own.
+  if [[ -e "/run/netns/$NAME" ]]; then
+    local tap
+    for tap in $(ip -n "$NAME" tuntap show 2>/dev/null | cut -d: -f1); do
+      ip -n "$NAME" link delete "$tap" 2>/dev/null || true
+    done
+  fi
 }
 
 # ---- commands -----------------------------------------------------------------------------------
@@ -251,6 +266,11 @@ cmd_start() {
   local dpdk=$1
   if pid_alive "$(read_pid "$OVSDB_PIDFILE")" || pid_alive "$(read_pid "$VSWITCHD_PIDFILE")"; then
     die "a sandbox is already running in $DIR (stop it first)"
+  fi
+  # Leftovers of a sandbox that died without stop (netns, DPDK runtime dir, a stray daemon).
+  if [[ -e "/run/netns/$NAME" || -e "$DPDK_RUNTIME_BASE/$NAME" || -n "$(sandbox_daemon_pids)" ]]; then
+    echo "ovs-sandbox: cleaning up leftovers of an earlier sandbox in $DIR" >&2
+    cmd_stop
   fi
   STARTING=1
   echo "$dpdk" >"$MODE_FILE"

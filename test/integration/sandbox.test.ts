@@ -102,6 +102,24 @@ describeIf(needsOvs({ dpdk: true }))('ovs-sandbox (DPDK)', () => {
     expect(readFileSync(path.join(sb.dir, 'ovs-vswitchd.log'), 'utf8')).toMatch(/dpdkvhostuser|vhost/);
   });
 
+  it('restart-vswitchd recovers from a vswitchd crash (stale taps and vhost-user sockets)', async () => {
+    const sb = await startSandbox();
+    started.push(sb);
+    sb.vsctl('add-port', 'br-int', 'vhu1', '--', 'set', 'Interface', 'vhu1', 'type=dpdkvhostuser');
+    const pid = readPidFile(path.join(sb.dir, 'ovs-vswitchd.pid'))!;
+    process.kill(pid, 'SIGKILL');
+    await waitFor(() => !pidAlive(pid), 'vswitchd to die');
+    // What a crash leaves: the persistent taps in the netns and the dead vhost-user socket.
+    expect(run('ip', ['-n', sb.netns, 'tuntap', 'show'])).toMatch(/ovs-netdev/);
+    expect(existsSync(path.join(sb.runDir, 'vhu1'))).toBe(true);
+
+    await sb.restartVswitchd();
+
+    expect(get(sb, 'Interface', 'vhu1', 'error')).toBe('[]');
+    expect(Number(get(sb, 'Interface', 'vhu1', 'ofport'))).toBeGreaterThan(0);
+    expect(existsSync(path.join(sb.runDir, 'vhu1'))).toBe(true);
+  });
+
   it('kill-db leaves db.sock behind; start-db brings the same database back', async () => {
     const sb = await startSandbox();
     started.push(sb);
