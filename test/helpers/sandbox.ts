@@ -12,6 +12,7 @@
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
+import { afterAll, beforeAll } from 'vitest';
 import { run, runAsync } from './proc';
 
 /** Absolute path of scripts/ovs-sandbox.sh. */
@@ -186,4 +187,22 @@ export async function startSandbox(opts: SandboxOptions = {}): Promise<Sandbox> 
     },
   };
   return sandbox;
+}
+
+/**
+ * One sandbox for a whole `describe` block: started in beforeAll, stopped in afterAll.
+ * Returns a getter to call inside tests.
+ */
+export function useSandbox(opts: SandboxOptions = {}): () => Sandbox {
+  let sb: Sandbox | undefined;
+  beforeAll(async () => {
+    sb = await startSandbox(opts);
+  });
+  afterAll(async () => {
+    await sb?.stop();
+  });
+  return () => {
+    if (!sb) throw new Error('useSandbox: the sandbox is not started (use the getter inside tests)');
+    return sb;
+  };
 }

@@ -9,7 +9,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { parsePortStats, startTestpmd, type Testpmd } from '../helpers/testpmd';
-import { startSandbox, type Sandbox } from '../helpers/sandbox';
+import { useSandbox } from '../helpers/sandbox';
 import { describeIf, firstReason, needsOvs, needsTestpmd } from '../helpers/skip';
 
 it('parsePortStats reads the testpmd NIC statistics block', () => {
@@ -38,21 +38,21 @@ it('parsePortStats reads the testpmd NIC statistics block', () => {
 });
 
 describeIf(firstReason(needsOvs({ dpdk: true }), needsTestpmd()))('testpmd through the sandbox', () => {
-  let sb: Sandbox;
+  const sandbox = useSandbox();
   let podDir: string;
   const pmds: Testpmd[] = [];
 
-  beforeAll(async () => {
-    sb = await startSandbox();
+  beforeAll(() => {
     podDir = mkdtempSync(path.join(os.tmpdir(), 'vhp-pod-'));
   });
   afterAll(async () => {
+    // Registered after useSandbox's afterAll, so it runs first: testpmd stops before OVS.
     await Promise.all(pmds.map((t) => t.stop()));
-    await sb?.stop();
     if (podDir) rmSync(podDir, { recursive: true, force: true });
   });
 
   it('passes packets both ways between a dpdkvhostuserclient and a dpdkvhostuser port', async () => {
+    const sb = sandbox();
     const clientSock = path.join(podDir, 'vhuc0.sock');
     sb.vsctl(
       'add-port', 'br-int', 'vhuc0', '--', 'set', 'Interface', 'vhuc0', 'type=dpdkvhostuserclient',
