@@ -1,0 +1,347 @@
+/**
+ * rtnetlink (src/os/netlink.ts over native/netlink.cc) against the real kernel: throwaway
+ * netns made with `ip netns add vhpt-<random>`, and `ip -j` as the independent judge of
+ * what we configured. The encoding tests at the top need neither root nor `ip`.
+ * No sandbox dir is needed: the netns (and uniquely named host links) are the sandbox,
+ * and afterEach removes them.
+ */
+import { randomBytes } from 'node:crypto';
+import * as fs from 'node:fs';
+import { afterEach, describe, expect, it } from 'vitest';
+import {
+  NetlinkError,
+  addAddress,
+  addRoute,
+  cachedSocketCount,
+  closeNetlinkSockets,
+  createBridge,
+  createVethPair,
+  encodeAttrs,
+  ipv4Broadcast,
+  linkDel,
+  linkGet,
+  linkList,
+  linkSetDown,
+  linkSetMaster,
+  linkSetMtu,
+  linkSetUp,
+  parseAttrs,
+  parseCidr,
+  parseError,
+  parseIp,
+  parseMessages,
+  releaseNetns,
+  routeMessage,
+  setPromisc,
+  vethPairMessage,
+} from '../../src/os/netlink';
+import { AF, IFF, IFLA, IFLA_INFO, NLMSG, NLMSGERR_ATTR, NLM_F, RTA, VETH_INFO } from '../../src/os/netlink-constants';
+import { run } from '../helpers/proc';
+import { describeIf, firstReason, needsBinaries, needsRoot } from '../helpers/skip';
+
+describe('rtnetlink message encoding (pure)', () => {
+  it('nests the veth peer as a whole ifinfomsg with its own name, MTU, MAC and netns fd', () => {
+    const { fixed, attrs } = vethPairMessage({
+      name: 'tap1',
+      peerName: 'eth0',
+      mtu: 1400,
+      peerMac: Buffer.from([2, 0, 0, 0, 0, 1]),
+      peerNsFd: 42,
+      up: true,
+    });
+    expect(fixed.readUInt32LE(8) & IFF.UP).toBe(IFF.UP); // ifi_flags
+    expect(fixed.readUInt32LE(12)).toBe(IFF.UP); // ifi_change
+    const top = parseAttrs(encodeAttrs(attrs));
+    expect(top.get(IFLA.IFNAME)?.toString()).toBe('tap1\0');
+    expect(top.get(IFLA.MTU)?.readUInt32LE(0)).toBe(1400);
+    const linkinfo = parseAttrs(top.get(IFLA.LINKINFO)!);
+    expect(linkinfo.get(IFLA_INFO.KIND)?.toString()).toBe('veth\0');
+    const peer = parseAttrs(linkinfo.get(IFLA_INFO.DATA)!).get(VETH_INFO.PEER)!;
+    expect(peer.readUInt32LE(12)).toBe(0); // the peer's own ifinfomsg: up comes later (ENOTCONN otherwise)
+    const peerAttrs = parseAttrs(peer.subarray(16));
+    expect(peerAttrs.get(IFLA.IFNAME)?.toString()).toBe('eth0\0');
+    expect(peerAttrs.get(IFLA.MTU)?.readUInt32LE(0)).toBe(1400);
+    expect([...peerAttrs.get(IFLA.ADDRESS)!]).toEqual([2, 0, 0, 0, 0, 1]);
+    expect(peerAttrs.get(IFLA.NET_NS_FD)?.readUInt32LE(0)).toBe(42);
+    expect(peerAttrs.has(IFLA.NET_NS_FD)).toBe(true);
+    expect(top.has(IFLA.NET_NS_FD)).toBe(false); // the local end stays where it is
+  });
+
+  it('reads the extended-ACK text out of a capped NLMSG_ERROR', () => {
+    const err = Buffer.alloc(20);
+    err.writeInt32LE(-22, 0);
+    err.writeUInt32LE(32, 4); // original message length (only its header is echoed)
+    const tlv = encodeAttrs([{ type: NLMSGERR_ATTR.MSG, data: Buffer.from('mtu less than device minimum\0') }]);
+    const payload = Buffer.concat([err, tlv]);
+    const hdr = Buffer.alloc(16);
+    hdr.writeUInt32LE(16 + payload.length, 0);
+    hdr.writeUInt16LE(NLMSG.ERROR, 4);
+    hdr.writeUInt16LE(NLM_F.CAPPED | NLM_F.ACK_TLVS, 6);
+    hdr.writeUInt32LE(7, 8);
+    const [m] = parseMessages(Buffer.concat([hdr, payload]));
+    expect(m.seq).toBe(7);
+    expect(parseError(m)).toEqual({ errno: 22, extack: 'mtu less than device minimum' });
+    const e = new NetlinkError(22, 'RTM_NEWLINK', { extack: 'mtu less than device minimum', link: 'tap1' });
+    expect(e).toMatchObject({ code: 'EINVAL', errno: -22, syscall: 'RTM_NEWLINK', link: 'tap1' });
+    expect(e.message).toContain('mtu less than device minimum');
+  });
+
+  it('parses addresses the way inet_pton does', () => {
+    expect(parseIp('10.0.0.1')).toEqual({ family: AF.INET, bytes: Buffer.from([10, 0, 0, 1]) });
+    expect(parseIp('fd00::1').bytes.toString('hex')).toBe('fd000000000000000000000000000001');
+    expect(parseIp('::').bytes.toString('hex')).toBe('0'.repeat(32));
+    expect(parseIp('::ffff:1.2.3.4').bytes.toString('hex')).toBe('00000000000000000000ffff01020304');
+    expect(parseIp('1:2:3:4:5:6:7:8').bytes.toString('hex')).toBe('00010002000300040005000600070008');
+    expect(parseCidr('fe80::1/64')).toMatchObject({ family: AF.INET6, prefix: 64 });
+    expect(ipv4Broadcast(Buffer.from([192, 168, 7, 9]), 24)).toEqual(Buffer.from([192, 168, 7, 255]));
+    expect(ipv4Broadcast(Buffer.from([192, 168, 7, 9]), 31)).toBeUndefined();
+    for (const bad of ['10.0.0.1', '10.0.0.1/33', 'fd00::1/129', 'x/24', '10.0.0.1/-1', 42]) {
+      expect(() => parseCidr(bad)).toThrow(expect.objectContaining({ code: 'ERR_INVALID_ARG_VALUE' }));
+    }
+  });
+
+  it('encodes a default route with only a gateway and a link route with only an oif', () => {
+    const def = routeMessage({ dst: 'default', gateway: 'fd00::1' });
+    expect(def.fixed[0]).toBe(AF.INET6);
+    expect(def.fixed[1]).toBe(0); // dst_len 0
+    expect(parseAttrs(encodeAttrs(def.attrs)).has(RTA.DST)).toBe(false);
+    const onLink = routeMessage({ dst: '10.9.0.0/16' }, 3);
+    const a = parseAttrs(encodeAttrs(onLink.attrs));
+    expect(a.get(RTA.OIF)?.readUInt32LE(0)).toBe(3);
+    expect(onLink.fixed[6]).toBe(253); // RT_SCOPE_LINK
+    expect(() => routeMessage({ dst: 'default', gateway: '10.0.0.1' , family: 6 })).not.toThrow();
+    expect(() => routeMessage({ dst: '10.0.0.0/8', gateway: 'fd00::1' })).toThrow(/same family/);
+    expect(() => routeMessage({ dst: '10.0.0.0/8' })).toThrow(/gateway or a link/);
+  });
+
+  it('rejects bad names and MACs before anything is sent', async () => {
+    await expect(createVethPair({ name: 'a/b', peerName: 'eth0' })).rejects.toMatchObject({ code: 'ERR_INVALID_ARG_VALUE' });
+    await expect(createVethPair({ name: 'x'.repeat(16), peerName: 'eth0' })).rejects.toThrow(/interface name/);
+    await expect(createVethPair({ name: 'tapok', peerName: 'eth0', mac: '02:00:00:00:00' })).rejects.toThrow(/MAC/);
+    await expect(linkSetMtu('tapok', -1)).rejects.toMatchObject({ code: 'ERR_INVALID_ARG_VALUE' });
+  });
+});
+
+// --- against the kernel -------------------------------------------------------------------
+
+interface IpLink {
+  ifindex: number;
+  ifname: string;
+  flags: string[];
+  mtu: number;
+  address: string;
+  master?: string;
+  promiscuity?: number;
+  linkinfo?: { info_kind?: string; info_data?: Record<string, unknown> };
+}
+interface IpAddr {
+  ifname: string;
+  addr_info: { family: string; local: string; prefixlen: number; broadcast?: string; tentative?: boolean; nodad?: boolean }[];
+}
+interface IpRoute {
+  dst: string;
+  gateway?: string;
+  dev?: string;
+}
+
+const ipJson = <T>(...args: string[]): T => JSON.parse(run('ip', ['-j', ...args]) || '[]') as T;
+const rand = () => randomBytes(3).toString('hex');
+const netnsPath = (name: string) => `/run/netns/${name}`;
+const mainThreadNetns = () => fs.readlinkSync(`/proc/self/task/${process.pid}/ns/net`);
+
+describeIf(firstReason(needsRoot(), needsBinaries('ip')))('rtnetlink against the kernel', () => {
+  const namespaces: string[] = [];
+  const hostLinks: string[] = [];
+
+  /** A throwaway netns, deleted in afterEach. */
+  function makeNetns(): string {
+    const name = `vhpt-${rand()}`;
+    run('ip', ['netns', 'add', name]);
+    namespaces.push(name);
+    return name;
+  }
+  /** A unique host-netns link name, deleted in afterEach if still present. */
+  function hostName(prefix: string): string {
+    const n = `${prefix}${rand()}`;
+    hostLinks.push(n);
+    return n;
+  }
+
+  afterEach(async () => {
+    await closeNetlinkSockets();
+    for (const l of hostLinks.splice(0)) {
+      try {
+        run('ip', ['link', 'del', l]);
+      } catch {
+        /* already gone with its peer or its netns */
+      }
+    }
+    for (const ns of namespaces.splice(0)) run('ip', ['netns', 'del', ns]);
+  });
+
+  it('creates a veth whose container end is born in the pod netns with its name, MAC and MTU', async () => {
+    const ns = makeNetns();
+    const tap = hostName('vhpt');
+    const hostNetnsBefore = mainThreadNetns();
+    // "eth0" also exists in the host netns: creating it anywhere but inside the pod would fail.
+    await createVethPair({ name: tap, peerName: 'eth0', peerNetnsPath: netnsPath(ns), mtu: 1400, mac: '02:00:00:aa:00:01', peerMac: '02:00:00:bb:00:02', up: true });
+
+    const [pod] = ipJson<IpLink[]>('-n', ns, '-d', 'link', 'show', 'eth0');
+    expect(pod).toMatchObject({ ifname: 'eth0', mtu: 1400, address: '02:00:00:bb:00:02' });
+    expect(pod.flags).toContain('UP');
+    expect(pod.linkinfo?.info_kind).toBe('veth');
+    const [host] = ipJson<IpLink[]>('-d', 'link', 'show', tap);
+    expect(host).toMatchObject({ ifname: tap, mtu: 1400, address: '02:00:00:aa:00:01' });
+    expect(host.flags).toContain('UP');
+    expect(ipJson<IpLink[]>('-n', ns, 'link', 'show').map((l) => l.ifname).sort()).toEqual(['eth0', 'lo']);
+
+    // linkGet through the cached pod-netns socket agrees with ip.
+    const got = await linkGet('eth0', { netns: netnsPath(ns) });
+    expect(got).toMatchObject({ index: pod.ifindex, name: 'eth0', mtu: 1400, mac: '02:00:00:bb:00:02', up: true, kind: 'veth' });
+    expect((await linkGet(tap)).index).toBe(host.ifindex);
+    expect((await linkList({ netns: netnsPath(ns) })).map((l) => l.name).sort()).toEqual(['eth0', 'lo']);
+    expect(mainThreadNetns()).toBe(hostNetnsBefore);
+  });
+
+  it('adds IPv4 and IPv6 (not tentative) addresses and routes, incl. default; a second default is EEXIST', async () => {
+    const ns = makeNetns();
+    const nsPath = netnsPath(ns);
+    const tap = hostName('vhpt');
+    await createVethPair({ name: tap, peerName: 'eth0', peerNetnsPath: nsPath, mtu: 1500, up: true });
+    await addAddress('eth0', '10.77.0.5/24', { netns: nsPath });
+    await addAddress('eth0', 'fd00:77::5/64', { netns: nsPath });
+    await addRoute({ dst: 'default', gateway: '10.77.0.1' }, { netns: nsPath });
+    await addRoute({ dst: '10.99.0.0/16', gateway: '10.77.0.254', link: 'eth0' }, { netns: nsPath });
+    await addRoute({ dst: 'default', gateway: 'fd00:77::1', link: 'eth0' }, { netns: nsPath });
+
+    const [addrs] = ipJson<IpAddr[]>('-n', ns, 'addr', 'show', 'dev', 'eth0');
+    const v4 = addrs.addr_info.find((a) => a.family === 'inet');
+    expect(v4).toMatchObject({ local: '10.77.0.5', prefixlen: 24, broadcast: '10.77.0.255' });
+    const v6 = addrs.addr_info.find((a) => a.family === 'inet6' && a.local === 'fd00:77::5');
+    expect(v6).toMatchObject({ prefixlen: 64, nodad: true });
+    expect(v6?.tentative).toBeUndefined();
+
+    const routes4 = ipJson<IpRoute[]>('-n', ns, 'route', 'show');
+    expect(routes4).toContainEqual(expect.objectContaining({ dst: 'default', gateway: '10.77.0.1', dev: 'eth0' }));
+    expect(routes4).toContainEqual(expect.objectContaining({ dst: '10.99.0.0/16', gateway: '10.77.0.254' }));
+    const routes6 = ipJson<IpRoute[]>('-n', ns, '-6', 'route', 'show');
+    expect(routes6).toContainEqual(expect.objectContaining({ dst: 'default', gateway: 'fd00:77::1', dev: 'eth0' }));
+
+    const again = await addRoute({ dst: 'default', gateway: '10.77.0.1' }, { netns: nsPath }).catch((e: unknown) => e);
+    expect(again).toBeInstanceOf(NetlinkError);
+    expect(again).toMatchObject({ code: 'EEXIST', errno: -17, syscall: 'RTM_NEWROUTE', netns: nsPath });
+    await expect(addAddress('eth0', '10.77.0.5/24', { netns: nsPath })).rejects.toMatchObject({ code: 'EEXIST', syscall: 'RTM_NEWADDR' });
+  });
+
+  it("gives errors the kernel's extended-ACK text: duplicate name EEXIST, bad MTU EINVAL", async () => {
+    const ns = makeNetns();
+    const tap = hostName('vhpt');
+    await createVethPair({ name: tap, peerName: 'eth0', peerNetnsPath: netnsPath(ns) });
+    const dup = await createVethPair({ name: tap, peerName: 'eth1', peerNetnsPath: netnsPath(ns) }).catch((e: unknown) => e);
+    expect(dup).toMatchObject({ code: 'EEXIST', errno: -17, syscall: 'RTM_NEWLINK', link: tap });
+    expect((dup as Error).message).toMatch(/^EEXIST: /);
+
+    const tooSmall = await linkSetMtu(tap, 10).catch((e: unknown) => e);
+    expect(tooSmall).toMatchObject({ code: 'EINVAL', syscall: 'RTM_NEWLINK' });
+    expect((tooSmall as NetlinkError).extack).toMatch(/mtu/i);
+    expect((tooSmall as Error).message).toContain((tooSmall as NetlinkError).extack);
+
+    const badCreate = await createVethPair({ name: hostName('vhpt'), peerName: 'eth9', peerNetnsPath: netnsPath(ns), mtu: 70000 }).catch((e: unknown) => e);
+    // The veth create path gives no ext-ack text for this one (neither does `ip`): code only.
+    expect(badCreate).toMatchObject({ code: 'EINVAL', syscall: 'RTM_NEWLINK' });
+    // Nothing half-made: neither end exists.
+    expect(ipJson<IpLink[]>('-n', ns, 'link', 'show').map((l) => l.ifname)).not.toContain('eth9');
+  });
+
+  it('linkSetUp/Down/Mtu act on the link; linkDel is idempotent with ifExists', async () => {
+    const ns = makeNetns();
+    const nsPath = netnsPath(ns);
+    const tap = hostName('vhpt');
+    await createVethPair({ name: tap, peerName: 'eth0', peerNetnsPath: nsPath });
+    expect((await linkGet('eth0', { netns: nsPath })).up).toBe(false);
+    await linkSetUp('eth0', { netns: nsPath });
+    await linkSetMtu('eth0', 9000, { netns: nsPath });
+    expect(ipJson<IpLink[]>('-n', ns, 'link', 'show', 'eth0')[0]).toMatchObject({ mtu: 9000, flags: expect.arrayContaining(['UP']) });
+    await linkSetDown('eth0', { netns: nsPath });
+    expect(ipJson<IpLink[]>('-n', ns, 'link', 'show', 'eth0')[0].flags).not.toContain('UP');
+
+    expect(await linkDel(tap)).toBe(true);
+    expect(ipJson<IpLink[]>('-n', ns, 'link', 'show').map((l) => l.ifname)).toEqual(['lo']); // the peer went too
+    expect(await linkDel(tap, { ifExists: true })).toBe(false);
+    await expect(linkDel(tap)).rejects.toMatchObject({ code: 'ENODEV', syscall: 'RTM_DELLINK' });
+    await expect(linkGet(tap)).rejects.toMatchObject({ code: 'ENODEV', syscall: 'RTM_GETLINK' });
+  });
+
+  it('builds the hybrid layout: qbr bridge (ageing 0, IPv6 off), promiscuous qvb enslaved, qvo on the host', async () => {
+    const suffix = rand();
+    const qbr = hostName(`qbr${suffix}`);
+    const qvb = hostName(`qvb${suffix}`);
+    const qvo = hostName(`qvo${suffix}`);
+    await createBridge(qbr, { up: true });
+    await createVethPair({ name: qvb, peerName: qvo, mtu: 1450, up: true });
+    await setPromisc(qvb, true);
+    await setPromisc(qvo, true);
+    expect(ipJson<IpLink[]>('-d', 'link', 'show', qvo)[0]).toMatchObject({ promiscuity: 1, flags: expect.arrayContaining(['PROMISC']) });
+    await linkSetMaster(qvb, qbr);
+
+    const [br] = ipJson<IpLink[]>('-d', 'link', 'show', qbr);
+    expect(br.linkinfo?.info_kind).toBe('bridge');
+    expect(br.linkinfo?.info_data?.ageing_time).toBe(0);
+    expect(br.flags).toContain('UP');
+    expect(fs.readFileSync(`/proc/sys/net/ipv6/conf/${qbr}/disable_ipv6`, 'utf8').trim()).toBe('1');
+    const [b] = ipJson<IpLink[]>('-d', 'link', 'show', qvb);
+    expect(b).toMatchObject({ master: qbr, mtu: 1450, promiscuity: 2 }); // ours + the bridge port's
+    expect(b.flags).toContain('PROMISC');
+    expect((await linkGet(qvb)).master).toBe(br.ifindex);
+    await linkSetMaster(qvb, null);
+    expect(ipJson<IpLink[]>('link', 'show', qvb)[0].master).toBeUndefined();
+    await expect(createBridge(qbr)).rejects.toMatchObject({ code: 'EEXIST' });
+  });
+
+  it('a netns path that does not exist is an ENOENT SystemError with the path', async () => {
+    const missing = `/run/netns/vhpt-missing-${rand()}`;
+    await expect(linkGet('lo', { netns: missing })).rejects.toMatchObject({ code: 'ENOENT', syscall: 'open', path: missing });
+    await expect(createVethPair({ name: hostName('vhpt'), peerName: 'eth0', peerNetnsPath: missing })).rejects.toMatchObject({ code: 'ENOENT', path: missing });
+    // A file that is not a netns: setns refuses it, named by path.
+    await expect(linkGet('lo', { netns: '/proc/self/stat' })).rejects.toMatchObject({ code: 'EINVAL', syscall: 'setns', path: '/proc/self/stat' });
+  });
+
+  it('creates 20 veth pairs into 20 netns in parallel; one socket per netns; no thread is left in a pod netns', async () => {
+    const hostNs = mainThreadNetns();
+    const nss = Array.from({ length: 20 }, () => makeNetns());
+    const taps = nss.map(() => hostName('vhpt'));
+    await Promise.all(
+      nss.map(async (ns, i) => {
+        const p = netnsPath(ns);
+        await createVethPair({ name: taps[i], peerName: 'eth0', peerNetnsPath: p, mtu: 1500, peerMac: `02:00:00:00:01:${i.toString(16).padStart(2, '0')}`, up: true });
+        await addAddress('eth0', `10.88.${i}.2/24`, { netns: p });
+        await addRoute({ dst: 'default', gateway: `10.88.${i}.1` }, { netns: p });
+      }),
+    );
+    expect(cachedSocketCount()).toBe(21); // 20 pod netns + the host
+    for (const [i, ns] of nss.entries()) {
+      const [addr] = ipJson<IpAddr[]>('-n', ns, 'addr', 'show', 'dev', 'eth0');
+      expect(addr.addr_info.find((a) => a.family === 'inet')?.local).toBe(`10.88.${i}.2`);
+      expect(ipJson<IpLink[]>('-n', ns, 'link', 'show', 'eth0')[0].address).toBe(`02:00:00:00:01:${i.toString(16).padStart(2, '0')}`);
+    }
+    // The main thread never moved, and once the opener threads have exited every thread
+    // of this process (libuv pool included) is in the host netns.
+    expect(mainThreadNetns()).toBe(hostNs);
+    const deadline = Date.now() + 5000;
+    let foreign: string[] = [];
+    do {
+      foreign = fs.readdirSync('/proc/self/task').filter((tid) => {
+        try {
+          return fs.readlinkSync(`/proc/self/task/${tid}/ns/net`) !== hostNs;
+        } catch {
+          return false; // the thread exited while we looked
+        }
+      });
+      if (foreign.length) await new Promise((r) => setTimeout(r, 20));
+    } while (foreign.length && Date.now() < deadline);
+    expect(foreign).toEqual([]);
+
+    await releaseNetns(netnsPath(nss[0]));
+    expect(cachedSocketCount()).toBe(20);
+  });
+});
