@@ -1,0 +1,205 @@
+/**
+ * The CNI_* environment: parsing and validation (CNI SPEC "Parameters"; skel's rules for
+ * which variables each command requires). Every failure is CniError 4.
+ *
+ * The values end up in file names (`<containerID>-<ifname>`), OVSDB external_ids and
+ * netns paths, so they are checked here once, strictly, before anything else sees them:
+ * - CNI_CONTAINERID: spec charset `[A-Za-z0-9][A-Za-z0-9_.-]*` (no `/`, cannot start with `.`),
+ *   at most {@link MAX_CONTAINER_ID_LENGTH} so `<containerID>-<ifname>` fits NAME_MAX;
+ * - CNI_IFNAME: 1-15 bytes, not `.`/`..`, no `/`, `:`, whitespace or control characters;
+ * - CNI_NETNS and every CNI_PATH entry: absolute, normalised (no `..`), no NUL.
+ */
+import * as path from 'node:path';
+import { CniError, CniErrorCode } from './errors';
+import { CNI_COMMANDS, type CniCommand } from './spec';
+
+/** The raw environment as received (only CNI_* keys matter). */
+export type CniEnvMap = Readonly<Record<string, string | undefined>>;
+
+/** Parsed CNI_ARGS (`K=V;K2=V2`, split on `;` then on the first `=`). */
+export interface CniArgs {
+  /** Every pair, in order of appearance. */
+  readonly pairs: ReadonlyMap<string, string>;
+  /** K8S_POD_NAMESPACE (DNS-1123 label). */
+  readonly podNamespace?: string;
+  /** K8S_POD_NAME (DNS-1123 subdomain). */
+  readonly podName?: string;
+  /** K8S_POD_UID. */
+  readonly podUid?: string;
+  /** K8S_POD_INFRA_CONTAINER_ID (same charset as CNI_CONTAINERID). */
+  readonly podInfraContainerId?: string;
+  /** MAC requested through CNI_ARGS (`MAC=...`), lower-cased. */
+  readonly mac?: string;
+}
+
+/** A validated CNI environment. Optional fields are absent when not given (or empty). */
+export interface CniEnv {
+  readonly command: CniCommand;
+  readonly containerId?: string;
+  readonly netns?: string;
+  readonly ifname?: string;
+  readonly args: CniArgs;
+  /** CNI_PATH split on `:` (empty entries dropped). */
+  readonly path: readonly string[];
+  /** The CNI_* variables exactly as received, for delegating to other plugins. */
+  readonly raw: Readonly<Record<string, string>>;
+}
+
+/** Longest container id accepted: NAME_MAX (255) - 1 (`-`) - 15 (IFNAMSIZ-1). */
+export const MAX_CONTAINER_ID_LENGTH = 239;
+/** Longest interface name (IFNAMSIZ - 1). */
+export const MAX_IFNAME_LENGTH = 15;
+const MAX_PATH_LENGTH = 4095;
+
+type VarName = 'CNI_CONTAINERID' | 'CNI_NETNS' | 'CNI_IFNAME' | 'CNI_PATH';
+
+/** Which variables each command requires (skel's table; CNI_ARGS is never required). */
+export const REQUIRED_ENV: Readonly<Record<CniCommand, readonly VarName[]>> = {
+  ADD: ['CNI_CONTAINERID', 'CNI_NETNS', 'CNI_IFNAME', 'CNI_PATH'],
+  CHECK: ['CNI_CONTAINERID', 'CNI_NETNS', 'CNI_IFNAME', 'CNI_PATH'],
+  // DEL: the netns may already be gone (spec: "CNI_NETNS ... may be absent").
+  DEL: ['CNI_CONTAINERID', 'CNI_IFNAME', 'CNI_PATH'],
+  GC: ['CNI_PATH'],
+  STATUS: ['CNI_PATH'],
+  VERSION: [],
+};
+
+function envError(msg: string, details?: string): CniError {
+  return new CniError(CniErrorCode.InvalidEnvironment, msg, details);
+}
+
+const CONTAINER_ID = /^[A-Za-z0-9][A-Za-z0-9_.-]*$/;
+
+/** Validates a container id against the spec charset; returns a reason or undefined. */
+export function containerIdProblem(id: string): string | undefined {
+  if (id.length === 0) return 'must not be empty';
+  if (id.length > MAX_CONTAINER_ID_LENGTH) return `longer than ${MAX_CONTAINER_ID_LENGTH} characters`;
+  if (!CONTAINER_ID.test(id)) {
+    return 'must start with an alphanumeric character followed by alphanumerics, "_", "." or "-"';
+  }
+  return undefined;
+}
+
+/** Validates an interface name (spec + Linux rules); returns a reason or undefined. */
+export function ifnameProblem(name: string): string | undefined {
+  if (name.length === 0) return 'must not be empty';
+  if (Buffer.byteLength(name) > MAX_IFNAME_LENGTH) return `longer than ${MAX_IFNAME_LENGTH} bytes`;
+  if (name === '.' || name === '..') return 'must not be "." or ".."';
+  // eslint-disable-next-line no-control-regex
+  if (/[/:\s\u0000-\u001f\u007f]/.test(name)) return 'must not contain "/", ":", whitespace or control characters';
+  return undefined;
+}
+
+/** Validates an absolute, normalised path; returns a reason or undefined. */
+export function absolutePathProblem(p: string): string | undefined {
+  if (p.includes('\0')) return 'contains a NUL byte';
+  if (!path.posix.isAbsolute(p)) return 'must be an absolute path';
+  if (p.length > MAX_PATH_LENGTH) return 'too long';
+  if (p.split('/').some((c) => c === '..' || c === '.')) return 'must not contain "." or ".." components';
+  return undefined;
+}
+
+const MAC = /^[0-9a-f]{2}(:[0-9a-f]{2}){5}$/;
+
+/** Normalises a unicast Ethernet MAC (colon form, lower case); undefined if malformed or multicast. */
+export function normalizeMac(mac: string): string | undefined {
+  const m = mac.toLowerCase().replace(/-/g, ':');
+  if (!MAC.test(m)) return undefined;
+  if (parseInt(m.slice(0, 2), 16) & 1) return undefined; // multicast/broadcast bit
+  if (m === '00:00:00:00:00:00') return undefined;
+  return m;
+}
+
+const DNS1123_LABEL = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/;
+const DNS1123_SUBDOMAIN = /^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$/;
+const POD_UID = /^[A-Za-z0-9-]{1,64}$/;
+
+/**
+ * Parses CNI_ARGS: pairs separated by `;`, key and value split on the first `=`.
+ * Empty segments are ignored; a segment without `=`, an empty key or a repeated key is
+ * an error; the well-known K8S_* keys and MAC are validated. Throws CniError 4.
+ */
+export function parseCniArgs(text: string | undefined): CniArgs {
+  const pairs = new Map<string, string>();
+  for (const segment of (text ?? '').split(';')) {
+    if (segment === '') continue;
+    const eq = segment.indexOf('=');
+    if (eq <= 0) throw envError('invalid CNI_ARGS', `"${segment}" is not a KEY=VALUE pair`);
+    const key = segment.slice(0, eq);
+    if (pairs.has(key)) throw envError('invalid CNI_ARGS', `key "${key}" given more than once`);
+    pairs.set(key, segment.slice(eq + 1));
+  }
+  const check = (key: string, re: RegExp, max: number, what: string): string | undefined => {
+    const v = pairs.get(key);
+    if (v === undefined || v === '') return undefined;
+    if (v.length > max || !re.test(v)) throw envError('invalid CNI_ARGS', `${key} "${v}" is not a valid ${what}`);
+    return v;
+  };
+  const args: { -readonly [K in keyof CniArgs]: CniArgs[K] } = { pairs };
+  const ns = check('K8S_POD_NAMESPACE', DNS1123_LABEL, 63, 'namespace name');
+  if (ns !== undefined) args.podNamespace = ns;
+  const name = check('K8S_POD_NAME', DNS1123_SUBDOMAIN, 253, 'pod name');
+  if (name !== undefined) args.podName = name;
+  const uid = check('K8S_POD_UID', POD_UID, 64, 'pod UID');
+  if (uid !== undefined) args.podUid = uid;
+  const infra = check('K8S_POD_INFRA_CONTAINER_ID', CONTAINER_ID, MAX_CONTAINER_ID_LENGTH, 'container id');
+  if (infra !== undefined) args.podInfraContainerId = infra;
+  const mac = pairs.get('MAC');
+  if (mac !== undefined && mac !== '') {
+    const norm = normalizeMac(mac);
+    if (!norm) throw envError('invalid CNI_ARGS', `MAC "${mac}" is not a unicast Ethernet address`);
+    args.mac = norm;
+  }
+  return args;
+}
+
+/** Keeps only the CNI_* variables (the rest of a process environment is none of our business). */
+export function pickCniVariables(env: CniEnvMap): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const [k, v] of Object.entries(env)) if (k.startsWith('CNI_') && typeof v === 'string') out[k] = v;
+  return out;
+}
+
+/**
+ * Parses and validates the CNI environment for its command. Throws CniError 4 naming every
+ * missing variable, or the first malformed one.
+ */
+export function parseCniEnv(env: CniEnvMap): CniEnv {
+  const raw = pickCniVariables(env);
+  const cmd = raw.CNI_COMMAND;
+  if (cmd === undefined || cmd === '') throw envError('required env variables [CNI_COMMAND] missing');
+  if (!(CNI_COMMANDS as readonly string[]).includes(cmd)) throw envError(`unknown CNI_COMMAND: ${cmd}`);
+  const command = cmd as CniCommand;
+  const get = (k: VarName): string | undefined => (raw[k] === '' ? undefined : raw[k]);
+
+  const missing = REQUIRED_ENV[command].filter((k) => get(k) === undefined);
+  if (missing.length > 0) throw envError(`required env variables [${missing.join(',')}] missing`);
+  if (command === 'VERSION') return { command, args: { pairs: new Map() }, path: [], raw };
+
+  const out: { -readonly [K in keyof CniEnv]: CniEnv[K] } = { command, args: parseCniArgs(raw.CNI_ARGS), path: [], raw };
+  const containerId = get('CNI_CONTAINERID');
+  if (containerId !== undefined) {
+    const why = containerIdProblem(containerId);
+    if (why) throw envError('invalid CNI_CONTAINERID', `"${containerId}" ${why}`);
+    out.containerId = containerId;
+  }
+  const ifname = get('CNI_IFNAME');
+  if (ifname !== undefined) {
+    const why = ifnameProblem(ifname);
+    if (why) throw envError('invalid CNI_IFNAME', `"${ifname}" ${why}`);
+    out.ifname = ifname;
+  }
+  const netns = get('CNI_NETNS');
+  if (netns !== undefined) {
+    const why = absolutePathProblem(netns);
+    if (why) throw envError('invalid CNI_NETNS', `"${netns}" ${why}`);
+    out.netns = netns;
+  }
+  const dirs = (get('CNI_PATH') ?? '').split(':').filter((d) => d !== '');
+  for (const d of dirs) {
+    const why = absolutePathProblem(d);
+    if (why) throw envError('invalid CNI_PATH', `entry "${d}" ${why}`);
+  }
+  out.path = dirs;
+  return out;
+}
