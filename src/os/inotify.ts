@@ -129,13 +129,14 @@ class InotifyHub {
   }
 
   remove(listener: Listener): void {
-    const set = this.byWd.get(listener.wd);
+    const wd = listener.wd;
+    const set = this.byWd.get(wd);
     if (!set || !set.delete(listener)) return;
     this.forget(listener);
     if (set.size > 0) return;
-    this.byWd.delete(listener.wd);
+    this.byWd.delete(wd);
     try {
-      this.raw?.rmWatch(listener.wd);
+      this.raw?.rmWatch(wd);
     } catch (err) {
       // EINVAL: the kernel dropped the watch already (directory gone; IN_IGNORED is queued).
       if ((err as { code?: string }).code !== 'EINVAL') throw err;
