@@ -16,6 +16,8 @@ else
   readonly VSWITCHD_PLAIN=${VHP_VSWITCHD:-ovs-vswitchd}
 fi
 readonly DPDK_RUNTIME_BASE=/var/run/dpdk
+SCRIPT=$(realpath "${BASH_SOURCE[0]}")
+readonly SCRIPT
 # How long start waits for vswitchd to apply the configuration and initialise DPDK.
 readonly START_TIMEOUT=${VHP_SANDBOX_TIMEOUT:-20}
 
@@ -28,9 +30,11 @@ ovs-vswitchd (no hugepages, PMD sleeping when idle) in its own network namespace
 br-int (datapath_type=netdev). dpdkvhostuser sockets appear in DIR (OVS_RUNDIR=DIR).
 
 Commands:
-  start DIR [--no-dpdk]   create DIR if needed and start both daemons; returns once vswitchd has
+  start DIR [--no-dpdk] [--owner PID]
+                          create DIR if needed and start both daemons; returns once vswitchd has
                           applied the config (cur_cfg == next_cfg) and dpdk_initialized is true.
                           --no-dpdk runs the plain ovs-vswitchd (still in its own netns).
+                          --owner PID: a watchdog stops the sandbox once PID has exited.
                           A failed start prints the log tails, cleans up and exits non-zero.
   stop DIR                stop everything (processes, netns, taps, DPDK runtime dir). Idempotent.
                           conf.db and the logs stay in DIR.
@@ -145,6 +149,7 @@ setup_env() {
   VSWITCHD_PIDFILE=$DIR/ovs-vswitchd.pid
   VSWITCHD_CTL=$DIR/ovs-vswitchd.ctl
   MODE_FILE=$DIR/sandbox.mode
+  WATCHDOG_PIDFILE=$DIR/watchdog.pid
 }
 
 vsctl() { ovs-vsctl --db="$DB" --timeout=10 "$@"; }
@@ -263,7 +268,7 @@ stop_vswitchd() {
 
 cmd_start() {
   need_root
-  local dpdk=$1
+  local dpdk=$1 owner=${2:-}
   if pid_alive "$(read_pid "$OVSDB_PIDFILE")" || pid_alive "$(read_pid "$VSWITCHD_PIDFILE")"; then
     die "a sandbox is already running in $DIR (stop it first)"
   fi
@@ -287,11 +292,20 @@ cmd_start() {
   fi
   vsctl --no-wait "${cfg[@]}"
   start_vswitchd "$dpdk"
+  [[ -z "$owner" ]] || start_watchdog "$owner"
   STARTING=0
 }
 
 cmd_stop() {
   local pid
+  # The watchdog first, so it does not race with us (unless we are the watchdog).
+  pid=$(read_pid "$WATCHDOG_PIDFILE")
+  if [[ -n "$pid" && "$pid" != "$BASHPID" ]] && pid_alive "$pid"; then
+    # It only sleeps and polls; SIGKILL does not wait for its `sleep 1` to finish.
+    kill -KILL "$pid" 2>/dev/null || true
+    wait_dead "$pid" 1 || true
+  fi
+  rm -f "$WATCHDOG_PIDFILE"
   stop_vswitchd
   stop_daemon ovsdb-server "$OVSDB_CTL" "$OVSDB_PIDFILE"
   # Stragglers without a (valid) pidfile, e.g. from a start that failed half-way.
@@ -357,6 +371,23 @@ cmd_start_db() {
   start_db
 }
 
+# Stops the sandbox once the owner process is gone, so a test runner that is killed (SIGKILL,
+# OOM) does not leave daemons, a netns and DPDK memory behind.
+start_watchdog() {
+  local owner=$1
+  pid_alive "$owner" || die "--owner $owner is not running"
+  setsid bash "$SCRIPT" _watch "$DIR" --owner "$owner" </dev/null >>"$DIR/watchdog.log" 2>&1 &
+  echo $! >"$WATCHDOG_PIDFILE"
+}
+
+cmd_watch() {
+  local owner=$1
+  trap - EXIT ERR
+  while pid_alive "$owner"; do sleep 1; done
+  echo "ovs-sandbox: owner $owner is gone, stopping $DIR" >&2
+  cmd_stop
+}
+
 on_exit() {
   local rc=$?
   if [[ $rc -ne 0 && "${STARTING:-0}" != 0 ]]; then
@@ -374,21 +405,31 @@ on_exit() {
 # ---- main ---------------------------------------------------------------------------------------
 
 main() {
-  local args=() dpdk=1 a
-  for a in "$@"; do
-    case "$a" in
+  local args=() dpdk=1 owner=""
+  while [[ $# -gt 0 ]]; do
+    case "$1" in
       -h | --help) usage; exit 0 ;;
       --no-dpdk) dpdk=0 ;;
       --dpdk) dpdk=1 ;;
-      -*) die "unknown option $a (see --help)" ;;
-      *) args+=("$a") ;;
+      --owner)
+        [[ $# -ge 2 && "$2" =~ ^[0-9]+$ ]] || die "--owner needs a PID"
+        owner=$2
+        shift
+        ;;
+      --owner=*)
+        owner=${1#--owner=}
+        [[ "$owner" =~ ^[0-9]+$ ]] || die "--owner needs a PID"
+        ;;
+      -*) die "unknown option $1 (see --help)" ;;
+      *) args+=("$1") ;;
     esac
+    shift
   done
   [[ ${#args[@]} -ge 1 ]] || { usage >&2; exit 2; }
   [[ ${#args[@]} -le 2 ]] || die "too many arguments (see --help)"
   CMD=${args[0]}
   case "$CMD" in
-    start | stop | env | status | restart-vswitchd | kill-db | start-db) ;;
+    start | stop | env | status | restart-vswitchd | kill-db | start-db | _watch) ;;
     *) die "unknown command '$CMD' (see --help)" ;;
   esac
   setup_env "${args[1]:-}"
@@ -396,13 +437,14 @@ main() {
   trap 'echo "ovs-sandbox: failed (rc=$?): $BASH_COMMAND" >&2' ERR
   trap on_exit EXIT
   case "$CMD" in
-    start) cmd_start "$dpdk" ;;
+    start) cmd_start "$dpdk" "$owner" ;;
     stop) cmd_stop ;;
     env) cmd_env ;;
     status) cmd_status ;;
     restart-vswitchd) cmd_restart_vswitchd ;;
     kill-db) cmd_kill_db ;;
     start-db) cmd_start_db ;;
+    _watch) cmd_watch "$owner" ;;
   esac
 }
 

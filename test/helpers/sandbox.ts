@@ -108,7 +108,8 @@ export async function startSandbox(opts: SandboxOptions = {}): Promise<Sandbox> 
   const script = (...args: string[]) => runAsync('bash', [SANDBOX_SCRIPT, ...args], { timeout: 60_000 });
 
   try {
-    await script('start', dir, ...(dpdk ? [] : ['--no-dpdk']));
+    // --owner: a watchdog stops the sandbox if this process dies without running its exit hook.
+    await script('start', dir, '--owner', String(process.pid), ...(dpdk ? [] : ['--no-dpdk']));
   } catch (e) {
     if (!keepDir) rmSync(dir, { recursive: true, force: true });
     throw e;

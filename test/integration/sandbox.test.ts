@@ -2,7 +2,9 @@
  * The private OVS sandbox (scripts/ovs-sandbox.sh via test/helpers/sandbox.ts): real
  * ovsdb-server and DPDK ovs-vswitchd, two at once, clean stop, vswitchd restart, db crash.
  */
-import { existsSync, readdirSync, readFileSync } from 'node:fs';
+import { spawn } from 'node:child_process';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import * as os from 'node:os';
 import * as path from 'node:path';
 import { afterAll, expect, it } from 'vitest';
 import { pidAlive, readPidFile, run, waitFor } from '../helpers/proc';
@@ -149,6 +151,26 @@ describeIf(needsOvs({ dpdk: true }))('ovs-sandbox (DPDK)', () => {
       200,
     );
     expect(get(sb, 'Open_vSwitch', '.', 'cur_cfg')).toBe(get(sb, 'Open_vSwitch', '.', 'next_cfg'));
+  });
+});
+
+describeIf(needsOvs({ dpdk: false }))('ovs-sandbox watchdog', () => {
+  it('stops the sandbox once its --owner process has died', async () => {
+    const dir = mkdtempSync(path.join(os.tmpdir(), 'vhp-sandbox-owner-'));
+    const owner = spawn('sleep', ['60'], { stdio: 'ignore' });
+    try {
+      run('bash', [SANDBOX_SCRIPT, 'start', dir, '--no-dpdk', '--owner', String(owner.pid)]);
+      const netns = /VHP_NETNS=(\S+)/.exec(run('bash', [SANDBOX_SCRIPT, 'env', dir]))![1]!;
+      const pids = ['ovsdb-server.pid', 'ovs-vswitchd.pid'].map((f) => readPidFile(path.join(dir, f))!);
+      expect(pids.every(pidAlive)).toBe(true);
+      owner.kill('SIGKILL');
+      await waitFor(() => !pids.some(pidAlive) && !netnsExists(netns), 'the watchdog to stop the sandbox', 10_000, 50);
+      expect(readFileSync(path.join(dir, 'watchdog.log'), 'utf8')).toMatch(/owner \d+ is gone/);
+    } finally {
+      owner.kill('SIGKILL');
+      run('bash', [SANDBOX_SCRIPT, 'stop', dir]);
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 });
 
