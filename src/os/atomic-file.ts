@@ -8,8 +8,8 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 
+// libuv opens every fd with O_CLOEXEC, so it is not spelled out here.
 const { O_CREAT, O_EXCL, O_NOFOLLOW, O_WRONLY, O_RDONLY, O_DIRECTORY } = fs.constants;
-// Node does not export O_CLOEXEC; libuv sets it on every fd it opens anyway.
 
 /** The target exists as something an atomic write must not replace (symlink, directory, socket, ...). */
 export class UnsafeTargetError extends Error {
@@ -59,6 +59,14 @@ export function tempNameFor(target: string): string {
   return path.join(path.dirname(target), `.${path.basename(target)}.tmp-${process.pid}-${crypto.randomBytes(6).toString('hex')}`);
 }
 
+/**
+ * Creates a new file for writing and opens it. An existing entry of that name, a
+ * symlink included, is never followed or reused: EEXIST instead.
+ */
+export function openNewFile(p: string, mode = 0o600): Promise<fs.promises.FileHandle> {
+  return fs.promises.open(p, O_CREAT | O_EXCL | O_NOFOLLOW | O_WRONLY, mode);
+}
+
 async function fsyncDir(dir: string): Promise<void> {
   const h = await fs.promises.open(dir, O_RDONLY | O_DIRECTORY);
   try {
@@ -86,7 +94,7 @@ export async function writeFileAtomic(target: string, data: string | Uint8Array,
   for (let attempt = 0; !h; attempt++) {
     tmp = tempNameFor(target);
     try {
-      h = await fs.promises.open(tmp, O_CREAT | O_EXCL | O_NOFOLLOW | O_WRONLY, 0o600);
+      h = await openNewFile(tmp);
     } catch (err) {
       if ((err as { code?: string }).code !== 'EEXIST' || attempt >= 3) throw err;
     }
