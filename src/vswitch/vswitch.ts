@@ -1,0 +1,217 @@
+/**
+ * Typed port operations on the Open_vSwitch database over one {@link OvsdbClient}:
+ * every call is one transaction (merged with concurrent callers by the write queue),
+ * decided from the monitor cache with no read round trip, and optionally acknowledged
+ * by ovs-vswitchd (`next_cfg`/`cur_cfg`, then `ofport`/`error` of what we inserted).
+ */
+import type { OvsdbClient } from '../ovsdb/client';
+import type { CachedRow } from '../ovsdb/cache';
+import { CommitError, ConstraintViolationError, OvsdbError, TimedOutError } from '../ovsdb/errors';
+import { decodeOptional, decodeStringMap } from '../ovsdb/notation';
+import { Transaction } from '../ovsdb/txn';
+import { WriteQueue } from '../ovsdb/write-queue';
+import { attachmentOf, sameAttachment, type Attachment } from './ownership';
+import { delPortOps, ensureBridgeOps, insertPortOps, updateInterfaceOps, type PortSpec } from './ports';
+
+export interface VswitchOptions {
+  /** Convert an existing bridge's datapath_type instead of refusing (default false). */
+  allowDatapathChange?: boolean;
+  /** Reply timeout of each transaction, ms (default 30000). */
+  requestTimeoutMs?: number;
+}
+
+export interface WriteAckOptions {
+  /** Resolve only once ovs-vswitchd applied the change (default true). */
+  waitForVswitchd?: boolean;
+  /** Deadline for the acknowledgement, ms (default 120000, os-vif's ovs_vsctl_timeout). */
+  timeoutMs?: number;
+}
+
+/** The result of one add-port. */
+export interface AddPortResult {
+  name: string;
+  /** False when the port already existed for the same attachment (a repeated plug). */
+  created: boolean;
+}
+
+/** A port vhostplug owns, as the cache sees it. */
+export interface OwnedPort {
+  name: string;
+  bridge: string | undefined;
+  type: string;
+  attachment: Attachment;
+  external_ids: Record<string, string>;
+  options: Record<string, string>;
+  ofport: number | undefined;
+  error: string | undefined;
+}
+
+/** A port of that name exists but belongs to someone else (another attachment, or not ours). */
+export class PortConflictError extends Error {
+  readonly code = 'EEXIST';
+  constructor(
+    readonly port: string,
+    readonly owner: Attachment | undefined,
+  ) {
+    super(
+      owner
+        ? `port ${port} already exists for attachment ${owner.containerId}/${owner.ifname}`
+        : `port ${port} already exists and is not owned by vhostplug`,
+    );
+    this.name = 'PortConflictError';
+  }
+}
+
+function isRetryableRace(err: unknown): boolean {
+  // A bridge created, deleted or converted by someone else between our cache read and the
+  // commit: the bridge `wait` fails (timed out with timeout 0) or a unique index clashes.
+  if (err instanceof CommitError) return err.cause instanceof ConstraintViolationError;
+  return err instanceof TimedOutError || err instanceof ConstraintViolationError;
+}
+
+/** Port operations on the Open_vSwitch database. */
+export class Vswitch {
+  readonly queue: WriteQueue;
+
+  constructor(
+    readonly client: OvsdbClient,
+    private readonly opts: VswitchOptions = {},
+  ) {
+    this.queue = new WriteQueue(client, { requestTimeoutMs: opts.requestTimeoutMs ?? 30_000 });
+  }
+
+  /** The bridge of a port (by the cache's Bridge.ports), or undefined. */
+  bridgeOfPort(port: CachedRow): string | undefined {
+    const uuid = port._uuid[1];
+    for (const br of this.client.cache.rows('Bridge')) {
+      const ports = br['ports'];
+      if (Array.isArray(ports) && ports[0] === 'set') {
+        if ((ports[1] as unknown[]).some((a) => Array.isArray(a) && a[1] === uuid)) return String(br['name']);
+      } else if (Array.isArray(ports) && ports[0] === 'uuid' && ports[1] === uuid) {
+        return String(br['name']);
+      }
+    }
+    return undefined;
+  }
+
+  /**
+   * Builds the add-port transaction for `specs` against the current cache. Existing ports
+   * of the same attachment are updated in place (idempotent); others conflict.
+   */
+  private buildAdd(specs: readonly PortSpec[], owners: readonly (Attachment | undefined)[]): { txn: Transaction; results: AddPortResult[] } {
+    const txn = new Transaction();
+    const results: AddPortResult[] = [];
+    const cache = this.client.cache;
+    const ensured = new Set<string>();
+    specs.forEach((spec, i) => {
+      const existing = cache.port(spec.name);
+      if (existing) {
+        const iface = cache.iface(spec.name);
+        const owner = attachmentOf(iface ? decodeStringMap(iface['external_ids']) : {});
+        const want = owners[i];
+        if (!owner || !want || !sameAttachment(owner, want)) throw new PortConflictError(spec.name, owner);
+        updateInterfaceOps(txn, spec);
+        results.push({ name: spec.name, created: false });
+        return;
+      }
+      // A bridge ensured (or created) by an earlier spec of this transaction needs nothing more.
+      if (!ensured.has(spec.bridge)) {
+        ensureBridgeOps(txn, spec.bridge, cache.bridge(spec.bridge), spec.datapath_type, {
+          allowDatapathChange: this.opts.allowDatapathChange,
+        });
+        ensured.add(spec.bridge);
+      }
+      insertPortOps(txn, spec);
+      results.push({ name: spec.name, created: true });
+    });
+    return { txn, results };
+  }
+
+  /**
+   * Adds ports in ONE transaction (the batching API: one vswitchd reconfigure for all).
+   * `owners[i]` is the attachment of `specs[i]`, used to accept a repeated plug.
+   * Retries once when another client raced us on the bridge.
+   */
+  async addPorts(specs: readonly PortSpec[], owners: readonly (Attachment | undefined)[] = [], opts: WriteAckOptions = {}): Promise<AddPortResult[]> {
+    const ack = { waitForVswitchd: opts.waitForVswitchd ?? true, timeoutMs: opts.timeoutMs ?? 120_000 };
+    for (let attempt = 0; ; attempt++) {
+      const { txn, results } = this.buildAdd(specs, owners);
+      try {
+        await this.queue.submit(txn, ack);
+        return results;
+      } catch (err) {
+        if (attempt === 0 && isRetryableRace(err)) continue;
+        throw err;
+      }
+    }
+  }
+
+  /** Adds one port; see {@link addPorts}. */
+  async addPort(spec: PortSpec, owner?: Attachment, opts: WriteAckOptions = {}): Promise<AddPortResult> {
+    const [r] = await this.addPorts([spec], [owner], opts);
+    return r!;
+  }
+
+  /**
+   * Deletes ports by name in one transaction; names not present are skipped (idempotent).
+   * Returns the names actually deleted.
+   */
+  async delPorts(names: readonly string[], opts: WriteAckOptions = {}): Promise<string[]> {
+    const txn = new Transaction();
+    const deleted: string[] = [];
+    for (const name of names) {
+      const port = this.client.cache.port(name);
+      if (!port) continue;
+      delPortOps(txn, port);
+      deleted.push(name);
+    }
+    if (deleted.length === 0) return deleted;
+    await this.queue.submit(txn, { waitForVswitchd: opts.waitForVswitchd ?? true, timeoutMs: opts.timeoutMs ?? 120_000 });
+    return deleted;
+  }
+
+  /** Deletes one port if it exists; resolves true when it was deleted. */
+  async delPort(name: string, opts: WriteAckOptions = {}): Promise<boolean> {
+    return (await this.delPorts([name], opts)).length === 1;
+  }
+
+  /** The port of that name as the cache sees it, with its owner, or undefined. */
+  portInfo(name: string): (Omit<OwnedPort, 'attachment'> & { attachment: Attachment | undefined }) | undefined {
+    const cache = this.client.cache;
+    const port = cache.port(name);
+    if (!port) return undefined;
+    const iface = cache.iface(name);
+    const ids = iface ? decodeStringMap(iface['external_ids']) : {};
+    const ofport = iface ? decodeOptional(iface['ofport']) : undefined;
+    const error = iface ? decodeOptional(iface['error']) : undefined;
+    return {
+      name,
+      bridge: this.bridgeOfPort(port),
+      type: iface && typeof iface['type'] === 'string' ? iface['type'] : '',
+      attachment: attachmentOf(ids),
+      external_ids: ids,
+      options: iface ? decodeStringMap(iface['options']) : {},
+      ofport: typeof ofport === 'number' ? ofport : undefined,
+      error: typeof error === 'string' && error !== '' ? error : undefined,
+    };
+  }
+
+  /** Every port whose Interface carries vhostplug's ownership keys. */
+  ownedPorts(): OwnedPort[] {
+    const out: OwnedPort[] = [];
+    for (const iface of this.client.cache.rows('Interface')) {
+      const ids = decodeStringMap(iface['external_ids']);
+      if (!attachmentOf(ids)) continue;
+      const info = this.portInfo(String(iface['name']));
+      if (info?.attachment) out.push(info as OwnedPort);
+    }
+    return out;
+  }
+
+  /** The owned port of an attachment, or undefined. */
+  findByAttachment(containerId: string, ifname: string): OwnedPort | undefined {
+    return this.ownedPorts().find((p) => p.attachment.containerId === containerId && p.attachment.ifname === ifname);
+  }
+}
+
+export { OvsdbError };
