@@ -463,14 +463,23 @@ export async function socketFor(netns?: string): Promise<RtnlSocket> {
     if (netns === undefined) {
       p = cacheGet(key, () => RtnlSocket.open(-1, undefined, 0, evictOnClose(SELF_KEY)));
     } else {
-      const f = await openNetnsFile(netns);
-      key = f.key;
-      try {
-        // netlinkOpen dups the fd synchronously, so closing our handle afterwards is safe.
-        p = cacheGet(key, () => RtnlSocket.open(f.fh.fd, netns, idleCloseMs, evictOnClose(key)));
-        await p;
-      } finally {
-        await f.fh.close();
+      // Fast path: one stat names the netns (dev+ino of the nsfs inode) and finds its socket.
+      const st = await fs.promises.stat(netns, { bigint: true });
+      key = `${st.dev}:${st.ino}`;
+      const hit = cache.get(key);
+      if (hit) {
+        p = hit;
+      } else {
+        // Open, then key by what we actually opened (the path may have changed since stat).
+        const f = await openNetnsFile(netns);
+        key = f.key;
+        try {
+          // netlinkOpen dups the fd synchronously, so closing our handle afterwards is safe.
+          p = cacheGet(key, () => RtnlSocket.open(f.fh.fd, netns, idleCloseMs, evictOnClose(key)));
+          await p;
+        } finally {
+          await f.fh.close();
+        }
       }
     }
     const s = await p;
