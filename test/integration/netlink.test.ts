@@ -300,7 +300,7 @@ describeIf(firstReason(needsRoot(), needsBinaries('ip')))('rtnetlink against the
 
   it('a netns path that does not exist is an ENOENT SystemError with the path', async () => {
     const missing = `/run/netns/vhpt-missing-${rand()}`;
-    await expect(linkGet('lo', { netns: missing })).rejects.toMatchObject({ code: 'ENOENT', syscall: 'open', path: missing });
+    await expect(linkGet('lo', { netns: missing })).rejects.toMatchObject({ code: 'ENOENT', syscall: expect.stringMatching(/^(stat|open)$/), path: missing });
     await expect(createVethPair({ name: hostName('vhpt'), peerName: 'eth0', peerNetnsPath: missing })).rejects.toMatchObject({ code: 'ENOENT', path: missing });
     // A file that is not a netns: setns refuses it, named by path.
     await expect(linkGet('lo', { netns: '/proc/self/stat' })).rejects.toMatchObject({ code: 'EINVAL', syscall: 'setns', path: '/proc/self/stat' });
