@@ -6,9 +6,10 @@
  */
 import type { OvsdbClient } from '../ovsdb/client';
 import type { CachedRow } from '../ovsdb/cache';
-import { CommitError, ConstraintViolationError, OvsdbError, TimedOutError } from '../ovsdb/errors';
+import { CommitError, ConstraintViolationError, TimedOutError } from '../ovsdb/errors';
 import { decodeOptional, decodeStringMap } from '../ovsdb/notation';
-import { Transaction } from '../ovsdb/txn';
+import { nextCfgFromResult, Transaction } from '../ovsdb/txn';
+import { insertedInterfaceUuids } from '../ovsdb/client';
 import { WriteQueue } from '../ovsdb/write-queue';
 import { attachmentOf, sameAttachment, type Attachment } from './ownership';
 import { delPortOps, ensureBridgeOps, insertPortOps, updateInterfaceOps, type PortSpec } from './ports';
@@ -32,6 +33,13 @@ export interface AddPortResult {
   name: string;
   /** False when the port already existed for the same attachment (a repeated plug). */
   created: boolean;
+}
+
+/** Where the time of one write went: the OVSDB commit, then ovs-vswitchd applying it. */
+export interface WriteTimings {
+  commitMs: number;
+  /** 0 without the vswitchd acknowledgement. */
+  ackMs: number;
 }
 
 /** A port vhostplug owns, as the cache sees it. */
@@ -128,17 +136,38 @@ export class Vswitch {
   }
 
   /**
+   * Commits `txn` through the write queue; with the acknowledgement, bumps next_cfg in the
+   * same transaction and waits for ovs-vswitchd (and the ofport/error of inserted
+   * Interfaces). Timed per phase for metrics.
+   */
+  private async write(txn: Transaction, opts: WriteAckOptions): Promise<WriteTimings> {
+    const wait = opts.waitForVswitchd ?? true;
+    const n = txn.ops.length;
+    if (wait) txn.bumpNextCfg();
+    const t0 = performance.now();
+    const results = await this.queue.submit(txn);
+    const t1 = performance.now();
+    if (wait) {
+      await this.client.ackVswitchd(nextCfgFromResult(results[n + 1]), insertedInterfaceUuids(txn.ops, results), opts.timeoutMs ?? 120_000);
+    }
+    return { commitMs: t1 - t0, ackMs: wait ? performance.now() - t1 : 0 };
+  }
+
+  /**
    * Adds ports in ONE transaction (the batching API: one vswitchd reconfigure for all).
    * `owners[i]` is the attachment of `specs[i]`, used to accept a repeated plug.
    * Retries once when another client raced us on the bridge.
    */
-  async addPorts(specs: readonly PortSpec[], owners: readonly (Attachment | undefined)[] = [], opts: WriteAckOptions = {}): Promise<AddPortResult[]> {
-    const ack = { waitForVswitchd: opts.waitForVswitchd ?? true, timeoutMs: opts.timeoutMs ?? 120_000 };
+  async addPorts(
+    specs: readonly PortSpec[],
+    owners: readonly (Attachment | undefined)[] = [],
+    opts: WriteAckOptions = {},
+  ): Promise<{ ports: AddPortResult[]; timings: WriteTimings }> {
     for (let attempt = 0; ; attempt++) {
       const { txn, results } = this.buildAdd(specs, owners);
       try {
-        await this.queue.submit(txn, ack);
-        return results;
+        const timings = await this.write(txn, opts);
+        return { ports: results, timings };
       } catch (err) {
         if (attempt === 0 && isRetryableRace(err)) continue;
         throw err;
@@ -147,9 +176,9 @@ export class Vswitch {
   }
 
   /** Adds one port; see {@link addPorts}. */
-  async addPort(spec: PortSpec, owner?: Attachment, opts: WriteAckOptions = {}): Promise<AddPortResult> {
-    const [r] = await this.addPorts([spec], [owner], opts);
-    return r!;
+  async addPort(spec: PortSpec, owner?: Attachment, opts: WriteAckOptions = {}): Promise<AddPortResult & { timings: WriteTimings }> {
+    const { ports, timings } = await this.addPorts([spec], [owner], opts);
+    return { ...ports[0]!, timings };
   }
 
   /**
@@ -165,8 +194,7 @@ export class Vswitch {
       delPortOps(txn, port);
       deleted.push(name);
     }
-    if (deleted.length === 0) return deleted;
-    await this.queue.submit(txn, { waitForVswitchd: opts.waitForVswitchd ?? true, timeoutMs: opts.timeoutMs ?? 120_000 });
+    if (deleted.length > 0) await this.write(txn, opts);
     return deleted;
   }
 
@@ -214,4 +242,3 @@ export class Vswitch {
   }
 }
 
-export { OvsdbError };

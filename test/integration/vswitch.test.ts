@@ -41,7 +41,8 @@ describeIf(needsOvs({ dpdk: true }))('Vswitch on a private DPDK OVS', () => {
 
   it('adds a vhost-user port in one acknowledged transaction; ovs-vsctl reads back every column', async () => {
     const r = await vs.addPort(spec('vhu-a'), owner);
-    expect(r).toEqual({ name: 'vhu-a', created: true });
+    expect(r).toMatchObject({ name: 'vhu-a', created: true });
+    expect(r.timings.ackMs).toBeGreaterThan(0);
     const sb = sandbox();
     expect(sb.vsctl('list-ports', 'br-int').split('\n')).toContain('vhu-a');
     expect(get(sb, 'Interface', 'vhu-a', 'type')).toBe('dpdkvhostuserclient');
@@ -92,7 +93,7 @@ describeIf(needsOvs({ dpdk: true }))('Vswitch on a private DPDK OVS', () => {
       names.map((n) => spec(n)),
       names.map((_, i) => ({ ...owner, ifname: `net${i}` })),
     );
-    expect(res.every((r) => r.created)).toBe(true);
+    expect(res.ports.every((r) => r.created)).toBe(true);
     expect(Number(get(sandbox(), 'Open_vSwitch', '.', 'next_cfg'))).toBe(cfgBefore + 1);
     const listed = new Set(sandbox().vsctl('list-ports', 'br-int').split('\n'));
     for (const n of names) expect(listed.has(n)).toBe(true);
