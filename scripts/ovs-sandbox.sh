@@ -277,6 +277,10 @@ cmd_start() {
     echo "ovs-sandbox: cleaning up leftovers of an earlier sandbox in $DIR" >&2
     cmd_stop
   fi
+  # OVS copes with long unix socket paths, DPDK's vhost-user sockets (sun_path, 108 bytes) do not.
+  if ((${#DIR} > 80)); then
+    echo "ovs-sandbox: warning: $DIR is ${#DIR} bytes long; vhost-user socket paths over 107 bytes fail" >&2
+  fi
   STARTING=1
   echo "$dpdk" >"$MODE_FILE"
   start_db

@@ -9,7 +9,7 @@ import * as path from 'node:path';
 import { afterAll, expect, it } from 'vitest';
 import { pidAlive, readPidFile, run, waitFor } from '../helpers/proc';
 import { SANDBOX_SCRIPT, startSandbox, type Sandbox } from '../helpers/sandbox';
-import { describeIf, needsOvs } from '../helpers/skip';
+import { describeIf, firstReason, needsBinaries, needsOvs } from '../helpers/skip';
 
 /** Value of `ovs-vsctl get` without quotes. */
 function get(sb: Sandbox, ...args: string[]): string {
@@ -19,6 +19,15 @@ function get(sb: Sandbox, ...args: string[]): string {
 function netnsExists(name: string): boolean {
   return existsSync(`/run/netns/${name}`);
 }
+
+it('prerequisite checks name what is missing', () => {
+  expect(needsBinaries('sh', '/bin/sh')).toBeUndefined();
+  expect(needsBinaries('sh', 'vhp-no-such-binary', '/nonexistent/x')).toBe(
+    'missing binaries: vhp-no-such-binary, /nonexistent/x',
+  );
+  expect(firstReason(undefined, 'a', undefined, 'b')).toBe('a; b');
+  expect(firstReason(undefined)).toBeUndefined();
+});
 
 describeIf(needsOvs({ dpdk: true }))('ovs-sandbox (DPDK)', () => {
   const started: Sandbox[] = [];
