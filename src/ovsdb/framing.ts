@@ -121,7 +121,8 @@ export class JsonFramer {
         out.push(this.takeMessage(chunk, start, i));
         continue;
       }
-      if (i >= budgetEnd) {
+      // Only a byte that actually arrived past the cap fails the message.
+      if (budgetEnd < len) {
         this.fail(
           'EOVSDBTOOBIG',
           `OVSDB message exceeds maxMessageBytes (${this.maxMessageBytes} bytes) at stream offset ${this.streamOffset + i}`,
