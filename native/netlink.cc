@@ -40,57 +40,130 @@ struct NetlinkEnv {
   Napi::FunctionReference ctor;
 };
 
-// A socket being opened inside another netns. Owned by the opener thread until handed
-// to the main thread through the thread-safe function; holds nothing JS-side that would
-// be unsafe to destroy off the main thread.
-struct OpenJob;
-void OnOpened(Napi::Env env, Napi::Function, void*, OpenJob* job);
-using OpenTsfn = Napi::TypedThreadSafeFunction<void, OpenJob, OnOpened>;
+// Work that must run inside another netns. Owned by its dedicated thread until handed to
+// the main thread through the thread-safe function; holds nothing JS-side that would be
+// unsafe to destroy off the main thread (a Deferred is a plain handle).
+struct NetnsJob;
+void OnNetnsJobDone(Napi::Env env, Napi::Function, void*, NetnsJob* job);
+using NetnsTsfn = Napi::TypedThreadSafeFunction<void, NetnsJob, OnNetnsJobDone>;
 
-struct OpenJob {
+struct NetnsJob {
   UniqueFd ns_fd;
   std::string ns_path;
-  NetlinkSocket* socket = nullptr;
   Napi::Promise::Deferred deferred;
-  OpenTsfn tsfn;
-  RouteSocketResult result;
-  explicit OpenJob(Napi::Env env) : deferred(Napi::Promise::Deferred::New(env)) {}
+  NetnsTsfn tsfn;
+  int err = 0;
+  const char* syscall = nullptr;
+  explicit NetnsJob(Napi::Env env) : deferred(Napi::Promise::Deferred::New(env)) {}
+  virtual ~NetnsJob() = default;
+  // On the dedicated thread, after setns succeeded. Sets err/syscall on failure.
+  virtual void RunInNetns() = 0;
+  // On the main thread: resolve or reject.
+  virtual void Settle(Napi::Env env) = 0;
+  void Fail(int e, const char* sc) {
+    err = e;
+    syscall = sc;
+  }
 };
 
-void Settle(Napi::Env env, OpenJob& job, Napi::Object socket_obj) {
-  if (job.result.err != 0) {
-    job.socket->AbandonOpen();
-    job.deferred.Reject(SystemError(env, job.result.err, job.result.syscall, job.ns_path).Value());
-    return;
+// Opens the route socket inside the netns.
+struct OpenSocketJob : NetnsJob {
+  NetlinkSocket* socket;
+  RouteSocketResult result;
+  OpenSocketJob(Napi::Env env, NetlinkSocket* s) : NetnsJob(env), socket(s) {}
+  void RunInNetns() override {
+    result = OpenRouteSocket();
+    if (result.err) Fail(result.err, result.syscall);
   }
-  job.socket->Attach(std::move(job.result.fd), job.result.port_id);
-  job.deferred.Resolve(socket_obj);
-}
+  void Settle(Napi::Env env) override {
+    if (err != 0) {
+      socket->AbandonOpen();
+      deferred.Reject(SystemError(env, err, syscall, ns_path).Value());
+      return;
+    }
+    socket->Attach(std::move(result.fd), result.port_id);
+    deferred.Resolve(socket->Value());
+  }
+};
 
-// Runs on the main thread with the opener thread's result.
-void OnOpened(Napi::Env env, Napi::Function, void*, OpenJob* raw) {
-  std::unique_ptr<OpenJob> job(raw);
+// Writes one per-netns sysctl: /proc/sys/net resolves against the netns of the opening
+// thread, so only a thread inside the netns can reach the pod's values.
+struct WriteSysctlJob : NetnsJob {
+  std::string file;
+  std::string value;
+  WriteSysctlJob(Napi::Env env, std::string f, std::string v) : NetnsJob(env), file(std::move(f)), value(std::move(v)) {}
+  void RunInNetns() override {
+    UniqueFd fd(open(file.c_str(), O_WRONLY | O_CLOEXEC | O_NOFOLLOW));
+    if (!fd.valid()) return Fail(errno, "open");
+    ssize_t n;
+    do {
+      n = write(fd.get(), value.data(), value.size());
+    } while (n < 0 && errno == EINTR);
+    if (n < 0) return Fail(errno, "write");
+    if (static_cast<size_t>(n) != value.size()) return Fail(EIO, "write");
+  }
+  void Settle(Napi::Env env) override {
+    if (err != 0) {
+      // The failing file is the interesting path unless setns itself failed.
+      const std::string& where = std::string(syscall) == "setns" ? ns_path : file;
+      deferred.Reject(SystemError(env, err, syscall, where).Value());
+      return;
+    }
+    deferred.Resolve(env.Undefined());
+  }
+};
+
+// Runs on the main thread with the dedicated thread's result.
+void OnNetnsJobDone(Napi::Env env, Napi::Function, void*, NetnsJob* raw) {
+  std::unique_ptr<NetnsJob> job(raw);
   if (env == nullptr) return;  // environment torn down: the fds close with the job
   Napi::HandleScope scope(env);
-  Settle(env, *job, job->socket->Value());
+  job->Settle(env);
 }
 
-// The dedicated thread: enter the netns, open the socket, hand it over, exit. The thread
+// The dedicated thread: enter the netns, do the one job, hand it over, exit. The thread
 // dies in the foreign netns, so nothing else ever runs there.
-void OpenerThread(OpenJob* job) {
+void NetnsThread(NetnsJob* job) {
   sigset_t all;
   sigfillset(&all);
   pthread_sigmask(SIG_BLOCK, &all, nullptr);  // signals belong to the main thread
-  job->result = OpenRouteSocketInNetns(job->ns_fd.get());
+  if (setns(job->ns_fd.get(), CLONE_NEWNET) != 0) {
+    job->Fail(errno, "setns");
+  } else {
+    job->RunInNetns();
+  }
   job->ns_fd.reset();
-  OpenTsfn tsfn = job->tsfn;
+  NetnsTsfn tsfn = job->tsfn;
   if (tsfn.BlockingCall(job) != napi_ok) delete job;  // env closing: nobody will take it
   tsfn.Release();
 }
 
+// Starts `job` on a new dedicated thread inside the netns open as ns_fd (dup'ed here, so
+// the caller may close its fd as soon as this returns). Returns the job's promise.
+Napi::Promise RunInNetns(Napi::Env env, std::unique_ptr<NetnsJob> job, int ns_fd) {
+  Napi::Promise promise = job->deferred.Promise();
+  int dup_fd = fcntl(ns_fd, F_DUPFD_CLOEXEC, 0);
+  if (dup_fd < 0) {
+    job->Fail(errno, "fcntl");
+    job->Settle(env);
+    return promise;
+  }
+  job->ns_fd.reset(dup_fd);
+  job->tsfn = NetnsTsfn::New(env, "vhostplug:netns-thread", 0, 1);
+  try {
+    std::thread(NetnsThread, job.get()).detach();
+    job.release();  // the thread owns it now
+  } catch (const std::system_error& e) {
+    job->tsfn.Release();
+    job->Fail(e.code().value() ? e.code().value() : EAGAIN, "pthread_create");
+    job->Settle(env);
+  }
+  return promise;
+}
+
 // netlinkOpen(nsFd, nsPath, onMessages, onError) -> Promise<NetlinkSocket>
 // nsFd < 0 opens in the process's own netns, directly on the main thread (no setns).
-// Otherwise nsFd is an open netns file (the caller keeps it open until settled; we dup it).
+// Otherwise nsFd is an open netns file (we dup it; the caller may close it afterwards).
 Napi::Value NetlinkOpen(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   auto* ne = static_cast<NetlinkEnv*>(info.Data());
@@ -100,36 +173,31 @@ Napi::Value NetlinkOpen(const Napi::CallbackInfo& info) {
   }
   int ns_fd = info[0].As<Napi::Number>().Int32Value();
   Napi::Object obj = ne->ctor.New({info[2], info[3]});
-  auto* socket = NetlinkSocket::Unwrap(obj);
-
-  auto job = std::make_unique<OpenJob>(env);
+  auto job = std::make_unique<OpenSocketJob>(env, NetlinkSocket::Unwrap(obj));
   job->ns_path = info[1].As<Napi::String>().Utf8Value();
-  job->socket = socket;
+  if (ns_fd >= 0) return RunInNetns(env, std::move(job), ns_fd);
   Napi::Promise promise = job->deferred.Promise();
-
-  if (ns_fd < 0) {
-    job->result = OpenRouteSocket();
-    Settle(env, *job, obj);
-    return promise;
-  }
-  int dup_fd = fcntl(ns_fd, F_DUPFD_CLOEXEC, 0);
-  if (dup_fd < 0) {
-    job->result = Failed(errno, "fcntl");
-    Settle(env, *job, obj);
-    return promise;
-  }
-  job->ns_fd.reset(dup_fd);
-  job->tsfn = OpenTsfn::New(env, "vhostplug:netns-socket", 0, 1);
-  try {
-    OpenJob* raw = job.get();
-    std::thread(OpenerThread, raw).detach();
-    job.release();  // the thread owns it now
-  } catch (const std::system_error& e) {
-    job->tsfn.Release();
-    job->result = Failed(e.code().value() ? e.code().value() : EAGAIN, "pthread_create");
-    Settle(env, *job, obj);
-  }
+  job->RunInNetns();  // our own netns: no thread, no setns
+  job->Settle(env);
   return promise;
+}
+
+// netnsWriteSysctl(nsFd, nsPath, name, value) -> Promise<void>
+// Writes /proc/sys/net/<name> as seen from inside the netns. `name` is relative to
+// /proc/sys/net ("ipv6/conf/all/disable_ipv6"); no "..", no absolute paths.
+Napi::Value NetnsWriteSysctl(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  if (info.Length() < 4 || !info[0].IsNumber() || !info[1].IsString() || !info[2].IsString() ||
+      !info[3].IsString()) {
+    throw Napi::TypeError::New(env, "netnsWriteSysctl(nsFd: number, nsPath: string, name: string, value: string)");
+  }
+  std::string name = info[2].As<Napi::String>().Utf8Value();
+  if (name.empty() || name[0] == '/' || name.find("..") != std::string::npos || name.find('\0') != std::string::npos) {
+    throw Napi::TypeError::New(env, "netnsWriteSysctl: name must be relative to /proc/sys/net without '..'");
+  }
+  auto job = std::make_unique<WriteSysctlJob>(env, "/proc/sys/net/" + name, info[3].As<Napi::String>().Utf8Value());
+  job->ns_path = info[1].As<Napi::String>().Utf8Value();
+  return RunInNetns(env, std::move(job), info[0].As<Napi::Number>().Int32Value());
 }
 
 }  // namespace
@@ -156,11 +224,6 @@ RouteSocketResult OpenRouteSocket() {
   r.fd = std::move(owned);
   r.port_id = local.nl_pid;
   return r;
-}
-
-RouteSocketResult OpenRouteSocketInNetns(int ns_fd) {
-  if (setns(ns_fd, CLONE_NEWNET) != 0) return Failed(errno, "setns");
-  return OpenRouteSocket();
 }
 
 // ---- NetlinkSocket ----
@@ -345,6 +408,7 @@ void InitNetlink(Napi::Env env, Napi::Object exports, AddonData*) {
   ne->ctor = Napi::Persistent(NetlinkSocket::Define(env));
   env.AddCleanupHook([ne]() { delete ne; });
   exports.Set("netlinkOpen", Napi::Function::New(env, NetlinkOpen, "netlinkOpen", ne));
+  exports.Set("netnsWriteSysctl", Napi::Function::New(env, NetnsWriteSysctl, "netnsWriteSysctl"));
 }
 
 }  // namespace vhostplug

@@ -29,9 +29,6 @@ struct RouteSocketResult {
 // ACKs on and capped error replies, bound to a kernel-assigned port id.
 RouteSocketResult OpenRouteSocket();
 
-// setns(ns_fd, CLONE_NEWNET) then OpenRouteSocket(). Changes the calling thread's netns
-// for good: call it only on a dedicated thread that exits afterwards.
-RouteSocketResult OpenRouteSocketInNetns(int ns_fd);
 
 // One open NETLINK_ROUTE socket as seen from JS: send(bytes), close(), ref(), unref(),
 // portId. Received datagrams go to onMessages(Buffer[]), socket errors to onError(err).

@@ -121,6 +121,12 @@ export interface NativeBinding {
    * socket, bind, ...) carrying nsPath as path.
    */
   netlinkOpen(nsFd: number, nsPath: string, onMessages: RawNetlinkOnMessages, onError: RawNetlinkOnError): Promise<RawNetlinkSocket>;
+  /**
+   * Writes /proc/sys/net/<name> (relative, no "..") from a dedicated short-lived thread
+   * inside the netns open as nsFd (dup'ed at once). Rejects with a SystemError (setns,
+   * open, write) whose path is the netns for setns and the file otherwise.
+   */
+  netnsWriteSysctl(nsFd: number, nsPath: string, name: string, value: string): Promise<void>;
   // --- end netlink ---
 }
 

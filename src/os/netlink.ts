@@ -814,10 +814,7 @@ export interface BridgeOptions extends NetnsOption {
   /** FDB ageing time in seconds; os-vif uses 0 for qbr (no learning timeouts). Default 0. */
   ageingTime?: number;
   up?: boolean;
-  /**
-   * Write 1 to /proc/sys/net/ipv6/conf/<name>/disable_ipv6, as os-vif does for qbr.
-   * Host netns only (our fs threads stay in the host netns); default true there.
-   */
+  /** Write 1 to /proc/sys/net/ipv6/conf/<name>/disable_ipv6, as os-vif does for qbr (default true). */
   disableIpv6?: boolean;
 }
 
@@ -833,15 +830,44 @@ export async function createBridge(name: string, o: BridgeOptions = {}): Promise
   const s = await socketFor(o.netns);
   const upFlags = o.up ? { flags: IFF.UP, change: IFF.UP } : {};
   await s.request(RTM.NEWLINK, NLM_F.CREATE | NLM_F.EXCL, ifinfomsg(upFlags), attrs, { link: name });
-  if (o.netns === undefined && o.disableIpv6 !== false) await disableIpv6(name);
+  if (o.disableIpv6 !== false) await disableIpv6(name, o);
 }
 
-/** Turns IPv6 off on a host-netns link; a kernel without IPv6 (no such file) is fine. */
-async function disableIpv6(name: string): Promise<void> {
+/** Turns IPv6 off on a link; a kernel without IPv6 (no such file) is fine. */
+async function disableIpv6(name: string, opts: NetnsOption): Promise<void> {
   try {
-    await fs.promises.writeFile(`/proc/sys/net/ipv6/conf/${name}/disable_ipv6`, '1');
+    await setSysctl(`ipv6/conf/${name}/disable_ipv6`, '1', opts);
   } catch (e) {
     if ((e as NodeJS.ErrnoException).code !== 'ENOENT') throw e;
+  }
+}
+
+// ---------------------------------------------------------------------------------------
+// Per-netns sysctls (net.*)
+
+/**
+ * `sysctl -w net.<name>=<value>` in a netns, e.g. setSysctl('ipv6/conf/all/disable_ipv6',
+ * '0', {netns}) before adding IPv6 addresses to a pod whose runtime disabled IPv6 (Kuryr
+ * does this). /proc/sys/net shows the netns of the thread that opens it, so for another
+ * netns the write runs on a dedicated thread inside it; for our own netns it is a plain
+ * write (our fs threads never leave the host netns).
+ */
+export async function setSysctl(name: string, value: string, opts: NetnsOption = {}): Promise<void> {
+  // Dotted (ipv6.conf.all.disable_ipv6) or slashed names; interface names may contain dots
+  // only in the slashed form.
+  const rel = typeof name !== 'string' ? '' : name.includes('/') ? name : name.replace(/\./g, '/');
+  if (!/^[A-Za-z0-9_.\/-]+$/.test(rel) || rel.split('/').some((p) => p === '' || p === '.' || p === '..')) {
+    throw invalidArg('name', name, "must be a sysctl under net., e.g. 'ipv6/conf/all/disable_ipv6'");
+  }
+  if (opts.netns === undefined) {
+    await fs.promises.writeFile(`/proc/sys/net/${rel}`, value);
+    return;
+  }
+  const fh = await fs.promises.open(opts.netns, fs.constants.O_RDONLY);
+  try {
+    await native().netnsWriteSysctl(fh.fd, opts.netns, rel, value);
+  } finally {
+    await fh.close();
   }
 }
 

@@ -33,6 +33,7 @@ import {
   releaseNetns,
   routeMessage,
   setPromisc,
+  setSysctl,
   vethPairMessage,
 } from '../../src/os/netlink';
 import { AF, IFF, IFLA, IFLA_INFO, NLMSG, NLMSGERR_ATTR, NLM_F, RTA, VETH_INFO } from '../../src/os/netlink-constants';
@@ -296,6 +297,26 @@ describeIf(firstReason(needsRoot(), needsBinaries('ip')))('rtnetlink against the
     await linkSetMaster(qvb, null);
     expect(ipJson<IpLink[]>('link', 'show', qvb)[0].master).toBeUndefined();
     await expect(createBridge(qbr)).rejects.toMatchObject({ code: 'EEXIST' });
+  });
+
+  it('writes per-netns sysctls from inside the pod netns, leaving the host value alone', async () => {
+    const ns = makeNetns();
+    const nsPath = netnsPath(ns);
+    const file = '/proc/sys/net/ipv6/conf/default/disable_ipv6';
+    const hostBefore = fs.readFileSync(file, 'utf8').trim();
+    const flipped = hostBefore === '1' ? '0' : '1';
+    await setSysctl('ipv6.conf.default.disable_ipv6', flipped, { netns: nsPath });
+    expect(run('ip', ['netns', 'exec', ns, 'cat', file]).trim()).toBe(flipped);
+    expect(fs.readFileSync(file, 'utf8').trim()).toBe(hostBefore);
+    // A bridge made inside the pod gets IPv6 switched off there, too.
+    await createBridge('br-pod', { netns: nsPath });
+    expect(run('ip', ['netns', 'exec', ns, 'cat', '/proc/sys/net/ipv6/conf/br-pod/disable_ipv6']).trim()).toBe('1');
+    await expect(setSysctl('ipv6/conf/nosuchdev/disable_ipv6', '1', { netns: nsPath })).rejects.toMatchObject({
+      code: 'ENOENT',
+      syscall: 'open',
+      path: '/proc/sys/net/ipv6/conf/nosuchdev/disable_ipv6',
+    });
+    await expect(setSysctl('../../etc/passwd', 'x', { netns: nsPath })).rejects.toMatchObject({ code: 'ERR_INVALID_ARG_VALUE' });
   });
 
   it('a netns path that does not exist is an ENOENT SystemError with the path', async () => {
