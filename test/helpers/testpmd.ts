@@ -21,6 +21,10 @@ export interface TestpmdPort {
   path: string;
   /** testpmd listens on `path` (vhost-user server; pairs with an OVS dpdkvhostuserclient port). */
   server?: boolean;
+  /** The port's MAC address (virtio_user `mac=`), e.g. the `vhostmac` of a config file. */
+  mac?: string;
+  /** Number of queue pairs (virtio_user `queues=`, default 1). */
+  queues?: number;
 }
 
 export interface TestpmdOptions {
@@ -29,6 +33,8 @@ export interface TestpmdOptions {
   lcores?: string;
   /** EAL -m in MB (default 256). */
   memoryMb?: number;
+  /** testpmd forwarding mode (default `io`; `macswap` answers each packet to its sender). */
+  forwardMode?: string;
   /** Extra testpmd application args (after `--`). */
   appArgs?: string[];
   /** Milliseconds to wait for the first prompt (a server port waits for OVS to connect). */
@@ -94,6 +100,16 @@ export function parsePortStats(text: string): PortStats[] {
   return out;
 }
 
+/** The EAL `--vdev` value for port `i`. Commas would split the devargs, so paths may not have any. */
+export function vdevArg(i: number, p: TestpmdPort): string {
+  if (p.path.includes(',')) throw new Error(`testpmd: a vhost-user path cannot contain ',': ${p.path}`);
+  let arg = `net_virtio_user${i},path=${p.path}`;
+  if (p.server) arg += ',server=1';
+  if (p.mac) arg += `,mac=${p.mac}`;
+  if (p.queues && p.queues > 1) arg += `,queues=${p.queues}`;
+  return arg;
+}
+
 /** The children of a pid (testpmd runs under `timeout`). */
 function childPids(pid: number): number[] {
   try {
@@ -131,10 +147,10 @@ export async function startTestpmd(opts: TestpmdOptions): Promise<Testpmd> {
     String(opts.memoryMb ?? 256),
     '--file-prefix',
     prefix,
-    ...opts.ports.map((p, i) => `--vdev=net_virtio_user${i},path=${p.path}${p.server ? ',server=1' : ''}`),
+    ...opts.ports.map((p, i) => `--vdev=${vdevArg(i, p)}`),
   ];
   // --no-huge cannot hold the default 155k-mbuf pool; 16k is plenty for io forwarding.
-  const app = ['-i', '--total-num-mbufs=16384', '--forward-mode=io', ...(opts.appArgs ?? [])];
+  const app = ['-i', '--total-num-mbufs=16384', `--forward-mode=${opts.forwardMode ?? 'io'}`, ...(opts.appArgs ?? [])];
   const argv = [
     '-s', 'INT', '-k', '5', String(opts.maxLifetimeS ?? 300),
     'stdbuf', '-o0', '-e0',

@@ -8,7 +8,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { afterAll, beforeAll, expect, it } from 'vitest';
-import { parsePortStats, startTestpmd, type Testpmd } from '../helpers/testpmd';
+import { parsePortStats, startTestpmd, vdevArg, type Testpmd } from '../helpers/testpmd';
 import { useSandbox } from '../helpers/sandbox';
 import { describeIf, firstReason, needsOvs, needsTestpmd } from '../helpers/skip';
 
@@ -37,6 +37,14 @@ it('parsePortStats reads the testpmd NIC statistics block', () => {
   expect(parsePortStats('testpmd> ')).toEqual([]);
 });
 
+it('vdevArg builds the virtio_user devargs and rejects a comma in the path', () => {
+  expect(vdevArg(0, { path: '/run/a.sock' })).toBe('net_virtio_user0,path=/run/a.sock');
+  expect(vdevArg(2, { path: '/x', server: true, mac: '02:00:00:00:00:01', queues: 2 })).toBe(
+    'net_virtio_user2,path=/x,server=1,mac=02:00:00:00:00:01,queues=2',
+  );
+  expect(() => vdevArg(0, { path: '/a,b' })).toThrow(/cannot contain ','/);
+});
+
 describeIf(firstReason(needsOvs({ dpdk: true }), needsTestpmd()))('testpmd through the sandbox', () => {
   const sandbox = useSandbox();
   let podDir: string;
@@ -63,8 +71,9 @@ describeIf(firstReason(needsOvs({ dpdk: true }), needsTestpmd()))('testpmd throu
     // (whose socket OVS created in its run dir).
     const a = await startTestpmd({ ports: [{ path: clientSock, server: true }] });
     pmds.push(a);
-    const b = await startTestpmd({ ports: [{ path: path.join(sb.runDir, 'vhu0') }] });
+    const b = await startTestpmd({ ports: [{ path: path.join(sb.runDir, 'vhu0'), mac: '02:00:00:00:0b:01' }] });
     pmds.push(b);
+    expect((await b.command('show port summary all')).toLowerCase()).toContain('02:00:00:00:0b:01');
 
     // Both OVS ports see their peer before we send the first burst.
     sb.vsctl('--timeout=20', 'wait-until', 'Interface', 'vhuc0', 'link_state=up');
