@@ -245,17 +245,15 @@ class Stream : public Napi::ObjectWrap<Stream>, public Closeable {
     Napi::Object self = Value();  // a local handle: no GC of this object mid-callback
     (void)self;
     if (state_ == State::kConnecting) {
-      int err = -status;
-      if (status == 0) {
-        socklen_t len = sizeof(err);
-        if (getsockopt(fd_.get(), SOL_SOCKET, SO_ERROR, &err, &len) != 0) err = errno;
-      }
-      ConnectDone(err);
+      // libuv reports POLLERR as UV_EBADF; the real outcome is in SO_ERROR either way.
+      int err = SocketError();
+      ConnectDone(err == 0 && status < 0 ? -status : err);
       return;
     }
     if (state_ != State::kOpen) return;
     if (status < 0) {
-      Fail(SystemError(env_, -status, "read", path_, "", Describe()));
+      int err = SocketError();
+      Fail(SystemError(env_, err != 0 ? err : -status, "read", path_, "", Describe()));
       return;
     }
     if (events & UV_READABLE) ReadAvailable();
@@ -281,6 +279,14 @@ class Stream : public Napi::ObjectWrap<Stream>, public Closeable {
   }
 
   // --- connect, read, write -----------------------------------------------------------------
+
+  // The pending error of the socket (SO_ERROR), 0 if none.
+  int SocketError() const {
+    int err = 0;
+    socklen_t len = sizeof(err);
+    if (getsockopt(fd_.get(), SOL_SOCKET, SO_ERROR, &err, &len) != 0) return errno;
+    return err;
+  }
 
   void Defer(int err) {
     deferred_ = true;

@@ -12,8 +12,10 @@ import * as net from 'node:net';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { native } from '../../src/native';
+import { NativeTransport } from '../../src/ovsdb/native-transport';
 import { NetTransport } from '../../src/ovsdb/net-transport';
-import { Endpoint, Transport, TransportOptions } from '../../src/ovsdb/transport';
+import { Endpoint, FramingError, Transport, TransportOptions } from '../../src/ovsdb/transport';
 
 const SCHEMA = '/usr/share/openvswitch/vswitch.ovsschema';
 const haveOvsdb = spawnSync('ovsdb-server', ['--version']).status === 0 && fs.existsSync(SCHEMA);
@@ -29,6 +31,7 @@ interface TransportKind {
 
 const kinds: TransportKind[] = [
   { name: 'NetTransport', module: 'src/ovsdb/net-transport.ts', exportName: 'NetTransport', make: (ep, o) => new NetTransport(ep, o) },
+  { name: 'NativeTransport', module: 'src/ovsdb/native-transport.ts', exportName: 'NativeTransport', make: (ep, o) => new NativeTransport(ep, o) },
 ];
 
 interface OvsdbServer {
@@ -135,6 +138,34 @@ async function fakePeer(onConn: (s: net.Socket) => void): Promise<{ sock: string
   };
 }
 
+/**
+ * Runs `body` in a child node process that can require the TS sources (transpiled on
+ * load with the typescript package); resolves with its exit code and output.
+ */
+async function runTsChild(body: string, args: string[], nodeFlags: string[] = []): Promise<{ code: number | null; out: string }> {
+  const script = `
+    const ts = require(${JSON.stringify(require.resolve('typescript'))});
+    const fs = require('node:fs');
+    require.extensions['.ts'] = (m, file) => {
+      const out = ts.transpileModule(fs.readFileSync(file, 'utf8'), { compilerOptions: { module: ts.ModuleKind.CommonJS, target: ts.ScriptTarget.ES2022, esModuleInterop: true } });
+      m._compile(out.outputText, file);
+    };
+    ${body}`;
+  const child = spawn(process.execPath, [...nodeFlags, '-e', script, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
+  let out = '';
+  child.stdout.on('data', (c: Buffer) => (out += c.toString()));
+  child.stderr.on('data', (c: Buffer) => (out += c.toString()));
+  const code = await withTimeout(
+    new Promise<number | null>((r) => child.on('exit', (c) => r(c))),
+    10000,
+    'child exit',
+  ).catch((e: Error) => {
+    child.kill('SIGKILL');
+    throw new Error(`${e.message}; child output: ${out}`);
+  });
+  return { code, out };
+}
+
 describe.skipIf(!haveOvsdb)('OVSDB transports against ovsdb-server (skipped: ovsdb-server or vswitch.ovsschema missing)', () => {
   let server: OvsdbServer;
   beforeAll(() => {
@@ -239,44 +270,45 @@ describe.skipIf(!haveOvsdb)('OVSDB transports against ovsdb-server (skipped: ovs
         }
       });
 
-      it('fails with EOVSDBFRAME when the peer sends garbage (fake peer: ovsdb-server never does)', async () => {
-        const fake = await fakePeer((s) => s.end('{"id":1,"result":[],"error":null} not json'));
+      /** Connects to a fake peer that writes `payload`; returns what the transport saw. */
+      async function closeErrorFrom(payload: string, end: boolean, opts?: TransportOptions) {
+        const fake = await fakePeer((s) => (end ? s.end(payload) : s.write(payload)));
         try {
-          const peer = new Peer(kind.make({ kind: 'unix', path: fake.sock }));
+          const peer = new Peer(kind.make({ kind: 'unix', path: fake.sock }, opts));
           await peer.connect();
           const err = (await withTimeout(peer.closed, 5000, 'onClose')) as Error & { code: string };
-          expect(peer.received).toEqual([{ id: 1, result: [], error: null }]);
-          expect(err.code).toBe('EOVSDBFRAME');
-          expect(err.message).toMatch(/'n' \(0x6e\) at top level at stream offset 34/);
+          return { err, received: peer.received, closeCount: peer.closeCount };
         } finally {
           fake.close();
         }
+      }
+
+      it('fails with EOVSDBFRAME when the peer sends garbage (fake peer: ovsdb-server never does)', async () => {
+        const { err, received } = await closeErrorFrom('{"id":1,"result":[],"error":null} not json', true);
+        expect(received).toEqual([{ id: 1, result: [], error: null }]);
+        expect(err).toBeInstanceOf(FramingError);
+        expect(err.code).toBe('EOVSDBFRAME');
+        expect(err.message).toMatch(/'n' \(0x6e\) at top level at stream offset 34/);
       });
 
       it('fails with EOVSDBFRAME when the peer closes inside a message (fake peer)', async () => {
-        const fake = await fakePeer((s) => s.end('{"id":1,"result":["trunc'));
-        try {
-          const peer = new Peer(kind.make({ kind: 'unix', path: fake.sock }));
-          await peer.connect();
-          const err = (await withTimeout(peer.closed, 5000, 'onClose')) as Error & { code: string };
-          expect(err.code).toBe('EOVSDBFRAME');
-          expect(err.message).toMatch(/inside a message \(24 bytes pending\)/);
-        } finally {
-          fake.close();
-        }
+        const { err } = await closeErrorFrom('{"id":1,"result":["trunc', true);
+        expect(err.code).toBe('EOVSDBFRAME');
+        expect(err.message).toMatch(/inside a message \(24 bytes pending\)/);
       });
 
       it('fails with EOVSDBTOOBIG past maxMessageBytes (fake peer)', async () => {
-        const fake = await fakePeer((s) => s.write(`{"id":1,"result":"${'a'.repeat(5000)}"}`));
-        try {
-          const peer = new Peer(kind.make({ kind: 'unix', path: fake.sock }, { maxMessageBytes: 4096 }));
-          await peer.connect();
-          const err = (await withTimeout(peer.closed, 5000, 'onClose')) as Error & { code: string };
-          expect(err.code).toBe('EOVSDBTOOBIG');
-          expect(err.message).toMatch(/4096 bytes/);
-        } finally {
-          fake.close();
-        }
+        const { err, closeCount } = await closeErrorFrom(`{"id":1,"result":"${'a'.repeat(5000)}"}`, false, { maxMessageBytes: 4096 });
+        expect(err).toBeInstanceOf(FramingError);
+        expect(err.code).toBe('EOVSDBTOOBIG');
+        expect(err.message).toMatch(/4096 bytes/);
+        expect(closeCount).toBe(1);
+      });
+
+      it('fails with EOVSDBTOODEEP past maxDepth (fake peer)', async () => {
+        const { err } = await closeErrorFrom(`{"a":${'['.repeat(20)}`, false, { maxDepth: 10 });
+        expect(err.code).toBe('EOVSDBTOODEEP');
+        expect(err.message).toMatch(/maxDepth \(10\)/);
       });
 
       it('sends messages written in one turn together (fake peer counts reads)', async () => {
@@ -307,33 +339,97 @@ describe.skipIf(!haveOvsdb)('OVSDB transports against ovsdb-server (skipped: ovs
       });
 
       it('lets the process exit after unref() (child process)', async () => {
-        const script = `
-          const ts = require(${JSON.stringify(require.resolve('typescript'))});
-          const fs = require('node:fs');
-          require.extensions['.ts'] = (m, file) => {
-            const out = ts.transpileModule(fs.readFileSync(file, 'utf8'), { compilerOptions: { module: ts.ModuleKind.CommonJS, target: ts.ScriptTarget.ES2022, esModuleInterop: true } });
-            m._compile(out.outputText, file);
-          };
-          const { ${kind.exportName}: T } = require(${JSON.stringify(path.join(REPO, kind.module))});
+        const { code, out } = await runTsChild(
+          `const { ${kind.exportName}: T } = require(${JSON.stringify(path.join(REPO, kind.module))});
           const t = new T({ kind: 'unix', path: process.argv[1] });
           t.connect({ onMessages: (m) => { console.log('reply', m.length); t.unref(); }, onClose: () => console.log('closed') })
-            .then(() => t.send(JSON.stringify({ method: 'list_dbs', params: [], id: 1 })));
-        `;
-        const child = spawn(process.execPath, ['-e', script, server.sock], { stdio: ['ignore', 'pipe', 'pipe'] });
-        let out = '';
-        child.stdout.on('data', (c: Buffer) => (out += c.toString()));
-        child.stderr.on('data', (c: Buffer) => (out += c.toString()));
-        const code = await withTimeout(
-          new Promise<number | null>((r) => child.on('exit', (c) => r(c))),
-          10000,
-          'child exit after unref',
-        ).catch((e: Error) => {
-          child.kill('SIGKILL');
-          throw new Error(`${e.message}; child output: ${out}`);
-        });
+            .then(() => t.send(JSON.stringify({ method: 'list_dbs', params: [], id: 1 })));`,
+          [server.sock],
+        );
         expect(out).toContain('reply 1');
         expect(code).toBe(0);
       });
     });
   }
+  describe('NativeTransport specifics', () => {
+    const NATIVE = JSON.stringify(path.join(REPO, 'src/native.ts'));
+
+    it('refuses a unix path longer than sun_path with ENAMETOOLONG', async () => {
+      const long = path.join(server.dir, 'x'.repeat(120));
+      const err = (await new NativeTransport({ kind: 'unix', path: long })
+        .connect({ onMessages: () => {}, onClose: () => {} })
+        .catch((e: unknown) => e)) as NodeJS.ErrnoException;
+      expect(err.code).toBe('ENAMETOOLONG');
+      expect(err.path).toBe(long);
+      expect(err.message).toMatch(/at most 107 bytes/);
+    });
+
+    it('reports onConnect and onClose asynchronously and drops writes after close', async () => {
+      const events: string[] = [];
+      let closed!: () => void;
+      const done = new Promise<void>((r) => (closed = r));
+      const s = native().streamConnectUnix(
+        server.sock,
+        { maxMessageBytes: 1 << 20, maxDepth: 100 },
+        {
+          onConnect: () => events.push('connect'),
+          onMessages: (m) => events.push(`messages ${m.length}`),
+          onError: (e) => events.push(`error ${e.code}`),
+          onClose: () => {
+            events.push('close');
+            closed();
+          },
+        },
+      );
+      s.write(JSON.stringify({ method: 'echo', params: [], id: 'echo' }));
+      events.push('returned');
+      await withTimeout(
+        new Promise<void>((r) => {
+          const poll = () => (events.includes('messages 1') ? r() : setTimeout(poll, 1));
+          poll();
+        }),
+        5000,
+        'echo reply',
+      );
+      s.close();
+      events.push('close() returned');
+      s.write('{"dropped":true}');
+      s.close();
+      await withTimeout(done, 5000, 'onClose');
+      expect(events).toEqual(['returned', 'connect', 'messages 1', 'close() returned', 'close']);
+    });
+
+    it('keeps a connected stream alive with no JS reference to it (child with --expose-gc)', async () => {
+      const { code, out } = await runTsChild(
+        `const { native } = require(${NATIVE});
+        let s = native().streamConnectUnix(process.argv[1], { maxMessageBytes: 1 << 20, maxDepth: 100 }, {
+          onConnect() {}, onError(e) { console.log('error', e.code); },
+          onMessages(m) { console.log('reply', m[0]); process.exit(0); },
+          onClose() { console.log('closed'); process.exit(2); },
+        });
+        s.write(JSON.stringify({ method: 'list_dbs', params: [], id: 1 }));
+        s = null;
+        for (let i = 0; i < 5; i++) global.gc();
+        setTimeout(() => { global.gc(); }, 10);
+        setTimeout(() => { console.log('timeout'); process.exit(3); }, 5000).unref();`,
+        [server.sock],
+        ['--expose-gc'],
+      );
+      expect(out).toContain('reply {"id":1');
+      expect(code).toBe(0);
+    });
+
+    it('turns an exception thrown by onMessages into uncaughtException (child)', async () => {
+      const { code, out } = await runTsChild(
+        `const { NativeTransport } = require(${JSON.stringify(path.join(REPO, 'src/ovsdb/native-transport.ts'))});
+        process.on('uncaughtException', (e) => { console.log('uncaught', e.message); process.exit(0); });
+        const t = new NativeTransport({ kind: 'unix', path: process.argv[1] });
+        t.connect({ onMessages: () => { throw new Error('boom from handler'); }, onClose: () => {} })
+          .then(() => t.send(JSON.stringify({ method: 'list_dbs', params: [], id: 1 })));`,
+        [server.sock],
+      );
+      expect(out).toContain('uncaught boom from handler');
+      expect(code).toBe(0);
+    });
+  });
 });
