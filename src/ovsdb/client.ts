@@ -16,10 +16,11 @@
  */
 import { EventEmitter } from 'node:events';
 import { CACHED_TABLES, OvsdbCache, ofportOf, type TableUpdates2 } from './cache';
-import { DisconnectedError, ProtocolError, TimeoutError, VswitchdError, transactError, type InterfaceFailure } from './errors';
+import { CanceledError, DisconnectedError, ProtocolError, TimeoutError, VswitchdError, transactError, type InterfaceFailure } from './errors';
 import { JsonRpcSession } from './jsonrpc';
+import { NativeTransport } from './native-transport';
 import { NetTransport } from './net-transport';
-import { ZERO_UUID, decodeOptional, type Condition, type DatabaseSchema } from './notation';
+import { ZERO_UUID, decodeOptional, isValidUuidName, type Condition, type DatabaseSchema } from './notation';
 import { DEFAULT_BACKOFF, backoffDelay, canTransition, fsWatchSocketAppeared, type BackoffOptions, type ConnectionState, type SocketAppearedSource } from './reconnect';
 import { parseEndpoint, type Endpoint, type Transport, type TransportOptions } from './transport';
 import { nextCfgFromResult, nextCfgOps, type OpResult, type Operation } from './txn';
@@ -138,12 +139,8 @@ export interface OvsdbClientEvents {
 function transportFactory(choice: TransportChoice): TransportFactory {
   if (typeof choice === 'function') return choice;
   if (choice === 'net') return (ep, o) => new NetTransport(ep, o);
-  if (choice === 'native') {
-    // Loaded lazily so a missing addon only matters to callers who ask for it.
-    // eslint-disable-next-line @typescript-eslint/no-require-imports
-    const { NativeTransport } = require('./native-transport') as { NativeTransport: new (ep: Endpoint, o: TransportOptions) => Transport };
-    return (ep, o) => new NativeTransport(ep, o);
-  }
+  // The addon itself is loaded on first connect, so a missing build only matters to 'native' users.
+  if (choice === 'native') return (ep, o) => new NativeTransport(ep, o);
   throw new TypeError(`unknown transport "${String(choice)}": expected 'native', 'net' or a factory`);
 }
 
@@ -514,29 +511,32 @@ export class OvsdbClient extends EventEmitter<OvsdbClientEvents> {
     return (await this.request('echo', args)) as unknown[];
   }
 
-  /** `lock`: `true` if granted now; otherwise a `locked` event follows when it is. */
+  /** `lock`: `true` if granted now; otherwise a `locked` event follows when it is. Lock ids use the uuid-name syntax. */
   async lock(lockId: string): Promise<boolean> {
+    checkLockId(lockId);
     const r = (await this.request('lock', [lockId])) as { locked?: boolean };
     return r.locked === true;
   }
 
   /** `steal`: takes the lock from its holder (which gets `stolen`). */
   async steal(lockId: string): Promise<boolean> {
+    checkLockId(lockId);
     const r = (await this.request('steal', [lockId])) as { locked?: boolean };
     return r.locked === true;
   }
 
   /** `unlock`. */
   async unlock(lockId: string): Promise<void> {
+    checkLockId(lockId);
     await this.request('unlock', [lockId]);
   }
 
   /**
    * `cancel`: a NOTIFICATION (RFC 7047 4.1.4), no reply. The transact with that request id,
-   * if still parked on a `wait`, is answered with error `canceled`.
+   * if still parked on a `wait`, rejects with CanceledError. Prefer `TransactOptions.signal`.
    */
   cancel(requestId: number): void {
-    this.live('cancel').notify('cancel', [requestId]);
+    this.cancelTransact(this.live('cancel'), requestId);
   }
 
   /**
@@ -556,6 +556,22 @@ export class OvsdbClient extends EventEmitter<OvsdbClientEvents> {
     return results.slice(0, ops.length);
   }
 
+  /**
+   * Cancels an outstanding transact. `cancel` is a notification and ovsdb-server 3.1 drops
+   * the parked transaction WITHOUT any reply, so an `echo` sent right after serves as a
+   * barrier: the server answers in order, so if the transact's reply has not arrived
+   * before the echo's, the transaction did not run and we reject it with CanceledError.
+   * If it completed first, its real outcome stands.
+   */
+  private cancelTransact(session: JsonRpcSession, id: number): void {
+    if (session.isClosed) return;
+    session.notify('cancel', [id]);
+    session.request('echo', ['vhostplug-cancel-barrier']).then(
+      () => session.abandon(id, new CanceledError({ method: 'transact', details: `request ${id} cancelled by the caller` })),
+      () => {}, // disconnect: the transact itself already rejected with DisconnectedError
+    );
+  }
+
   /** @internal The bare transact: no acknowledgement. */
   transactRaw(db: string, ops: readonly Operation[], timeoutMs?: number, signal?: AbortSignal): Promise<OpResult[]> {
     let session: JsonRpcSession;
@@ -569,9 +585,7 @@ export class OvsdbClient extends EventEmitter<OvsdbClientEvents> {
     const p = session.request('transact', [db, ...ops], timeoutMs);
     let onAbort: (() => void) | undefined;
     if (signal) {
-      onAbort = () => {
-        if (!session.isClosed) session.notify('cancel', [id]);
-      };
+      onAbort = () => this.cancelTransact(session, id);
       signal.addEventListener('abort', onAbort, { once: true });
     }
     return p.then(
@@ -651,6 +665,11 @@ export class OvsdbClient extends EventEmitter<OvsdbClientEvents> {
     if (!this.monitors.delete(m.id)) return;
     if (this.session && this.stateValue === 'ready') await this.session.request('monitor_cancel', [m.id]);
   }
+}
+
+/** ovsdb-server accepts only `[A-Za-z_][A-Za-z0-9_]*` lock ids (else "syntax error"). */
+function checkLockId(lockId: string): void {
+  if (!isValidUuidName(lockId)) throw new TypeError(`invalid lock id "${lockId}": must match [A-Za-z_][A-Za-z0-9_]*`);
 }
 
 /** UUIDs of the Interface rows inserted by `ops`, read from their results. */

@@ -16,6 +16,8 @@ export interface OvsdbErrorInit {
   op?: unknown;
   /** JSON-RPC method that failed. */
   method?: string;
+  /** The server's `syntax` member: the JSON text it could not accept. */
+  syntax?: string;
   /** The underlying error, if any. */
   cause?: unknown;
 }
@@ -30,6 +32,7 @@ export class OvsdbError extends Error {
   readonly opIndex: number | undefined;
   readonly op: unknown;
   readonly method: string | undefined;
+  readonly syntax: string | undefined;
 
   constructor(code: string, error: string, init: OvsdbErrorInit = {}, message?: string) {
     super(message ?? formatMessage(error, init), init.cause !== undefined ? { cause: init.cause } : undefined);
@@ -40,6 +43,7 @@ export class OvsdbError extends Error {
     this.opIndex = init.opIndex;
     this.op = init.op;
     this.method = init.method;
+    this.syntax = init.syntax;
   }
 }
 
@@ -186,6 +190,13 @@ export class PermissionError extends OvsdbError {
   }
 }
 
+/** `canceled`: the transact was cancelled (`cancel`) before it completed. */
+export class CanceledError extends OvsdbError {
+  constructor(init: OvsdbErrorInit = {}) {
+    super('EOVSDBCANCELED', 'canceled', init);
+  }
+}
+
 /** The error strings as the server spells them, mapped to their classes. */
 export const ERROR_CLASSES: ReadonlyMap<string, ServerErrorClass> = new Map<string, ServerErrorClass>([
   ['referential integrity violation', ReferentialIntegrityViolationError],
@@ -207,6 +218,7 @@ export const ERROR_CLASSES: ReadonlyMap<string, ServerErrorClass> = new Map<stri
   ['internal error', OvsdbInternalError],
   ['ovsdb error', OvsdbGenericError],
   ['permission error', PermissionError],
+  ['canceled', CanceledError],
 ]);
 
 /** Builds the typed error for a server error string (unknown strings give OvsdbRpcError). */
@@ -283,9 +295,9 @@ export class VswitchdError extends OvsdbError {
 export function errorFromRpc(errorMember: unknown, method: string): OvsdbError {
   if (typeof errorMember === 'string') return errorFromString(errorMember, { method });
   if (errorMember && typeof errorMember === 'object') {
-    const e = errorMember as { error?: unknown; details?: unknown };
+    const e = errorMember as { error?: unknown; details?: unknown; syntax?: unknown };
     if (typeof e.error === 'string') {
-      return errorFromString(e.error, { method, details: typeof e.details === 'string' ? e.details : undefined });
+      return errorFromString(e.error, { method, ...detailsOf(e) });
     }
   }
   return new ProtocolError(`unrecognised error member ${JSON.stringify(errorMember)}`, { method });
@@ -301,22 +313,15 @@ export function transactError(results: unknown, ops: readonly unknown[]): OvsdbE
   if (!Array.isArray(results)) return new ProtocolError('transact result is not an array', { method: 'transact' });
   const n = Math.min(results.length, ops.length);
   for (let i = 0; i < n; i++) {
-    const r = results[i] as { error?: unknown; details?: unknown } | null;
+    const r = results[i] as { error?: unknown; details?: unknown; syntax?: unknown } | null;
     if (r !== null && typeof r === 'object' && typeof r.error === 'string') {
-      return errorFromString(r.error, {
-        opIndex: i,
-        op: ops[i],
-        method: 'transact',
-        details: typeof r.details === 'string' ? r.details : undefined,
-      });
+      return errorFromString(r.error, { opIndex: i, op: ops[i], method: 'transact', ...detailsOf(r) });
     }
   }
   if (results.length > ops.length) {
-    const extra = results[ops.length] as { error?: unknown; details?: unknown } | null;
+    const extra = results[ops.length] as { error?: unknown; details?: unknown; syntax?: unknown } | null;
     if (extra && typeof extra.error === 'string') {
-      return new CommitError(
-        errorFromString(extra.error, { method: 'transact', details: typeof extra.details === 'string' ? extra.details : undefined }),
-      );
+      return new CommitError(errorFromString(extra.error, { method: 'transact', ...detailsOf(extra) }));
     }
   }
   if (results.length < ops.length) {
@@ -324,4 +329,11 @@ export function transactError(results: unknown, ops: readonly unknown[]): OvsdbE
     return new ProtocolError(`transact returned ${results.length} results for ${ops.length} operations`, { method: 'transact' });
   }
   return undefined;
+}
+
+function detailsOf(e: { details?: unknown; syntax?: unknown }): { details?: string; syntax?: string } {
+  const out: { details?: string; syntax?: string } = {};
+  if (typeof e.details === 'string') out.details = e.details;
+  if (typeof e.syntax === 'string') out.syntax = e.syntax;
+  return out;
 }

@@ -105,6 +105,7 @@ export {
   OvsdbInternalError,
   OvsdbGenericError,
   PermissionError,
+  CanceledError,
   CommitError,
   DisconnectedError,
   ProtocolError,

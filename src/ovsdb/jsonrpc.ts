@@ -76,6 +76,19 @@ export class JsonRpcSession {
     });
   }
 
+  /**
+   * Rejects one outstanding request locally and forgets it (a late reply is dropped).
+   * Returns false when it was no longer outstanding (its reply already arrived).
+   */
+  abandon(id: number, err: Error): boolean {
+    const p = this.pending.get(id);
+    if (!p) return false;
+    this.pending.delete(id);
+    if (p.timer) clearTimeout(p.timer);
+    p.reject(err);
+    return true;
+  }
+
   /** Sends a notification (`id: null`): no reply will come (e.g. `cancel`). */
   notify(method: string, params: unknown[]): void {
     if (this.closed) throw new DisconnectedError(undefined, { method });

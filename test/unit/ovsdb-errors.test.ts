@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import {
   AbortedError,
+  CanceledError,
   CommitError,
   ConstraintViolationError,
   DisconnectedError,
@@ -49,6 +50,7 @@ describe('RFC 7047 error strings map to typed classes', () => {
     ['internal error', OvsdbInternalError, 'EOVSDBINTERNAL'],
     ['ovsdb error', OvsdbGenericError, 'EOVSDBERROR'],
     ['permission error', PermissionError, 'EOVSDBPERMISSION'],
+    ['canceled', CanceledError, 'EOVSDBCANCELED'],
   ])('"%s"', (text, cls, code) => {
     const op = { op: 'insert', table: 'Interface', row: {} };
     const e = errorFromString(text, { details: 'why', opIndex: 2, op });
@@ -65,7 +67,7 @@ describe('RFC 7047 error strings map to typed classes', () => {
   });
 
   it('every mapped string is covered above; the RFC spelling "duplicate uuid name" is an alias', () => {
-    expect(ERROR_CLASSES.size).toBe(18);
+    expect(ERROR_CLASSES.size).toBe(19);
     const e = errorFromString('duplicate uuid name');
     expect(e).toBeInstanceOf(DuplicateUuidNameError);
     expect(e.error).toBe('duplicate uuid-name');
