@@ -16,6 +16,7 @@
  */
 import * as fs from 'node:fs';
 import * as net from 'node:net';
+import { constants as osConstants } from 'node:os';
 import * as util from 'node:util';
 import { native, type RawNetlinkSocket, type SystemError } from '../native';
 import {
@@ -48,6 +49,8 @@ import {
 
 // ---------------------------------------------------------------------------------------
 // Errors
+
+const { EAGAIN, EBADF, ENODEV } = osConstants.errno;
 
 /** A failed rtnetlink request: Node's SystemError shape plus the kernel's own words. */
 export class NetlinkError extends Error implements SystemError {
@@ -308,7 +311,9 @@ export class RtnlSocket {
     const dump = (flags & NLM_F.DUMP) === NLM_F.DUMP && (type === RTM.GETLINK || type === RTM.GETADDR || type === RTM.GETROUTE);
     for (let attempt = 1; ; attempt++) {
       const r = await this.send(type, flags, fixed, attrs, ctx, dump);
-      if (!r.interrupted || attempt >= 5) return r.replies;
+      if (!r.interrupted) return r.replies;
+      // The table changed under the dump every time: an inconsistent view is worse than an error.
+      if (attempt >= 5) throw new NetlinkError(EAGAIN, RTM_NAME[type] ?? `RTM_${type}`, { netns: this.netns, link: ctx.link });
     }
   }
 
@@ -316,7 +321,7 @@ export class RtnlSocket {
     return new Promise<{ replies: NlMessage[]; interrupted: boolean }>((resolve, reject) => {
       const syscall = RTM_NAME[type] ?? `RTM_${type}`;
       if (this.closed || !this.raw) {
-        reject(new NetlinkError(9 /* EBADF */, syscall, { netns: this.netns, link: ctx.link }));
+        reject(new NetlinkError(EBADF, syscall, { netns: this.netns, link: ctx.link }));
         return;
       }
       this.seq = (this.seq + 1) >>> 0 || 1;
@@ -395,7 +400,7 @@ export class RtnlSocket {
     this.raw?.close();
     for (const [seq, p] of [...this.pending]) {
       this.pending.delete(seq);
-      p.reject(new NetlinkError(9 /* EBADF */, p.syscall, { netns: this.netns, link: p.link }));
+      p.reject(new NetlinkError(EBADF, p.syscall, { netns: this.netns, link: p.link }));
     }
     this.onIdleClose(this);
   }
@@ -435,10 +440,15 @@ function cacheGet(key: string, open: () => Promise<RtnlSocket>): Promise<RtnlSoc
   return p;
 }
 
+/** Netns path -> cache key it last named, so a socket can be released after the file is gone. */
+const keyByPath = new Map<string, string>();
+
 function evictOnClose(key: string): (s: RtnlSocket) => void {
   return (s) => {
     void cache.get(key)?.then((cur) => {
-      if (cur === s) cache.delete(key);
+      if (cur !== s) return;
+      cache.delete(key);
+      for (const [path, k] of keyByPath) if (k === key) keyByPath.delete(path);
     });
   };
 }
@@ -483,6 +493,7 @@ export async function socketFor(netns?: string): Promise<RtnlSocket> {
       }
     }
     const s = await p;
+    if (netns !== undefined) keyByPath.set(netns, key);
     if (!s.isClosed) {
       // Only microtasks separate this from the caller's request, so the idle timer cannot
       // close the socket in between.
@@ -493,25 +504,33 @@ export async function socketFor(netns?: string): Promise<RtnlSocket> {
   }
 }
 
-/** Closes the cached socket of one netns (e.g. on CNI DEL), so it no longer pins the netns. */
+/**
+ * Closes the cached socket of one netns (e.g. on CNI DEL), so it no longer pins the netns.
+ * Works after the netns file is gone too (the socket is found by the path it was opened by).
+ */
 export async function releaseNetns(netns: string): Promise<void> {
-  let key: string;
+  const keys = new Set<string>();
+  const known = keyByPath.get(netns);
+  if (known) keys.add(known);
   try {
-    const f = await openNetnsFile(netns);
-    key = f.key;
-    await f.fh.close();
+    const st = await fs.promises.stat(netns, { bigint: true });
+    keys.add(`${st.dev}:${st.ino}`);
   } catch {
-    return; // the file is gone; an idle socket still closes by its timer
+    // the file is gone: the path map is all we have
   }
-  const hit = cache.get(key);
-  cache.delete(key);
-  if (hit) (await hit.catch(() => undefined))?.close();
+  keyByPath.delete(netns);
+  for (const key of keys) {
+    const hit = cache.get(key);
+    cache.delete(key);
+    if (hit) (await hit.catch(() => undefined))?.close();
+  }
 }
 
 /** Closes every cached socket (daemon shutdown, tests). */
 export async function closeNetlinkSockets(): Promise<void> {
   const all = [...cache.values()];
   cache.clear();
+  keyByPath.clear();
   for (const s of await Promise.all(all.map((p) => p.catch(() => undefined)))) s?.close();
 }
 
@@ -670,7 +689,7 @@ export async function linkGet(link: LinkRef, opts: NetnsOption = {}): Promise<Li
   const { fixed, attrs } = linkSelector(link);
   const replies = await s.request(RTM.GETLINK, 0, fixed, attrs, { link });
   const m = replies.find((r) => r.type === RTM.NEWLINK);
-  if (!m) throw new NetlinkError(19 /* ENODEV */, 'RTM_GETLINK', { netns: opts.netns, link });
+  if (!m) throw new NetlinkError(ENODEV, 'RTM_GETLINK', { netns: opts.netns, link });
   return parseLink(m);
 }
 

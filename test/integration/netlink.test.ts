@@ -7,7 +7,7 @@
  */
 import { randomBytes } from 'node:crypto';
 import * as fs from 'node:fs';
-import { afterEach, describe, expect, it } from 'vitest';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import {
   NetlinkError,
   addAddress,
@@ -33,6 +33,7 @@ import {
   releaseNetns,
   routeMessage,
   setPromisc,
+  setNetnsSocketIdleMs,
   setSysctl,
   vethPairMessage,
 } from '../../src/os/netlink';
@@ -167,6 +168,10 @@ describeIf(firstReason(needsRoot(), needsBinaries('ip')))('rtnetlink against the
     hostLinks.push(n);
     return n;
   }
+
+  // Long enough that no cached pod socket closes by itself in the middle of a test.
+  beforeAll(() => setNetnsSocketIdleMs(60_000));
+  afterAll(() => setNetnsSocketIdleMs(5000));
 
   afterEach(async () => {
     await closeNetlinkSockets();
@@ -317,6 +322,39 @@ describeIf(firstReason(needsRoot(), needsBinaries('ip')))('rtnetlink against the
       path: '/proc/sys/net/ipv6/conf/nosuchdev/disable_ipv6',
     });
     await expect(setSysctl('../../etc/passwd', 'x', { netns: nsPath })).rejects.toMatchObject({ code: 'ERR_INVALID_ARG_VALUE' });
+  });
+
+  it('a cached socket pins the pod netns until released; idle sockets close by themselves', async () => {
+    const ns = makeNetns();
+    const nsPath = netnsPath(ns);
+    const tap = hostName('vhpt');
+    await createVethPair({ name: tap, peerName: 'eth0', peerNetnsPath: nsPath, up: true });
+    expect((await linkGet('eth0', { netns: nsPath })).name).toBe('eth0'); // socket now cached
+    run('ip', ['netns', 'del', ns]);
+    namespaces.splice(namespaces.indexOf(ns), 1);
+    await new Promise((r) => setTimeout(r, 300));
+    // Our socket keeps the deleted netns, and so the veth, alive.
+    expect((await linkGet(tap)).name).toBe(tap);
+    await releaseNetns(nsPath); // by path, although the file is gone
+    // Released, the netns is destroyed by the kernel, taking the pod end and so the host end.
+    const deadline = Date.now() + 10_000;
+    while ((await linkGet(tap).then(() => true, () => false)) && Date.now() < deadline) {
+      await new Promise((r) => setTimeout(r, 50));
+    }
+    await expect(linkGet(tap)).rejects.toMatchObject({ code: 'ENODEV' });
+
+    // Idle close: a short idle time closes the pod socket; the next call opens a new one.
+    const ns2 = makeNetns();
+    setNetnsSocketIdleMs(50);
+    try {
+      await linkGet('lo', { netns: netnsPath(ns2) });
+      const before = cachedSocketCount();
+      await new Promise((r) => setTimeout(r, 300));
+      expect(cachedSocketCount()).toBe(before - 1);
+      expect((await linkGet('lo', { netns: netnsPath(ns2) })).name).toBe('lo');
+    } finally {
+      setNetnsSocketIdleMs(60_000);
+    }
   });
 
   it('a netns path that does not exist is an ENOENT SystemError with the path', async () => {
