@@ -50,6 +50,7 @@ export interface OwnedPort {
   attachment: Attachment;
   external_ids: Record<string, string>;
   options: Record<string, string>;
+  mtu_request: number | undefined;
   ofport: number | undefined;
   error: string | undefined;
 }
@@ -212,6 +213,7 @@ export class Vswitch {
     const ids = iface ? decodeStringMap(iface['external_ids']) : {};
     const ofport = iface ? decodeOptional(iface['ofport']) : undefined;
     const error = iface ? decodeOptional(iface['error']) : undefined;
+    const mtu = iface ? decodeOptional(iface['mtu_request']) : undefined;
     return {
       name,
       bridge: this.bridgeOfPort(port),
@@ -219,6 +221,7 @@ export class Vswitch {
       attachment: attachmentOf(ids),
       external_ids: ids,
       options: iface ? decodeStringMap(iface['options']) : {},
+      mtu_request: typeof mtu === 'number' ? mtu : undefined,
       ofport: typeof ofport === 'number' ? ofport : undefined,
       error: typeof error === 'string' && error !== '' ? error : undefined,
     };

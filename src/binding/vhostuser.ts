@@ -1,0 +1,506 @@
+/**
+ * The vhost-user binding driver: plugs a VIFVHostUser into OVS and hands the socket and
+ * the per-interface config file to the pod.
+ *
+ * Paths have ONE definition (Kuryr has two that disagree, see docs/vhostuser.md):
+ * - socket:      `<mount_point>/<vif_name>` in both modes;
+ * - config file: `<mount_point>/<container-id>-<ifname>`;
+ * - client mode: OVS creates the socket at `<ovs_vhu_path>/<vif_name>` and we rename(2) it.
+ * Every name comes from the validated VIF and CNI arguments or from OVSDB (our ownership
+ * external_ids), never from the pod-writable mount dir.
+ *
+ * connect = plug (one OVSDB transaction, acknowledged by vswitchd) → client mode: wait for
+ * the socket (inotify, watch armed before the plug) and move it → write the config file
+ * atomically. A failure at any step undoes the steps before it.
+ */
+import { EventEmitter } from 'node:events';
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { DirWatcher, isSocket, waitForEntry, type DirEvent } from '../os/inotify';
+import { moveSocket } from '../os/rename';
+import { checkSameMount } from '../os/mounts';
+import { UnsafeTargetError, unlinkIfExists, writeFileAtomic } from '../os/atomic-file';
+import { silentLogger, type Logger } from '../log';
+import type { VIFVHostUser } from '../vif/model';
+import { vhostUserPortName } from '../vif/names';
+import { osVifExternalIds, ownerExternalIds, type Attachment } from '../vswitch/ownership';
+import type { PortSpec } from '../vswitch/ports';
+import type { Vswitch, WriteTimings } from '../vswitch/vswitch';
+import { appConfigFileName, formatAppConfig, generationOf } from './app-config';
+import {
+  ValidationError,
+  validateAbsolutePath,
+  validateContainerId,
+  validateIfName,
+  validateMac,
+  validateMode,
+  validatePodUid,
+  validateUnixSocketPath,
+  validateVifName,
+  type VHostUserMode,
+} from './validate';
+
+/** Options of {@link VhostUserDriver}; see docs/configuration.md for the kuryr.conf keys. */
+export interface VhostUserDriverOptions {
+  /** `[vhostuser] mount_point`: the pod-visible directory (default /var/run/vhostuser). */
+  mountPoint: string;
+  /** `[vhostuser] ovs_vhu_path`: where OVS creates dpdkvhostuser sockets (default /var/run/openvswitch). */
+  ovsVhuPath: string;
+  /** `[neutron_defaults] ovs_bridge`: used when the VIF's network names no bridge. */
+  defaultBridge?: string;
+  /** `[os_vif_ovs] network_device_mtu`: used when the network has no MTU (default 1500). */
+  defaultMtu?: number;
+  /** How long to wait for OVS to create a client-mode socket (default 10000 ms). */
+  socketTimeoutMs?: number;
+  /** Wait for ovs-vswitchd to apply each plug/unplug (default true). */
+  waitForVswitchd?: boolean;
+  /** Deadline of that wait (`[os_vif_ovs] ovs_vsctl_timeout`, default 120000 ms). */
+  ackTimeoutMs?: number;
+  /** Config file permissions (default 0644, owner unchanged). */
+  configFile?: { mode?: number; uid?: number; gid?: number };
+  /** fsync config files and their directory (default true). */
+  fsync?: boolean;
+  log?: Logger;
+}
+
+/** One vhost-user attachment as the driver tracks it. */
+export interface VhostUserAttachment extends Attachment {
+  vifName: string;
+  portId: string;
+  mode: VHostUserMode;
+  mac: string;
+  mtu: number;
+  bridge: string;
+  socketPath: string;
+  configPath: string;
+  generation: number;
+}
+
+/** Where the time of one connect went (ms). */
+export interface ConnectTimings extends WriteTimings {
+  socketWaitMs: number;
+  renameMs: number;
+  fileMs: number;
+  totalMs: number;
+}
+
+export interface ConnectRequest {
+  vif: VIFVHostUser;
+  containerId: string;
+  ifname: string;
+  podUid?: string;
+  podNamespace?: string;
+  podName?: string;
+}
+
+export interface ConnectResult extends VhostUserAttachment {
+  /** False when the same attachment was already plugged (a repeated connect). */
+  created: boolean;
+  timings: ConnectTimings;
+  /** Non-fatal findings, e.g. a controller-side vif.path that differs from ours. */
+  warnings: string[];
+}
+
+export interface DisconnectRequest {
+  containerId: string;
+  ifname: string;
+  /** Lets DEL clean up even when neither our state nor OVSDB knows the attachment. */
+  vif?: VIFVHostUser;
+}
+
+export interface DisconnectResult {
+  vifName: string | undefined;
+  removed: { port: boolean; socket: boolean; configFile: boolean };
+}
+
+export interface HealthReport {
+  ok: boolean;
+  problems: string[];
+}
+
+/** A connect step failed; the steps before it were undone. `cause` is the original error. */
+export class VhostUserError extends Error {
+  readonly code: string;
+  constructor(
+    readonly step: 'validate' | 'plug' | 'socket' | 'rename' | 'config-file',
+    cause: Error,
+  ) {
+    super(`vhost-user ${step} failed: ${cause.message}`, { cause });
+    this.name = 'VhostUserError';
+    const c = (cause as Error & { code?: unknown }).code;
+    this.code = typeof c === 'string' ? c : 'EVHOSTUSER';
+  }
+}
+
+interface Events {
+  /** A client-mode socket re-created by a restarted ovs-vswitchd was moved back to the pod. */
+  'socket-restored': [{ attachment: VhostUserAttachment; latencyMs: number }];
+  'restore-failed': [{ vifName: string; error: Error }];
+}
+
+function lstatOrUndefined(p: string): fs.Stats | undefined {
+  try {
+    return fs.lstatSync(p);
+  } catch (err) {
+    if ((err as { code?: string }).code === 'ENOENT') return undefined;
+    throw err;
+  }
+}
+
+/** The vhost-user driver. One per node agent; attachments are tracked by vif name. */
+export class VhostUserDriver extends EventEmitter<Events> {
+  private readonly byName = new Map<string, VhostUserAttachment>();
+  private readonly log: Logger;
+  private watcher: DirWatcher | undefined;
+  readonly mountPoint: string;
+  readonly ovsVhuPath: string;
+
+  constructor(
+    private readonly vswitch: Vswitch,
+    private readonly opts: VhostUserDriverOptions,
+  ) {
+    super();
+    this.mountPoint = validateAbsolutePath(opts.mountPoint, '[vhostuser] mount_point');
+    this.ovsVhuPath = validateAbsolutePath(opts.ovsVhuPath, '[vhostuser] ovs_vhu_path');
+    this.log = opts.log ?? silentLogger;
+  }
+
+  /** Attachments known to the driver. */
+  attachments(): VhostUserAttachment[] {
+    return [...this.byName.values()];
+  }
+
+  /** The attachment of (container id, ifname), if tracked. */
+  find(containerId: string, ifname: string): VhostUserAttachment | undefined {
+    for (const a of this.byName.values()) if (a.containerId === containerId && a.ifname === ifname) return a;
+    return undefined;
+  }
+
+  /** Validates a request and derives every name and path from it. */
+  private plan(req: ConnectRequest): { att: VhostUserAttachment; warnings: string[] } {
+    const { vif } = req;
+    const warnings: string[] = [];
+    if (!vif || vif.kind !== 'VIFVHostUser') throw new ValidationError('vif', vif?.kind, 'type', 'expected a VIFVHostUser');
+    const containerId = validateContainerId(req.containerId);
+    const ifname = validateIfName(req.ifname);
+    const vifName = validateVifName(vhostUserPortName(vif.id), 'vif_name');
+    if (vif.vif_name && vif.vif_name !== vifName) {
+      throw new ValidationError('vif_name', vif.vif_name, 'reserved', `does not match the port id (expected "${vifName}")`);
+    }
+    const mode = validateMode(vif.mode);
+    const mac = validateMac(vif.address ?? undefined);
+    const socketPath = validateUnixSocketPath(path.join(this.mountPoint, vifName), 'vhost-user socket path');
+    if (mode === 'client') validateUnixSocketPath(path.join(this.ovsVhuPath, vifName), 'OVS vhost-user socket path');
+    if (vif.path && vif.path !== socketPath) {
+      warnings.push(`vif.path "${vif.path}" differs from this node's socket path "${socketPath}"; using the node's ([vhostuser] mount_point)`);
+    }
+    const bridge = vif.network?.bridge || this.opts.defaultBridge;
+    if (!bridge) {
+      throw new ValidationError('bridge', undefined, 'empty', 'the VIF names no bridge and [neutron_defaults] ovs_bridge is not set');
+    }
+    const mtu = vif.network?.mtu || this.opts.defaultMtu || 1500;
+    const att: VhostUserAttachment = {
+      containerId,
+      ifname,
+      vifName,
+      portId: vif.id,
+      mode,
+      mac,
+      mtu,
+      bridge,
+      socketPath,
+      configPath: path.join(this.mountPoint, appConfigFileName(containerId, ifname)),
+      generation: 1,
+    };
+    if (req.podUid) att.podUid = validatePodUid(req.podUid);
+    if (req.podNamespace) att.podNamespace = req.podNamespace;
+    if (req.podName) att.podName = req.podName;
+    return { att, warnings };
+  }
+
+  /** The OVS port of an attachment, as os-vif writes it plus our ownership keys. */
+  portSpec(att: VhostUserAttachment, profileIfaceId?: string): PortSpec {
+    const spec: PortSpec = {
+      bridge: att.bridge,
+      name: att.vifName,
+      type: att.mode === 'client' ? 'dpdkvhostuser' : 'dpdkvhostuserclient',
+      external_ids: {
+        ...osVifExternalIds({ ifaceId: profileIfaceId ?? att.portId, mac: att.mac, vmUuid: att.podUid }),
+        ...ownerExternalIds(att),
+      },
+      mtu_request: att.mtu,
+      datapath_type: 'netdev',
+    };
+    if (att.mode === 'server') spec.options = { 'vhost-server-path': att.socketPath };
+    return spec;
+  }
+
+  /**
+   * Plugs the VIF and hands the socket and config file to the pod. Idempotent for the
+   * same attachment; a failure undoes every step already done.
+   */
+  async connect(req: ConnectRequest): Promise<ConnectResult> {
+    const t0 = performance.now();
+    let planned: { att: VhostUserAttachment; warnings: string[] };
+    try {
+      planned = this.plan(req);
+    } catch (err) {
+      throw new VhostUserError('validate', err as Error);
+    }
+    const { att, warnings } = planned;
+    const undo: (() => Promise<unknown>)[] = [];
+    const timings: ConnectTimings = { commitMs: 0, ackMs: 0, socketWaitMs: 0, renameMs: 0, fileMs: 0, totalMs: 0 };
+    let step: VhostUserError['step'] = 'plug';
+    let created = false;
+    const ac = new AbortController();
+    let socketWait: Promise<fs.Stats> | undefined;
+    try {
+      const alreadyMoved = att.mode === 'client' && lstatOrUndefined(att.socketPath)?.isSocket() === true && this.vswitch.portInfo(att.vifName)?.attachment !== undefined;
+      if (att.mode === 'client' && !alreadyMoved) {
+        // Arm the watch BEFORE the plug so the socket's creation cannot be missed.
+        socketWait = waitForEntry(this.ovsVhuPath, att.vifName, {
+          timeoutMs: (this.opts.socketTimeoutMs ?? 10_000) + (this.opts.ackTimeoutMs ?? 120_000),
+          predicate: isSocket,
+          signal: ac.signal,
+        });
+        socketWait.catch(() => undefined); // observed below; avoid an unhandled rejection on early failure
+      }
+      const plugged = await this.vswitch.addPort(this.portSpec(att, req.vif.port_profile?.interface_id), att, {
+        waitForVswitchd: this.opts.waitForVswitchd ?? true,
+        timeoutMs: this.opts.ackTimeoutMs ?? 120_000,
+      });
+      created = plugged.created;
+      timings.commitMs = plugged.timings.commitMs;
+      timings.ackMs = plugged.timings.ackMs;
+      if (created) undo.push(() => this.vswitch.delPort(att.vifName, { timeoutMs: this.opts.ackTimeoutMs ?? 120_000 }));
+
+      if (socketWait) {
+        step = 'socket';
+        const t = performance.now();
+        await this.socketAppears(socketWait, att);
+        timings.socketWaitMs = performance.now() - t;
+        step = 'rename';
+        const r = performance.now();
+        this.moveIntoMount(att);
+        timings.renameMs = performance.now() - r;
+        undo.push(() => unlinkIfExists(att.socketPath));
+      }
+
+      step = 'config-file';
+      const f = performance.now();
+      const previous = this.byName.get(att.vifName);
+      if (previous) att.generation = previous.generation;
+      await this.writeConfig(att);
+      timings.fileMs = performance.now() - f;
+    } catch (err) {
+      ac.abort();
+      for (const u of undo.reverse()) {
+        try {
+          await u();
+        } catch (e) {
+          this.log.error('vhost-user: rollback step failed', { vif: att.vifName, error: e });
+        }
+      }
+      throw err instanceof VhostUserError ? err : new VhostUserError(step, err as Error);
+    }
+    this.byName.set(att.vifName, att);
+    timings.totalMs = performance.now() - t0;
+    for (const w of warnings) this.log.warn(w, { vif: att.vifName });
+    return { ...att, created, timings, warnings };
+  }
+
+  /** Waits for OVS's socket with the bounded socket timeout counted from now (after the ack). */
+  private async socketAppears(wait: Promise<fs.Stats>, att: VhostUserAttachment): Promise<void> {
+    const limit = this.opts.socketTimeoutMs ?? 10_000;
+    let timer: NodeJS.Timeout | undefined;
+    const timeout = new Promise<never>((_, reject) => {
+      timer = setTimeout(() => {
+        const e = new Error(
+          `ETIMEDOUT: ovs-vswitchd did not create the vhost-user socket '${path.join(this.ovsVhuPath, att.vifName)}' within ${limit} ms ` +
+            `(is [vhostuser] ovs_vhu_path the OVS run dir, and is this a DPDK ovs-vswitchd?)`,
+        ) as Error & { code: string; path: string };
+        e.code = 'ETIMEDOUT';
+        e.path = path.join(this.ovsVhuPath, att.vifName);
+        reject(e);
+      }, limit);
+    });
+    try {
+      await Promise.race([wait, timeout]);
+    } finally {
+      clearTimeout(timer);
+    }
+  }
+
+  /** rename(2) of OVS's socket into the mount dir; never through a planted symlink. */
+  private moveIntoMount(att: VhostUserAttachment): void {
+    const src = path.join(this.ovsVhuPath, att.vifName);
+    const existing = lstatOrUndefined(att.socketPath);
+    if (existing && !existing.isSocket()) {
+      throw new UnsafeTargetError(existing.isSymbolicLink() ? 'ELOOP' : 'EEXIST', att.socketPath, existing.isSymbolicLink() ? 'symbolic link' : 'non-socket file');
+    }
+    // A stale socket (a previous life of this port) is replaced atomically.
+    moveSocket(src, att.socketPath, { replace: existing !== undefined });
+  }
+
+  private async writeConfig(att: VhostUserAttachment): Promise<void> {
+    const text = formatAppConfig({
+      vhostname: att.vifName,
+      vhostmac: att.mac,
+      mode: att.mode,
+      socket_path: att.socketPath,
+      mtu: att.mtu,
+      generation: att.generation,
+    });
+    const cf = this.opts.configFile ?? {};
+    await writeFileAtomic(att.configPath, text, { mode: cf.mode ?? 0o644, uid: cf.uid, gid: cf.gid, fsync: this.opts.fsync ?? true });
+  }
+
+  /**
+   * Removes the socket, the config file and the port. Idempotent: anything already gone
+   * is success. The port is removed last: until then OVSDB still records the attachment,
+   * so a crash half-way is finished by the next DEL or by the reconciler.
+   */
+  async disconnect(req: DisconnectRequest): Promise<DisconnectResult> {
+    const containerId = validateContainerId(req.containerId);
+    const ifname = validateIfName(req.ifname);
+    const tracked = this.find(containerId, ifname);
+    const owned = this.vswitch.findByAttachment(containerId, ifname);
+    let vifName = tracked?.vifName ?? owned?.name;
+    if (!vifName && req.vif?.id) vifName = vhostUserPortName(req.vif.id);
+    const removed = { port: false, socket: false, configFile: false };
+    if (vifName) {
+      validateVifName(vifName);
+      const info = this.vswitch.portInfo(vifName);
+      const foreign = info?.attachment && (info.attachment.containerId !== containerId || info.attachment.ifname !== ifname);
+      if (!foreign) {
+        removed.socket = await unlinkIfExists(path.join(this.mountPoint, vifName));
+        // Client mode leftovers in OVS's dir (a socket never moved because a connect failed).
+        if (info?.type === 'dpdkvhostuser') await unlinkIfExists(path.join(this.ovsVhuPath, vifName));
+      }
+      removed.configFile = await unlinkIfExists(path.join(this.mountPoint, appConfigFileName(containerId, ifname)));
+      if (!foreign) {
+        removed.port = await this.vswitch.delPort(vifName, {
+          waitForVswitchd: this.opts.waitForVswitchd ?? true,
+          timeoutMs: this.opts.ackTimeoutMs ?? 120_000,
+        });
+        this.byName.delete(vifName);
+      }
+    } else {
+      removed.configFile = await unlinkIfExists(path.join(this.mountPoint, appConfigFileName(containerId, ifname)));
+    }
+    return { vifName, removed };
+  }
+
+  /**
+   * Rebuilds the tracked attachments from OVSDB (our ownership keys), e.g. after a daemon
+   * restart. The generation continues from the config file's, if it holds a number.
+   */
+  rebuildFromOvsdb(): VhostUserAttachment[] {
+    const out: VhostUserAttachment[] = [];
+    for (const p of this.vswitch.ownedPorts()) {
+      if (p.type !== 'dpdkvhostuser' && p.type !== 'dpdkvhostuserclient') continue;
+      const configPath = path.join(this.mountPoint, appConfigFileName(p.attachment.containerId, p.attachment.ifname));
+      let generation = 1;
+      try {
+        generation = Math.max(1, generationOf(fs.readFileSync(configPath, 'utf8')));
+      } catch {
+        // No file: a fresh count.
+      }
+      const att: VhostUserAttachment = {
+        ...p.attachment,
+        vifName: p.name,
+        portId: p.external_ids['iface-id'] ?? '',
+        mode: p.type === 'dpdkvhostuser' ? 'client' : 'server',
+        mac: p.external_ids['attached-mac'] ?? '',
+        mtu: p.mtu_request ?? this.opts.defaultMtu ?? 1500,
+        bridge: p.bridge ?? this.opts.defaultBridge ?? '',
+        socketPath: path.join(this.mountPoint, p.name),
+        configPath,
+        generation,
+      };
+      this.byName.set(att.vifName, att);
+      out.push(att);
+    }
+    return out;
+  }
+
+  /**
+   * Client mode survives ovs-vswitchd restarts: a restarted vswitchd re-creates each
+   * dpdkvhostuser socket at its original path in ovs_vhu_path; this watches that directory
+   * and moves each one back to its pod, bumping the config file's generation so the app
+   * knows to reconnect. Also sweeps once at start (a restart while we were down).
+   */
+  startSocketRecovery(): void {
+    if (this.watcher) return;
+    this.watcher = new DirWatcher(this.ovsVhuPath, (ev) => this.onOvsDirEvent(ev), { persistent: false });
+    for (const att of this.byName.values()) {
+      if (att.mode === 'client' && lstatOrUndefined(path.join(this.ovsVhuPath, att.vifName))?.isSocket()) void this.restore(att, performance.now());
+    }
+  }
+
+  stopSocketRecovery(): void {
+    this.watcher?.close();
+    this.watcher = undefined;
+  }
+
+  private onOvsDirEvent(ev: DirEvent): void {
+    if (ev.type === 'overflow') {
+      // Events were lost: sweep every client-mode attachment.
+      for (const att of this.byName.values()) if (att.mode === 'client') void this.restore(att, performance.now(), true);
+      return;
+    }
+    if (ev.type !== 'create' && ev.type !== 'moved_to') return;
+    const att = this.byName.get(ev.name);
+    if (att?.mode === 'client') void this.restore(att, performance.now());
+  }
+
+  private async restore(att: VhostUserAttachment, seenAt: number, onlyIfPresent = false): Promise<void> {
+    const src = path.join(this.ovsVhuPath, att.vifName);
+    try {
+      const st = lstatOrUndefined(src);
+      if (!st) {
+        if (onlyIfPresent) return;
+        return;
+      }
+      if (!st.isSocket()) return;
+      this.moveIntoMount(att);
+      att.generation += 1;
+      await this.writeConfig(att);
+      const latencyMs = performance.now() - seenAt;
+      this.log.info('vhost-user: socket re-created by ovs-vswitchd moved back to the pod', { vif: att.vifName, generation: att.generation, latencyMs });
+      this.emit('socket-restored', { attachment: { ...att }, latencyMs });
+    } catch (err) {
+      this.log.error('vhost-user: could not move a re-created socket back to the pod', { vif: att.vifName, error: err });
+      this.emit('restore-failed', { vifName: att.vifName, error: err as Error });
+    }
+  }
+
+  /** Both directories exist, are writable directories and sit on the same mount. */
+  health(): HealthReport {
+    const problems: string[] = [];
+    const dirs: [string, string][] = [
+      ['[vhostuser] mount_point', this.mountPoint],
+      ['[vhostuser] ovs_vhu_path', this.ovsVhuPath],
+    ];
+    let bothOk = true;
+    for (const [label, dir] of dirs) {
+      try {
+        const st = fs.statSync(dir);
+        if (!st.isDirectory()) throw Object.assign(new Error(`not a directory`), { code: 'ENOTDIR' });
+        fs.accessSync(dir, fs.constants.W_OK);
+      } catch (err) {
+        bothOk = false;
+        problems.push(`${label} (${dir}) is not a writable directory: ${(err as Error).message}`);
+      }
+    }
+    if (bothOk) {
+      try {
+        const m = checkSameMount(this.ovsVhuPath, this.mountPoint, ['[vhostuser] ovs_vhu_path', '[vhostuser] mount_point']);
+        if (!m.same) problems.push(m.message);
+      } catch (err) {
+        problems.push(`cannot compare the mounts of ovs_vhu_path and mount_point: ${(err as Error).message}`);
+      }
+    }
+    return { ok: problems.length === 0, problems };
+  }
+}

@@ -1,0 +1,270 @@
+/**
+ * The vhost-user driver end to end on a private DPDK OVS, with dpdk-testpmd as the pod's
+ * DPDK application: both modes pass packets, the client-mode socket survives an
+ * ovs-vswitchd restart, unplug leaves nothing, and every fault is rolled back.
+ */
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { randomUUID } from 'node:crypto';
+import { afterAll, afterEach, beforeAll, expect, it } from 'vitest';
+import { OvsdbClient } from '../../src/ovsdb/client';
+import { Vswitch } from '../../src/vswitch/vswitch';
+import { VhostUserDriver, VhostUserError, type VhostUserDriverOptions } from '../../src/binding/vhostuser';
+import { DirWatcher } from '../../src/os/inotify';
+import type { VIFVHostUser } from '../../src/vif/model';
+import { vhostUserPortName } from '../../src/vif/names';
+import { useSandbox, type Sandbox } from '../helpers/sandbox';
+import { startTestpmd, type Testpmd } from '../helpers/testpmd';
+import { describeIf, firstReason, needsOvs, needsRoot, needsTestpmd } from '../helpers/skip';
+import { run } from '../helpers/proc';
+
+function makeVif(mode: 'client' | 'server', mountPoint: string, bridge = 'br-int'): VIFVHostUser {
+  const id = randomUUID();
+  const vifName = vhostUserPortName(id);
+  return {
+    kind: 'VIFVHostUser',
+    id,
+    address: `fa:16:3e:${id.slice(0, 2)}:${id.slice(2, 4)}:${id.slice(4, 6)}`,
+    network: { id: randomUUID(), bridge, mtu: 1500, subnets: [] },
+    plugin: 'ovs',
+    active: true,
+    preserve_on_delete: false,
+    has_traffic_filtering: false,
+    port_profile: { kind: 'VIFPortProfileOpenVSwitch', interface_id: id },
+    vif_name: vifName,
+    path: path.join(mountPoint, vifName),
+    mode,
+  };
+}
+
+function portNames(sb: Sandbox): string[] {
+  return sb.vsctl('list-ports', 'br-int').split('\n').filter(Boolean);
+}
+
+describeIf(firstReason(needsRoot(), needsOvs({ dpdk: true }), needsTestpmd()))('vhost-user driver on a private DPDK OVS', () => {
+  const sandbox = useSandbox();
+  let client: OvsdbClient;
+  let vswitch: Vswitch;
+  let mount: string;
+  const pmds: Testpmd[] = [];
+  const extraMounts: string[] = [];
+
+  function driver(extra: Partial<VhostUserDriverOptions> = {}): VhostUserDriver {
+    return new VhostUserDriver(vswitch, { mountPoint: mount, ovsVhuPath: sandbox().runDir, fsync: false, ...extra });
+  }
+
+  /** Nothing of the attachment is left: port, socket (both dirs), config file. */
+  function expectNothingLeft(vif: VIFVHostUser, containerId: string, ifname: string, mountPoint = mount): void {
+    const name = vhostUserPortName(vif.id);
+    expect(portNames(sandbox())).not.toContain(name);
+    expect(fs.existsSync(path.join(mountPoint, name))).toBe(false);
+    expect(fs.existsSync(path.join(mountPoint, `${containerId}-${ifname}`))).toBe(false);
+    expect(fs.readdirSync(mountPoint).filter((f) => f.startsWith('.'))).toEqual([]);
+  }
+
+  beforeAll(async () => {
+    client = await OvsdbClient.connect(sandbox().db);
+    vswitch = new Vswitch(client);
+    mount = path.join(sandbox().dir, 'vhostuser');
+    fs.mkdirSync(mount);
+  });
+  afterEach(async () => {
+    await Promise.all(pmds.splice(0).map((t) => t.stop()));
+  });
+  afterAll(() => {
+    for (const m of extraMounts) {
+      try {
+        run('umount', [m]);
+        fs.rmdirSync(m);
+      } catch {
+        // best effort
+      }
+    }
+    client?.close();
+  });
+
+  it('server and client mode: ports, socket, config files, and testpmd traffic through both', async () => {
+    const d = driver();
+    const server = makeVif('server', mount);
+    const clientVif = makeVif('client', mount);
+    const a = await d.connect({ vif: server, containerId: 'ctr-a', ifname: 'eth0', podUid: randomUUID() });
+    const b = await d.connect({ vif: clientVif, containerId: 'ctr-b', ifname: 'net1' });
+    const sb = sandbox();
+
+    // Server mode: OVS is the vhost-user client of <mount>/<vif_name>; no socket touched.
+    expect(sb.vsctl('get', 'Interface', a.vifName, 'type').trim()).toBe('dpdkvhostuserclient');
+    expect(sb.vsctl('get', 'Interface', a.vifName, 'options:vhost-server-path').trim()).toBe(`"${path.join(mount, a.vifName)}"`);
+    expect(fs.readFileSync(path.join(mount, `ctr-a-eth0`), 'utf8')).toBe(
+      `{"vhostname": "${a.vifName}", "vhostmac": "${server.address}", "mode": "server", "socket_path": "${a.socketPath}", "mtu": 1500, "generation": 1, "version": 1}`,
+    );
+    expect(fs.statSync(path.join(mount, 'ctr-a-eth0')).mode & 0o777).toBe(0o644);
+
+    // Client mode: OVS created the socket in its run dir; it now sits in the mount dir.
+    expect(sb.vsctl('get', 'Interface', b.vifName, 'type').trim()).toBe('dpdkvhostuser');
+    expect(fs.lstatSync(b.socketPath).isSocket()).toBe(true);
+    expect(fs.existsSync(path.join(sb.runDir, b.vifName))).toBe(false);
+    expect(JSON.parse(fs.readFileSync(path.join(mount, 'ctr-b-net1'), 'utf8'))).toMatchObject({ vhostname: b.vifName, mode: 'client' });
+    expect(b.timings.socketWaitMs).toBeGreaterThanOrEqual(0);
+
+    // Real packets: testpmd is the server for A and a client of the moved socket for B.
+    pmds.push(await startTestpmd({ ports: [{ path: a.socketPath, server: true, mac: server.address! }] }));
+    pmds.push(await startTestpmd({ ports: [{ path: b.socketPath, mac: clientVif.address! }] }));
+    sb.vsctl('--timeout=20', 'wait-until', 'Interface', a.vifName, 'link_state=up');
+    sb.vsctl('--timeout=20', 'wait-until', 'Interface', b.vifName, 'link_state=up');
+    for (const t of pmds) await t.startForwarding();
+    for (const t of pmds) {
+      const [st] = await t.waitForTraffic({ minPackets: 100, timeoutMs: 20_000 });
+      expect(st!.rxPackets).toBeGreaterThan(100);
+      expect(st!.txPackets).toBeGreaterThan(100);
+    }
+    await Promise.all(pmds.splice(0).map((t) => t.stop()));
+
+    // Unplug leaves nothing (and again: idempotent).
+    await d.disconnect({ containerId: 'ctr-a', ifname: 'eth0' });
+    await d.disconnect({ containerId: 'ctr-b', ifname: 'net1' });
+    expectNothingLeft(server, 'ctr-a', 'eth0');
+    expectNothingLeft(clientVif, 'ctr-b', 'net1');
+    const again = await d.disconnect({ containerId: 'ctr-b', ifname: 'net1' });
+    expect(again.removed).toEqual({ port: false, socket: false, configFile: false });
+  });
+
+  it('client mode survives an ovs-vswitchd restart: the socket is moved back within 100 ms and traffic resumes', async () => {
+    const d = driver();
+    d.startSocketRecovery();
+    const peer = makeVif('server', mount);
+    const vif = makeVif('client', mount);
+    const p = await d.connect({ vif: peer, containerId: 'ctr-p', ifname: 'eth0' });
+    const c = await d.connect({ vif, containerId: 'ctr-r', ifname: 'eth0' });
+    const sb = sandbox();
+
+    // When did OVS re-create the socket, and when was it back in the pod's dir?
+    let createdAt = 0;
+    const w = new DirWatcher(sb.runDir, (ev) => {
+      if (ev.type === 'create' && ev.name === c.vifName) createdAt = performance.now();
+    });
+    const restored = new Promise<number>((resolve) => d.once('socket-restored', () => resolve(performance.now())));
+    await sb.restartVswitchd();
+    const restoredAt = await restored;
+    w.close();
+    expect(createdAt).toBeGreaterThan(0);
+    expect(restoredAt - createdAt).toBeLessThan(100);
+    expect(fs.lstatSync(c.socketPath).isSocket()).toBe(true);
+    expect(JSON.parse(fs.readFileSync(c.configPath, 'utf8')).generation).toBe(2);
+
+    // A new DPDK app connects to the same path and passes packets, without a replug.
+    pmds.push(await startTestpmd({ ports: [{ path: p.socketPath, server: true, mac: peer.address! }] }));
+    pmds.push(await startTestpmd({ ports: [{ path: c.socketPath, mac: vif.address! }] }));
+    sb.vsctl('--timeout=20', 'wait-until', 'Interface', c.vifName, 'link_state=up');
+    sb.vsctl('--timeout=20', 'wait-until', 'Interface', p.vifName, 'link_state=up');
+    for (const t of pmds) await t.startForwarding();
+    for (const t of pmds) {
+      const [st] = await t.waitForTraffic({ minPackets: 100, timeoutMs: 20_000 });
+      expect(st!.rxPackets).toBeGreaterThan(100);
+    }
+    d.stopSocketRecovery();
+    await d.disconnect({ containerId: 'ctr-p', ifname: 'eth0' });
+    await d.disconnect({ containerId: 'ctr-r', ifname: 'eth0' });
+    expectNothingLeft(vif, 'ctr-r', 'eth0');
+  });
+
+  it('EXDEV: a mount point on another tmpfs fails the plug with a typed error and leaves nothing', async () => {
+    const other = fs.mkdtempSync(path.join(os.tmpdir(), 'vhp-other-mount-'));
+    run('mount', ['-t', 'tmpfs', 'none', other]);
+    extraMounts.push(other);
+    const d = driver({ mountPoint: other });
+    expect(d.health().ok).toBe(false);
+    expect(d.health().problems.join('\n')).toMatch(/cross-mount setup detected/);
+    const vif = makeVif('client', other);
+    const err = await d.connect({ vif, containerId: 'ctr-x', ifname: 'eth0' }).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(VhostUserError);
+    expect((err as VhostUserError).code).toBe('EXDEV');
+    expect((err as Error).message).toContain(other);
+    expect((err as Error).message).toContain(sandbox().runDir);
+    expectNothingLeft(vif, 'ctr-x', 'eth0', other);
+    await expect.poll(() => fs.existsSync(path.join(sandbox().runDir, vhostUserPortName(vif.id)))).toBe(false);
+  });
+
+  it('a socket that never appears times out, and the port is rolled back', async () => {
+    const emptyDir = fs.mkdtempSync(path.join(sandbox().dir, 'not-ovs-'));
+    const d = driver({ ovsVhuPath: emptyDir, socketTimeoutMs: 300 });
+    const vif = makeVif('client', mount);
+    const err = await d.connect({ vif, containerId: 'ctr-t', ifname: 'eth0' }).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(VhostUserError);
+    expect((err as VhostUserError).step).toBe('socket');
+    expect((err as VhostUserError).code).toBe('ETIMEDOUT');
+    expectNothingLeft(vif, 'ctr-t', 'eth0');
+  });
+
+  it('an OVSDB refusal (bridge of another datapath) fails the plug and writes nothing', async () => {
+    const sb = sandbox();
+    sb.vsctl('--no-wait', 'add-br', 'br-kern');
+    await expect.poll(() => client.cache.bridge('br-kern') !== undefined).toBe(true);
+    const vif = makeVif('server', mount, 'br-kern');
+    const err = await driver().connect({ vif, containerId: 'ctr-o', ifname: 'eth0' }).catch((e: unknown) => e);
+    expect((err as VhostUserError).step).toBe('plug');
+    expect((err as VhostUserError).code).toBe('EDATAPATH');
+    expect(sb.vsctl('list-ports', 'br-kern').trim()).toBe('');
+    expectNothingLeft(vif, 'ctr-o', 'eth0');
+    sb.vsctl('--no-wait', 'del-br', 'br-kern');
+  });
+
+  it('bad names and a too-long socket path are refused before anything is written', async () => {
+    const d = driver();
+    const vif = makeVif('server', mount);
+    for (const [containerId, ifname] of [
+      ['../../etc', 'eth0'],
+      ['ctr', '../x'],
+      ['ctr', 'a-very-long-ifname-over-15'],
+      ['', 'eth0'],
+    ] as const) {
+      const err = await d.connect({ vif, containerId, ifname }).catch((e: unknown) => e);
+      expect((err as VhostUserError).step).toBe('validate');
+      expect((err as VhostUserError).code).toBe('EVALIDATION');
+    }
+    const badMac = { ...vif, address: 'ff:ff:ff:ff:ff:ff' };
+    expect(((await d.connect({ vif: badMac, containerId: 'c', ifname: 'eth0' }).catch((e: unknown) => e)) as VhostUserError).step).toBe('validate');
+    const deep = path.join(mount, 'x'.repeat(100));
+    fs.mkdirSync(deep);
+    const long = new VhostUserDriver(vswitch, { mountPoint: deep, ovsVhuPath: sandbox().runDir });
+    const e2 = await long.connect({ vif, containerId: 'ctr-l', ifname: 'eth0' }).catch((e: unknown) => e);
+    expect((e2 as Error).message).toMatch(/107/);
+    expectNothingLeft(vif, 'ctr-l', 'eth0');
+    fs.rmdirSync(deep);
+  });
+
+  it('a symlink planted in the mount dir is not followed: the plug fails and is rolled back', async () => {
+    const d = driver();
+    const vif = makeVif('server', mount);
+    const victim = path.join(sandbox().dir, 'victim');
+    fs.writeFileSync(victim, 'untouched');
+    fs.symlinkSync(victim, path.join(mount, 'ctr-s-eth0'));
+    const err = await d.connect({ vif, containerId: 'ctr-s', ifname: 'eth0' }).catch((e: unknown) => e);
+    expect((err as VhostUserError).step).toBe('config-file');
+    expect(fs.readFileSync(victim, 'utf8')).toBe('untouched');
+    expect(portNames(sandbox())).not.toContain(vhostUserPortName(vif.id));
+    fs.unlinkSync(path.join(mount, 'ctr-s-eth0'));
+  });
+
+  it('a repeated plug is idempotent; a config file rewritten by the pod does not steer the unplug', async () => {
+    const d = driver();
+    const vif = makeVif('client', mount);
+    const first = await d.connect({ vif, containerId: 'ctr-i', ifname: 'eth0' });
+    const second = await d.connect({ vif, containerId: 'ctr-i', ifname: 'eth0' });
+    expect(first.created).toBe(true);
+    expect(second.created).toBe(false);
+    expect(portNames(sandbox()).filter((n) => n === first.vifName)).toHaveLength(1);
+    expect(fs.lstatSync(first.socketPath).isSocket()).toBe(true);
+
+    // The pod rewrites its config file to point at something else; DEL must ignore it.
+    const bait = path.join(mount, 'bait.sock');
+    fs.writeFileSync(bait, 'not ours');
+    fs.writeFileSync(first.configPath, JSON.stringify({ vhostname: '../bait.sock', vhostmac: 'x', mode: 'client' }));
+    const fresh = driver(); // a restarted daemon: no in-memory state, names come from OVSDB
+    const res = await fresh.disconnect({ containerId: 'ctr-i', ifname: 'eth0' });
+    expect(res).toEqual({ vifName: first.vifName, removed: { port: true, socket: true, configFile: true } });
+    expect(fs.readFileSync(bait, 'utf8')).toBe('not ours');
+    fs.unlinkSync(bait);
+    expectNothingLeft(vif, 'ctr-i', 'eth0');
+  });
+});
