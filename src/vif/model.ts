@@ -136,13 +136,16 @@ export interface PodVIF {
 }
 
 /**
- * A Network with the defaults os-vif's `Network.__init__` applies (empty subnets,
- * `multi_host`/`should_provide_bridge`/`should_provide_vlan` false, `mtu` null), so an
- * object built here serialises as one built by os-vif.
+ * The values os-vif's `Network.__init__` gives fields that are not passed: an object
+ * os-vif constructs or decodes always has them set.
  */
+export function networkDefaults(): Pick<Network, 'subnets' | 'multi_host' | 'should_provide_bridge' | 'should_provide_vlan' | 'mtu'> {
+  return { subnets: [], multi_host: false, should_provide_bridge: false, should_provide_vlan: false, mtu: null };
+}
+
+/** A Network as os-vif's constructor makes it: `fields` over {@link networkDefaults} (an `undefined` field keeps its default). */
 export function newNetwork(fields: Network): Network {
-  const net: Network = { id: fields.id, subnets: [], multi_host: false, should_provide_bridge: false, should_provide_vlan: false, mtu: null };
-  // An explicit `undefined` leaves the default in place, as an unpassed keyword would.
+  const net: Network = { id: fields.id, ...networkDefaults() };
   for (const [k, v] of Object.entries(fields)) if (v !== undefined) (net as unknown as Record<string, unknown>)[k] = v;
   return net;
 }

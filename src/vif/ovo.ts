@@ -27,7 +27,7 @@
  */
 import { canonicalMac, validateIfName, isValidationError } from '../binding/validate';
 import type { Network, PodVIF, VIF, VIFPortProfileOpenVSwitch } from './model';
-import { DEFAULT_IFNAME } from './model';
+import { DEFAULT_IFNAME, networkDefaults } from './model';
 
 /** The o.vo project namespace of every os-vif object (and of Kuryr's PodState). */
 export const OVO_NAMESPACE = 'os_vif';
@@ -311,6 +311,8 @@ function listObjectField(listClass: ListClassName, item: ClassName): FieldType {
   return {
     decode: (v, field) => {
       const { data, m } = openPrimitive(v, [listClass], field);
+      // os-vif would decode a list without `objects` into one that has no contents at all
+      // (it re-encodes as `data: {}`); an array cannot say that, and no writer emits it.
       if (!('objects' in data)) throw new VIFFormatError('EOVO_MISSING_FIELD', `${field}.objects`, undefined, 'required field is missing');
       const objs = data.objects;
       if (!Array.isArray(objs)) throw wrongType(`${field}.objects`, objs, 'a list of objects');
@@ -336,6 +338,8 @@ interface ClassSchema {
   required: readonly string[];
   /** Model objects of this class carry `kind` (polymorphic os-vif classes). */
   kinded: boolean;
+  /** Values the os-vif constructor gives unset fields (o.vo decodes through the constructor too). */
+  defaults?: () => Record<string, unknown>;
 }
 
 const VIF_BASE_FIELDS: ReadonlyArray<readonly [string, FieldType]> = [
@@ -399,6 +403,7 @@ const SCHEMAS: Record<ClassName, ClassSchema> = {
     ],
     required: ['id'],
     kinded: false,
+    defaults: networkDefaults,
   },
   Subnet: {
     fields: [
@@ -488,10 +493,12 @@ function decodeAs(v: unknown, classes: readonly ClassName[], field: string): Rec
   const cls = name as ClassName;
   const schema = SCHEMAS[cls];
   const out: Record<string, unknown> = schema.kinded ? { kind: cls } : {};
+  const defaults = schema.defaults?.() ?? {};
   for (const [key, type] of schema.fields) {
     const sub = `${field}.${key}`;
     if (!(key in data)) {
       if (schema.required.includes(key)) throw new VIFFormatError('EOVO_MISSING_FIELD', sub, undefined, `required field of ${cls} is missing`);
+      if (key in defaults) out[key] = defaults[key];
       continue;
     }
     const val = data[key];
@@ -517,8 +524,13 @@ function envelope(name: OvoClassName, obj: object, data: Json): OvoPrimitive {
     'versioned_object.data': data,
   };
   // A fresh object reports every set field as changed (as a just-constructed os-vif
-  // object does); a decoded one keeps its list, minus fields no longer set (as o.vo filters).
+  // object does); a decoded one keeps its list, minus fields no longer set (as o.vo
+  // filters), plus the object fields whose own object reports changes (o.vo's
+  // obj_what_changed looks into child objects).
   const changes = m ? (m.changes ?? []).filter((c) => c in data) : Object.keys(data);
+  for (const [k, v] of Object.entries(data)) {
+    if (!changes.includes(k) && isPlainObject(v) && Array.isArray(v[OVO_KEYS.changes])) changes.push(k);
+  }
   if (changes.length > 0) prim['versioned_object.changes'] = changes;
   return prim;
 }
@@ -536,8 +548,10 @@ function encodeAs(v: unknown, classes: readonly ClassName[], field: string): Ovo
   }
   const schema = SCHEMAS[cls];
   const data: Json = {};
+  // A model object we did not decode is encoded as os-vif would construct it.
+  const defaults = meta.has(v) ? {} : (schema.defaults?.() ?? {});
   for (const [key, type] of schema.fields) {
-    const val = v[key];
+    const val = v[key] === undefined ? defaults[key] : v[key];
     const sub = `${field}.${key}`;
     if (val === undefined) {
       if (schema.required.includes(key)) throw new VIFFormatError('EOVO_MISSING_FIELD', sub, undefined, `required field of ${cls} is missing`);
