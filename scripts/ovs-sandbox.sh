@@ -273,7 +273,8 @@ cmd_start() {
     die "a sandbox is already running in $DIR (stop it first)"
   fi
   # Leftovers of a sandbox that died without stop (netns, DPDK runtime dir, a stray daemon).
-  if [[ -e "/run/netns/$NAME" || -e "$DPDK_RUNTIME_BASE/$NAME" || -n "$(sandbox_daemon_pids)" ]]; then
+  if [[ -e "/run/netns/$NAME" || -e "$DPDK_RUNTIME_BASE/$NAME" ]] ||
+    { [[ -e "$DIR/conf.db" ]] && [[ -n "$(sandbox_daemon_pids)" ]]; }; then
     echo "ovs-sandbox: cleaning up leftovers of an earlier sandbox in $DIR" >&2
     cmd_stop
   fi
