@@ -338,6 +338,9 @@ class Stream : public Napi::ObjectWrap<Stream>, public Closeable {
     if (sink.count() > 0) {
       Call(on_messages_, {sink.array()});
       if (state_ != State::kOpen) return;  // closed from onMessages
+      // Requests written in reaction to these messages (microtasks included: they ran
+      // when the callback returned) leave now, in one send, not a loop turn later.
+      if (!framing_error && out_off_ < out_.size() && !want_writable_) Flush();
     }
     if (framing_error) {
       Fail(FramingError(env_, *scanner_));
@@ -382,6 +385,8 @@ class Stream : public Napi::ObjectWrap<Stream>, public Closeable {
       }
       out_off_ = 0;
       want_writable_ = false;
+      // Flushed early (after a callback): the idle pass armed by write() has nothing to do.
+      if (!deferred_ && !close_pending_ && idle_.get() != nullptr) uv_idle_stop(idle_.get());
     } else {
       if (out_off_ > out_.size() / 2) {
         out_.erase(0, out_off_);

@@ -10,8 +10,9 @@
 // - onError(err) for a connect, read, write or framing error (messages completed before a
 //   framing error are delivered first), then onClose().
 // - onClose() exactly once: peer EOF, after onError, or (on the next loop turn) after close().
-// - write(text) appends to one output buffer; an idle handle flushes it once per loop turn
-//   with a single send(2); what the kernel does not take waits for UV_WRITABLE.
+// - write(text) appends to one output buffer, flushed with a single send(2): right after
+//   the onMessages/onConnect callback that wrote (microtasks included), otherwise from an
+//   idle handle once per loop turn. What the kernel does not take waits for UV_WRITABLE.
 #pragma once
 
 #include <napi.h>

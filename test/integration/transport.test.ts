@@ -338,6 +338,36 @@ describe.skipIf(!haveOvsdb)('OVSDB transports against ovsdb-server (skipped: ovs
         }
       });
 
+      it('keeps output queued while the peer does not read, and delivers it intact (fake peer)', async () => {
+        const chunk = JSON.stringify({ method: 'echo', params: ['ü'.repeat(30000)], id: 0 });
+        const count = 200; // ~12 MB: far beyond the socket buffers
+        const expectedBytes = Buffer.byteLength(chunk) * count;
+        let received = 0;
+        let tail = '';
+        let done!: () => void;
+        const all = new Promise<void>((r) => (done = r));
+        const fake = await fakePeer((s) => {
+          s.pause();
+          setTimeout(() => s.resume(), 300);
+          s.on('data', (c: Buffer) => {
+            received += c.length;
+            tail = (tail + c.toString('latin1')).slice(-64);
+            if (received >= expectedBytes) done();
+          });
+        });
+        try {
+          const t = kind.make({ kind: 'unix', path: fake.sock });
+          await t.connect({ onMessages: () => {}, onClose: () => {} });
+          for (let i = 0; i < count; i++) t.send(chunk);
+          await withTimeout(all, 20000, 'all output');
+          expect(received).toBe(expectedBytes);
+          expect(tail).toBe(Buffer.from(chunk).toString('latin1').slice(-64));
+          t.close();
+        } finally {
+          fake.close();
+        }
+      });
+
       it('lets the process exit after unref() (child process)', async () => {
         const { code, out } = await runTsChild(
           `const { ${kind.exportName}: T } = require(${JSON.stringify(path.join(REPO, kind.module))});
