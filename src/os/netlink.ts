@@ -576,6 +576,23 @@ export function formatMac(b: Buffer): string {
   return [...b].map((x) => x.toString(16).padStart(2, '0')).join(':');
 }
 
+/** inet_ntop: dotted quad, or RFC 5952 IPv6 (longest run of 2+ zero groups as "::"). */
+export function formatIp(b: Buffer): string {
+  if (b.length === 4) return [...b].join('.');
+  const g = Array.from({ length: 8 }, (_, i) => b.readUInt16BE(i * 2));
+  let best = -1;
+  let bestLen = 1;
+  for (let i = 0; i < 8; ) {
+    let j = i;
+    while (j < 8 && g[j] === 0) j++;
+    if (j - i > bestLen) [best, bestLen] = [i, j - i];
+    i = j === i ? i + 1 : j;
+  }
+  const hex = g.map((x) => x.toString(16));
+  if (best < 0) return hex.join(':');
+  return `${hex.slice(0, best).join(':')}::${hex.slice(best + bestLen).join(':')}`;
+}
+
 /** An IP address as bytes, with its family. */
 export interface IpBytes {
   family: typeof AF.INET | typeof AF.INET6;
@@ -726,6 +743,11 @@ export async function linkSetDown(link: LinkRef, opts: NetnsOption = {}): Promis
 /** `ip link set LINK mtu N`; the kernel checks the range and says why in the error. */
 export async function linkSetMtu(link: LinkRef, mtu: number, opts: NetnsOption = {}): Promise<void> {
   return linkModify(link, {}, [attrU32(IFLA.MTU, checkU32(mtu, 'mtu'))], opts);
+}
+
+/** `ip link set LINK address MAC`. */
+export async function linkSetAddress(link: LinkRef, mac: string, opts: NetnsOption = {}): Promise<void> {
+  return linkModify(link, {}, [attrBytes(IFLA.ADDRESS, parseMac(mac))], opts);
 }
 
 /** `ip link set LINK promisc on|off`. */
@@ -967,4 +989,97 @@ export async function addRoute(r: RouteSpec, opts: NetnsOption = {}): Promise<vo
   const { fixed, attrs } = routeMessage(r, oif);
   const s = await socketFor(opts.netns);
   await s.request(RTM.NEWROUTE, NLM_F.CREATE | NLM_F.EXCL, fixed, attrs, { link: r.link });
+}
+
+// ---------------------------------------------------------------------------------------
+// Listing addresses and routes (CHECK, reconciliation)
+
+/** One address as `addrList` reports it. */
+export interface AddressInfo {
+  index: number;
+  family: 4 | 6;
+  /** The local address (IFA_LOCAL, else IFA_ADDRESS). */
+  address: string;
+  prefix: number;
+  /** IFA_F_* flags (the 32-bit IFA_FLAGS when present). */
+  flags: number;
+  /** Still in duplicate-address detection: not usable yet. */
+  tentative: boolean;
+  scope: number;
+}
+
+export function parseAddress(m: NlMessage): AddressInfo {
+  const p = m.payload;
+  const a = parseAttrs(p.subarray(SIZEOF.ifaddrmsg));
+  const bytes = a.get(IFA.LOCAL) ?? a.get(IFA.ADDRESS) ?? Buffer.alloc(p[0] === AF.INET ? 4 : 16);
+  const flags = a.get(IFA.FLAGS)?.readUInt32LE(0) ?? p[2];
+  return {
+    index: p.readUInt32LE(4),
+    family: p[0] === AF.INET ? 4 : 6,
+    address: formatIp(bytes),
+    prefix: p[1],
+    flags,
+    tentative: (flags & IFA_F.TENTATIVE) !== 0,
+    scope: p[3],
+  };
+}
+
+/** Addresses of a netns (`ip addr`), optionally of one link only. */
+export async function addrList(opts: NetnsOption & { link?: LinkRef } = {}): Promise<AddressInfo[]> {
+  const index = opts.link === undefined ? undefined : await ifindexOf(checkLink(opts.link), opts);
+  const s = await socketFor(opts.netns);
+  const replies = await s.request(RTM.GETADDR, NLM_F.DUMP, ifaddrmsg({ family: AF.UNSPEC, prefixlen: 0, index: 0 }), []);
+  return replies
+    .filter((r) => r.type === RTM.NEWADDR)
+    .map(parseAddress)
+    .filter((x) => index === undefined || x.index === index);
+}
+
+/** One route as `routeList` reports it. */
+export interface RouteInfo {
+  family: 4 | 6;
+  /** 'default' or a CIDR. */
+  dst: string;
+  gateway?: string;
+  oif?: number;
+  metric?: number;
+  table: number;
+  protocol: number;
+  scope: number;
+  type: number;
+}
+
+export function parseRoute(m: NlMessage): RouteInfo {
+  const p = m.payload;
+  const a = parseAttrs(p.subarray(SIZEOF.rtmsg));
+  const family = p[0] === AF.INET ? 4 : 6;
+  const dstLen = p[1];
+  const dst = a.get(RTA.DST);
+  const r: RouteInfo = {
+    family,
+    dst: dstLen === 0 ? 'default' : `${formatIp(dst ?? Buffer.alloc(family === 4 ? 4 : 16))}/${dstLen}`,
+    table: a.get(RTA.TABLE)?.readUInt32LE(0) ?? p[4],
+    protocol: p[5],
+    scope: p[6],
+    type: p[7],
+  };
+  const gw = a.get(RTA.GATEWAY);
+  if (gw) r.gateway = formatIp(gw);
+  const oif = a.get(RTA.OIF);
+  if (oif) r.oif = oif.readUInt32LE(0);
+  const prio = a.get(RTA.PRIORITY);
+  if (prio) r.metric = prio.readUInt32LE(0);
+  return r;
+}
+
+/** Unicast routes of a netns (`ip route` + `ip -6 route`), of the main table unless told. */
+export async function routeList(opts: NetnsOption & { table?: number } = {}): Promise<RouteInfo[]> {
+  const table = opts.table ?? RT_TABLE.MAIN;
+  const s = await socketFor(opts.netns);
+  const fixed = rtmsg({ family: AF.UNSPEC, dstLen: 0, table: RT_TABLE.UNSPEC, protocol: 0, scope: 0, type: 0 });
+  const replies = await s.request(RTM.GETROUTE, NLM_F.DUMP, fixed, []);
+  return replies
+    .filter((r) => r.type === RTM.NEWROUTE)
+    .map(parseRoute)
+    .filter((r) => r.table === table && r.type === RTN.UNICAST);
 }

@@ -12,16 +12,19 @@ import {
   NetlinkError,
   addAddress,
   addRoute,
+  addrList,
   cachedSocketCount,
   closeNetlinkSockets,
   createBridge,
   createVethPair,
   encodeAttrs,
+  formatIp,
   ipv4Broadcast,
   linkDel,
   linkGet,
   linkList,
   linkSetDown,
+  linkSetAddress,
   linkSetMaster,
   linkSetMtu,
   linkSetUp,
@@ -31,6 +34,7 @@ import {
   parseIp,
   parseMessages,
   releaseNetns,
+  routeList,
   routeMessage,
   setPromisc,
   setNetnsSocketIdleMs,
@@ -95,6 +99,10 @@ describe('rtnetlink message encoding (pure)', () => {
     expect(parseIp('::ffff:1.2.3.4').bytes.toString('hex')).toBe('00000000000000000000ffff01020304');
     expect(parseIp('1:2:3:4:5:6:7:8').bytes.toString('hex')).toBe('00010002000300040005000600070008');
     expect(parseCidr('fe80::1/64')).toMatchObject({ family: AF.INET6, prefix: 64 });
+    for (const ip of ['10.0.0.1', 'fd00::1', '::', '::1', '1:0:0:2::3', '1:2:3:4:5:6:7:8', '1::2:0:0:3:4', 'fe80:0:0:a::1']) {
+      expect(formatIp(parseIp(ip).bytes)).toBe(ip);
+    }
+    expect(formatIp(parseIp('1:0:2:3:4:5:6:7').bytes)).toBe('1:0:2:3:4:5:6:7'); // a single 0 group stays
     expect(ipv4Broadcast(Buffer.from([192, 168, 7, 9]), 24)).toEqual(Buffer.from([192, 168, 7, 255]));
     expect(ipv4Broadcast(Buffer.from([192, 168, 7, 9]), 31)).toBeUndefined();
     for (const bad of ['10.0.0.1', '10.0.0.1/33', 'fd00::1/129', 'x/24', '10.0.0.1/-1', 42]) {
@@ -233,6 +241,16 @@ describeIf(firstReason(needsRoot(), needsBinaries('ip')))('rtnetlink against the
     const routes6 = ipJson<IpRoute[]>('-n', ns, '-6', 'route', 'show');
     expect(routes6).toContainEqual(expect.objectContaining({ dst: 'default', gateway: 'fd00:77::1', dev: 'eth0' }));
 
+    // Our own listings agree (what CNI CHECK uses).
+    const eth0 = await linkGet('eth0', { netns: nsPath });
+    const ours = await addrList({ netns: nsPath, link: 'eth0' });
+    expect(ours).toContainEqual(expect.objectContaining({ index: eth0.index, family: 4, address: '10.77.0.5', prefix: 24 }));
+    expect(ours).toContainEqual(expect.objectContaining({ family: 6, address: 'fd00:77::5', prefix: 64, tentative: false }));
+    const rl = await routeList({ netns: nsPath });
+    expect(rl).toContainEqual(expect.objectContaining({ family: 4, dst: 'default', gateway: '10.77.0.1', oif: eth0.index }));
+    expect(rl).toContainEqual(expect.objectContaining({ family: 4, dst: '10.99.0.0/16', gateway: '10.77.0.254' }));
+    expect(rl).toContainEqual(expect.objectContaining({ family: 6, dst: 'default', gateway: 'fd00:77::1' }));
+
     const again = await addRoute({ dst: 'default', gateway: '10.77.0.1' }, { netns: nsPath }).catch((e: unknown) => e);
     expect(again).toBeInstanceOf(NetlinkError);
     expect(again).toMatchObject({ code: 'EEXIST', errno: -17, syscall: 'RTM_NEWROUTE', netns: nsPath });
@@ -268,6 +286,8 @@ describeIf(firstReason(needsRoot(), needsBinaries('ip')))('rtnetlink against the
     await linkSetUp('eth0', { netns: nsPath });
     await linkSetMtu('eth0', 9000, { netns: nsPath });
     expect(ipJson<IpLink[]>('-n', ns, 'link', 'show', 'eth0')[0]).toMatchObject({ mtu: 9000, flags: expect.arrayContaining(['UP']) });
+    await linkSetAddress('eth0', '02:00:00:00:0e:0e', { netns: nsPath });
+    expect((await linkGet('eth0', { netns: nsPath })).mac).toBe('02:00:00:00:0e:0e');
     await linkSetDown('eth0', { netns: nsPath });
     expect(ipJson<IpLink[]>('-n', ns, 'link', 'show', 'eth0')[0].flags).not.toContain('UP');
 
