@@ -23,7 +23,7 @@ readonly START_TIMEOUT=${VHP_SANDBOX_TIMEOUT:-20}
 
 usage() {
   cat <<'EOF'
-Usage: ovs-sandbox.sh COMMAND DIR [--no-dpdk]
+Usage: ovs-sandbox.sh COMMAND DIR [--no-dpdk] [--owner PID]
 
 A private Open vSwitch in DIR: ovsdb-server on DIR/conf.db (remote unix:DIR/db.sock) and a DPDK
 ovs-vswitchd (no hugepages, PMD sleeping when idle) in its own network namespace, with bridge
@@ -70,7 +70,7 @@ sandbox_name() {
 pid_alive() {
   local pid=$1 stat
   [[ -n "$pid" ]] || return 1
-  stat=$(cat "/proc/$pid/stat" 2>/dev/null) || return 1
+  read -r stat 2>/dev/null <"/proc/$pid/stat" || return 1
   stat=${stat##*) }
   [[ "${stat:0:1}" != Z ]]
 }
@@ -83,10 +83,10 @@ read_pid() {
   return 0
 }
 
-# wait_dead PID TENTHS: poll until PID is dead; returns 1 if still alive at the deadline.
+# wait_dead PID SECONDS: poll until PID is dead; returns 1 if still alive at the deadline.
 wait_dead() {
-  local pid=$1 n=$2 i
-  for ((i = 0; i < n * 10; i++)); do
+  local pid=$1 deadline=$((${EPOCHREALTIME//[!0-9]/} + $2 * 1000000))
+  while ((${EPOCHREALTIME//[!0-9]/} < deadline)); do
     pid_alive "$pid" || return 0
     sleep 0.01
   done
