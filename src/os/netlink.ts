@@ -710,11 +710,15 @@ export async function linkGet(link: LinkRef, opts: NetnsOption = {}): Promise<Li
   return parseLink(m);
 }
 
-/** Lists every link of a netns (one dump, retried when interrupted). */
-export async function linkList(opts: NetnsOption = {}): Promise<LinkInfo[]> {
+/** One dump request in a netns; the replies of the given type (retried when interrupted). */
+async function dump(type: number, replyType: number, fixed: Buffer, opts: NetnsOption): Promise<NlMessage[]> {
   const s = await socketFor(opts.netns);
-  const replies = await s.request(RTM.GETLINK, NLM_F.DUMP, ifinfomsg(), []);
-  return replies.filter((r) => r.type === RTM.NEWLINK).map(parseLink);
+  return (await s.request(type, NLM_F.DUMP, fixed, [])).filter((r) => r.type === replyType);
+}
+
+/** Lists every link of a netns. */
+export async function linkList(opts: NetnsOption = {}): Promise<LinkInfo[]> {
+  return (await dump(RTM.GETLINK, RTM.NEWLINK, ifinfomsg(), opts)).map(parseLink);
 }
 
 /** Link index of a name (or the index itself). */
@@ -1027,12 +1031,8 @@ export function parseAddress(m: NlMessage): AddressInfo {
 /** Addresses of a netns (`ip addr`), optionally of one link only. */
 export async function addrList(opts: NetnsOption & { link?: LinkRef } = {}): Promise<AddressInfo[]> {
   const index = opts.link === undefined ? undefined : await ifindexOf(checkLink(opts.link), opts);
-  const s = await socketFor(opts.netns);
-  const replies = await s.request(RTM.GETADDR, NLM_F.DUMP, ifaddrmsg({ family: AF.UNSPEC, prefixlen: 0, index: 0 }), []);
-  return replies
-    .filter((r) => r.type === RTM.NEWADDR)
-    .map(parseAddress)
-    .filter((x) => index === undefined || x.index === index);
+  const replies = await dump(RTM.GETADDR, RTM.NEWADDR, ifaddrmsg({ family: AF.UNSPEC, prefixlen: 0, index: 0 }), opts);
+  return replies.map(parseAddress).filter((x) => index === undefined || x.index === index);
 }
 
 /** One route as `routeList` reports it. */
@@ -1075,11 +1075,7 @@ export function parseRoute(m: NlMessage): RouteInfo {
 /** Unicast routes of a netns (`ip route` + `ip -6 route`), of the main table unless told. */
 export async function routeList(opts: NetnsOption & { table?: number } = {}): Promise<RouteInfo[]> {
   const table = opts.table ?? RT_TABLE.MAIN;
-  const s = await socketFor(opts.netns);
   const fixed = rtmsg({ family: AF.UNSPEC, dstLen: 0, table: RT_TABLE.UNSPEC, protocol: 0, scope: 0, type: 0 });
-  const replies = await s.request(RTM.GETROUTE, NLM_F.DUMP, fixed, []);
-  return replies
-    .filter((r) => r.type === RTM.NEWROUTE)
-    .map(parseRoute)
-    .filter((r) => r.table === table && r.type === RTN.UNICAST);
+  const replies = await dump(RTM.GETROUTE, RTM.NEWROUTE, fixed, opts);
+  return replies.map(parseRoute).filter((r) => r.table === table && r.type === RTN.UNICAST);
 }
