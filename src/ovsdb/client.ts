@@ -551,7 +551,7 @@ export class OvsdbClient extends EventEmitter<OvsdbClientEvents> {
     const all = [...ops, ...nextCfgOps()];
     const results = await this.transactRaw(db, all, opts.timeoutMs ?? this.opts.requestTimeoutMs, opts.signal);
     const nextCfg = nextCfgFromResult(results[ops.length + 1]);
-    const left = deadline === undefined ? undefined : Math.max(1, deadline - performance.now());
+    const left = deadline === undefined ? undefined : Math.max(1, Math.ceil(deadline - performance.now()));
     await this.ackVswitchd(nextCfg, insertedInterfaceUuids(ops, results), left);
     return results.slice(0, ops.length);
   }
