@@ -1,7 +1,8 @@
 // rtnetlink sockets for the TS layer: native does only syscalls and bytes. Messages are
 // built and parsed in src/os/netlink.ts; here we open NETLINK_ROUTE sockets (in another
 // network namespace through a short-lived dedicated thread), send datagrams and deliver
-// received datagrams to JS from a uv_poll on the main loop.
+// received datagrams to JS from a uv_poll on the main loop. The same dedicated-thread
+// mechanism writes per-netns sysctls (/proc/sys/net resolves against the caller's netns).
 //
 // Namespace rule (docs/namespaces-and-threads.md): setns(CLONE_NEWNET) changes only the
 // calling thread, and a netlink socket keeps the netns it was created in. So setns runs
@@ -54,7 +55,7 @@ class NetlinkSocket : public Napi::ObjectWrap<NetlinkSocket>, public Closeable {
   static void OnPoll(uv_poll_t* handle, int status, int events);
   void OnReadable(int status);
   void ReportError(int errnum, const char* syscall);
-  // Idempotent; with from_js the keep-alive reference is released too.
+  // Idempotent; with release_ref the keep-alive reference is released too.
   void CloseNow(bool release_ref);
 
   AddonData* data_;
