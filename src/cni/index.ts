@@ -105,5 +105,8 @@ export {
   type ShimHandler,
   type ShimContext,
   type ShimServer,
+  type ShimConnections,
+  type ServeOptions,
+  type ListenOptions,
 } from './shim-protocol';
 export { dispatchCni, type CniCall, type CniPlugin, type DispatchOptions } from './skel';

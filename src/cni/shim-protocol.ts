@@ -12,8 +12,9 @@
  *   (the shim refuses more with CNI error 6 without contacting the daemon).
  * - A request frame is at most {@link MAX_REQUEST_FRAME} bytes (stdin JSON-escaped can grow
  *   up to 6x); a response frame at most {@link MAX_RESPONSE_FRAME}.
- * - The daemon answers every well-formed request exactly once, then closes. If the shim goes
- *   away first, the handler's AbortSignal fires (the daemon decides whether to finish).
+ * - The daemon answers every well-formed request exactly once, then closes. The shim never
+ *   half-closes: EOF before the answer means the shim is gone, and the handler's AbortSignal
+ *   fires (the daemon decides whether to finish).
  * - An unknown major `v` gets a CNI error 5 response, never a silent close.
  * - The socket is created mode 0600 in a directory of mode 0700 (root-only: the shim runs as
  *   root from the runtime, and a request can plug ports).
@@ -158,14 +159,24 @@ export interface ServeOptions {
   onError?: (err: Error) => void;
 }
 
+/** Live connections of a served server (so a shutdown can cut them). */
+export interface ShimConnections {
+  readonly sockets: ReadonlySet<net.Socket>;
+}
+
 /**
- * Serves shim connections on an already-listening (or soon listening) `net.Server`: reads
- * one request, calls `handler`, writes the response, closes. Handler exceptions become CNI
- * error responses (CniError as is, system errors code 5, anything else code 100).
+ * Serves shim connections on a `net.Server`: reads one request, calls `handler`, writes
+ * the response, closes. Handler exceptions become CNI error responses (CniError as is,
+ * system errors code 5, anything else code 100).
+ *
+ * The shim never half-closes, so EOF before the answer means it is gone (killed by the
+ * runtime's timeout): the handler's signal is aborted then.
  */
-export function serveShimConnections(server: net.Server, handler: ShimHandler, opts: ServeOptions = {}): void {
+export function serveShimConnections(server: net.Server, handler: ShimHandler, opts: ServeOptions = {}): ShimConnections {
   const timeoutMs = opts.requestTimeoutMs ?? 30_000;
+  const sockets = new Set<net.Socket>();
   server.on('connection', (sock: net.Socket) => {
+    sockets.add(sock);
     const reader = new FrameReader(MAX_REQUEST_FRAME);
     const abort = new AbortController();
     let state: 'reading' | 'handling' | 'done' = 'reading';
@@ -176,19 +187,26 @@ export function serveShimConnections(server: net.Server, handler: ShimHandler, o
       }
     }, timeoutMs);
     timer.unref();
+    const gone = (): void => {
+      if (state !== 'done' && !abort.signal.aborted) abort.abort(new CniError(CniErrorCode.IoFailure, 'the shim disconnected before the answer'));
+    };
     const reply = (res: ShimResponse): void => {
+      if (state === 'done') return;
       state = 'done';
-      if (!sock.destroyed) sock.end(encodeShimResponse(res));
+      if (!sock.destroyed && sock.writable) sock.end(encodeShimResponse(res));
     };
     sock.on('error', (err) => opts.onError?.(err));
     sock.on('close', () => {
+      sockets.delete(sock);
       clearTimeout(timer);
-      if (state !== 'done') abort.abort(new CniError(CniErrorCode.IoFailure, 'the shim disconnected before the answer'));
+      gone();
     });
     sock.on('end', () => {
       if (state === 'reading') {
         opts.onError?.(new ShimProtocolError('connection closed before a complete request'));
         sock.destroy();
+      } else {
+        gone();
       }
     });
     sock.on('data', (chunk: Buffer) => {
@@ -216,6 +234,7 @@ export function serveShimConnections(server: net.Server, handler: ShimHandler, o
         );
     });
   });
+  return { sockets };
 }
 
 export interface ListenOptions extends ServeOptions {
@@ -227,7 +246,11 @@ export interface ListenOptions extends ServeOptions {
 export interface ShimServer {
   readonly server: net.Server;
   readonly path: string;
-  close(): Promise<void>;
+  /**
+   * Stops accepting, waits for in-flight requests to be answered (or, with
+   * `{abortInFlight: true}`, cuts them: their handlers see the abort) and removes the socket.
+   */
+  close(opts?: { abortInFlight?: boolean }): Promise<void>;
 }
 
 function fsError(code: string, message: string, p: string): NodeJS.ErrnoException {
@@ -295,8 +318,8 @@ export async function listenShimSocket(socketPath: string, handler: ShimHandler,
     await fs.promises.unlink(socketPath);
   }
 
-  const server = net.createServer({ allowHalfOpen: true });
-  serveShimConnections(server, handler, opts);
+  const server = net.createServer();
+  const conns = serveShimConnections(server, handler, opts);
   // bind(2) creates the socket file with 0777 & ~umask: tighten the umask around it so
   // the socket is never reachable by others, not even between bind and chmod.
   const oldUmask = process.umask(0o177);
@@ -317,8 +340,10 @@ export async function listenShimSocket(socketPath: string, handler: ShimHandler,
   return {
     server,
     path: socketPath,
-    async close() {
-      await new Promise<void>((resolve) => server.close(() => resolve()));
+    async close(closeOpts = {}) {
+      const closed = new Promise<void>((resolve) => server.close(() => resolve()));
+      if (closeOpts.abortInFlight) for (const sock of conns.sockets) sock.destroy();
+      await closed;
       // Node unlinks the path on close; remove it only if it is still ours (not a successor's).
       const st = await fs.promises.lstat(socketPath).catch(() => undefined);
       if (st && st.ino === ino) await fs.promises.unlink(socketPath).catch(() => undefined);
