@@ -148,7 +148,10 @@ class Stream : public Napi::ObjectWrap<Stream>, public Closeable {
       setsockopt(fd_.get(), IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
     }
     int rc = uv_poll_init(data_->loop, poll_.get(), fd_.get());
-    if (rc != 0) throw SystemError(env, -rc, "uv_poll_init", path_);
+    if (rc != 0) {
+      fd_.reset();
+      throw SystemError(env, -rc, "uv_poll_init", path_);
+    }
     poll_.set_initialised();
     poll_.get()->data = this;
     uv_idle_init(data_->loop, idle_.get());
@@ -237,8 +240,26 @@ class Stream : public Napi::ObjectWrap<Stream>, public Closeable {
 
   // --- loop callbacks ---------------------------------------------------------------------
 
-  static void OnPoll(uv_poll_t* h, int status, int events) { static_cast<Stream*>(h->data)->HandlePoll(status, events); }
-  static void OnIdle(uv_idle_t* h) { static_cast<Stream*>(h->data)->HandleIdle(); }
+  // No C++ exception may unwind into libuv: one that escapes (e.g. V8 refusing a string)
+  // becomes the process's uncaughtException, as a throw in a node:net listener would.
+  static void OnPoll(uv_poll_t* h, int status, int events) {
+    Stream* self = static_cast<Stream*>(h->data);
+    try {
+      self->HandlePoll(status, events);
+    } catch (const Napi::Error& e) {
+      Napi::HandleScope scope(self->env_);
+      napi_fatal_exception(self->env_, e.Value());
+    }
+  }
+  static void OnIdle(uv_idle_t* h) {
+    Stream* self = static_cast<Stream*>(h->data);
+    try {
+      self->HandleIdle();
+    } catch (const Napi::Error& e) {
+      Napi::HandleScope scope(self->env_);
+      napi_fatal_exception(self->env_, e.Value());
+    }
+  }
 
   void HandlePoll(int status, int events) {
     Napi::HandleScope scope(env_);
@@ -253,7 +274,7 @@ class Stream : public Napi::ObjectWrap<Stream>, public Closeable {
     if (state_ != State::kOpen) return;
     if (status < 0) {
       int err = SocketError();
-      Fail(SystemError(env_, err != 0 ? err : -status, "read", path_, "", Describe()));
+      Fail(StreamError(err != 0 ? err : -status, "read"));
       return;
     }
     if (events & UV_READABLE) ReadAvailable();
@@ -296,12 +317,7 @@ class Stream : public Napi::ObjectWrap<Stream>, public Closeable {
 
   void ConnectDone(int err) {
     if (err != 0) {
-      Napi::Error e = SystemError(env_, err, "connect", path_, "", address_.empty() ? std::string() : Describe());
-      if (!address_.empty()) {
-        e.Value().Set("address", Napi::String::New(env_, address_));
-        e.Value().Set("port", Napi::Number::New(env_, port_));
-      }
-      Fail(e);
+      Fail(StreamError(err, "connect"));
       return;
     }
     state_ = State::kOpen;
@@ -345,7 +361,7 @@ class Stream : public Napi::ObjectWrap<Stream>, public Closeable {
     if (framing_error) {
       Fail(FramingError(env_, *scanner_));
     } else if (read_errno != 0) {
-      Fail(SystemError(env_, read_errno, "read", path_, "", Describe()));
+      Fail(StreamError(read_errno, "read"));
     } else if (eof) {
       if (scanner_->in_message()) {
         Fail(CodedError(env_, "EOVSDBFRAME",
@@ -374,7 +390,7 @@ class Stream : public Napi::ObjectWrap<Stream>, public Closeable {
       }
       if (n < 0 && errno == EINTR) continue;
       if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) break;
-      Fail(SystemError(env_, n < 0 ? errno : EIO, "write", path_, "", Describe()));
+      Fail(StreamError(n < 0 ? errno : EIO, "write"));
       return;
     }
     if (out_off_ == out_.size()) {
@@ -474,11 +490,15 @@ class Stream : public Napi::ObjectWrap<Stream>, public Closeable {
     }
   }
 
-  // "unix:PATH" or "tcp:ADDR:PORT" for error messages.
-  std::string Describe() const {
-    if (address_.empty()) return "unix:" + path_;
-    return "tcp:" + (address_.find(':') != std::string::npos ? "[" + address_ + "]" : address_) + ":" +
-           std::to_string(port_);
+  // A Node-shaped system error for this connection: `path` for unix sockets, `address`
+  // and `port` (and "tcp:ADDR:PORT" in the message) for TCP, as node:net reports them.
+  Napi::Error StreamError(int err, const char* syscall) const {
+    if (address_.empty()) return SystemError(env_, err, syscall, path_);
+    const std::string host = address_.find(':') != std::string::npos ? "[" + address_ + "]" : address_;
+    Napi::Error e = SystemError(env_, err, syscall, "", "", "tcp:" + host + ":" + std::to_string(port_));
+    e.Value().Set("address", Napi::String::New(env_, address_));
+    e.Value().Set("port", Napi::Number::New(env_, port_));
+    return e;
   }
 
   Napi::Env env_;

@@ -253,6 +253,8 @@ describe.skipIf(!haveOvsdb)('OVSDB transports against ovsdb-server (skipped: ovs
         const err = (await t.connect({ onMessages: () => {}, onClose: () => {} }).catch((e: unknown) => e)) as NodeJS.ErrnoException;
         expect(err.code).toBe('ECONNREFUSED');
         expect(err.syscall).toBe('connect');
+        const where = err as NodeJS.ErrnoException & { address?: string; port?: number };
+        expect([where.address, where.port]).toEqual(['127.0.0.1', port]);
       });
 
       it('calls onClose once when ovsdb-server goes away', async () => {
