@@ -111,6 +111,8 @@ export async function startSandbox(opts: SandboxOptions = {}): Promise<Sandbox> 
     // --owner: a watchdog stops the sandbox if this process dies without running its exit hook.
     await script('start', dir, '--owner', String(process.pid), ...(dpdk ? [] : ['--no-dpdk']));
   } catch (e) {
+    // The script cleans up after a failed start itself, but not if it was killed (timeout).
+    await script('stop', dir).catch(() => undefined);
     if (!keepDir) rmSync(dir, { recursive: true, force: true });
     throw e;
   }
