@@ -558,14 +558,16 @@ int main(int argc, char **argv) {
   if (deadline.tv_nsec >= 1000000000L) deadline.tv_sec++, deadline.tv_nsec -= 1000000000L;
 
   int rs = read_stdin();
+  int read_errno = errno;
+  /* Best effort, also on a truncated oversize config: members before the cut are seen. */
+  walk_object(stdin_buf, stdin_len, peek_conf_member, NULL);
   if (rs == -2) {
     char d[96];
     snprintf(d, sizeof d, "more than %d bytes on stdin", MAX_STDIN);
     return cni_error(ERR_DECODE, "network configuration too large", d);
   }
   if (rs == -3) return cni_error(ERR_TRY_AGAIN, "timed out reading the network configuration from stdin", NULL);
-  if (rs < 0) return cni_error(ERR_IO, "error reading stdin", strerror(errno));
-  walk_object(stdin_buf, stdin_len, peek_conf_member, NULL); /* best effort: the daemon validates */
+  if (rs < 0) return cni_error(ERR_IO, "error reading stdin", strerror(read_errno));
 
   const char *command = getenv("CNI_COMMAND");
   if (!command || !*command) return cni_error(ERR_ENV, "required env variables [CNI_COMMAND] missing", NULL);
