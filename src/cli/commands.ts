@@ -1,4 +1,5 @@
 /** The registry of subcommands, in the order `--help` lists them. */
 import type { Command } from './command';
+import { plugCommand, unplugCommand } from './plug';
 
-export const commands: Command[] = [];
+export const commands: Command[] = [plugCommand, unplugCommand];

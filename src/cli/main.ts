@@ -22,6 +22,7 @@ function topUsage(): string {
 }
 
 function errorLine(err: unknown): string {
+  if (err instanceof UsageError) return err.message;
   if (err instanceof Error) {
     const code = (err as { code?: unknown }).code;
     return typeof code === 'string' && !err.message.startsWith(code) ? `${err.message} [${code}]` : err.message;

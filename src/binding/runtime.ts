@@ -1,0 +1,91 @@
+/**
+ * Wires a node agent together from kuryr.conf: one OVSDB connection (with its monitor
+ * cache), the vswitch port layer over it, and the binding drivers. The CLI, the daemon
+ * and the demo all start here.
+ */
+import * as fs from 'node:fs';
+import { OvsdbClient, type TransportChoice } from '../ovsdb/client';
+import { Vswitch } from '../vswitch/vswitch';
+import { silentLogger, type Logger } from '../log';
+import { ConfigError, type VhostplugConfig } from './config';
+import { VhostUserDriver, type VhostUserDriverOptions } from './vhostuser';
+
+/** uid of a user name or numeric id (from /etc/passwd); undefined for null. */
+export function resolveUid(owner: string | null, passwd = '/etc/passwd'): number | undefined {
+  return resolveId(owner, passwd, '[vhostplug] config_file_owner');
+}
+
+/** gid of a group name or numeric id (from /etc/group); undefined for null. */
+export function resolveGid(group: string | null, groupFile = '/etc/group'): number | undefined {
+  return resolveId(group, groupFile, '[vhostplug] config_file_group');
+}
+
+function resolveId(name: string | null, file: string, option: string): number | undefined {
+  if (name === null || name === '') return undefined;
+  if (/^\d+$/.test(name)) return Number(name);
+  const text = fs.existsSync(file) ? fs.readFileSync(file, 'utf8') : '';
+  for (const line of text.split('\n')) {
+    const f = line.split(':');
+    if (f[0] === name && f[2] !== undefined && /^\d+$/.test(f[2])) return Number(f[2]);
+  }
+  const [section, opt] = option.slice(1).split('] ');
+  throw new ConfigError(`no such ${file.endsWith('group') ? 'group' : 'user'} "${name}" in ${file}`, { section, option: opt });
+}
+
+/** The vhost-user driver's options as kuryr.conf sets them. */
+export function vhostUserOptions(config: VhostplugConfig, log: Logger = silentLogger): VhostUserDriverOptions {
+  const timeoutS = config.os_vif_ovs.ovs_vsctl_timeout;
+  const opts: VhostUserDriverOptions = {
+    mountPoint: config.vhostuser.mount_point,
+    ovsVhuPath: config.vhostuser.ovs_vhu_path,
+    defaultMtu: config.os_vif_ovs.network_device_mtu,
+    socketTimeoutMs: config.vhostplug.socket_wait_timeout * 1000,
+    // 0 means "wait forever" in os-vif; a day is forever enough and keeps timers finite.
+    ackTimeoutMs: timeoutS > 0 ? timeoutS * 1000 : 86_400_000,
+    configFile: {
+      mode: config.vhostplug.config_file_mode,
+      uid: resolveUid(config.vhostplug.config_file_owner),
+      gid: resolveGid(config.vhostplug.config_file_group),
+    },
+    log,
+  };
+  if (config.neutron_defaults.ovs_bridge) opts.defaultBridge = config.neutron_defaults.ovs_bridge;
+  return opts;
+}
+
+export interface RuntimeOptions {
+  log?: Logger;
+  transport?: TransportChoice;
+  /** Keep retrying until ovsdb-server answers (the daemon) instead of failing at once (the CLI). */
+  waitForServer?: boolean;
+}
+
+/** A connected node agent. */
+export interface Runtime {
+  config: VhostplugConfig;
+  client: OvsdbClient;
+  vswitch: Vswitch;
+  vhostuser: VhostUserDriver;
+  close(): void;
+}
+
+/** Connects to OVSDB as `[os_vif_ovs] ovsdb_connection` says and builds the drivers. */
+export async function openRuntime(config: VhostplugConfig, opts: RuntimeOptions = {}): Promise<Runtime> {
+  const log = opts.log ?? silentLogger;
+  const client = await OvsdbClient.connect(config.os_vif_ovs.ovsdb_endpoint, {
+    transport: opts.transport ?? 'native',
+    waitForServer: opts.waitForServer ?? false,
+  });
+  const vswitch = new Vswitch(client, { allowDatapathChange: config.vhostplug.allow_datapath_change });
+  const vhostuser = new VhostUserDriver(vswitch, vhostUserOptions(config, log));
+  return {
+    config,
+    client,
+    vswitch,
+    vhostuser,
+    close: () => {
+      vhostuser.stopSocketRecovery();
+      client.close();
+    },
+  };
+}
