@@ -9,7 +9,11 @@
  * - Each writer gets its own outcome: its slice of the results, and with
  *   `waitForVswitchd` only the failures of the Interfaces it inserted.
  * - A merged transaction that fails with an OVSDB error is rolled back as a whole by the
- *   server, so it is retried member by member: one bad member fails only itself.
+ *   server, so its members are retried apart until the culprit stands alone: one bad
+ *   member fails only itself. An operation error names its member (retried alone, the
+ *   rest together); a commit error (extra result element) names none, so the group is
+ *   halved until single members remain. A few bad writers among many cost O(log n)
+ *   extra transactions, not one per writer.
  * - A disconnect is NOT retried: the transaction may or may not have committed, so every
  *   member gets the DisconnectedError (never replayed, as for a single transact).
  */
@@ -43,7 +47,7 @@ export interface WriteQueueStats {
   transactions: number;
   /** Of those, transactions carrying more than one writer. */
   mergedTransactions: number;
-  /** Single-writer retries after a merged transaction failed. */
+  /** Of those, retries sent after a merged transaction failed. */
   retries: number;
 }
 
@@ -104,9 +108,9 @@ export class WriteQueue {
     });
   }
 
-  private async run(batch: Member[]): Promise<void> {
+  private async run(batch: Member[], retry = false): Promise<void> {
     if (batch.length === 1) {
-      await this.runSingle(batch[0]!);
+      await this.runSingle(batch[0]!, retry);
       return;
     }
     const ops: Operation[] = [];
@@ -121,15 +125,23 @@ export class WriteQueue {
     if (wantAck) ops.push(...nextCfgOps());
     let results: OpResult[];
     try {
-      results = await this.send(ops);
       this.stats.mergedTransactions++;
+      results = await this.send(ops, retry);
     } catch (err) {
       if (err instanceof OvsdbError && !(err instanceof DisconnectedError) && !(err instanceof TimeoutError)) {
-        // The server rolled everything back; find the culprit(s) by running members alone.
-        // Pipelined: all are sent now and the server runs them in order.
-        this.stats.retries += batch.length;
-        await Promise.all(batch.map((m) => this.runSingle(m)));
+        // The server rolled the whole transaction back. Isolate the culprit so that only
+        // it fails: an operation error names its member (opIndex), which is retried alone
+        // and the others together; a commit error names no op, so the group is halved
+        // until single members remain. All retries are pipelined.
+        const k = err.opIndex === undefined ? -1 : ranges.findIndex(([a, b]) => err.opIndex! >= a && err.opIndex! < b);
+        if (k >= 0) {
+          await Promise.all([this.runSingle(batch[k]!, true), this.run(batch.filter((_, i) => i !== k), true)]);
+        } else {
+          const mid = batch.length >> 1;
+          await Promise.all([this.run(batch.slice(0, mid), true), this.run(batch.slice(mid), true)]);
+        }
       } else {
+        // Disconnected or timed out: it may have committed, so never retried.
         for (const m of batch) m.reject(err as Error);
       }
       return;
@@ -143,11 +155,11 @@ export class WriteQueue {
     });
   }
 
-  private async runSingle(m: Member): Promise<void> {
+  private async runSingle(m: Member, retry = false): Promise<void> {
     const ops = m.opts.waitForVswitchd ? [...m.ops, ...nextCfgOps()] : m.ops;
     let results: OpResult[];
     try {
-      results = await this.send(ops);
+      results = await this.send(ops, retry);
     } catch (err) {
       m.reject(err as Error);
       return;
@@ -164,8 +176,11 @@ export class WriteQueue {
     );
   }
 
-  private send(ops: readonly Operation[]): Promise<OpResult[]> {
-    if (this.client.state === 'ready') this.stats.transactions++;
+  private send(ops: readonly Operation[], retry: boolean): Promise<OpResult[]> {
+    if (this.client.state === 'ready') {
+      this.stats.transactions++;
+      if (retry) this.stats.retries++;
+    }
     return this.client.transactRaw(this.db, ops, this.opts.requestTimeoutMs);
   }
 }
