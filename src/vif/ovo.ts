@@ -482,10 +482,9 @@ function openPrimitive(v: unknown, expected: readonly string[], field: string): 
 function pickExtra(data: Json, known: readonly string[], version: string, name: OvoClassName): Json {
   const have = versionTuple(version)!;
   const know = versionTuple(OSVIF_VERSIONS[name])!;
-  const extra: Json = {};
-  if (have[1] <= know[1]) return extra;
-  for (const [k, v] of Object.entries(data)) if (!known.includes(k)) extra[k] = v;
-  return extra;
+  if (have[1] <= know[1]) return {};
+  // fromEntries defines own properties, so even a "__proto__" key stays data.
+  return Object.fromEntries(Object.entries(data).filter(([k]) => !known.includes(k)));
 }
 
 function decodeAs(v: unknown, classes: readonly ClassName[], field: string): Record<string, unknown> {
@@ -516,7 +515,7 @@ function decodeAs(v: unknown, classes: readonly ClassName[], field: string): Rec
 
 function envelope(name: OvoClassName, obj: object, data: Json): OvoPrimitive {
   const m = meta.get(obj);
-  if (m) Object.assign(data, m.extra);
+  for (const [k, v] of Object.entries(m?.extra ?? {})) Object.defineProperty(data, k, { value: v, enumerable: true, writable: true, configurable: true });
   const prim: OvoPrimitive = {
     'versioned_object.name': name,
     'versioned_object.namespace': OVO_NAMESPACE,
@@ -696,11 +695,12 @@ export function decodeKuryrPortVifs(kuryrPort: unknown): PodVIF[] {
 
 /** `status.vifs` for a KuryrPort, as kuryr-controller writes it. */
 export function encodeKuryrPortVifs(vifs: readonly PodVIF[]): Record<string, { default: boolean; vif: OvoPrimitive }> {
-  const out: Record<string, { default: boolean; vif: OvoPrimitive }> = {};
-  for (const p of podVifs([...vifs], 'KuryrPort.status.vifs')) {
-    out[checkIfName(p.ifname, `KuryrPort.status.vifs[${JSON.stringify(p.ifname)}]`)] = { default: p.default, vif: encodeVIF(p.vif) };
-  }
-  return out;
+  return Object.fromEntries(
+    podVifs([...vifs], 'KuryrPort.status.vifs').map((p) => [
+      checkIfName(p.ifname, `KuryrPort.status.vifs[${JSON.stringify(p.ifname)}]`),
+      { default: p.default, vif: encodeVIF(p.vif) },
+    ]),
+  );
 }
 
 /**
@@ -713,8 +713,9 @@ export function encodePodState(vifs: readonly PodVIF[]): OvoPrimitive {
   const dflt = ordered[0];
   if (!dflt?.default) throw new VIFFormatError('EOVO_MISSING_FIELD', 'PodState.default_vif', undefined, 'a PodState needs exactly one default VIF');
   const defaultVif = encodeVIF(dflt.vif);
-  const additional: Record<string, OvoPrimitive> = {};
-  for (const p of ordered.slice(1)) additional[checkIfName(p.ifname, `PodState.additional_vifs[${JSON.stringify(p.ifname)}]`)] = encodeVIF(p.vif);
+  const additional = Object.fromEntries(
+    ordered.slice(1).map((p) => [checkIfName(p.ifname, `PodState.additional_vifs[${JSON.stringify(p.ifname)}]`), encodeVIF(p.vif)]),
+  );
   const prim: OvoPrimitive = {
     'versioned_object.name': 'PodState',
     'versioned_object.namespace': OVO_NAMESPACE,

@@ -512,3 +512,15 @@ describeIf(osvifMissing())('parity with os-vif, live', () => {
     }
   });
 });
+
+describe('hostile keys stay data', () => {
+  it('an interface named __proto__ round-trips as an own key', () => {
+    const kp = clone(fixture('kuryrport'));
+    kp.status.vifs = JSON.parse(`{"eth0": ${JSON.stringify(kp.status.vifs.eth0)}, "__proto__": ${JSON.stringify(kp.status.vifs.eth1)}}`);
+    const vifs = decodeKuryrPortVifs(kp);
+    expect(vifs.map((v) => v.ifname)).toStrictEqual(['eth0', '__proto__']);
+    const out = encodeKuryrPortVifs(vifs);
+    expect(Object.keys(out)).toStrictEqual(['eth0', '__proto__']);
+    expect(Object.getPrototypeOf(out)).toBe(Object.prototype);
+  });
+});
