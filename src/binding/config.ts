@@ -167,7 +167,7 @@ export function parseIni(text: string, file?: string): IniDocument {
     opts.set(pending.option, { value, line: pending.line });
     pending = undefined;
   };
-  const lines = text.split(/\r?\n/);
+  const lines = text.replace(/^\uFEFF/, '').split(/\r?\n/); // an editor's BOM is not part of the first line
   for (let i = 0; i < lines.length; i++) {
     const n = i + 1;
     const line = lines[i]!.replace(/\s+$/, '');

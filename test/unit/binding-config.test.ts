@@ -139,6 +139,10 @@ describe('INI syntax as oslo.config reads it', () => {
     expect(parseIni('[DEFAULT]\na=1\n').sections.has('DEFAULT')).toBe(true);
   });
 
+  it('a leading BOM and CRLF line ends are tolerated', () => {
+    expect(parseConfig('\uFEFF[neutron_defaults]\r\novs_bridge = br-int\r\n').config.neutron_defaults.ovs_bridge).toBe('br-int');
+  });
+
   it('continuation lines join with a newline; a blank line ends them', () => {
     const doc = parseIni('[s]\na = one\n  two\n\ttwo-b\n\nb = 3\n');
     expect(doc.sections.get('s')!.get('a')!.value).toBe('one\ntwo\ntwo-b');
