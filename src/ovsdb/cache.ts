@@ -100,9 +100,17 @@ export class OvsdbCache {
     this.defaults = defaults;
   }
 
-  /** True once an initial snapshot has been applied (and not reset since). */
+  /** True once a snapshot has been applied and the connection has not dropped since. */
   get isSynced(): boolean {
     return this.synced;
+  }
+
+  /**
+   * The connection dropped: the content stays readable but is stale until the next
+   * snapshot (`isSynced` is false meanwhile).
+   */
+  markStale(): void {
+    this.synced = false;
   }
 
   /** Empties every table (before a full resync). Waiters stay registered. */

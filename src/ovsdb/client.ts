@@ -387,6 +387,7 @@ export class OvsdbClient extends EventEmitter<OvsdbClientEvents> {
     if (this.probeTimer) clearInterval(this.probeTimer);
     this.probeTimer = undefined;
     if (this.stateValue === 'closed') return;
+    this.cache.markStale();
     this.emit('disconnected', err);
     this.attemptFailed(err ?? new DisconnectedError('ovsdb: server closed the connection'));
   }

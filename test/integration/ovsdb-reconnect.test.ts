@@ -155,6 +155,8 @@ describeIf(needsOvs())('OvsdbClient reconnect against a real ovsdb-server', () =
 
       await sb.killDb();
       await waitUntil(() => client.state === 'backoff' || client.state === 'connecting', 2000, 'the client to notice');
+      expect(client.cache.isSynced).toBe(false); // stale until the resync
+      expect(client.cache.bridge('br-int')).toBeDefined(); // but still readable
       const okAtKill = ok;
       const transactsBefore = sent.map((c) => c.filter((t) => t.includes('"method":"transact"')).length);
 
@@ -166,6 +168,7 @@ describeIf(needsOvs())('OvsdbClient reconnect against a real ovsdb-server', () =
       const tStart = Date.now();
       await sb.startDb();
       await waitUntil(() => client.state === 'ready', 5000, 'ready after restart');
+      expect(client.cache.isSynced).toBe(true);
       const sockBorn = statSync(sb.dbSock).ctimeMs; // when ovsdb-server bound the new socket
       const connectedAt = states.filter(([s, t]) => s === 'schema' && t >= tStart).map(([, t]) => t)[0]!;
       const readyAt = states.filter(([s, t]) => s === 'ready' && t >= tStart).map(([, t]) => t)[0]!;
