@@ -1,0 +1,159 @@
+/**
+ * `vhostplug bench ovsdb`: the cost of one add-port transaction (insert Interface, insert
+ * Port, mutate Bridge.ports) and its delete, with N ports already on the bridge, for:
+ * - `native`: OvsdbClient over the C++ stream transport;
+ * - `net`: the same client over a plain `node:net` socket (the baseline transport);
+ * - `ovsdb-client`: `ovsdb-client transact` run once per call;
+ * - `ovs-vsctl`: `ovs-vsctl --no-wait add-port` / `del-port` run once per call.
+ * No system waits for ovs-vswitchd here: this measures the OVSDB path. Systems are
+ * interleaved sample by sample so machine noise hits all of them alike.
+ */
+import { OvsdbClient } from '../ovsdb/client';
+import { map, set } from '../ovsdb/notation';
+import { Transaction, type Operation } from '../ovsdb/txn';
+import { conditions, exec, fillBridge, openTarget, Progress, type Conditions } from './common';
+import { LatencyRecorder, ratio, type LatencySummary } from './stats';
+
+export const OVSDB_SYSTEMS = ['native', 'net', 'ovsdb-client', 'ovs-vsctl'] as const;
+export type OvsdbSystem = (typeof OVSDB_SYSTEMS)[number];
+
+export interface OvsdbBenchOptions {
+  /** Ports already on the bridge (default 10). */
+  ports?: number;
+  /** add+del pairs per system (default 200). */
+  samples?: number;
+  systems?: OvsdbSystem[];
+  db?: string;
+  bridge?: string;
+  quiet?: boolean;
+}
+
+export interface OvsdbBenchReport {
+  benchmark: 'ovsdb';
+  conditions: Conditions & { ports: number; samples: number; bridge: string; operation: string };
+  results: Record<string, { add: LatencySummary; del: LatencySummary }>;
+  /** p50 and p99 of each system divided by the native transport's (add and del). */
+  ratios: Record<string, { addP50: number; addP99: number; delP50: number; delP99: number }>;
+}
+
+function addOps(bridge: string, name: string, dir: string): Operation[] {
+  const t = new Transaction();
+  const iface = t.insert('Interface', {
+    name,
+    type: 'dpdkvhostuserclient',
+    options: map({ 'vhost-server-path': `${dir}/${name}` }),
+  });
+  const port = t.insert('Port', { name, interfaces: iface });
+  t.mutate('Bridge', [['name', '==', bridge]], [['ports', 'insert', set(port)]]);
+  return t.ops;
+}
+
+function delOps(portUuid: string): Operation[] {
+  return [{ op: 'mutate', table: 'Bridge', where: [['ports', 'includes', ['uuid', portUuid]]], mutations: [['ports', 'delete', set(['uuid', portUuid])]] }];
+}
+
+export async function runOvsdbBench(opts: OvsdbBenchOptions = {}): Promise<OvsdbBenchReport> {
+  const ports = opts.ports ?? 10;
+  const samples = opts.samples ?? 200;
+  const bridge = opts.bridge ?? 'br-int';
+  const systems = opts.systems ?? [...OVSDB_SYSTEMS];
+  const target = await openTarget({ db: opts.db });
+  const clients: Partial<Record<'native' | 'net', OvsdbClient>> = {};
+  const recs = new Map<string, { add: LatencyRecorder; del: LatencyRecorder }>();
+  for (const s of systems) recs.set(s, { add: new LatencyRecorder(), del: new LatencyRecorder() });
+  let filled: string[] = [];
+  const vsctlDb = `--db=${target.db}`;
+  try {
+    clients.native = await OvsdbClient.connect(target.db, { transport: 'native' });
+    clients.net = await OvsdbClient.connect(target.db, { transport: 'net' });
+    filled = await fillBridge(clients.native, bridge, ports, 'benchfill');
+    const progress = new Progress('bench ovsdb', samples);
+    for (let i = 0; i < samples; i++) {
+      for (const sys of systems) {
+        const name = `bench${sys.replace(/[^a-z]/g, '')}${i}`.slice(0, 15);
+        const r = recs.get(sys)!;
+        if (sys === 'native' || sys === 'net') {
+          const c = clients[sys]!;
+          let t0 = performance.now();
+          const res = await c.transact('Open_vSwitch', addOps(bridge, name, target.runDir));
+          r.add.record(performance.now() - t0);
+          const portUuid = res[1]!.uuid![1];
+          t0 = performance.now();
+          await c.transact('Open_vSwitch', delOps(portUuid));
+          r.del.record(performance.now() - t0);
+        } else if (sys === 'ovsdb-client') {
+          let t0 = performance.now();
+          const out = await exec('ovsdb-client', ['transact', target.db, JSON.stringify(['Open_vSwitch', ...addOps(bridge, name, target.runDir)])]);
+          r.add.record(performance.now() - t0);
+          const res = JSON.parse(out) as { uuid?: [string, string] }[];
+          t0 = performance.now();
+          await exec('ovsdb-client', ['transact', target.db, JSON.stringify(['Open_vSwitch', ...delOps(res[1]!.uuid![1])])]);
+          r.del.record(performance.now() - t0);
+        } else {
+          let t0 = performance.now();
+          await exec('ovs-vsctl', [vsctlDb, '--no-wait', 'add-port', bridge, name, '--', 'set', 'Interface', name, 'type=dpdkvhostuserclient', `options:vhost-server-path=${target.runDir}/${name}`]);
+          r.add.record(performance.now() - t0);
+          t0 = performance.now();
+          await exec('ovs-vsctl', [vsctlDb, '--no-wait', 'del-port', bridge, name]);
+          r.del.record(performance.now() - t0);
+        }
+      }
+      if (!opts.quiet) progress.tick(i + 1);
+    }
+    const results: OvsdbBenchReport['results'] = {};
+    for (const [s, r] of recs) results[s] = { add: r.add.summary(), del: r.del.summary() };
+    const base = results['native'];
+    const ratios: OvsdbBenchReport['ratios'] = {};
+    if (base) {
+      for (const [s, r] of Object.entries(results)) {
+        ratios[s] = {
+          addP50: ratio(r.add.p50, base.add.p50),
+          addP99: ratio(r.add.p99, base.add.p99),
+          delP50: ratio(r.del.p50, base.del.p50),
+          delP99: ratio(r.del.p99, base.del.p99),
+        };
+      }
+    }
+    return {
+      benchmark: 'ovsdb',
+      conditions: {
+        ...(await conditions()),
+        ports,
+        samples,
+        bridge,
+        operation: 'add-port = insert Interface + insert Port + mutate Bridge.ports; del-port = mutate Bridge.ports delete; no vswitchd wait',
+      },
+      results,
+      ratios,
+    };
+  } finally {
+    if (!target.sandbox && clients.native && filled.length) {
+      // A given OVS: take our filler ports away again.
+      const t = new Transaction();
+      for (const n of filled) {
+        const p = clients.native.cache.port(n);
+        if (p) t.mutate('Bridge', [['ports', 'includes', p._uuid]], [['ports', 'delete', set(p._uuid)]]);
+      }
+      if (t.length) await clients.native.transact('Open_vSwitch', t.ops).catch(() => undefined);
+    }
+    clients.native?.close();
+    clients.net?.close();
+    await target.close();
+  }
+}
+
+/** A terminal table of a report. */
+export function formatOvsdbReport(r: OvsdbBenchReport): string {
+  const lines = [
+    `OVSDB add-port / del-port transaction latency, ${r.conditions.ports} ports on ${r.conditions.bridge}, ${r.conditions.samples} samples each`,
+    `OVS ${r.conditions.ovsVersion ?? '?'}, ${r.conditions.machine.cpus} CPUs (${r.conditions.machine.cpuModel}), ${r.conditions.machine.kernel}, Node ${r.conditions.node}`,
+    '',
+    `${'system'.padEnd(14)} ${'add p50'.padStart(9)} ${'p90'.padStart(9)} ${'p99'.padStart(9)} ${'del p50'.padStart(9)} ${'p99'.padStart(9)} ${'add p50 / native'.padStart(18)}`,
+  ];
+  for (const [s, v] of Object.entries(r.results)) {
+    const f = (x: number) => `${x.toFixed(3)}`.padStart(9);
+    lines.push(`${s.padEnd(14)} ${f(v.add.p50)} ${f(v.add.p90)} ${f(v.add.p99)} ${f(v.del.p50)} ${f(v.del.p99)} ${`${r.ratios[s]?.addP50 ?? '-'}x`.padStart(18)}`);
+  }
+  lines.push('', 'milliseconds; ratios against the native transport measured in the same run');
+  return lines.join('\n');
+}
