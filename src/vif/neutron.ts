@@ -132,16 +132,21 @@ export function neutronNetworkToOsvif(net: NeutronNetwork): Network {
 
 /** os-vif Subnet for a Neutron subnet (`neutron_to_osvif_subnet`): gateway only when given. */
 export function neutronSubnetToOsvif(sn: NeutronSubnet): Subnet {
-  const bad = (what: string, v: string): NeutronTranslationError =>
-    new NeutronTranslationError('EBADVALUE', undefined, `subnet ${sn.id}: ${what} ${JSON.stringify(v)} is not valid`);
-  const ip = (v: string, what: string): string => canonicalIPAddress(v) ?? (() => { throw bad(what, v); })();
-  const cidr = canonicalIPNetwork(sn.cidr) ?? (() => { throw bad('cidr', sn.cidr); })();
+  const canon = (fn: (t: string) => string | undefined, v: string, what: string): string => {
+    const out = fn(v);
+    if (out === undefined) throw new NeutronTranslationError('EBADVALUE', undefined, `subnet ${sn.id}: ${what} ${JSON.stringify(v)} is not valid`);
+    return out;
+  };
   const routes: Route[] = (sn.host_routes ?? []).map((r) => ({
-    cidr: canonicalIPNetwork(r.destination) ?? (() => { throw bad('host route destination', r.destination); })(),
-    gateway: ip(r.nexthop, 'host route nexthop'),
+    cidr: canon(canonicalIPNetwork, r.destination, 'host route destination'),
+    gateway: canon(canonicalIPAddress, r.nexthop, 'host route nexthop'),
   }));
-  const subnet: Subnet = { cidr, dns: (sn.dns_nameservers ?? []).map((d) => ip(d, 'DNS server')), routes };
-  if (sn.gateway_ip != null) subnet.gateway = ip(sn.gateway_ip, 'gateway_ip');
+  const subnet: Subnet = {
+    cidr: canon(canonicalIPNetwork, sn.cidr, 'cidr'),
+    dns: (sn.dns_nameservers ?? []).map((d) => canon(canonicalIPAddress, d, 'DNS server')),
+    routes,
+  };
+  if (sn.gateway_ip != null) subnet.gateway = canon(canonicalIPAddress, sn.gateway_ip, 'gateway_ip');
   return subnet;
 }
 
