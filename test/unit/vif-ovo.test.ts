@@ -26,6 +26,7 @@ import {
 } from '../../src/vif/ovo';
 import type { VIF, VIFVHostUser } from '../../src/vif/model';
 import { describeIf } from '../helpers/skip';
+import { canonicalMac } from '../../src/binding/validate';
 
 const FIXTURES = path.resolve(__dirname, '../fixtures/vif');
 const fixture = (name: string): any => JSON.parse(readFileSync(path.join(FIXTURES, `${name}.json`), 'utf8'));
@@ -494,6 +495,42 @@ describeIf(osvifMissing())('parity with os-vif, live', () => {
     );
     const theirs = osvifRoundTrip(ours);
     expect(sortChanges(theirs)).toStrictEqual(sortChanges(ours));
+  });
+
+  it('IP and MAC text: ours equals netaddr/oslo for 3000 random inputs', () => {
+    // Deterministic LCG so a failure reproduces.
+    let seed = 12345;
+    const rnd = (n: number): number => {
+      seed = (seed * 1103515245 + 12345) % 2147483648;
+      return seed % n;
+    };
+    const inputs: string[] = [];
+    for (let i = 0; i < 2000; i++) {
+      // IPv6 words biased to zero, so every run length and position shows up; some with a dotted tail.
+      const w = Array.from({ length: 8 }, () => (rnd(3) === 0 ? rnd(65536) : rnd(4) === 0 ? 0xffff : 0));
+      if (rnd(4) === 0) w.splice(0, 6, 0, 0, 0, 0, 0, rnd(2) ? 0xffff : 0);
+      const full = w.map((x) => x.toString(16).toUpperCase()).join(':');
+      inputs.push(rnd(5) === 0 ? `${w.slice(0, 6).map((x) => x.toString(16)).join(':')}:${w[6]! >> 8}.${w[6]! & 255}.${w[7]! >> 8}.${w[7]! & 255}` : full);
+    }
+    for (let i = 0; i < 500; i++) inputs.push([rnd(256), rnd(256), rnd(256), rnd(256)].join('.'));
+    const macs: string[] = [];
+    for (let i = 0; i < 500; i++) {
+      const sep = rnd(2) ? ':' : '-';
+      macs.push(Array.from({ length: 6 }, () => rnd(256).toString(16).padStart(2, '0')).join(sep)[rnd(2) ? 'toUpperCase' : 'toLowerCase']());
+    }
+    const script = [
+      'import json, sys, netaddr',
+      'from oslo_versionedobjects import fields',
+      'd = json.load(sys.stdin)',
+      'mac = fields.MACAddressField()',
+      'print(json.dumps({"ips": [str(netaddr.IPAddress(x)) for x in d["ips"]], "macs": [mac.coerce(None, "address", m) for m in d["macs"]]}))',
+    ].join('\n');
+    const r = spawnSync(PYTHON, ['-c', script], { input: JSON.stringify({ ips: inputs, macs }), encoding: 'utf8', cwd: os.tmpdir() });
+    expect(r.status, r.stderr).toBe(0);
+    const theirs = JSON.parse(r.stdout) as { ips: string[]; macs: string[] };
+    const mismatches = inputs.map((x, i) => [x, canonicalIPAddress(x), theirs.ips[i]]).filter(([, a, b]) => a !== b);
+    expect(mismatches).toStrictEqual([]);
+    expect(macs.map((m) => canonicalMac(m))).toStrictEqual(theirs.macs);
   });
 
   it('the committed fixtures are what os-vif generates today', () => {
