@@ -5,6 +5,7 @@
 import * as fs from 'node:fs';
 import { parseArgs } from 'node:util';
 import { formatOvsdbReport, OVSDB_SYSTEMS, runOvsdbBench, type OvsdbSystem } from '../bench/ovsdb-bench';
+import { formatPlugReport, PLUG_SYSTEMS, runPlugBench, type PlugSystem } from '../bench/plug-bench';
 import { UsageError, type Command } from './command';
 
 function intOption(v: string | undefined, name: string, dflt: number, min = 0): number {
@@ -52,6 +53,48 @@ report with its conditions (OVS version, N, samples, machine).
         quiet: values.json,
       });
       emit(report, formatOvsdbReport(report), values);
+      return 0;
+    },
+  },
+  plug: {
+    usage: `
+usage: vhostplug bench plug --mode server|client [--ports N] [--samples S] [--systems a,b]
+                            [--no-ack] [--json] [--out FILE] [--db unix:PATH --run-dir DIR]
+
+Plug and unplug latency of vhost-user VIFs with N ports already on the bridge (default
+10), acknowledged by ovs-vswitchd, for ${PLUG_SYSTEMS.join(', ')} (default: all) on the same
+private OVS, interleaved. S plug+unplug pairs per system (default 100).
+`,
+    async run(argv) {
+      const { values } = parseArgs({
+        args: argv,
+        options: {
+          mode: { type: 'string' },
+          ports: { type: 'string' },
+          samples: { type: 'string' },
+          systems: { type: 'string' },
+          'no-ack': { type: 'boolean' },
+          json: { type: 'boolean' },
+          out: { type: 'string' },
+          db: { type: 'string' },
+          'run-dir': { type: 'string' },
+        },
+        strict: true,
+      });
+      if (values.mode !== 'server' && values.mode !== 'client') throw new UsageError('--mode must be server or client');
+      const systems = values.systems?.split(',').map((s) => s.trim()) as PlugSystem[] | undefined;
+      for (const s of systems ?? []) if (!PLUG_SYSTEMS.includes(s)) throw new UsageError(`unknown system "${s}"; known: ${PLUG_SYSTEMS.join(', ')}`);
+      const report = await runPlugBench({
+        mode: values.mode,
+        ports: intOption(values.ports, 'ports', 10),
+        samples: intOption(values.samples, 'samples', 100, 1),
+        systems,
+        ack: !values['no-ack'],
+        db: values.db,
+        runDir: values['run-dir'],
+        quiet: values.json,
+      });
+      emit(report, formatPlugReport(report), values);
       return 0;
     },
   },
