@@ -16,7 +16,7 @@
  */
 import { EventEmitter } from 'node:events';
 import { CACHED_TABLES, OvsdbCache, ofportOf, type TableUpdates2 } from './cache';
-import { CanceledError, DisconnectedError, ProtocolError, TimeoutError, VswitchdError, transactError, type InterfaceFailure } from './errors';
+import { CanceledError, DisconnectedError, OvsdbRpcError, ProtocolError, TimeoutError, VswitchdError, transactError, type InterfaceFailure } from './errors';
 import { JsonRpcSession } from './jsonrpc';
 import { NativeTransport } from './native-transport';
 import { NetTransport } from './net-transport';
@@ -449,15 +449,15 @@ export class OvsdbClient extends EventEmitter<OvsdbClientEvents> {
     switch (method) {
       case 'update2': {
         const m = this.monitors.get(params[0] as string);
-        if (m) m.handler({ updates: params[1] as TableUpdates2, initial: false, reset: false, lastTxnId: m.lastTxnId });
+        if (!m) break; // a monitor made through request(): the caller's business
+        m.handler({ updates: params[1] as TableUpdates2, initial: false, reset: false, lastTxnId: m.lastTxnId });
         return;
       }
       case 'update3': {
         const m = this.monitors.get(params[0] as string);
-        if (m) {
-          m.lastTxnId = params[1] as string;
-          m.handler({ updates: params[2] as TableUpdates2, initial: false, reset: false, lastTxnId: m.lastTxnId });
-        }
+        if (!m) break;
+        m.lastTxnId = params[1] as string;
+        m.handler({ updates: params[2] as TableUpdates2, initial: false, reset: false, lastTxnId: m.lastTxnId });
         return;
       }
       case 'locked':
@@ -466,9 +466,8 @@ export class OvsdbClient extends EventEmitter<OvsdbClientEvents> {
       case 'stolen':
         this.emit('stolen', params[0] as string);
         return;
-      default:
-        this.emit('notification', method, params);
     }
+    this.emit('notification', method, params);
   }
 
   // ---- requests ----
@@ -647,18 +646,34 @@ export class OvsdbClient extends EventEmitter<OvsdbClientEvents> {
     return m;
   }
 
+  /**
+   * Sends one monitor request and applies its reply synchronously on arrival (see
+   * JsonRpcSession.request `onResult`), so an update2/update3 right behind it in the same
+   * read lands on top of the snapshot, not before it.
+   */
   private async establish(session: JsonRpcSession, m: Monitor): Promise<void> {
+    const applyCond = (r: unknown) => {
+      m.found = false;
+      m.handler({ updates: r as TableUpdates2, initial: true, reset: true, lastTxnId: undefined });
+    };
     if (m.method === 'monitor_cond') {
-      const r = (await session.request('monitor_cond', [m.db, m.id, m.requests])) as TableUpdates2;
-      m.handler({ updates: r, initial: true, reset: true, lastTxnId: undefined });
+      await session.request('monitor_cond', [m.db, m.id, m.requests], undefined, applyCond);
       return;
     }
-    const r = await session.request('monitor_cond_since', [m.db, m.id, m.requests, m.lastTxnId ?? ZERO_UUID]);
-    if (!Array.isArray(r) || r.length !== 3) throw new ProtocolError('monitor_cond_since reply is not [found, last-txn-id, updates]', { method: 'monitor_cond_since' });
-    m.found = r[0] === true;
-    m.lastTxnId = r[1] as string;
-    // found=false: no history for our id (always on a standalone server): full snapshot.
-    m.handler({ updates: r[2] as TableUpdates2, initial: true, reset: !m.found, lastTxnId: m.lastTxnId });
+    const applySince = (r: unknown) => {
+      if (!Array.isArray(r) || r.length !== 3) throw new ProtocolError('monitor_cond_since reply is not [found, last-txn-id, updates]', { method: 'monitor_cond_since' });
+      m.found = r[0] === true;
+      m.lastTxnId = r[1] as string;
+      // found=false: no history for our id (always on a standalone server): full snapshot.
+      m.handler({ updates: r[2] as TableUpdates2, initial: true, reset: !m.found, lastTxnId: m.lastTxnId });
+    };
+    try {
+      await session.request('monitor_cond_since', [m.db, m.id, m.requests, m.lastTxnId ?? ZERO_UUID], undefined, applySince);
+    } catch (err) {
+      // ovsdb-server < 2.12 has no monitor_cond_since: fall back to monitor_cond (full sync).
+      if (!(err instanceof OvsdbRpcError && err.error === 'unknown method')) throw err;
+      await session.request('monitor_cond', [m.db, m.id, m.requests], undefined, applyCond);
+    }
   }
 
   /** @internal */

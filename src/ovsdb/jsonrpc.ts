@@ -24,6 +24,7 @@ export interface JsonRpcHandlers {
 
 interface Pending {
   method: string;
+  onResult: ((result: unknown) => void) | undefined;
   resolve(result: unknown): void;
   reject(err: Error): void;
   timer: NodeJS.Timeout | undefined;
@@ -60,12 +61,17 @@ export class JsonRpcSession {
    * Sends a request; resolves with `result`, rejects with the typed server error,
    * DisconnectedError, or TimeoutError after `timeoutMs` (the request is then forgotten,
    * not cancelled on the server).
+   *
+   * `onResult`, if given, runs synchronously when the reply is dispatched, before any
+   * message after it; a monitor reply must be applied before the `update2` that may
+   * follow it in the same read (a promise continuation would run too late). If it throws,
+   * the request rejects with that error.
    */
-  request(method: string, params: unknown[], timeoutMs?: number): Promise<unknown> {
+  request(method: string, params: unknown[], timeoutMs?: number, onResult?: (result: unknown) => void): Promise<unknown> {
     if (this.closed) return Promise.reject(new DisconnectedError(undefined, { method }));
     const id = this.nextId++;
     return new Promise<unknown>((resolve, reject) => {
-      const p: Pending = { method, resolve, reject, timer: undefined };
+      const p: Pending = { method, onResult, resolve, reject, timer: undefined };
       if (timeoutMs !== undefined && timeoutMs > 0) {
         p.timer = setTimeout(() => {
           if (this.pending.delete(id)) reject(new TimeoutError(`${method} got no reply within ${timeoutMs} ms`, { method }));
@@ -125,7 +131,15 @@ export class JsonRpcSession {
     if (typeof m.method === 'string') {
       const params = Array.isArray(m.params) ? m.params : [];
       if (m.id === null || m.id === undefined) {
-        this.handlers.onNotification(m.method, params);
+        try {
+          this.handlers.onNotification(m.method, params);
+        } catch (err) {
+          // A throwing handler is a bug in its owner; it must not stop the replies behind
+          // it in this batch from being delivered. Surface it like a throwing listener.
+          queueMicrotask(() => {
+            throw err;
+          });
+        }
       } else if (m.method === 'echo') {
         // Always answer echo: the server drops sessions that do not (RFC 7047 4.1.11).
         this.transport.send(`{"id":${JSON.stringify(m.id)},"result":${JSON.stringify(params)},"error":null}`);
@@ -143,8 +157,18 @@ export class JsonRpcSession {
     if (!p) return; // timed out locally; the late reply is dropped
     this.pending.delete(m.id);
     if (p.timer) clearTimeout(p.timer);
-    if (m.error !== null && m.error !== undefined) p.reject(errorFromRpc(m.error, p.method));
-    else p.resolve(m.result);
+    if (m.error !== null && m.error !== undefined) {
+      p.reject(errorFromRpc(m.error, p.method));
+    } else if (p.onResult) {
+      try {
+        p.onResult(m.result);
+        p.resolve(m.result);
+      } catch (err) {
+        p.reject(err as Error);
+      }
+    } else {
+      p.resolve(m.result);
+    }
   }
 
   /** Ends the session on a protocol violation: closes the transport (onClose follows). */

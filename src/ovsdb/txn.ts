@@ -4,7 +4,7 @@
  *
  * Operations are plain wire objects: what the builder returns is exactly what is sent.
  */
-import { isValidUuidName, mutation, namedUuid, type Condition, type Mutation, type NamedUuid, type Row, type Value } from './notation';
+import { isUuidString, isValidUuidName, mutation, namedUuid, type Condition, type Mutation, type NamedUuid, type Row, type Value } from './notation';
 
 /** `insert`: result `{uuid}`. `uuid-name` lets later ops reference the row; `uuid` (OVS >= 2.13) picks its UUID. */
 export interface InsertOp {
@@ -142,7 +142,10 @@ export class Transaction {
     }
     this.names.add(name);
     const op: InsertOp = { op: 'insert', table, row, 'uuid-name': name };
-    if (opts.uuid !== undefined) op.uuid = opts.uuid;
+    if (opts.uuid !== undefined) {
+      if (!isUuidString(opts.uuid)) throw new TypeError(`invalid UUID "${opts.uuid}" for insert into ${table}`);
+      op.uuid = opts.uuid;
+    }
     this.ops.push(op);
     return namedUuid(name);
   }

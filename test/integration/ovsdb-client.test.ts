@@ -7,7 +7,7 @@ import { existsSync } from 'node:fs';
 import * as net from 'node:net';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
   AbortedError,
@@ -21,8 +21,10 @@ import {
   OvsdbClient,
   CanceledError,
   OvsdbSyntaxError,
+  ProtocolError,
   ReferentialIntegrityViolationError,
   TimedOutError,
+  TimeoutError,
   Transaction,
   UnknownColumnError,
   ZERO_UUID,
@@ -351,41 +353,136 @@ describeIf(needsOvs())('OvsdbClient against a real ovsdb-server', () => {
   });
 });
 
-// ovsdb-server disables echo probes on unix sockets, so it never sends us an echo there; a
-// scripted peer on a real unix socket is the only way to show that we answer one.
+// Behaviour that a healthy ovsdb-server never triggers (it does not probe unix sockets, never
+// sends garbage, never lacks monitor_cond_since) is shown against a scripted peer on a real
+// unix socket: the only way to make the other side misbehave on purpose.
+type Msg = { id?: unknown; method?: string; params?: unknown[]; result?: unknown; error?: unknown };
+
+async function scriptedPeer(script: (m: Msg, send: (obj: unknown) => void, sock: net.Socket) => void) {
+  const dir = mkdtempSync(path.join(os.tmpdir(), 'vhp-peer-'));
+  const sockPath = path.join(dir, 'peer.sock');
+  const received: Msg[] = [];
+  const conns = new Set<net.Socket>();
+  const server = net.createServer((s) => {
+    conns.add(s);
+    s.on('close', () => conns.delete(s));
+    const framer = new JsonFramer({});
+    s.on('data', (d: Buffer) => {
+      for (const text of framer.feed(d)) {
+        const m = JSON.parse(text) as Msg;
+        received.push(m);
+        script(m, (obj) => s.write(typeof obj === 'string' ? obj : JSON.stringify(obj)), s);
+      }
+    });
+  });
+  await new Promise<void>((r) => server.listen(sockPath, r));
+  return {
+    endpoint: `unix:${sockPath}`,
+    received,
+    close() {
+      for (const c of conns) c.destroy();
+      server.close();
+      rmSync(dir, { recursive: true, force: true });
+    },
+  };
+}
+
+const SERVER_ID = '6e4fd2c3-8a4b-4c39-9c77-4f5c8a5a6b01';
+
 describe('JSON-RPC peer behaviour (scripted peer on a real unix socket)', () => {
   it('answers the peer’s echo with the same params and swallows replies to our own "echo" probe', async () => {
-    const dir = mkdtempSync(path.join(os.tmpdir(), 'vhp-echo-'));
-    const sock = path.join(dir, 'peer.sock');
-    const received: unknown[] = [];
-    const server = net.createServer((s) => {
-      const framer = new JsonFramer({});
-      s.on('data', (d: Buffer) => {
-        for (const text of framer.feed(d)) {
-          const m = JSON.parse(text);
-          received.push(m);
-          if (m.method === 'echo' && m.id === 'echo') s.write(JSON.stringify({ id: 'echo', result: [], error: null }));
-          else if (m.method === 'get_server_id') {
-            s.write(JSON.stringify({ id: m.id, result: '6e4fd2c3-8a4b-4c39-9c77-4f5c8a5a6b01', error: null }));
-            // now probe the client, and send a request it does not implement
-            s.write(JSON.stringify({ id: 'srv-echo-1', method: 'echo', params: ['ping', 7] }));
-            s.write(JSON.stringify({ id: 99, method: 'frobnicate', params: [] }));
-          }
-        }
-      });
+    const peer = await scriptedPeer((m, send) => {
+      if (m.method === 'echo' && m.id === 'echo') send({ id: 'echo', result: [], error: null });
+      else if (m.method === 'get_server_id') {
+        send({ id: m.id, result: SERVER_ID, error: null });
+        // now probe the client, and send a request it does not implement
+        send({ id: 'srv-echo-1', method: 'echo', params: ['ping', 7] });
+        send({ id: 99, method: 'frobnicate', params: [] });
+      }
     });
-    await new Promise<void>((r) => server.listen(sock, r));
     try {
-      const client = await OvsdbClient.connect(`unix:${sock}`, { transport: 'net', cache: false, probeIntervalMs: 20 });
-      await waitUntil(() => received.some((m) => (m as { id?: unknown }).id === 'srv-echo-1'));
-      expect(received).toContainEqual({ id: 'srv-echo-1', result: ['ping', 7], error: null });
-      expect(received).toContainEqual({ id: 99, result: null, error: 'unknown method' });
-      await waitUntil(() => received.some((m) => (m as { method?: unknown; id?: unknown }).method === 'echo' && (m as { id?: unknown }).id === 'echo'));
+      const client = await OvsdbClient.connect(peer.endpoint, { transport: 'net', cache: false, probeIntervalMs: 20 });
+      await waitUntil(() => peer.received.some((m) => m.id === 'srv-echo-1'));
+      expect(peer.received).toContainEqual({ id: 'srv-echo-1', result: ['ping', 7], error: null });
+      expect(peer.received).toContainEqual({ id: 99, result: null, error: 'unknown method' });
+      await waitUntil(() => peer.received.some((m) => m.method === 'echo' && m.id === 'echo'));
       expect(client.state).toBe('ready');
       client.close();
     } finally {
-      server.close();
-      rmSync(dir, { recursive: true, force: true });
+      peer.close();
+    }
+  });
+
+  it('a reply that comes after the local timeout is dropped; the session stays usable', async () => {
+    let slowId: unknown;
+    const peer = await scriptedPeer((m, send) => {
+      if (m.method === 'get_server_id') send({ id: m.id, result: SERVER_ID, error: null });
+      else if (m.method === 'echo' && (m.params as unknown[])[0] === 'slow') slowId = m.id; // answered later
+      else if (m.method === 'echo') {
+        if (slowId !== undefined) send({ id: slowId, result: ['slow'], error: null }); // late
+        send({ id: m.id, result: m.params, error: null });
+      }
+    });
+    try {
+      const client = await OvsdbClient.connect(peer.endpoint, { transport: 'net', cache: false });
+      const err = await client.request('echo', ['slow'], 50).catch((e: unknown) => e);
+      expect(err).toBeInstanceOf(TimeoutError);
+      expect((err as TimeoutError).code).toBe('EOVSDBTIMEOUT');
+      expect(await client.echo('fast')).toEqual(['fast']); // the late 'slow' reply arrived first and was dropped
+      expect(client.state).toBe('ready');
+      client.close();
+    } finally {
+      peer.close();
+    }
+  });
+
+  it('garbage from the peer is a ProtocolError: in-flight requests reject, the client reconnects', async () => {
+    let conn = 0;
+    const peer = await scriptedPeer((m, send) => {
+      if (m.method === 'get_server_id') {
+        conn++;
+        send({ id: m.id, result: SERVER_ID, error: null });
+      } else if (m.method === 'echo' && conn === 1) send('["not", "an", "object"]');
+      else if (m.method === 'echo') send({ id: m.id, result: m.params, error: null });
+    });
+    try {
+      const client = await OvsdbClient.connect(peer.endpoint, { transport: 'net', cache: false });
+      const disconnected = new Promise<Error | undefined>((r) => client.once('disconnected', r));
+      const err = await client.echo('x').catch((e: unknown) => e);
+      expect(err).toBeInstanceOf(DisconnectedError);
+      const why = await disconnected;
+      expect(why).toBeInstanceOf(ProtocolError);
+      expect(why!.message).toMatch(/not a JSON object/);
+      await client.ready(2000);
+      expect(await client.echo('y')).toEqual(['y']);
+      expect(client.connections).toBe(2);
+      client.close();
+    } finally {
+      peer.close();
+    }
+  });
+
+  it('falls back to monitor_cond where monitor_cond_since is unknown (OVS < 2.12) and still fills the cache', async () => {
+    const schema = JSON.parse(readFileSync('/usr/share/openvswitch/vswitch.ovsschema', 'utf8'));
+    const O = 'afbafdbb-78c1-4ee0-a372-e0952c628bfd';
+    const peer = await scriptedPeer((m, send) => {
+      if (m.method === 'get_server_id') send({ id: m.id, result: SERVER_ID, error: null });
+      else if (m.method === 'get_schema') send({ id: m.id, result: schema, error: null });
+      else if (m.method === 'monitor_cond_since') send({ id: m.id, result: null, error: 'unknown method' });
+      else if (m.method === 'monitor_cond') {
+        send({ id: m.id, result: { Open_vSwitch: { [O]: { initial: { next_cfg: 5, cur_cfg: 5 } } } }, error: null });
+        send({ id: null, method: 'update2', params: [m.params![1], { Open_vSwitch: { [O]: { modify: { cur_cfg: 6, next_cfg: 6 } } } }] });
+      }
+    });
+    try {
+      const client = await OvsdbClient.connect(peer.endpoint, { transport: 'net' });
+      expect(peer.received.map((m) => m.method)).toEqual(expect.arrayContaining(['monitor_cond_since', 'monitor_cond']));
+      await client.cache.waitForCurCfg(6, 2000);
+      expect(client.cache.openVSwitch()!._uuid[1]).toBe(O);
+      expect(client.cache.openVSwitch()!['bridges']).toEqual(['set', []]); // schema default filled in
+      client.close();
+    } finally {
+      peer.close();
     }
   });
 });

@@ -45,6 +45,7 @@ describe('Transaction builder', () => {
     expect(() => t.insert('Port', {}, { uuidName: 'vhu-1' })).toThrow(/invalid uuid-name "vhu-1"/);
     expect(() => t.insert('Port', {}, { uuidName: 'a.b' })).toThrow(TypeError);
     expect(() => t.insert('Port', {}, { uuidName: 'row2' })).toThrow(/already used/);
+    expect(() => t.insert('Port', {}, { uuid: 'nope' })).toThrow(/invalid UUID "nope"/);
   });
 
   it('bumpNextCfg adds mutate next_cfg += 1 and select next_cfg', () => {
