@@ -8,6 +8,7 @@ import {
   AbortedError,
   CommitError,
   ConstraintViolationError,
+  DisconnectedError,
   DomainError,
   OvsdbClient,
   ReferentialIntegrityViolationError,
@@ -173,6 +174,34 @@ describeIf(needsOvs())('WriteQueue: batching concurrent writers', () => {
       await client.transact('Open_vSwitch', [
         { op: 'mutate', table: 'Bridge', where: [['name', '==', 'br-int']], mutations: [['ports', 'delete', set(...names.map((n) => uuid(client.cache.port(n)!._uuid[1])))]] },
       ]);
+    });
+
+    it('a merged transaction in flight at a disconnect: every member gets DisconnectedError, none is retried', async () => {
+      const c2 = await OvsdbClient.connect(sb.db, { transport: kind });
+      try {
+        const q = new WriteQueue(c2);
+        const first = q.submit([{ op: 'comment', comment: 'goes alone' }]);
+        // These wait behind `first` and then leave as ONE transaction, parked by the wait op.
+        const members = [
+          q.submit([{ op: 'wait', table: 'Bridge', where: [['name', '==', 'br-int']], columns: ['name'], until: '==', rows: [{ name: 'never' }], timeout: 30_000 }]),
+          ...Array.from({ length: 5 }, (_, i) => q.submit([{ op: 'comment', comment: `member ${i}` }])),
+        ];
+        const settled = Promise.allSettled(members);
+        await first;
+        await new Promise((r) => setTimeout(r, 200)); // the merged transaction is parked on the server
+        expect(q.stats.mergedTransactions).toBe(1);
+        await sb.killDb();
+        const outcomes = await settled;
+        for (const o of outcomes) {
+          expect(o.status).toBe('rejected');
+          expect((o as PromiseRejectedResult).reason).toBeInstanceOf(DisconnectedError);
+        }
+        expect(q.stats).toEqual({ writers: 7, transactions: 2, mergedTransactions: 1, retries: 0 });
+      } finally {
+        await sb.startDb();
+        c2.close();
+      }
+      await client.ready(5000); // the shared client reconnects too
     });
 
     it('an idle queue sends at once, unmerged', async () => {

@@ -193,6 +193,45 @@ describeIf(needsOvs())('OvsdbClient against a real ovsdb-server', () => {
       await client.transact('Open_vSwitch', [{ op: 'commit', durable: false }]);
     });
 
+    it('every value type reads back identically through ovsdb-client transact, ovs-vsctl and the cache', async () => {
+      const name = `types${transport}`;
+      const t = new Transaction();
+      const ifaceRow = { name, type: 'internal', options: map({ 'x-opt': 'ö' }), mtu_request: 1500, ofport_request: set() };
+      const portRow = {
+        name,
+        trunks: set(10, 20, 30),
+        vlan_mode: 'trunk',
+        other_config: map({ 'lacp-time': 'fast' }),
+        protected: true,
+        bond_fake_iface: false,
+        tag: set(),
+      };
+      const iface = t.insert('Interface', ifaceRow);
+      const port = t.insert('Port', { ...portRow, interfaces: set(iface) });
+      t.mutate('Bridge', [['name', '==', 'br-int']], [['ports', 'insert', set(port)]]);
+      const r = await client.transact('Open_vSwitch', t.ops);
+      const cli = JSON.parse(
+        sb.ovsdbClient('transact', JSON.stringify(['Open_vSwitch', { op: 'select', table: 'Port', where: [['name', '==', name]] }, { op: 'select', table: 'Interface', where: [['name', '==', name]] }])),
+      ) as { rows: Record<string, Value>[] }[];
+      const [cliPort, cliIface] = [cli[0]!.rows[0]!, cli[1]!.rows[0]!];
+      for (const [col, v] of Object.entries(portRow)) {
+        expect(valuesEqual(cliPort[col], v as Value), `Port.${col}`).toBe(true);
+        expect(valuesEqual(client.cache.port(name)![col], v as Value), `cached Port.${col}`).toBe(true);
+      }
+      for (const [col, v] of Object.entries(ifaceRow)) {
+        expect(valuesEqual(cliIface[col], v as Value), `Interface.${col}`).toBe(true);
+        expect(valuesEqual(client.cache.iface(name)![col], v as Value), `cached Interface.${col}`).toBe(true);
+      }
+      expect(cliPort['interfaces']).toEqual(r[0]!.uuid); // a one-element set comes back bare
+      expect(sb.vsctl('get', 'Port', name, 'trunks').trim()).toBe('[10, 20, 30]');
+      expect(sb.vsctl('get', 'Port', name, 'protected').trim()).toBe('true');
+      expect(sb.vsctl('get', 'Port', name, 'tag').trim()).toBe('[]');
+      expect(sb.vsctl('get', 'Interface', name, 'options:x-opt').trim()).toBe('"ö"');
+      await client.transact('Open_vSwitch', [
+        { op: 'mutate', table: 'Bridge', where: [['name', '==', 'br-int']], mutations: [['ports', 'delete', set(r[1]!.uuid!)]] },
+      ]);
+    });
+
     it('server errors are typed, with opIndex, op and details; commit failures are CommitError', async () => {
       const dup = client.transact('Open_vSwitch', [
         { op: 'insert', table: 'Interface', row: { name: 'x' }, 'uuid-name': 'a' },
