@@ -107,11 +107,15 @@ export interface NativeBinding {
   streamConnectUnix(path: string, opts: RawStreamOptions, cb: RawStreamCallbacks): RawStream;
   streamConnectTcp(ip: string, port: number, opts: RawStreamOptions, cb: RawStreamCallbacks): RawStream;
   // --- fs operations ---
-  /** rename(2) / renameat2(2); flags: 1 = RENAME_NOREPLACE. Throws SystemError (EXDEV, ...). */
+  /** rename(2) when flags is 0, else renameat2(2): 1 = RENAME_NOREPLACE, 2 = RENAME_EXCHANGE. Throws SystemError (EXDEV, EEXIST, ...). */
   rename(src: string, dst: string, flags: number): void;
   /** statx without following a final symlink. Throws SystemError. */
   mountInfo(path: string): RawMountInfo;
   // --- inotify ---
+  /**
+   * An inotify fd polled on the main loop. onEvents gets every event of a wake-up in one call;
+   * IN_Q_OVERFLOW arrives as an event with wd -1. The handle stays alive until close().
+   */
   inotifyOpen(onEvents: (events: RawInotifyEvent[]) => void): RawInotify;
   // --- netlink (owned by the netlink work) ---
   /**

@@ -3,6 +3,7 @@ import * as fs from 'node:fs';
 import * as net from 'node:net';
 import * as os from 'node:os';
 import * as path from 'node:path';
+import { Worker } from 'node:worker_threads';
 import ts from 'typescript';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { native, RawInotifyEvent } from '../../src/native';
@@ -301,5 +302,38 @@ describe('process lifetime', () => {
       `require('fs').writeFileSync(${JSON.stringify(path.join(d, 'boom'))}, '');`;
     const r = await runChild(script, 5000);
     expect(r).toMatchObject({ code: 3, stdout: 'caught:listener failed\n' });
+  });
+});
+
+/** inotify fds open in this process. */
+function inotifyFds(): number {
+  return fs.readdirSync('/proc/self/fd').filter((fd) => {
+    try {
+      return fs.readlinkSync(`/proc/self/fd/${fd}`) === 'anon_inode:inotify';
+    } catch {
+      return false; // the fd of the readdir itself is gone by now
+    }
+  }).length;
+}
+
+describe('environment cleanup', () => {
+  it('closes a worker thread’s inotify fd when the worker is terminated', async () => {
+    const d = freshDir();
+    const before = inotifyFds();
+    const addon = path.join(ROOT, 'build/Release/vhostplug.node');
+    const worker = new Worker(
+      `const { parentPort } = require('worker_threads');
+       const r = require(${JSON.stringify(addon)}).inotifyOpen(() => {});
+       r.addWatch(${JSON.stringify(d)}, 0x100);
+       parentPort.postMessage('watching');`,
+      { eval: true },
+    );
+    await new Promise((resolve, reject) => {
+      worker.once('message', resolve);
+      worker.once('error', reject);
+    });
+    expect(inotifyFds()).toBe(before + 1);
+    await worker.terminate();
+    expect(inotifyFds()).toBe(before);
   });
 });

@@ -4,12 +4,15 @@ import * as net from 'node:net';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { native } from '../../src/native';
 import {
   checkSameMount,
   CrossDeviceError,
   devNumbers,
   moveSocket,
   mountOf,
+  RENAME_EXCHANGE,
+  RENAME_NOREPLACE,
   NotASocketError,
   parseMountInfo,
   renameNoReplace,
@@ -139,6 +142,21 @@ describe('renameNoReplace and sameMount', () => {
     expect(fs.readFileSync(path.join(d, 'c'), 'utf8')).toBe('a');
     expect(() => renameNoReplace(path.join(d, 'c'), path.join(d, 'b'))).toThrow(/^EEXIST: .*rename '.*\/c' -> '.*\/b'/);
     expect(fs.readFileSync(path.join(d, 'b'), 'utf8')).toBe('b');
+  });
+
+  it('exposes RENAME_EXCHANGE and refuses unknown or contradictory flags', () => {
+    const d = dir('exchange');
+    fs.writeFileSync(path.join(d, 'a'), 'a');
+    fs.writeFileSync(path.join(d, 'b'), 'b');
+    native().rename(path.join(d, 'a'), path.join(d, 'b'), RENAME_EXCHANGE);
+    expect([fs.readFileSync(path.join(d, 'a'), 'utf8'), fs.readFileSync(path.join(d, 'b'), 'utf8')]).toEqual(['b', 'a']);
+    for (const flags of [RENAME_NOREPLACE | RENAME_EXCHANGE, 8]) {
+      expect(() => native().rename(path.join(d, 'a'), path.join(d, 'c'), flags)).toThrow(
+        expect.objectContaining({ code: 'EINVAL', syscall: 'rename' }),
+      );
+    }
+    expect(() => native().rename('a\0b', path.join(d, 'c'), 0)).toThrow(expect.objectContaining({ code: 'ERR_INVALID_ARG_VALUE' }));
+    expect(fs.existsSync(path.join(d, 'c'))).toBe(false);
   });
 
   it('sees two directories of one mount as the same mount', () => {
