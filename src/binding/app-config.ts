@@ -41,11 +41,6 @@ export function formatAppConfig(c: AppConfig): string {
   ]);
 }
 
-/** The file name for an attachment (both parts validated by the caller). */
-export function appConfigFileName(containerId: string, ifname: string): string {
-  return `${containerId}-${ifname}`;
-}
-
 /**
  * The generation recorded in an existing file, or 0. The file is pod-writable, so only a
  * bounded integer is taken from it, and only to keep the counter increasing across a

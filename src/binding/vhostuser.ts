@@ -22,11 +22,11 @@ import { checkSameMount } from '../os/mounts';
 import { UnsafeTargetError, unlinkIfExists, writeFileAtomic } from '../os/atomic-file';
 import { silentLogger, type Logger } from '../log';
 import type { VIFVHostUser } from '../vif/model';
-import { vhostUserPortName } from '../vif/names';
+import { vhostUserConfigFileName, vhostUserPortName, vhostUserSocketPath } from '../vif/names';
 import { osVifExternalIds, ownerExternalIds, type Attachment } from '../vswitch/ownership';
 import type { PortSpec } from '../vswitch/ports';
 import type { Vswitch, WriteTimings } from '../vswitch/vswitch';
-import { appConfigFileName, formatAppConfig, generationOf } from './app-config';
+import { formatAppConfig, generationOf } from './app-config';
 import {
   ValidationError,
   validateAbsolutePath,
@@ -165,6 +165,21 @@ export class VhostUserDriver extends EventEmitter<Events> {
     this.log = opts.log ?? silentLogger;
   }
 
+  /** THE socket path of a port, in the pod-visible mount dir (both modes). */
+  socketPathOf(vifName: string): string {
+    return vhostUserSocketPath(this.mountPoint, vifName);
+  }
+
+  /** Where OVS creates a client-mode (dpdkvhostuser) socket. */
+  ovsSocketPathOf(vifName: string): string {
+    return path.join(this.ovsVhuPath, vifName);
+  }
+
+  /** The per-interface config file of an attachment. */
+  configPathOf(containerId: string, ifname: string): string {
+    return path.join(this.mountPoint, vhostUserConfigFileName(containerId, ifname));
+  }
+
   /** Attachments known to the driver. */
   attachments(): VhostUserAttachment[] {
     return [...this.byName.values()];
@@ -189,8 +204,8 @@ export class VhostUserDriver extends EventEmitter<Events> {
     }
     const mode = validateMode(vif.mode);
     const mac = validateMac(vif.address ?? undefined);
-    const socketPath = validateUnixSocketPath(path.join(this.mountPoint, vifName), 'vhost-user socket path');
-    if (mode === 'client') validateUnixSocketPath(path.join(this.ovsVhuPath, vifName), 'OVS vhost-user socket path');
+    const socketPath = this.socketPathOf(vifName);
+    if (mode === 'client') validateUnixSocketPath(this.ovsSocketPathOf(vifName), 'OVS vhost-user socket path');
     if (vif.path && vif.path !== socketPath) {
       warnings.push(`vif.path "${vif.path}" differs from this node's socket path "${socketPath}"; using the node's ([vhostuser] mount_point)`);
     }
@@ -209,7 +224,7 @@ export class VhostUserDriver extends EventEmitter<Events> {
       mtu,
       bridge,
       socketPath,
-      configPath: path.join(this.mountPoint, appConfigFileName(containerId, ifname)),
+      configPath: this.configPathOf(containerId, ifname),
       generation: 1,
     };
     if (req.podUid) att.podUid = validatePodUid(req.podUid);
@@ -316,11 +331,11 @@ export class VhostUserDriver extends EventEmitter<Events> {
     const timeout = new Promise<never>((_, reject) => {
       timer = setTimeout(() => {
         const e = new Error(
-          `ETIMEDOUT: ovs-vswitchd did not create the vhost-user socket '${path.join(this.ovsVhuPath, att.vifName)}' within ${limit} ms ` +
+          `ETIMEDOUT: ovs-vswitchd did not create the vhost-user socket '${this.ovsSocketPathOf(att.vifName)}' within ${limit} ms ` +
             `(is [vhostuser] ovs_vhu_path the OVS run dir, and is this a DPDK ovs-vswitchd?)`,
         ) as Error & { code: string; path: string };
         e.code = 'ETIMEDOUT';
-        e.path = path.join(this.ovsVhuPath, att.vifName);
+        e.path = this.ovsSocketPathOf(att.vifName);
         reject(e);
       }, limit);
     });
@@ -333,7 +348,7 @@ export class VhostUserDriver extends EventEmitter<Events> {
 
   /** rename(2) of OVS's socket into the mount dir; never through a planted symlink. */
   private moveIntoMount(att: VhostUserAttachment): void {
-    const src = path.join(this.ovsVhuPath, att.vifName);
+    const src = this.ovsSocketPathOf(att.vifName);
     const existing = lstatOrUndefined(att.socketPath);
     if (existing && !existing.isSocket()) {
       throw new UnsafeTargetError(existing.isSymbolicLink() ? 'ELOOP' : 'EEXIST', att.socketPath, existing.isSymbolicLink() ? 'symbolic link' : 'non-socket file');
@@ -373,11 +388,11 @@ export class VhostUserDriver extends EventEmitter<Events> {
       const info = this.vswitch.portInfo(vifName);
       const foreign = info?.attachment && (info.attachment.containerId !== containerId || info.attachment.ifname !== ifname);
       if (!foreign) {
-        removed.socket = await unlinkIfExists(path.join(this.mountPoint, vifName));
+        removed.socket = await unlinkIfExists(this.socketPathOf(vifName));
         // Client mode leftovers in OVS's dir (a socket never moved because a connect failed).
-        if (info?.type === 'dpdkvhostuser') await unlinkIfExists(path.join(this.ovsVhuPath, vifName));
+        if (info?.type === 'dpdkvhostuser') await unlinkIfExists(this.ovsSocketPathOf(vifName));
       }
-      removed.configFile = await unlinkIfExists(path.join(this.mountPoint, appConfigFileName(containerId, ifname)));
+      removed.configFile = await unlinkIfExists(this.configPathOf(containerId, ifname));
       if (!foreign) {
         removed.port = await this.vswitch.delPort(vifName, {
           waitForVswitchd: this.opts.waitForVswitchd ?? true,
@@ -386,7 +401,7 @@ export class VhostUserDriver extends EventEmitter<Events> {
         this.byName.delete(vifName);
       }
     } else {
-      removed.configFile = await unlinkIfExists(path.join(this.mountPoint, appConfigFileName(containerId, ifname)));
+      removed.configFile = await unlinkIfExists(this.configPathOf(containerId, ifname));
     }
     return { vifName, removed };
   }
@@ -399,7 +414,7 @@ export class VhostUserDriver extends EventEmitter<Events> {
     const out: VhostUserAttachment[] = [];
     for (const p of this.vswitch.ownedPorts()) {
       if (p.type !== 'dpdkvhostuser' && p.type !== 'dpdkvhostuserclient') continue;
-      const configPath = path.join(this.mountPoint, appConfigFileName(p.attachment.containerId, p.attachment.ifname));
+      const configPath = this.configPathOf(p.attachment.containerId, p.attachment.ifname);
       let generation = 1;
       try {
         generation = Math.max(1, generationOf(fs.readFileSync(configPath, 'utf8')));
@@ -414,7 +429,7 @@ export class VhostUserDriver extends EventEmitter<Events> {
         mac: p.external_ids['attached-mac'] ?? '',
         mtu: p.mtu_request ?? this.opts.defaultMtu ?? 1500,
         bridge: p.bridge ?? this.opts.defaultBridge ?? '',
-        socketPath: path.join(this.mountPoint, p.name),
+        socketPath: this.socketPathOf(p.name),
         configPath,
         generation,
       };
@@ -434,7 +449,7 @@ export class VhostUserDriver extends EventEmitter<Events> {
     if (this.watcher) return;
     this.watcher = new DirWatcher(this.ovsVhuPath, (ev) => this.onOvsDirEvent(ev), { persistent: false });
     for (const att of this.byName.values()) {
-      if (att.mode === 'client' && lstatOrUndefined(path.join(this.ovsVhuPath, att.vifName))?.isSocket()) void this.restore(att, performance.now());
+      if (att.mode === 'client' && lstatOrUndefined(this.ovsSocketPathOf(att.vifName))?.isSocket()) void this.restore(att, performance.now());
     }
   }
 
@@ -446,7 +461,7 @@ export class VhostUserDriver extends EventEmitter<Events> {
   private onOvsDirEvent(ev: DirEvent): void {
     if (ev.type === 'overflow') {
       // Events were lost: sweep every client-mode attachment.
-      for (const att of this.byName.values()) if (att.mode === 'client') void this.restore(att, performance.now(), true);
+      for (const att of this.byName.values()) if (att.mode === 'client') void this.restore(att, performance.now());
       return;
     }
     if (ev.type !== 'create' && ev.type !== 'moved_to') return;
@@ -454,15 +469,10 @@ export class VhostUserDriver extends EventEmitter<Events> {
     if (att?.mode === 'client') void this.restore(att, performance.now());
   }
 
-  private async restore(att: VhostUserAttachment, seenAt: number, onlyIfPresent = false): Promise<void> {
-    const src = path.join(this.ovsVhuPath, att.vifName);
+  private async restore(att: VhostUserAttachment, seenAt: number): Promise<void> {
     try {
-      const st = lstatOrUndefined(src);
-      if (!st) {
-        if (onlyIfPresent) return;
-        return;
-      }
-      if (!st.isSocket()) return;
+      // Gone again, or not a socket: nothing to move (an overflow sweep finds most absent).
+      if (!lstatOrUndefined(this.ovsSocketPathOf(att.vifName))?.isSocket()) return;
       this.moveIntoMount(att);
       att.generation += 1;
       await this.writeConfig(att);

@@ -2,5 +2,6 @@
 import type { Command } from './command';
 import { plugCommand, unplugCommand } from './plug';
 import { benchCommand } from './bench';
+import { demoCommand } from './demo';
 
-export const commands: Command[] = [plugCommand, unplugCommand, benchCommand];
+export const commands: Command[] = [demoCommand, plugCommand, unplugCommand, benchCommand];
