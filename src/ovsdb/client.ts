@@ -73,7 +73,11 @@ export interface TransactOptions {
   waitForVswitchd?: boolean;
   /** Overall deadline (reply plus acknowledgement), ms. */
   timeoutMs?: number;
-  /** Aborting sends `cancel` (a notification) for this transact; the server then answers `canceled`. */
+  /**
+   * Cancels the transact: sends `cancel` (a notification, RFC 7047 4.1.4) for it; a transact
+   * parked on a `wait` then rejects with CanceledError. One that already completed keeps
+   * its real outcome. The vswitchd acknowledgement wait is not affected (use timeoutMs).
+   */
   signal?: AbortSignal;
 }
 
@@ -180,6 +184,7 @@ export class OvsdbClient extends EventEmitter<OvsdbClientEvents> {
   private serverIdValue: string | undefined;
   private readyWaiters: { resolve(): void; reject(e: Error): void }[] = [];
   private firstAttempt = true;
+  private socketTriggered = false;
   /** Count of connections made (1 after the first connect; +1 per reconnect). */
   connections = 0;
 
@@ -288,6 +293,11 @@ export class OvsdbClient extends EventEmitter<OvsdbClientEvents> {
 
   /** The server socket reappeared: retry now instead of waiting out the backoff. */
   private socketAppeared(): void {
+    if (this.stateValue === 'connecting' || this.stateValue === 'schema' || this.stateValue === 'monitoring') {
+      // An attempt is under way; if it fails (it may have hit the old socket), retry at once.
+      this.socketTriggered = true;
+      return;
+    }
     if (this.stateValue !== 'backoff') return;
     if (this.retryTimer) clearTimeout(this.retryTimer);
     this.retryTimer = undefined;
@@ -345,6 +355,7 @@ export class OvsdbClient extends EventEmitter<OvsdbClientEvents> {
       await Promise.all([...this.monitors.values()].map((m) => this.establish(session, m)));
       if (this.session !== session) return;
       this.attempt = 0;
+      this.socketTriggered = false;
       this.firstAttempt = false;
       this.startProbe(session);
       this.setState('ready');
@@ -372,6 +383,10 @@ export class OvsdbClient extends EventEmitter<OvsdbClientEvents> {
 
   private scheduleRetry(): void {
     this.setState('backoff');
+    if (this.socketTriggered) {
+      this.socketTriggered = false;
+      this.attempt = 0;
+    }
     const delay = backoffDelay(this.attempt++, { ...DEFAULT_BACKOFF, ...this.opts.backoff });
     this.retryTimer = setTimeout(() => {
       this.retryTimer = undefined;
@@ -532,14 +547,6 @@ export class OvsdbClient extends EventEmitter<OvsdbClientEvents> {
   }
 
   /**
-   * `cancel`: a NOTIFICATION (RFC 7047 4.1.4), no reply. The transact with that request id,
-   * if still parked on a `wait`, rejects with CanceledError. Prefer `TransactOptions.signal`.
-   */
-  cancel(requestId: number): void {
-    this.cancelTransact(this.live('cancel'), requestId);
-  }
-
-  /**
    * `transact`: runs `ops` atomically. Resolves with one result per op. Rejects with the
    * typed error of the failed op (carrying `opIndex` and `op`), CommitError when the
    * commit itself failed, DisconnectedError, TimeoutError, or (with waitForVswitchd)
@@ -580,7 +587,7 @@ export class OvsdbClient extends EventEmitter<OvsdbClientEvents> {
     } catch (e) {
       return Promise.reject(e);
     }
-    if (signal?.aborted) return Promise.reject(signal.reason ?? new Error('aborted'));
+    if (signal?.aborted) return Promise.reject(new CanceledError({ method: 'transact', details: 'aborted before it was sent' }));
     const id = session.peekNextId();
     const p = session.request('transact', [db, ...ops], timeoutMs);
     let onAbort: (() => void) | undefined;

@@ -295,6 +295,8 @@ describeIf(needsOvs())('OvsdbClient against a real ovsdb-server', () => {
         const transactMsg = sent.slice(before).map((s) => JSON.parse(s)).find((m) => m.method === 'transact');
         expect(cancelMsg).toEqual({ id: null, method: 'cancel', params: [transactMsg.id] });
       }
+      // Already aborted: never sent.
+      await expect(client.transact('Open_vSwitch', [{ op: 'comment', comment: 'x' }], { signal: AbortSignal.abort() })).rejects.toBeInstanceOf(CanceledError);
       // The connection is healthy afterwards (no reply to the notification confused it).
       expect(await client.echo('after-cancel')).toEqual(['after-cancel']);
     });
