@@ -1,5 +1,21 @@
 /**
- * vhostplug: vhost-user and veth ports for Kubernetes pods on Open vSwitch.
- * The package root re-exports the public API on purpose (no `export *` of internals).
+ * vhostplug: vhost-user and veth ports for Kubernetes pods on Open vSwitch with a DPDK
+ * datapath. The package root re-exports the public API of each layer on purpose; each
+ * layer's index decides what is public (see docs/api.md).
+ *
+ * ```ts
+ * import { openRuntime, parseConfig, decodeVIF } from 'vhostplug';
+ * const rt = await openRuntime(parseConfig(kuryrConfText).config);
+ * const att = await rt.vhostuser.connect({ vif: decodeVIF(primitive), containerId, ifname: 'eth0' });
+ * ```
  */
-export { native } from './native';
+export * from './ovsdb';
+export * from './vswitch';
+export * from './vif';
+export * from './binding';
+export { moveSocket, renameNoReplace, sameMount, CrossDeviceError, NotASocketError, VHOSTUSER_SAME_MOUNT_HINT } from './os/rename';
+export { DirWatcher, waitForEntry, isSocket, EntryTimeoutError, WatchedDirGoneError, type DirEvent, type DirEventType } from './os/inotify';
+export { writeFileAtomic, unlinkIfExists, UnsafeTargetError } from './os/atomic-file';
+export { checkSameMount, mountOf } from './os/mounts';
+export { jsonLogger, silentLogger, type Logger, type LogLevel } from './log';
+export { native, type SystemError } from './native';

@@ -1,0 +1,42 @@
+/** The binding drivers and their configuration (public surface). */
+export {
+  VhostUserDriver,
+  VhostUserError,
+  type VhostUserDriverOptions,
+  type VhostUserAttachment,
+  type ConnectRequest,
+  type ConnectResult,
+  type ConnectTimings,
+  type DisconnectRequest,
+  type DisconnectResult,
+  type HealthReport,
+} from './vhostuser';
+export { formatAppConfig, generationOf, APP_CONFIG_VERSION, type AppConfig } from './app-config';
+export { openRuntime, vhostUserOptions, resolveUid, resolveGid, type Runtime, type RuntimeOptions } from './runtime';
+export {
+  loadConfig,
+  parseConfig,
+  defaultConfig,
+  formatConfigWarning,
+  ConfigError,
+  DEFAULT_MOUNT_POINT,
+  DEFAULT_OVS_VHU_PATH,
+  DEFAULT_OVSDB_CONNECTION,
+  type VhostplugConfig,
+  type LoadedConfig,
+  type ConfigWarning,
+} from './config';
+export {
+  ValidationError,
+  isValidationError,
+  validateContainerId,
+  validateIfName,
+  validateVifName,
+  validateMac,
+  validateMode,
+  validatePodUid,
+  validateAbsolutePath,
+  validateUnixSocketPath,
+  canonicalMac,
+  type VHostUserMode,
+} from './validate';
