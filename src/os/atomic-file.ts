@@ -40,10 +40,10 @@ export interface AtomicWriteOptions {
   fsync?: boolean;
 }
 
-function checkTarget(target: string): void {
+async function checkTarget(target: string): Promise<void> {
   let st: fs.Stats;
   try {
-    st = fs.lstatSync(target);
+    st = await fs.promises.lstat(target);
   } catch (err) {
     if ((err as { code?: string }).code === 'ENOENT') return;
     throw err;
@@ -87,7 +87,7 @@ async function fsyncDir(dir: string): Promise<void> {
 export async function writeFileAtomic(target: string, data: string | Uint8Array, opts: AtomicWriteOptions = {}): Promise<void> {
   const mode = opts.mode ?? 0o644;
   const sync = opts.fsync ?? true;
-  checkTarget(target);
+  await checkTarget(target);
   let tmp = '';
   let h: fs.promises.FileHandle | undefined;
   // O_EXCL on a random name: EEXIST is only a (vanishingly rare) collision, so try again.

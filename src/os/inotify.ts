@@ -438,6 +438,12 @@ export function waitForEntry(dir: string, name: string, opts: WaitForEntryOption
       reject(err);
       return;
     }
+    if (!(opts.timeoutMs >= 0 && opts.timeoutMs <= 2 ** 31 - 1)) {
+      const err = new RangeError(`waitForEntry: timeoutMs must be 0..2147483647, got ${opts.timeoutMs}`);
+      (err as RangeError & { code: string }).code = 'ERR_OUT_OF_RANGE';
+      reject(err);
+      return;
+    }
     if (opts.signal?.aborted) {
       reject(opts.signal.reason);
       return;
