@@ -552,8 +552,13 @@ export class OvsdbClient extends EventEmitter<OvsdbClientEvents> {
    * commit itself failed, DisconnectedError, TimeoutError, or (with waitForVswitchd)
    * VswitchdError. When it resolves, the cache holds the changes (update-before-reply).
    */
-  async transact(db: string, ops: readonly Operation[], opts: TransactOptions = {}): Promise<OpResult[]> {
+  transact(db: string, ops: readonly Operation[], opts: TransactOptions = {}): Promise<OpResult[]> {
+    // Hot path: no async wrapper, one promise from the session.
     if (!opts.waitForVswitchd) return this.transactRaw(db, ops, opts.timeoutMs ?? this.opts.requestTimeoutMs, opts.signal);
+    return this.transactAcked(db, ops, opts);
+  }
+
+  private async transactAcked(db: string, ops: readonly Operation[], opts: TransactOptions): Promise<OpResult[]> {
     const deadline = opts.timeoutMs !== undefined ? performance.now() + opts.timeoutMs : undefined;
     const all = [...ops, ...nextCfgOps()];
     const results = await this.transactRaw(db, all, opts.timeoutMs ?? this.opts.requestTimeoutMs, opts.signal);

@@ -125,8 +125,7 @@ export class WriteQueue {
     if (wantAck) ops.push(...nextCfgOps());
     let results: OpResult[];
     try {
-      this.stats.mergedTransactions++;
-      results = await this.send(ops, retry);
+      results = await this.send(ops, retry, true);
     } catch (err) {
       if (err instanceof OvsdbError && !(err instanceof DisconnectedError) && !(err instanceof TimeoutError)) {
         // The server rolled the whole transaction back. Isolate the culprit so that only
@@ -176,10 +175,11 @@ export class WriteQueue {
     );
   }
 
-  private send(ops: readonly Operation[], retry: boolean): Promise<OpResult[]> {
+  private send(ops: readonly Operation[], retry: boolean, merged = false): Promise<OpResult[]> {
     if (this.client.state === 'ready') {
       this.stats.transactions++;
       if (retry) this.stats.retries++;
+      if (merged) this.stats.mergedTransactions++;
     }
     return this.client.transactRaw(this.db, ops, this.opts.requestTimeoutMs);
   }
