@@ -21,7 +21,7 @@ import { JsonRpcSession } from './jsonrpc';
 import { NativeTransport } from './native-transport';
 import { NetTransport } from './net-transport';
 import { ZERO_UUID, decodeOptional, isValidUuidName, type Condition, type DatabaseSchema } from './notation';
-import { DEFAULT_BACKOFF, backoffDelay, canTransition, fsWatchSocketAppeared, type BackoffOptions, type ConnectionState, type SocketAppearedSource } from './reconnect';
+import { DEFAULT_BACKOFF, backoffDelay, canTransition, inotifySocketAppeared, type BackoffOptions, type ConnectionState, type SocketAppearedSource } from './reconnect';
 import { parseEndpoint, type Endpoint, type Transport, type TransportOptions } from './transport';
 import { nextCfgFromResult, nextCfgOps, type OpResult, type Operation } from './txn';
 
@@ -40,8 +40,9 @@ export interface ClientOptions extends TransportOptions {
   /** Backoff between attempts (defaults in reconnect.ts: 20 ms .. 2 s, jittered). */
   backoff?: BackoffOptions;
   /**
-   * Immediate retry when the server socket reappears (unix endpoints). Default: an
-   * fs.watch on the socket's directory; pass the inotify-based source, or `false` to disable.
+   * Immediate retry when the server socket reappears (unix endpoints). Default: an inotify
+   * watch (IN_CREATE) on the socket's directory, falling back to fs.watch; pass your own
+   * source, or `false` to disable.
    */
   onSocketAppeared?: SocketAppearedSource | false;
   /**
@@ -284,7 +285,7 @@ export class OvsdbClient extends EventEmitter<OvsdbClientEvents> {
   }
 
   private start(): void {
-    const watch = this.opts.onSocketAppeared ?? fsWatchSocketAppeared;
+    const watch = this.opts.onSocketAppeared ?? inotifySocketAppeared;
     if (this.endpoint.kind === 'unix' && watch !== false && this.opts.reconnect !== false) {
       this.unwatch = watch(this.endpoint.path, () => this.socketAppeared());
     }

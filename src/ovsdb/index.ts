@@ -124,6 +124,7 @@ export {
   canTransition,
   backoffDelay,
   fsWatchSocketAppeared,
+  inotifySocketAppeared,
   type ConnectionState,
   type BackoffOptions,
   type SocketAppearedSource,

@@ -14,6 +14,7 @@
  */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
+import { DirWatcher, IN_CREATE, IN_MOVED_TO } from '../os/inotify';
 
 /** States of a client connection. */
 export type ConnectionState = 'idle' | 'connecting' | 'schema' | 'monitoring' | 'ready' | 'backoff' | 'closed';
@@ -60,13 +61,37 @@ export function backoffDelay(attempt: number, opts: BackoffOptions = {}, random:
 
 /**
  * A source of "the server socket (re)appeared" signals: called with the socket path and a
- * trigger; returns an unsubscribe function. The inotify watcher (src/os/inotify.ts) can be
- * plugged in here; {@link fsWatchSocketAppeared} is the fallback.
+ * trigger; returns an unsubscribe function. Default {@link inotifySocketAppeared};
+ * {@link fsWatchSocketAppeared} is the fallback; tests and embedders may pass their own.
  */
 export type SocketAppearedSource = (socketPath: string, onAppeared: () => void) => () => void;
 
 /**
- * Watches the socket's directory with fs.watch (inotify underneath) and fires on any
+ * The default source: our own inotify watcher (src/os/inotify.ts) on the socket's
+ * directory, firing on IN_CREATE / IN_MOVED_TO of the socket's name (ovsdb-server binds a
+ * new socket when it starts) and on queue overflow (events were lost: try anyway).
+ * Falls back to {@link fsWatchSocketAppeared} when the addon or the watch is unavailable.
+ */
+export function inotifySocketAppeared(socketPath: string, onAppeared: () => void): () => void {
+  const dir = path.dirname(socketPath);
+  const base = path.basename(socketPath);
+  let w: DirWatcher;
+  try {
+    w = new DirWatcher(
+      dir,
+      (ev) => {
+        if (ev.type === 'overflow' || ((ev.type === 'create' || ev.type === 'moved_to') && ev.name === base)) onAppeared();
+      },
+      { mask: IN_CREATE | IN_MOVED_TO, persistent: false },
+    );
+  } catch {
+    return fsWatchSocketAppeared(socketPath, onAppeared);
+  }
+  return () => w.close();
+}
+
+/**
+ * Fallback: watches the socket's directory with fs.watch (inotify underneath) and fires on any
  * create/rename of the socket's name. fs.watch folds IN_CREATE and IN_DELETE into
  * "rename", so this also fires on deletion; a spurious attempt only costs one failed
  * connect. The watcher does not keep the process alive.

@@ -12,6 +12,8 @@ import {
   TRANSITIONS,
   backoffDelay,
   canTransition,
+  fsWatchSocketAppeared,
+  inotifySocketAppeared,
   map,
   valuesEqual,
   type ConnectionState,
@@ -120,10 +122,17 @@ describeIf(needsOvs())('OvsdbClient reconnect against a real ovsdb-server', () =
     await sb?.stop();
   });
 
-  describe.each<Kind>(['net', 'native'])('transport %s', (kind) => {
+  describe.each<[Kind, 'inotify' | 'fs.watch']>([
+    ['net', 'inotify'],
+    ['native', 'inotify'],
+    ['native', 'fs.watch'],
+  ])('transport %s, socket trigger %s', (kind, trigger) => {
     it('SIGKILL mid-stream: in-flight requests reject with DisconnectedError, nothing is replayed, reconnect < 100 ms after the socket is back, cache == dump', async () => {
       const sent: string[][] = [];
-      const client = await OvsdbClient.connect(sb.db, { transport: recording(kind, sent) });
+      const client = await OvsdbClient.connect(sb.db, {
+        transport: recording(kind, sent),
+        onSocketAppeared: trigger === 'inotify' ? inotifySocketAppeared : fsWatchSocketAppeared,
+      });
       const states: [ConnectionState, number][] = [];
       client.on('state', (s) => states.push([s, Date.now()]));
       const restarted = new Promise<string>((r) => client.once('restarted', r));
@@ -173,7 +182,7 @@ describeIf(needsOvs())('OvsdbClient reconnect against a real ovsdb-server', () =
       const connectedAt = states.filter(([s, t]) => s === 'schema' && t >= tStart).map(([, t]) => t)[0]!;
       const readyAt = states.filter(([s, t]) => s === 'ready' && t >= tStart).map(([, t]) => t)[0]!;
       const connectDelay = connectedAt - sockBorn;
-      console.log(`[${kind}] socket back -> connected ${connectDelay.toFixed(1)} ms, -> ready (cache resynced) ${(readyAt - sockBorn).toFixed(1)} ms`);
+      console.log(`[${kind}, ${trigger}] socket back -> connected ${connectDelay.toFixed(1)} ms, -> ready (cache resynced) ${(readyAt - sockBorn).toFixed(1)} ms`);
       expect(connectDelay).toBeLessThan(100);
       expect(await restarted).not.toBe(firstServerId);
 
