@@ -4,7 +4,10 @@
  * the client is connected again within 100 ms of the socket coming back; the cache then
  * equals a fresh `ovsdb-client dump`. Plus the pure parts of the state machine.
  */
-import { statSync } from 'node:fs';
+import { mkdtempSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import * as net from 'node:net';
+import * as os from 'node:os';
+import * as path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
   DisconnectedError,
@@ -56,6 +59,35 @@ describe('reconnect state machine (pure)', () => {
     expect(canTransition('closed', 'connecting')).toBe(false); // closed is final
     expect(canTransition('backoff', 'ready')).toBe(false);
     expect(TRANSITIONS.closed).toEqual([]);
+  });
+});
+
+describe('socket-appeared triggers (a real unix socket in a temp dir)', () => {
+  it.each([
+    ['inotifySocketAppeared', inotifySocketAppeared],
+    ['fsWatchSocketAppeared', fsWatchSocketAppeared],
+  ])('%s fires when the socket is bound, and not after unsubscribe', async (_name, source) => {
+    const dir = mkdtempSync(path.join(os.tmpdir(), 'vhp-trigger-'));
+    const sock = path.join(dir, 'db.sock');
+    let fired = 0;
+    const off = source(sock, () => fired++);
+    try {
+      writeFileSync(path.join(dir, 'other'), 'x'); // another name: ignored
+      const server = net.createServer();
+      await new Promise<void>((r) => server.listen(sock, r));
+      await waitUntil(() => fired > 0, 2000, 'the trigger');
+      server.close();
+      off();
+      const after = fired;
+      const again = net.createServer();
+      await new Promise<void>((r) => again.listen(sock, r));
+      await new Promise((r) => setTimeout(r, 100));
+      again.close();
+      expect(fired).toBe(after);
+    } finally {
+      off();
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 });
 
