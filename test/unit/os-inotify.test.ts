@@ -11,7 +11,9 @@ import {
   DirEvent,
   DirWatcher,
   EntryTimeoutError,
+  IN_CLOSE_WRITE,
   IN_CREATE,
+  IN_DELETE,
   IN_Q_OVERFLOW,
   inotifyStats,
   isSocket,
@@ -130,6 +132,21 @@ describe('DirWatcher', () => {
     expect(inotifyStats().refed).toBe(base.refed);
     b.w.close();
     expect(inotifyStats()).toMatchObject({ watches: base.watches, listeners: base.listeners });
+  });
+
+  it('adds up the masks of watchers sharing a directory, and filters each one by its own', async () => {
+    const d = freshDir();
+    const creates = watch(d, { mask: IN_CREATE });
+    const deletes = watch(d, { mask: IN_DELETE | IN_CLOSE_WRITE });
+    fs.writeFileSync(path.join(d, 'f'), '');
+    fs.unlinkSync(path.join(d, 'f'));
+    await waitFor(() => find(deletes.events, 'delete', 'f'), 'delete seen by the second watcher', 2000);
+    await waitFor(() => find(creates.events, 'create', 'f'), 'create seen by the first watcher', 2000);
+    expect(creates.events.map((e) => e.type)).toEqual(['create']);
+    expect(deletes.events.map((e) => e.type)).toEqual(['close_write', 'delete']);
+    deletes.w.close();
+    fs.writeFileSync(path.join(d, 'g'), '');
+    await waitFor(() => find(creates.events, 'create', 'g'), 'create after the other watcher closed', 2000);
   });
 
   it('throws the Node-shaped inotify_add_watch error for a missing directory or a file', () => {
