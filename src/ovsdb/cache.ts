@@ -186,14 +186,17 @@ export class OvsdbCache {
     return u === undefined ? undefined : this.tables.get(table)?.get(u);
   }
 
+  /** A Bridge row by name. */
   bridge(name: string): CachedRow | undefined {
     return this.byName('Bridge', name);
   }
 
+  /** A Port row by name. */
   port(name: string): CachedRow | undefined {
     return this.byName('Port', name);
   }
 
+  /** An Interface row by name. */
   iface(name: string): CachedRow | undefined {
     return this.byName('Interface', name);
   }

@@ -453,6 +453,7 @@ export class OvsdbClient extends EventEmitter<OvsdbClientEvents> {
     this.retryTimer?.unref();
   }
 
+  /** Undo {@link unref}. */
   ref(): void {
     this.refed = true;
     this.transport?.ref();

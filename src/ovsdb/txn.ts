@@ -75,12 +75,15 @@ export interface AssertOp {
 export type Operation = InsertOp | SelectOp | UpdateOp | MutateOp | DeleteOp | WaitOp | CommitOp | AbortOp | CommentOp | AssertOp;
 
 /** Per-operation results of a committed transaction. */
+/** Result of `insert`. */
 export interface InsertResult {
   uuid: ['uuid', string];
 }
+/** Result of `select`. */
 export interface SelectResult {
   rows: Row[];
 }
+/** Result of `update`, `mutate` and `delete`: rows matched. */
 export interface CountResult {
   count: number;
 }
@@ -150,42 +153,51 @@ export class Transaction {
     return namedUuid(name);
   }
 
+  /** Adds `select` (all columns unless `columns`); its result is `{rows}`. */
   select(table: string, where: Condition[], columns?: string[]): number {
     const op: SelectOp = { op: 'select', table, where };
     if (columns) op.columns = columns;
     return this.ops.push(op) - 1;
   }
 
+  /** Adds `update`: replaces the given columns' whole values; result `{count}`. */
   update(table: string, where: Condition[], row: Row): number {
     return this.ops.push({ op: 'update', table, where, row }) - 1;
   }
 
+  /** Adds `mutate` (prefer it over `update` for set/map changes); result `{count}`. */
   mutate(table: string, where: Condition[], mutations: Mutation[]): number {
     return this.ops.push({ op: 'mutate', table, where, mutations }) - 1;
   }
 
+  /** Adds `delete`; result `{count}`. */
   delete(table: string, where: Condition[]): number {
     return this.ops.push({ op: 'delete', table, where }) - 1;
   }
 
+  /** Adds `wait`: `timeout` 0 checks at once (optimistic concurrency); > 0 parks the transaction. */
   wait(table: string, where: Condition[], columns: string[], until: '==' | '!=', rows: Row[], timeout?: number): number {
     const op: WaitOp = { op: 'wait', table, where, columns, until, rows };
     if (timeout !== undefined) op.timeout = timeout;
     return this.ops.push(op) - 1;
   }
 
+  /** Adds `commit`; `durable` makes a standalone server fsync before replying. */
   commit(durable: boolean): number {
     return this.ops.push({ op: 'commit', durable }) - 1;
   }
 
+  /** Adds `abort`: the transaction fails with `aborted` and changes nothing. */
   abort(): number {
     return this.ops.push({ op: 'abort' }) - 1;
   }
 
+  /** Adds `comment`: text for the server's log. */
   comment(text: string): number {
     return this.ops.push({ op: 'comment', comment: text }) - 1;
   }
 
+  /** Adds `assert`: fails with `not owner` unless this session holds `lock`. */
   assert(lock: string): number {
     return this.ops.push({ op: 'assert', lock }) - 1;
   }
@@ -196,6 +208,7 @@ export class Transaction {
     return this.ops.length - 1;
   }
 
+  /** Number of operations so far. */
   get length(): number {
     return this.ops.length;
   }
