@@ -72,7 +72,15 @@ export class OvsdbCache {
   /** Last transaction id seen (update3 / monitor_cond_since); the zero UUID when unknown. */
   lastTxnId: string | undefined;
 
-  constructor(schema?: DatabaseSchema, readonly tableNames: readonly string[] = CACHED_TABLES) {
+  /**
+   * @param tableNames the monitored tables.
+   * @param columns per table, the monitored columns (default all): only those get defaults.
+   */
+  constructor(
+    schema?: DatabaseSchema,
+    readonly tableNames: readonly string[] = CACHED_TABLES,
+    private readonly columns: Readonly<Record<string, readonly string[]>> = {},
+  ) {
     for (const t of tableNames) {
       this.tables.set(t, new Map());
       if (NAMED_TABLES.has(t)) this.nameIndex.set(t, new Map());
@@ -89,9 +97,10 @@ export class OvsdbCache {
       if (!ts) throw new TypeError(`schema ${schema.name} has no table ${t}`);
       const k = new Map<string, ColumnKind>();
       const d: Row = {};
+      const only = this.columns[t] ? new Set(this.columns[t]) : undefined;
       for (const [col, cs] of Object.entries(ts.columns)) {
         k.set(col, columnKind(cs.type));
-        d[col] = defaultValue(cs.type);
+        if (!only || only.has(col)) d[col] = defaultValue(cs.type);
       }
       kinds.set(t, k);
       defaults.set(t, d);

@@ -201,7 +201,7 @@ export class OvsdbClient extends EventEmitter<OvsdbClientEvents> {
     for (const k of TRANSPORT_KEYS) if (opts[k] !== undefined) this.transportOpts[k] = opts[k];
     const c = opts.cache ?? true;
     const tables = typeof c === 'object' && c.tables ? c.tables : [...CACHED_TABLES];
-    this.cache = new OvsdbCache(undefined, tables);
+    this.cache = new OvsdbCache(undefined, tables, typeof c === 'object' ? c.columns : undefined);
     if (c !== false) {
       const req: MonitorRequests = {};
       for (const t of tables) {

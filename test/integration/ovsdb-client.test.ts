@@ -376,6 +376,18 @@ describeIf(needsOvs())('OvsdbClient against a real ovsdb-server', () => {
       for (const n of names) expect(client.cache.port(n)).toBeUndefined();
     });
 
+    it('a cache restricted to some tables and columns holds just those', async () => {
+      const c = await OvsdbClient.connect(sb.db, { transport, cache: { tables: ['Open_vSwitch', 'Bridge'], columns: { Bridge: ['name', 'ports'] } } });
+      try {
+        const br = c.cache.bridge('br-int')!;
+        expect(Object.keys(br).sort()).toEqual(['_uuid', 'name', 'ports']);
+        expect(c.cache.curCfg).toBe(client.cache.curCfg);
+        expect(() => c.cache.rows('Interface')).toThrow(/not cached/);
+      } finally {
+        c.close();
+      }
+    });
+
     it('requests on a closed client reject with DisconnectedError', async () => {
       const c = await OvsdbClient.connect(sb.db, { transport, cache: false });
       c.close();

@@ -81,6 +81,13 @@ describe('OvsdbCache initial sync', () => {
     expect(c.row('Port', P1)!['name']).toBe('br0');
   });
 
+  it('with a column subset, only monitored columns get defaults', () => {
+    const c = new OvsdbCache(SCHEMA, ['Interface'], { Interface: ['name', 'ofport'] });
+    c.applyUpdates2({ Interface: { [I1]: { initial: { name: 'x' } } } }, true);
+    expect(c.iface('x')).toEqual({ name: 'x', ofport: ['set', []], _uuid: ['uuid', I1] });
+    expect(() => c.rows('Port')).toThrow(/not cached/);
+  });
+
   it('a reset sync replaces everything', () => {
     const c = seeded();
     c.applyUpdates2({ Interface: { [I2]: { initial: { name: 'other' } } } }, true);
