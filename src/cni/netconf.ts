@@ -27,8 +27,12 @@ export const NETCONF_MODES = ['server', 'client', 'veth'] as const;
  */
 export type NetconfMode = (typeof NETCONF_MODES)[number];
 
-/** Default mode when the config has none: OVS owns the socket lifecycle. */
-export const DEFAULT_MODE: NetconfMode = 'client';
+/**
+ * Default mode when the config has none: `server`, i.e. OVS is the vhost-user client
+ * (`dpdkvhostuserclient`), which survives an ovs-vswitchd restart without re-relocating
+ * sockets (see docs/vhostuser.md "Modes").
+ */
+export const DEFAULT_MODE: NetconfMode = 'server';
 /** Default OVS bridge (Kuryr's default integration bridge). */
 export const DEFAULT_BRIDGE = 'br-int';
 /** Longest daemon socket path (sockaddr_un.sun_path is 108 bytes with the NUL). */

@@ -6,7 +6,7 @@ const BASE = {
   cniVersion: '1.1.0',
   name: 'dpdk-net',
   type: 'vhostplug',
-  mode: 'server',
+  mode: 'client',
   bridge: 'br-int',
   mtu: 1500,
   ipam: { type: 'host-local', ranges: [[{ subnet: '10.1.0.0/24' }]] },
@@ -31,7 +31,7 @@ describe('parseNetConf', () => {
     const c = parseNetConf(JSON.stringify(BASE));
     expect(c.cniVersion).toBe('1.1.0');
     expect(c.name).toBe('dpdk-net');
-    expect(c.mode).toBe('server');
+    expect(c.mode).toBe('client');
     expect(c.bridge).toBe('br-int');
     expect(c.mtu).toBe(1500);
     expect(c.ipam?.type).toBe('host-local');
@@ -39,9 +39,9 @@ describe('parseNetConf', () => {
     expect(c.disableGC).toBe(false);
   });
 
-  it('applies defaults: mode client, bridge br-int, no mtu, no ipam', () => {
+  it('applies defaults: mode server (OVS dpdkvhostuserclient), bridge br-int, no mtu, no ipam', () => {
     const c = parseNetConf('{"cniVersion":"0.4.0","name":"n","type":"vhostplug"}');
-    expect(c.mode).toBe('client');
+    expect(c.mode).toBe('server');
     expect(c.bridge).toBe('br-int');
     expect(c.mtu).toBeUndefined();
     expect(c.ipam).toBeUndefined();
