@@ -2,6 +2,7 @@
 // and receive on the main loop. See netlink.h for the contract and the namespace rule.
 #include "netlink.h"
 
+#include <dlfcn.h>
 #include <fcntl.h>
 #include <linux/netlink.h>
 #include <pthread.h>
@@ -11,6 +12,7 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <mutex>
 #include <string>
 #include <system_error>
 #include <thread>
@@ -35,6 +37,30 @@ RouteSocketResult Failed(int err, const char* syscall) {
   return r;
 }
 
+// False while a worker is being terminated: napi calls that may run JS fail then, and
+// node-addon-api turns such a failure into a fatal error, so callbacks from the loop or
+// from a netns thread check first and drop their work (the env is going away anyway).
+bool CanCallIntoJs(napi_env env) {
+  napi_value obj;
+  napi_value undef;
+  if (napi_create_object(env, &obj) != napi_ok || napi_get_undefined(env, &undef) != napi_ok) return false;
+  return napi_set_named_property(env, obj, "probe", undef) == napi_ok;
+}
+
+// Keeps this library mapped until the process exits. A worker that loaded the addon
+// unloads it at exit, while a detached netns thread may still be running our code and
+// libuv may still owe us close callbacks; both would then jump into unmapped memory.
+void PinAddonLibrary() {
+  static std::once_flag once;
+  std::call_once(once, [] {
+    Dl_info info;
+    if (dladdr(reinterpret_cast<void*>(&PinAddonLibrary), &info) != 0 && info.dli_fname != nullptr) {
+      // The handle is deliberately never closed.
+      (void)dlopen(info.dli_fname, RTLD_NOW | RTLD_NOLOAD | RTLD_NODELETE);
+    }
+  });
+}
+
 // Per-environment state of this concern: the class constructor for netlinkOpen.
 struct NetlinkEnv {
   Napi::FunctionReference ctor;
@@ -47,7 +73,16 @@ struct NetnsJob;
 void OnNetnsJobDone(Napi::Env env, Napi::Function, void*, NetnsJob* job);
 using NetnsTsfn = Napi::TypedThreadSafeFunction<void, NetnsJob, OnNetnsJobDone>;
 
+// Whether the job's thread-safe function still exists. Node frees a thread-safe function
+// when its env is torn down even if a thread still holds it, so the thread checks this
+// (under the lock, which the finaliser also takes) before touching it.
+struct TsfnGate {
+  std::mutex mu;
+  bool open = true;
+};
+
 struct NetnsJob {
+  std::shared_ptr<TsfnGate> gate = std::make_shared<TsfnGate>();
   UniqueFd ns_fd;
   std::string ns_path;
   Napi::Promise::Deferred deferred;
@@ -118,7 +153,12 @@ void OnNetnsJobDone(Napi::Env env, Napi::Function, void*, NetnsJob* raw) {
   std::unique_ptr<NetnsJob> job(raw);
   if (env == nullptr) return;  // environment torn down: the fds close with the job
   Napi::HandleScope scope(env);
-  job->Settle(env);
+  if (!CanCallIntoJs(env)) return;
+  try {
+    job->Settle(env);
+  } catch (const Napi::Error&) {
+    // Only reachable when the env stopped running JS after the check; nothing to tell.
+  }
 }
 
 // The dedicated thread: enter the netns, do the one job, hand it over, exit. The thread
@@ -133,9 +173,16 @@ void NetnsThread(NetnsJob* job) {
     job->RunInNetns();
   }
   job->ns_fd.reset();
+  std::shared_ptr<TsfnGate> gate = job->gate;
   NetnsTsfn tsfn = job->tsfn;
-  if (tsfn.BlockingCall(job) != napi_ok) delete job;  // env closing: nobody will take it
-  tsfn.Release();
+  {
+    std::lock_guard<std::mutex> lock(gate->mu);
+    if (gate->open) {
+      if (tsfn.BlockingCall(job) == napi_ok) job = nullptr;  // the main thread owns it now
+      tsfn.Release();
+    }
+  }
+  delete job;  // env gone or closing: nobody will take it
 }
 
 // Starts `job` on a new dedicated thread inside the netns open as ns_fd (dup'ed here, so
@@ -149,7 +196,16 @@ Napi::Promise RunInNetns(Napi::Env env, std::unique_ptr<NetnsJob> job, int ns_fd
     return promise;
   }
   job->ns_fd.reset(dup_fd);
-  job->tsfn = NetnsTsfn::New(env, "vhostplug:netns-thread", 0, 1);
+  auto* gate_ref = new std::shared_ptr<TsfnGate>(job->gate);
+  job->tsfn = NetnsTsfn::New(env, "vhostplug:netns-thread", 0, 1, nullptr,
+                             [](Napi::Env, std::shared_ptr<TsfnGate>* g, void*) {
+                               {
+                                 std::lock_guard<std::mutex> lock((*g)->mu);
+                                 (*g)->open = false;
+                               }
+                               delete g;
+                             },
+                             gate_ref);
   try {
     std::thread(NetnsThread, job.get()).detach();
     job.release();  // the thread owns it now
@@ -342,14 +398,26 @@ void NetlinkSocket::OnPoll(uv_poll_t* handle, int status, int) {
   static_cast<NetlinkSocket*>(handle->data)->OnReadable(status);
 }
 
+void NetlinkSocket::CallFromLoop(const Napi::FunctionReference& fn, napi_value arg) {
+  // The raw call: node-addon-api's MakeCallback turns the termination of a worker during
+  // the callback into a fatal error. A callback that throws becomes an uncaughtException,
+  // as with Node's own handles; a terminating worker just drops it.
+  napi_env env = fn.Env();
+  napi_value result;
+  if (napi_make_callback(env, *async_, Value(), fn.Value(), 1, &arg, &result) == napi_ok) return;
+  napi_value exc;
+  if (napi_get_and_clear_last_exception(env, &exc) == napi_ok && CanCallIntoJs(env)) napi_fatal_exception(env, exc);
+}
+
 void NetlinkSocket::ReportError(int errnum, const char* syscall) {
   if (data_->shutting_down) return;
   Napi::Env env = on_error_.Env();
   Napi::HandleScope scope(env);
+  if (!CanCallIntoJs(env)) return;
   try {
-    on_error_.MakeCallback(Value(), {SystemError(env, errnum, syscall).Value()}, *async_);
-  } catch (const Napi::Error& e) {
-    napi_fatal_exception(env, e.Value());  // as Node does for a throwing callback
+    CallFromLoop(on_error_, SystemError(env, errnum, syscall).Value());
+  } catch (const Napi::Error&) {
+    // Building the error failed: the env stopped running JS after the check.
   }
 }
 
@@ -361,42 +429,43 @@ void NetlinkSocket::OnReadable(int status) {
   }
   Napi::Env env = on_messages_.Env();
   Napi::HandleScope scope(env);
-  std::vector<Napi::Value> datagrams;
+  if (!CanCallIntoJs(env)) return;
   int overrun = 0;
   int fatal = 0;
-  for (int i = 0; i < kMaxDatagramsPerWake; i++) {
-    // Peek with MSG_TRUNC for the true datagram size, then read it straight into a Buffer.
-    ssize_t size = recv(fd_.get(), nullptr, 0, MSG_PEEK | MSG_TRUNC | MSG_DONTWAIT);
-    if (size < 0) {
-      if (errno == EINTR) continue;
-      if (errno == EAGAIN || errno == EWOULDBLOCK) break;
-      if (errno == ENOBUFS) {  // the kernel dropped replies; the socket stays usable
-        overrun = ENOBUFS;
-        continue;
+  try {
+    std::vector<Napi::Value> datagrams;
+    for (int i = 0; i < kMaxDatagramsPerWake; i++) {
+      // Peek with MSG_TRUNC for the true datagram size, then read it straight into a Buffer.
+      ssize_t size = recv(fd_.get(), nullptr, 0, MSG_PEEK | MSG_TRUNC | MSG_DONTWAIT);
+      if (size < 0) {
+        if (errno == EINTR) continue;
+        if (errno == EAGAIN || errno == EWOULDBLOCK) break;
+        if (errno == ENOBUFS) {  // the kernel dropped replies; the socket stays usable
+          overrun = ENOBUFS;
+          continue;
+        }
+        fatal = errno;
+        break;
       }
-      fatal = errno;
-      break;
+      auto buf = Napi::Buffer<uint8_t>::New(env, size > 0 ? static_cast<size_t>(size) : 1);
+      ssize_t n;
+      do {
+        n = recv(fd_.get(), buf.Data(), buf.Length(), MSG_DONTWAIT);
+      } while (n < 0 && errno == EINTR);
+      if (n < 0) {
+        if (errno == EAGAIN || errno == EWOULDBLOCK) break;
+        fatal = errno;
+        break;
+      }
+      if (n > 0) datagrams.push_back(buf);
     }
-    auto buf = Napi::Buffer<uint8_t>::New(env, size > 0 ? static_cast<size_t>(size) : 1);
-    ssize_t n;
-    do {
-      n = recv(fd_.get(), buf.Data(), buf.Length(), MSG_DONTWAIT);
-    } while (n < 0 && errno == EINTR);
-    if (n < 0) {
-      if (errno == EAGAIN || errno == EWOULDBLOCK) break;
-      fatal = errno;
-      break;
+    if (!datagrams.empty()) {
+      Napi::Array arr = Napi::Array::New(env, datagrams.size());
+      for (size_t i = 0; i < datagrams.size(); i++) arr.Set(static_cast<uint32_t>(i), datagrams[i]);
+      CallFromLoop(on_messages_, arr);
     }
-    if (n > 0) datagrams.push_back(buf);
-  }
-  if (!datagrams.empty()) {
-    Napi::Array arr = Napi::Array::New(env, datagrams.size());
-    for (size_t i = 0; i < datagrams.size(); i++) arr.Set(static_cast<uint32_t>(i), datagrams[i]);
-    try {
-      on_messages_.MakeCallback(Value(), {arr}, *async_);
-    } catch (const Napi::Error& e) {
-      napi_fatal_exception(env, e.Value());
-    }
+  } catch (const Napi::Error&) {
+    return;  // a napi call failed: the env stopped running JS after the check
   }
   if (closed_) return;  // closed from the callback
   if (overrun) ReportError(overrun, "recvmsg");
@@ -404,6 +473,7 @@ void NetlinkSocket::OnReadable(int status) {
 }
 
 void InitNetlink(Napi::Env env, Napi::Object exports, AddonData*) {
+  PinAddonLibrary();
   auto* ne = new NetlinkEnv();
   ne->ctor = Napi::Persistent(NetlinkSocket::Define(env));
   env.AddCleanupHook([ne]() { delete ne; });

@@ -55,6 +55,7 @@ class NetlinkSocket : public Napi::ObjectWrap<NetlinkSocket>, public Closeable {
   static void OnPoll(uv_poll_t* handle, int status, int events);
   void OnReadable(int status);
   void ReportError(int errnum, const char* syscall);
+  void CallFromLoop(const Napi::FunctionReference& fn, napi_value arg);
   // Idempotent; with release_ref the keep-alive reference is released too.
   void CloseNow(bool release_ref);
 
