@@ -172,6 +172,8 @@ export class OvsdbClient extends EventEmitter<OvsdbClientEvents> {
   private readonly factory: TransportFactory;
   private readonly transportOpts: TransportOptions;
   private readonly cacheRequests: MonitorRequests | undefined;
+  /** The cache monitors what the vswitchd acknowledgement reads. */
+  private readonly ackReady: boolean = false;
   private stateValue: ConnectionState = 'idle';
   private session: JsonRpcSession | undefined;
   private transport: Transport | undefined;
@@ -209,6 +211,11 @@ export class OvsdbClient extends EventEmitter<OvsdbClientEvents> {
         req[t] = cols ? { columns: cols } : {};
       }
       this.cacheRequests = req;
+      const has = (t: string, cols: string[]) => {
+        const r = req[t] as MonitorRequest | undefined;
+        return r !== undefined && (!r.columns || cols.every((x) => r.columns!.includes(x)));
+      };
+      this.ackReady = has('Open_vSwitch', ['cur_cfg']) && has('Interface', ['name', 'ofport', 'error']);
     }
   }
 
@@ -560,7 +567,18 @@ export class OvsdbClient extends EventEmitter<OvsdbClientEvents> {
     return this.transactAcked(db, ops, opts);
   }
 
+  /**
+   * @internal Throws TypeError unless the cache monitors what the acknowledgement reads;
+   * checked BEFORE anything is sent, so a misconfigured client commits nothing.
+   */
+  checkAckable(): void {
+    if (!this.ackReady) {
+      throw new TypeError('waitForVswitchd needs the cache with Open_vSwitch (cur_cfg) and Interface (name, ofport, error) monitored');
+    }
+  }
+
   private async transactAcked(db: string, ops: readonly Operation[], opts: TransactOptions): Promise<OpResult[]> {
+    this.checkAckable();
     const deadline = opts.timeoutMs !== undefined ? performance.now() + opts.timeoutMs : undefined;
     const all = [...ops, ...nextCfgOps()];
     const results = await this.transactRaw(db, all, opts.timeoutMs ?? this.opts.requestTimeoutMs, opts.signal);
@@ -622,7 +640,7 @@ export class OvsdbClient extends EventEmitter<OvsdbClientEvents> {
    * whose `ofport` is -1/empty or whose `error` is set.
    */
   async ackVswitchd(nextCfg: number, interfaceUuids: readonly string[], timeoutMs?: number): Promise<void> {
-    if (!this.cacheRequests) throw new TypeError('waitForVswitchd needs the cache (cache: false was given)');
+    this.checkAckable();
     await this.cache.waitForCurCfg(nextCfg, timeoutMs);
     const failures = interfaceFailures(this.cache, interfaceUuids);
     if (failures.length) throw new VswitchdError(failures, nextCfg);

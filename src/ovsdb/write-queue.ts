@@ -85,6 +85,13 @@ export class WriteQueue {
    */
   submit(ops: readonly Operation[] | Transaction, opts: WriteOptions = {}): Promise<OpResult[]> {
     const list = ops instanceof Transaction ? ops.ops : ops;
+    if (opts.waitForVswitchd) {
+      try {
+        this.client.checkAckable();
+      } catch (e) {
+        return Promise.reject(e);
+      }
+    }
     this.stats.writers++;
     return new Promise<OpResult[]>((resolve, reject) => {
       this.waiting.push({ ops: list, opts, resolve, reject });

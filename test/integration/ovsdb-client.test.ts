@@ -383,6 +383,9 @@ describeIf(needsOvs())('OvsdbClient against a real ovsdb-server', () => {
         expect(Object.keys(br).sort()).toEqual(['_uuid', 'name', 'ports']);
         expect(c.cache.curCfg).toBe(client.cache.curCfg);
         expect(() => c.cache.rows('Interface')).toThrow(/not cached/);
+        const n = c.cache.nextCfg;
+        await expect(c.transact('Open_vSwitch', [{ op: 'mutate', table: 'Open_vSwitch', where: [], mutations: [['next_cfg', '+=', 1]] }], { waitForVswitchd: true })).rejects.toThrow(/waitForVswitchd needs the cache/);
+        expect(c.cache.nextCfg).toBe(n); // nothing was sent
       } finally {
         c.close();
       }
