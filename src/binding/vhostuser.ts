@@ -152,6 +152,8 @@ export class VhostUserDriver extends EventEmitter<Events> {
   private readonly byName = new Map<string, VhostUserAttachment>();
   private readonly log: Logger;
   private watcher: DirWatcher | undefined;
+  private recovering = false;
+  private rearmTimer: NodeJS.Timeout | undefined;
   readonly mountPoint: string;
   readonly ovsVhuPath: string;
 
@@ -446,27 +448,73 @@ export class VhostUserDriver extends EventEmitter<Events> {
    * knows to reconnect. Also sweeps once at start (a restart while we were down).
    */
   startSocketRecovery(): void {
-    if (this.watcher) return;
-    this.watcher = new DirWatcher(this.ovsVhuPath, (ev) => this.onOvsDirEvent(ev), { persistent: false });
+    if (this.recovering) return;
+    this.recovering = true;
+    this.armRecoveryWatch();
+  }
+
+  stopSocketRecovery(): void {
+    this.recovering = false;
+    if (this.rearmTimer) clearTimeout(this.rearmTimer);
+    this.rearmTimer = undefined;
+    this.watcher?.close();
+    this.watcher = undefined;
+  }
+
+  /** Watches ovs_vhu_path, then sweeps: a socket created before the watch is not missed. */
+  private armRecoveryWatch(): void {
+    if (!this.recovering) return;
+    try {
+      this.watcher = new DirWatcher(this.ovsVhuPath, (ev) => this.onOvsDirEvent(ev), { persistent: false });
+    } catch (err) {
+      // ovs_vhu_path is missing (OVS not started yet?): retry; health() reports it meanwhile.
+      this.log.warn('vhost-user: cannot watch ovs_vhu_path yet, retrying', { dir: this.ovsVhuPath, error: err });
+      this.scheduleRearm();
+      return;
+    }
+    this.sweep();
+  }
+
+  private scheduleRearm(): void {
+    if (!this.recovering || this.rearmTimer) return;
+    this.rearmTimer = setTimeout(() => {
+      this.rearmTimer = undefined;
+      this.armRecoveryWatch();
+    }, 1000);
+    this.rearmTimer.unref();
+  }
+
+  /** Moves back every client-mode socket that sits in ovs_vhu_path. */
+  private sweep(): void {
     for (const att of this.byName.values()) {
       if (att.mode === 'client' && lstatOrUndefined(this.ovsSocketPathOf(att.vifName))?.isSocket()) void this.restore(att, performance.now());
     }
   }
 
-  stopSocketRecovery(): void {
-    this.watcher?.close();
-    this.watcher = undefined;
-  }
-
   private onOvsDirEvent(ev: DirEvent): void {
-    if (ev.type === 'overflow') {
-      // Events were lost: sweep every client-mode attachment.
-      for (const att of this.byName.values()) if (att.mode === 'client') void this.restore(att, performance.now());
-      return;
+    switch (ev.type) {
+      case 'overflow':
+        // Events were lost: sweep every client-mode attachment.
+        this.sweep();
+        return;
+      case 'ignored':
+      case 'delete_self':
+      case 'move_self':
+      case 'unmount':
+        // The watched directory went away (or was replaced): the kernel dropped the watch.
+        this.log.error('vhost-user: ovs_vhu_path went away; re-arming socket recovery', { dir: this.ovsVhuPath, event: ev.type });
+        this.watcher?.close();
+        this.watcher = undefined;
+        this.scheduleRearm();
+        return;
+      case 'create':
+      case 'moved_to': {
+        const att = this.byName.get(ev.name);
+        if (att?.mode === 'client') void this.restore(att, performance.now());
+        return;
+      }
+      default:
     }
-    if (ev.type !== 'create' && ev.type !== 'moved_to') return;
-    const att = this.byName.get(ev.name);
-    if (att?.mode === 'client') void this.restore(att, performance.now());
   }
 
   private async restore(att: VhostUserAttachment, seenAt: number): Promise<void> {
@@ -510,6 +558,9 @@ export class VhostUserDriver extends EventEmitter<Events> {
       } catch (err) {
         problems.push(`cannot compare the mounts of ovs_vhu_path and mount_point: ${(err as Error).message}`);
       }
+    }
+    if (this.recovering && !this.watcher?.active) {
+      problems.push(`client-mode socket recovery is not watching ${this.ovsVhuPath} (re-arming)`);
     }
     return { ok: problems.length === 0, problems };
   }

@@ -4,6 +4,7 @@
  * ovs-vswitchd restart, unplug leaves nothing, and every fault is rolled back.
  */
 import * as fs from 'node:fs';
+import * as net from 'node:net';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { randomUUID } from 'node:crypto';
@@ -166,6 +167,31 @@ describeIf(firstReason(needsRoot(), needsOvs({ dpdk: true }), needsTestpmd()))('
     await d.disconnect({ containerId: 'ctr-p', ifname: 'eth0' });
     await d.disconnect({ containerId: 'ctr-r', ifname: 'eth0' });
     expectNothingLeft(vif, 'ctr-r', 'eth0');
+  });
+
+  it('socket recovery re-arms after ovs_vhu_path is removed and re-created', async () => {
+    const vif = makeVif('client', mount);
+    const att = await driver().connect({ vif, containerId: 'ctr-w', ifname: 'eth0' });
+    // A second driver (a restarted daemon) whose ovs_vhu_path we can delete: it learns the
+    // attachment from OVSDB alone.
+    const dir = fs.mkdtempSync(path.join(sandbox().dir, 'vhu-dir-'));
+    const d = driver({ ovsVhuPath: dir });
+    expect(d.rebuildFromOvsdb().map((a) => a.vifName)).toContain(att.vifName);
+    d.startSocketRecovery();
+    expect(d.health().ok).toBe(true);
+    fs.rmSync(dir, { recursive: true });
+    await expect.poll(() => d.health().problems.join(' '), { timeout: 2000 }).toMatch(/not watching/);
+    fs.mkdirSync(dir);
+    await expect.poll(() => d.health().ok, { timeout: 3000 }).toBe(true);
+    const restored = new Promise<number>((resolve) => d.once('socket-restored', (e) => resolve(e.attachment.generation)));
+    const srv = net.createServer().listen(path.join(dir, att.vifName));
+    await new Promise((r) => srv.once('listening', r));
+    expect(await restored).toBe(2);
+    expect(fs.lstatSync(att.socketPath).isSocket()).toBe(true);
+    srv.close();
+    d.stopSocketRecovery();
+    await d.disconnect({ containerId: 'ctr-w', ifname: 'eth0' });
+    expectNothingLeft(vif, 'ctr-w', 'eth0');
   });
 
   it('EXDEV: a mount point on another tmpfs fails the plug with a typed error and leaves nothing', async () => {
