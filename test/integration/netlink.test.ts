@@ -7,6 +7,7 @@
  */
 import { randomBytes } from 'node:crypto';
 import * as fs from 'node:fs';
+import * as path from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import {
   NetlinkError,
@@ -375,6 +376,30 @@ describeIf(firstReason(needsRoot(), needsBinaries('ip')))('rtnetlink against the
     } finally {
       setNetnsSocketIdleMs(60_000);
     }
+  });
+
+  it('a worker that exits with open sockets (host and pod netns) does not take the process down', () => {
+    const ns = makeNetns();
+    const addon = path.resolve(__dirname, '../../build/Release/vhostplug.node');
+    // The worker alone loads the addon, so Node unloads it when the worker exits while
+    // libuv still owes the sockets' close callbacks.
+    const script = `
+      const { Worker } = require('node:worker_threads');
+      const code = \`
+        const b = require(${JSON.stringify(addon)});
+        const fs = require('node:fs');
+        const fd = fs.openSync(${JSON.stringify(netnsPath(ns))}, 'r');
+        Promise.all([b.netlinkOpen(-1, '', () => {}, () => {}), b.netlinkOpen(fd, 'ns', () => {}, () => {})])
+          .then(() => { require('node:worker_threads').parentPort.postMessage('open'); });
+      \`;
+      const run = (i) => {
+        if (i === 3) { console.log('survived'); return; }
+        const w = new Worker(code, { eval: true });
+        w.on('message', () => w.terminate());
+        w.on('exit', () => run(i + 1));
+      };
+      run(0);`;
+    expect(run(process.execPath, ['-e', script]).trim()).toBe('survived');
   });
 
   it('a netns path that does not exist is an ENOENT SystemError with the path', async () => {
