@@ -84,7 +84,7 @@ export class WriteQueue {
    * own operations; rejects with its own typed error.
    */
   submit(ops: readonly Operation[] | Transaction, opts: WriteOptions = {}): Promise<OpResult[]> {
-    const list = ops instanceof Transaction ? ops.ops : ops;
+    const list = ops instanceof Transaction ? [...ops.ops] : ops;
     if (opts.waitForVswitchd) {
       try {
         this.client.checkAckable();
@@ -109,10 +109,16 @@ export class WriteQueue {
     }
     const batch = this.waiting.splice(0, count);
     this.inFlight = true;
-    void this.run(batch).finally(() => {
-      this.inFlight = false;
-      this.flush();
-    });
+    this.run(batch)
+      // An unexpected failure (e.g. no Open_vSwitch row to read next_cfg from) must still
+      // settle every writer; settling one twice is a no-op.
+      .catch((err: unknown) => {
+        for (const m of batch) m.reject(err as Error);
+      })
+      .finally(() => {
+        this.inFlight = false;
+        this.flush();
+      });
   }
 
   private async run(batch: Member[], retry = false): Promise<void> {
