@@ -109,4 +109,4 @@ export {
   type ServeOptions,
   type ListenOptions,
 } from './shim-protocol';
-export { dispatchCni, type CniCall, type CniPlugin, type DispatchOptions } from './skel';
+export { dispatchCni, type CniCall, type CniPlugin, type DispatchOptions, type UndecodableDel } from './skel';

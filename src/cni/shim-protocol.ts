@@ -321,19 +321,23 @@ export async function listenShimSocket(socketPath: string, handler: ShimHandler,
   const server = net.createServer();
   const conns = serveShimConnections(server, handler, opts);
   // bind(2) creates the socket file with 0777 & ~umask: tighten the umask around it so
-  // the socket is never reachable by others, not even between bind and chmod.
+  // the socket is never reachable by others, not even between bind and chmod. The umask
+  // is process-wide, so it is restored synchronously: listen() binds within this call on
+  // the primary process (no await in between, nothing else can create files meanwhile).
+  const listening = new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.once('listening', () => {
+      server.off('error', reject);
+      resolve();
+    });
+  });
   const oldUmask = process.umask(0o177);
   try {
-    await new Promise<void>((resolve, reject) => {
-      server.once('error', reject);
-      server.listen(socketPath, () => {
-        server.off('error', reject);
-        resolve();
-      });
-    });
+    server.listen(socketPath);
   } finally {
     process.umask(oldUmask);
   }
+  await listening;
   await fs.promises.chmod(socketPath, 0o600);
   const ino = (await fs.promises.lstat(socketPath)).ino;
 

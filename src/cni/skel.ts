@@ -11,7 +11,7 @@
  * A daemon wires it up as:
  *   listenShimSocket(path, (req, ctx) => dispatchCni(req, plugin, ctx))
  */
-import { toCniError, type CniError } from './errors';
+import { CniErrorCode, toCniError, type CniError } from './errors';
 import { parseCniEnv, type CniEnv } from './env';
 import { parseNetConf, peekCniVersion, type NetConf, type ParseNetConfOptions } from './netconf';
 import { formatResult, type CniResult } from './result';
@@ -37,6 +37,21 @@ export interface CniPlugin {
   check(call: CniCall): Promise<void>;
   gc(call: CniCall): Promise<void>;
   status(call: CniCall): Promise<void>;
+  /**
+   * Optional: a DEL whose config cannot be decoded (error 1, 6 or 7). containerd retries a
+   * failing DEL forever, and the runtime sends DEL even after a failed ADD, so a plugin that
+   * keeps its own per-attachment state should clean up by (containerID, ifname) here and
+   * succeed. Without this method the decode error is returned, as skel would.
+   */
+  delWithoutConfig?(call: UndecodableDel): Promise<void>;
+}
+
+/** A DEL whose environment is valid but whose config is not. */
+export interface UndecodableDel {
+  readonly env: CniEnv;
+  /** Why the config was refused. */
+  readonly error: CniError;
+  readonly signal: AbortSignal;
 }
 
 export interface DispatchOptions extends ParseNetConfOptions {
@@ -46,6 +61,9 @@ export interface DispatchOptions extends ParseNetConfOptions {
 
 const never = new AbortController().signal;
 
+/** Config errors a DEL may survive (see {@link CniPlugin.delWithoutConfig}). */
+const CONFIG_CODES = new Set<number>([CniErrorCode.IncompatibleVersion, CniErrorCode.DecodeFailure, CniErrorCode.InvalidConfig]);
+
 /** Handles one CNI call end to end; never throws. */
 export async function dispatchCni(request: ShimRequest, plugin: CniPlugin, ctx?: Partial<ShimContext>, opts: DispatchOptions = {}): Promise<ShimResponse> {
   // Errors are worded in the config's version when it is one we speak (spec: echo it).
@@ -54,7 +72,16 @@ export async function dispatchCni(request: ShimRequest, plugin: CniPlugin, ctx?:
   try {
     const env = parseCniEnv(request.env);
     if (env.command === 'VERSION') return { exitCode: 0, stdout: JSON.stringify(versionReply()) };
-    const conf = parseNetConf(request.stdin, opts);
+    let conf: NetConf;
+    try {
+      conf = parseNetConf(request.stdin, opts);
+    } catch (err) {
+      const e = toCniError(err);
+      if (env.command !== 'DEL' || !plugin.delWithoutConfig || !CONFIG_CODES.has(e.code)) throw e;
+      opts.onError?.(e, request);
+      await plugin.delWithoutConfig({ env, error: e, signal: ctx?.signal ?? never });
+      return { exitCode: 0, stdout: '' };
+    }
     replyVersion = conf.cniVersion;
     assertCommandAllowed(env.command, conf.cniVersion);
     const call: CniCall = { command: env.command, env, conf, signal: ctx?.signal ?? never };

@@ -107,4 +107,26 @@ describe('dispatchCni', () => {
     await dispatchCni({ env: { ...ENV, CNI_COMMAND: 'DEL' }, stdin: conf('1.1.0') }, plugin, { signal: ac.signal });
     expect(calls[0]!.signal).toBe(ac.signal);
   });
+
+  it('DEL with an undecodable config: delWithoutConfig cleans by attachment and succeeds (no DEL loop)', async () => {
+    const { plugin } = recorder();
+    const seen: string[] = [];
+    plugin.delWithoutConfig = async (u) => {
+      seen.push(`${u.env.containerId}/${u.env.ifname}:${u.error.code}`);
+    };
+    for (const stdin of ['{broken', conf('1.1.0', { mode: 'hybrid' }), conf('9.9.9')]) {
+      const res = await dispatchCni({ env: { ...ENV, CNI_COMMAND: 'DEL' }, stdin }, plugin);
+      expect(res, stdin).toEqual({ exitCode: 0, stdout: '' });
+    }
+    expect(seen).toEqual(['c0ffee/net1:6', 'c0ffee/net1:7', 'c0ffee/net1:1']);
+    // Only DEL, and never for a bad environment.
+    const add = await dispatchCni({ env: { ...ENV, CNI_COMMAND: 'ADD' }, stdin: '{broken' }, plugin);
+    expect(JSON.parse(add.stdout)).toMatchObject({ code: 6 });
+    const badEnv = await dispatchCni({ env: { ...ENV, CNI_COMMAND: 'DEL', CNI_IFNAME: '../x' }, stdin: '{broken' }, plugin);
+    expect(JSON.parse(badEnv.stdout)).toMatchObject({ code: 4 });
+    expect(seen).toHaveLength(3);
+    // Without the hook the decode error is returned, as skel does.
+    const plain = await dispatchCni({ env: { ...ENV, CNI_COMMAND: 'DEL' }, stdin: '{broken' }, recorder().plugin);
+    expect(JSON.parse(plain.stdout)).toMatchObject({ code: 6 });
+  });
 });
