@@ -3,5 +3,7 @@ import type { Command } from './command';
 import { plugCommand, unplugCommand } from './plug';
 import { benchCommand } from './bench';
 import { demoCommand } from './demo';
+import { daemonCommand } from './daemon';
+import { installCniCommand } from './install-cni';
 
-export const commands: Command[] = [demoCommand, plugCommand, unplugCommand, benchCommand];
+export const commands: Command[] = [demoCommand, plugCommand, unplugCommand, benchCommand, daemonCommand, installCniCommand];

@@ -1,0 +1,681 @@
+/**
+ * The vhostplug CNI plugin as the node daemon runs it behind the shim: standalone netconfs
+ * (`{"type":"vhostplug","mode":"client"|"server"|"veth","bridge","mtu","ipam":{...}}`),
+ * no OpenStack. dispatchCni (src/cni/skel.ts) validates and calls this {@link CniPlugin}.
+ *
+ * Names: the port id is a UUIDv5 of `<containerId>/<ifname>` ({@link stablePortId}), so
+ * every name (OVS port `vhu…`/`tap…`, socket, config file) can be recomputed by a DEL that
+ * has no state and no prevResult. The MAC is the runtime's (`runtimeConfig.mac`, CNI_ARGS
+ * `MAC=`) or a locally administered one derived from the same hash.
+ *
+ * ADD:  state "adding" → IPAM ADD → plug (port, socket, config file | veth) → device-info
+ *       → state "added" (+ result). Any failure undoes the steps done, newest first.
+ * DEL:  device-info → unplug → IPAM DEL → state removed LAST. Idempotent; succeeds with
+ *       the netns, prevResult or state gone.
+ * CHECK: our own resources (see {@link VhostplugCniPlugin.check}) then IPAM CHECK.
+ * GC:   every attachment of this network not in `cni.dev/valid-attachments`, plus owned
+ *       ports with no record, is torn down; then IPAM GC.
+ * STATUS: 50 when OVSDB is unreachable or the mount point is broken, 51 when ovs-vswitchd
+ *       is down or stuck (existing ports lose their datapath); then IPAM STATUS.
+ *
+ * Error codes (CNI SPEC plus ours): 3 CHECK of an attachment we do not know; 7 bad
+ * config / names; 11 OVSDB unreachable (retry); 5 I/O; 101 CHECK found a problem
+ * (details list every problem); 102 a port of that name belongs to someone else.
+ */
+import * as crypto from 'node:crypto';
+import * as fs from 'node:fs';
+import { CniError, CniErrorCode, isCniError, toCniError } from '../cni/errors';
+import { parseCniEnv, type CniEnv } from '../cni/env';
+import { ipamAdd, ipamCheck, ipamDel, ipamGc, ipamStatus, type IpamCallOptions } from '../cni/ipam';
+import { parseNetConf, type NetConf } from '../cni/netconf';
+import { emptyResult, parseResult, vethResult, vhostUserResult, type CniResult } from '../cni/result';
+import { readDeviceInfo, removeDeviceInfo, vhostUserDeviceInfo, writeDeviceInfo, type DeviceInfoOptions } from '../cni/device-info';
+import type { CniCall, CniPlugin } from '../cni/skel';
+import { ValidationError } from '../binding/validate';
+import { VhostUserDriver, VhostUserError } from '../binding/vhostuser';
+import { silentLogger, type Logger } from '../log';
+import { DisconnectedError, OvsdbError, TimeoutError } from '../ovsdb/errors';
+import type { OvsdbClient } from '../ovsdb/client';
+import type { VIFBridge, VIFOpenVSwitch, VIFVHostUser } from '../vif/model';
+import { vethHostName, vhostUserPortName } from '../vif/names';
+import { DatapathMismatchError } from '../vswitch/ports';
+import { PortConflictError, type Vswitch } from '../vswitch/vswitch';
+import { attachmentKey, KeyedMutex, SharedExclusiveGate } from './locks';
+import type { AttachmentKind, AttachmentRecord, StateStore } from './state';
+
+/** vhostplug's own CNI error codes (100+ is plugin space). */
+export const DaemonErrorCode = {
+  /** CHECK found our resources missing or wrong; `details` lists every problem. */
+  CheckFailed: 101,
+  /** A port with the derived name exists and belongs to another attachment (or not to us). */
+  PortConflict: 102,
+} as const;
+
+// ---------------------------------------------------------------- stable names
+
+/** Namespace of the port-id UUIDv5 (a fixed random UUID; never change it: DEL recomputes names). */
+const PORT_ID_NAMESPACE = Buffer.from('6f1b0d7e2c4a4e0f9a7b3c5d8e2f1a40', 'hex');
+
+/** The stable port id of an attachment: UUIDv5(namespace, "<containerId>/<ifname>"). */
+export function stablePortId(containerId: string, ifname: string): string {
+  const h = crypto.createHash('sha1').update(PORT_ID_NAMESPACE).update(`${containerId}/${ifname}`).digest();
+  h[6] = (h[6]! & 0x0f) | 0x50; // version 5
+  h[8] = (h[8]! & 0x3f) | 0x80; // RFC 4122 variant
+  const x = h.subarray(0, 16).toString('hex');
+  return `${x.slice(0, 8)}-${x.slice(8, 12)}-${x.slice(12, 16)}-${x.slice(16, 20)}-${x.slice(20, 32)}`;
+}
+
+/** A locally administered unicast MAC derived from the attachment (stable across retries). */
+export function stableMac(containerId: string, ifname: string): string {
+  const h = crypto.createHash('sha256').update(`vhostplug-mac/${containerId}/${ifname}`).digest();
+  const b = [(h[0]! & 0xfc) | 0x02, h[1]!, h[2]!, h[3]!, h[4]!, h[5]!];
+  return b.map((x) => x.toString(16).padStart(2, '0')).join(':');
+}
+
+/** The OVS port name of an attachment in a mode (vhost-user `vhu…`, veth host end `tap…`). */
+export function stablePortName(containerId: string, ifname: string, kind: AttachmentKind): string {
+  const id = stablePortId(containerId, ifname);
+  return kind === 'veth' ? vethHostName(id) : vhostUserPortName(id);
+}
+
+// ---------------------------------------------------------------- veth driver contract
+
+/** Addresses and routes to configure in the pod netns (veth). */
+export interface VethIpConfig {
+  addresses: { address: string; gateway?: string }[];
+  routes: { dst: string; gw?: string }[];
+}
+
+/** What the daemon needs of the veth driver (src/binding/veth.ts `VethDriver`). */
+export interface VethDriverLike {
+  connect(req: {
+    vif: VIFOpenVSwitch | VIFBridge;
+    containerId: string;
+    ifname: string;
+    netns: string;
+    podUid?: string;
+    isDefaultGateway?: boolean;
+    ipConfig?: VethIpConfig;
+  }): Promise<{ hostIfname: string; ifname: string; mac: string; mtu: number }>;
+  disconnect(req: { containerId: string; ifname: string; netns?: string }): Promise<unknown>;
+  check(req: { containerId: string; ifname: string; netns: string }): Promise<string[]>;
+}
+
+// ---------------------------------------------------------------- plugin
+
+/** One timed phase of a request (for latency histograms). */
+export interface PhaseEvent {
+  command: 'ADD' | 'DEL' | 'CHECK' | 'GC' | 'STATUS' | 'RECONCILE';
+  phase: 'state' | 'ipam' | 'plug' | 'unplug' | 'device-info' | 'check' | 'ovsdb-commit' | 'vswitchd-ack' | 'socket-wait' | 'rename' | 'config-file';
+  ms: number;
+  containerId?: string;
+  ifname?: string;
+}
+
+export interface PluginOptions {
+  client: OvsdbClient;
+  vswitch: Vswitch;
+  vhostuser: VhostUserDriver;
+  veth?: VethDriverLike;
+  state: StateStore;
+  log?: Logger;
+  /** Shared with the reconciler. */
+  locks?: KeyedMutex;
+  gate?: SharedExclusiveGate;
+  /** Where device-info files may be written (tests use a temp dir). */
+  deviceInfo?: DeviceInfoOptions;
+  ipam?: IpamCallOptions;
+  /** ovs-vswitchd's pid file (STATUS); default `<ovs_vhu_path>/ovs-vswitchd.pid`. */
+  vswitchdPidFile?: string;
+  /** STATUS reports 51 when next_cfg stays ahead of cur_cfg this long (default 10 s). */
+  vswitchdStuckMs?: number;
+  onPhase?: (ev: PhaseEvent) => void;
+}
+
+/** What teardown needs: a state record, or what a DEL can derive without one. */
+interface TeardownPlan {
+  containerId: string;
+  ifname: string;
+  kind: AttachmentKind;
+  portId: string;
+  portName: string;
+  mode: 'client' | 'server' | 'veth';
+  netns?: string;
+  deviceInfoFile?: string;
+  /** IPAM DEL with this config and environment (undefined: no IPAM to release). */
+  ipam?: { conf: NetConf; env: CniEnv };
+}
+
+function kindOf(mode: NetConf['mode']): AttachmentKind {
+  return mode === 'veth' ? 'veth' : 'vhostuser';
+}
+
+function isProcessAlive(pid: number): boolean {
+  try {
+    const stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
+    // A zombie is dead (PID 1 here reaps only every ~2 s).
+    return stat.slice(stat.lastIndexOf(')') + 2, stat.lastIndexOf(')') + 3) !== 'Z';
+  } catch {
+    return false;
+  }
+}
+
+/** Maps driver/OVSDB errors to CNI errors with the right code. */
+export function cniErrorOf(err: unknown): CniError {
+  if (isCniError(err)) return err;
+  const e = err as Error;
+  const cause = e instanceof VhostUserError ? (e.cause as Error) : e;
+  if (e instanceof VhostUserError && e.step === 'validate') return new CniError(CniErrorCode.InvalidConfig, 'invalid attachment', cause.message, { cause: e });
+  if (cause instanceof ValidationError || cause instanceof DatapathMismatchError) return new CniError(CniErrorCode.InvalidConfig, 'invalid attachment', cause.message, { cause: e });
+  if (cause instanceof PortConflictError) return new CniError(DaemonErrorCode.PortConflict, 'port name conflict', cause.message, { cause: e });
+  if (cause instanceof DisconnectedError || (cause instanceof TimeoutError && /connect/i.test(cause.message))) {
+    return new CniError(CniErrorCode.TryAgainLater, 'OVSDB is not reachable', cause.message, { cause: e });
+  }
+  if (cause instanceof OvsdbError) return new CniError(CniErrorCode.IoFailure, 'OVSDB operation failed', e.message, { cause: e });
+  const c = toCniError(e);
+  if (e instanceof VhostUserError && c.code === CniErrorCode.Internal) return new CniError(CniErrorCode.IoFailure, `vhost-user ${e.step} failed`, cause?.message ?? e.message, { cause: e });
+  return c;
+}
+
+/** The CNI plugin. */
+export class VhostplugCniPlugin implements CniPlugin {
+  readonly locks: KeyedMutex;
+  readonly gate: SharedExclusiveGate;
+  private readonly log: Logger;
+  private readonly state: StateStore;
+  readonly vhostuser: VhostUserDriver;
+  private readonly vswitch: Vswitch;
+  veth: VethDriverLike | undefined;
+
+  constructor(private readonly opts: PluginOptions) {
+    this.locks = opts.locks ?? new KeyedMutex();
+    this.gate = opts.gate ?? new SharedExclusiveGate();
+    this.log = opts.log ?? silentLogger;
+    this.state = opts.state;
+    this.vhostuser = opts.vhostuser;
+    this.vswitch = opts.vswitch;
+    this.veth = opts.veth;
+  }
+
+  private phase(command: PhaseEvent['command'], phase: PhaseEvent['phase'], t0: number, containerId?: string, ifname?: string): void {
+    this.opts.onPhase?.({ command, phase, ms: performance.now() - t0, containerId, ifname });
+  }
+
+  private async timed<T>(command: PhaseEvent['command'], phase: PhaseEvent['phase'], fn: () => Promise<T>, containerId?: string, ifname?: string): Promise<T> {
+    const t0 = performance.now();
+    try {
+      return await fn();
+    } finally {
+      this.phase(command, phase, t0, containerId, ifname);
+    }
+  }
+
+  private ovsdbReady(): void {
+    if (this.opts.client.state !== 'ready') {
+      throw new CniError(CniErrorCode.TryAgainLater, 'OVSDB is not reachable', `the daemon's OVSDB connection is ${this.opts.client.state}`);
+    }
+  }
+
+  private vethDriver(): VethDriverLike {
+    if (!this.veth) throw new CniError(CniErrorCode.InvalidConfig, 'invalid network configuration', 'mode "veth" is not available in this daemon (no veth driver)');
+    return this.veth;
+  }
+
+  // ------------------------------------------------------------ ADD
+
+  async add(call: CniCall): Promise<CniResult> {
+    const { env, conf } = call;
+    const containerId = env.containerId!;
+    const ifname = env.ifname!;
+    return this.gate.runShared(() =>
+      this.locks.run(attachmentKey(containerId, ifname), async () => {
+        try {
+          return await this.addLocked(env, conf, containerId, ifname);
+        } catch (e) {
+          throw cniErrorOf(e);
+        }
+      }),
+    );
+  }
+
+  private async addLocked(env: CniEnv, conf: NetConf, containerId: string, ifname: string): Promise<CniResult> {
+    const kind = kindOf(conf.mode);
+    const existing = await this.state.read(containerId, ifname, (b) => this.log.warn('daemon: unusable state file', { ...b }));
+    if (existing?.phase === 'added') {
+      if (existing.network === conf.name && existing.mode === conf.mode && existing.result) {
+        // A retried ADD (the runtime timed out after we finished): same answer.
+        this.log.info('daemon: repeated ADD answered from state', { containerId, ifname });
+        return parseResult(existing.result);
+      }
+      throw new CniError(CniErrorCode.InvalidConfig, 'attachment already exists', `${containerId}/${ifname} is attached to network "${existing.network}" (mode ${existing.mode}); DEL it first`);
+    }
+    if (existing) {
+      // A half-done ADD from a previous life (crash): undo it before starting over.
+      await this.teardown(this.planFromRecord(existing), 'ADD');
+      await this.state.remove(containerId, ifname);
+    }
+    if (kind === 'veth') this.vethDriver();
+    this.ovsdbReady();
+
+    const portId = stablePortId(containerId, ifname);
+    const portName = stablePortName(containerId, ifname, kind);
+    const mac = conf.runtimeConfig.mac ?? env.args.mac ?? stableMac(containerId, ifname);
+    const devInfoFile = conf.capabilities['CNIDeviceInfoFile'] || conf.runtimeConfig.CNIDeviceInfoFile ? conf.runtimeConfig.CNIDeviceInfoFile : undefined;
+    const now = new Date().toISOString();
+    const rec: AttachmentRecord = {
+      version: 1,
+      containerId,
+      ifname,
+      phase: 'adding',
+      kind,
+      mode: conf.mode,
+      network: conf.name,
+      bridge: conf.bridge,
+      portId,
+      portName,
+      mac,
+      netconf: { ...conf.raw },
+      cniEnv: Object.fromEntries(Object.entries(env.raw).filter(([k]) => k !== 'CNI_COMMAND')),
+      ipam: conf.ipam !== undefined,
+      createdAt: now,
+      updatedAt: now,
+    };
+    if (conf.mtu !== undefined) rec.mtu = conf.mtu;
+    if (env.netns) rec.netns = env.netns;
+    if (env.args.podUid) rec.podUid = env.args.podUid;
+    if (devInfoFile && kind === 'vhostuser') rec.deviceInfoFile = devInfoFile;
+    if (kind === 'vhostuser') {
+      rec.socketPath = this.vhostuser.socketPathOf(portName);
+      rec.configPath = this.vhostuser.configPathOf(containerId, ifname);
+    }
+    await this.timed('ADD', 'state', () => this.state.write(rec), containerId, ifname);
+
+    let result: CniResult;
+    try {
+      const ipam = conf.ipam ? await this.timed('ADD', 'ipam', () => ipamAdd(conf, env, this.opts.ipam), containerId, ifname) : undefined;
+      if (kind === 'vhostuser') {
+        const vif: VIFVHostUser = {
+          kind: 'VIFVHostUser',
+          id: portId,
+          address: mac,
+          network: { id: conf.name, bridge: conf.bridge, mtu: conf.mtu ?? null },
+          plugin: 'ovs',
+          active: true,
+          port_profile: { kind: 'VIFPortProfileOpenVSwitch', interface_id: portId },
+          vif_name: portName,
+          mode: conf.mode as 'client' | 'server',
+        };
+        const t0 = performance.now();
+        const res = await this.vhostuser.connect({
+          vif,
+          containerId,
+          ifname,
+          podUid: env.args.podUid,
+          podNamespace: env.args.podNamespace,
+          podName: env.args.podName,
+        });
+        this.phase('ADD', 'plug', t0, containerId, ifname);
+        const emit = (phase: PhaseEvent['phase'], ms: number) => this.opts.onPhase?.({ command: 'ADD', phase, ms, containerId, ifname });
+        emit('ovsdb-commit', res.timings.commitMs);
+        emit('vswitchd-ack', res.timings.ackMs);
+        if (conf.mode === 'client') {
+          emit('socket-wait', res.timings.socketWaitMs);
+          emit('rename', res.timings.renameMs);
+        }
+        emit('config-file', res.timings.fileMs);
+        rec.mtu = res.mtu;
+        result = vhostUserResult({ ifname, mac: res.mac, mtu: res.mtu, socketPath: res.socketPath, ipam });
+        if (rec.deviceInfoFile) {
+          const file = rec.deviceInfoFile;
+          await this.timed('ADD', 'device-info', () => writeDeviceInfo(file, vhostUserDeviceInfo(conf.mode as 'client' | 'server', res.socketPath), this.opts.deviceInfo), containerId, ifname);
+        }
+      } else {
+        const vif: VIFOpenVSwitch = {
+          kind: 'VIFOpenVSwitch',
+          id: portId,
+          address: mac,
+          network: { id: conf.name, bridge: conf.bridge, mtu: conf.mtu ?? null },
+          plugin: 'ovs',
+          active: true,
+          port_profile: { kind: 'VIFPortProfileOpenVSwitch', interface_id: portId },
+          vif_name: portName,
+          bridge_name: conf.bridge,
+        };
+        const ipConfig: VethIpConfig = {
+          addresses: (ipam?.ips ?? []).map((ip) => (ip.gateway ? { address: ip.address, gateway: ip.gateway } : { address: ip.address })),
+          routes: (ipam?.routes ?? []).map((r) => (r.gw ? { dst: r.dst, gw: r.gw } : { dst: r.dst })),
+        };
+        const res = await this.timed(
+          'ADD',
+          'plug',
+          () => this.vethDriver().connect({ vif, containerId, ifname, netns: env.netns!, podUid: env.args.podUid, ipConfig }),
+          containerId,
+          ifname,
+        );
+        rec.mtu = res.mtu;
+        result = vethResult({ hostIfname: res.hostIfname, ifname: res.ifname, mac: res.mac, mtu: res.mtu, netns: env.netns!, ipam });
+      }
+    } catch (err) {
+      this.log.warn('daemon: ADD failed, rolling back', { containerId, ifname, error: err });
+      try {
+        await this.teardown(this.planFromRecord(rec), 'ADD');
+        await this.state.remove(containerId, ifname);
+      } catch (undoErr) {
+        // The "adding" record stays: the reconciler (or the runtime's DEL) finishes the job.
+        this.log.error('daemon: rollback of a failed ADD incomplete', { containerId, ifname, error: undoErr });
+      }
+      throw err;
+    }
+    rec.phase = 'added';
+    rec.result = result;
+    await this.timed('ADD', 'state', () => this.state.write(rec), containerId, ifname);
+    return result;
+  }
+
+  // ------------------------------------------------------------ teardown (DEL, rollback, GC, reconciler)
+
+  /** The teardown of a recorded attachment (IPAM with the recorded config and environment). */
+  planFromRecord(rec: AttachmentRecord): TeardownPlan {
+    const plan: TeardownPlan = {
+      containerId: rec.containerId,
+      ifname: rec.ifname,
+      kind: rec.kind,
+      portId: rec.portId,
+      portName: rec.portName,
+      mode: rec.mode,
+    };
+    if (rec.netns) plan.netns = rec.netns;
+    if (rec.deviceInfoFile) plan.deviceInfoFile = rec.deviceInfoFile;
+    if (rec.ipam) {
+      try {
+        const conf = parseNetConf(rec.netconf);
+        const env = parseCniEnv({ ...rec.cniEnv, CNI_COMMAND: 'DEL' });
+        if (conf.ipam) plan.ipam = { conf, env };
+      } catch (e) {
+        this.log.error('daemon: recorded config unusable for IPAM DEL', { containerId: rec.containerId, ifname: rec.ifname, error: e });
+      }
+    }
+    return plan;
+  }
+
+  /**
+   * Removes everything of an attachment, in an order that survives a crash between steps:
+   * device-info, then the port with its socket and config file (OVSDB keeps naming the
+   * attachment until the port goes), then the IP reservation. The caller removes the state
+   * record last. Everything already gone counts as done.
+   */
+  async teardown(plan: TeardownPlan, command: PhaseEvent['command']): Promise<void> {
+    const { containerId, ifname } = plan;
+    if (plan.deviceInfoFile) {
+      const f = plan.deviceInfoFile;
+      await this.timed(command, 'device-info', () => removeDeviceInfo(f, this.opts.deviceInfo), containerId, ifname);
+    }
+    await this.timed(
+      command,
+      'unplug',
+      async () => {
+        if (plan.kind === 'veth') {
+          if (this.veth) await this.veth.disconnect(plan.netns ? { containerId, ifname, netns: plan.netns } : { containerId, ifname });
+          // Without a driver (or if it missed it) the OVS side is still ours to remove.
+          const owned = this.vswitch.findByAttachment(containerId, ifname);
+          if (owned) await this.vswitch.delPort(owned.name);
+        } else {
+          const vif: VIFVHostUser = { kind: 'VIFVHostUser', id: plan.portId, mode: plan.mode === 'server' ? 'server' : 'client', vif_name: plan.portName };
+          await this.vhostuser.disconnect({ containerId, ifname, vif });
+        }
+      },
+      containerId,
+      ifname,
+    );
+    if (plan.ipam) {
+      const { conf, env } = plan.ipam;
+      try {
+        await this.timed(command, 'ipam', () => ipamDel(conf, env, this.opts.ipam), containerId, ifname);
+      } catch (e) {
+        // A plugin that cannot be found will never release anything: do not fail DEL forever.
+        if (isCniError(e) && e.code === CniErrorCode.InvalidConfig) this.log.warn('daemon: IPAM DEL impossible, skipped', { containerId, ifname, error: e });
+        else throw e;
+      }
+    }
+  }
+
+  // ------------------------------------------------------------ DEL
+
+  async del(call: CniCall): Promise<void> {
+    const { env, conf } = call;
+    const containerId = env.containerId!;
+    const ifname = env.ifname!;
+    await this.gate.runShared(() =>
+      this.locks.run(attachmentKey(containerId, ifname), async () => {
+        try {
+          const rec = await this.state.read(containerId, ifname, (b) => this.log.warn('daemon: unusable state file', { ...b }));
+          const kind = rec?.kind ?? kindOf(conf.mode);
+          const plan: TeardownPlan = rec
+            ? this.planFromRecord(rec)
+            : {
+                containerId,
+                ifname,
+                kind,
+                portId: stablePortId(containerId, ifname),
+                portName: stablePortName(containerId, ifname, kind),
+                mode: conf.mode,
+              };
+          if (env.netns) plan.netns = env.netns;
+          if (!plan.deviceInfoFile && kind === 'vhostuser' && conf.runtimeConfig.CNIDeviceInfoFile) plan.deviceInfoFile = conf.runtimeConfig.CNIDeviceInfoFile;
+          // The runtime's config is authoritative for IPAM (it must not change between ADD and DEL).
+          if (conf.ipam) plan.ipam = { conf, env };
+          else if (!rec) delete plan.ipam;
+          await this.teardown(plan, 'DEL');
+          await this.timed('DEL', 'state', () => this.state.remove(containerId, ifname), containerId, ifname);
+        } catch (e) {
+          throw cniErrorOf(e);
+        }
+      }),
+    );
+  }
+
+  // ------------------------------------------------------------ CHECK
+
+  /**
+   * Verifies the attachment: our state says "added"; the OVS port exists, is ours for this
+   * attachment, has an ofport and no error; vhost-user: the socket exists and is a socket
+   * (server mode: the pod application creates it, so it may be absent until the app
+   * starts: absence is accepted, anything else at that path is not), the config file
+   * matches; veth: the driver's check (links, addresses, routes); prevResult matches what
+   * we returned; then IPAM CHECK. Cheap: cache reads, a few lstat/reads, one IPAM exec.
+   */
+  async check(call: CniCall): Promise<void> {
+    const { env, conf } = call;
+    const containerId = env.containerId!;
+    const ifname = env.ifname!;
+    await this.locks.run(attachmentKey(containerId, ifname), async () => {
+      try {
+        await this.timed('CHECK', 'check', () => this.checkLocked(env, conf, containerId, ifname), containerId, ifname);
+      } catch (e) {
+        throw cniErrorOf(e);
+      }
+    });
+  }
+
+  private async checkLocked(env: CniEnv, conf: NetConf, containerId: string, ifname: string): Promise<void> {
+    this.ovsdbReady();
+    const rec = await this.state.read(containerId, ifname);
+    if (!rec || rec.phase !== 'added') {
+      throw new CniError(CniErrorCode.UnknownContainer, 'unknown attachment', `vhostplug has no completed ADD for ${containerId}/${ifname}`);
+    }
+    const problems: string[] = [];
+    if (rec.network !== conf.name) problems.push(`attached to network "${rec.network}", not "${conf.name}"`);
+    if (rec.mode !== conf.mode) problems.push(`attached in mode ${rec.mode}, not ${conf.mode}`);
+    const port = this.vswitch.portInfo(rec.portName);
+    if (!port) problems.push(`OVS port ${rec.portName} is missing`);
+    else {
+      if (!port.attachment || port.attachment.containerId !== containerId || port.attachment.ifname !== ifname) problems.push(`OVS port ${rec.portName} is not owned by this attachment`);
+      if (port.error) problems.push(`OVS interface ${rec.portName} has error: ${port.error}`);
+      if (port.ofport === -1) problems.push(`OVS interface ${rec.portName} has ofport -1`);
+      if (port.bridge !== rec.bridge) problems.push(`OVS port ${rec.portName} is on bridge ${port.bridge ?? '(none)'}, not ${rec.bridge}`);
+      const wantType = rec.kind === 'veth' ? undefined : rec.mode === 'client' ? 'dpdkvhostuser' : 'dpdkvhostuserclient';
+      if (wantType && port.type !== wantType) problems.push(`OVS interface ${rec.portName} has type "${port.type}", not ${wantType}`);
+    }
+    if (rec.kind === 'vhostuser') {
+      const sock = rec.socketPath ?? this.vhostuser.socketPathOf(rec.portName);
+      const st = lstatOrUndefined(sock);
+      if (!st) {
+        if (rec.mode === 'client') problems.push(`vhost-user socket ${sock} is missing`);
+      } else if (!st.isSocket()) problems.push(`${sock} is not a socket`);
+      const cfgPath = rec.configPath ?? this.vhostuser.configPathOf(containerId, ifname);
+      try {
+        const cfgSt = fs.lstatSync(cfgPath);
+        if (!cfgSt.isFile()) throw new Error('not a regular file');
+        // The file is pod-writable: bounded, and only compared, never used as a name or path.
+        if (cfgSt.size > 64 * 1024) throw new Error('larger than 64 KiB');
+        const cfg = JSON.parse(fs.readFileSync(cfgPath, 'utf8')) as Record<string, unknown>;
+        if (cfg.vhostname !== rec.portName) problems.push(`config file ${cfgPath}: vhostname "${cfg.vhostname}" is not ${rec.portName}`);
+        if (String(cfg.vhostmac).toLowerCase() !== rec.mac) problems.push(`config file ${cfgPath}: vhostmac "${cfg.vhostmac}" is not ${rec.mac}`);
+        if (cfg.mode !== rec.mode) problems.push(`config file ${cfgPath}: mode "${cfg.mode}" is not ${rec.mode}`);
+      } catch (e) {
+        problems.push(`config file ${cfgPath} is unusable: ${(e as Error).message}`);
+      }
+      if (rec.deviceInfoFile) {
+        const info = (await readDeviceInfo(rec.deviceInfoFile, this.opts.deviceInfo)) as { 'vhost-user'?: { path?: string; mode?: string } } | undefined;
+        if (!info) problems.push(`device-info file ${rec.deviceInfoFile} is missing`);
+        else if (info['vhost-user']?.path !== sock || info['vhost-user']?.mode !== rec.mode) problems.push(`device-info file ${rec.deviceInfoFile} does not match`);
+      }
+    } else if (this.veth) {
+      problems.push(...(await this.veth.check({ containerId, ifname, netns: env.netns! })));
+    }
+    if (conf.prevResult) problems.push(...prevResultProblems(conf.prevResult, rec));
+    if (problems.length > 0) throw new CniError(DaemonErrorCode.CheckFailed, 'attachment check failed', problems.join('; '));
+    if (conf.ipam) {
+      const out = await ipamCheck(conf, env, this.opts.ipam);
+      if (out.skipped) this.log.debug('daemon: IPAM CHECK skipped', { reason: out.skipped });
+    }
+  }
+
+  // ------------------------------------------------------------ GC
+
+  /** Tears down every attachment of this network not in `cni.dev/valid-attachments`. */
+  async gc(call: CniCall): Promise<void> {
+    const { env, conf } = call;
+    await this.gate.runExclusive(async () => {
+      this.ovsdbReady();
+      const valid = new Set((conf.validAttachments ?? []).map((a) => attachmentKey(a.containerID, a.ifname)));
+      const errors: string[] = [];
+      const { records } = await this.state.list();
+      const recorded = new Set(records.map((r) => attachmentKey(r.containerId, r.ifname)));
+      for (const rec of records) {
+        const key = attachmentKey(rec.containerId, rec.ifname);
+        if (rec.network !== conf.name || valid.has(key)) continue;
+        try {
+          await this.locks.run(key, async () => {
+            await this.teardown(this.planFromRecord(rec), 'GC');
+            await this.state.remove(rec.containerId, rec.ifname);
+          });
+          this.log.info('daemon: GC removed an attachment', { containerId: rec.containerId, ifname: rec.ifname });
+        } catch (e) {
+          errors.push(`${key}: ${(e as Error).message}`);
+        }
+      }
+      // Ports the CNI plugin made (derived names) that no record holds: orphans of any network.
+      for (const p of this.vswitch.ownedPorts()) {
+        const key = attachmentKey(p.attachment.containerId, p.attachment.ifname);
+        if (valid.has(key) || recorded.has(key) || !isDerivedPort(p.name, p.attachment.containerId, p.attachment.ifname)) continue;
+        try {
+          await this.locks.run(key, () => this.teardown(planForOrphanPort(p.name, p.type, p.attachment.containerId, p.attachment.ifname), 'GC'));
+        } catch (e) {
+          errors.push(`${key}: ${(e as Error).message}`);
+        }
+      }
+      if (conf.ipam) {
+        try {
+          const out = await ipamGc(conf, env, this.opts.ipam);
+          if (out.skipped) this.log.debug('daemon: IPAM GC skipped', { reason: out.skipped });
+        } catch (e) {
+          errors.push(`IPAM GC: ${(e as Error).message}`);
+        }
+      }
+      if (errors.length > 0) throw new CniError(CniErrorCode.IoFailure, 'GC incomplete', errors.join('; '));
+    });
+  }
+
+  // ------------------------------------------------------------ STATUS
+
+  /** Problems that make STATUS fail, with the code they call for; empty when ready. */
+  statusProblems(): { code: 50 | 51; msg: string }[] {
+    const out: { code: 50 | 51; msg: string }[] = [];
+    const client = this.opts.client;
+    if (client.state !== 'ready') {
+      out.push({ code: 50, msg: `OVSDB is unreachable (connection ${client.state})` });
+      return out;
+    }
+    const pidFile = this.opts.vswitchdPidFile ?? `${this.vhostuser.ovsVhuPath}/ovs-vswitchd.pid`;
+    try {
+      const pid = Number(fs.readFileSync(pidFile, 'utf8').trim());
+      if (Number.isInteger(pid) && pid > 0 && !isProcessAlive(pid)) out.push({ code: 51, msg: `ovs-vswitchd (pid ${pid} from ${pidFile}) is not running` });
+    } catch {
+      // No pid file where we look (another layout): rely on the cfg check below.
+    }
+    const next = client.cache.nextCfg;
+    const cur = client.cache.curCfg;
+    if (next !== undefined && cur !== undefined && cur < next) {
+      this.lagSince ??= Date.now();
+      if (Date.now() - this.lagSince > (this.opts.vswitchdStuckMs ?? 10_000)) out.push({ code: 51, msg: `ovs-vswitchd is not applying the database (cur_cfg ${cur} < next_cfg ${next})` });
+    } else this.lagSince = undefined;
+    for (const p of this.vhostuser.health().problems) out.push({ code: 50, msg: p });
+    return out;
+  }
+  private lagSince: number | undefined;
+
+  async status(call: CniCall): Promise<void> {
+    const problems = this.statusProblems();
+    if (problems.length > 0) {
+      const code = problems.some((p) => p.code === 51) ? 51 : 50;
+      throw new CniError(code, code === 51 ? 'vhostplug unavailable; existing attachments may be degraded' : 'vhostplug unavailable', problems.map((p) => p.msg).join('; '));
+    }
+    if (call.conf.ipam) {
+      const out = await ipamStatus(call.conf, call.env, this.opts.ipam);
+      if (out.skipped) this.log.debug('daemon: IPAM STATUS skipped', { reason: out.skipped });
+    }
+  }
+}
+
+function lstatOrUndefined(p: string): fs.Stats | undefined {
+  try {
+    return fs.lstatSync(p);
+  } catch {
+    return undefined;
+  }
+}
+
+/** True when a port's name is the one the CNI plugin derives for its attachment (not a `vhostplug plug` port). */
+export function isDerivedPort(name: string, containerId: string, ifname: string): boolean {
+  return name === stablePortName(containerId, ifname, 'vhostuser') || name === stablePortName(containerId, ifname, 'veth');
+}
+
+/** Teardown plan for an owned port that has no state record. */
+export function planForOrphanPort(name: string, type: string, containerId: string, ifname: string): TeardownPlan {
+  const kind: AttachmentKind = type === 'dpdkvhostuser' || type === 'dpdkvhostuserclient' ? 'vhostuser' : 'veth';
+  return {
+    containerId,
+    ifname,
+    kind,
+    portId: stablePortId(containerId, ifname),
+    portName: name,
+    mode: type === 'dpdkvhostuser' ? 'client' : type === 'dpdkvhostuserclient' ? 'server' : 'veth',
+  };
+}
+
+/** Differences between a runtime's prevResult and what our ADD returned. */
+function prevResultProblems(prev: CniResult, rec: AttachmentRecord): string[] {
+  const problems: string[] = [];
+  const ours = rec.result ? parseResult(rec.result) : emptyResult();
+  const mine = ours.interfaces.find((i) => i.name === rec.ifname && (i.sandbox !== undefined || rec.kind === 'vhostuser'));
+  const theirs = prev.interfaces.find((i) => i.name === rec.ifname);
+  if (!theirs) problems.push(`prevResult has no interface ${rec.ifname}`);
+  else {
+    if (theirs.mac && mine?.mac && theirs.mac.toLowerCase() !== mine.mac) problems.push(`prevResult MAC ${theirs.mac} is not ${mine.mac}`);
+    if (theirs.socketPath && mine?.socketPath && theirs.socketPath !== mine.socketPath) problems.push(`prevResult socketPath ${theirs.socketPath} is not ${mine.socketPath}`);
+  }
+  const have = new Set(ours.ips.map((i) => i.address));
+  for (const ip of prev.ips) if (!have.has(ip.address)) problems.push(`prevResult address ${ip.address} was not assigned by this ADD`);
+  return problems;
+}
