@@ -25,11 +25,19 @@ function asTransportError(err: Error & { code?: string }): Error {
   return err;
 }
 
-/** Resolves a TCP host to one numeric address (numeric hosts pass through). */
-async function resolveHost(host: string): Promise<string> {
-  if (net.isIP(host)) return host;
-  const { address } = await dns.promises.lookup(host);
-  return address;
+/**
+ * Resolves a TCP host to its numeric addresses in the resolver's order (numeric hosts pass
+ * through). All of them: "localhost" is often ::1 first while ovsdb-server listens on
+ * 127.0.0.1 only, and node:net would try both too.
+ */
+async function resolveHost(host: string): Promise<string[]> {
+  if (net.isIP(host)) return [host];
+  const all = await dns.promises.lookup(host, { all: true });
+  return [...new Set(all.map((a) => a.address))];
+}
+
+function closedBeforeEstablished(ep: Endpoint): Error {
+  return new Error(`connection to ${formatEndpoint(ep)} closed before it was established`);
 }
 
 /** A Transport over the addon's stream connection. */
@@ -52,10 +60,25 @@ export class NativeTransport implements Transport {
     };
     const ep = this.endpoint;
     const generation = ++this.generation;
-    const ip = ep.kind === 'tcp' ? await resolveHost(ep.host) : '';
-    if (generation !== this.generation) {
-      throw new Error(`connection to ${formatEndpoint(ep)} closed before it was established`);
+    const addresses = ep.kind === 'tcp' ? await resolveHost(ep.host) : [''];
+    let lastError: unknown;
+    // Try each address in turn; only a failed connect moves on to the next one.
+    for (const ip of addresses) {
+      if (generation !== this.generation) throw closedBeforeEstablished(ep);
+      try {
+        await this.open(ip, limits, handlers);
+        return;
+      } catch (err) {
+        lastError = err;
+        if ((err as { syscall?: string }).syscall !== 'connect') throw err;
+      }
     }
+    throw lastError;
+  }
+
+  /** One connection attempt; resolves on onConnect, rejects if it closes before. */
+  private open(ip: string, limits: RawStreamOptions, handlers: TransportHandlers): Promise<void> {
+    const ep = this.endpoint;
     return new Promise<void>((resolve, reject) => {
       let connected = false;
       let failure: Error | undefined;
@@ -71,7 +94,7 @@ export class NativeTransport implements Transport {
         onClose: () => {
           if (this.stream === stream) this.stream = undefined;
           if (!connected) {
-            reject(failure ?? new Error(`connection to ${formatEndpoint(ep)} closed before it was established`));
+            reject(failure ?? closedBeforeEstablished(ep));
             return;
           }
           handlers.onClose(failure);
