@@ -320,7 +320,7 @@ static int walk_object(char *p, size_t n, member_fn fn, void *ctx) {
   ws(&j);
   if (j.p >= j.end || *j.p++ != '{') return -1;
   ws(&j);
-  if (j.p < j.end && *j.p == '}') return 0;
+  if (j.p < j.end && *j.p == '}') return j.p++, ws(&j), j.p == j.end ? 0 : -1;
   for (;;) {
     char key[64];
     ws(&j);
@@ -336,7 +336,7 @@ static int walk_object(char *p, size_t n, member_fn fn, void *ctx) {
     ws(&j);
     if (j.p >= j.end) return -1;
     char c = *j.p++;
-    if (c == '}') return 0;
+    if (c == '}') return ws(&j), j.p == j.end ? 0 : -1; /* nothing may follow the object */
     if (c != ',') return -1;
   }
 }
@@ -376,11 +376,14 @@ static int response_member(const char *key, struct jr *j, void *ctx) {
   struct response *r = ctx;
   int is_out = strcmp(key, "stdout") == 0, is_err = strcmp(key, "stderr") == 0;
   if (strcmp(key, "exitCode") == 0) {
-    char *end;
-    errno = 0;
-    long v = strtol(j->p, &end, 10);
-    if (end == j->p || errno || v < 0 || v > 255 || end > j->end) return -1;
-    j->p = end;
+    /* JSON integer syntax only (no leading zeros, sign, fraction or exponent), 0..255. */
+    char *q = j->p;
+    long v = 0;
+    if (q < j->end && *q == '0') q++;
+    else
+      while (q < j->end && *q >= '0' && *q <= '9' && v <= 255) v = v * 10 + (*q++ - '0');
+    if (q == j->p || v > 255 || (q < j->end && strchr(".eE0123456789", *q) && *q)) return -1;
+    j->p = q;
     r->exit_code = v;
     r->have_exit = 1;
     return 1;
@@ -614,7 +617,6 @@ int main(int argc, char **argv) {
     return cni_error(ERR_TRY_AGAIN, "vhostplug daemon did not answer", details);
   }
   close(fd);
-  response_buf[len] = '\0'; /* strtol in response_member stops here at the latest */
 
   struct response r = {0, NULL, NULL, 0, 0, 0, 0};
   if (walk_object(response_buf, len, response_member, &r) < 0 || !r.have_exit || !r.have_out) {

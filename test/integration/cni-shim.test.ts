@@ -268,4 +268,57 @@ describeIf(needsBinaries(SHIM))('vhostplug-cni shim', () => {
     const del = await runShim(env({ CNI_COMMAND: 'DEL', CNI_NETNS: '' }), CONF);
     expect(del).toMatchObject({ code: 0, stdout: '' });
   });
+
+  it('garbled answers and configs never crash the shim (deterministic mutation corpus)', async () => {
+    // Mutations of a valid answer: the shim must either pass a well-formed answer through or
+    // print error 5, and must always exit normally (no signal, e.g. no SIGSEGV).
+    let seed = 0x5eed;
+    const rand = (n: number): number => {
+      seed = (seed * 1103515245 + 12345) & 0x7fffffff;
+      return seed % n;
+    };
+    const valid = JSON.stringify({ exitCode: 0, stdout: '{"cniVersion":"1.1.0","dns":{}}\u00e9\ud834\udd1e', stderr: 'w' });
+    const alphabet = '{}[]":,\\u0123456789abcdefxyz-+.eE \n\t';
+    let answer = Buffer.from(valid);
+    let refusedCount = 0;
+    daemon!.server.removeAllListeners('connection');
+    daemon!.server.on('connection', (s: net.Socket) =>
+      s.once('data', () => {
+        const hdr = Buffer.alloc(4);
+        hdr.writeUInt32BE(answer.length);
+        s.end(Buffer.concat([hdr, answer]));
+      }),
+    );
+    for (let i = 0; i < 120; i++) {
+      const bytes = Buffer.from(valid);
+      for (let k = 0, m = 1 + rand(4); k < m; k++) {
+        const at = rand(bytes.length);
+        bytes[at] = rand(3) === 0 ? rand(256) : alphabet.charCodeAt(rand(alphabet.length));
+      }
+      answer = rand(5) === 0 ? bytes.subarray(0, rand(bytes.length)) : bytes;
+      const conf = i % 2 ? CONF : Buffer.from(valid).subarray(0, rand(valid.length)).toString('latin1');
+      const r = await runShim(env(), conf);
+      expect(r.code, `case ${i}: ${answer.toString('latin1')}`).not.toBeNull();
+      let parsed: Record<string, unknown> | undefined;
+      try {
+        parsed = JSON.parse(answer.toString('utf8')) as Record<string, unknown>;
+      } catch {
+        parsed = undefined;
+      }
+      const refused = r.code === 1 && /"code":5,"msg":"malformed answer/.test(r.stdout);
+      if (!refused) {
+        // Passed through: only ever a valid answer, exactly as JSON.parse reads it.
+        expect(parsed, `case ${i}: ${answer.toString('latin1')}`).toBeDefined();
+        expect(r.code).toBe(parsed!.exitCode);
+        expect(r.stdout).toBe(parsed!.stdout);
+      } else if (parsed && Number.isInteger(parsed.exitCode) && typeof parsed.stdout === 'string' && (parsed.exitCode as number) <= 255) {
+        // Refusing valid JSON is only allowed for what the shim's strict reader rejects.
+        expect(answer.toString('utf8'), `case ${i}`).toMatch(/"exitCode":(-|\d+[.eE])|"exitCode":-?0\d|"(exitCode|stdout|stderr)":.*"\1":/);
+      }
+      refusedCount += refused ? 1 : 0;
+    }
+    // The corpus exercises both outcomes.
+    expect(refusedCount).toBeGreaterThan(10);
+    expect(refusedCount).toBeLessThan(120);
+  });
 });
