@@ -424,7 +424,17 @@ void NetlinkSocket::ReportError(int errnum, const char* syscall) {
 void NetlinkSocket::OnReadable(int status) {
   if (closed_ || data_->shutting_down) return;
   if (status < 0) {
-    ReportError(-status, "uv_poll");
+    // libuv reports a socket error (POLLERR) as UV_EBADF and stops polling. For netlink
+    // that error is usually ENOBUFS (the kernel dropped replies): report the real errno
+    // and keep going, the socket itself is fine.
+    int soerr = 0;
+    socklen_t len = sizeof(soerr);
+    if (status == UV_EBADF && getsockopt(fd_.get(), SOL_SOCKET, SO_ERROR, &soerr, &len) == 0 && soerr != 0) {
+      uv_poll_start(poll_.get(), UV_READABLE, OnPoll);
+      ReportError(soerr, "recvmsg");
+    } else {
+      ReportError(-status, "uv_poll");
+    }
     return;
   }
   Napi::Env env = on_messages_.Env();

@@ -270,10 +270,18 @@ interface RequestContext {
   link?: string | number;
 }
 
+/**
+ * Requests in flight per socket. The kernel answers each request inside sendmsg, so the
+ * window is mostly replies waiting in our receive buffer; past about a thousand the
+ * kernel drops them (ENOBUFS). Further requests wait in a queue, in order.
+ */
+const MAX_IN_FLIGHT = 128;
+
 /** A NETLINK_ROUTE socket bound to one netns, with its in-flight requests. */
 export class RtnlSocket {
   private seq = Math.floor(Math.random() * 0x7fffffff);
   private readonly pending = new Map<number, Pending>();
+  private readonly waiting: (() => void)[] = [];
   private raw: RawNetlinkSocket | undefined;
   private idleTimer: NodeJS.Timeout | undefined;
   private closed = false;
@@ -317,7 +325,10 @@ export class RtnlSocket {
     }
   }
 
-  private send(type: number, flags: number, fixed: Buffer, attrs: NlAttr[], ctx: RequestContext, dump: boolean) {
+  private async send(type: number, flags: number, fixed: Buffer, attrs: NlAttr[], ctx: RequestContext, dump: boolean) {
+    if (this.pending.size >= MAX_IN_FLIGHT || this.waiting.length > 0) {
+      await new Promise<void>((go) => this.waiting.push(go));
+    }
     return new Promise<{ replies: NlMessage[]; interrupted: boolean }>((resolve, reject) => {
       const syscall = RTM_NAME[type] ?? `RTM_${type}`;
       if (this.closed || !this.raw) {
@@ -370,6 +381,7 @@ export class RtnlSocket {
     this.pending.delete(seq);
     if (err) p.reject(err);
     else p.resolve({ replies: p.replies, interrupted: p.dumpInterrupted });
+    this.waiting.shift()?.();
     if (this.pending.size === 0 && !this.closed) {
       this.raw?.unref();
       this.touch();
@@ -402,6 +414,8 @@ export class RtnlSocket {
       this.pending.delete(seq);
       p.reject(new NetlinkError(EBADF, p.syscall, { netns: this.netns, link: p.link }));
     }
+    // Queued requests go on and fail with EBADF in send().
+    for (const go of this.waiting.splice(0)) go();
     this.onIdleClose(this);
   }
 }

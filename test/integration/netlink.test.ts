@@ -19,6 +19,8 @@ import {
   createBridge,
   createVethPair,
   encodeAttrs,
+  encodeMessage,
+  ifinfomsg,
   formatIp,
   ipv4Broadcast,
   linkDel,
@@ -42,7 +44,8 @@ import {
   setSysctl,
   vethPairMessage,
 } from '../../src/os/netlink';
-import { AF, IFF, IFLA, IFLA_INFO, NLMSG, NLMSGERR_ATTR, NLM_F, RTA, VETH_INFO } from '../../src/os/netlink-constants';
+import { AF, IFF, IFLA, IFLA_INFO, NLMSG, NLMSGERR_ATTR, NLM_F, RTA, RTM, VETH_INFO } from '../../src/os/netlink-constants';
+import { native, type SystemError } from '../../src/native';
 import { run } from '../helpers/proc';
 import { describeIf, firstReason, needsBinaries, needsRoot } from '../helpers/skip';
 
@@ -130,6 +133,38 @@ describe('rtnetlink message encoding (pure)', () => {
     await expect(createVethPair({ name: 'x'.repeat(16), peerName: 'eth0' })).rejects.toThrow(/interface name/);
     await expect(createVethPair({ name: 'tapok', peerName: 'eth0', mac: '02:00:00:00:00' })).rejects.toThrow(/MAC/);
     await expect(linkSetMtu('tapok', -1)).rejects.toMatchObject({ code: 'ERR_INVALID_ARG_VALUE' });
+  });
+});
+
+describe('rtnetlink socket flow control (host netns, no root needed)', () => {
+  afterEach(() => closeNetlinkSockets());
+
+  it('queues past the in-flight limit: 3000 concurrent requests on one socket all succeed', async () => {
+    const r = await Promise.allSettled(Array.from({ length: 3000 }, () => linkGet('lo')));
+    expect(r.filter((x) => x.status === 'rejected')).toEqual([]);
+    expect(cachedSocketCount()).toBe(1);
+  });
+
+  it('the raw socket reports a receive overrun as ENOBUFS and keeps working', async () => {
+    const errors: SystemError[] = [];
+    const seen = new Set<number>();
+    const raw = await native().netlinkOpen(-1, '', (ds) => ds.forEach((d) => parseMessages(d).forEach((m) => seen.add(m.seq))), (e) => errors.push(e));
+    try {
+      // Thousands of unanswered-for-now requests overflow the receive buffer.
+      for (let seq = 1; seq <= 5000; seq++) raw.send(encodeMessage(RTM.GETLINK, NLM_F.REQUEST | NLM_F.ACK, seq, ifinfomsg({ index: 1 }), []));
+      const deadline = Date.now() + 5000;
+      while (errors.length === 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 10));
+      expect(errors[0]).toMatchObject({ code: 'ENOBUFS', syscall: 'recvmsg' });
+      // Replies that did fit are still queued; once they are read, new requests work again.
+      let probe = 100000;
+      while (!seen.has(probe) && Date.now() < deadline) {
+        raw.send(encodeMessage(RTM.GETLINK, NLM_F.REQUEST | NLM_F.ACK, ++probe, ifinfomsg({ index: 1 }), []));
+        await new Promise((r) => setTimeout(r, 20));
+      }
+      expect(seen.has(probe)).toBe(true);
+    } finally {
+      raw.close();
+    }
   });
 });
 
