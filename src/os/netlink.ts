@@ -12,7 +12,9 @@
  * - an NLMSG_ERROR with error 0 is the ACK that ends a request; a negative error fails it
  *   with the kernel's extended-ACK text (NETLINK_EXT_ACK, NLMSGERR_ATTR_MSG);
  * - dumps end with NLMSG_DONE and are retried when a part carries NLM_F_DUMP_INTR;
- * - ENOBUFS on the socket means replies were dropped: every pending request fails.
+ * - ENOBUFS on the socket means replies were dropped: every pending request fails, and
+ *   the socket stays in use; at most MAX_IN_FLIGHT requests are outstanding per socket,
+ *   so that ordinary bursts never get there.
  */
 import * as fs from 'node:fs';
 import * as net from 'node:net';
