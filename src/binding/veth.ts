@@ -417,7 +417,14 @@ export class VethDriver {
     if (!hanging) {
       throw Object.assign(new Error(`EEXIST: interface '${att.ifname}' already exists in netns ${att.netns}`), { code: 'EEXIST', path: att.netns });
     }
-    // clearStale ran: any OVS port of this name was ours and is gone, so the device is a leftover.
+    // Only a veth with no OVS port is a leftover of ours (the cache is re-read: another
+    // client may have added a port of this name since clearStale looked).
+    const info = this.vswitch.portInfo(att.hostIfname);
+    if (hanging.kind !== 'veth' || (info && !(info.attachment && sameAttachment(info.attachment, att)))) {
+      throw Object.assign(new Error(`EEXIST: host interface '${att.hostIfname}' exists and is not a leftover of this attachment (kind ${hanging.kind ?? 'unknown'})`), {
+        code: 'EEXIST',
+      });
+    }
     warnings.push(`removed hanging interface ${att.hostIfname} (a leftover of an earlier plug)`);
     await linkDel(att.hostIfname, { netns: this.hostNetns, ifExists: true });
     await create();
