@@ -6,19 +6,23 @@
  * misbehave (garbage bytes, a message cut off by EOF, counting how sends arrive); those
  * tests say so.
  */
-import { execFileSync, spawn, spawnSync } from 'node:child_process';
+import { execFileSync, spawn } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as net from 'node:net';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describeIf, firstReason, needsBinaries } from '../helpers/skip';
 import { native } from '../../src/native';
 import { NativeTransport } from '../../src/ovsdb/native-transport';
 import { NetTransport } from '../../src/ovsdb/net-transport';
 import { Endpoint, FramingError, Transport, TransportOptions } from '../../src/ovsdb/transport';
 
 const SCHEMA = '/usr/share/openvswitch/vswitch.ovsschema';
-const haveOvsdb = spawnSync('ovsdb-server', ['--version']).status === 0 && fs.existsSync(SCHEMA);
+const ovsdbMissing = firstReason(
+  needsBinaries('ovsdb-server', 'ovsdb-tool'),
+  fs.existsSync(SCHEMA) ? undefined : `missing ${SCHEMA}`,
+);
 const REPO = path.resolve(__dirname, '../..');
 
 interface TransportKind {
@@ -166,7 +170,7 @@ async function runTsChild(body: string, args: string[], nodeFlags: string[] = []
   return { code, out };
 }
 
-describe.skipIf(!haveOvsdb)('OVSDB transports against ovsdb-server (skipped: ovsdb-server or vswitch.ovsschema missing)', () => {
+describeIf(ovsdbMissing)('OVSDB transports against ovsdb-server', () => {
   let server: OvsdbServer;
   beforeAll(() => {
     server = startOvsdbServer();
