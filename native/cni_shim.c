@@ -326,7 +326,8 @@ static int walk_object(char *p, size_t n, member_fn fn, void *ctx) {
     ws(&j);
     long klen = read_string(&j, key, sizeof key);
     if (klen == -1) return -1;
-    if (klen == -2) key[0] = '\0'; /* a long key is none of ours */
+    /* A long key, or one with an escaped NUL, is none of ours (no accidental prefix match). */
+    if (klen == -2 || strlen(key) != (size_t)klen) key[0] = '\0';
     ws(&j);
     if (j.p >= j.end || *j.p++ != ':') return -1;
     ws(&j);
@@ -347,7 +348,7 @@ static int take_string(struct jr *j, char *dst, size_t cap) {
   if (j->p >= j->end || *j->p != '"') return 0;
   long n = read_string(j, tmp, sizeof tmp);
   if (n == -1) return -1;
-  if (n >= 0 && (size_t)n < cap) memcpy(dst, tmp, (size_t)n + 1);
+  if (n >= 0 && (size_t)n < cap && strlen(tmp) == (size_t)n) memcpy(dst, tmp, (size_t)n + 1);
   return 1;
 }
 
