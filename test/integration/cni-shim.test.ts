@@ -191,6 +191,11 @@ describeIf(needsBinaries(SHIM))('vhostplug-cni shim', () => {
     const r = await runShim({ ...CNI_ENV }, conf);
     expect(r.code).toBe(0);
     expect((JSON.parse(r.stdout) as ShimRequest).stdin).toBe(conf);
+    // A value with an escaped NUL is ignored, never truncated to a different path.
+    const nul = JSON.stringify({ cniVersion: '1.0.0', name: 'n', type: 'vhostplug', daemonSocket: `${sock}\u0000/../x` });
+    const n = await runShim({ ...CNI_ENV }, nul);
+    expect(n.code).not.toBe(0);
+    expect(n.stdout).not.toContain('"stdin"'); // our echo daemon was not reached
     // The environment wins over the config.
     const other = await runShim({ ...CNI_ENV, VHOSTPLUG_DAEMON_SOCKET: path.join(dir, 'nope.sock') }, conf);
     expect(JSON.parse(other.stdout)).toMatchObject({ code: 11 });
