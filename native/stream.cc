@@ -32,6 +32,9 @@ constexpr int kMaxReadsPerPoll = 50;
 constexpr size_t kKeepOutputCapacity = 1024 * 1024;
 // Sanity bound for maxDepth (the scanner keeps one byte per level).
 constexpr double kMaxDepthLimit = 1 << 20;
+// V8's longest string on 64-bit (buffer.constants.MAX_STRING_LENGTH): a message of at
+// most this many UTF-8 bytes always fits in a JS string.
+constexpr double kMaxMessageLimit = (1 << 29) - 24;
 
 // Reads RawStreamOptions { maxMessageBytes, maxDepth }.
 ScanLimits LimitsArg(Napi::Env env, Napi::Value v) {
@@ -41,8 +44,8 @@ ScanLimits LimitsArg(Napi::Env env, Napi::Value v) {
   Napi::Value bytes = o.Get("maxMessageBytes");
   if (!bytes.IsUndefined()) {
     double d = bytes.IsNumber() ? bytes.As<Napi::Number>().DoubleValue() : NAN;
-    if (!(d >= 2 && d <= 9007199254740991.0) || std::floor(d) != d)
-      throw Napi::RangeError::New(env, "opts.maxMessageBytes must be an integer >= 2");
+    if (!(d >= 2 && d <= kMaxMessageLimit) || std::floor(d) != d)
+      throw Napi::RangeError::New(env, "opts.maxMessageBytes must be an integer from 2 to 536870888");
     lim.max_message_bytes = static_cast<size_t>(d);
   }
   Napi::Value depth = o.Get("maxDepth");

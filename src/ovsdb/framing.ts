@@ -18,6 +18,11 @@
  */
 import { DEFAULT_MAX_DEPTH, DEFAULT_MAX_MESSAGE_BYTES, FramingError } from './transport';
 
+/** Largest accepted maxMessageBytes: V8's longest string on 64-bit (2^29 - 24). */
+export const MAX_MESSAGE_LIMIT = 2 ** 29 - 24;
+/** Largest accepted maxDepth (the scanners keep one byte per level). */
+export const MAX_DEPTH_LIMIT = 2 ** 20;
+
 const QUOTE = 0x22;
 const BACKSLASH = 0x5c;
 const OPEN_BRACE = 0x7b;
@@ -69,8 +74,12 @@ export class JsonFramer {
   constructor(limits: FramerLimits = {}) {
     this.maxMessageBytes = limits.maxMessageBytes ?? DEFAULT_MAX_MESSAGE_BYTES;
     this.maxDepth = limits.maxDepth ?? DEFAULT_MAX_DEPTH;
-    if (!(this.maxMessageBytes >= 2) || !(this.maxDepth >= 1)) {
-      throw new RangeError('maxMessageBytes must be >= 2 and maxDepth >= 1');
+    // A message must fit in one JS string; the native scanner applies the same bounds.
+    if (!Number.isInteger(this.maxMessageBytes) || this.maxMessageBytes < 2 || this.maxMessageBytes > MAX_MESSAGE_LIMIT) {
+      throw new RangeError(`maxMessageBytes must be an integer from 2 to ${MAX_MESSAGE_LIMIT}`);
+    }
+    if (!Number.isInteger(this.maxDepth) || this.maxDepth < 1 || this.maxDepth > MAX_DEPTH_LIMIT) {
+      throw new RangeError(`maxDepth must be an integer from 1 to ${MAX_DEPTH_LIMIT}`);
     }
     this.openers = new Uint8Array(this.maxDepth + 1);
   }

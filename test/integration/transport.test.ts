@@ -400,6 +400,23 @@ describeIf(ovsdbMissing)('OVSDB transports against ovsdb-server', () => {
       expect(err.message).toMatch(/at most 107 bytes/);
     });
 
+    it('connects to a unix path of exactly 107 bytes (fake peer)', async () => {
+      const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'vhostplug-long-'));
+      try {
+        const sock = path.join(dir, 'p'.repeat(107 - dir.length - 1));
+        expect(Buffer.byteLength(sock)).toBe(107);
+        const srv = net.createServer((c) => c.end('{"id":1}'));
+        await new Promise<void>((r) => srv.listen(sock, r));
+        const peer = new Peer(new NativeTransport({ kind: 'unix', path: sock }));
+        await peer.connect();
+        await withTimeout(peer.closed, 5000, 'onClose');
+        expect(peer.received).toEqual([{ id: 1 }]);
+        srv.close();
+      } finally {
+        fs.rmSync(dir, { recursive: true, force: true });
+      }
+    });
+
     it('reports onConnect and onClose asynchronously and drops writes after close', async () => {
       const events: string[] = [];
       let closed!: () => void;

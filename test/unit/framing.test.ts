@@ -21,6 +21,8 @@ describe('TS JsonFramer specifics', () => {
   it('rejects nonsensical limits', () => {
     expect(() => new JsonFramer({ maxDepth: 0 })).toThrow(RangeError);
     expect(() => new JsonFramer({ maxMessageBytes: 1 })).toThrow(RangeError);
+    expect(() => new JsonFramer({ maxMessageBytes: 2 ** 29 })).toThrow(RangeError);
+    expect(() => new JsonFramer({ maxDepth: 2.5 })).toThrow(RangeError);
   });
 
   it('does not keep references into the caller buffer for partial messages', () => {

@@ -60,6 +60,9 @@ describe('native jsonFramer arguments', () => {
     expect(() => native().jsonFramer({ maxMessageBytes: 1, maxDepth: 10 })).toThrow(RangeError);
     expect(() => native().jsonFramer({ maxMessageBytes: 100, maxDepth: 0 })).toThrow(RangeError);
     expect(() => native().jsonFramer({ maxMessageBytes: 1.5, maxDepth: 10 })).toThrow(RangeError);
+    expect(() => native().jsonFramer({ maxMessageBytes: 2 ** 29, maxDepth: 10 })).toThrow(RangeError);
+    expect(() => native().jsonFramer({ maxMessageBytes: 100, maxDepth: 2 ** 20 + 1 })).toThrow(RangeError);
+    expect(native().jsonFramer({ maxMessageBytes: 2 ** 29 - 24, maxDepth: 2 ** 20 }).pending()).toBe(0);
     expect(() => native().jsonFramer(null as unknown as { maxMessageBytes: number; maxDepth: number })).toThrow(TypeError);
   });
 });
