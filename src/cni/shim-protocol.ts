@@ -229,9 +229,14 @@ export function serveShimConnections(server: net.Server, handler: ShimHandler, o
       Promise.resolve()
         .then(() => handler(request, { signal: abort.signal }))
         .then(
-          (res) => reply(res),
-          (err) => reply(errorResponse(err, peekCniVersion(request.stdin))),
-        );
+          // A handler bug (exit code out of range, non-string stdout) must not reach the
+          // shim as a frame it refuses: answer a CNI internal error instead.
+          (res) => reply(decodeShimResponse(res)),
+        )
+        .catch((err: unknown) => {
+          const e = err instanceof ShimProtocolError ? new CniError(CniErrorCode.Internal, 'invalid answer from the CNI handler', err.message) : err;
+          reply(errorResponse(e, peekCniVersion(request.stdin)));
+        });
     });
   });
   return { sockets };

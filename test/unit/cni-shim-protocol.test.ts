@@ -107,6 +107,14 @@ describe('listenShimSocket', () => {
     expect(JSON.parse(add.stdout)).toMatchObject({ cniVersion: '1.1.0', code: 5, msg: 'open failed' });
   });
 
+  it('turns an invalid handler answer into CNI error 100', async () => {
+    const sock = path.join(dir, 'd.sock');
+    servers.push(await listenShimSocket(sock, () => ({ exitCode: 300, stdout: 'x' })));
+    const res = await callShimDaemon(sock, { env: { CNI_COMMAND: 'ADD' }, stdin: '{"cniVersion":"0.3.1"}' });
+    expect(res.exitCode).toBe(1);
+    expect(JSON.parse(res.stdout)).toMatchObject({ cniVersion: '0.3.1', code: 100, msg: 'invalid answer from the CNI handler' });
+  });
+
   it('answers a protocol violation with CNI error 5 instead of closing silently', async () => {
     const sock = path.join(dir, 'd.sock');
     servers.push(await listenShimSocket(sock, () => ({ exitCode: 0, stdout: 'never' })));
