@@ -157,6 +157,8 @@ export interface VethDisconnectResult {
   hostIfname?: string;
   portName?: string;
   removed: { port: boolean; veth: boolean; bridge?: boolean };
+  /** ms spent deleting the OVS port (commit + ack) and the host devices (concurrently). */
+  timings?: { ovsMs: number; linkMs: number };
 }
 
 export interface VethCheckRequest {
@@ -327,7 +329,8 @@ export class VethDriver {
     const { att } = plan;
     const timings: VethTimings = { cleanupMs: 0, bridgeMs: 0, vethMs: 0, ovsMs: 0, commitMs: 0, ackMs: 0, addrMs: 0, totalMs: 0 };
     const warnings: string[] = [];
-    const undo: (() => Promise<unknown>)[] = [];
+    // Runs last on a failure: our cached netlink socket must not pin the pod netns.
+    const undo: (() => Promise<unknown>)[] = [() => releaseNetns(att.netns)];
     const host = { netns: this.hostNetns };
     let step: VethStep = 'cleanup';
     let replaced = false;
@@ -432,11 +435,14 @@ export class VethDriver {
 
   /** Addresses (IPv6 without DAD; IPv6 enabled in the pod if it was off), then routes. */
   private async configureL3(ifname: string, netns: string, ip: NormalizedIpConfig): Promise<void> {
+    if (ip.addresses.length === 0 && ip.routes.length === 0) return;
     const opts = { netns };
+    // One lookup of the ifindex instead of one per address and route.
+    const index = (await linkGet(ifname, opts).catch((e: Error) => Promise.reject(new VethError('address', e)))).index;
     let v6Enabled = false;
     for (const a of ip.addresses) {
       try {
-        await addAddress(ifname, a.cidr, opts);
+        await addAddress(index, a.cidr, opts);
       } catch (e) {
         if (codeOf(e) === 'EEXIST') continue;
         // EACCES: IPv6 is disabled on the device (the runtime turned it off in the pod).
@@ -445,7 +451,7 @@ export class VethDriver {
         try {
           await setSysctl('ipv6/conf/all/disable_ipv6', '0', opts);
           await setSysctl(`ipv6/conf/${ifname}/disable_ipv6`, '0', opts);
-          await addAddress(ifname, a.cidr, opts);
+          await addAddress(index, a.cidr, opts);
         } catch (e2) {
           throw new VethError('address', e2 as Error);
         }
@@ -453,7 +459,7 @@ export class VethDriver {
     }
     for (const r of ip.routes) {
       try {
-        await addRoute({ dst: r.dst, gateway: r.gateway, link: ifname, family: r.family }, opts);
+        await addRoute({ dst: r.dst, gateway: r.gateway, link: index, family: r.family }, opts);
       } catch (e) {
         // The route is there already (Kuryr ignores EEXIST for the default route).
         if (codeOf(e) !== 'EEXIST') throw new VethError('route', e as Error);
@@ -468,11 +474,27 @@ export class VethDriver {
     const hostIfname = ids[VETH_KEYS.hostIfname] ?? fallback?.hostIfname ?? hybrid?.tap ?? portName;
     validateIfName(hostIfname, 'host ifname');
     const removed: VethDisconnectResult['removed'] = { port: false, veth: false };
-    removed.port = await this.vswitch.delPort(portName, this.ackOpts());
-    // Deleting the host end deletes the pod end with it (wherever its netns is).
-    removed.veth = await linkDel(hostIfname, { ...host, ifExists: true });
-    if (hybrid) removed.bridge = await unplugHybridBridge(hybrid, this.hostNetns);
-    return { hostIfname, portName, removed };
+    const timings = { ovsMs: 0, linkMs: 0 };
+    const t = performance.now();
+    // The port and the devices go concurrently: a veth delete waits for RCU grace periods
+    // in the kernel (~15 ms), about as long as the vswitchd acknowledgement. If the port
+    // delete fails, the port still carries our ownership keys and the next DEL finishes it.
+    const [p, l] = await Promise.allSettled([
+      this.vswitch.delPort(portName, this.ackOpts()).then((r) => {
+        timings.ovsMs = performance.now() - t;
+        return r;
+      }),
+      (async () => {
+        // Deleting the host end deletes the pod end with it (wherever its netns is).
+        removed.veth = await linkDel(hostIfname, { ...host, ifExists: true });
+        if (hybrid) removed.bridge = await unplugHybridBridge(hybrid, this.hostNetns);
+        timings.linkMs = performance.now() - t;
+      })(),
+    ]);
+    if (p.status === 'rejected') throw p.reason;
+    if (l.status === 'rejected') throw l.reason;
+    removed.port = p.value;
+    return { hostIfname, portName, removed, timings };
   }
 
   /**

@@ -315,6 +315,17 @@ describeIf(firstReason(needsRoot(), needsOvs({ dpdk: false }), needsBinaries(PY)
     }
   });
 
+  it('a pod netns that does not exist fails the veth step with ENOENT and leaves nothing', async () => {
+    const vif = makeVif('VIFBridge', 24);
+    const err = (await driver.connect(request(vif, { path: '/run/netns/vhpv-does-not-exist' })).catch((e: unknown) => e)) as VethError;
+    expect(err).toBeInstanceOf(VethError);
+    expect(err.step).toBe('veth');
+    expect(err.code).toBe('ENOENT');
+    const left = hostLinks();
+    for (const name of Object.values(hybridNames(vif))) expect(left).not.toContain(name);
+    expect(ports()).toEqual([]);
+  });
+
   it('rolls back when the bridge has another datapath (no conversion), and refuses a port it does not own', async () => {
     const pod = newPod();
     const vif = makeVif('VIFBridge', 22);
@@ -348,6 +359,7 @@ describeIf(firstReason(needsRoot(), needsOvs({ dpdk: false }), needsBinaries(PY)
     const connectMs: number[] = [];
     const disconnectMs: number[] = [];
     const phases: Record<string, number[]> = { vethMs: [], ovsMs: [], addrMs: [] };
+    const delPhases: Record<string, number[]> = { ovsMs: [], linkMs: [] };
     for (const [i, pod] of pods.entries()) {
       const req = request(makeVif('VIFOpenVSwitch', 100 + i), pod);
       let t = performance.now();
@@ -355,8 +367,10 @@ describeIf(firstReason(needsRoot(), needsOvs({ dpdk: false }), needsBinaries(PY)
       connectMs.push(performance.now() - t);
       for (const k of Object.keys(phases)) phases[k]!.push(res.timings[k as 'vethMs']);
       t = performance.now();
-      await driver.disconnect({ containerId: req.containerId, ifname: 'eth0', netns: pod.path });
+      const del = await driver.disconnect({ containerId: req.containerId, ifname: 'eth0', netns: pod.path });
       disconnectMs.push(performance.now() - t);
+      delPhases.ovsMs!.push(del.timings!.ovsMs);
+      delPhases.linkMs!.push(del.timings!.linkMs);
     }
     const p50 = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
     const summary = {
@@ -365,6 +379,7 @@ describeIf(firstReason(needsRoot(), needsOvs({ dpdk: false }), needsBinaries(PY)
       connectP50Ms: +p50(connectMs).toFixed(2),
       disconnectP50Ms: +p50(disconnectMs).toFixed(2),
       phaseP50Ms: Object.fromEntries(Object.entries(phases).map(([k, v]) => [k, +p50(v).toFixed(2)])),
+      disconnectPhaseP50Ms: Object.fromEntries(Object.entries(delPhases).map(([k, v]) => [k, +p50(v).toFixed(2)])),
     };
     console.log(JSON.stringify(summary));
     expect(connectMs).toHaveLength(20);
