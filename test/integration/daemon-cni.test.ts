@@ -1,0 +1,218 @@
+/**
+ * Every CNI command for every supported version, driven as a runtime drives a plugin: the
+ * real `vhostplug-cni` shim with the CNI environment and the config on stdin, in front of
+ * the daemon (in this process), on a private DPDK OVS, with Debian's host-local IPAM.
+ */
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { afterAll, beforeAll, expect, it } from 'vitest';
+import { Daemon } from '../../src/daemon/daemon';
+import { stablePortName } from '../../src/daemon/cni-plugin';
+import { stateFileName } from '../../src/daemon/state';
+import { useSandbox } from '../helpers/sandbox';
+import { describeIf, firstReason, needsBinaries, needsOvs, needsRoot } from '../helpers/skip';
+import { cniEnv, fakeNetns, HOST_LOCAL, leftovers, loadTestConfig, makeDirs, netconf, NOTHING, ports, reservedIps, runShim, SHIM, type DaemonDirs } from './daemon-harness';
+
+const VERSIONS = ['0.3.0', '0.3.1', '0.4.0', '1.0.0', '1.1.0'] as const;
+const atLeast = (v: string, min: string) => v.localeCompare(min, undefined, { numeric: true }) >= 0;
+
+describeIf(firstReason(needsRoot(), needsOvs({ dpdk: true }), needsBinaries(SHIM, HOST_LOCAL)))('daemon: CNI commands through the shim', () => {
+  const sandbox = useSandbox();
+  let d: DaemonDirs;
+  let daemon: Daemon;
+  let seq = 0;
+
+  beforeAll(async () => {
+    d = makeDirs(sandbox(), 'cni');
+    daemon = await Daemon.start({
+      config: loadTestConfig(d),
+      fsync: false,
+      reconcileIntervalMs: 0,
+      deviceInfo: { allowedDirs: [d.devinfo] },
+      vswitchdPidFile: path.join(sandbox().dir, 'ovs-vswitchd.pid'),
+    });
+  }, 60_000);
+  afterAll(async () => {
+    await daemon?.stop();
+  });
+
+  for (const version of VERSIONS) {
+    for (const mode of ['client', 'server'] as const) {
+      it(`${version} ${mode}: ADD, CHECK, STATUS, GC, VERSION, DEL (twice, then without netns/prevResult)`, async () => {
+        const cid = `c${version.replace(/\./g, '')}${mode}${++seq}`;
+        const ns = fakeNetns(d, cid);
+        const devFile = path.join(d.devinfo, `${cid}-net1.json`);
+        const conf = netconf(d, version, mode, { capabilities: { CNIDeviceInfoFile: true }, runtimeConfig: { CNIDeviceInfoFile: devFile } });
+        const add = await runShim(d.socket, cniEnv('ADD', cid, 'net1', ns, { CNI_ARGS: 'IgnoreUnknown=1;K8S_POD_NAMESPACE=ns1;K8S_POD_NAME=pod-a;K8S_POD_UID=0a0b' }), JSON.stringify(conf));
+        expect(add.stderr).toBe('');
+        expect(add.code, add.stdout).toBe(0);
+        const res = add.json!;
+        expect(res.cniVersion).toBe(version);
+        const portName = stablePortName(cid, 'net1', 'vhostuser');
+        const sock = path.join(d.mount, portName);
+        const itf = (res.interfaces as Record<string, unknown>[])[0]!;
+        expect(itf.name).toBe('net1');
+        expect(itf.sandbox).toBeUndefined(); // no kernel interface claimed
+        if (version === '1.1.0') {
+          expect(itf.socketPath).toBe(sock);
+          expect(itf.mtu).toBe(1500);
+        } else {
+          expect(itf.socketPath).toBeUndefined();
+        }
+        const ips = res.ips as Record<string, unknown>[];
+        expect(ips).toHaveLength(1);
+        expect(ips[0]!.address).toMatch(/^10\.99\.\d+\.\d+\/16$/);
+        if (!atLeast(version, '1.0.0')) expect(ips[0]!.version).toBe('4');
+        const ip = String(ips[0]!.address).split('/')[0]!;
+        expect(reservedIps(d)).toContain(ip);
+        expect(ports(sandbox())).toContain(portName);
+        const iface = sandbox().vsctlJson('--columns=type,external_ids', 'list', 'Interface', portName);
+        expect(iface.data[0]![0]).toBe(mode === 'client' ? 'dpdkvhostuser' : 'dpdkvhostuserclient');
+        if (mode === 'client') expect(fs.lstatSync(sock).isSocket()).toBe(true);
+        const cfg = JSON.parse(fs.readFileSync(path.join(d.mount, `${cid}-net1`), 'utf8')) as Record<string, unknown>;
+        expect(cfg).toMatchObject({ vhostname: portName, mode, socket_path: sock });
+        expect(JSON.parse(fs.readFileSync(devFile, 'utf8'))).toEqual({ type: 'vhost-user', version: '1.1.0', 'vhost-user': { mode, path: sock } });
+        const rec = JSON.parse(fs.readFileSync(path.join(d.state, stateFileName(cid, 'net1')), 'utf8')) as Record<string, unknown>;
+        expect(rec.phase).toBe('added');
+
+        // A retried ADD gets the same answer and plugs nothing new.
+        const again = await runShim(d.socket, cniEnv('ADD', cid, 'net1', ns), JSON.stringify(conf));
+        expect(again.code).toBe(0);
+        expect(again.json).toEqual(res);
+
+        const withPrev = JSON.stringify({ ...conf, prevResult: res });
+        const check = await runShim(d.socket, cniEnv('CHECK', cid, 'net1', ns), withPrev);
+        if (atLeast(version, '0.4.0')) expect(check.code, check.stdout).toBe(0);
+        else expect([check.code, check.json?.code, check.json?.cniVersion]).toEqual([1, 1, version]);
+
+        const status = await runShim(d.socket, { CNI_COMMAND: 'STATUS', CNI_PATH: '/usr/lib/cni' }, JSON.stringify(conf));
+        const gc = await runShim(
+          d.socket,
+          { CNI_COMMAND: 'GC', CNI_PATH: '/usr/lib/cni' },
+          JSON.stringify({ ...conf, 'cni.dev/valid-attachments': [{ containerID: cid, ifname: 'net1' }] }),
+        );
+        if (version === '1.1.0') {
+          expect(status.code, status.stdout).toBe(0);
+          expect(gc.code, gc.stdout).toBe(0);
+          expect(ports(sandbox())).toContain(portName); // valid: kept
+        } else {
+          expect([status.code, status.json?.code]).toEqual([1, 1]);
+          expect([gc.code, gc.json?.code]).toEqual([1, 1]);
+        }
+
+        const ver = await runShim(d.socket, { CNI_COMMAND: 'VERSION' }, JSON.stringify({ cniVersion: version }));
+        expect(ver.code).toBe(0);
+        expect(ver.json).toEqual({ cniVersion: '1.1.0', supportedVersions: [...VERSIONS] });
+
+        const del = await runShim(d.socket, cniEnv('DEL', cid, 'net1', ns), withPrev);
+        expect(del.code, del.stdout).toBe(0);
+        expect(del.stdout).toBe('');
+        expect(leftovers(sandbox(), d)).toEqual(NOTHING);
+        // Idempotent, and fine with the netns and prevResult gone.
+        fs.rmSync(ns);
+        expect((await runShim(d.socket, cniEnv('DEL', cid, 'net1', ns), withPrev)).code).toBe(0);
+        expect((await runShim(d.socket, cniEnv('DEL', cid, 'net1'), JSON.stringify(conf))).code).toBe(0);
+        expect(leftovers(sandbox(), d)).toEqual(NOTHING);
+      }, 60_000);
+    }
+  }
+
+  it('GC removes every attachment of the network not in cni.dev/valid-attachments (and only of that network)', async () => {
+    const conf = netconf(d, '1.1.0', 'client');
+    const other = { ...netconf(d, '1.1.0', 'server'), name: 'other-net', ipam: { ...(conf.ipam as object), dataDir: path.join(d.root, 'ipam-other') } };
+    const ids = ['gc-keep', 'gc-drop1', 'gc-drop2'];
+    for (const id of ids) expect((await runShim(d.socket, cniEnv('ADD', id, 'net1', fakeNetns(d, id)), JSON.stringify(conf))).code).toBe(0);
+    expect((await runShim(d.socket, cniEnv('ADD', 'gc-other', 'net1', fakeNetns(d, 'gc-other')), JSON.stringify(other))).code).toBe(0);
+    expect(reservedIps(d)).toHaveLength(3);
+    const gc = await runShim(d.socket, { CNI_COMMAND: 'GC', CNI_PATH: '/usr/lib/cni' }, JSON.stringify({ ...conf, 'cni.dev/valid-attachments': [{ containerID: 'gc-keep', ifname: 'net1' }] }));
+    expect(gc.code, gc.stdout).toBe(0);
+    expect(ports(sandbox()).sort()).toEqual([stablePortName('gc-keep', 'net1', 'vhostuser'), stablePortName('gc-other', 'net1', 'vhostuser')].sort());
+    expect(reservedIps(d)).toHaveLength(1);
+    for (const [id, c] of [['gc-keep', conf], ['gc-other', other]] as const) expect((await runShim(d.socket, cniEnv('DEL', id, 'net1'), JSON.stringify(c))).code).toBe(0);
+    expect(leftovers(sandbox(), d)).toEqual(NOTHING);
+  }, 60_000);
+
+  it('CHECK reports what is wrong: unknown attachment (3), socket gone, config file changed (101)', async () => {
+    const conf = netconf(d, '1.1.0', 'client');
+    const unknown = await runShim(d.socket, cniEnv('CHECK', 'nobody', 'net1', '/var/run/netns/nobody'), JSON.stringify(conf));
+    expect([unknown.code, unknown.json?.code]).toEqual([1, 3]);
+    const ns = fakeNetns(d, 'chk');
+    const add = await runShim(d.socket, cniEnv('ADD', 'chk', 'net1', ns), JSON.stringify(conf));
+    expect(add.code).toBe(0);
+    const withPrev = JSON.stringify({ ...conf, prevResult: add.json });
+    const sock = path.join(d.mount, stablePortName('chk', 'net1', 'vhostuser'));
+    fs.renameSync(sock, `${sock}.away`);
+    const noSock = await runShim(d.socket, cniEnv('CHECK', 'chk', 'net1', ns), withPrev);
+    expect([noSock.code, noSock.json?.code]).toEqual([1, 101]);
+    expect(String(noSock.json?.details)).toContain('socket');
+    fs.renameSync(`${sock}.away`, sock);
+    expect((await runShim(d.socket, cniEnv('CHECK', 'chk', 'net1', ns), withPrev)).code).toBe(0);
+    const cfgFile = path.join(d.mount, 'chk-net1');
+    const text = fs.readFileSync(cfgFile, 'utf8');
+    fs.writeFileSync(cfgFile, text.replace(/"mode": "client"/, '"mode": "server"'));
+    const badCfg = await runShim(d.socket, cniEnv('CHECK', 'chk', 'net1', ns), withPrev);
+    expect([badCfg.code, badCfg.json?.code]).toEqual([1, 101]);
+    expect(String(badCfg.json?.details)).toContain('mode');
+    // A prevResult with an address we never assigned fails too.
+    const forged = { ...(add.json as object), ips: [{ address: '10.99.250.250/16' }] };
+    const badPrev = await runShim(d.socket, cniEnv('CHECK', 'chk', 'net1', ns), JSON.stringify({ ...conf, prevResult: forged }));
+    expect(badPrev.code).toBe(1);
+    expect((await runShim(d.socket, cniEnv('DEL', 'chk', 'net1', ns), withPrev)).code).toBe(0);
+    expect(leftovers(sandbox(), d)).toEqual(NOTHING);
+  }, 60_000);
+
+  it('the reconciler tears down an added attachment whose netns is gone (and releases its IP)', async () => {
+    const conf = netconf(d, '1.0.0', 'server');
+    const ns = fakeNetns(d, 'gone');
+    expect((await runShim(d.socket, cniEnv('ADD', 'gone', 'net1', ns), JSON.stringify(conf))).code).toBe(0);
+    expect((await daemon.reconciler.runOnce(false)).dead).toEqual([]);
+    fs.rmSync(ns);
+    const report = await daemon.reconciler.runOnce(false);
+    expect(report.dead).toEqual(['gone:net1']);
+    expect(leftovers(sandbox(), d)).toEqual(NOTHING);
+  }, 60_000);
+
+  it('STATUS answers 50 for a broken mount point and 51 when ovs-vswitchd is gone', async () => {
+    const conf = JSON.stringify(netconf(d, '1.1.0', 'client'));
+    const env = { CNI_COMMAND: 'STATUS', CNI_PATH: '/usr/lib/cni' };
+    fs.renameSync(d.mount, `${d.mount}.moved`);
+    try {
+      const broken = await runShim(d.socket, env, conf);
+      expect([broken.code, broken.json?.code]).toEqual([1, 50]);
+      expect(String(broken.json?.details)).toContain('mount_point');
+    } finally {
+      fs.renameSync(`${d.mount}.moved`, d.mount);
+    }
+    expect((await runShim(d.socket, env, conf)).code).toBe(0);
+    const pidFile = path.join(sandbox().dir, 'ovs-vswitchd.pid');
+    const real = fs.readFileSync(pidFile, 'utf8');
+    fs.writeFileSync(pidFile, '999999\n'); // a pid that is not running: what a crashed vswitchd leaves
+    try {
+      const down = await runShim(d.socket, env, conf);
+      expect([down.code, down.json?.code]).toEqual([1, 51]);
+    } finally {
+      fs.writeFileSync(pidFile, real);
+    }
+  }, 30_000);
+
+  it('OVSDB down: STATUS 50, ADD 11 (try again later) with nothing left; back up: ADD works', async () => {
+    const conf = JSON.stringify(netconf(d, '1.1.0', 'client'));
+    await sandbox().killDb();
+    try {
+      await new Promise((r) => setTimeout(r, 300));
+      const st = await runShim(d.socket, { CNI_COMMAND: 'STATUS', CNI_PATH: '/usr/lib/cni' }, conf);
+      expect([st.code, st.json?.code]).toEqual([1, 50]);
+      const add = await runShim(d.socket, cniEnv('ADD', 'nodb', 'net1', fakeNetns(d, 'nodb')), conf);
+      expect([add.code, add.json?.code]).toEqual([1, 11]);
+      expect(fs.readdirSync(d.state)).toEqual([]);
+      expect(reservedIps(d)).toEqual([]);
+    } finally {
+      await sandbox().startDb();
+    }
+    await daemon.runtime.client.ready(20_000);
+    const add = await runShim(d.socket, cniEnv('ADD', 'nodb', 'net1', fakeNetns(d, 'nodb')), conf);
+    expect(add.code, add.stdout).toBe(0);
+    expect((await runShim(d.socket, cniEnv('DEL', 'nodb', 'net1'), conf)).code).toBe(0);
+    expect(leftovers(sandbox(), d)).toEqual(NOTHING);
+  }, 60_000);
+});
