@@ -7,7 +7,7 @@
     "cflags_cc!": ["-fno-exceptions", "-fno-rtti"],
     "cflags": ["-Wall", "-Wextra", "-O2", "-fvisibility=hidden", "-fstack-protector-strong"],
     "cflags_cc": ["-std=c++17", "-Wall", "-Wextra", "-O2", "-fvisibility=hidden", "-fvisibility-inlines-hidden", "-fstack-protector-strong"],
-    "defines": ["NAPI_VERSION=8", "_GNU_SOURCE"]
+    "defines": ["NAPI_VERSION=8", "_GNU_SOURCE", "NODE_API_SWALLOW_UNTHROWABLE_EXCEPTIONS"]
   },
   "targets": [
     {

@@ -2,7 +2,6 @@
 // and receive on the main loop. See netlink.h for the contract and the namespace rule.
 #include "netlink.h"
 
-#include <dlfcn.h>
 #include <fcntl.h>
 #include <linux/netlink.h>
 #include <pthread.h>
@@ -45,20 +44,6 @@ bool CanCallIntoJs(napi_env env) {
   napi_value undef;
   if (napi_create_object(env, &obj) != napi_ok || napi_get_undefined(env, &undef) != napi_ok) return false;
   return napi_set_named_property(env, obj, "probe", undef) == napi_ok;
-}
-
-// Keeps this library mapped until the process exits. A worker that loaded the addon
-// unloads it at exit, while a detached netns thread may still be running our code and
-// libuv may still owe us close callbacks; both would then jump into unmapped memory.
-void PinAddonLibrary() {
-  static std::once_flag once;
-  std::call_once(once, [] {
-    Dl_info info;
-    if (dladdr(reinterpret_cast<void*>(&PinAddonLibrary), &info) != 0 && info.dli_fname != nullptr) {
-      // The handle is deliberately never closed.
-      (void)dlopen(info.dli_fname, RTLD_NOW | RTLD_NOLOAD | RTLD_NODELETE);
-    }
-  });
 }
 
 // Per-environment state of this concern: the class constructor for netlinkOpen.
@@ -483,7 +468,6 @@ void NetlinkSocket::OnReadable(int status) {
 }
 
 void InitNetlink(Napi::Env env, Napi::Object exports, AddonData*) {
-  PinAddonLibrary();
   auto* ne = new NetlinkEnv();
   ne->ctor = Napi::Persistent(NetlinkSocket::Define(env));
   env.AddCleanupHook([ne]() { delete ne; });
