@@ -5,7 +5,8 @@
  */
 import { describe, expect, it } from 'vitest';
 import { inSubnet, ipConfigFromIpam, ipConfigFromVif, networkOf, normalizeIpConfig } from '../../src/binding/ipconfig';
-import { vethMtu } from '../../src/binding/veth';
+import { VETH_KEYS, VethDriver, vethMtu } from '../../src/binding/veth';
+import type { Vswitch } from '../../src/vswitch/vswitch';
 import { hybridNames, hybridNamesFromPort, hybridQvbName, hybridQvoName } from '../../src/binding/hybrid';
 import { ValidationError } from '../../src/binding/validate';
 import { parseCidr, parseIp } from '../../src/os/netlink';
@@ -184,5 +185,78 @@ describe('veth MTU and hybrid names', () => {
     expect(hybridQvoName(id)).toBe('qvo3f0f8d0e-1b');
     expect(hybridNamesFromPort('qvo3f0f8d0e-1b')).toEqual(n);
     expect(hybridNamesFromPort('tap3f0f8d0e-1b')).toBeUndefined();
+  });
+});
+
+describe('VethDriver.plan (names, port spec and validation, before any I/O)', () => {
+  // plan() reads nothing from OVSDB; the Vswitch is never touched here.
+  const driver = new VethDriver({} as Vswitch, { defaultBridge: 'br-default', networkDeviceMtu: 1400 });
+  const id = '89eccd45-43e9-43d8-b4cc-4c13db13f782';
+  const base = {
+    id,
+    address: '3E:94:B7:31:A0:83',
+    network: { id: 'n', bridge: 'br-int', mtu: 9000, subnets: [{ cidr: '192.168.0.0/24', gateway: '192.168.0.1', ips: [{ address: '192.168.0.2' }] }] },
+    port_profile: { kind: 'VIFPortProfileOpenVSwitch' as const, interface_id: 'iface-1' },
+    vif_name: 'tap89eccd45-43',
+  };
+  const req = { containerId: 'abc123', ifname: 'eth0', netns: '/var/run/netns/pod', podUid: 'b6c0a1d2-0000-4000-8000-000000000001', isDefaultGateway: true };
+
+  it('VIFOpenVSwitch: the tap is the OVS port with the os-vif keys, vm-uuid = pod UID, ownership and device keys', () => {
+    const { att, spec, ip } = driver.plan({ ...req, vif: { kind: 'VIFOpenVSwitch', ...base, bridge_name: 'br-int' } });
+    expect(att.hostIfname).toBe('tap89eccd45-43');
+    expect(att.portName).toBe('tap89eccd45-43');
+    expect(att.mac).toBe('3e:94:b7:31:a0:83');
+    expect(att.mtu).toBe(1400); // 9000 capped by network_device_mtu
+    expect(spec).toEqual({
+      bridge: 'br-int',
+      name: 'tap89eccd45-43',
+      type: '',
+      external_ids: {
+        'iface-id': 'iface-1',
+        'iface-status': 'active',
+        'attached-mac': '3e:94:b7:31:a0:83',
+        'vm-uuid': req.podUid,
+        'vhostplug-owner': 'vhostplug',
+        'vhostplug-container-id': 'abc123',
+        'vhostplug-ifname': 'eth0',
+        [VETH_KEYS.hostIfname]: 'tap89eccd45-43',
+        [VETH_KEYS.netns]: '/var/run/netns/pod',
+      },
+    });
+    expect(spec.datapath_type).toBeUndefined(); // the bridge's datapath is left alone
+    expect(ip.routes).toEqual([{ dst: 'default', gateway: '192.168.0.1', family: 4 }]);
+  });
+
+  it('VIFBridge: qvo is the OVS port, the tap goes on qbr, and the profile datapath is passed through', () => {
+    const vif = {
+      kind: 'VIFBridge' as const,
+      ...base,
+      bridge_name: 'qbr89eccd45-43',
+      network: { ...base.network, bridge: undefined },
+      port_profile: { ...base.port_profile, datapath_type: 'netdev' },
+    };
+    const { att, spec } = driver.plan({ ...req, vif });
+    expect(att.hybrid).toEqual({ tap: 'tap89eccd45-43', bridge: 'qbr89eccd45-43', qvb: 'qvb89eccd45-43', qvo: 'qvo89eccd45-43' });
+    expect(spec.name).toBe('qvo89eccd45-43');
+    expect(spec.bridge).toBe('br-default'); // no network bridge: [neutron_defaults] ovs_bridge
+    expect(spec.datapath_type).toBe('netdev');
+    expect(spec.external_ids[VETH_KEYS.linuxBridge]).toBe('qbr89eccd45-43');
+  });
+
+  it('refuses bad input with the field named', () => {
+    const vif = { kind: 'VIFOpenVSwitch' as const, ...base, bridge_name: 'br-int' };
+    const cases: [object, RegExp][] = [
+      [{ ...req, vif: { ...vif, kind: 'VIFVHostUser' } }, /expected a VIFOpenVSwitch or VIFBridge/],
+      [{ ...req, vif, containerId: '../x' }, /container id/],
+      [{ ...req, vif, ifname: 'eth0/../x' }, /ifname/],
+      [{ ...req, vif, netns: 'relative/ns' }, /netns/],
+      [{ ...req, vif: { ...vif, address: '01:00:5e:00:00:01' } }, /vif\.address.*multicast/],
+      [{ ...req, vif: { ...vif, vif_name: 'tap-name-way-too-long' } }, /vif_name/],
+      [{ ...req, vif: { ...vif, port_profile: { ...base.port_profile, datapath_type: 'dpdk' } } }, /datapath_type/],
+      [{ ...req, vif, ipConfig: { addresses: ['nope'], routes: [] } }, /ipConfig\.addresses\[0\]/],
+    ];
+    for (const [r, re] of cases) expect(() => driver.plan(r as never)).toThrow(re);
+    const noBridge = new VethDriver({} as Vswitch);
+    expect(() => noBridge.plan({ ...req, vif: { ...vif, bridge_name: '', network: { ...base.network, bridge: undefined } } })).toThrow(/ovs_bridge/);
   });
 });
