@@ -7,11 +7,12 @@
  * tests say so.
  */
 import { execFileSync, spawn } from 'node:child_process';
+import * as dns from 'node:dns';
 import * as fs from 'node:fs';
 import * as net from 'node:net';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { describeIf, firstReason, needsBinaries } from '../helpers/skip';
 import { native } from '../../src/native';
 import { NativeTransport } from '../../src/ovsdb/native-transport';
@@ -398,6 +399,33 @@ describeIf(ovsdbMissing)('OVSDB transports against ovsdb-server', () => {
       expect(err.code).toBe('ENAMETOOLONG');
       expect(err.path).toBe(long);
       expect(err.message).toMatch(/at most 107 bytes/);
+    });
+
+    it('tries every address of a TCP host name until one connects', async () => {
+      // "localhost" often resolves to ::1 first while ovsdb-server listens on 127.0.0.1 only.
+      const lookup = vi
+        .spyOn(dns.promises, 'lookup')
+        .mockResolvedValue([
+          { address: '::1', family: 6 },
+          { address: '127.0.0.1', family: 4 },
+        ] as unknown as dns.LookupAddress);
+      try {
+        // ::1 alone fails at connect (refused, or no IPv6 here) ...
+        lookup.mockResolvedValueOnce([{ address: '::1', family: 6 }] as unknown as dns.LookupAddress);
+        const only6 = new NativeTransport({ kind: 'tcp', host: 'ovsdb.test', port: server.port });
+        const err = (await only6.connect({ onMessages: () => {}, onClose: () => {} }).catch((e: unknown) => e)) as NodeJS.ErrnoException;
+        expect(err.syscall).toBe('connect');
+        // ... so with both, the second address is the one that connects.
+        const peer = new Peer(new NativeTransport({ kind: 'tcp', host: 'ovsdb.test', port: server.port }));
+        await peer.connect();
+        expect(lookup).toHaveBeenCalledWith('ovsdb.test', { all: true });
+        const dbs = await withTimeout(peer.request('list_dbs', []), 5000, 'list_dbs');
+        expect(dbs.result).toEqual(['Open_vSwitch', '_Server']);
+        peer.transport.close();
+        await peer.closed;
+      } finally {
+        lookup.mockRestore();
+      }
     });
 
     it('connects to a unix path of exactly 107 bytes (fake peer)', async () => {
