@@ -19,3 +19,5 @@ export { writeFileAtomic, unlinkIfExists, UnsafeTargetError } from './os/atomic-
 export { checkSameMount, mountOf } from './os/mounts';
 export { jsonLogger, silentLogger, type Logger, type LogLevel } from './log';
 export { native, type SystemError } from './native';
+/** rtnetlink (veth pairs born in a netns, addresses, routes, bridges) with per-netns sockets. */
+export * as netlink from './os/netlink';
