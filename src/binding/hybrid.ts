@@ -45,7 +45,7 @@ export function hybridQvoName(portId: string): string {
 }
 
 /** The names of a VIFBridge: its own `vif_name`/`bridge_name` when set, else derived from the id. */
-export function hybridNames(vif: Pick<VIFBridge, 'id' | 'vif_name' | 'bridge_name'>): HybridNames {
+export function hybridNames(vif: Pick<VIFBridge, 'id'> & Partial<Pick<VIFBridge, 'vif_name' | 'bridge_name'>>): HybridNames {
   return {
     tap: vif.vif_name ? validateIfName(vif.vif_name, 'vif_name') : vethHostName(vif.id),
     bridge: vif.bridge_name ? validateIfName(vif.bridge_name, 'bridge_name') : hybridBridgeName(vif.id),
