@@ -183,7 +183,7 @@ export async function ipamAdd(conf: NetConf, env: CniEnv, opts: IpamCallOptions 
   } catch (e) {
     throw new CniError(CniErrorCode.DecodeFailure, `cannot decode the result of IPAM plugin ${path.basename(plugin)}`, (e as Error).message);
   }
-  return parseResult(doc, { code: CniErrorCode.DecodeFailure, what: `result of IPAM plugin ${path.basename(plugin)}` });
+  return parseResult(doc, { code: CniErrorCode.DecodeFailure, what: `result of IPAM plugin ${path.basename(plugin)}`, ignoreInterfaceIndexes: true });
 }
 
 /**

@@ -143,8 +143,9 @@ class Decoder {
  * Decodes a result of any supported version (prevResult, a delegated IPAM plugin's output)
  * into the internal model. `version` fields of 0.x results are checked against the address
  * and dropped. Throws CniError with `code` (7 for prevResult, 6 for plugin output).
+ * `ignoreInterfaceIndexes` drops `ips[].interface` (IPAM output: the caller assigns them).
  */
-export function parseResult(raw: unknown, opts: { code?: number; what?: string } = {}): CniResult {
+export function parseResult(raw: unknown, opts: { code?: number; what?: string; ignoreInterfaceIndexes?: boolean } = {}): CniResult {
   const d: Decoder = new Decoder(opts.code ?? CniErrorCode.DecodeFailure, opts.what ?? 'result');
   if (!isObj(raw)) d.fail('must be a JSON object');
   const res = emptyResult();
@@ -174,7 +175,8 @@ export function parseResult(raw: unknown, opts: { code?: number; what?: string }
       if (isIP(gw) !== cidr.family) d.fail(`${w}.gateway "${gw}" is not an IPv${cidr.family} address`);
       ip.gateway = gw;
     }
-    const idx = d.int(o, 'interface', w, 0, 0xffff);
+    // IPAM output should carry no indexes (the caller assigns them); tolerate stray ones there.
+    const idx = opts.ignoreInterfaceIndexes ? undefined : d.int(o, 'interface', w, 0, 0xffff);
     if (idx !== undefined) {
       if (idx >= res.interfaces.length) d.fail(`${w}.interface ${idx} does not index interfaces`);
       ip.interface = idx;

@@ -140,6 +140,12 @@ describe('result decoding and conversion', () => {
     }
   });
 
+  it('IPAM output may carry stray interface indexes (ignored); prevResult may not', () => {
+    const raw = { ips: [{ address: '10.0.0.2/24', interface: 3 }] };
+    expect(parseResult(raw, { ignoreInterfaceIndexes: true }).ips).toEqual([{ address: '10.0.0.2/24' }]);
+    expect(() => parseResult(raw)).toThrowError(CniError);
+  });
+
   it('builders refuse a bad MAC (code 7)', () => {
     expect(() => vhostUserResult({ ifname: 'net1', mac: 'ff:ff:ff:ff:ff:ff', socketPath: '/x' })).toThrowError(CniError);
     expect(() => vethResult({ hostIfname: 'v', ifname: 'e', mac: 'bogus', netns: '/n' })).toThrowError(CniError);
