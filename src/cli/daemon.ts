@@ -17,6 +17,7 @@ const OPTIONS = {
   grace: { type: 'string' },
   'no-fsync': { type: 'boolean' },
   transport: { type: 'string' },
+  'veth-host-netns': { type: 'string' },
 } as const;
 
 function seconds(v: string | undefined, name: string, dflt: number): number {
@@ -33,6 +34,7 @@ export const daemonCommand: Command = {
 usage: vhostplug daemon [--config kuryr.conf] [--socket PATH] [--state-dir DIR]
                         [--log-level debug|info|warn|error] [--reconcile-interval S]
                         [--grace S] [--no-fsync] [--transport native|net]
+                        [--veth-host-netns NETNS_FILE]
 
 Runs the node agent: one OVSDB connection ([os_vif_ovs] ovsdb_connection, retried until
 ovsdb-server answers), the shim socket (default [vhostplug] daemon_socket,
@@ -42,7 +44,9 @@ live attachment holds at start-up and every --reconcile-interval seconds (defaul
 sparing ADDs younger than --grace seconds (default 60).
 
 SIGTERM/SIGINT stop it gracefully: requests in flight are answered first. Logs are JSON
-lines on stderr. --no-fsync is for tests on tmpfs only. See docs/daemon.md.
+lines on stderr. --no-fsync is for tests on tmpfs only. --veth-host-netns names the netns
+file of ovs-vswitchd when it is not the daemon's (veth host ends live there).
+See docs/daemon.md.
 `,
   async run(argv) {
     const { values, positionals } = parseArgs({ args: argv, options: OPTIONS, allowPositionals: true, strict: true });
@@ -61,6 +65,7 @@ lines on stderr. --no-fsync is for tests on tmpfs only. See docs/daemon.md.
       reconcileIntervalMs: seconds(values['reconcile-interval'], 'reconcile-interval', 60_000),
       graceMs: seconds(values.grace, 'grace', 60_000),
       fsync: !values['no-fsync'],
+      vethHostNetns: values['veth-host-netns'],
     });
     await new Promise<void>((resolve) => {
       const onSignal = (sig: NodeJS.Signals): void => {

@@ -33,10 +33,12 @@ import { readDeviceInfo, removeDeviceInfo, vhostUserDeviceInfo, writeDeviceInfo,
 import type { CniCall, CniPlugin } from '../cni/skel';
 import { ValidationError } from '../binding/validate';
 import { VhostUserDriver, VhostUserError } from '../binding/vhostuser';
+import { VethError, type VethDriver } from '../binding/veth';
+import { ipConfigFromIpam } from '../binding/ipconfig';
 import { silentLogger, type Logger } from '../log';
 import { DisconnectedError, OvsdbError, TimeoutError } from '../ovsdb/errors';
 import type { OvsdbClient } from '../ovsdb/client';
-import type { VIFBridge, VIFOpenVSwitch, VIFVHostUser } from '../vif/model';
+import type { VIFOpenVSwitch, VIFVHostUser } from '../vif/model';
 import { vethHostName, vhostUserPortName } from '../vif/names';
 import { DatapathMismatchError } from '../vswitch/ports';
 import { PortConflictError, type Vswitch } from '../vswitch/vswitch';
@@ -80,26 +82,8 @@ export function stablePortName(containerId: string, ifname: string, kind: Attach
 
 // ---------------------------------------------------------------- veth driver contract
 
-/** Addresses and routes to configure in the pod netns (veth). */
-export interface VethIpConfig {
-  addresses: { address: string; gateway?: string }[];
-  routes: { dst: string; gw?: string }[];
-}
-
-/** What the daemon needs of the veth driver (src/binding/veth.ts `VethDriver`). */
-export interface VethDriverLike {
-  connect(req: {
-    vif: VIFOpenVSwitch | VIFBridge;
-    containerId: string;
-    ifname: string;
-    netns: string;
-    podUid?: string;
-    isDefaultGateway?: boolean;
-    ipConfig?: VethIpConfig;
-  }): Promise<{ hostIfname: string; ifname: string; mac: string; mtu: number }>;
-  disconnect(req: { containerId: string; ifname: string; netns?: string }): Promise<unknown>;
-  check(req: { containerId: string; ifname: string; netns: string }): Promise<string[]>;
-}
+/** What the daemon needs of the veth driver (src/binding/veth.ts); tests may pass a stand-in. */
+export type VethDriverLike = Pick<VethDriver, 'connect' | 'disconnect' | 'check'>;
 
 // ---------------------------------------------------------------- plugin
 
@@ -164,7 +148,9 @@ function isProcessAlive(pid: number): boolean {
 export function cniErrorOf(err: unknown): CniError {
   if (isCniError(err)) return err;
   const e = err as Error;
-  const cause = e instanceof VhostUserError ? (e.cause as Error) : e;
+  const stepError = e instanceof VhostUserError || e instanceof VethError ? e : undefined;
+  const cause = stepError ? (stepError.cause as Error) : e;
+  if (e instanceof VethError && e.step === 'validate') return new CniError(CniErrorCode.InvalidConfig, 'invalid attachment', (e.cause as Error | undefined)?.message ?? e.message, { cause: e });
   if (e instanceof VhostUserError && e.step === 'validate') return new CniError(CniErrorCode.InvalidConfig, 'invalid attachment', cause.message, { cause: e });
   if (cause instanceof ValidationError || cause instanceof DatapathMismatchError) return new CniError(CniErrorCode.InvalidConfig, 'invalid attachment', cause.message, { cause: e });
   if (cause instanceof PortConflictError) return new CniError(DaemonErrorCode.PortConflict, 'port name conflict', cause.message, { cause: e });
@@ -173,7 +159,7 @@ export function cniErrorOf(err: unknown): CniError {
   }
   if (cause instanceof OvsdbError) return new CniError(CniErrorCode.IoFailure, 'OVSDB operation failed', e.message, { cause: e });
   const c = toCniError(e);
-  if (e instanceof VhostUserError && c.code === CniErrorCode.Internal) return new CniError(CniErrorCode.IoFailure, `vhost-user ${e.step} failed`, cause?.message ?? e.message, { cause: e });
+  if (stepError && c.code === CniErrorCode.Internal) return new CniError(CniErrorCode.IoFailure, e.message, cause?.message, { cause: e });
   return c;
 }
 
@@ -341,14 +327,22 @@ export class VhostplugCniPlugin implements CniPlugin {
           vif_name: portName,
           bridge_name: conf.bridge,
         };
-        const ipConfig: VethIpConfig = {
-          addresses: (ipam?.ips ?? []).map((ip) => (ip.gateway ? { address: ip.address, gateway: ip.gateway } : { address: ip.address })),
-          routes: (ipam?.routes ?? []).map((r) => (r.gw ? { dst: r.dst, gw: r.gw } : { dst: r.dst })),
-        };
+        // IPAM's addresses and routes as given (like the bridge plugin); none without IPAM.
+        const ipConfig = ipConfigFromIpam(ipam ?? {});
         const res = await this.timed(
           'ADD',
           'plug',
-          () => this.vethDriver().connect({ vif, containerId, ifname, netns: env.netns!, podUid: env.args.podUid, ipConfig }),
+          () =>
+            this.vethDriver().connect({
+              vif,
+              containerId,
+              ifname,
+              netns: env.netns!,
+              podUid: env.args.podUid,
+              podNamespace: env.args.podNamespace,
+              podName: env.args.podName,
+              ipConfig,
+            }),
           containerId,
           ifname,
         );
@@ -415,7 +409,10 @@ export class VhostplugCniPlugin implements CniPlugin {
       'unplug',
       async () => {
         if (plan.kind === 'veth') {
-          if (this.veth) await this.veth.disconnect(plan.netns ? { containerId, ifname, netns: plan.netns } : { containerId, ifname });
+          if (this.veth) {
+            const vif: VIFOpenVSwitch = { kind: 'VIFOpenVSwitch', id: plan.portId, vif_name: plan.portName, bridge_name: '' };
+            await this.veth.disconnect(plan.netns ? { containerId, ifname, netns: plan.netns, vif } : { containerId, ifname, vif });
+          }
           // Without a driver (or if it missed it) the OVS side is still ours to remove.
           const owned = this.vswitch.findByAttachment(containerId, ifname);
           if (owned) await this.vswitch.delPort(owned.name);
@@ -541,7 +538,8 @@ export class VhostplugCniPlugin implements CniPlugin {
         else if (info['vhost-user']?.path !== sock || info['vhost-user']?.mode !== rec.mode) problems.push(`device-info file ${rec.deviceInfoFile} does not match`);
       }
     } else if (this.veth) {
-      problems.push(...(await this.veth.check({ containerId, ifname, netns: env.netns! })));
+      const expectAddrs = (rec.result ? parseResult(rec.result) : emptyResult()).ips.map((i) => i.address);
+      problems.push(...(await this.veth.check({ containerId, ifname, netns: env.netns!, expect: { mac: rec.mac, addresses: expectAddrs } })));
     }
     if (conf.prevResult) problems.push(...prevResultProblems(conf.prevResult, rec));
     if (problems.length > 0) throw new CniError(DaemonErrorCode.CheckFailed, 'attachment check failed', problems.join('; '));

@@ -18,6 +18,7 @@ import { EventEmitter } from 'node:events';
 import * as fs from 'node:fs';
 import type { VhostplugConfig } from '../binding/config';
 import { openRuntime, type Runtime } from '../binding/runtime';
+import { VethDriver } from '../binding/veth';
 import { listenShimSocket, type ShimContext, type ShimRequest, type ShimResponse, type ShimServer } from '../cni/shim-protocol';
 import { dispatchCni } from '../cni/skel';
 import type { DeviceInfoOptions } from '../cni/device-info';
@@ -44,8 +45,10 @@ export interface DaemonOptions {
   shutdownTimeoutMs?: number;
   /** fsync state files (default true). */
   fsync?: boolean;
-  /** The veth driver; default: src/binding/veth.ts when available. `null` disables veth. */
+  /** The veth driver; default: a {@link VethDriver} on the runtime's vswitch. `null` disables veth. */
   veth?: VethDriverLike | null;
+  /** Netns file of ovs-vswitchd, where veth host ends live (default: the daemon's own netns). */
+  vethHostNetns?: string;
   deviceInfo?: DeviceInfoOptions;
   ipam?: IpamCallOptions;
   /** ovs-vswitchd's pid file for STATUS (default `<ovs_vhu_path>/ovs-vswitchd.pid`). */
@@ -69,20 +72,6 @@ interface DaemonEvents {
   request: [RequestOutcome];
   phase: [PhaseEvent];
   reconcile: [ReconcileReport];
-}
-
-/** Builds the veth driver if src/binding/veth.ts exists in this build (it lands separately). */
-function defaultVethDriver(rt: Runtime, config: VhostplugConfig, log: Logger): VethDriverLike | undefined {
-  try {
-    // eslint-disable-next-line @typescript-eslint/no-require-imports
-    const mod = require('../binding/veth') as { VethDriver?: new (vswitch: unknown, opts: Record<string, unknown>) => VethDriverLike };
-    if (!mod.VethDriver) return undefined;
-    return new mod.VethDriver(rt.vswitch, { defaultMtu: config.os_vif_ovs.network_device_mtu, log });
-  } catch (e) {
-    const code = (e as NodeJS.ErrnoException).code;
-    if (code !== 'MODULE_NOT_FOUND') log.warn('daemon: veth driver unavailable', { error: e });
-    return undefined;
-  }
 }
 
 export class Daemon extends EventEmitter<DaemonEvents> {
@@ -114,7 +103,18 @@ export class Daemon extends EventEmitter<DaemonEvents> {
     let daemon: Daemon | undefined;
     try {
       await fs.promises.mkdir(config.vhostuser.mount_point, { recursive: true, mode: 0o755 });
-      const veth = opts.veth === null ? undefined : (opts.veth ?? defaultVethDriver(runtime, config, log));
+      const veth =
+        opts.veth === null
+          ? undefined
+          : (opts.veth ??
+            new VethDriver(runtime.vswitch, {
+              hostNetns: opts.vethHostNetns,
+              defaultBridge: config.neutron_defaults.ovs_bridge ?? undefined,
+              defaultMtu: config.os_vif_ovs.network_device_mtu,
+              networkDeviceMtu: config.neutron_defaults.network_device_mtu,
+              ackTimeoutMs: config.os_vif_ovs.ovs_vsctl_timeout > 0 ? config.os_vif_ovs.ovs_vsctl_timeout * 1000 : 86_400_000,
+              log,
+            }));
       const plugin = new VhostplugCniPlugin({
         client: runtime.client,
         vswitch: runtime.vswitch,

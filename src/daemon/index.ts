@@ -14,7 +14,6 @@ export {
   type PluginOptions,
   type PhaseEvent,
   type VethDriverLike,
-  type VethIpConfig,
 } from './cni-plugin';
 export { StateStore, stateFileName, recordProblem, STATE_VERSION, type AttachmentRecord, type AttachmentKind, type BadStateFile } from './state';
 export { KeyedMutex, SharedExclusiveGate, attachmentKey } from './locks';

@@ -6,6 +6,7 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { afterAll, beforeAll, expect, it } from 'vitest';
+import { run } from '../helpers/proc';
 import { Daemon } from '../../src/daemon/daemon';
 import { stablePortName } from '../../src/daemon/cni-plugin';
 import { stateFileName } from '../../src/daemon/state';
@@ -30,11 +31,84 @@ describeIf(firstReason(needsRoot(), needsOvs({ dpdk: true }), needsBinaries(SHIM
       reconcileIntervalMs: 0,
       deviceInfo: { allowedDirs: [d.devinfo] },
       vswitchdPidFile: path.join(sandbox().dir, 'ovs-vswitchd.pid'),
+      vethHostNetns: `/run/netns/${sandbox().netns}`,
     });
   }, 60_000);
   afterAll(async () => {
     await daemon?.stop();
+    for (const n of podNetns) {
+      try {
+        run('ip', ['netns', 'delete', n]);
+      } catch {
+        // already gone
+      }
+    }
   });
+
+  const podNetns: string[] = [];
+  /** A real pod network namespace (veth). */
+  function realNetns(id: string): { name: string; path: string } {
+    const name = `vhpd-${process.pid}-${id}`.slice(0, 40);
+    run('ip', ['netns', 'add', name]);
+    podNetns.push(name);
+    return { name, path: `/run/netns/${name}` };
+  }
+  function dropNetns(name: string): void {
+    run('ip', ['netns', 'delete', name]);
+    podNetns.splice(podNetns.indexOf(name), 1);
+  }
+  const podAddrs = (ns: string, dev: string): string[] =>
+    (JSON.parse(run('ip', ['-n', ns, '-j', 'addr', 'show', 'dev', dev])) as { addr_info: { local: string; prefixlen: number }[] }[])[0]!.addr_info.map((a) => `${a.local}/${a.prefixlen}`);
+
+  for (const version of VERSIONS) {
+    it(`${version} veth: ADD (link, MAC, address in a real pod netns), CHECK, DEL (twice, then with the netns gone)`, async () => {
+      const cid = `v${version.replace(/\./g, '')}veth${++seq}`;
+      const ns = realNetns(cid);
+      const conf = netconf(d, version, 'veth');
+      const add = await runShim(d.socket, cniEnv('ADD', cid, 'net1', ns.path, { CNI_ARGS: 'IgnoreUnknown=1;K8S_POD_NAMESPACE=ns1;K8S_POD_NAME=pod-v' }), JSON.stringify(conf));
+      expect(add.code, add.stdout).toBe(0);
+      const res = add.json!;
+      expect(res.cniVersion).toBe(version);
+      const host = stablePortName(cid, 'net1', 'veth');
+      const itfs = res.interfaces as Record<string, unknown>[];
+      expect(itfs.map((i) => i.name)).toEqual([host, 'net1']);
+      expect(itfs[1]!.sandbox).toBe(ns.path);
+      const ip = String((res.ips as Record<string, unknown>[])[0]!.address);
+      expect((res.ips as Record<string, unknown>[])[0]!.interface).toBe(1);
+      expect(podAddrs(ns.name, 'net1')).toContain(ip);
+      const link = JSON.parse(run('ip', ['-n', ns.name, '-j', 'link', 'show', 'dev', 'net1'])) as { address: string; mtu: number }[];
+      expect(link[0]!.address).toBe(itfs[1]!.mac);
+      expect(link[0]!.mtu).toBe(1500);
+      expect(ports(sandbox())).toContain(host);
+      expect(reservedIps(d)).toContain(ip.split('/')[0]);
+      const withPrev = JSON.stringify({ ...conf, prevResult: res });
+      const check = await runShim(d.socket, cniEnv('CHECK', cid, 'net1', ns.path), withPrev);
+      if (atLeast(version, '0.4.0')) {
+        expect(check.code, check.stdout).toBe(0);
+        // The address removed inside the pod: CHECK notices.
+        run('ip', ['-n', ns.name, 'addr', 'del', ip, 'dev', 'net1']);
+        const bad = await runShim(d.socket, cniEnv('CHECK', cid, 'net1', ns.path), withPrev);
+        expect([bad.code, bad.json?.code]).toEqual([1, 101]);
+      } else expect([check.code, check.json?.code]).toEqual([1, 1]);
+      expect((await runShim(d.socket, cniEnv('DEL', cid, 'net1', ns.path), withPrev)).code).toBe(0);
+      expect(() => run('ip', ['-n', ns.name, 'link', 'show', 'dev', 'net1'])).toThrow();
+      expect((await runShim(d.socket, cniEnv('DEL', cid, 'net1', ns.path), withPrev)).code).toBe(0);
+      dropNetns(ns.name);
+      expect((await runShim(d.socket, cniEnv('DEL', cid, 'net1', ns.path), JSON.stringify(conf))).code).toBe(0);
+      expect(leftovers(sandbox(), d)).toEqual(NOTHING);
+    }, 60_000);
+  }
+
+  it('veth: DEL after the pod netns vanished still removes the host end, the port and the IP', async () => {
+    const ns = realNetns('vgone');
+    const conf = JSON.stringify(netconf(d, '1.1.0', 'veth'));
+    expect((await runShim(d.socket, cniEnv('ADD', 'vgone', 'eth0', ns.path), conf)).code).toBe(0);
+    dropNetns(ns.name);
+    expect((await runShim(d.socket, cniEnv('DEL', 'vgone', 'eth0', ns.path), conf)).code).toBe(0);
+    expect(leftovers(sandbox(), d)).toEqual(NOTHING);
+    const hostLinks = JSON.parse(run('ip', ['-n', sandbox().netns, '-j', 'link', 'show'])) as { ifname: string }[];
+    expect(hostLinks.map((l) => l.ifname)).not.toContain(stablePortName('vgone', 'eth0', 'veth'));
+  }, 60_000);
 
   for (const version of VERSIONS) {
     for (const mode of ['client', 'server'] as const) {
