@@ -1,0 +1,155 @@
+/**
+ * Pod churn through the real shim: 100 pods (vhost-user client and server, veth in real
+ * netns) ADDed and DELeted concurrently; nothing may leak (OVS ports, sockets, config and
+ * device-info files, host-local reservations, state files, links).
+ *
+ * Also prints (never asserts) ADD/DEL latency through the shim against the daemon call
+ * alone and a `node -e 0` cold start, measured in the same run (docs/daemon.md quotes it).
+ */
+import { spawn } from 'node:child_process';
+import * as path from 'node:path';
+import { afterAll, beforeAll, expect, it } from 'vitest';
+import { Daemon } from '../../src/daemon/daemon';
+import { run } from '../helpers/proc';
+import { useSandbox } from '../helpers/sandbox';
+import { describeIf, firstReason, needsBinaries, needsOvs, needsRoot } from '../helpers/skip';
+import { cniEnv, fakeNetns, HOST_LOCAL, leftovers, loadTestConfig, makeDirs, netconf, NOTHING, percentile, ports, reservedIps, runShim, SHIM, type DaemonDirs } from './daemon-harness';
+
+const PODS = 100;
+const VETH_PODS = 20;
+
+describeIf(firstReason(needsRoot(), needsOvs({ dpdk: true }), needsBinaries(SHIM, HOST_LOCAL)))('daemon: pod churn through the shim', () => {
+  const sandbox = useSandbox();
+  let d: DaemonDirs;
+  let daemon: Daemon;
+  const netnsNames: string[] = [];
+
+  beforeAll(async () => {
+    d = makeDirs(sandbox(), 'churn');
+    daemon = await Daemon.start({ config: loadTestConfig(d), fsync: false, reconcileIntervalMs: 0, deviceInfo: { allowedDirs: [d.devinfo] }, vethHostNetns: `/run/netns/${sandbox().netns}` });
+  }, 60_000);
+  afterAll(async () => {
+    await daemon?.stop();
+    for (const n of netnsNames) {
+      try {
+        run('ip', ['netns', 'delete', n]);
+      } catch {
+        // gone
+      }
+    }
+  });
+
+  interface Pod {
+    id: string;
+    mode: 'client' | 'server' | 'veth';
+    netns: string;
+    conf: string;
+  }
+
+  function pods(tag: string): Pod[] {
+    return Array.from({ length: PODS }, (_, i) => {
+      const mode = i < VETH_PODS ? 'veth' : i % 2 ? 'client' : 'server';
+      const id = `${tag}${String(i).padStart(3, '0')}`;
+      let netns: string;
+      if (mode === 'veth') {
+        const name = `vhpc-${process.pid}-${id}`;
+        run('ip', ['netns', 'add', name]);
+        netnsNames.push(name);
+        netns = `/run/netns/${name}`;
+      } else netns = fakeNetns(d, id);
+      const devFile = path.join(d.devinfo, `${id}.json`);
+      const extra = mode === 'veth' ? {} : { capabilities: { CNIDeviceInfoFile: true }, runtimeConfig: { CNIDeviceInfoFile: devFile } };
+      return { id, mode, netns, conf: JSON.stringify(netconf(d, '1.1.0', mode, extra)) };
+    });
+  }
+
+  it(`${PODS} pods: all ADDs at once, then all DELs at once; then ADD+DEL per pod, pods in parallel: nothing leaks`, async () => {
+    const batch = pods('p');
+    const adds = await Promise.all(batch.map((p) => runShim(d.socket, cniEnv('ADD', p.id, 'net1', p.netns), p.conf, 120_000)));
+    for (const [i, a] of adds.entries()) expect(a.code, `${batch[i]!.id}: ${a.stdout}`).toBe(0);
+    const ips = adds.map((a) => String((a.json!.ips as { address: string }[])[0]!.address));
+    expect(new Set(ips).size).toBe(PODS);
+    expect(reservedIps(d)).toHaveLength(PODS);
+    expect(ports(sandbox())).toHaveLength(PODS);
+    // Every attachment passes CHECK right after ADD (as CRI-O runs it).
+    const checks = await Promise.all(batch.map((p, i) => runShim(d.socket, cniEnv('CHECK', p.id, 'net1', p.netns), JSON.stringify({ ...JSON.parse(p.conf), prevResult: adds[i]!.json }))));
+    for (const [i, c] of checks.entries()) expect(c.code, `${batch[i]!.id}: ${c.stdout}`).toBe(0);
+    const dels = await Promise.all(batch.map((p) => runShim(d.socket, cniEnv('DEL', p.id, 'net1', p.netns), p.conf, 120_000)));
+    for (const [i, r] of dels.entries()) expect(r.code, `${batch[i]!.id}: ${r.stdout}`).toBe(0);
+    expect({ ...leftovers(sandbox(), d), mount: leftovers(sandbox(), d).mount }).toEqual(NOTHING);
+
+    // Interleaved: each pod ADD then DEL (serialised per pod, as runtimes do), pods in parallel.
+    const second = pods('q');
+    const outcomes = await Promise.all(
+      second.map(async (p) => {
+        const a = await runShim(d.socket, cniEnv('ADD', p.id, 'net1', p.netns), p.conf, 120_000);
+        const r = await runShim(d.socket, cniEnv('DEL', p.id, 'net1', p.netns), p.conf, 120_000);
+        return [a.code, r.code];
+      }),
+    );
+    expect(outcomes.filter(([a, r]) => a !== 0 || r !== 0)).toEqual([]);
+    expect(leftovers(sandbox(), d)).toEqual(NOTHING);
+    for (const n of netnsNames) {
+      const links = (JSON.parse(run('ip', ['-n', n, '-j', 'link', 'show'])) as { ifname: string }[]).map((l) => l.ifname);
+      expect(links).toEqual(['lo']);
+    }
+    const hostLinks = (JSON.parse(run('ip', ['-n', sandbox().netns, '-j', 'link', 'show'])) as { ifname: string }[]).map((l) => l.ifname);
+    expect(hostLinks.filter((l) => l.startsWith('tap'))).toEqual([]);
+  }, 180_000);
+
+  it('latency: ADD/DEL through the shim vs the daemon call alone vs a node cold start (printed, not asserted)', async () => {
+    const N = 30;
+    const shimAdd: number[] = [];
+    const shimDel: number[] = [];
+    const callAdd: number[] = [];
+    const callDel: number[] = [];
+    const conf = JSON.stringify(netconf(d, '1.1.0', 'client'));
+    for (let i = 0; i < N; i++) {
+      const ns = fakeNetns(d, `lat${i}`);
+      // Interleaved so drift on this shared machine hits both alike.
+      const a = await runShim(d.socket, cniEnv('ADD', `lat-s${i}`, 'net1', ns), conf);
+      expect(a.code).toBe(0);
+      shimAdd.push(a.ms);
+      let t = performance.now();
+      const ca = await daemon.handle({ env: cniEnv('ADD', `lat-c${i}`, 'net1', ns), stdin: conf });
+      callAdd.push(performance.now() - t);
+      expect(ca.exitCode).toBe(0);
+      const r = await runShim(d.socket, cniEnv('DEL', `lat-s${i}`, 'net1', ns), conf);
+      expect(r.code).toBe(0);
+      shimDel.push(r.ms);
+      t = performance.now();
+      const cr = await daemon.handle({ env: cniEnv('DEL', `lat-c${i}`, 'net1', ns), stdin: conf });
+      callDel.push(performance.now() - t);
+      expect(cr.exitCode).toBe(0);
+    }
+    const spawnMs = async (file: string, args: string[]): Promise<number> => {
+      const t = performance.now();
+      await new Promise<void>((resolve, reject) => {
+        const c = spawn(file, args, { stdio: 'ignore' });
+        c.on('error', reject);
+        c.on('close', () => resolve());
+      });
+      return performance.now() - t;
+    };
+    const cold: number[] = [];
+    const trueExec: number[] = [];
+    for (let i = 0; i < 15; i++) {
+      cold.push(await spawnMs(process.execPath, ['-e', '0']));
+      trueExec.push(await spawnMs('/bin/true', []));
+    }
+    const stat = (xs: number[]) => ({ p50: +percentile(xs, 50).toFixed(2), p99: +percentile(xs, 99).toFixed(2), n: xs.length });
+    const out = {
+      bench: 'daemon-cni-latency',
+      conditions: { mode: 'client (dpdkvhostuser, socket rename)', ipam: 'host-local', cniVersion: '1.1.0', fsync: false, cpus: 2, note: 'shared machine; sequential; shim spawned from node' },
+      addShim: stat(shimAdd),
+      addDaemonCall: stat(callAdd),
+      delShim: stat(shimDel),
+      delDaemonCall: stat(callDel),
+      nodeColdStart: stat(cold),
+      spawnBinTrue: stat(trueExec),
+      shimOverheadP50Ms: { add: +(percentile(shimAdd, 50) - percentile(callAdd, 50)).toFixed(2), del: +(percentile(shimDel, 50) - percentile(callDel, 50)).toFixed(2) },
+    };
+    process.stdout.write(JSON.stringify(out) + '\n');
+    expect(leftovers(sandbox(), d).ports).toEqual([]);
+  }, 120_000);
+});
