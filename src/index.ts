@@ -13,6 +13,7 @@ export * from './ovsdb';
 export * from './vswitch';
 export * from './vif';
 export * from './binding';
+export * from './cni';
 export { moveSocket, renameNoReplace, sameMount, CrossDeviceError, NotASocketError, VHOSTUSER_SAME_MOUNT_HINT } from './os/rename';
 export { DirWatcher, waitForEntry, isSocket, EntryTimeoutError, WatchedDirGoneError, type DirEvent, type DirEventType } from './os/inotify';
 export { writeFileAtomic, unlinkIfExists, UnsafeTargetError } from './os/atomic-file';
