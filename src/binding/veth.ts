@@ -14,8 +14,8 @@
  *   exists; a port of another owner is a conflict and nothing is touched;
  * - the bridge's datapath is not forced: the profile's `datapath_type` if set, else
  *   whatever the bridge has (os-vif sets `system` on a bridge it ensures);
- * - disconnect removes the port and the devices (Kuryr leaves that to the netns' death and
- *   leaks the OVS port's netdev when the runtime keeps the netns);
+ * - disconnect removes the port AND the devices (Kuryr deletes the port but leaves the veth
+ *   to the pod netns' death);
  * - the host side can live in another netns (`hostNetns`): the one ovs-vswitchd runs in,
  *   because a `system` port on a netdev bridge is opened by name in vswitchd's netns.
  */
