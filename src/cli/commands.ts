@@ -3,7 +3,8 @@ import type { Command } from './command';
 import { plugCommand, unplugCommand } from './plug';
 import { benchCommand } from './bench';
 import { demoCommand } from './demo';
+import { kuryrDaemonCommand } from './kuryr-daemon';
 import { daemonCommand } from './daemon';
 import { installCniCommand } from './install-cni';
 
-export const commands: Command[] = [demoCommand, plugCommand, unplugCommand, benchCommand, daemonCommand, installCniCommand];
+export const commands: Command[] = [demoCommand, plugCommand, unplugCommand, benchCommand, kuryrDaemonCommand, daemonCommand, installCniCommand];
