@@ -4,12 +4,15 @@
  * every JSON report carries.
  */
 import { execFile } from 'node:child_process';
+import * as fs from 'node:fs';
 import * as os from 'node:os';
+import * as path from 'node:path';
 import { OvsdbClient } from '../ovsdb/client';
 import { map, set } from '../ovsdb/notation';
 import { Transaction } from '../ovsdb/txn';
 import { VswitchdError } from '../ovsdb/errors';
 import { startSandbox, type Sandbox } from '../sandbox/ovs-sandbox';
+import { osVifUnavailable } from './osvif';
 
 /** Where a benchmark runs: the OVSDB remote and OVS's run dir (client-mode sockets). */
 export interface Target {
@@ -119,4 +122,93 @@ export class Progress {
     process.stderr.write(`\r${this.label} [${'#'.repeat(filled)}${' '.repeat(width - filled)}] ${done}/${this.total} ${note}`.slice(0, 120).padEnd(100));
     if (done >= this.total) process.stderr.write('\n');
   }
+}
+
+/** Deletes ports by name, 500 per transaction (filler ports on a given OVS). Missing names are skipped. */
+export async function removePorts(client: OvsdbClient, names: readonly string[]): Promise<void> {
+  for (let done = 0; done < names.length; done += 500) {
+    const t = new Transaction();
+    for (const n of names.slice(done, done + 500)) {
+      const p = client.cache.port(n);
+      if (p) t.mutate('Bridge', [['ports', 'includes', p._uuid]], [['ports', 'delete', set(p._uuid)]]);
+    }
+    if (t.length) await client.transact('Open_vSwitch', t.ops, { waitForVswitchd: true, timeoutMs: 600_000 }).catch(() => undefined);
+  }
+}
+
+/** Where a scenario runs, as its report states it (the smoke test checks it is gone after). */
+export interface TargetInfo {
+  private: boolean;
+  db: string;
+  sandboxDir?: string;
+  netns?: string;
+  dpdkPrefix?: string;
+}
+
+/**
+ * Everything a scenario needs around its measurements: the OVS (private unless `db`), one
+ * persistent client, a pod mount dir on the same filesystem as OVS's run dir (client-mode
+ * sockets are renamed into it), and the filler ports. `close()` undoes all of it.
+ */
+export interface BenchEnv {
+  target: Target;
+  info: TargetInfo;
+  client: OvsdbClient;
+  mount: string;
+  /** Grows the filler on br-int to `n` ports in total (patch ports; never vhost-user). */
+  fillTo(n: number): Promise<void>;
+  close(): Promise<void>;
+}
+
+export async function openBenchEnv(opts: { db?: string; runDir?: string; mountPrefix?: string }): Promise<BenchEnv> {
+  const target = await openTarget({ db: opts.db, runDir: opts.runDir });
+  const filled: string[] = [];
+  let client: OvsdbClient | undefined;
+  let mount: string | undefined;
+  try {
+    client = await OvsdbClient.connect(target.db);
+    // Same filesystem as OVS's run dir (rename(2) cannot cross mounts); private per run.
+    const base = target.sandbox?.dir ?? path.join(target.runDir, '..');
+    mount = fs.mkdtempSync(path.join(fs.existsSync(base) ? base : os.tmpdir(), opts.mountPrefix ?? 'vhp-bench-mnt-'));
+  } catch (err) {
+    client?.close();
+    await target.close();
+    throw err;
+  }
+  const c = client;
+  const m = mount;
+  const sb = target.sandbox;
+  return {
+    target,
+    info: sb ? { private: true, db: target.db, sandboxDir: sb.dir, netns: sb.netns, dpdkPrefix: sb.dpdkPrefix } : { private: false, db: target.db },
+    client: c,
+    mount: m,
+    async fillTo(n) {
+      if (n <= filled.length) return;
+      const names = await fillBridge(c, 'br-int', n - filled.length, `vhpf${filled.length}_`);
+      filled.push(...names);
+    },
+    async close() {
+      try {
+        if (!sb && filled.length) await removePorts(c, filled);
+      } finally {
+        c.close();
+        fs.rmSync(m, { recursive: true, force: true });
+        await target.close();
+      }
+    },
+  };
+}
+
+/**
+ * The systems to run: `asked` (the user's explicit list) or `dflt`, with os-vif dropped
+ * and noted when it cannot run here. An explicit request for os-vif that cannot run fails.
+ */
+export function availableSystems<T extends string>(asked: T[] | undefined, dflt: readonly T[], notes: string[]): T[] {
+  const systems = [...(asked ?? dflt)];
+  const why = osVifUnavailable();
+  if (!why || !systems.includes('os-vif' as T)) return systems;
+  if (asked) throw new Error(`os-vif cannot run: ${why}`);
+  notes.push(`os-vif left out: ${why}`);
+  return systems.filter((s) => s !== 'os-vif');
 }

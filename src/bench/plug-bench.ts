@@ -44,7 +44,8 @@ export interface PlugBenchReport {
   startup: Record<string, number>;
 }
 
-function makeVif(mode: 'server' | 'client', mount: string): VIFVHostUser {
+/** A fresh VIFVHostUser on br-int whose socket lives in `mount` (random port id and MAC). */
+export function makeVif(mode: 'server' | 'client', mount: string): VIFVHostUser {
   const id = randomUUID();
   const name = vhostUserPortName(id);
   return {
@@ -64,7 +65,7 @@ function makeVif(mode: 'server' | 'client', mount: string): VIFVHostUser {
 }
 
 /** os-vif's vsctl driver command line for one plug (osvif-baseline.md). */
-function vsctlPlugArgs(db: string, vif: VIFVHostUser, podUid: string): string[] {
+export function vsctlPlugArgs(db: string, vif: VIFVHostUser, podUid: string): string[] {
   const name = vif.vif_name!;
   const args = [
     '--timeout=120', '--oneline', '--format=json', `--db=${db}`,

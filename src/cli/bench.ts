@@ -6,6 +6,7 @@ import * as fs from 'node:fs';
 import { parseArgs } from 'node:util';
 import { formatOvsdbReport, OVSDB_SYSTEMS, runOvsdbBench, type OvsdbSystem } from '../bench/ovsdb-bench';
 import { formatPlugReport, PLUG_SYSTEMS, runPlugBench, type PlugSystem } from '../bench/plug-bench';
+import { benchScenarios } from '../bench/scenarios';
 import { UsageError, type Command } from './command';
 
 function intOption(v: string | undefined, name: string, dflt: number, min = 0): number {
@@ -98,6 +99,8 @@ private OVS, interleaved. S plug+unplug pairs per system (default 100).
       return 0;
     },
   },
+  // sequential, churn, scale, restart (src/bench/scenarios.ts)
+  ...benchScenarios,
 };
 
 export const benchCommand: Command = {

@@ -1,0 +1,268 @@
+/**
+ * `vhostplug bench churn`: C concurrent pods, each plugging and unplugging a vhost-user VIF
+ * in a loop, for D seconds (or K cycles in total), on a bridge holding N filler ports.
+ * Each "via" runs in turn on the same OVS:
+ * - `driver`: the vhost-user driver in this process: one OVSDB connection, and concurrent
+ *   writers merged into one transaction (one vswitchd reconfiguration) by the write queue;
+ * - `daemon`: the node daemon through its shim socket (CNI ADD/DEL as the shim sends them);
+ * - `shim`: the `vhostplug-cni` executable, one process per call, as a runtime runs it;
+ * - `ovs-vsctl`: C concurrent processes running os-vif's vsctl command lines;
+ * - `os-vif`: one os-vif process (its API plugs one VIF at a time).
+ * Reports cycle throughput, percentiles, throughput and latency over time, and the RSS and
+ * CPU of the process doing the plugging.
+ */
+import { randomUUID } from 'node:crypto';
+import { Vswitch } from '../vswitch/vswitch';
+import { VhostUserDriver } from '../binding/vhostuser';
+import type { VIFVHostUser } from '../vif/model';
+import { encodeVIF } from '../vif/ovo';
+import { conditions, exec, openBenchEnv, Progress, type BenchEnv } from './common';
+import { daemonUnavailable, startBenchDaemon, type BenchDaemon } from './daemon-client';
+import { OsVif, osVifUnavailable } from './osvif';
+import { makeVif, vsctlPlugArgs } from './plug-bench';
+import {
+  findSeries,
+  ProcessMonitor,
+  ratiosAgainst,
+  seriesOf,
+  Timeline,
+  type BenchReport,
+  type ProcessUsage,
+  type SeriesResult,
+  type TargetCheck,
+  type TimelinePoint,
+} from './report';
+import { LatencyRecorder, round3 } from './stats';
+
+export const CHURN_VIAS = ['driver', 'daemon', 'shim', 'ovs-vsctl', 'os-vif'] as const;
+export type ChurnVia = (typeof CHURN_VIAS)[number];
+
+export interface ChurnOptions {
+  vias?: ChurnVia[];
+  concurrency?: number;
+  durationS?: number;
+  /** Stop after this many cycles in total instead of after the duration. */
+  cycles?: number;
+  ports?: number;
+  mode?: 'server' | 'client';
+  ack?: boolean;
+  db?: string;
+  runDir?: string;
+  quiet?: boolean;
+  command?: string;
+}
+
+/** One pod's plug and unplug through some path; `slot` is the worker, `seq` its cycle. */
+export interface ChurnWorker {
+  plug(vif: VIFVHostUser, id: string): Promise<void>;
+  unplug(vif: VIFVHostUser, id: string): Promise<void>;
+}
+
+/** The figures of one via. */
+export interface ChurnResult {
+  cycle: LatencyRecorder;
+  plug: LatencyRecorder;
+  unplug: LatencyRecorder;
+  errors: number;
+  firstError?: string;
+  wallMs: number;
+  timeline: TimelinePoint[];
+  process?: ProcessUsage;
+}
+
+/**
+ * Runs `concurrency` workers plugging and unplugging until the deadline or the cycle budget.
+ * `monitor` (the process doing the work) is sampled once per timeline bucket.
+ */
+export async function churnLoop(
+  worker: ChurnWorker,
+  o: {
+    concurrency: number;
+    durationS: number;
+    cycles?: number;
+    mode: 'server' | 'client';
+    mount: string;
+    label: string;
+    quiet?: boolean;
+    monitor?: ProcessMonitor;
+    /** Ends the churn early (checked before each cycle). */
+    shouldStop?: () => boolean;
+    bucketMs?: number;
+  },
+): Promise<ChurnResult> {
+  const res: ChurnResult = { cycle: new LatencyRecorder(), plug: new LatencyRecorder(), unplug: new LatencyRecorder(), errors: 0, wallMs: 0, timeline: [] };
+  const start = performance.now();
+  const deadline = start + o.durationS * 1000;
+  const timeline = new Timeline(start, o.bucketMs ?? Math.max(250, Math.min(1000, (o.durationS * 1000) / 20)));
+  let started = 0;
+  let done = 0;
+  const total = o.cycles ?? 0;
+  const progress = new Progress(`churn ${o.label}`, o.cycles ?? o.durationS);
+  const more = () => !o.shouldStop?.() && (o.cycles !== undefined ? started < o.cycles : performance.now() < deadline);
+  const sampler = setInterval(() => {
+    const now = performance.now();
+    timeline.noteRss(now, o.monitor?.rssMiB());
+    if (!o.quiet) progress.tick(o.cycles !== undefined ? done : Math.min(o.durationS, Math.floor((now - start) / 1000)), `${done} cycles`);
+  }, timeline.bucketMs);
+  const run = async (slot: number) => {
+    while (more()) {
+      started++;
+      const vif = makeVif(o.mode, o.mount);
+      const id = `churn${slot}x${randomUUID().slice(0, 8)}`;
+      const t0 = performance.now();
+      try {
+        await worker.plug(vif, id);
+        const t1 = performance.now();
+        await worker.unplug(vif, id);
+        const t2 = performance.now();
+        res.plug.record(t1 - t0);
+        res.unplug.record(t2 - t1);
+        res.cycle.record(t2 - t0);
+        timeline.record(t2, t2 - t0);
+      } catch (err) {
+        res.errors++;
+        res.firstError ??= (err as Error).message.slice(0, 300);
+        await worker.unplug(vif, id).catch(() => undefined);
+      }
+      done++;
+    }
+  };
+  try {
+    await Promise.all(Array.from({ length: o.concurrency }, (_, i) => run(i)));
+  } finally {
+    clearInterval(sampler);
+  }
+  res.wallMs = performance.now() - start;
+  timeline.noteRss(performance.now(), o.monitor?.rssMiB());
+  if (!o.quiet) progress.tick(o.cycles !== undefined ? total : o.durationS, `${done} cycles`);
+  res.timeline = timeline.points();
+  res.process = o.monitor?.usage();
+  return res;
+}
+
+function driverWorker(driver: VhostUserDriver): ChurnWorker {
+  return {
+    plug: async (vif, id) => void (await driver.connect({ vif, containerId: id, ifname: 'eth0', podUid: randomUUID() })),
+    unplug: async (_vif, id) => void (await driver.disconnect({ containerId: id, ifname: 'eth0' })),
+  };
+}
+
+function vsctlWorker(db: string, ack: boolean): ChurnWorker {
+  const wait = ack ? [] : ['--no-wait'];
+  return {
+    plug: async (vif) => void (await exec('ovs-vsctl', [...wait, ...vsctlPlugArgs(db, vif, randomUUID())])),
+    unplug: async (vif) => void (await exec('ovs-vsctl', [...wait, '--timeout=120', `--db=${db}`, '--', '--if-exists', 'del-port', 'br-int', vif.vif_name!])),
+  };
+}
+
+function osVifWorker(osvif: OsVif): ChurnWorker {
+  return {
+    plug: async (vif, id) => void (await osvif.plug(encodeVIF(vif), { uuid: randomUUID(), name: id })),
+    unplug: async (vif, id) => void (await osvif.unplug(encodeVIF(vif), { uuid: randomUUID(), name: id })),
+  };
+}
+
+/** Runs one via on the environment; the caller owns the environment. */
+async function runVia(via: ChurnVia, env: BenchEnv, o: Required<Pick<ChurnOptions, 'concurrency' | 'durationS' | 'mode' | 'ack'>> & ChurnOptions, notes: string[]): Promise<ChurnResult | undefined> {
+  const loop = { concurrency: o.concurrency, durationS: o.durationS, cycles: o.cycles, mode: o.mode, mount: env.mount, label: via, quiet: o.quiet };
+  if (via === 'driver') {
+    const driver = new VhostUserDriver(new Vswitch(env.client), { mountPoint: env.mount, ovsVhuPath: env.target.runDir, waitForVswitchd: o.ack });
+    return churnLoop(driverWorker(driver), { ...loop, monitor: new ProcessMonitor(process.pid, 'bench process (in-process driver)') });
+  }
+  if (via === 'ovs-vsctl') return churnLoop(vsctlWorker(env.target.db, o.ack), loop);
+  if (via === 'os-vif') {
+    const why = osVifUnavailable();
+    if (why) {
+      notes.push(`os-vif left out: ${why}`);
+      return undefined;
+    }
+    const osvif = await OsVif.start(env.target.db);
+    try {
+      notes.push('os-vif churn runs one os-vif process, one VIF at a time (its API is synchronous), whatever the concurrency');
+      return await churnLoop(osVifWorker(osvif), { ...loop, concurrency: 1 });
+    } finally {
+      await osvif.close();
+    }
+  }
+  // daemon / shim
+  const why = daemonUnavailable(via);
+  if (why) {
+    notes.push(`${via} left out: ${why}`);
+    return undefined;
+  }
+  let daemon: BenchDaemon | undefined;
+  try {
+    if (!o.ack) notes.push(`${via}: the daemon always waits for ovs-vswitchd (--no-ack does not apply)`);
+    daemon = await startBenchDaemon({ db: env.target.db, runDir: env.target.runDir, mount: env.mount });
+    const worker = via === 'daemon' ? daemon.socketWorker(o.mode) : daemon.shimWorker(o.mode);
+    return await churnLoop(worker, { ...loop, monitor: new ProcessMonitor(daemon.pid, 'vhostplug daemon') });
+  } finally {
+    await daemon?.stop();
+  }
+}
+
+export async function runChurnBench(opts: ChurnOptions = {}): Promise<BenchReport> {
+  const o = { concurrency: 8, durationS: 10, mode: 'server' as const, ack: true, ...opts };
+  const ports = opts.ports ?? 1000;
+  const vias = opts.vias ?? [...CHURN_VIAS];
+  const notes: string[] = [];
+  const env = await openBenchEnv({ db: opts.db, runDir: opts.runDir });
+  try {
+    await env.fillTo(ports);
+    const load0 = (await conditions()).machine.loadavg;
+    const series: SeriesResult[] = [];
+    const timelines: Record<string, TimelinePoint[]> = {};
+    const usage: ProcessUsage[] = [];
+    for (const via of vias) {
+      const r = await runVia(via, env, o, notes);
+      if (!r) continue;
+      const labels = { via, concurrency: via === 'os-vif' ? 1 : o.concurrency, ports, mode: o.mode, ack: o.ack };
+      series.push(seriesOf(`${via} cycle`, via, 'cycle', labels, r.cycle, { wallMs: r.wallMs, errors: r.errors }));
+      series.push(seriesOf(`${via} plug`, via, 'plug', labels, r.plug, { wallMs: r.wallMs }));
+      series.push(seriesOf(`${via} unplug`, via, 'unplug', labels, r.unplug, { wallMs: r.wallMs }));
+      timelines[via] = r.timeline;
+      if (r.process) usage.push(r.process);
+      if (r.firstError) notes.push(`${via}: ${r.errors} failed cycles; first: ${r.firstError}`);
+    }
+    const base = (s: SeriesResult) => findSeries(series, 'driver', s.op) ?? findSeries(series, 'daemon', s.op);
+    const ratios = ratiosAgainst(series, base);
+    const throughput: Record<string, number> = {};
+    for (const s of series.filter((x) => x.op === 'cycle')) throughput[s.system] = s.throughputPerS;
+    return {
+      benchmark: 'churn',
+      command: opts.command ?? `vhostplug bench churn --concurrency ${o.concurrency} --duration ${o.durationS} --ports ${ports}`,
+      conditions: { ...(await conditions()), ports, concurrency: o.concurrency, durationS: o.durationS, cycles: opts.cycles, mode: o.mode, ack: o.ack, target: env.info, loadavgStart: load0 },
+      series,
+      ratios,
+      timelines,
+      process: usage,
+      targets: churnTargets(series, usage, ports, o.ack),
+      extra: { 'cycles per second': throughput },
+      notes,
+    };
+  } finally {
+    await env.close();
+  }
+}
+
+/** Issue 6's churn targets against this run. */
+export function churnTargets(series: SeriesResult[], usage: ProcessUsage[], ports: number, ack: boolean): TargetCheck[] {
+  const out: TargetCheck[] = [];
+  for (const via of ['driver', 'daemon', 'shim']) {
+    const s = findSeries(series, via, 'cycle');
+    if (!s) continue;
+    out.push({
+      target: `churn with ack >= 500 plug+unplug cycles/s at 1000 ports (${via})`,
+      measured: `${s.throughputPerS} cycles/s at ${ports} ports${ack ? '' : ' (no ack: not comparable)'}, concurrency ${s.labels.concurrency}`,
+      met: ack && ports >= 1000 && s.throughputPerS >= 500,
+    });
+  }
+  for (const u of usage) {
+    out.push({
+      target: `RSS of the plugging process <= 100 MB, no growth (${u.role})`,
+      measured: `${u.rssMiBStart} → ${u.rssMiBEnd} MiB (peak ${u.rssMiBPeak}) over the run, ${ports} ports`,
+      met: u.rssMiBPeak <= 100 && u.rssMiBEnd <= u.rssMiBStart * 1.1 + 2,
+    });
+  }
+  return out.map((t) => ({ ...t, measured: t.measured.replace(/(\d+\.\d{4,})/g, (m) => String(round3(Number(m)))) }));
+}

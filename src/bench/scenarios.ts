@@ -1,0 +1,214 @@
+/**
+ * The command-line side of the issue-6 scenarios (`vhostplug bench sequential|churn|scale|
+ * restart`): option parsing, usage text and output (terminal table, `--json`, `--out FILE`,
+ * `--html FILE`). src/cli/bench.ts registers them next to `ovsdb` and `plug`.
+ */
+import * as fs from 'node:fs';
+import { parseArgs, type ParseArgsConfig } from 'node:util';
+import { UsageError } from '../cli/command';
+import { CHURN_VIAS, runChurnBench, type ChurnVia } from './churn';
+import { runRestartBench } from './restart';
+import { runScaleBench } from './scale';
+import { runSequentialBench, SEQ_SYSTEMS, type SeqMode, type SeqSystem } from './sequential';
+import { formatReport, type BenchReport } from './report';
+import { htmlReport } from './report-html';
+
+/** A scenario of the `bench` command. */
+export interface BenchScenario {
+  usage: string;
+  run(argv: string[]): Promise<number>;
+}
+
+const OUTPUT_USAGE = `
+output: a table on stdout (a progress bar on stderr when it is a terminal);
+  --json         print the JSON report instead
+  --out FILE     also write the JSON report to FILE
+  --html FILE    also write a self-contained HTML report with SVG plots to FILE
+target: a private OVS (ovsdb-server + DPDK ovs-vswitchd) started and stopped by the run,
+  unless --db unix:PATH|tcp:HOST:PORT [--run-dir OVS_RUNDIR] names an existing one.`;
+
+const COMMON_OPTIONS = {
+  json: { type: 'boolean' },
+  out: { type: 'string' },
+  html: { type: 'string' },
+  db: { type: 'string' },
+  'run-dir': { type: 'string' },
+} as const satisfies ParseArgsConfig['options'];
+
+/** Parses `--name` as an integer >= min (default when absent). */
+export function intOption(v: string | undefined, name: string, dflt: number, min = 0, max = Number.MAX_SAFE_INTEGER): number {
+  if (v === undefined) return dflt;
+  if (!/^\d+$/.test(v) || Number(v) < min || Number(v) > max) throw new UsageError(`--${name} must be an integer in [${min}, ${max}], got "${v}"`);
+  return Number(v);
+}
+
+/** Parses a comma-separated list restricted to `known`. */
+export function listOption<T extends string>(v: string | undefined, name: string, known: readonly T[]): T[] | undefined {
+  if (v === undefined) return undefined;
+  const items = v.split(',').map((s) => s.trim()).filter(Boolean);
+  if (items.length === 0) throw new UsageError(`--${name} needs at least one of: ${known.join(', ')}`);
+  for (const s of items) if (!known.includes(s as T)) throw new UsageError(`--${name}: unknown "${s}"; known: ${known.join(', ')}`);
+  return items as T[];
+}
+
+function intList(v: string | undefined, name: string, max: number): number[] | undefined {
+  if (v === undefined) return undefined;
+  return v.split(',').map((s) => intOption(s.trim(), name, 0, 0, max));
+}
+
+/** Prints and stores a report as the options ask. */
+export function emitReport(report: BenchReport, values: { json?: boolean; out?: string; html?: string }): void {
+  if (values.out) fs.writeFileSync(values.out, JSON.stringify(report, null, 2) + '\n');
+  if (values.html) fs.writeFileSync(values.html, htmlReport([report], `vhostplug bench ${report.benchmark}`));
+  process.stdout.write(values.json ? JSON.stringify(report, null, 2) + '\n' : formatReport(report) + '\n');
+}
+
+const command = (name: string, argv: string[]) => ['vhostplug bench', name, ...argv].join(' ');
+
+function parse<O extends ParseArgsConfig['options']>(argv: string[], options: O) {
+  return parseArgs({ args: argv, options: { ...COMMON_OPTIONS, ...options }, strict: true, allowPositionals: false }).values;
+}
+
+/** DPDK's limit of vhost-user sockets per ovs-vswitchd (MAX_VHOST_SOCKET). */
+export const MAX_VHOST_PORTS = 1024;
+
+export const benchScenarios: Record<string, BenchScenario> = {
+  sequential: {
+    usage: `
+usage: vhostplug bench sequential [--modes server,client,veth] [--ack both|yes|no] [--ports N]
+                                  [--samples S] [--systems ${SEQ_SYSTEMS.join(',')}] [--no-fsync]
+                                  [output/target options]
+
+One pod at a time: plug then unplug a VIF, S times per system, mode and acknowledgement
+setting (default 100), with N filler ports on br-int (default 10). Modes (default all):
+server and client (vhost-user), veth (a VIFOpenVSwitch veth into a pod netns, with one
+IPv4 address; vhostplug systems only).
+Systems (default all), interleaved sample by sample on the same OVS:
+  vhostplug      the driver over the native OVSDB transport
+  vhostplug-net  the same over a plain node:net transport
+  os-vif         Debian's python3-os-vif (always waits for vswitchd)
+  ovs-vsctl      os-vif's vsctl command line, one process per call (--no-wait without ack)
+Reports p50/p90/p99/max per series, the per-plug overhead (plug minus vswitchd's time) and
+ratios against vhostplug in the same run. --no-fsync skips the config file's fsync (on a
+node, mount_point is on tmpfs under /run, where fsync costs nothing; here it may be a disk).
+${OUTPUT_USAGE}`,
+    async run(argv) {
+      const v = parse(argv, { modes: { type: 'string' }, ack: { type: 'string' }, ports: { type: 'string' }, samples: { type: 'string' }, systems: { type: 'string' }, 'no-fsync': { type: 'boolean' } });
+      const ack = v.ack ?? 'both';
+      if (!['both', 'yes', 'no'].includes(ack)) throw new UsageError('--ack must be both, yes or no');
+      const report = await runSequentialBench({
+        modes: listOption<SeqMode>(v.modes, 'modes', ['server', 'client', 'veth']),
+        acks: ack === 'both' ? [true, false] : [ack === 'yes'],
+        ports: intOption(v.ports, 'ports', 10),
+        samples: intOption(v.samples, 'samples', 100, 1),
+        systems: listOption<SeqSystem>(v.systems, 'systems', SEQ_SYSTEMS),
+        fsync: !v['no-fsync'],
+        db: v.db,
+        runDir: v['run-dir'],
+        quiet: v.json,
+        command: command('sequential', argv),
+      });
+      emitReport(report, v);
+      return 0;
+    },
+  },
+  churn: {
+    usage: `
+usage: vhostplug bench churn [--via ${CHURN_VIAS.join(',')}] [--concurrency C] [--duration D]
+                             [--cycles K] [--ports N] [--mode server|client] [--no-ack] [output/target options]
+
+C concurrent pods each plugging and unplugging a vhost-user VIF in a loop for D seconds
+(default 8 pods, 10 s; --cycles K stops after K cycles in total instead), with N filler
+ports on br-int (default 1000). Each --via runs in turn on the same OVS:
+  driver     the vhost-user driver in this process (one OVSDB connection, batched writes)
+  daemon     the node daemon, through its shim socket (CNI ADD/DEL requests)
+  shim       the vhostplug-cni executable, one process per call, as a runtime runs it
+  ovs-vsctl  baseline: C concurrent ovs-vsctl processes (os-vif's command lines)
+  os-vif     baseline: one os-vif process (it plugs one VIF at a time)
+Reports cycle throughput, latency percentiles, throughput and latency over time, and the
+RSS and CPU of the process doing the plugging (this process, or the daemon).
+${OUTPUT_USAGE}`,
+    async run(argv) {
+      const v = parse(argv, {
+        via: { type: 'string' },
+        concurrency: { type: 'string' },
+        duration: { type: 'string' },
+        cycles: { type: 'string' },
+        ports: { type: 'string' },
+        mode: { type: 'string' },
+        'no-ack': { type: 'boolean' },
+      });
+      if (v.mode !== undefined && v.mode !== 'server' && v.mode !== 'client') throw new UsageError('--mode must be server or client');
+      const concurrency = intOption(v.concurrency, 'concurrency', 8, 1, 256);
+      if (v.mode === 'client' && concurrency > MAX_VHOST_PORTS - 4) throw new UsageError(`--concurrency: at most ${MAX_VHOST_PORTS - 4} client-mode ports at once (DPDK's vhost-user limit)`);
+      const report = await runChurnBench({
+        vias: listOption<ChurnVia>(v.via, 'via', CHURN_VIAS),
+        concurrency,
+        durationS: intOption(v.duration, 'duration', 10, 1),
+        cycles: v.cycles === undefined ? undefined : intOption(v.cycles, 'cycles', 0, 1),
+        ports: intOption(v.ports, 'ports', 1000),
+        mode: (v.mode as 'server' | 'client' | undefined) ?? 'server',
+        ack: !v['no-ack'],
+        db: v.db,
+        runDir: v['run-dir'],
+        quiet: v.json,
+        command: command('churn', argv),
+      });
+      emitReport(report, v);
+      return 0;
+    },
+  },
+  scale: {
+    usage: `
+usage: vhostplug bench scale [--ports-list 0,1000,5000] [--samples S] [--systems vhostplug,ovs-vsctl,os-vif]
+                             [--mode server|client] [output/target options]
+
+Sequential plug/unplug latency (acknowledged, and without the ack for vhostplug) as the
+bridge grows: the filler on br-int goes through each N of --ports-list (patch ports; the
+measured VIFs are the only vhost-user ports, well under DPDK's 1024). S pairs per system
+and N (default 50). Reports each figure against its N=0 (first N) value, and this
+process's RSS at each N.
+${OUTPUT_USAGE}`,
+    async run(argv) {
+      const v = parse(argv, { 'ports-list': { type: 'string' }, samples: { type: 'string' }, systems: { type: 'string' }, mode: { type: 'string' } });
+      if (v.mode !== undefined && v.mode !== 'server' && v.mode !== 'client') throw new UsageError('--mode must be server or client');
+      const report = await runScaleBench({
+        portsList: intList(v['ports-list'], 'ports-list', 100_000),
+        samples: intOption(v.samples, 'samples', 50, 1),
+        systems: listOption(v.systems, 'systems', ['vhostplug', 'ovs-vsctl', 'os-vif'] as const),
+        mode: (v.mode as 'server' | 'client' | undefined) ?? 'server',
+        db: v.db,
+        runDir: v['run-dir'],
+        quiet: v.json,
+        command: command('scale', argv),
+      });
+      emitReport(report, v);
+      return 0;
+    },
+  },
+  restart: {
+    usage: `
+usage: vhostplug bench restart [--pods K] [--concurrency C] [--ports N] [--settle S] [output options]
+
+K client-mode pods are plugged (default 50; at most ${MAX_VHOST_PORTS - 24}), C more pods churn
+(server mode, plug+unplug, default 4) and ovs-vswitchd is restarted. Measures the time from
+the restart until every client-mode socket is back in the pod's mount dir (the driver's
+'socket-restored' events), per-socket move latency, and churn throughput and latency over
+time across the restart. Needs the private OVS (no --db): it restarts ovs-vswitchd.
+${OUTPUT_USAGE}`,
+    async run(argv) {
+      const v = parse(argv, { pods: { type: 'string' }, concurrency: { type: 'string' }, ports: { type: 'string' }, settle: { type: 'string' } });
+      if (v.db) throw new UsageError('bench restart restarts ovs-vswitchd: it runs only on its own private OVS (drop --db)');
+      const report = await runRestartBench({
+        pods: intOption(v.pods, 'pods', 50, 1, MAX_VHOST_PORTS - 24),
+        concurrency: intOption(v.concurrency, 'concurrency', 4, 0, 16),
+        ports: intOption(v.ports, 'ports', 0),
+        settleS: intOption(v.settle, 'settle', 2, 0, 60),
+        quiet: v.json,
+        command: command('restart', argv),
+      });
+      emitReport(report, v);
+      return 0;
+    },
+  },
+};
