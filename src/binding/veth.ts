@@ -356,7 +356,16 @@ export class VethDriver {
       step = 'plug';
       const plug = (async () => {
         const p = performance.now();
-        const r = await this.vswitch.addPort(plan.spec, att, this.ackOpts());
+        let r: Awaited<ReturnType<Vswitch['addPort']>>;
+        try {
+          r = await this.vswitch.addPort(plan.spec, att, this.ackOpts());
+        } catch (e) {
+          // Committed but not acknowledged (e.g. vswitchd could not open the device because
+          // hostNetns is not its netns): the port is in OVSDB with our tags. clearStale made
+          // sure no port of ours had this name before, so a port of ours now is this one.
+          undo.push(() => this.delPortIfOurs(att));
+          throw e;
+        }
         if (r.created) undo.push(() => this.vswitch.delPort(att.portName, this.ackOpts()));
         timings.commitMs = r.timings.commitMs;
         timings.ackMs = r.timings.ackMs;
@@ -386,6 +395,11 @@ export class VethDriver {
     timings.totalMs = performance.now() - t0;
     for (const w of warnings) this.log.warn(w, { port: att.portName });
     return { ...att, created: !replaced, timings, warnings };
+  }
+
+  private async delPortIfOurs(att: VethAttachment): Promise<void> {
+    const info = this.vswitch.portInfo(att.portName);
+    if (info?.attachment && sameAttachment(info.attachment, att)) await this.vswitch.delPort(att.portName, this.ackOpts());
   }
 
   /**

@@ -326,6 +326,20 @@ describeIf(firstReason(needsRoot(), needsOvs({ dpdk: false }), needsBinaries(PY)
     expect(ports()).toEqual([]);
   });
 
+  it('a hostNetns that is not vswitchd\'s: the port is committed but vswitchd cannot open the device; all rolled back', async () => {
+    const wrongHost = newPod();
+    const misconfigured = new VethDriver(vswitch, { hostNetns: wrongHost.path, defaultBridge: 'br-int', ackTimeoutMs: 10_000 });
+    const pod = newPod();
+    const vif = makeVif('VIFOpenVSwitch', 25);
+    const err = (await misconfigured.connect(request(vif, pod)).catch((e: unknown) => e)) as VethError;
+    expect(err).toBeInstanceOf(VethError);
+    expect(err.step).toBe('plug');
+    expect(err.message).toMatch(new RegExp(vif.vif_name));
+    await expect.poll(() => ports()).toEqual([]);
+    expect(ipJson<unknown[]>(wrongHost.name, 'link', 'show', 'type', 'veth')).toEqual([]);
+    expect(ipJson<unknown[]>(pod.name, 'link', 'show', 'type', 'veth')).toEqual([]);
+  });
+
   it('rolls back when the bridge has another datapath (no conversion), and refuses a port it does not own', async () => {
     const pod = newPod();
     const vif = makeVif('VIFBridge', 22);
