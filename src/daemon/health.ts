@@ -60,14 +60,14 @@ export function memoryCheck(maxMiB: number, rss: () => number = () => process.me
 }
 
 /** Rejects a check that takes longer than `ms` (a hung API server must not hang the probe). */
-function withTimeout(fn: HealthCheckFn, ms: number, name: string): Promise<string | undefined> {
+function withTimeout(fn: HealthCheckFn, ms: number): Promise<string | undefined> {
   let timer: NodeJS.Timeout | undefined;
   return Promise.race([
     Promise.resolve()
       .then(fn)
-      .catch((err: unknown) => `${name}: ${(err as Error)?.message ?? String(err)}`),
+      .catch((err: unknown) => (err as Error)?.message ?? String(err)),
     new Promise<string>((resolve) => {
-      timer = setTimeout(() => resolve(`${name}: no answer within ${ms} ms`), ms);
+      timer = setTimeout(() => resolve(`no answer within ${ms} ms`), ms);
     }),
   ]).finally(() => clearTimeout(timer));
 }
@@ -123,7 +123,7 @@ export class HealthState {
   /** Runs a probe's checks now. */
   async probe(kind: ProbeKind): Promise<ProbeReport> {
     const mine = this.checks.filter((c) => c.kind === kind);
-    const results = await Promise.all(mine.map((c) => withTimeout(c.fn, this.checkTimeoutMs, c.name)));
+    const results = await Promise.all(mine.map((c) => withTimeout(c.fn, this.checkTimeoutMs)));
     const problems = results.map((r, i) => (r === undefined ? undefined : `${mine[i]!.name}: ${r}`)).filter((x): x is string => x !== undefined);
     if (kind === 'alive' && !this.requestsHealthy) {
       problems.push(`requests: ${this.consecutive} consecutive CNI requests failed (limit [cni_daemon] cni_failures_count = ${this.failuresAllowed}); last: ${this.lastFailure}`);
