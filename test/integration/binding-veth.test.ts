@@ -15,6 +15,7 @@ import { OvsdbClient } from '../../src/ovsdb/client';
 import { Vswitch, PortConflictError } from '../../src/vswitch/vswitch';
 import { VethDriver, VethError, VETH_KEYS, type VethConnectRequest } from '../../src/binding/veth';
 import { hybridNames } from '../../src/binding/hybrid';
+import { ipConfigFromIpam } from '../../src/binding/ipconfig';
 import { closeNetlinkSockets } from '../../src/os/netlink';
 import type { VIFBridge, VIFOpenVSwitch } from '../../src/vif/model';
 import { vethHostName } from '../../src/vif/names';
@@ -433,6 +434,31 @@ describeIf(firstReason(needsRoot(), needsOvs({ dpdk: false }), needsBinaries(PY)
     };
     console.log(JSON.stringify(summary));
     expect(connectMs).toHaveLength(N);
+    expect(ports()).toEqual([]);
+    expect(hostLinks().filter((l) => /^(tap|qbr|qvb|qvo)/.test(l))).toEqual([]);
+  });
+
+  it('12 concurrent plugs of both kinds (half with IPAM-style L3) all pass CHECK and talk; concurrent unplugs leave nothing', async () => {
+    const plugs = Array.from({ length: 12 }, (_, i) => {
+      const pod = newPod();
+      const host = 200 + i;
+      const vif = i % 2 ? makeVif('VIFBridge', host) : makeVif('VIFOpenVSwitch', host);
+      // host-local's result shape: ips with a gateway, a default route without gw.
+      const ipConfig = i % 3 === 0 ? ipConfigFromIpam({ ips: [{ address: `10.77.0.${host}/24`, gateway: '10.77.0.1' }], routes: [{ dst: '0.0.0.0/0' }] }) : undefined;
+      return { pod, vif, req: request(vif, pod, ipConfig ? { ipConfig } : {}) };
+    });
+    const results = await Promise.all(plugs.map((p) => driver.connect(p.req)));
+    expect(results.map((r) => r.created)).toEqual(plugs.map(() => true));
+    const problems = await Promise.all(plugs.map((p) => driver.check({ containerId: p.req.containerId, ifname: 'eth0', netns: p.pod.path })));
+    expect(problems).toEqual(plugs.map(() => []));
+    expect(ports()).toHaveLength(12);
+    // IPAM-style pod 0 got its default route from the IP's gateway.
+    expect(ipJson<{ dst: string; gateway?: string }[]>(plugs[0]!.pod.name, 'route', 'show')).toEqual(
+      expect.arrayContaining([expect.objectContaining({ dst: 'default', gateway: '10.77.0.1' })]),
+    );
+    expect(await ping(plugs[0]!.pod.name, '10.77.0.211')).toBe(3); // VIFOpenVSwitch -> VIFBridge
+    const dels = await Promise.all(plugs.map((p) => driver.disconnect({ containerId: p.req.containerId, ifname: 'eth0', netns: p.pod.path })));
+    expect(dels.every((d) => d.removed.port && d.removed.veth)).toBe(true);
     expect(ports()).toEqual([]);
     expect(hostLinks().filter((l) => /^(tap|qbr|qvb|qvo)/.test(l))).toEqual([]);
   });
