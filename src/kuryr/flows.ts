@@ -32,7 +32,7 @@ import { silentLogger, type Logger } from '../log';
 import { DEFAULT_IFNAME, type PodVIF, type VIF, type VIFKind } from '../vif/model';
 import type { CniMetrics, PhaseTimingsMs } from '../daemon/metrics';
 import type { KuryrKube } from './k8s-source';
-import { allActive, KuryrRegistry, podKey, RegistryWaitTimeout, type RegistryEntry, type RegistryValue } from './registry';
+import { allActive, KuryrRegistry, podKey, RegistryWaitAborted, RegistryWaitTimeout, type RegistryEntry, type RegistryValue } from './registry';
 
 // ---------------------------------------------------------------------------------------
 // Errors: a CNI error plus the HTTP status the kuryr-daemon API answers with.
@@ -68,6 +68,8 @@ export const timedOut = (msg: string, details: string): KuryrCniError => new Kur
 /** Any error as the API reports it: KuryrCniErrors pass, everything else is 500 / 999. */
 export function toKuryrError(err: unknown): KuryrCniError {
   if (err instanceof KuryrCniError) return err;
+  // The client went away (kubelet gave up) or the daemon stops: retryable, not a failure of ours.
+  if (err instanceof RegistryWaitAborted) return timedOut('The request was cancelled.', err.message);
   const details = isCniError(err) ? `${err.msg}${err.details ? `: ${err.details}` : ''}` : err instanceof Error ? err.message : String(err);
   return new KuryrCniError(500, 'error', KURYR_INTERNAL_CODE, 'Error processing request', details, { cause: err });
 }
