@@ -132,10 +132,11 @@ export async function churnLoop(
   } finally {
     clearInterval(sampler);
   }
-  res.wallMs = performance.now() - start;
-  timeline.noteRss(performance.now(), o.monitor?.rssMiB());
+  const end = performance.now();
+  res.wallMs = end - start;
+  timeline.noteRss(end - 1, o.monitor?.rssMiB());
   if (!o.quiet) progress.tick(o.cycles !== undefined ? total : o.durationS, `${done} cycles`);
-  res.timeline = timeline.points();
+  res.timeline = timeline.points(end);
   res.process = o.monitor?.usage();
   return res;
 }

@@ -67,7 +67,7 @@ export function svgPlot(lines: PlotLine[], o: PlotOptions): string {
   const W = o.width ?? 720;
   const H = o.height ?? 400;
   const m = { l: 64, r: 16, t: 36, b: 48 };
-  const legendH = 18 * Math.ceil(lines.length / 2);
+  const legendH = 12 + 18 * Math.ceil(lines.length / 2);
   const plotW = W - m.l - m.r;
   const plotH = H - m.t - m.b - legendH;
   const xs = lines.flatMap((l) => l.points.map((p) => p[0])).filter((x) => (o.logX ? x > 0 : Number.isFinite(x)));
@@ -116,7 +116,7 @@ export function svgPlot(lines: PlotLine[], o: PlotOptions): string {
     parts.push(`<path d="${d}" fill="none" stroke="${color}" stroke-width="2"><title>${escapeXml(l.name)}</title></path>`);
     // Legend, two columns under the plot.
     const lx = m.l + (i % 2) * (plotW / 2);
-    const ly = m.t + plotH + 44 + 18 * Math.floor(i / 2);
+    const ly = m.t + plotH + 56 + 18 * Math.floor(i / 2);
     parts.push(`<line x1="${lx}" y1="${ly - 4}" x2="${lx + 20}" y2="${ly - 4}" stroke="${color}" stroke-width="3"/>`);
     parts.push(`<text x="${lx + 26}" y="${ly}">${escapeXml(l.name)}</text>`);
   });
@@ -149,14 +149,28 @@ export function svgTimeline(timelines: Record<string, TimelinePoint[]>, what: 't
   });
 }
 
+/**
+ * The headline plot: plug latency CDF, server mode, with the acknowledgement, one line per
+ * system, plus vhostplug without it (the README shows it as bench/results/plug-cdf.svg).
+ */
+export function headlinePlugCdf(r: BenchReport, mode = 'server'): string {
+  const pick = r.series.filter((s) => s.op === 'plug' && s.labels.mode === mode && (s.labels.ack === true || s.system === 'vhostplug'));
+  return svgCdf(pick, `vhost-user plug latency, ${mode} mode, ${r.conditions['ports'] ?? '?'} ports on br-int (same run, same OVS)`);
+}
+
 /** The plots of one report: a CDF per op, and the churn timelines. */
 export function reportPlots(r: BenchReport): { title: string; svg: string }[] {
   const out: { title: string; svg: string }[] = [];
-  const ops = [...new Set(r.series.map((s) => s.op))];
-  for (const op of ops) {
-    const ss = r.series.filter((s) => s.op === op && s.cdf.length > 0);
-    if (ss.length === 0) continue;
-    const title = `${r.benchmark}: ${op} latency CDF`;
+  // One CDF per op, split by the acknowledgement setting where series carry one (fewer lines per plot).
+  const groups = new Map<string, SeriesResult[]>();
+  for (const s of r.series) {
+    if (s.cdf.length === 0) continue;
+    const ack = s.labels.ack;
+    const k = ack === undefined ? s.op : `${s.op}, ${ack ? 'with' : 'without'} vswitchd ack`;
+    groups.set(k, [...(groups.get(k) ?? []), s]);
+  }
+  for (const [k, ss] of groups) {
+    const title = `${r.benchmark}: ${k}, latency CDF`;
     out.push({ title, svg: svgCdf(ss, title) });
   }
   if (r.timelines && Object.keys(r.timelines).length) {

@@ -279,12 +279,16 @@ export class Timeline {
     if (rssMiB !== undefined) this.bucket(at).rssMiB = rssMiB;
   }
 
-  points(): TimelinePoint[] {
+  /** The buckets; `end` (performance.now()) shortens the last one to the time it really covered. */
+  points(end?: number): TimelinePoint[] {
     return this.buckets.map((b, i) => {
       const s = b.rec.summary();
+      const from = i * this.bucketMs;
+      const to = i === this.buckets.length - 1 && end !== undefined ? Math.min((i + 1) * this.bucketMs, end - this.start) : (i + 1) * this.bucketMs;
+      const width = Math.max(1, to - from);
       const p: TimelinePoint = {
-        t: round3(((i + 1) * this.bucketMs) / 1000),
-        throughputPerS: round3((s.samples * 1000) / this.bucketMs),
+        t: round3(to / 1000),
+        throughputPerS: round3((s.samples * 1000) / width),
         p50: s.samples ? s.p50 : 0,
         p99: s.samples ? s.p99 : 0,
       };

@@ -11,7 +11,7 @@ import { runRestartBench } from './restart';
 import { runScaleBench } from './scale';
 import { runSequentialBench, SEQ_SYSTEMS, type SeqMode, type SeqSystem } from './sequential';
 import { formatReport, type BenchReport } from './report';
-import { htmlReport } from './report-html';
+import { headlinePlugCdf, htmlReport } from './report-html';
 
 /** A scenario of the `bench` command. */
 export interface BenchScenario {
@@ -77,7 +77,7 @@ export const benchScenarios: Record<string, BenchScenario> = {
     usage: `
 usage: vhostplug bench sequential [--modes server,client,veth] [--ack both|yes|no] [--ports N]
                                   [--samples S] [--systems ${SEQ_SYSTEMS.join(',')}] [--no-fsync]
-                                  [output/target options]
+                                  [--svg FILE] [output/target options]
 
 One pod at a time: plug then unplug a VIF, S times per system, mode and acknowledgement
 setting (default 100), with N filler ports on br-int (default 10). Modes (default all):
@@ -91,9 +91,10 @@ Systems (default all), interleaved sample by sample on the same OVS:
 Reports p50/p90/p99/max per series, the per-plug overhead (plug minus vswitchd's time) and
 ratios against vhostplug in the same run. --no-fsync skips the config file's fsync (on a
 node, mount_point is on tmpfs under /run, where fsync costs nothing; here it may be a disk).
+--svg FILE writes the headline plot alone: plug latency CDF per system, server mode.
 ${OUTPUT_USAGE}`,
     async run(argv) {
-      const v = parse(argv, { modes: { type: 'string' }, ack: { type: 'string' }, ports: { type: 'string' }, samples: { type: 'string' }, systems: { type: 'string' }, 'no-fsync': { type: 'boolean' } });
+      const v = parse(argv, { modes: { type: 'string' }, ack: { type: 'string' }, ports: { type: 'string' }, samples: { type: 'string' }, systems: { type: 'string' }, 'no-fsync': { type: 'boolean' }, svg: { type: 'string' } });
       const ack = v.ack ?? 'both';
       if (!['both', 'yes', 'no'].includes(ack)) throw new UsageError('--ack must be both, yes or no');
       const report = await runSequentialBench({
@@ -108,6 +109,7 @@ ${OUTPUT_USAGE}`,
         quiet: v.json,
         command: command('sequential', argv),
       });
+      if (v.svg) fs.writeFileSync(v.svg, headlinePlugCdf(report, report.series.some((s) => s.labels.mode === 'server') ? 'server' : 'client') + '\n');
       emitReport(report, v);
       return 0;
     },
