@@ -354,6 +354,39 @@ describeIf(firstReason(needsRoot(), needsOvs({ dpdk: true })))('Kuryr drop-in: k
     expect(fs.existsSync(path.join(mount, `${cid2}-eth0`))).toBe(false);
   });
 
+  it('30 pods through the API, one after another and 10 at once: every port plugged and removed (latencies printed, not asserted)', async () => {
+    const pods = Array.from({ length: 30 }, (_, i) => {
+      const name = `churn-${i}`;
+      const uid = newPod(name);
+      const vif = vifPrimitive(i % 2 ? 'vhu-client.json' : 'vhu-server.json', { mount });
+      fake.createKuryrPort(FakeK8s.kuryrPort(NS, name, NODE, uid, { eth0: { default: true, vif } }));
+      return { name, uid, vif, cid: randomUUID().replace(/-/g, '') };
+    });
+    await expect.poll(() => pods.every((p) => daemon.registry.get(`${NS}/${p.name}`)?.kind === 'entry')).toBe(true);
+    const addMs: number[] = [];
+    const delMs: number[] = [];
+    const timed = async (arr: number[], f: () => Promise<{ ok: boolean }>) => {
+      const t = performance.now();
+      const r = await f();
+      arr.push(performance.now() - t);
+      expect(r.ok).toBe(true);
+    };
+    for (const p of pods.slice(0, 20)) await timed(addMs, () => makeDaemonRequest(daemon.api.url, 'ADD', cni(p.name, p.cid, { uid: p.uid })));
+    const t10 = performance.now();
+    await Promise.all(pods.slice(20).map((p) => timed(addMs, () => makeDaemonRequest(daemon.api.url, 'ADD', cni(p.name, p.cid, { uid: p.uid })))));
+    const parallelMs = performance.now() - t10;
+    const names = pods.map((p) => p.vif['versioned_object.data'].vif_name as string);
+    expect(listPorts()).toEqual(expect.arrayContaining(names));
+    for (const p of pods) await timed(delMs, () => makeDaemonRequest(daemon.api.url, 'DEL', cni(p.name, p.cid, { uid: p.uid })));
+    const left = listPorts();
+    expect(names.filter((n) => left.includes(n))).toEqual([]);
+    expect(fs.readdirSync(mount).filter((f) => pods.some((p) => f.startsWith(p.cid)))).toEqual([]);
+    for (const p of pods) fake.deleteKuryrPort(NS, p.name);
+    const pct = (a: number[], q: number) => [...a].sort((x, y) => x - y)[Math.min(a.length - 1, Math.floor(q * a.length))]!.toFixed(1);
+    // Conditions: private DPDK OVS (netdev, no hugepages), 2 shared cores, vswitchd ack on, HTTP per request (Connection: close).
+    console.log(JSON.stringify({ bench: 'kuryr-api', pods: pods.length, addMs: { p50: pct(addMs.slice(0, 20), 0.5), p90: pct(addMs.slice(0, 20), 0.9) }, add10ParallelWallMs: parallelMs.toFixed(1), delMs: { p50: pct(delMs, 0.5), p90: pct(delMs, 0.9) } }));
+  });
+
   it('/metrics has ADD/DEL latency and per-phase histograms; /ready and /alive fail and RECOVER', async () => {
     const m = await fetch(`http://127.0.0.1:${daemon.metricsServer!.port}/metrics`);
     expect(m.headers.get('content-type')).toBe('text/plain; version=0.0.4; charset=utf-8');
