@@ -29,7 +29,7 @@ import { parseCniEnv, type CniEnv } from '../cni/env';
 import { ipamAdd, ipamCheck, ipamDel, ipamGc, ipamStatus, type IpamCallOptions } from '../cni/ipam';
 import { parseNetConf, type NetConf } from '../cni/netconf';
 import { emptyResult, parseResult, vethResult, vhostUserResult, type CniResult } from '../cni/result';
-import { readDeviceInfo, removeDeviceInfo, vhostUserDeviceInfo, writeDeviceInfo, type DeviceInfoOptions } from '../cni/device-info';
+import { checkDeviceInfoPath, readDeviceInfo, removeDeviceInfo, vhostUserDeviceInfo, writeDeviceInfo, type DeviceInfoOptions } from '../cni/device-info';
 import type { CniCall, CniPlugin } from '../cni/skel';
 import { ValidationError } from '../binding/validate';
 import { VhostUserDriver, VhostUserError } from '../binding/vhostuser';
@@ -246,7 +246,9 @@ export class VhostplugCniPlugin implements CniPlugin {
     const portId = stablePortId(containerId, ifname);
     const portName = stablePortName(containerId, ifname, kind);
     const mac = conf.runtimeConfig.mac ?? env.args.mac ?? stableMac(containerId, ifname);
-    const devInfoFile = conf.capabilities['CNIDeviceInfoFile'] || conf.runtimeConfig.CNIDeviceInfoFile ? conf.runtimeConfig.CNIDeviceInfoFile : undefined;
+    // The runtime passes the path only when the capability is declared; checked before any side effect.
+    const devInfoFile = kind === 'vhostuser' ? conf.runtimeConfig.CNIDeviceInfoFile : undefined;
+    if (devInfoFile) checkDeviceInfoPath(devInfoFile, this.opts.deviceInfo);
     const now = new Date().toISOString();
     const rec: AttachmentRecord = {
       version: 1,
@@ -269,7 +271,7 @@ export class VhostplugCniPlugin implements CniPlugin {
     if (conf.mtu !== undefined) rec.mtu = conf.mtu;
     if (env.netns) rec.netns = env.netns;
     if (env.args.podUid) rec.podUid = env.args.podUid;
-    if (devInfoFile && kind === 'vhostuser') rec.deviceInfoFile = devInfoFile;
+    if (devInfoFile) rec.deviceInfoFile = devInfoFile;
     if (kind === 'vhostuser') {
       rec.socketPath = this.vhostuser.socketPathOf(portName);
       rec.configPath = this.vhostuser.configPathOf(containerId, ifname);
@@ -458,7 +460,9 @@ export class VhostplugCniPlugin implements CniPlugin {
                 mode: conf.mode,
               };
           if (env.netns) plan.netns = env.netns;
-          if (!plan.deviceInfoFile && kind === 'vhostuser' && conf.runtimeConfig.CNIDeviceInfoFile) plan.deviceInfoFile = conf.runtimeConfig.CNIDeviceInfoFile;
+          const devInfo = conf.runtimeConfig.CNIDeviceInfoFile;
+          // A path ADD would have refused is never ours to remove (and must not fail DEL forever).
+          if (!plan.deviceInfoFile && kind === 'vhostuser' && devInfo && deviceInfoPathOk(devInfo, this.opts.deviceInfo)) plan.deviceInfoFile = devInfo;
           // The runtime's config is authoritative for IPAM (it must not change between ADD and DEL).
           if (conf.ipam) plan.ipam = { conf, env };
           else if (!rec) delete plan.ipam;
@@ -633,6 +637,15 @@ export class VhostplugCniPlugin implements CniPlugin {
       const out = await ipamStatus(call.conf, call.env, this.opts.ipam);
       if (out.skipped) this.log.debug('daemon: IPAM STATUS skipped', { reason: out.skipped });
     }
+  }
+}
+
+function deviceInfoPathOk(file: string, opts: DeviceInfoOptions | undefined): boolean {
+  try {
+    checkDeviceInfoPath(file, opts);
+    return true;
+  } catch {
+    return false;
   }
 }
 
