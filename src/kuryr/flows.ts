@@ -297,6 +297,8 @@ export class KuryrFlows {
       if (v?.kind !== 'entry' || v.objectUid !== objectUid || v.delReceived) {
         throw podGone(`the KuryrPort ${key} was deleted while the ADD waited for its VIFs to become active; the VIFs stay plugged until DEL`);
       }
+      // A DEL (kubelet gave up on this ADD) already removed the VIFs: never answer 202 for them.
+      if (v.vifUnplugged || v.containerId !== p.containerId) throw podGone(`a DEL of ${key} removed the VIFs while the ADD waited for them to become active`);
       return v;
     };
     const now = gone(this.registry.get(key));

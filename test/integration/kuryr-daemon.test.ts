@@ -249,6 +249,21 @@ describeIf(firstReason(needsRoot(), needsOvs({ dpdk: true })))('Kuryr drop-in: k
     fake.deleteKuryrPort(NS, 'veth-pod');
   });
 
+  it('a pod of a pre-KuryrPort controller: VIFs from the legacy openstack.org/kuryr-vif annotation (PodState)', async () => {
+    const vif = vifPrimitive('vhu-server.json', { mount });
+    const podState = { 'versioned_object.name': 'PodState', 'versioned_object.namespace': 'os_vif', 'versioned_object.version': '1.0', 'versioned_object.data': { default_vif: vif, additional_vifs: {} } };
+    const uid = newPod('legacy', { 'openstack.org/kuryr-vif': JSON.stringify(podState) });
+    const cid = randomUUID().replace(/-/g, '');
+    const r = await makeDaemonRequest(daemon.api.url, 'ADD', cni('legacy', cid, { uid }));
+    expect(r.ok, JSON.stringify(r)).toBe(true);
+    const name = vif['versioned_object.data'].vif_name as string;
+    expect(listPorts()).toContain(name);
+    expect((await makeDaemonRequest(daemon.api.url, 'DEL', cni('legacy', cid, { uid }))).ok).toBe(true);
+    expect(listPorts()).not.toContain(name);
+    fake.deletePod(NS, 'legacy');
+    await expect.poll(() => daemon.registry.get(`${NS}/legacy`)).toBeUndefined();
+  });
+
   it('timeouts: no KuryrPort -> 504 code 11 + CNITimeoutKuryrPortRegistry; never active -> 504 + CNITimedOutWaitingForActiveVIFs, port kept for DEL', async () => {
     const uid = newPod('slow');
     const cid = randomUUID().replace(/-/g, '');

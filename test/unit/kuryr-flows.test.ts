@@ -139,6 +139,17 @@ describe('Kuryr ADD/DEL flows', () => {
     expect(rec.log).toEqual(['cleanup old-container eth0']);
   });
 
+  it('a DEL that runs while the ADD waits for activation ends the ADD (never a 202 for removed VIFs)', async () => {
+    const { registry, rec, flows } = setup();
+    const vifs = activeVifs();
+    vifs[1]!.vif.active = false;
+    registry.upsert(KEY, { source: 'kuryrport', objectUid: 'kp', podUid: POD_UID, vifs });
+    const add = flows.add(params('ADD', 'c1', { uid: POD_UID })).catch((e: unknown) => e);
+    await expect.poll(() => rec.log.length).toBe(2);
+    expect(await flows.del(params('DEL', 'c1', { uid: POD_UID }))).toBe('disconnected');
+    expect(toKuryrError(await add)).toMatchObject({ status: 410, code: 3 });
+  });
+
   it('a cancelled ADD (client gone) is a retryable 504, not counted as our failure', async () => {
     const { flows } = setup();
     const ac = new AbortController();
