@@ -1,0 +1,58 @@
+/**
+ * Stable names of the CNI plugin: a UUIDv5 port id per (container id, ifname), the OVS
+ * port names derived from it, a locally administered MAC; error mapping to CNI codes.
+ */
+import { describe, expect, it } from 'vitest';
+import { cniErrorOf, isDerivedPort, stableMac, stablePortId, stablePortName } from '../../src/daemon/cni-plugin';
+import { CniError } from '../../src/cni/errors';
+import { VhostUserError } from '../../src/binding/vhostuser';
+import { ValidationError } from '../../src/binding/validate';
+import { DisconnectedError } from '../../src/ovsdb/errors';
+import { PortConflictError } from '../../src/vswitch/vswitch';
+import { normalizeMac } from '../../src/cni/env';
+
+describe('stable names', () => {
+  it('port ids are RFC 4122 version-5 UUIDs, deterministic and distinct per attachment', () => {
+    const id = stablePortId('c0ffee', 'net1');
+    expect(id).toMatch(/^[0-9a-f]{8}-[0-9a-f]{4}-5[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/);
+    expect(stablePortId('c0ffee', 'net1')).toBe(id);
+    expect(stablePortId('c0ffee', 'net2')).not.toBe(id);
+    expect(stablePortId('c0ffe', 'enet1')).not.toBe(id);
+  });
+
+  it('port names follow os-vif (vhu/tap + 11 characters of the id) and are recognised as ours', () => {
+    const id = stablePortId('pod-1', 'eth0');
+    expect(stablePortName('pod-1', 'eth0', 'vhostuser')).toBe(`vhu${id.slice(0, 11)}`);
+    expect(stablePortName('pod-1', 'eth0', 'veth')).toBe(`tap${id.slice(0, 11)}`);
+    expect(isDerivedPort(stablePortName('pod-1', 'eth0', 'veth'), 'pod-1', 'eth0')).toBe(true);
+    expect(isDerivedPort('vhu12345678-9a', 'pod-1', 'eth0')).toBe(false);
+  });
+
+  it('no collisions among 20000 attachments', () => {
+    const names = new Set<string>();
+    for (let i = 0; i < 10000; i++) for (const ifn of ['eth0', 'net1']) names.add(stablePortName(`container${i}`, ifn, 'vhostuser'));
+    expect(names.size).toBe(20000);
+  });
+
+  it('MACs are unicast, locally administered and stable', () => {
+    for (let i = 0; i < 200; i++) {
+      const mac = stableMac(`c${i}`, 'net1');
+      expect(normalizeMac(mac)).toBe(mac);
+      expect(parseInt(mac.slice(0, 2), 16) & 0x03).toBe(0x02);
+    }
+    expect(stableMac('a', 'b')).toBe(stableMac('a', 'b'));
+  });
+});
+
+describe('cniErrorOf', () => {
+  it('maps driver and OVSDB errors to CNI codes', () => {
+    expect(cniErrorOf(new CniError(4, 'x')).code).toBe(4);
+    expect(cniErrorOf(new VhostUserError('validate', new ValidationError('mac', 'x', 'format', 'bad'))).code).toBe(7);
+    expect(cniErrorOf(new VhostUserError('plug', new DisconnectedError())).code).toBe(11);
+    expect(cniErrorOf(new VhostUserError('plug', new PortConflictError('vhu1', undefined))).code).toBe(102);
+    const sys = Object.assign(new Error('ETIMEDOUT: socket'), { code: 'ETIMEDOUT', syscall: 'inotify' });
+    expect(cniErrorOf(new VhostUserError('socket', sys)).code).toBe(5);
+    expect(cniErrorOf(new VhostUserError('socket', new Error('odd'))).code).toBe(5);
+    expect(cniErrorOf(new Error('bug')).code).toBe(100);
+  });
+});
