@@ -90,6 +90,8 @@ export interface VhostplugConfig {
     daemon_socket: string;
     /** Prometheus metrics port; defaults to `[prometheus_exporter] cni_exporter_port`. */
     metrics_port: number;
+    /** The network namespace (a file such as /run/netns/ovs) ovs-vswitchd runs in, where veth host ends go; null: the daemon's own. */
+    vswitchd_netns: string | null;
   };
 }
 
@@ -420,6 +422,7 @@ export const OPTIONS: { readonly [S in ConfigSection]: { readonly [O in keyof Vh
       parse: checkedPath((t) => validateUnixSocketPath(t, 'unix socket path')),
     },
     metrics_port: portOpt(9655, 'Prometheus metrics port (default: [prometheus_exporter] cni_exporter_port).'),
+    vswitchd_netns: pathOpt(null, 'Network namespace file of ovs-vswitchd (e.g. /run/netns/ovs), where veth host ends are created; unset: the daemon\'s own.'),
   },
 };
 

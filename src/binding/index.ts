@@ -12,7 +12,7 @@ export {
   type HealthReport,
 } from './vhostuser';
 export { formatAppConfig, generationOf, APP_CONFIG_VERSION, type AppConfig } from './app-config';
-export { openRuntime, vhostUserOptions, resolveUid, resolveGid, type Runtime, type RuntimeOptions } from './runtime';
+export { openRuntime, vhostUserOptions, vethOptions, resolveUid, resolveGid, type Runtime, type RuntimeOptions } from './runtime';
 export {
   loadConfig,
   parseConfig,
@@ -40,3 +40,21 @@ export {
   canonicalMac,
   type VHostUserMode,
 } from './validate';
+export {
+  VethDriver,
+  VethError,
+  VETH_KEYS,
+  vethMtu,
+  type VethDriverOptions,
+  type VethConnectRequest,
+  type VethConnectResult,
+  type VethDisconnectRequest,
+  type VethDisconnectResult,
+  type VethCheckRequest,
+  type VethHealthReport,
+  type VethAttachment,
+  type VethTimings,
+  type VethStep,
+} from './veth';
+export { hybridNames, hybridNamesFromPort, hybridQvbName, hybridQvoName, HYBRID_QVB_PREFIX, HYBRID_QVO_PREFIX, type HybridNames } from './hybrid';
+export { ipConfigFromVif, ipConfigFromIpam, normalizeIpConfig, type IpConfig, type IpRoute, type NormalizedIpConfig, type IpamResultLike } from './ipconfig';

@@ -9,6 +9,7 @@ import { Vswitch } from '../vswitch/vswitch';
 import { silentLogger, type Logger } from '../log';
 import { ConfigError, type VhostplugConfig } from './config';
 import { VhostUserDriver, type VhostUserDriverOptions } from './vhostuser';
+import { VethDriver, type VethDriverOptions } from './veth';
 
 /** uid of a user name or numeric id (from /etc/passwd); undefined for null. */
 export function resolveUid(owner: string | null, passwd = '/etc/passwd'): number | undefined {
@@ -53,6 +54,20 @@ export function vhostUserOptions(config: VhostplugConfig, log: Logger = silentLo
   return opts;
 }
 
+/** The veth/hybrid driver's options as kuryr.conf sets them. */
+export function vethOptions(config: VhostplugConfig, log: Logger = silentLogger): VethDriverOptions {
+  const timeoutS = config.os_vif_ovs.ovs_vsctl_timeout;
+  const opts: VethDriverOptions = {
+    defaultMtu: config.os_vif_ovs.network_device_mtu,
+    networkDeviceMtu: config.neutron_defaults.network_device_mtu,
+    ackTimeoutMs: timeoutS > 0 ? timeoutS * 1000 : 86_400_000,
+    log,
+  };
+  if (config.vhostplug.vswitchd_netns) opts.hostNetns = config.vhostplug.vswitchd_netns;
+  if (config.neutron_defaults.ovs_bridge) opts.defaultBridge = config.neutron_defaults.ovs_bridge;
+  return opts;
+}
+
 export interface RuntimeOptions {
   log?: Logger;
   transport?: TransportChoice;
@@ -66,6 +81,7 @@ export interface Runtime {
   client: OvsdbClient;
   vswitch: Vswitch;
   vhostuser: VhostUserDriver;
+  veth: VethDriver;
   close(): void;
 }
 
@@ -78,11 +94,13 @@ export async function openRuntime(config: VhostplugConfig, opts: RuntimeOptions 
   });
   const vswitch = new Vswitch(client, { allowDatapathChange: config.vhostplug.allow_datapath_change });
   const vhostuser = new VhostUserDriver(vswitch, vhostUserOptions(config, log));
+  const veth = new VethDriver(vswitch, vethOptions(config, log));
   return {
     config,
     client,
     vswitch,
     vhostuser,
+    veth,
     close: () => {
       vhostuser.stopSocketRecovery();
       client.close();

@@ -282,6 +282,10 @@ export class VhostUserDriver extends EventEmitter<Events> {
         });
         socketWait.catch(() => undefined); // observed below; avoid an unhandled rejection on early failure
       }
+      // Registered before the plug: a commit whose vswitchd acknowledgement then fails
+      // (VswitchdError, timeout) leaves a port behind that must go too.
+      const existedBefore = this.vswitch.portInfo(att.vifName) !== undefined;
+      if (!existedBefore) undo.push(() => this.delPortIfOurs(att));
       const plugged = await this.vswitch.addPort(this.portSpec(att, req.vif.port_profile?.interface_id), att, {
         waitForVswitchd: this.opts.waitForVswitchd ?? true,
         timeoutMs: this.opts.ackTimeoutMs ?? 120_000,
@@ -289,7 +293,6 @@ export class VhostUserDriver extends EventEmitter<Events> {
       created = plugged.created;
       timings.commitMs = plugged.timings.commitMs;
       timings.ackMs = plugged.timings.ackMs;
-      if (created) undo.push(() => this.vswitch.delPort(att.vifName, { timeoutMs: this.opts.ackTimeoutMs ?? 120_000 }));
 
       if (socketWait) {
         step = 'socket';
@@ -324,6 +327,14 @@ export class VhostUserDriver extends EventEmitter<Events> {
     timings.totalMs = performance.now() - t0;
     for (const w of warnings) this.log.warn(w, { vif: att.vifName });
     return { ...att, created, timings, warnings };
+  }
+
+  /** Deletes the attachment's port if it exists and carries this attachment's ownership keys. */
+  private async delPortIfOurs(att: VhostUserAttachment): Promise<void> {
+    const owner = this.vswitch.portInfo(att.vifName)?.attachment;
+    if (owner && owner.containerId === att.containerId && owner.ifname === att.ifname) {
+      await this.vswitch.delPort(att.vifName, { timeoutMs: this.opts.ackTimeoutMs ?? 120_000 });
+    }
   }
 
   /** Waits for OVS's socket with the bounded socket timeout counted from now (after the ack). */

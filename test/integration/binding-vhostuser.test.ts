@@ -211,6 +211,19 @@ describeIf(firstReason(needsRoot(), needsOvs({ dpdk: true }), needsTestpmd()))('
     await expect.poll(() => fs.existsSync(path.join(sandbox().runDir, vhostUserPortName(vif.id)))).toBe(false);
   });
 
+  it('vswitchd cannot realise the port (its socket path is taken): VswitchdError, and the committed port is rolled back', async () => {
+    const vif = makeVif('client', mount);
+    const blocker = path.join(sandbox().runDir, vhostUserPortName(vif.id));
+    fs.writeFileSync(blocker, 'not a socket');
+    const err = await driver().connect({ vif, containerId: 'ctr-v', ifname: 'eth0' }).catch((e: unknown) => e);
+    fs.unlinkSync(blocker);
+    expect(err).toBeInstanceOf(VhostUserError);
+    expect((err as VhostUserError).step).toBe('plug');
+    expect((err as VhostUserError).code).toBe('EOVSDBVSWITCHD');
+    expect((err as Error).message).toContain(vhostUserPortName(vif.id));
+    expectNothingLeft(vif, 'ctr-v', 'eth0');
+  });
+
   it('a socket that never appears times out, and the port is rolled back', async () => {
     const emptyDir = fs.mkdtempSync(path.join(sandbox().dir, 'not-ovs-'));
     const d = driver({ ovsVhuPath: emptyDir, socketTimeoutMs: 300 });
