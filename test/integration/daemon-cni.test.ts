@@ -8,6 +8,7 @@ import * as path from 'node:path';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { run } from '../helpers/proc';
 import { Daemon } from '../../src/daemon/daemon';
+import { Reconciler } from '../../src/daemon/reconciler';
 import { stablePortName } from '../../src/daemon/cni-plugin';
 import { stateFileName } from '../../src/daemon/state';
 import { useSandbox } from '../helpers/sandbox';
@@ -245,6 +246,36 @@ describeIf(firstReason(needsRoot(), needsOvs({ dpdk: true }), needsBinaries(SHIM
     expect(report.dead).toEqual(['gone:net1']);
     expect(leftovers(sandbox(), d)).toEqual(NOTHING);
   }, 60_000);
+
+  it('the reconciler removes orphans: an owned port with no record, stray sockets/config files, temp files; never foreign ones', async () => {
+    const sb = sandbox();
+    const orphan = stablePortName('orphan', 'net1', 'vhostuser');
+    sb.vsctl('add-port', 'br-int', orphan, '--', 'set', 'Interface', orphan, 'type=dpdkvhostuserclient', `options:vhost-server-path=${path.join(d.mount, orphan)}`,
+      'external_ids:vhostplug-owner=vhostplug', 'external_ids:vhostplug-container-id=orphan', 'external_ids:vhostplug-ifname=net1');
+    // A port tagged as ours but not named by the CNI plugin (e.g. `vhostplug plug`): kept.
+    sb.vsctl('add-port', 'br-int', 'vhu12345678-9a', '--', 'set', 'Interface', 'vhu12345678-9a', 'type=internal',
+      'external_ids:vhostplug-owner=vhostplug', 'external_ids:vhostplug-container-id=manual', 'external_ids:vhostplug-ifname=net1');
+    sb.vsctl('add-port', 'br-int', 'foreign0', '--', 'set', 'Interface', 'foreign0', 'type=internal');
+    const straySock = path.join(d.mount, 'vhuaaaaaaaa-bb');
+    // A socket file left by a process that is gone (net.Server would unlink its own on close).
+    run('python3', ['-c', `import socket; s=socket.socket(socket.AF_UNIX); s.bind(${JSON.stringify(straySock)})`]);
+    fs.writeFileSync(path.join(d.mount, 'deadpod-net1'), JSON.stringify({ vhostname: 'vhuaaaaaaaa-bb', vhostmac: '02:00:00:00:00:01', mode: 'client', version: 1 }));
+    fs.writeFileSync(path.join(d.mount, 'notes.txt'), 'an operator file, not ours');
+    fs.writeFileSync(path.join(d.state, '.x:net1.json.tmp-1-abc'), '{');
+    await daemon.runtime.client.ready();
+    await new Promise((r) => setTimeout(r, 200)); // let the cache see the ports
+    const rec = new Reconciler({ plugin: daemon.plugin, state: daemon.state, vswitch: daemon.runtime.vswitch, graceMs: 0 });
+    const report = await rec.runOnce(false);
+    expect(report.orphanPorts).toEqual([orphan]);
+    expect(report.strayFiles.map((f) => path.basename(f)).sort()).toEqual(['.x:net1.json.tmp-1-abc', 'deadpod-net1', 'vhuaaaaaaaa-bb']);
+    expect(report.errors).toEqual([]);
+    expect(ports(sb).sort()).toEqual(['foreign0', 'vhu12345678-9a']);
+    expect(fs.readdirSync(d.mount)).toEqual(['notes.txt']);
+    sb.vsctl('del-port', 'br-int', 'foreign0');
+    sb.vsctl('del-port', 'br-int', 'vhu12345678-9a');
+    fs.rmSync(path.join(d.mount, 'notes.txt'));
+    expect(leftovers(sb, d)).toEqual(NOTHING);
+  }, 30_000);
 
   it('STATUS answers 50 for a broken mount point and 51 when ovs-vswitchd is gone', async () => {
     const conf = JSON.stringify(netconf(d, '1.1.0', 'client'));
