@@ -8,7 +8,9 @@
  * lines, resourceVersion) and Event POSTs with real JSON shapes, and requires a bearer
  * token, so the `[kubernetes] api_root` + `token_file` configuration path is exercised.
  */
+import { spawn } from 'node:child_process';
 import * as fs from 'node:fs';
+import * as net from 'node:net';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { randomUUID } from 'node:crypto';
@@ -19,10 +21,19 @@ import { decodeVIF } from '../../src/vif/ovo';
 import { FakeK8s } from '../helpers/fake-k8s';
 import { kubeletCniArgs, makeDaemonRequest, toCni031Result, type KuryrCniArgs } from '../helpers/kuryr-cni-client';
 import { useSandbox } from '../helpers/sandbox';
-import { describeIf, firstReason, needsOvs, needsRoot } from '../helpers/skip';
+import { describeIf, firstReason, itIf, needsOvs, needsRoot } from '../helpers/skip';
 import { run } from '../helpers/proc';
 
 const NODE = 'node-1';
+const CLI = path.resolve(__dirname, '../../dist/cli/main.js');
+
+async function freePort(): Promise<number> {
+  const srv = net.createServer();
+  await new Promise<void>((r) => srv.listen(0, '127.0.0.1', r));
+  const port = (srv.address() as net.AddressInfo).port;
+  await new Promise((r) => srv.close(r));
+  return port;
+}
 const NS = 'nfv';
 const FIXTURES = path.resolve(__dirname, '../fixtures/vif');
 const fixture = (name: string): Record<string, any> => JSON.parse(fs.readFileSync(path.join(FIXTURES, name), 'utf8')); // eslint-disable-line @typescript-eslint/no-explicit-any
@@ -400,6 +411,63 @@ describeIf(firstReason(needsRoot(), needsOvs({ dpdk: true })))('Kuryr drop-in: k
     const pct = (a: number[], q: number) => [...a].sort((x, y) => x - y)[Math.min(a.length - 1, Math.floor(q * a.length))]!.toFixed(1);
     // Conditions: private DPDK OVS (netdev, no hugepages), 2 shared cores, vswitchd ack on, HTTP per request (Connection: close).
     console.log(JSON.stringify({ bench: 'kuryr-api', pods: pods.length, addMs: { p50: pct(addMs.slice(0, 20), 0.5), p90: pct(addMs.slice(0, 20), 0.9) }, add10ParallelWallMs: parallelMs.toFixed(1), delMs: { p50: pct(delMs, 0.5), p90: pct(delMs, 0.9) } }));
+  });
+
+  itIf(fs.existsSync(CLI) ? undefined : 'dist/ is not built (npm run build)')('`vhostplug kuryr-daemon --config-file kuryr.conf` as the DaemonSet runs it: serves kuryr-cni, stops cleanly on SIGTERM', async () => {
+    const [api, healthPort, metricsPort] = [await freePort(), await freePort(), await freePort()];
+    const mount2 = path.join(sandbox().dir, 'vhostuser-cli');
+    fs.mkdirSync(mount2, { recursive: true });
+    const tokenFile = path.join(tmp, 'token');
+    const conf = path.join(tmp, 'kuryr-cli.conf');
+    fs.writeFileSync(
+      conf,
+      [
+        '[vhostuser]',
+        `mount_point = ${mount2}`,
+        `ovs_vhu_path = ${sandbox().runDir}`,
+        '[os_vif_ovs]',
+        `ovsdb_connection = ${sandbox().db}`,
+        '[cni_daemon]',
+        `bind_address = 127.0.0.1:${api}`,
+        'vif_annotation_timeout = 5',
+        '[cni_health_server]',
+        `port = ${healthPort}`,
+        '[vhostplug]',
+        `metrics_port = ${metricsPort}`,
+        '[kubernetes]',
+        `api_root = ${fake.url}`,
+        `token_file = ${tokenFile}`,
+      ].join('\n'),
+    );
+    const child = spawn(process.execPath, [CLI, 'kuryr-daemon', '--config-file', conf, '--node-name', NODE, '--log-level', 'warn'], { stdio: ['ignore', 'pipe', 'pipe'] });
+    let stderr = '';
+    child.stderr.on('data', (c: Buffer) => (stderr += c.toString()));
+    const exited = new Promise<number | null>((r) => child.on('exit', (code) => r(code)));
+    try {
+      await expect
+        .poll(() => fetch(`http://127.0.0.1:${healthPort}/ready`).then((r) => r.status, () => 0), { timeout: 20_000, interval: 200 })
+        .toBe(200);
+      const uid = newPod('cli-pod');
+      const vif = vifPrimitive('vhu-client.json', { mount: mount2 });
+      fake.createKuryrPort(FakeK8s.kuryrPort(NS, 'cli-pod', NODE, uid, { eth0: { default: true, vif } }));
+      const cid = randomUUID().replace(/-/g, '');
+      const url = `http://127.0.0.1:${api}`;
+      const r = await makeDaemonRequest(url, 'ADD', cni('cli-pod', cid, { uid }));
+      expect(r.ok, `${JSON.stringify(r)}\n${stderr}`).toBe(true);
+      const name = vif['versioned_object.data'].vif_name as string;
+      expect(fs.lstatSync(path.join(mount2, name)).isSocket()).toBe(true);
+      expect((await makeDaemonRequest(url, 'DEL', cni('cli-pod', cid, { uid }))).ok).toBe(true);
+      expect(listPorts()).not.toContain(name);
+      const metrics = await (await fetch(`http://127.0.0.1:${metricsPort}/metrics`)).text();
+      expect(metrics).toContain('vhostplug_cni_request_duration_seconds_count{command="ADD",result="success"} 1');
+      fake.deleteKuryrPort(NS, 'cli-pod');
+    } finally {
+      child.kill('SIGTERM');
+    }
+    expect(await exited).toBe(0);
+    // Stopped: nothing listens any more.
+    const after = await makeDaemonRequest(`http://127.0.0.1:${api}`, 'ADD', cni('cli-pod', 'x'.repeat(64)));
+    expect(after).toMatchObject({ ok: false, error: { code: 11 } });
   });
 
   it('/metrics has ADD/DEL latency and per-phase histograms; /ready and /alive fail and RECOVER', async () => {
