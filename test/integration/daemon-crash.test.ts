@@ -92,6 +92,31 @@ describeIf(firstReason(needsRoot(), needsOvs({ dpdk: true }), needsBinaries(SHIM
       deleted?: boolean;
     }
 
+    it('SIGTERM during an ADD: the ADD is answered, the daemon exits 0 and removes its socket; JSON logs', async () => {
+      await startDaemon();
+      const ns = fakeNetns(d, 'term');
+      const conf = JSON.stringify(netconf(d, '1.1.0', 'client'));
+      const adding = runShim(d.socket, cniEnv('ADD', 'term', 'net1', ns), conf);
+      await sleep(15);
+      const child = proc!;
+      const exited = new Promise<number | null>((r) => child.once('exit', (code) => r(code)));
+      child.kill('SIGTERM');
+      const a = await adding;
+      expect(a.code, a.stdout).toBe(0);
+      expect(await exited).toBe(0);
+      expect(fs.existsSync(d.socket)).toBe(false);
+      const lines = logs.join('').split('\n').filter(Boolean);
+      expect(lines.length).toBeGreaterThan(0);
+      for (const l of lines) expect(JSON.parse(l)).toMatchObject({ ts: expect.any(String), level: expect.any(String), msg: expect.any(String) });
+      // The attachment survives the restart intact.
+      await startDaemon();
+      const c = await runShim(d.socket, cniEnv('CHECK', 'term', 'net1', ns), JSON.stringify({ ...JSON.parse(conf), prevResult: a.json }));
+      expect(c.code, c.stdout).toBe(0);
+      expect((await runShim(d.socket, cniEnv('DEL', 'term', 'net1', ns), conf)).code).toBe(0);
+      expect(leftovers(sandbox(), d)).toEqual(NOTHING);
+      await killDaemon();
+    }, 60_000);
+
     it(`${PODS} pods churning while the daemon is SIGKILLed ${KILLS} times`, async () => {
       await startDaemon();
       const pods: Pod[] = Array.from({ length: PODS }, (_, i) => {
