@@ -19,6 +19,7 @@ import {
   type BenchReport,
 } from '../../src/bench/report';
 import { escapeXml, headlinePlugCdf, htmlReport, linearTicks, logTicks, reportPlots, svgPlot } from '../../src/bench/report-html';
+import { churnTargets, rssGrowth } from '../../src/bench/churn';
 import { intOption, listOption } from '../../src/bench/scenarios';
 import { sequentialTargets } from '../../src/bench/sequential';
 import { LatencyRecorder } from '../../src/bench/stats';
@@ -125,6 +126,25 @@ describe('timelines', () => {
     const cut = tl.points(1650);
     expect(cut[1]!.t).toBe(0.65);
     expect(cut[1]!.throughputPerS).toBeCloseTo(1000 / 150, 2);
+  });
+});
+
+describe('churn targets', () => {
+  it('RSS growth is read from a quarter into the run to its end, and judged only after 100,000 cycles', () => {
+    const pts = [60, 70, 72, 72, 73, 74, 74, 75].map((rssMiB, i) => ({ t: i + 1, throughputPerS: 1, p50: 1, p99: 1, rssMiB }));
+    expect(rssGrowth(pts)).toBe(3); // 75 - 72 (index 2), not 75 - 60 (start-up)
+    expect(rssGrowth(pts.slice(0, 3))).toBeUndefined();
+    const cycle = (n: number) => seriesOf('driver cycle', 'driver', 'cycle', { concurrency: 8 }, uniform(n), { wallMs: 1000 });
+    const usage = [{ pid: 1, role: 'bench process (in-process driver)', rssMiBStart: 60, rssMiBEnd: 75, rssMiBPeak: 76, cpuSeconds: 1, cpuPercent: 1, wallSeconds: 1 }];
+    const few = churnTargets([cycle(600)], usage, 1000, true, { driver: pts });
+    expect(few.find((t) => t.target.startsWith('churn with ack'))).toMatchObject({ met: true, measured: expect.stringContaining('600 cycles/s at 1000 ports') });
+    expect(few.find((t) => t.target.startsWith('RSS'))).toMatchObject({ met: true });
+    expect(few.find((t) => t.target.startsWith('no RSS growth'))).toMatchObject({ met: false, measured: expect.stringContaining('too few cycles') });
+    const many = churnTargets([cycle(100_000)], usage, 1000, true, { driver: pts });
+    expect(many.find((t) => t.target.startsWith('no RSS growth'))).toMatchObject({ met: true });
+    // Fewer ports than the target's 1000, or a slow run: not met.
+    expect(churnTargets([cycle(600)], [], 10, true)[0]!.met).toBe(false);
+    expect(churnTargets([cycle(100)], [], 1000, true)[0]!.met).toBe(false);
   });
 });
 
