@@ -372,19 +372,20 @@ export class KuryrFlows {
         if (r.timings) this.opts.metrics?.connectPhases(binding.name, r.timings);
       }),
     );
-    const failed = results.map((r, i) => ({ r, i })).filter((x) => x.r.status === 'rejected');
-    if (failed.length === 0) return;
-    for (const { r, i } of results.map((r, i) => ({ r, i })).filter((x) => x.r.status === 'fulfilled')) {
-      void r;
+    const failed = results.findIndex((r) => r.status === 'rejected');
+    if (failed < 0) return;
+    // Undo what this ADD connected (Kuryr leaves it plugged).
+    for (let i = 0; i < results.length; i++) {
+      if (results[i]!.status !== 'fulfilled') continue;
       try {
         await reqs[i]!.binding.disconnect(reqs[i]!.req);
       } catch (err) {
         this.log.error('kuryr: rollback of a connected VIF failed', { vif: reqs[i]!.req.ifname, error: err });
       }
     }
-    const first = failed[0]!;
-    const err = (first.r as PromiseRejectedResult).reason as Error;
-    throw toKuryrError(Object.assign(new Error(`connecting ${reqs[first.i]!.req.ifname} (${reqs[first.i]!.pv.vif.kind}) failed: ${err?.message ?? String(err)}`), { cause: err }));
+    const err = (results[failed] as PromiseRejectedResult).reason as Error;
+    const { req, pv } = reqs[failed]!;
+    throw toKuryrError(new Error(`connecting ${req.ifname} (${pv.vif.kind}) failed: ${err?.message ?? String(err)}`, { cause: err }));
   }
 
   /** CNI DEL. */
