@@ -130,6 +130,19 @@ interface TeardownPlan {
   ipam?: { conf: NetConf; env: CniEnv };
 }
 
+/** The os-vif VIF fields of a standalone attachment (no Neutron: the netconf is the network). */
+function localVifFields(conf: NetConf, portId: string, portName: string, mac: string) {
+  return {
+    id: portId,
+    address: mac,
+    network: { id: conf.name, bridge: conf.bridge, mtu: conf.mtu ?? null },
+    plugin: 'ovs',
+    active: true,
+    port_profile: { kind: 'VIFPortProfileOpenVSwitch' as const, interface_id: portId },
+    vif_name: portName,
+  };
+}
+
 function kindOf(mode: NetConf['mode']): AttachmentKind {
   return mode === 'veth' ? 'veth' : 'vhostuser';
 }
@@ -282,17 +295,7 @@ export class VhostplugCniPlugin implements CniPlugin {
     try {
       const ipam = conf.ipam ? await this.timed('ADD', 'ipam', () => ipamAdd(conf, env, this.opts.ipam), containerId, ifname) : undefined;
       if (kind === 'vhostuser') {
-        const vif: VIFVHostUser = {
-          kind: 'VIFVHostUser',
-          id: portId,
-          address: mac,
-          network: { id: conf.name, bridge: conf.bridge, mtu: conf.mtu ?? null },
-          plugin: 'ovs',
-          active: true,
-          port_profile: { kind: 'VIFPortProfileOpenVSwitch', interface_id: portId },
-          vif_name: portName,
-          mode: conf.mode as 'client' | 'server',
-        };
+        const vif: VIFVHostUser = { kind: 'VIFVHostUser', ...localVifFields(conf, portId, portName, mac), mode: conf.mode as 'client' | 'server' };
         const t0 = performance.now();
         const res = await this.vhostuser.connect({
           vif,
@@ -318,17 +321,7 @@ export class VhostplugCniPlugin implements CniPlugin {
           await this.timed('ADD', 'device-info', () => writeDeviceInfo(file, vhostUserDeviceInfo(conf.mode as 'client' | 'server', res.socketPath), this.opts.deviceInfo), containerId, ifname);
         }
       } else {
-        const vif: VIFOpenVSwitch = {
-          kind: 'VIFOpenVSwitch',
-          id: portId,
-          address: mac,
-          network: { id: conf.name, bridge: conf.bridge, mtu: conf.mtu ?? null },
-          plugin: 'ovs',
-          active: true,
-          port_profile: { kind: 'VIFPortProfileOpenVSwitch', interface_id: portId },
-          vif_name: portName,
-          bridge_name: conf.bridge,
-        };
+        const vif: VIFOpenVSwitch = { kind: 'VIFOpenVSwitch', ...localVifFields(conf, portId, portName, mac), bridge_name: conf.bridge };
         // IPAM's addresses and routes as given (like the bridge plugin); none without IPAM.
         const ipConfig = ipConfigFromIpam(ipam ?? {});
         const res = await this.timed(
