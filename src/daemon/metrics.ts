@@ -220,6 +220,45 @@ export class CniMetrics {
   }
 }
 
+/** The phase names the node daemon's `phase` event uses, mapped onto our labels. */
+const DAEMON_PHASES: Record<string, string> = {
+  'ovsdb-commit': 'ovsdb_commit',
+  'vswitchd-ack': 'vswitchd_ack',
+  'socket-wait': 'socket_wait',
+  rename: 'rename',
+  'config-file': 'file_write',
+  state: 'state_write',
+  ipam: 'ipam',
+  'device-info': 'device_info',
+};
+
+/** The CNI error code of an answer as a `result` label. */
+export function resultOfCniCode(code: number | undefined): RequestResult {
+  if (code === undefined || code === 0) return 'success';
+  if (code === 11) return 'timeout';
+  if (code === 3) return 'pod_gone';
+  if ([1, 2, 4, 6, 7].includes(code)) return 'bad_request';
+  return 'error';
+}
+
+/** What {@link observeDaemon} listens to: the node daemon's `request` and `phase` events (structurally). */
+export interface DaemonEventSource {
+  on(event: 'request', fn: (o: { command: string; exitCode: number; code?: number; ms: number }) => void): unknown;
+  on(event: 'phase', fn: (ev: { command: string; phase: string; ms: number }) => void): unknown;
+}
+
+/**
+ * Feeds the shim daemon's events (src/daemon/daemon.ts) into the same metrics as the Kuryr
+ * API: requests by command and result, and the plug phases (driver label `daemon`).
+ */
+export function observeDaemon(daemon: DaemonEventSource, metrics: CniMetrics): void {
+  daemon.on('request', (o) => metrics.request(o.command, o.exitCode === 0 ? 'success' : resultOfCniCode(o.code ?? 999), o.ms / 1000));
+  daemon.on('phase', (ev) => {
+    const phase = DAEMON_PHASES[ev.phase];
+    if (phase && ev.ms > 0) metrics.phases.observe({ driver: 'daemon', phase }, ev.ms / 1000);
+  });
+}
+
 /** Content type of the text exposition format. */
 export const METRICS_CONTENT_TYPE = 'text/plain; version=0.0.4; charset=utf-8';
 

@@ -5,7 +5,8 @@
  * a hung check bounded by its deadline, and CapEff parsing for CAP_NET_ADMIN.
  */
 import { afterEach, describe, expect, it } from 'vitest';
-import { CniMetrics, Counter, Histogram, MetricsRegistry, escapeLabelValue, startMetricsServer, type MetricsServer } from '../../src/daemon/metrics';
+import { EventEmitter } from 'node:events';
+import { CniMetrics, Counter, observeDaemon, resultOfCniCode, Histogram, MetricsRegistry, escapeLabelValue, startMetricsServer, type MetricsServer } from '../../src/daemon/metrics';
 import { CAP_NET_ADMIN, HealthState, hasCapability, memoryCheck, netAdminCheck, startHealthServer, type HealthServer } from '../../src/daemon/health';
 
 /** One exposition line: a comment, or `name{labels} value`. */
@@ -70,6 +71,25 @@ describe('Prometheus exposition', () => {
     expect(text).toContain('vhostplug_plug_phase_duration_seconds_count{driver="vhostuser",phase="socket_wait"} 1');
     expect(text).toContain('vhostplug_plug_phase_duration_seconds_sum{driver="vhostuser",phase="vswitchd_ack"} 0.005');
     expect(text).toContain('vhostplug_kuryr_events_total{reason="CNIWaitingForActiveVIFs"} 1');
+  });
+
+  it('the shim daemon\'s request/phase events feed the same metrics', () => {
+    const m = new CniMetrics();
+    const d = new EventEmitter();
+    observeDaemon(d, m);
+    d.emit('request', { command: 'ADD', exitCode: 0, ms: 12 });
+    d.emit('request', { command: 'ADD', exitCode: 1, code: 11, ms: 5 });
+    d.emit('request', { command: 'DEL', exitCode: 1, code: 4, ms: 1 });
+    d.emit('phase', { command: 'ADD', phase: 'ovsdb-commit', ms: 2 });
+    d.emit('phase', { command: 'ADD', phase: 'config-file', ms: 0.5 });
+    d.emit('phase', { command: 'ADD', phase: 'plug', ms: 9 }); // a total, not a phase: not recorded
+    expect(m.requests.count({ command: 'ADD', result: 'success' })).toBe(1);
+    expect(m.requests.count({ command: 'ADD', result: 'timeout' })).toBe(1);
+    expect(m.requests.count({ command: 'DEL', result: 'bad_request' })).toBe(1);
+    expect(m.phases.count({ driver: 'daemon', phase: 'ovsdb_commit' })).toBe(1);
+    expect(m.phases.count({ driver: 'daemon', phase: 'file_write' })).toBe(1);
+    expect(m.expose()).not.toContain('phase="plug"');
+    expect([0, 3, 11, 7, 5, 100].map(resultOfCniCode)).toEqual(['success', 'pod_gone', 'timeout', 'bad_request', 'error', 'error']);
   });
 
   describe('/metrics server', () => {
