@@ -98,29 +98,38 @@ describeIf(firstReason(needsRoot(), needsOvs({ dpdk: true }), needsBinaries(SHIM
   }, 180_000);
 
   it('latency: ADD/DEL through the shim vs the daemon call alone vs a node cold start (printed, not asserted)', async () => {
-    const N = 30;
+    const N = 40;
     const shimAdd: number[] = [];
     const shimDel: number[] = [];
     const callAdd: number[] = [];
     const callDel: number[] = [];
     const conf = JSON.stringify(netconf(d, '1.1.0', 'client'));
+    const viaShim = async (cmd: string, id: string, ns: string): Promise<number> => {
+      const r = await runShim(d.socket, cniEnv(cmd, id, 'net1', ns), conf);
+      expect(r.code, r.stdout).toBe(0);
+      return r.ms;
+    };
+    const direct = async (cmd: string, id: string, ns: string): Promise<number> => {
+      const t = performance.now();
+      const r = await daemon.handle({ env: cniEnv(cmd, id, 'net1', ns), stdin: conf });
+      const ms = performance.now() - t;
+      expect(r.exitCode, r.stdout).toBe(0);
+      return ms;
+    };
     for (let i = 0; i < N; i++) {
       const ns = fakeNetns(d, `lat${i}`);
-      // Interleaved so drift on this shared machine hits both alike.
-      const a = await runShim(d.socket, cniEnv('ADD', `lat-s${i}`, 'net1', ns), conf);
-      expect(a.code).toBe(0);
-      shimAdd.push(a.ms);
-      let t = performance.now();
-      const ca = await daemon.handle({ env: cniEnv('ADD', `lat-c${i}`, 'net1', ns), stdin: conf });
-      callAdd.push(performance.now() - t);
-      expect(ca.exitCode).toBe(0);
-      const r = await runShim(d.socket, cniEnv('DEL', `lat-s${i}`, 'net1', ns), conf);
-      expect(r.code).toBe(0);
-      shimDel.push(r.ms);
-      t = performance.now();
-      const cr = await daemon.handle({ env: cniEnv('DEL', `lat-c${i}`, 'net1', ns), stdin: conf });
-      callDel.push(performance.now() - t);
-      expect(cr.exitCode).toBe(0);
+      // Alternating which goes first, so drift and vswitchd's after-work hit both alike.
+      if (i % 2 === 0) {
+        shimAdd.push(await viaShim('ADD', `lat-s${i}`, ns));
+        callAdd.push(await direct('ADD', `lat-c${i}`, ns));
+        shimDel.push(await viaShim('DEL', `lat-s${i}`, ns));
+        callDel.push(await direct('DEL', `lat-c${i}`, ns));
+      } else {
+        callAdd.push(await direct('ADD', `lat-c${i}`, ns));
+        shimAdd.push(await viaShim('ADD', `lat-s${i}`, ns));
+        callDel.push(await direct('DEL', `lat-c${i}`, ns));
+        shimDel.push(await viaShim('DEL', `lat-s${i}`, ns));
+      }
     }
     const spawnMs = async (file: string, args: string[]): Promise<number> => {
       const t = performance.now();
@@ -140,7 +149,7 @@ describeIf(firstReason(needsRoot(), needsOvs({ dpdk: true }), needsBinaries(SHIM
     const stat = (xs: number[]) => ({ p50: +percentile(xs, 50).toFixed(2), p99: +percentile(xs, 99).toFixed(2), n: xs.length });
     const out = {
       bench: 'daemon-cni-latency',
-      conditions: { mode: 'client (dpdkvhostuser, socket rename)', ipam: 'host-local', cniVersion: '1.1.0', fsync: false, cpus: 2, note: 'shared machine; sequential; shim spawned from node' },
+      conditions: { mode: 'client (dpdkvhostuser, socket rename)', ipam: 'host-local', cniVersion: '1.1.0', fsync: false, cpus: 2, note: 'shared machine; sequential, order alternated; shim spawned from node (spawnBinTrue is that spawn cost alone)' },
       addShim: stat(shimAdd),
       addDaemonCall: stat(callAdd),
       delShim: stat(shimDel),
