@@ -204,6 +204,14 @@ export interface KuryrFlowsOptions {
   log?: Logger;
   /** Why a pod's VIFs could not be read (a malformed KuryrPort), for a timed-out ADD's message. */
   vifProblem?: (key: string) => string | undefined;
+  /** `[cni_daemon] docker_mode` + `netns_proc_dir`: the host /proc as this (containerised) daemon sees it. */
+  netnsProcDir?: string | null;
+}
+
+/** Kuryr's docker_mode: a `/proc/...` netns path seen through the daemon container's mount of the host /proc. */
+export function rewriteNetns(netns: string, procDir: string | null | undefined): string {
+  if (!procDir || !netns.startsWith('/proc/')) return netns;
+  return procDir.replace(/\/+$/, '') + netns.slice('/proc'.length);
 }
 
 /** Kuryr's Event reasons. */
@@ -251,7 +259,7 @@ export class KuryrFlows {
       vif: pv.vif,
       containerId: p.containerId,
       ifname: podIfname(pv, p.ifname),
-      netns: p.netns,
+      netns: rewriteNetns(p.netns, this.opts.netnsProcDir),
       podUid,
       podNamespace: p.args.K8S_POD_NAMESPACE!,
       podName: p.args.K8S_POD_NAME!,

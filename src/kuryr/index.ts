@@ -184,6 +184,7 @@ export async function startKuryrDaemon(opts: KuryrDaemonOptions): Promise<KuryrD
       metrics,
       log,
       vifProblem: (key) => source.decodeErrors.get(key),
+      netnsProcDir: config.cni_daemon.docker_mode ? config.cni_daemon.netns_proc_dir : null,
     });
 
     let healthServer: HealthServer | undefined;

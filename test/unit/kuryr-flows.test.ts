@@ -10,7 +10,7 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { KuryrFlows, parseCniRequest, toKuryrError, type BindingRequest, type Bindings, type VifBinding } from '../../src/kuryr/flows';
+import { KuryrFlows, parseCniRequest, rewriteNetns, toKuryrError, type BindingRequest, type Bindings, type VifBinding } from '../../src/kuryr/flows';
 import type { KuryrKube, PodEvent, PodInfo } from '../../src/kuryr/k8s-source';
 import { KuryrRegistry } from '../../src/kuryr/registry';
 import { decodeKuryrPortVifs, decodeVIF } from '../../src/vif/ovo';
@@ -148,6 +148,13 @@ describe('Kuryr ADD/DEL flows', () => {
     await expect.poll(() => rec.log.length).toBe(2);
     expect(await flows.del(params('DEL', 'c1', { uid: POD_UID }))).toBe('disconnected');
     expect(toKuryrError(await add)).toMatchObject({ status: 410, code: 3 });
+  });
+
+  it('docker_mode: /proc netns paths go through netns_proc_dir; others unchanged', () => {
+    expect(rewriteNetns('/proc/4242/ns/net', '/host_proc')).toBe('/host_proc/4242/ns/net');
+    expect(rewriteNetns('/proc/4242/ns/net', '/host_proc/')).toBe('/host_proc/4242/ns/net');
+    expect(rewriteNetns('/var/run/netns/cni-1', '/host_proc')).toBe('/var/run/netns/cni-1');
+    expect(rewriteNetns('/proc/1/ns/net', null)).toBe('/proc/1/ns/net');
   });
 
   it('a cancelled ADD (client gone) is a retryable 504, not counted as our failure', async () => {
