@@ -12,7 +12,7 @@ import { CniMetrics } from '../../src/daemon/metrics';
 import { HealthState } from '../../src/daemon/health';
 import { decodeVIF, encodeVIF } from '../../src/vif/ovo';
 import type { VIF } from '../../src/vif/model';
-import { kubeletCniArgs, kuryrDaemonBody, makeDaemonRequest, postAsGo } from '../helpers/kuryr-cni-client';
+import { kubeletCniArgs, kuryrDaemonBody, makeDaemonRequest, postAsGo, toCni031Result } from '../helpers/kuryr-cni-client';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 
@@ -65,6 +65,40 @@ describe('CNI_ARGS and request parsing (Kuryr CNIParameters)', () => {
   it('loopback addresses', () => {
     for (const h of ['127.0.0.1', '127.3.2.1', 'localhost', '::1']) expect(isLoopbackHost(h)).toBe(true);
     for (const h of ['0.0.0.0', '10.0.0.1', '::', 'example.com']) expect(isLoopbackHost(h)).toBe(false);
+  });
+});
+
+describe("the 202 body through kuryr-cni's result conversion (test helper mirroring main.go/ovo.go)", () => {
+  const fixture = (f: string) => JSON.parse(fs.readFileSync(path.resolve(__dirname, '../fixtures/vif', f), 'utf8'));
+
+  it('IPv4: first IP per subnet with the subnet prefix, gateway, routes, DNS; sandbox is the container id', () => {
+    // Our 202 body is encodeVIF of the decoded VIF: convert that, not the fixture itself.
+    const body = JSON.parse(JSON.stringify(encodeVIF(decodeVIF(fixture('vhu-client.json')))));
+    expect(toCni031Result(body, 'eth0', CID)).toEqual({
+      cniVersion: '0.3.1',
+      interfaces: [{ name: 'eth0', mac: 'fa:16:3e:9c:9c:c8', sandbox: CID }],
+      ips: [{ version: '4', interface: 0, address: '10.10.0.5/24', gateway: '10.10.0.1' }],
+      routes: [{ dst: '192.168.100.0/24', gw: '10.10.0.254' }],
+      dns: { nameservers: ['10.10.0.2', '8.8.8.8'] },
+    });
+  });
+
+  it('IPv6 subnet with a route; a network without subnets gives no IPs and empty DNS', () => {
+    const body = JSON.parse(JSON.stringify(encodeVIF(decodeVIF(fixture('vhu-full.json')))));
+    expect(toCni031Result(body, 'net1', CID)).toEqual({
+      cniVersion: '0.3.1',
+      interfaces: [{ name: 'net1', mac: 'fa:16:3e:00:00:01', sandbox: CID }],
+      ips: [{ version: '6', interface: 0, address: '2001:db8::1:0:0:5/80', gateway: '2001:db8::1:0:0:1' }],
+      routes: [{ dst: '0.0.0.0/0', gw: '10.0.0.1' }],
+      dns: { nameservers: ['2001:4860:4860::8888'] },
+    });
+    const bare = decodeVIF(fixture('vhu-client.json'));
+    bare.network = { ...bare.network!, subnets: [] };
+    expect(toCni031Result(JSON.parse(JSON.stringify(encodeVIF(bare))), 'eth0', CID)).toEqual({
+      cniVersion: '0.3.1',
+      interfaces: [{ name: 'eth0', mac: 'fa:16:3e:9c:9c:c8', sandbox: CID }],
+      dns: {},
+    });
   });
 });
 
