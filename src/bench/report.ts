@@ -100,8 +100,8 @@ export function cdfPoints(rec: LatencyRecorder): [number, number][] {
     const permille = Math.round(q * 1000);
     if (permille % 10 === 0 || permille >= 900) out.push([ms, q]);
   }
-  // Keep the CDF monotone and drop repeated steps (same latency bucket).
-  return out.filter((p, i) => i === 0 || i === out.length - 1 || p[0] !== out[i - 1]![0] || p[1] !== out[i - 1]![1]);
+  // A run of points at the same latency (one histogram bucket) is one step: keep its top.
+  return out.filter((p, i) => i === out.length - 1 || out[i + 1]![0] !== p[0]);
 }
 
 /** Builds a series from a recorder. `wallMs` is the time the samples took (or the run). */

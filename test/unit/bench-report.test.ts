@@ -79,7 +79,7 @@ describe('percentiles and CDF points from the HDR histogram', () => {
   it('CDF points are monotone, end at (max, 1) and are denser in the tail', () => {
     const pts = cdfPoints(uniform(10_000, 0.01));
     for (let i = 1; i < pts.length; i++) {
-      expect(pts[i]![0]).toBeGreaterThanOrEqual(pts[i - 1]![0]);
+      expect(pts[i]![0]).toBeGreaterThan(pts[i - 1]![0]); // one point per step
       expect(pts[i]![1]).toBeGreaterThan(pts[i - 1]![1]);
     }
     expect(pts.at(-1)![1]).toBe(1);
@@ -88,6 +88,10 @@ describe('percentiles and CDF points from the HDR histogram', () => {
     const body = pts.filter((p) => p[1] <= 0.9).length;
     expect(tail).toBeGreaterThan(body); // 0.1 % steps past p90, 1 % steps before
     expect(cdfPoints(new LatencyRecorder())).toEqual([]);
+    // Ten equal samples: a single step to 1.
+    const same = new LatencyRecorder();
+    for (let i = 0; i < 10; i++) same.record(2);
+    expect(cdfPoints(same)).toEqual([[2, 1]]);
   });
 
   it('ratios compare each series with its baseline from the same run, never with itself', () => {
