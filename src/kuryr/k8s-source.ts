@@ -11,7 +11,8 @@
  * - a watch ERROR event with code 410 (Gone: the version is too old) or a 410 response
  *   means re-LIST; the re-list is diffed against the registry (objects gone while we were
  *   not watching count as deleted);
- * - failures back off from 100 ms to 5 s and retry forever; {@link ListWatch.running}
+ * - failures (and watches the server ends within a second) back off from 100 ms to 5 s
+ *   and retry forever; {@link ListWatch.running}
  *   says whether the loop is alive (for /alive) and `synced` whether a list succeeded.
  *
  * Also read: the legacy `openstack.org/kuryr-vif` pod annotation (a PodState, or a bare
@@ -247,8 +248,9 @@ export class ListWatch<T extends { metadata?: { resourceVersion?: string } }> {
           if (this.ac.signal.aborted) return;
           rv = r.rv;
           if (r.relist) break;
-          if (r.error) {
-            this.lastError = r.error;
+          // An error, or a watch the server ended at once: back off (no hot loop against a sick server).
+          if (r.error || r.ms < 1000) {
+            if (r.error) this.lastError = r.error;
             await sleep(backoff, this.ac.signal);
             backoff = Math.min(backoff * 2, 5000);
           } else backoff = 100;
@@ -263,7 +265,8 @@ export class ListWatch<T extends { metadata?: { resourceVersion?: string } }> {
     }
   }
 
-  private watchOnce(rv: string): Promise<{ rv: string; relist: boolean; error?: Error }> {
+  private watchOnce(rv: string): Promise<{ rv: string; relist: boolean; ms: number; error?: Error }> {
+    const t0 = performance.now();
     return new Promise((resolve) => {
       let relist = false;
       let settled = false;
@@ -271,7 +274,7 @@ export class ListWatch<T extends { metadata?: { resourceVersion?: string } }> {
       const finish = (error?: Error) => {
         if (settled) return;
         settled = true;
-        resolve({ rv, relist, ...(error ? { error } : {}) });
+        resolve({ rv, relist, ms: performance.now() - t0, ...(error ? { error } : {}) });
       };
       this.watch
         .watch(
