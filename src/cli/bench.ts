@@ -114,9 +114,14 @@ ${Object.keys(scenarios)
   .map((s) => `  ${s}`)
   .join('\n')}
 
-Run "vhostplug bench <scenario> --help" for its options.
+Run "vhostplug bench help <scenario>" for its options.
 `,
   async run(argv) {
+    // \`bench help <scenario>\`: main.ts answers any --help with the bench usage itself.
+    if (argv[0] === 'help' && argv[1] && scenarios[argv[1]]) {
+      process.stdout.write(scenarios[argv[1]]!.usage.trim() + '\n');
+      return 0;
+    }
     const [name, ...rest] = argv;
     const sc = name ? scenarios[name] : undefined;
     if (!sc) throw new UsageError(name ? `unknown scenario "${name}"; known: ${Object.keys(scenarios).join(', ')}` : `a scenario is required: ${Object.keys(scenarios).join(', ')}`);
