@@ -117,7 +117,7 @@ ${Object.keys(scenarios)
 Run "vhostplug bench help <scenario>" for its options.
 `,
   async run(argv) {
-    // \`bench help <scenario>\`: main.ts answers any --help with the bench usage itself.
+    // `bench help <scenario>`: main.ts answers any --help with the bench usage itself.
     if (argv[0] === 'help' && argv[1] && scenarios[argv[1]]) {
       process.stdout.write(scenarios[argv[1]]!.usage.trim() + '\n');
       return 0;
