@@ -128,6 +128,7 @@ export async function startKuryrDaemon(opts: KuryrDaemonOptions): Promise<KuryrD
   };
   try {
     const kc = opts.kubeConfig ?? (await loadKubeConfig(config)).kc;
+    if (!opts.runtime) log.info('kuryr: connecting to OVSDB (waits until ovsdb-server answers)', { ovsdb: config.os_vif_ovs.ovsdb_connection });
     const runtime = opts.runtime ?? (await openRuntime(config, { log, waitForServer: true }));
     if (!opts.runtime) {
       stack.push(() => runtime.close());
