@@ -210,8 +210,9 @@ export class VhostplugCniPlugin implements CniPlugin {
   }
 
   private ovsdbReady(): void {
-    if (this.opts.client.state !== 'ready') {
-      throw new CniError(CniErrorCode.TryAgainLater, 'OVSDB is not reachable', `the daemon's OVSDB connection is ${this.opts.client.state}`);
+    const c = this.opts.client;
+    if (c.state !== 'ready' || !c.cache.isSynced) {
+      throw new CniError(CniErrorCode.TryAgainLater, 'OVSDB is not reachable', `the daemon's OVSDB connection is ${c.state}${c.cache.isSynced ? '' : ' (cache not synced)'}`);
     }
   }
 

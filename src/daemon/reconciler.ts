@@ -121,9 +121,18 @@ export class Reconciler {
   private async pass(startup: boolean): Promise<ReconcileReport> {
     const t0 = performance.now();
     const { plugin, state, vswitch } = this.opts;
-    const r: ReconcileReport = { startup, rolledBack: [], dead: [], orphanPorts: [], strayFiles: [], badStateFiles: [], errors: [] , ms: 0 };
+    const r: ReconcileReport = { startup, rolledBack: [], dead: [], orphanPorts: [], strayFiles: [], badStateFiles: [], errors: [], ms: 0 };
     const now = Date.now();
     const old = (iso: string | number): boolean => now - (typeof iso === 'number' ? iso : Date.parse(iso)) > this.graceMs;
+    // Without a synced cache every port would look absent (and every socket stray): skip.
+    const client = vswitch.client;
+    if (client.state !== 'ready' || !client.cache.isSynced) {
+      r.errors.push(`OVSDB not ready (${client.state}); pass skipped`);
+      r.ms = performance.now() - t0;
+      this.log.warn('reconciler: pass skipped, OVSDB not ready', { state: client.state });
+      this.onReport?.(r);
+      return r;
+    }
 
     const { records, bad, temps } = await state.list();
     for (const b of bad) r.badStateFiles.push(`${b.file}: ${b.reason}`);
@@ -181,8 +190,9 @@ export class Reconciler {
       }
     }
 
-    // 3. Stray files in the mount dir.
-    this.sweepMountDir(startup, old, r);
+    // 3. Stray files in the mount dir (only against a synced cache, see above).
+    if (client.state === 'ready' && client.cache.isSynced) this.sweepMountDir(startup, old, r);
+    else r.errors.push('OVSDB connection lost during the pass; mount dir sweep skipped');
 
     r.ms = performance.now() - t0;
     const changed = r.rolledBack.length + r.dead.length + r.orphanPorts.length + r.strayFiles.length;

@@ -311,6 +311,10 @@ describeIf(firstReason(needsRoot(), needsOvs({ dpdk: true }), needsBinaries(SHIM
       expect([add.code, add.json?.code]).toEqual([1, 11]);
       expect(fs.readdirSync(d.state)).toEqual([]);
       expect(reservedIps(d)).toEqual([]);
+      // The reconciler does nothing against a cache it cannot trust.
+      const skipped = await new Reconciler({ plugin: daemon.plugin, state: daemon.state, vswitch: daemon.runtime.vswitch, graceMs: 0 }).runOnce(true);
+      expect(skipped.errors.join()).toContain('pass skipped');
+      expect(skipped.strayFiles).toEqual([]);
     } finally {
       await sandbox().startDb();
     }
