@@ -56,7 +56,7 @@ function vifPrimitive(file: string, opts: { mount?: string; active?: boolean; br
   return p;
 }
 
-describeIf(firstReason(needsRoot(), needsOvs({ dpdk: true })))('Kuryr drop-in: kuryr-cni protocol, KuryrPort watches (API stand-in), real ports on a DPDK OVS', () => {
+describeIf(firstReason(needsRoot(), needsOvs({ dpdk: true })))('Kuryr drop-in: kuryr-cni protocol, KuryrPort watches (Kubernetes API stand-in: the real kube-apiserver cannot run on these machines), real ports on a DPDK OVS', () => {
   const sandbox = useSandbox();
   let fake: FakeK8s;
   let daemon: KuryrDaemon;

@@ -64,7 +64,7 @@ describe('Kubernetes configuration and node name', () => {
   });
 });
 
-describe('KuryrK8sSource against the API stand-in', () => {
+describe('KuryrK8sSource against the Kubernetes API stand-in (the real kube-apiserver cannot run on these machines)', () => {
   let fake: FakeK8s;
   let source: KuryrK8sSource | undefined;
   let registry: KuryrRegistry;
