@@ -9,7 +9,7 @@
  *   `json.Marshal(KuryrDaemonData)`: struct fields in declaration order (CNI_IFNAME,
  *   CNI_NETNS, CNI_PATH, CNI_COMMAND, CNI_CONTAINERID, CNI_ARGS, config_kuryr), map keys
  *   sorted (Go marshals maps sorted);
- * - expected status 202 (ADD) / 204 (DEL); otherwise a body longer than 2 bytes is the CNI
+ * - expected status 202 (ADD) / 204 (DEL); otherwise a body longer than 1 byte is the CNI
  *   error `{code,msg,details}`, else "CNI Daemon returned error <status> <body>";
  *   connection failure -> code 11 "Looks like <url> cannot be reached. Is kuryr-daemon running?";
  * - ADD: the 202 body, an o.vo primitive, is flattened (each `versioned_object.data`
@@ -40,6 +40,11 @@ export function kubeletCniArgs(ns: string, pod: string, containerId: string, pod
   return ['IgnoreUnknown=1', `K8S_POD_NAMESPACE=${ns}`, `K8S_POD_NAME=${pod}`, `K8S_POD_INFRA_CONTAINER_ID=${containerId}`, ...(podUid ? [`K8S_POD_UID=${podUid}`] : [])].join(';');
 }
 
+/** A string as Go's json.Marshal writes it: HTML-safe escapes for <, >, & and U+2028/U+2029. */
+function goString(v: string): string {
+  return JSON.stringify(v).replace(/[<>&\u2028\u2029]/g, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`);
+}
+
 /** Go's json.Marshal of a map: keys sorted, recursively. */
 function goMarshal(v: unknown): string {
   if (Array.isArray(v)) return `[${v.map(goMarshal).join(',')}]`;
@@ -47,18 +52,18 @@ function goMarshal(v: unknown): string {
     const o = v as Record<string, unknown>;
     return `{${Object.keys(o)
       .sort()
-      .map((k) => `${JSON.stringify(k)}:${goMarshal(o[k])}`)
+      .map((k) => `${goString(k)}:${goMarshal(o[k])}`)
       .join(',')}}`;
   }
-  return JSON.stringify(v);
+  return typeof v === 'string' ? goString(v) : JSON.stringify(v);
 }
 
 /** The exact body kuryr-cni sends. */
 export function kuryrDaemonBody(command: 'ADD' | 'DEL', a: KuryrCniArgs): string {
   // Struct fields in declaration order (json.Marshal keeps it); config_kuryr is a map.
   return (
-    `{"CNI_IFNAME":${JSON.stringify(a.ifname)},"CNI_NETNS":${JSON.stringify(a.netns)},"CNI_PATH":${JSON.stringify(a.path ?? '/opt/cni/bin')},` +
-    `"CNI_COMMAND":${JSON.stringify(command)},"CNI_CONTAINERID":${JSON.stringify(a.containerId)},"CNI_ARGS":${JSON.stringify(a.args)},` +
+    `{"CNI_IFNAME":${goString(a.ifname)},"CNI_NETNS":${goString(a.netns)},"CNI_PATH":${goString(a.path ?? '/opt/cni/bin')},` +
+    `"CNI_COMMAND":${goString(command)},"CNI_CONTAINERID":${goString(a.containerId)},"CNI_ARGS":${goString(a.args)},` +
     `"config_kuryr":${goMarshal(a.config ?? KURYR_CONFLIST_PLUGIN)}}`
   );
 }
@@ -108,12 +113,12 @@ export async function makeDaemonRequest(baseUrl: string, command: 'ADD' | 'DEL',
   let raw: RawAnswer;
   try {
     raw = await postAsGo(baseUrl, path, kuryrDaemonBody(command, a));
-  } catch {
-    return { ok: false, error: { code: 11, msg: `Looks like ${baseUrl}${path} cannot be reached. Is kuryr-daemon running?` } };
+  } catch (err) {
+    return { ok: false, error: { code: 11, msg: `Looks like ${baseUrl}${path} cannot be reached. Is kuryr-daemon running?`, details: String(err) } };
   }
   const expected = command === 'ADD' ? 202 : 204;
   if (raw.status !== expected) {
-    if (raw.body.length > 2) {
+    if (Buffer.byteLength(raw.body) > 1) {
       const e = JSON.parse(raw.body) as CniErrorResult;
       return { ok: false, error: { code: e.code, msg: e.msg, ...(e.details ? { details: e.details } : {}) }, raw };
     }
@@ -216,7 +221,11 @@ export function toCni031Result(primitive: unknown, ifname: string, containerId: 
       address: `${first.address}/${prefixOf(s.cidr)}`,
       ...(s.gateway ? { gateway: s.gateway } : {}),
     });
-    for (const r of s.routes) routes.push({ dst: networkOf(r.cidr), ...(r.gateway ? { gw: r.gateway } : {}) });
+    for (const r of s.routes) {
+      // main.go: a route gateway that net.ParseIP rejects (also an empty one) fails the ADD.
+      if (!r.gateway) throw Object.assign(new Error(`Error when parsing IP address ${r.gateway} received from kuryr-daemon`), { code: 799 });
+      routes.push({ dst: networkOf(r.cidr), gw: r.gateway });
+    }
     nameservers.push(...s.dns);
   }
   return {

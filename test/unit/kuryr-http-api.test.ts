@@ -39,6 +39,10 @@ describe('CNI_ARGS and request parsing (Kuryr CNIParameters)', () => {
     expect(p).toMatchObject({ command: 'ADD', containerId: CID, ifname: 'eth0', netns: '/var/run/netns/cni-1', path: '/opt/cni/bin' });
     expect(p.args).toMatchObject({ K8S_POD_NAMESPACE: 'ns1', K8S_POD_NAME: 'pod1' });
     expect(p.config).toMatchObject({ type: 'kuryr-cni', name: 'kuryr' });
+    // Go's encoder: struct fields in order, map keys sorted, <>& escaped; we read it back the same.
+    const goBody = kuryrDaemonBody('ADD', { ...ARGS, config: { type: 'kuryr-cni', name: 'a<b&c', cniVersion: '0.3.1' } });
+    expect(goBody).toMatch(/^\{"CNI_IFNAME":"eth0","CNI_NETNS":.*"config_kuryr":\{"cniVersion":"0.3.1","name":"a\\u003cb\\u0026c","type":"kuryr-cni"\}\}$/);
+    expect(parseCniRequest(JSON.parse(goBody), 'ADD').config.name).toBe('a<b&c');
     // DEL may come without a netns (the sandbox is gone).
     expect(parseCniRequest({ CNI_CONTAINERID: CID, CNI_IFNAME: 'eth0', CNI_NETNS: '', CNI_ARGS: ARGS.args }, 'DEL').netns).toBe('');
     const bad: Array<[unknown, RegExp]> = [
