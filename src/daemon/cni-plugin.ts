@@ -242,15 +242,19 @@ export class VhostplugCniPlugin implements CniPlugin {
     const kind = kindOf(conf.mode);
     const existing = await this.state.read(containerId, ifname, (b) => this.log.warn('daemon: unusable state file', { ...b }));
     if (existing?.phase === 'added') {
-      if (existing.network === conf.name && existing.mode === conf.mode && existing.result) {
+      if (existing.network !== conf.name || existing.mode !== conf.mode || !existing.result) {
+        throw new CniError(CniErrorCode.InvalidConfig, 'attachment already exists', `${containerId}/${ifname} is attached to network "${existing.network}" (mode ${existing.mode}); DEL it first`);
+      }
+      this.ovsdbReady();
+      if (this.vswitch.portInfo(existing.portName)) {
         // A retried ADD (the runtime timed out after we finished): same answer.
         this.log.info('daemon: repeated ADD answered from state', { containerId, ifname });
         return parseResult(existing.result);
       }
-      throw new CniError(CniErrorCode.InvalidConfig, 'attachment already exists', `${containerId}/${ifname} is attached to network "${existing.network}" (mode ${existing.mode}); DEL it first`);
+      this.log.warn('daemon: repeated ADD found its port gone; plugging again', { containerId, ifname, port: existing.portName });
     }
     if (existing) {
-      // A half-done ADD from a previous life (crash): undo it before starting over.
+      // A half-done ADD from a previous life (crash), or one whose port vanished: undo, start over.
       await this.teardown(this.planFromRecord(existing), 'ADD');
       await this.state.remove(containerId, ifname);
     }

@@ -154,6 +154,18 @@ describeIf(firstReason(needsRoot(), needsOvs({ dpdk: true }), needsBinaries(SHIM
         const again = await runShim(d.socket, cniEnv('ADD', cid, 'net1', ns), JSON.stringify(conf));
         expect(again.code).toBe(0);
         expect(again.json).toEqual(res);
+        if (version === '1.1.0' && mode === 'server') {
+          // A retried ADD whose port was removed behind our back is redone from scratch (same
+          // names; the old reservation released, a new one taken), not answered from state.
+          sandbox().vsctl('del-port', 'br-int', portName);
+          await new Promise((r) => setTimeout(r, 100));
+          const replug = await runShim(d.socket, cniEnv('ADD', cid, 'net1', ns), JSON.stringify(conf));
+          expect(replug.code, replug.stdout).toBe(0);
+          expect(ports(sandbox())).toContain(portName);
+          const newIp = String((replug.json!.ips as { address: string }[])[0]!.address);
+          expect(reservedIps(d)).toEqual([newIp.split('/')[0]]);
+          Object.assign(res, replug.json);
+        }
 
         const withPrev = JSON.stringify({ ...conf, prevResult: res });
         const check = await runShim(d.socket, cniEnv('CHECK', cid, 'net1', ns), withPrev);
