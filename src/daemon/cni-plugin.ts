@@ -556,6 +556,8 @@ export class VhostplugCniPlugin implements CniPlugin {
   /** Tears down every attachment of this network not in `cni.dev/valid-attachments`. */
   async gc(call: CniCall): Promise<void> {
     const { env, conf } = call;
+    // Without the list every attachment would look invalid: refuse rather than wipe the node.
+    if (!conf.validAttachments) throw new CniError(CniErrorCode.InvalidConfig, 'invalid network configuration', 'GC needs cni.dev/valid-attachments (an empty list means "none")');
     await this.gate.runExclusive(async () => {
       this.ovsdbReady();
       const valid = new Set((conf.validAttachments ?? []).map((a) => attachmentKey(a.containerID, a.ifname)));

@@ -112,6 +112,7 @@ describeIf(firstReason(needsRoot(), needsOvs({ dpdk: true }), needsBinaries(SHIM
       c('kuryrConf relative', add(), conf({ kuryrConf: 'etc/kuryr.conf' }), 7),
       c('cniVersions not strings', add(), conf({ cniVersions: [1, 2] }), 7),
       c('prevResult garbage on CHECK', { ...add(), CNI_COMMAND: 'CHECK' }, conf({ prevResult: { ips: [{ address: 'nope' }] } }), 7),
+      c('GC without cni.dev/valid-attachments', { CNI_COMMAND: 'GC', CNI_PATH: '/usr/lib/cni' }, good, 7),
       c('valid-attachments junk on GC', { CNI_COMMAND: 'GC', CNI_PATH: '/usr/lib/cni' }, conf({ 'cni.dev/valid-attachments': [{ containerID: '../x', ifname: 'eth0' }] }), 7),
       // a failing veth ADD (the pod netns does not exist) is rolled back
       c('veth into a missing netns', add({ CNI_NETNS: '/run/netns/vhostplug-no-such-netns' }), conf({ mode: 'veth' }), 5),
