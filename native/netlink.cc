@@ -1,5 +1,5 @@
-// rtnetlink sockets: open (optionally inside another netns, on a dedicated thread), send,
-// and receive on the main loop. See netlink.h for the contract and the namespace rule.
+// rtnetlink sockets: open (optionally inside another netns, on a dedicated thread), send
+// (slow requests on a dedicated thread), and receive on the main loop. See netlink.h for the contract and the namespace rule.
 #include "netlink.h"
 
 #include <fcntl.h>
@@ -46,17 +46,31 @@ bool CanCallIntoJs(napi_env env) {
   return napi_set_named_property(env, obj, "probe", undef) == napi_ok;
 }
 
+// sendto() one datagram to the kernel (port 0), restarting on EINTR. For rtnetlink the
+// kernel handles the request inside this call, so it blocks as long as the request does.
+ssize_t SendToKernel(int fd, const uint8_t* data, size_t len) {
+  sockaddr_nl kernel{};
+  kernel.nl_family = AF_NETLINK;
+  ssize_t n;
+  do {
+    n = sendto(fd, data, len, 0, reinterpret_cast<sockaddr*>(&kernel), sizeof(kernel));
+  } while (n < 0 && errno == EINTR);
+  return n;
+}
+
 // Per-environment state of this concern: the class constructor for netlinkOpen.
 struct NetlinkEnv {
   Napi::FunctionReference ctor;
 };
 
-// Work that must run inside another netns. Owned by its dedicated thread until handed to
-// the main thread through the thread-safe function; holds nothing JS-side that would be
-// unsafe to destroy off the main thread (a Deferred is a plain handle).
-struct NetnsJob;
-void OnNetnsJobDone(Napi::Env env, Napi::Function, void*, NetnsJob* job);
-using NetnsTsfn = Napi::TypedThreadSafeFunction<void, NetnsJob, OnNetnsJobDone>;
+// Work for a dedicated thread: blocking syscalls (setns, an rtnetlink request the kernel
+// works through for tens of ms) that must keep off the main loop and off the libuv pool.
+// Owned by its thread until handed to the main thread through the thread-safe function;
+// holds nothing JS-side that would be unsafe to destroy off the main thread (a Deferred is
+// a plain handle).
+struct ThreadJob;
+void OnThreadJobDone(Napi::Env env, Napi::Function, void*, ThreadJob* job);
+using JobTsfn = Napi::TypedThreadSafeFunction<void, ThreadJob, OnThreadJobDone>;
 
 // Whether the job's thread-safe function still exists. Node frees a thread-safe function
 // when its env is torn down even if a thread still holds it, so the thread checks this
@@ -66,23 +80,38 @@ struct TsfnGate {
   bool open = true;
 };
 
-struct NetnsJob {
+struct ThreadJob {
   std::shared_ptr<TsfnGate> gate = std::make_shared<TsfnGate>();
-  UniqueFd ns_fd;
-  std::string ns_path;
   Napi::Promise::Deferred deferred;
-  NetnsTsfn tsfn;
+  JobTsfn tsfn;
   int err = 0;
   const char* syscall = nullptr;
-  explicit NetnsJob(Napi::Env env) : deferred(Napi::Promise::Deferred::New(env)) {}
-  virtual ~NetnsJob() = default;
-  // On the dedicated thread, after setns succeeded. Sets err/syscall on failure.
-  virtual void RunInNetns() = 0;
+  explicit ThreadJob(Napi::Env env) : deferred(Napi::Promise::Deferred::New(env)) {}
+  virtual ~ThreadJob() = default;
+  // On the dedicated thread. Sets err/syscall on failure and closes its fds before returning.
+  virtual void Run() = 0;
   // On the main thread: resolve or reject.
   virtual void Settle(Napi::Env env) = 0;
   void Fail(int e, const char* sc) {
     err = e;
     syscall = sc;
+  }
+};
+
+// Work that must run inside another netns: Run() enters it first.
+struct NetnsJob : ThreadJob {
+  UniqueFd ns_fd;
+  std::string ns_path;
+  using ThreadJob::ThreadJob;
+  // On the dedicated thread, after setns succeeded. Sets err/syscall on failure.
+  virtual void RunInNetns() = 0;
+  void Run() override {
+    if (setns(ns_fd.get(), CLONE_NEWNET) != 0) {
+      Fail(errno, "setns");
+    } else {
+      RunInNetns();
+    }
+    ns_fd.reset();
   }
 };
 
@@ -133,9 +162,31 @@ struct WriteSysctlJob : NetnsJob {
   }
 };
 
+// Sends one datagram whose processing may block in the kernel (RTM_DELLINK runs
+// unregister_netdevice and waits for RCU inside sendto). No setns: the socket already
+// belongs to its netns, whichever thread sends. The job owns a dup of the socket fd, so
+// JS may close the socket meanwhile; the reply still goes to the main loop's uv_poll.
+struct SendJob : ThreadJob {
+  UniqueFd fd;
+  std::vector<uint8_t> bytes;
+  SendJob(Napi::Env env, UniqueFd f, const uint8_t* data, size_t len)
+      : ThreadJob(env), fd(std::move(f)), bytes(data, data + len) {}
+  void Run() override {
+    if (SendToKernel(fd.get(), bytes.data(), bytes.size()) < 0) Fail(errno, "sendto");
+    fd.reset();  // the socket may be closed already: this copy was the last reference
+  }
+  void Settle(Napi::Env env) override {
+    if (err != 0) {
+      deferred.Reject(SystemError(env, err, syscall).Value());
+      return;
+    }
+    deferred.Resolve(env.Undefined());
+  }
+};
+
 // Runs on the main thread with the dedicated thread's result.
-void OnNetnsJobDone(Napi::Env env, Napi::Function, void*, NetnsJob* raw) {
-  std::unique_ptr<NetnsJob> job(raw);
+void OnThreadJobDone(Napi::Env env, Napi::Function, void*, ThreadJob* raw) {
+  std::unique_ptr<ThreadJob> job(raw);
   if (env == nullptr) return;  // environment torn down: the fds close with the job
   Napi::HandleScope scope(env);
   if (!CanCallIntoJs(env)) return;
@@ -146,20 +197,15 @@ void OnNetnsJobDone(Napi::Env env, Napi::Function, void*, NetnsJob* raw) {
   }
 }
 
-// The dedicated thread: enter the netns, do the one job, hand it over, exit. The thread
-// dies in the foreign netns, so nothing else ever runs there.
-void NetnsThread(NetnsJob* job) {
+// The dedicated thread: do the one job, hand it over, exit. A netns job's thread dies in
+// the foreign netns, so nothing else ever runs there.
+void DedicatedThread(ThreadJob* job) {
   sigset_t all;
   sigfillset(&all);
   pthread_sigmask(SIG_BLOCK, &all, nullptr);  // signals belong to the main thread
-  if (setns(job->ns_fd.get(), CLONE_NEWNET) != 0) {
-    job->Fail(errno, "setns");
-  } else {
-    job->RunInNetns();
-  }
-  job->ns_fd.reset();
+  job->Run();
   std::shared_ptr<TsfnGate> gate = job->gate;
-  NetnsTsfn tsfn = job->tsfn;
+  JobTsfn tsfn = job->tsfn;
   {
     std::lock_guard<std::mutex> lock(gate->mu);
     if (gate->open) {
@@ -170,29 +216,21 @@ void NetnsThread(NetnsJob* job) {
   delete job;  // env gone or closing: nobody will take it
 }
 
-// Starts `job` on a new dedicated thread inside the netns open as ns_fd (dup'ed here, so
-// the caller may close its fd as soon as this returns). Returns the job's promise.
-Napi::Promise RunInNetns(Napi::Env env, std::unique_ptr<NetnsJob> job, int ns_fd) {
+// Starts `job` on a new dedicated thread. Returns the job's promise.
+Napi::Promise StartDedicatedThread(Napi::Env env, std::unique_ptr<ThreadJob> job) {
   Napi::Promise promise = job->deferred.Promise();
-  int dup_fd = fcntl(ns_fd, F_DUPFD_CLOEXEC, 0);
-  if (dup_fd < 0) {
-    job->Fail(errno, "fcntl");
-    job->Settle(env);
-    return promise;
-  }
-  job->ns_fd.reset(dup_fd);
   auto* gate_ref = new std::shared_ptr<TsfnGate>(job->gate);
-  job->tsfn = NetnsTsfn::New(env, "vhostplug:netns-thread", 0, 1, nullptr,
-                             [](Napi::Env, std::shared_ptr<TsfnGate>* g, void*) {
-                               {
-                                 std::lock_guard<std::mutex> lock((*g)->mu);
-                                 (*g)->open = false;
-                               }
-                               delete g;
-                             },
-                             gate_ref);
+  job->tsfn = JobTsfn::New(env, "vhostplug:dedicated-thread", 0, 1, nullptr,
+                           [](Napi::Env, std::shared_ptr<TsfnGate>* g, void*) {
+                             {
+                               std::lock_guard<std::mutex> lock((*g)->mu);
+                               (*g)->open = false;
+                             }
+                             delete g;
+                           },
+                           gate_ref);
   try {
-    std::thread(NetnsThread, job.get()).detach();
+    std::thread(DedicatedThread, job.get()).detach();
     job.release();  // the thread owns it now
   } catch (const std::system_error& e) {
     job->tsfn.Release();
@@ -200,6 +238,20 @@ Napi::Promise RunInNetns(Napi::Env env, std::unique_ptr<NetnsJob> job, int ns_fd
     job->Settle(env);
   }
   return promise;
+}
+
+// Starts `job` on a new dedicated thread inside the netns open as ns_fd (dup'ed here, so
+// the caller may close its fd as soon as this returns). Returns the job's promise.
+Napi::Promise RunInNetns(Napi::Env env, std::unique_ptr<NetnsJob> job, int ns_fd) {
+  int dup_fd = fcntl(ns_fd, F_DUPFD_CLOEXEC, 0);
+  if (dup_fd < 0) {
+    Napi::Promise promise = job->deferred.Promise();
+    job->Fail(errno, "fcntl");
+    job->Settle(env);
+    return promise;
+  }
+  job->ns_fd.reset(dup_fd);
+  return StartDedicatedThread(env, std::move(job));
 }
 
 // netlinkOpen(nsFd, nsPath, onMessages, onError) -> Promise<NetlinkSocket>
@@ -273,6 +325,7 @@ Napi::Function NetlinkSocket::Define(Napi::Env env) {
   return DefineClass(env, "NetlinkSocket",
                      {
                          InstanceMethod<&NetlinkSocket::Send>("send"),
+                         InstanceMethod<&NetlinkSocket::SendOnThread>("sendOnThread"),
                          InstanceMethod<&NetlinkSocket::Close>("close"),
                          InstanceMethod<&NetlinkSocket::RefHandle>("ref"),
                          InstanceMethod<&NetlinkSocket::UnrefHandle>("unref"),
@@ -347,15 +400,20 @@ Napi::Value NetlinkSocket::Send(const Napi::CallbackInfo& info) {
   if (info.Length() < 1 || !info[0].IsTypedArray()) throw Napi::TypeError::New(env, "send(Uint8Array)");
   if (closed_ || !attached_) throw SystemError(env, EBADF, "sendto");
   auto bytes = info[0].As<Napi::Uint8Array>();
-  sockaddr_nl kernel{};
-  kernel.nl_family = AF_NETLINK;
-  ssize_t n;
-  do {
-    n = sendto(fd_.get(), bytes.Data(), bytes.ByteLength(), 0, reinterpret_cast<sockaddr*>(&kernel),
-               sizeof(kernel));
-  } while (n < 0 && errno == EINTR);
-  if (n < 0) throw SystemError(env, errno, "sendto");
+  if (SendToKernel(fd_.get(), bytes.Data(), bytes.ByteLength()) < 0) throw SystemError(env, errno, "sendto");
   return env.Undefined();
+}
+
+Napi::Value NetlinkSocket::SendOnThread(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  if (info.Length() < 1 || !info[0].IsTypedArray()) throw Napi::TypeError::New(env, "sendOnThread(Uint8Array)");
+  if (closed_ || !attached_) throw SystemError(env, EBADF, "sendto");
+  // The thread sends through its own copy of the fd: close() on this socket closes ours
+  // only, and the kernel socket lives on until the thread's sendto has returned.
+  int dup_fd = fcntl(fd_.get(), F_DUPFD_CLOEXEC, 0);
+  if (dup_fd < 0) throw SystemError(env, errno, "fcntl");
+  auto bytes = info[0].As<Napi::Uint8Array>();
+  return StartDedicatedThread(env, std::make_unique<SendJob>(env, UniqueFd(dup_fd), bytes.Data(), bytes.ByteLength()));
 }
 
 Napi::Value NetlinkSocket::Close(const Napi::CallbackInfo& info) {

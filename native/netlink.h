@@ -1,8 +1,9 @@
 // rtnetlink sockets for the TS layer: native does only syscalls and bytes. Messages are
 // built and parsed in src/os/netlink.ts; here we open NETLINK_ROUTE sockets (in another
-// network namespace through a short-lived dedicated thread), send datagrams and deliver
-// received datagrams to JS from a uv_poll on the main loop. The same dedicated-thread
-// mechanism writes per-netns sysctls (/proc/sys/net resolves against the caller's netns).
+// network namespace through a short-lived dedicated thread), send datagrams (those the
+// kernel works on for long from a short-lived dedicated thread too) and deliver received
+// datagrams to JS from a uv_poll on the main loop. The same dedicated-thread mechanism
+// writes per-netns sysctls (/proc/sys/net resolves against the caller's netns).
 //
 // Namespace rule (docs/namespaces-and-threads.md): setns(CLONE_NEWNET) changes only the
 // calling thread, and a netlink socket keeps the netns it was created in. So setns runs
@@ -31,8 +32,15 @@ struct RouteSocketResult {
 RouteSocketResult OpenRouteSocket();
 
 
-// One open NETLINK_ROUTE socket as seen from JS: send(bytes), close(), ref(), unref(),
-// portId. Received datagrams go to onMessages(Buffer[]), socket errors to onError(err).
+// One open NETLINK_ROUTE socket as seen from JS: send(bytes), sendOnThread(bytes),
+// close(), ref(), unref(), portId. Received datagrams go to onMessages(Buffer[]), socket
+// errors to onError(err).
+//
+// The kernel handles an rtnetlink request inside sendto, so send() blocks the main loop
+// for as long as the request takes. Most take microseconds; RTM_DELLINK takes 15-25 ms
+// (unregister_netdevice and RCU grace periods). sendOnThread() does the sendto on a
+// short-lived dedicated thread (through a dup of the fd) and returns a promise of the
+// sendto's outcome; the reply arrives through the uv_poll reader like any other.
 class NetlinkSocket : public Napi::ObjectWrap<NetlinkSocket>, public Closeable {
  public:
   static Napi::Function Define(Napi::Env env);
@@ -47,6 +55,7 @@ class NetlinkSocket : public Napi::ObjectWrap<NetlinkSocket>, public Closeable {
 
  private:
   Napi::Value Send(const Napi::CallbackInfo& info);
+  Napi::Value SendOnThread(const Napi::CallbackInfo& info);
   Napi::Value Close(const Napi::CallbackInfo& info);
   Napi::Value RefHandle(const Napi::CallbackInfo& info);
   Napi::Value UnrefHandle(const Napi::CallbackInfo& info);

@@ -87,8 +87,18 @@ export interface RawFramer {
 export interface RawNetlinkSocket {
   /** Kernel-assigned port id (nl_pid) of the socket. */
   readonly portId: number;
-  /** sendto() one datagram (one or more netlink messages) to the kernel. Throws SystemError. */
+  /**
+   * sendto() one datagram (one or more netlink messages) to the kernel, on the main thread.
+   * The kernel handles the request inside the call. Throws SystemError.
+   */
   send(msg: Uint8Array): void;
+  /**
+   * sendto() on a short-lived dedicated thread, for requests the kernel works on for long
+   * (RTM_DELLINK: 15-25 ms). Settles when sendto has returned (rejects with a SystemError,
+   * syscall 'sendto'); the reply still comes through onMessages, possibly before this
+   * settles. Throws EBADF at once on a closed socket. The socket may be closed meanwhile.
+   */
+  sendOnThread(msg: Uint8Array): Promise<void>;
   /** Stops polling and closes the fd; idempotent. No callback follows. */
   close(): void;
   ref(): void;
