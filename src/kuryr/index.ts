@@ -10,7 +10,7 @@
  */
 import type * as k8s from '@kubernetes/client-node';
 import type { VhostplugConfig } from '../binding/config';
-import { openRuntime, type Runtime } from '../binding/runtime';
+import { openRuntime, vethOptions, type Runtime } from '../binding/runtime';
 import { VethDriver } from '../binding/veth';
 import { silentLogger, type Logger } from '../log';
 import { CniMetrics, startMetricsServer, type MetricsServer } from '../daemon/metrics';
@@ -137,16 +137,9 @@ export async function startKuryrDaemon(opts: KuryrDaemonOptions): Promise<KuryrD
     }
     const bindings: Bindings = { VIFVHostUser: vhostUserBinding(runtime.vhostuser) };
     if (!opts.bindings?.VIFOpenVSwitch || !opts.bindings?.VIFBridge) {
-      const veth = vethBinding(
-        new VethDriver(runtime.vswitch, {
-          ...(opts.vethHostNetns ? { hostNetns: opts.vethHostNetns } : {}),
-          ...(config.neutron_defaults.ovs_bridge ? { defaultBridge: config.neutron_defaults.ovs_bridge } : {}),
-          defaultMtu: config.os_vif_ovs.network_device_mtu,
-          networkDeviceMtu: config.neutron_defaults.network_device_mtu,
-          ackTimeoutMs: config.os_vif_ovs.ovs_vsctl_timeout > 0 ? config.os_vif_ovs.ovs_vsctl_timeout * 1000 : 86_400_000,
-          log,
-        }),
-      );
+      // The runtime's driver is built from kuryr.conf ([vhostplug] vswitchd_netns, MTUs, bridge).
+      const driver = opts.vethHostNetns ? new VethDriver(runtime.vswitch, { ...vethOptions(config, log), hostNetns: opts.vethHostNetns }) : runtime.veth;
+      const veth = vethBinding(driver);
       bindings.VIFOpenVSwitch = veth;
       bindings.VIFBridge = veth;
     }

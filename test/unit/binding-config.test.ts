@@ -46,6 +46,7 @@ describe('defaults', () => {
       state_dir: '/var/lib/vhostplug',
       daemon_socket: '/run/vhostplug/daemon.sock',
       metrics_port: 9655,
+      vswitchd_netns: null,
     });
   });
 });
