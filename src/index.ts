@@ -22,3 +22,5 @@ export { jsonLogger, silentLogger, type Logger, type LogLevel } from './log';
 export { native, type SystemError } from './native';
 /** rtnetlink (veth pairs born in a netns, addresses, routes, bridges) with per-netns sockets. */
 export * as netlink from './os/netlink';
+/** The Kuryr drop-in (kuryr-daemon API, KuryrPort watch); @kubernetes/client-node loads on first use. */
+export * as kuryr from './kuryr';
