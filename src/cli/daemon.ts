@@ -18,6 +18,7 @@ const OPTIONS = {
   'no-fsync': { type: 'boolean' },
   transport: { type: 'string' },
   'veth-host-netns': { type: 'string' },
+  'max-concurrent': { type: 'string' },
 } as const;
 
 function seconds(v: string | undefined, name: string, dflt: number): number {
@@ -34,7 +35,7 @@ export const daemonCommand: Command = {
 usage: vhostplug daemon [--config kuryr.conf] [--socket PATH] [--state-dir DIR]
                         [--log-level debug|info|warn|error] [--reconcile-interval S]
                         [--grace S] [--no-fsync] [--transport native|net]
-                        [--veth-host-netns NETNS_FILE]
+                        [--veth-host-netns NETNS_FILE] [--max-concurrent N]
 
 Runs the node agent: one OVSDB connection ([os_vif_ovs] ovsdb_connection, retried until
 ovsdb-server answers), the shim socket (default [vhostplug] daemon_socket,
@@ -46,6 +47,7 @@ sparing ADDs younger than --grace seconds (default 60).
 SIGTERM/SIGINT stop it gracefully: requests in flight are answered first. Logs are JSON
 lines on stderr. --no-fsync is for tests on tmpfs only. --veth-host-netns names the netns
 file of ovs-vswitchd when it is not the daemon's (veth host ends live there).
+--max-concurrent bounds the CNI operations worked on at once (default 32); others queue.
 See docs/daemon.md.
 `,
   async run(argv) {
@@ -56,7 +58,13 @@ See docs/daemon.md.
     const log = jsonLogger(level);
     const loaded = values.config ? loadConfig(values.config) : parseConfig('');
     for (const w of loaded.warnings) log.warn('config warning', { message: formatConfigWarning(w, loaded.file) });
+    let maxConcurrent: number | undefined;
+    if (values['max-concurrent'] !== undefined) {
+      maxConcurrent = Number(values['max-concurrent']);
+      if (!Number.isInteger(maxConcurrent) || maxConcurrent < 1) throw new UsageError('--max-concurrent must be an integer >= 1');
+    }
     const daemon = await Daemon.start({
+      maxConcurrent,
       config: loaded.config,
       socketPath: values.socket,
       stateDir: values['state-dir'],

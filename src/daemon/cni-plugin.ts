@@ -42,7 +42,7 @@ import type { VIFOpenVSwitch, VIFVHostUser } from '../vif/model';
 import { vethHostName, vhostUserPortName } from '../vif/names';
 import { DatapathMismatchError } from '../vswitch/ports';
 import { PortConflictError, type Vswitch } from '../vswitch/vswitch';
-import { attachmentKey, KeyedMutex, SharedExclusiveGate } from './locks';
+import { attachmentKey, KeyedMutex, Semaphore, SharedExclusiveGate } from './locks';
 import type { AttachmentKind, AttachmentRecord, StateStore } from './state';
 
 /** vhostplug's own CNI error codes (100+ is plugin space). */
@@ -106,6 +106,8 @@ export interface PluginOptions {
   /** Shared with the reconciler. */
   locks?: KeyedMutex;
   gate?: SharedExclusiveGate;
+  /** ADD/DEL/CHECK running at once, across attachments (default 32). */
+  maxConcurrent?: number;
   /** Where device-info files may be written (tests use a temp dir). */
   deviceInfo?: DeviceInfoOptions;
   ipam?: IpamCallOptions;
@@ -180,6 +182,7 @@ export function cniErrorOf(err: unknown): CniError {
 export class VhostplugCniPlugin implements CniPlugin {
   readonly locks: KeyedMutex;
   readonly gate: SharedExclusiveGate;
+  readonly slots: Semaphore;
   private readonly log: Logger;
   private readonly state: StateStore;
   readonly vhostuser: VhostUserDriver;
@@ -189,6 +192,7 @@ export class VhostplugCniPlugin implements CniPlugin {
   constructor(private readonly opts: PluginOptions) {
     this.locks = opts.locks ?? new KeyedMutex();
     this.gate = opts.gate ?? new SharedExclusiveGate();
+    this.slots = new Semaphore(opts.maxConcurrent ?? 32);
     this.log = opts.log ?? silentLogger;
     this.state = opts.state;
     this.vhostuser = opts.vhostuser;
@@ -228,13 +232,15 @@ export class VhostplugCniPlugin implements CniPlugin {
     const containerId = env.containerId!;
     const ifname = env.ifname!;
     return this.gate.runShared(() =>
-      this.locks.run(attachmentKey(containerId, ifname), async () => {
-        try {
-          return await this.addLocked(env, conf, containerId, ifname);
-        } catch (e) {
-          throw cniErrorOf(e);
-        }
-      }),
+      this.locks.run(attachmentKey(containerId, ifname), () =>
+        this.slots.run(async () => {
+          try {
+            return await this.addLocked(env, conf, containerId, ifname);
+          } catch (e) {
+            throw cniErrorOf(e);
+          }
+        }),
+      ),
     );
   }
 
@@ -443,34 +449,36 @@ export class VhostplugCniPlugin implements CniPlugin {
     const containerId = env.containerId!;
     const ifname = env.ifname!;
     await this.gate.runShared(() =>
-      this.locks.run(attachmentKey(containerId, ifname), async () => {
-        try {
-          const rec = await this.state.read(containerId, ifname, (b) => this.log.warn('daemon: unusable state file', { ...b }));
-          const kind = rec?.kind ?? kindOf(conf.mode);
-          const plan: TeardownPlan = rec
-            ? this.planFromRecord(rec)
-            : {
-                containerId,
-                ifname,
-                kind,
-                portId: stablePortId(containerId, ifname),
-                portName: stablePortName(containerId, ifname, kind),
-                mode: conf.mode,
-              };
-          if (env.netns) plan.netns = env.netns;
-          const devInfo = conf.runtimeConfig.CNIDeviceInfoFile;
-          // A path ADD would have refused is never ours to remove (and must not fail DEL forever).
-          if (!plan.deviceInfoFile && kind === 'vhostuser' && devInfo && deviceInfoPathOk(devInfo, this.opts.deviceInfo)) plan.deviceInfoFile = devInfo;
-          // The runtime's config is authoritative for IPAM (it must not change between ADD and DEL).
-          if (conf.ipam) plan.ipam = { conf, env };
-          else if (!rec) delete plan.ipam;
-          await this.teardown(plan, 'DEL');
-          await this.timed('DEL', 'state', () => this.state.remove(containerId, ifname), containerId, ifname);
-        } catch (e) {
-          throw cniErrorOf(e);
-        }
-      }),
+      this.locks.run(attachmentKey(containerId, ifname), () => this.slots.run(() => this.delLocked(env, conf, containerId, ifname))),
     );
+  }
+
+  private async delLocked(env: CniEnv, conf: NetConf, containerId: string, ifname: string): Promise<void> {
+    try {
+      const rec = await this.state.read(containerId, ifname, (b) => this.log.warn('daemon: unusable state file', { ...b }));
+      const kind = rec?.kind ?? kindOf(conf.mode);
+      const plan: TeardownPlan = rec
+        ? this.planFromRecord(rec)
+        : {
+            containerId,
+            ifname,
+            kind,
+            portId: stablePortId(containerId, ifname),
+            portName: stablePortName(containerId, ifname, kind),
+            mode: conf.mode,
+          };
+      if (env.netns) plan.netns = env.netns;
+      const devInfo = conf.runtimeConfig.CNIDeviceInfoFile;
+      // A path ADD would have refused is never ours to remove (and must not fail DEL forever).
+      if (!plan.deviceInfoFile && kind === 'vhostuser' && devInfo && deviceInfoPathOk(devInfo, this.opts.deviceInfo)) plan.deviceInfoFile = devInfo;
+      // The runtime's config is authoritative for IPAM (it must not change between ADD and DEL).
+      if (conf.ipam) plan.ipam = { conf, env };
+      else if (!rec) delete plan.ipam;
+      await this.teardown(plan, 'DEL');
+      await this.timed('DEL', 'state', () => this.state.remove(containerId, ifname), containerId, ifname);
+    } catch (e) {
+      throw cniErrorOf(e);
+    }
   }
 
   // ------------------------------------------------------------ CHECK
@@ -487,13 +495,15 @@ export class VhostplugCniPlugin implements CniPlugin {
     const { env, conf } = call;
     const containerId = env.containerId!;
     const ifname = env.ifname!;
-    await this.locks.run(attachmentKey(containerId, ifname), async () => {
-      try {
-        await this.timed('CHECK', 'check', () => this.checkLocked(env, conf, containerId, ifname), containerId, ifname);
-      } catch (e) {
-        throw cniErrorOf(e);
-      }
-    });
+    await this.locks.run(attachmentKey(containerId, ifname), () =>
+      this.slots.run(async () => {
+        try {
+          await this.timed('CHECK', 'check', () => this.checkLocked(env, conf, containerId, ifname), containerId, ifname);
+        } catch (e) {
+          throw cniErrorOf(e);
+        }
+      }),
+    );
   }
 
   private async checkLocked(env: CniEnv, conf: NetConf, containerId: string, ifname: string): Promise<void> {

@@ -51,6 +51,8 @@ export interface DaemonOptions {
   vethHostNetns?: string;
   deviceInfo?: DeviceInfoOptions;
   ipam?: IpamCallOptions;
+  /** ADD/DEL/CHECK running at once across attachments (default 32); more wait their turn. */
+  maxConcurrent?: number;
   /** ovs-vswitchd's pid file for STATUS (default `<ovs_vhu_path>/ovs-vswitchd.pid`). */
   vswitchdPidFile?: string;
 }
@@ -125,6 +127,7 @@ export class Daemon extends EventEmitter<DaemonEvents> {
         deviceInfo: opts.deviceInfo,
         ipam: opts.ipam,
         vswitchdPidFile: opts.vswitchdPidFile,
+        maxConcurrent: opts.maxConcurrent,
         onPhase: (ev) => daemon?.emit('phase', ev),
       });
       const reconciler = new Reconciler({ plugin, state, vswitch: runtime.vswitch, log, graceMs: opts.graceMs, intervalMs: opts.reconcileIntervalMs });

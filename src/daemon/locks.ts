@@ -119,3 +119,39 @@ export class SharedExclusiveGate {
     }
   }
 }
+
+/**
+ * A counting semaphore: at most `limit` holders at once, FIFO. Bounds the work the daemon
+ * runs in parallel (IPAM execs, netlink, OVSDB writes) however many pods a node starts.
+ */
+export class Semaphore {
+  private active = 0;
+  private readonly waiters: (() => void)[] = [];
+
+  constructor(readonly limit: number) {
+    if (!Number.isInteger(limit) || limit < 1) throw new RangeError(`semaphore limit must be an integer >= 1, got ${limit}`);
+  }
+
+  /** Holders now. */
+  get inUse(): number {
+    return this.active;
+  }
+
+  /** Callers waiting for a slot. */
+  get waiting(): number {
+    return this.waiters.length;
+  }
+
+  async run<T>(fn: () => Promise<T> | T): Promise<T> {
+    if (this.active >= this.limit) await new Promise<void>((r) => this.waiters.push(r));
+    else this.active++;
+    try {
+      return await fn();
+    } finally {
+      const next = this.waiters.shift();
+      // The slot passes straight to the next waiter (active stays the same).
+      if (next) next();
+      else this.active--;
+    }
+  }
+}

@@ -3,7 +3,7 @@
  * attachments, and the GC gate (exclusive vs ADD/DEL, writer preference).
  */
 import { describe, expect, it } from 'vitest';
-import { attachmentKey, KeyedMutex, SharedExclusiveGate } from '../../src/daemon/locks';
+import { attachmentKey, KeyedMutex, Semaphore, SharedExclusiveGate } from '../../src/daemon/locks';
 
 const tick = (ms = 5) => new Promise((r) => setTimeout(r, ms));
 
@@ -109,5 +109,31 @@ describe('SharedExclusiveGate', () => {
     const g = new SharedExclusiveGate();
     await expect(g.runExclusive(() => Promise.reject(new Error('gc failed')))).rejects.toThrow('gc failed');
     expect(await g.runShared(() => 'ok')).toBe('ok');
+  });
+});
+
+describe('Semaphore', () => {
+  it('never exceeds its limit, serves waiters in order and frees slots on failure', async () => {
+    const sem = new Semaphore(3);
+    let inside = 0;
+    let maxInside = 0;
+    const order: number[] = [];
+    await Promise.all(
+      Array.from({ length: 10 }, (_, i) =>
+        sem.run(async () => {
+          inside++;
+          maxInside = Math.max(maxInside, inside);
+          order.push(i);
+          await tick(2);
+          inside--;
+        }),
+      ),
+    );
+    expect(maxInside).toBe(3);
+    expect(order).toEqual([0, 1, 2, 3, 4, 5, 6, 7, 8, 9]);
+    await expect(sem.run(() => Promise.reject(new Error('x')))).rejects.toThrow('x');
+    expect(sem.inUse).toBe(0);
+    expect(sem.waiting).toBe(0);
+    expect(() => new Semaphore(0)).toThrow(RangeError);
   });
 });
