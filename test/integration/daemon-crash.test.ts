@@ -34,7 +34,7 @@ describeIf(firstReason(needsRoot(), needsOvs({ dpdk: true }), needsBinaries(SHIM
     async function startDaemon(): Promise<void> {
       const child = spawn(
         process.execPath,
-        [CLI, 'daemon', '--config', d.confFile, '--log-level', 'warn', '--reconcile-interval', '0', '--veth-host-netns', `/run/netns/${sandbox().netns}`],
+        [CLI, 'daemon', '--config', d.confFile, '--log-level', 'info', '--reconcile-interval', '0', '--veth-host-netns', `/run/netns/${sandbox().netns}`],
         { stdio: ['ignore', 'ignore', 'pipe'] },
       );
       child.stderr!.on('data', (c: Buffer) => logs.push(c.toString()));
@@ -222,7 +222,15 @@ describeIf(firstReason(needsRoot(), needsOvs({ dpdk: true }), needsBinaries(SHIM
       }
       const hostLinks = (JSON.parse(run('ip', ['-n', sandbox().netns, '-j', 'link', 'show'])) as { ifname: string }[]).map((l) => l.ifname);
       expect(hostLinks.filter((l) => l.startsWith('tap'))).toEqual([]);
-      process.stdout.write(JSON.stringify({ crash: { pods: PODS, kills: KILLS + 1, addFailed: failed.length, lostButDone, kept: kept.length } }) + '\n');
+      // What the start-up reconciliations did (from the daemon's JSON logs).
+      const startups = logs
+        .join('')
+        .split('\n')
+        .filter((l) => l.includes('start-up reconciliation done'))
+        .map((l) => JSON.parse(l) as { rolledBack: number; orphanPorts: number; strayFiles: number; errors: string[] });
+      for (const s of startups) expect(s.errors).toEqual([]);
+      const rolledBack = startups.reduce((n, s) => n + s.rolledBack, 0);
+      process.stdout.write(JSON.stringify({ crash: { pods: PODS, kills: KILLS + 1, addFailed: failed.length, lostButDone, kept: kept.length, rolledBackAtStartup: rolledBack } }) + '\n');
     }, 200_000);
   },
 );
