@@ -204,6 +204,42 @@ describeIf(firstReason(needsRoot(), needsOvs({ dpdk: true }), needsBinaries(SHIM
     }
   }
 
+  it('the shim socket is 0600 in a 0700 directory', () => {
+    expect(fs.lstatSync(d.socket).isSocket()).toBe(true);
+    expect(fs.statSync(d.socket).mode & 0o777).toBe(0o600);
+    expect(fs.statSync(path.dirname(d.socket)).mode & 0o777).toBe(0o700);
+    expect(fs.statSync(d.state).mode & 0o777).toBe(0o700);
+  });
+
+  it('ADD, DEL and CHECK of one attachment racing each other: serialised, each attachment ends whole or gone', async () => {
+    const conf = netconf(d, '1.1.0', 'client');
+    const ids = Array.from({ length: 8 }, (_, i) => `race${i}`);
+    const nss = ids.map((id) => fakeNetns(d, id));
+    const calls = ids.flatMap((id, i) => [
+      runShim(d.socket, cniEnv('ADD', id, 'net1', nss[i]), JSON.stringify(conf)),
+      runShim(d.socket, cniEnv('DEL', id, 'net1', nss[i]), JSON.stringify(conf)),
+      runShim(d.socket, cniEnv('ADD', id, 'net1', nss[i]), JSON.stringify(conf)),
+      runShim(d.socket, cniEnv('CHECK', id, 'net1', nss[i]), JSON.stringify(conf)),
+    ]);
+    const out = await Promise.all(calls);
+    // ADD and DEL always succeed; CHECK succeeds or says "unknown" (it ran while none was added).
+    out.forEach((r, k) => {
+      if (k % 4 === 3) expect(r.code === 0 || r.json?.code === 3, r.stdout).toBe(true);
+      else expect(r.code, r.stdout).toBe(0);
+    });
+    const present = new Set(ports(sandbox()));
+    for (const [i, id] of ids.entries()) {
+      const name = stablePortName(id, 'net1', 'vhostuser');
+      const files = [path.join(d.mount, name), path.join(d.mount, `${id}-net1`), path.join(d.state, stateFileName(id, 'net1'))].map((f) => fs.existsSync(f));
+      if (present.has(name)) {
+        expect(files, id).toEqual([true, true, true]);
+        expect((await runShim(d.socket, cniEnv('CHECK', id, 'net1', nss[i]), JSON.stringify(conf))).code).toBe(0);
+      } else expect(files, id).toEqual([false, false, false]);
+    }
+    for (const [i, id] of ids.entries()) expect((await runShim(d.socket, cniEnv('DEL', id, 'net1', nss[i]), JSON.stringify(conf))).code).toBe(0);
+    expect(leftovers(sandbox(), d)).toEqual(NOTHING);
+  }, 60_000);
+
   it('GC removes every attachment of the network not in cni.dev/valid-attachments (and only of that network)', async () => {
     const conf = netconf(d, '1.1.0', 'client');
     const other = { ...netconf(d, '1.1.0', 'server'), name: 'other-net', ipam: { ...(conf.ipam as object), dataDir: path.join(d.root, 'ipam-other') } };
