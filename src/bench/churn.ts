@@ -201,7 +201,7 @@ async function runVia(via: ChurnVia, env: BenchEnv, o: Required<Pick<ChurnOption
     if (!o.ack) notes.push(`${via}: the daemon always waits for ovs-vswitchd (--no-ack does not apply)`);
     daemon = await startBenchDaemon({ db: env.target.db, runDir: env.target.runDir, mount: env.mount });
     const worker = via === 'daemon' ? daemon.socketWorker(o.mode) : daemon.shimWorker(o.mode);
-    return await churnLoop(worker, { ...loop, monitor: new ProcessMonitor(daemon.pid, 'vhostplug daemon') });
+    return await churnLoop(worker, { ...loop, monitor: new ProcessMonitor(daemon.pid, `vhostplug daemon (${via === 'daemon' ? 'requests on its socket' : 'requests through the shim'})`) });
   } finally {
     await daemon?.stop();
   }
@@ -218,7 +218,7 @@ export async function runChurnBench(opts: ChurnOptions = {}): Promise<BenchRepor
     const load0 = (await conditions()).machine.loadavg;
     const series: SeriesResult[] = [];
     const timelines: Record<string, TimelinePoint[]> = {};
-    const usage: ProcessUsage[] = [];
+    const usage: Record<string, ProcessUsage> = {};
     const batching: Record<string, WriteQueueStats> = {};
     for (const via of vias) {
       const r = await runVia(via, env, o, notes);
@@ -228,7 +228,7 @@ export async function runChurnBench(opts: ChurnOptions = {}): Promise<BenchRepor
       series.push(seriesOf(`${via} plug`, via, 'plug', labels, r.plug, { wallMs: r.wallMs }));
       series.push(seriesOf(`${via} unplug`, via, 'unplug', labels, r.unplug, { wallMs: r.wallMs }));
       timelines[via] = r.timeline;
-      if (r.process) usage.push(r.process);
+      if (r.process) usage[via] = r.process;
       if (r.batching) batching[via] = r.batching;
       if (r.firstError) notes.push(`${via}: ${r.errors} failed cycles; first: ${r.firstError}`);
     }
@@ -243,7 +243,7 @@ export async function runChurnBench(opts: ChurnOptions = {}): Promise<BenchRepor
       series,
       ratios,
       timelines,
-      process: usage,
+      process: Object.values(usage),
       targets: churnTargets(series, usage, ports, o.ack, timelines),
       extra: { 'cycles per second': throughput, 'write queue (writers merged into transactions)': batching },
       notes,
@@ -267,7 +267,13 @@ export function rssGrowth(points: TimelinePoint[]): number | undefined {
 }
 
 /** Issue 6's churn targets against this run. */
-export function churnTargets(series: SeriesResult[], usage: ProcessUsage[], ports: number, ack: boolean, timelines: Record<string, TimelinePoint[]> = {}): TargetCheck[] {
+export function churnTargets(
+  series: SeriesResult[],
+  usage: Record<string, ProcessUsage>,
+  ports: number,
+  ack: boolean,
+  timelines: Record<string, TimelinePoint[]> = {},
+): TargetCheck[] {
   const out: TargetCheck[] = [];
   for (const via of ['driver', 'daemon', 'shim']) {
     const s = findSeries(series, via, 'cycle');
@@ -278,8 +284,7 @@ export function churnTargets(series: SeriesResult[], usage: ProcessUsage[], port
       met: (ack || via !== 'driver') && ports >= 1000 && s.throughputPerS >= 500,
     });
   }
-  for (const u of usage) {
-    const via = u.role === 'vhostplug daemon' ? (timelines['daemon'] ? 'daemon' : 'shim') : 'driver';
+  for (const [via, u] of Object.entries(usage)) {
     const cycles = findSeries(series, via, 'cycle')?.summary.samples ?? 0;
     out.push({ target: `RSS of the plugging process <= 100 MB (${u.role}, ${via})`, measured: `peak ${u.rssMiBPeak} MiB, ${u.rssMiBStart} → ${u.rssMiBEnd} MiB, ${ports} ports`, met: u.rssMiBPeak <= 100 });
     const growth = rssGrowth(timelines[via] ?? []);

@@ -10,7 +10,7 @@ import { CHURN_VIAS, runChurnBench, type ChurnVia } from './churn';
 import { runRestartBench } from './restart';
 import { runScaleBench } from './scale';
 import { runSequentialBench, SEQ_SYSTEMS, type SeqMode, type SeqSystem } from './sequential';
-import { formatReport, type BenchReport } from './report';
+import { formatReport, reportJson, type BenchReport } from './report';
 import { headlinePlugCdf, htmlReport } from './report-html';
 
 /** A scenario of the `bench` command. */
@@ -58,9 +58,9 @@ function intList(v: string | undefined, name: string, max: number): number[] | u
 
 /** Prints and stores a report as the options ask. */
 export function emitReport(report: BenchReport, values: { json?: boolean; out?: string; html?: string }): void {
-  if (values.out) fs.writeFileSync(values.out, JSON.stringify(report, null, 2) + '\n');
+  if (values.out) fs.writeFileSync(values.out, reportJson(report));
   if (values.html) fs.writeFileSync(values.html, htmlReport([report], `vhostplug bench ${report.benchmark}`));
-  process.stdout.write(values.json ? JSON.stringify(report, null, 2) + '\n' : formatReport(report) + '\n');
+  process.stdout.write(values.json ? reportJson(report) : formatReport(report) + '\n');
 }
 
 const command = (name: string, argv: string[]) => ['vhostplug bench', name, ...argv].join(' ');

@@ -140,9 +140,11 @@ describeIf(firstReason(needsOvs({ dpdk: true }), needsBinaries('ip')))('vhostplu
       expect(r.timelines!['driver']!.length).toBeGreaterThan(0);
       const roles = r.process!.map((p) => p.role);
       expect(roles).toContain('bench process (in-process driver)');
+      if (!daemonUnavailable('daemon')) expect(roles).toContain('vhostplug daemon (requests on its socket)');
+      if (!daemonUnavailable('shim')) expect(roles).toContain('vhostplug daemon (requests through the shim)');
       for (const p of r.process!) {
         expect(p.rssMiBPeak).toBeGreaterThan(10);
-        if (p.role === 'vhostplug daemon') expect(pidAlive(p.pid)).toBe(false);
+        if (p.role.startsWith('vhostplug daemon')) expect(pidAlive(p.pid)).toBe(false);
       }
       expect(r.conditions.target).toMatchObject({ private: false, db: sb.db });
       // Nothing left on the given OVS: ports, OVS-side sockets, daemon or os-vif processes.

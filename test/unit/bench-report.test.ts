@@ -13,6 +13,7 @@ import {
   parseProcStatus,
   ProcessMonitor,
   ratiosAgainst,
+  reportJson,
   sampleProcess,
   seriesOf,
   Timeline,
@@ -84,9 +85,12 @@ describe('percentiles and CDF points from the HDR histogram', () => {
     }
     expect(pts.at(-1)![1]).toBe(1);
     expect(pts.at(-1)![0]).toBeCloseTo(100, 0);
-    const tail = pts.filter((p) => p[1] > 0.9).length;
-    const body = pts.filter((p) => p[1] <= 0.9).length;
-    expect(tail).toBeGreaterThan(body); // 0.1 % steps past p90, 1 % steps before
+    // Steps of 2 % to p90, 0.5 % to p99, 0.1 % beyond.
+    const gap = (lo: number, hi: number) => Math.max(...pts.filter((p, i) => i > 0 && p[1] > lo && p[1] <= hi).map((p) => p[1] - pts[pts.indexOf(p) - 1]![1]));
+    expect(gap(0, 0.9)).toBeCloseTo(0.02, 6);
+    expect(gap(0.9, 0.99)).toBeCloseTo(0.005, 6);
+    expect(gap(0.99, 1)).toBeCloseTo(0.001, 6);
+    expect(pts.length).toBeLessThan(90);
     expect(cdfPoints(new LatencyRecorder())).toEqual([]);
     // Ten equal samples: a single step to 1.
     const same = new LatencyRecorder();
@@ -111,6 +115,18 @@ describe('percentiles and CDF points from the HDR histogram', () => {
     expect(t.find((x) => x.target.includes('ovs-vsctl'))).toMatchObject({ met: true });
     expect(parseFloat(t.find((x) => x.target.includes('ovs-vsctl'))!.measured)).toBeCloseTo(100, -1);
     expect(t.find((x) => x.target.includes('overhead'))).toMatchObject({ met: true });
+  });
+});
+
+describe('JSON output', () => {
+  it('parses back to the same report, each CDF on one line', () => {
+    const r = sampleReport();
+    const text = reportJson(r);
+    expect(JSON.parse(text)).toEqual(r);
+    const cdfLines = text.split('\n').filter((l) => l.includes('"cdf"'));
+    expect(cdfLines).toHaveLength(r.series.length);
+    for (const l of cdfLines) expect(l).toMatch(/"cdf": \[\[[-0-9.e,\[\]]+\]\],?$/);
+    expect(text.endsWith('}\n')).toBe(true);
   });
 });
 
@@ -139,7 +155,7 @@ describe('churn targets', () => {
     expect(rssGrowth(pts)).toBe(3); // 75 - 72 (index 2), not 75 - 60 (start-up)
     expect(rssGrowth(pts.slice(0, 3))).toBeUndefined();
     const cycle = (n: number) => seriesOf('driver cycle', 'driver', 'cycle', { concurrency: 8 }, uniform(n), { wallMs: 1000 });
-    const usage = [{ pid: 1, role: 'bench process (in-process driver)', rssMiBStart: 60, rssMiBEnd: 75, rssMiBPeak: 76, cpuSeconds: 1, cpuPercent: 1, wallSeconds: 1 }];
+    const usage = { driver: { pid: 1, role: 'bench process (in-process driver)', rssMiBStart: 60, rssMiBEnd: 75, rssMiBPeak: 76, cpuSeconds: 1, cpuPercent: 1, wallSeconds: 1 } };
     const few = churnTargets([cycle(600)], usage, 1000, true, { driver: pts });
     expect(few.find((t) => t.target.startsWith('churn with ack'))).toMatchObject({ met: true, measured: expect.stringContaining('600 cycles/s at 1000 ports') });
     expect(few.find((t) => t.target.startsWith('RSS'))).toMatchObject({ met: true });
@@ -147,8 +163,8 @@ describe('churn targets', () => {
     const many = churnTargets([cycle(100_000)], usage, 1000, true, { driver: pts });
     expect(many.find((t) => t.target.startsWith('no RSS growth'))).toMatchObject({ met: true });
     // Fewer ports than the target's 1000, or a slow run: not met.
-    expect(churnTargets([cycle(600)], [], 10, true)[0]!.met).toBe(false);
-    expect(churnTargets([cycle(100)], [], 1000, true)[0]!.met).toBe(false);
+    expect(churnTargets([cycle(600)], {}, 10, true)[0]!.met).toBe(false);
+    expect(churnTargets([cycle(100)], {}, 1000, true)[0]!.met).toBe(false);
   });
 });
 
