@@ -1,5 +1,6 @@
 // rtnetlink sockets: open (optionally inside another netns, on a dedicated thread), send
-// (slow requests on a dedicated thread), and receive on the main loop. See netlink.h for the contract and the namespace rule.
+// (slow requests from a dedicated thread too), and receive on the main loop. See
+// netlink.h for the contract and the namespace rule.
 #include "netlink.h"
 
 #include <fcntl.h>
@@ -162,8 +163,8 @@ struct WriteSysctlJob : NetnsJob {
   }
 };
 
-// Sends one datagram whose processing may block in the kernel (RTM_DELLINK runs
-// unregister_netdevice and waits for RCU inside sendto). No setns: the socket already
+// Sends one datagram whose processing may block in the kernel (e.g. RTM_DELLINK runs
+// unregister_netdevice and waits for RCU grace periods inside sendto). No setns: the socket already
 // belongs to its netns, whichever thread sends. The job owns a dup of the socket fd, so
 // JS may close the socket meanwhile; the reply still goes to the main loop's uv_poll.
 struct SendJob : ThreadJob {

@@ -37,8 +37,8 @@ RouteSocketResult OpenRouteSocket();
 // errors to onError(err).
 //
 // The kernel handles an rtnetlink request inside sendto, so send() blocks the main loop
-// for as long as the request takes. Most take microseconds; RTM_DELLINK takes 15-25 ms
-// (unregister_netdevice and RCU grace periods). sendOnThread() does the sendto on a
+// for as long as the request takes. Most take microseconds; RTM_DELLINK takes 20-40 ms
+// (unregister_netdevice and RCU grace periods), creating a link up to 8 ms. sendOnThread() does the sendto on a
 // short-lived dedicated thread (through a dup of the fd) and returns a promise of the
 // sendto's outcome; the reply arrives through the uv_poll reader like any other.
 class NetlinkSocket : public Napi::ObjectWrap<NetlinkSocket>, public Closeable {

@@ -94,7 +94,7 @@ export interface RawNetlinkSocket {
   send(msg: Uint8Array): void;
   /**
    * sendto() on a short-lived dedicated thread, for requests the kernel works on for long
-   * (RTM_DELLINK: 15-25 ms). Settles when sendto has returned (rejects with a SystemError,
+   * (RTM_DELLINK: 20-40 ms). Settles when sendto has returned (rejects with a SystemError,
    * syscall 'sendto'); the reply still comes through onMessages, possibly before this
    * settles. Throws EBADF at once on a closed socket. The socket may be closed meanwhile.
    */

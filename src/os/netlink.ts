@@ -16,10 +16,10 @@
  *   the socket stays in use; at most MAX_IN_FLIGHT requests are outstanding per socket,
  *   so that ordinary bursts never get there;
  * - the kernel handles a request inside sendto. Requests for which that takes long
- *   (blocksInKernel: RTM_DELLINK, link creation) are sent from a short-lived dedicated thread, at most
- *   MAX_THREAD_SENDS at a time per socket, so the event loop never waits for them. They
- *   run concurrently with each other and with later requests: only a request whose
- *   promise has settled is known to be done before the next one starts.
+ *   (blocksInKernel: RTM_DELLINK, link creation) are sent from a short-lived dedicated
+ *   thread, at most MAX_THREAD_SENDS at a time per socket, so the event loop never waits
+ *   for them. They run concurrently with each other and with later requests: only a
+ *   request whose promise has settled is known to be done before the next one starts.
  */
 import * as fs from 'node:fs';
 import * as net from 'node:net';
