@@ -5,6 +5,8 @@
 import { parseArgs } from 'node:util';
 import { formatConfigWarning, loadConfig, parseConfig } from '../binding/config';
 import { Daemon } from '../daemon/daemon';
+import { CniMetrics, observeDaemon, startMetricsServer, type MetricsServer } from '../daemon/metrics';
+import { HealthState, memoryCheck, netAdminCheck, startHealthServer, type HealthServer } from '../daemon/health';
 import { jsonLogger, type LogLevel } from '../log';
 import { UsageError, type Command } from './command';
 
@@ -19,7 +21,16 @@ const OPTIONS = {
   transport: { type: 'string' },
   'veth-host-netns': { type: 'string' },
   'max-concurrent': { type: 'string' },
+  'metrics-port': { type: 'string' },
+  'health-port': { type: 'string' },
 } as const;
+
+function port(v: string | undefined, name: string): number | undefined {
+  if (v === undefined) return undefined;
+  const n = Number(v);
+  if (!Number.isInteger(n) || n < 0 || n > 65535) throw new UsageError(`--${name} must be a port number`);
+  return n;
+}
 
 function seconds(v: string | undefined, name: string, dflt: number): number {
   if (v === undefined) return dflt;
@@ -36,6 +47,7 @@ usage: vhostplug daemon [--config kuryr.conf] [--socket PATH] [--state-dir DIR]
                         [--log-level debug|info|warn|error] [--reconcile-interval S]
                         [--grace S] [--no-fsync] [--transport native|net]
                         [--veth-host-netns NETNS_FILE] [--max-concurrent N]
+                        [--metrics-port N] [--health-port N]
 
 Runs the node agent: one OVSDB connection ([os_vif_ovs] ovsdb_connection, retried until
 ovsdb-server answers), the shim socket (default [vhostplug] daemon_socket,
@@ -48,6 +60,9 @@ SIGTERM/SIGINT stop it gracefully: requests in flight are answered first. Logs a
 lines on stderr. --no-fsync is for tests on tmpfs only. --veth-host-netns names the netns
 file of ovs-vswitchd when it is not the daemon's (veth host ends live there).
 --max-concurrent bounds the CNI operations worked on at once (default 32); others queue.
+--metrics-port serves Prometheus /metrics (requests by command and result, per-phase
+latency); --health-port serves /ready (STATUS would pass) and /alive. Both are off unless
+given (0 picks a free port; the log line names it).
 See docs/daemon.md.
 `,
   async run(argv) {
@@ -75,12 +90,44 @@ See docs/daemon.md.
       fsync: !values['no-fsync'],
       vethHostNetns: values['veth-host-netns'],
     });
+    const metricsPort = port(values['metrics-port'], 'metrics-port');
+    const healthPort = port(values['health-port'], 'health-port');
+    let metricsServer: MetricsServer | undefined;
+    let healthServer: HealthServer | undefined;
+    try {
+      if (metricsPort !== undefined) {
+        const metrics = new CniMetrics();
+        observeDaemon(daemon, metrics);
+        metricsServer = await startMetricsServer({ port: metricsPort, metrics });
+        log.info('daemon: metrics listening', { host: metricsServer.host, port: metricsServer.port });
+      }
+      if (healthPort !== undefined) {
+        const health = new HealthState({ failuresAllowed: loaded.config.cni_daemon.cni_failures_count });
+        // Internal errors (5, 100+) count towards /alive; bad input and "try again" do not.
+        daemon.on('request', (o) => (o.exitCode === 0 ? health.recordSuccess() : o.code === 5 || (o.code ?? 0) >= 100 ? health.recordFailure(`${o.command}: ${o.msg ?? o.code}`) : undefined));
+        health
+          .addCheck('ready', 'capabilities', netAdminCheck())
+          .addCheck('ready', 'status', () => daemon.statusProblems().map((p) => `${p.code}: ${p.msg}`).join('; ') || undefined)
+          .addCheck('alive', 'vhost-user', () => daemon.plugin.vhostuser.health().problems.join('; ') || undefined)
+          .addCheck('alive', 'memory', memoryCheck(loaded.config.cni_health_server.max_memory_usage));
+        healthServer = await startHealthServer({ port: healthPort, state: health });
+        log.info('daemon: health listening', { host: healthServer.host, port: healthServer.port });
+      }
+    } catch (e) {
+      await metricsServer?.close();
+      await daemon.stop();
+      throw e;
+    }
     await new Promise<void>((resolve) => {
       const onSignal = (sig: NodeJS.Signals): void => {
         log.info('daemon: signal received', { signal: sig });
         process.off('SIGTERM', onSignal);
         process.off('SIGINT', onSignal);
-        void daemon.stop().then(resolve, resolve);
+        // Requests in flight are answered first; probes and scrapes keep working meanwhile.
+        void daemon
+          .stop()
+          .then(() => Promise.all([metricsServer?.close(), healthServer?.close()]))
+          .then(() => resolve(), () => resolve());
       };
       process.on('SIGTERM', onSignal);
       process.on('SIGINT', onSignal);

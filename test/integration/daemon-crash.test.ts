@@ -34,7 +34,7 @@ describeIf(firstReason(needsRoot(), needsOvs({ dpdk: true }), needsBinaries(SHIM
     async function startDaemon(): Promise<void> {
       const child = spawn(
         process.execPath,
-        [CLI, 'daemon', '--config', d.confFile, '--log-level', 'info', '--reconcile-interval', '0', '--veth-host-netns', `/run/netns/${sandbox().netns}`],
+        [CLI, 'daemon', '--config', d.confFile, '--log-level', 'info', '--reconcile-interval', '0', '--veth-host-netns', `/run/netns/${sandbox().netns}`, '--metrics-port', '0', '--health-port', '0'],
         { stdio: ['ignore', 'ignore', 'pipe'] },
       );
       child.stderr!.on('data', (c: Buffer) => logs.push(c.toString()));
@@ -96,6 +96,17 @@ describeIf(firstReason(needsRoot(), needsOvs({ dpdk: true }), needsBinaries(SHIM
       await startDaemon();
       const ns = fakeNetns(d, 'term');
       const conf = JSON.stringify(netconf(d, '1.1.0', 'client'));
+      // Metrics and health, served on the ports the log names.
+      const portOf = (msg: string): number => {
+        const line = logs.join('').split('\n').filter((l) => l.includes(msg)).pop()!;
+        return (JSON.parse(line) as { port: number }).port;
+      };
+      const warm = await runShim(d.socket, cniEnv('DEL', 'term', 'net1', ns), conf);
+      expect(warm.code).toBe(0);
+      const metrics = await (await fetch(`http://127.0.0.1:${portOf('metrics listening')}/metrics`)).text();
+      expect(metrics).toMatch(/vhostplug_cni_request_duration_seconds_count\{command="DEL",result="success"\} 1/);
+      const ready = await fetch(`http://[::1]:${portOf('health listening')}/ready`);
+      expect([ready.status, await ready.text()]).toEqual([200, 'ok\n']);
       const adding = runShim(d.socket, cniEnv('ADD', 'term', 'net1', ns), conf);
       await sleep(15);
       const child = proc!;
