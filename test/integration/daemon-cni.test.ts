@@ -9,6 +9,7 @@ import { afterAll, beforeAll, expect, it } from 'vitest';
 import { run } from '../helpers/proc';
 import { Daemon } from '../../src/daemon/daemon';
 import { Reconciler } from '../../src/daemon/reconciler';
+import { installCniCommand } from '../../src/cli/install-cni';
 import { stablePortName } from '../../src/daemon/cni-plugin';
 import { stateFileName } from '../../src/daemon/state';
 import { useSandbox } from '../helpers/sandbox';
@@ -203,6 +204,31 @@ describeIf(firstReason(needsRoot(), needsOvs({ dpdk: true }), needsBinaries(SHIM
       }, 60_000);
     }
   }
+
+  it('install-cni output works as a runtime uses it: the installed binary with the conflist\'s plugin config', async () => {
+    const bin = path.join(d.root, 'opt-cni-bin');
+    const confDir = path.join(d.root, 'net.d');
+    const write = process.stdout.write;
+    process.stdout.write = (() => true) as typeof process.stdout.write;
+    try {
+      expect(await installCniCommand.run(['--bin-dir', bin, '--conf-dir', confDir, '--name', 'dpdk-net', '--mode', 'client', '--subnet', '10.98.0.0/24'])).toBe(0);
+    } finally {
+      process.stdout.write = write;
+    }
+    const list = JSON.parse(fs.readFileSync(path.join(confDir, '10-dpdk-net.conflist'), 'utf8')) as { cniVersion: string; name: string; plugins: Record<string, unknown>[] };
+    // What libcni hands the plugin: the list's name and version plus the plugin's own keys.
+    const plugin = list.plugins[0]!;
+    const conf = { cniVersion: list.cniVersion, name: list.name, ...plugin, ipam: { ...(plugin.ipam as object), dataDir: d.ipamData } };
+    const installed = path.join(bin, 'vhostplug');
+    const ns = fakeNetns(d, 'inst');
+    const add = await runShim(d.socket, cniEnv('ADD', 'inst', 'net1', ns), JSON.stringify(conf), 60_000, installed);
+    expect(add.code, add.stdout).toBe(0);
+    expect(String((add.json!.ips as { address: string }[])[0]!.address)).toMatch(/^10\.98\.0\./);
+    expect((await runShim(d.socket, cniEnv('DEL', 'inst', 'net1', ns), JSON.stringify(conf), 60_000, installed)).code).toBe(0);
+    const ver = await runShim(d.socket, { CNI_COMMAND: 'VERSION' }, '{"cniVersion":"1.1.0"}', 60_000, installed);
+    expect(ver.json?.supportedVersions).toContain('1.1.0');
+    expect(leftovers(sandbox(), d)).toEqual(NOTHING);
+  }, 60_000);
 
   it('the shim socket is 0600 in a 0700 directory', () => {
     expect(fs.lstatSync(d.socket).isSocket()).toBe(true);

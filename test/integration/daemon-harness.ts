@@ -88,11 +88,11 @@ export interface ShimRun {
   json: Record<string, unknown> | undefined;
 }
 
-/** Runs the real shim with exactly `env` (+ the daemon socket) and `stdin`. */
-export function runShim(socket: string, env: Record<string, string>, stdin: string | Buffer, timeoutMs = 60_000): Promise<ShimRun> {
+/** Runs the real shim (or an installed copy) with exactly `env` (+ the daemon socket) and `stdin`. */
+export function runShim(socket: string, env: Record<string, string>, stdin: string | Buffer, timeoutMs = 60_000, binary = SHIM): Promise<ShimRun> {
   return new Promise((resolve, reject) => {
     const t0 = performance.now();
-    const child = spawn(SHIM, [], { env: { ...env, VHOSTPLUG_DAEMON_SOCKET: socket }, stdio: ['pipe', 'pipe', 'pipe'] });
+    const child = spawn(binary, [], { env: { ...env, VHOSTPLUG_DAEMON_SOCKET: socket }, stdio: ['pipe', 'pipe', 'pipe'] });
     const out: Buffer[] = [];
     const err: Buffer[] = [];
     const timer = setTimeout(() => child.kill('SIGKILL'), timeoutMs);
