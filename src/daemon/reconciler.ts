@@ -9,7 +9,8 @@
  *   last DEL (StopPodSandbox), so a vanished netns means the pod is gone and its DEL was
  *   lost. A vhost-user pod never moves an interface into that netns, but it is still the
  *   sandbox's: the socket's liveness (the app may not have connected yet) is not used.
- *   A record without a netns (never written by ADD, which requires one) counts as live.
+ *   A record without a netns (never written by ADD, which requires one) counts as live, and
+ *   so does one whose netns directory is not visible at all (a missing mount proves nothing).
  * - A record saying "adding" is a half-done ADD. At start-up none can be in flight (this
  *   process did not run it), so all are rolled back at once; during periodic passes only
  *   those older than the grace period whose attachment lock is free.
@@ -77,7 +78,10 @@ function existsNoFollow(p: string): boolean {
 export function isLive(rec: AttachmentRecord): boolean {
   if (rec.phase !== 'added') return false;
   if (!rec.netns) return true;
-  return existsNoFollow(rec.netns);
+  if (existsNoFollow(rec.netns)) return true;
+  // A directory we cannot see at all (e.g. /var/run/netns not mounted into the daemon's
+  // container) proves nothing: only a missing entry in a visible directory means "gone".
+  return !existsNoFollow(path.dirname(rec.netns));
 }
 
 export class Reconciler {

@@ -112,5 +112,7 @@ describe('StateStore', () => {
     expect(isLive(record('a', 'b', { phase: 'adding', netns: ns }))).toBe(false);
     expect(isLive(record('a', 'b', { phase: 'added', netns: path.join(dir, 'gone') }))).toBe(false);
     expect(isLive(record('a', 'b', { phase: 'added' }))).toBe(true);
+    // An invisible netns directory proves nothing.
+    expect(isLive(record('a', 'b', { phase: 'added', netns: path.join(dir, 'no-such-dir', 'ns') }))).toBe(true);
   });
 });
