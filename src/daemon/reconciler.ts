@@ -159,15 +159,18 @@ export class Reconciler {
       if (!halfDone && isLive(rec)) continue;
       if (!startup && plugin.locks.isHeld(key)) continue; // an ADD/DEL/CHECK is running on it
       try {
-        const done = await plugin.locks.run(key, async () => {
-          const cur = await state.read(rec.containerId, rec.ifname);
-          if (!cur) return false;
-          if (cur.phase === 'added' && isLive(cur)) return false;
-          if (cur.phase === 'adding' && !startup && !old(cur.updatedAt)) return false;
-          await plugin.teardown(plugin.planFromRecord(cur), 'RECONCILE');
-          await state.remove(cur.containerId, cur.ifname);
-          return true;
-        });
+        // Shared gate: a CNI GC (exclusive) never overlaps a removal of ours.
+        const done = await plugin.gate.runShared(() =>
+          plugin.locks.run(key, async () => {
+            const cur = await state.read(rec.containerId, rec.ifname);
+            if (!cur) return false;
+            if (cur.phase === 'added' && isLive(cur)) return false;
+            if (cur.phase === 'adding' && !startup && !old(cur.updatedAt)) return false;
+            await plugin.teardown(plugin.planFromRecord(cur), 'RECONCILE');
+            await state.remove(cur.containerId, cur.ifname);
+            return true;
+          }),
+        );
         if (done) (halfDone ? r.rolledBack : r.dead).push(key);
       } catch (e) {
         r.errors.push(`${key}: ${(e as Error).message}`);
@@ -183,11 +186,13 @@ export class Reconciler {
       if (held.has(key) || !isDerivedPort(p.name, containerId, ifname)) continue;
       if (!startup && plugin.locks.isHeld(key)) continue;
       try {
-        const done = await plugin.locks.run(key, async () => {
-          if (await state.read(containerId, ifname)) return false;
-          await plugin.teardown(planForOrphanPort(p.name, p.type, containerId, ifname), 'RECONCILE');
-          return true;
-        });
+        const done = await plugin.gate.runShared(() =>
+          plugin.locks.run(key, async () => {
+            if (await state.read(containerId, ifname)) return false;
+            await plugin.teardown(planForOrphanPort(p.name, p.type, containerId, ifname), 'RECONCILE');
+            return true;
+          }),
+        );
         if (done) r.orphanPorts.push(p.name);
       } catch (e) {
         r.errors.push(`${p.name}: ${(e as Error).message}`);
