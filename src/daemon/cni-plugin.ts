@@ -620,11 +620,18 @@ export class VhostplugCniPlugin implements CniPlugin {
       return out;
     }
     const pidFile = this.opts.vswitchdPidFile ?? `${this.vhostuser.ovsVhuPath}/ovs-vswitchd.pid`;
+    let pidText: string | undefined;
     try {
-      const pid = Number(fs.readFileSync(pidFile, 'utf8').trim());
-      if (Number.isInteger(pid) && pid > 0 && !isProcessAlive(pid)) out.push({ code: 51, msg: `ovs-vswitchd (pid ${pid} from ${pidFile}) is not running` });
+      pidText = fs.readFileSync(pidFile, 'utf8');
+      this.pidFileSeen = true;
     } catch {
-      // No pid file where we look (another layout): rely on the cfg check below.
+      // A clean exit removes the pid file: once seen, its absence means vswitchd is gone.
+      // Never seen: another layout, so rely on the cfg check below.
+      if (this.pidFileSeen) out.push({ code: 51, msg: `ovs-vswitchd is not running (${pidFile} is gone)` });
+    }
+    if (pidText !== undefined) {
+      const pid = Number(pidText.trim());
+      if (Number.isInteger(pid) && pid > 0 && !isProcessAlive(pid)) out.push({ code: 51, msg: `ovs-vswitchd (pid ${pid} from ${pidFile}) is not running` });
     }
     const next = client.cache.nextCfg;
     const cur = client.cache.curCfg;
@@ -636,6 +643,7 @@ export class VhostplugCniPlugin implements CniPlugin {
     return out;
   }
   private lagSince: number | undefined;
+  private pidFileSeen = false;
 
   async status(call: CniCall): Promise<void> {
     const problems = this.statusProblems();

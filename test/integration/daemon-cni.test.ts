@@ -372,6 +372,16 @@ describeIf(firstReason(needsRoot(), needsOvs({ dpdk: true }), needsBinaries(SHIM
     } finally {
       fs.writeFileSync(pidFile, real);
     }
+    // A clean exit removes the pid file: gone after being seen is "not running" too.
+    fs.renameSync(pidFile, `${pidFile}.away`);
+    try {
+      const gone = await runShim(d.socket, env, conf);
+      expect([gone.code, gone.json?.code]).toEqual([1, 51]);
+      expect(String(gone.json?.details)).toContain('is gone');
+    } finally {
+      fs.renameSync(`${pidFile}.away`, pidFile);
+    }
+    expect((await runShim(d.socket, env, conf)).code).toBe(0);
   }, 30_000);
 
   it('OVSDB down: STATUS 50, ADD 11 (try again later) with nothing left; back up: ADD works', async () => {
