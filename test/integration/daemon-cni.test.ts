@@ -384,6 +384,30 @@ describeIf(firstReason(needsRoot(), needsOvs({ dpdk: true }), needsBinaries(SHIM
     expect((await runShim(d.socket, env, conf)).code).toBe(0);
   }, 30_000);
 
+  it('ovs-vswitchd really killed: STATUS 51; restarted: STATUS 0 and ADD works', async () => {
+    const conf = JSON.stringify(netconf(d, '1.1.0', 'client'));
+    const env = { CNI_COMMAND: 'STATUS', CNI_PATH: '/usr/lib/cni' };
+    const pid = Number(fs.readFileSync(path.join(sandbox().dir, 'ovs-vswitchd.pid'), 'utf8').trim());
+    process.kill(pid, 'SIGKILL');
+    try {
+      for (let i = 0; i < 100; i++) {
+        const st = fs.existsSync(`/proc/${pid}/stat`) ? fs.readFileSync(`/proc/${pid}/stat`, 'utf8') : '';
+        if (!st || / Z /.test(st.slice(st.lastIndexOf(')')))) break;
+        await new Promise((r) => setTimeout(r, 20));
+      }
+      const down = await runShim(d.socket, env, conf);
+      expect([down.code, down.json?.code], down.stdout).toEqual([1, 51]);
+    } finally {
+      await sandbox().restartVswitchd();
+    }
+    const up = await runShim(d.socket, env, conf);
+    expect(up.code, up.stdout).toBe(0);
+    const ns = fakeNetns(d, 'vsd');
+    expect((await runShim(d.socket, cniEnv('ADD', 'vsd', 'net1', ns), conf)).code).toBe(0);
+    expect((await runShim(d.socket, cniEnv('DEL', 'vsd', 'net1', ns), conf)).code).toBe(0);
+    expect(leftovers(sandbox(), d)).toEqual(NOTHING);
+  }, 60_000);
+
   it('OVSDB down: STATUS 50, ADD 11 (try again later) with nothing left; back up: ADD works', async () => {
     const conf = JSON.stringify(netconf(d, '1.1.0', 'client'));
     await sandbox().killDb();
