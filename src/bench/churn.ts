@@ -257,13 +257,15 @@ export async function runChurnBench(opts: ChurnOptions = {}): Promise<BenchRepor
 export const GROWTH_CYCLES = 100_000;
 
 /**
- * RSS growth over a run, from the timeline: the last reading minus the reading a quarter
- * into the run (after start-up allocation and the first GCs), MiB.
+ * RSS growth over a run, from the timeline: the floor (lowest reading, i.e. after a GC) of
+ * the last quarter minus the floor of the second quarter, MiB. A leak raises the floor; the
+ * garbage collector's sawtooth does not. The first quarter (start-up, warm-up) is ignored.
  */
 export function rssGrowth(points: TimelinePoint[]): number | undefined {
-  const rss = points.filter((p) => p.rssMiB !== undefined);
-  if (rss.length < 4) return undefined;
-  return round3(rss.at(-1)!.rssMiB! - rss[Math.floor(rss.length / 4)]!.rssMiB!);
+  const rss = points.filter((p) => p.rssMiB !== undefined).map((p) => p.rssMiB!);
+  if (rss.length < 8) return undefined;
+  const q = Math.floor(rss.length / 4);
+  return round3(Math.min(...rss.slice(rss.length - q)) - Math.min(...rss.slice(q, 2 * q)));
 }
 
 /** Issue 6's churn targets against this run. */
@@ -291,7 +293,7 @@ export function churnTargets(
     if (growth !== undefined) {
       out.push({
         target: `no RSS growth over ${GROWTH_CYCLES} plug/unplug cycles (${via})`,
-        measured: `${growth >= 0 ? '+' : ''}${growth} MiB from a quarter into the run to its end, over ${cycles} cycles${cycles < GROWTH_CYCLES ? ' (too few cycles to judge)' : ''}`,
+        measured: `${growth >= 0 ? '+' : ''}${growth} MiB (RSS floor, last quarter vs second quarter of the run) over ${cycles} cycles${cycles < GROWTH_CYCLES ? ' (too few cycles to judge)' : ''}`,
         met: cycles >= GROWTH_CYCLES && growth <= 5,
       });
     }

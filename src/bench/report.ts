@@ -7,6 +7,7 @@
  * Every figure is in milliseconds unless its name says otherwise.
  */
 import * as fs from 'node:fs';
+import * as hdr from 'hdr-histogram-js';
 import type { Conditions } from './common';
 import { LatencyRecorder, ratio, round3, type LatencySummary } from './stats';
 
@@ -255,18 +256,33 @@ export class ProcessMonitor {
 
 // ---------------------------------------------------------------- timelines
 
+/**
+ * A small histogram per timeline bucket: packed counts, 2 significant digits. The full
+ * LatencyRecorder is ~90 KiB; hundreds of those in a long run would show up in the very RSS
+ * the run measures.
+ */
+class BucketHistogram {
+  private readonly h = hdr.build({ lowestDiscernibleValue: 1, highestTrackableValue: 600_000_000, numberOfSignificantValueDigits: 2, bitBucketSize: 'packed' });
+  record(ms: number): void {
+    this.h.recordValue(Math.min(600_000_000, Math.max(1, Math.round(ms * 1000))));
+  }
+  summary(): { samples: number; p50: number; p99: number } {
+    return { samples: this.h.totalCount, p50: round3(this.h.getValueAtPercentile(50) / 1000), p99: round3(this.h.getValueAtPercentile(99) / 1000) };
+  }
+}
+
 /** Buckets cycle latencies by completion time for throughput/latency-over-time plots. */
 export class Timeline {
-  private readonly buckets: { rec: LatencyRecorder; rssMiB?: number }[] = [];
+  private readonly buckets: { rec: BucketHistogram; rssMiB?: number }[] = [];
   constructor(
     private readonly start: number,
     /** Bucket width in ms. */
     readonly bucketMs = 1000,
   ) {}
 
-  private bucket(at: number): { rec: LatencyRecorder; rssMiB?: number } {
+  private bucket(at: number): { rec: BucketHistogram; rssMiB?: number } {
     const i = Math.max(0, Math.floor((at - this.start) / this.bucketMs));
-    while (this.buckets.length <= i) this.buckets.push({ rec: new LatencyRecorder() });
+    while (this.buckets.length <= i) this.buckets.push({ rec: new BucketHistogram() });
     return this.buckets[i]!;
   }
 

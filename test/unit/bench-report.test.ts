@@ -150,10 +150,13 @@ describe('timelines', () => {
 });
 
 describe('churn targets', () => {
-  it('RSS growth is read from a quarter into the run to its end, and judged only after 100,000 cycles', () => {
-    const pts = [60, 70, 72, 72, 73, 74, 74, 75].map((rssMiB, i) => ({ t: i + 1, throughputPerS: 1, p50: 1, p99: 1, rssMiB }));
-    expect(rssGrowth(pts)).toBe(3); // 75 - 72 (index 2), not 75 - 60 (start-up)
-    expect(rssGrowth(pts.slice(0, 3))).toBeUndefined();
+  it('RSS growth is the rise of the post-GC floor (last vs second quarter), judged only after 100,000 cycles', () => {
+    const at = (xs: number[]) => xs.map((rssMiB, i) => ({ t: i + 1, throughputPerS: 1, p50: 1, p99: 1, rssMiB }));
+    // A GC sawtooth (start-up ignored) is no growth; a rising floor is.
+    const pts = at([60, 70, 80, 72, 90, 72, 95, 73, 88, 72, 99, 72]);
+    expect(rssGrowth(pts)).toBe(0);
+    expect(rssGrowth(at([60, 70, 80, 72, 90, 74, 95, 76, 88, 78, 99, 80]))).toBe(6); // floor 72 → 78
+    expect(rssGrowth(pts.slice(0, 5))).toBeUndefined();
     const cycle = (n: number) => seriesOf('driver cycle', 'driver', 'cycle', { concurrency: 8 }, uniform(n), { wallMs: 1000 });
     const usage = { driver: { pid: 1, role: 'bench process (in-process driver)', rssMiBStart: 60, rssMiBEnd: 75, rssMiBPeak: 76, cpuSeconds: 1, cpuPercent: 1, wallSeconds: 1 } };
     const few = churnTargets([cycle(600)], usage, 1000, true, { driver: pts });
