@@ -12,6 +12,9 @@ import { UsageError, type Command } from './command';
 
 const OPTIONS = {
   config: { type: 'string' },
+  'config-file': { type: 'string' },
+  kuryr: { type: 'boolean' },
+  'node-name': { type: 'string' },
   socket: { type: 'string' },
   'state-dir': { type: 'string' },
   'log-level': { type: 'string' },
@@ -43,7 +46,7 @@ export const daemonCommand: Command = {
   name: 'daemon',
   summary: 'run the node daemon that serves the vhostplug-cni shim (CNI ADD/DEL/CHECK/GC/STATUS)',
   usage: `
-usage: vhostplug daemon [--config kuryr.conf] [--socket PATH] [--state-dir DIR]
+usage: vhostplug daemon [--config kuryr.conf] [--kuryr [--node-name NAME]] [--socket PATH] [--state-dir DIR]
                         [--log-level debug|info|warn|error] [--reconcile-interval S]
                         [--grace S] [--no-fsync] [--transport native|net]
                         [--veth-host-netns NETNS_FILE] [--max-concurrent N]
@@ -63,7 +66,12 @@ file of ovs-vswitchd when it is not the daemon's (veth host ends live there).
 --metrics-port serves Prometheus /metrics (requests by command and result, per-phase
 latency); --health-port serves /ready (STATUS would pass) and /alive. Both are off unless
 given (0 picks a free port; the log line names it).
-See docs/daemon.md.
+--kuryr also serves the kuryr-daemon API for kuryr-cni from the same process and OVSDB
+connection (POST /addNetwork, /delNetwork on [cni_daemon] bind_address, VIFs from
+KuryrPort objects; /ready, /alive on [cni_health_server] port; /metrics on [vhostplug]
+metrics_port, which then also counts the shim's requests): an existing Kuryr deployment
+replaces kuryr-daemon with "vhostplug daemon --config-file /etc/kuryr/kuryr.conf --kuryr".
+See docs/daemon.md and docs/kuryr.md.
 `,
   async run(argv) {
     const { values, positionals } = parseArgs({ args: argv, options: OPTIONS, allowPositionals: true, strict: true });
@@ -71,7 +79,8 @@ See docs/daemon.md.
     const level = (values['log-level'] ?? 'info') as LogLevel;
     if (!['debug', 'info', 'warn', 'error'].includes(level)) throw new UsageError('--log-level must be debug, info, warn or error');
     const log = jsonLogger(level);
-    const loaded = values.config ? loadConfig(values.config) : parseConfig('');
+    const file = values.config ?? values['config-file'];
+    const loaded = file ? loadConfig(file) : parseConfig('');
     for (const w of loaded.warnings) log.warn('config warning', { message: formatConfigWarning(w, loaded.file) });
     let maxConcurrent: number | undefined;
     if (values['max-concurrent'] !== undefined) {
@@ -94,14 +103,34 @@ See docs/daemon.md.
     const healthPort = port(values['health-port'], 'health-port');
     let metricsServer: MetricsServer | undefined;
     let healthServer: HealthServer | undefined;
+    let kuryr: { close(): Promise<void>; metrics: CniMetrics } | undefined;
+    if (values.kuryr) {
+      try {
+        // Loaded only here: the Kubernetes client takes seconds to load.
+        const { startKuryrDaemon } = await import('../kuryr');
+        kuryr = await startKuryrDaemon({
+          config: loaded.config,
+          runtime: daemon.runtime,
+          log,
+          ...(values['node-name'] ? { nodeName: values['node-name'] } : {}),
+          ...(metricsPort !== undefined ? { metricsServer: { port: metricsPort } } : {}),
+          ...(healthPort !== undefined ? { healthServer: { port: healthPort } } : {}),
+        });
+        // One /metrics for both front ends.
+        observeDaemon(daemon, kuryr.metrics);
+      } catch (e) {
+        await daemon.stop();
+        throw e;
+      }
+    }
     try {
-      if (metricsPort !== undefined) {
+      if (!kuryr && metricsPort !== undefined) {
         const metrics = new CniMetrics();
         observeDaemon(daemon, metrics);
         metricsServer = await startMetricsServer({ port: metricsPort, metrics });
         log.info('daemon: metrics listening', { host: metricsServer.host, port: metricsServer.port });
       }
-      if (healthPort !== undefined) {
+      if (!kuryr && healthPort !== undefined) {
         const health = new HealthState({ failuresAllowed: loaded.config.cni_daemon.cni_failures_count });
         // Internal errors (5, 100+) count towards /alive; bad input and "try again" do not.
         daemon.on('request', (o) => (o.exitCode === 0 ? health.recordSuccess() : o.code === 5 || (o.code ?? 0) >= 100 ? health.recordFailure(`${o.command}: ${o.msg ?? o.code}`) : undefined));
@@ -124,8 +153,8 @@ See docs/daemon.md.
         process.off('SIGTERM', onSignal);
         process.off('SIGINT', onSignal);
         // Requests in flight are answered first; probes and scrapes keep working meanwhile.
-        void daemon
-          .stop()
+        void (kuryr ? kuryr.close() : Promise.resolve())
+          .then(() => daemon.stop())
           .then(() => Promise.all([metricsServer?.close(), healthServer?.close()]))
           .then(() => resolve(), () => resolve());
       };

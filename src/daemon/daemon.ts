@@ -17,7 +17,7 @@
 import { EventEmitter } from 'node:events';
 import * as fs from 'node:fs';
 import type { VhostplugConfig } from '../binding/config';
-import { openRuntime, type Runtime } from '../binding/runtime';
+import { openRuntime, vethOptions, type Runtime } from '../binding/runtime';
 import { VethDriver } from '../binding/veth';
 import { listenShimSocket, type ShimContext, type ShimRequest, type ShimResponse, type ShimServer } from '../cni/shim-protocol';
 import { dispatchCni } from '../cni/skel';
@@ -45,9 +45,9 @@ export interface DaemonOptions {
   shutdownTimeoutMs?: number;
   /** fsync state files (default true). */
   fsync?: boolean;
-  /** The veth driver; default: a {@link VethDriver} on the runtime's vswitch. `null` disables veth. */
+  /** The veth driver; default: the runtime's (from kuryr.conf). `null` disables veth. */
   veth?: VethDriverLike | null;
-  /** Netns file of ovs-vswitchd, where veth host ends live (default: the daemon's own netns). */
+  /** Netns file of ovs-vswitchd, where veth host ends live (default: `[vhostplug] vswitchd_netns`, else the daemon's own). */
   vethHostNetns?: string;
   deviceInfo?: DeviceInfoOptions;
   ipam?: IpamCallOptions;
@@ -105,18 +105,12 @@ export class Daemon extends EventEmitter<DaemonEvents> {
     let daemon: Daemon | undefined;
     try {
       await fs.promises.mkdir(config.vhostuser.mount_point, { recursive: true, mode: 0o755 });
+      // The runtime's veth driver is built from kuryr.conf; --veth-host-netns overrides its netns.
       const veth =
         opts.veth === null
           ? undefined
           : (opts.veth ??
-            new VethDriver(runtime.vswitch, {
-              hostNetns: opts.vethHostNetns,
-              defaultBridge: config.neutron_defaults.ovs_bridge ?? undefined,
-              defaultMtu: config.os_vif_ovs.network_device_mtu,
-              networkDeviceMtu: config.neutron_defaults.network_device_mtu,
-              ackTimeoutMs: config.os_vif_ovs.ovs_vsctl_timeout > 0 ? config.os_vif_ovs.ovs_vsctl_timeout * 1000 : 86_400_000,
-              log,
-            }));
+            (opts.vethHostNetns ? new VethDriver(runtime.vswitch, { ...vethOptions(config, log), hostNetns: opts.vethHostNetns }) : runtime.veth));
       const plugin = new VhostplugCniPlugin({
         client: runtime.client,
         vswitch: runtime.vswitch,

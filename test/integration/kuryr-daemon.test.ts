@@ -413,7 +413,7 @@ describeIf(firstReason(needsRoot(), needsOvs({ dpdk: true })))('Kuryr drop-in: k
     console.log(JSON.stringify({ bench: 'kuryr-api', pods: pods.length, addMs: { p50: pct(addMs.slice(0, 20), 0.5), p90: pct(addMs.slice(0, 20), 0.9) }, add10ParallelWallMs: parallelMs.toFixed(1), delMs: { p50: pct(delMs, 0.5), p90: pct(delMs, 0.9) } }));
   });
 
-  itIf(fs.existsSync(CLI) ? undefined : 'dist/ is not built (npm run build)')('`vhostplug kuryr-daemon --config-file kuryr.conf` as the DaemonSet runs it: serves kuryr-cni, stops cleanly on SIGTERM', async () => {
+  itIf(fs.existsSync(CLI) ? undefined : 'dist/ is not built (npm run build)')('`vhostplug daemon --config-file kuryr.conf --kuryr` replacing kuryr-daemon: serves kuryr-cni and the shim from one process, stops cleanly on SIGTERM', async () => {
     const [api, healthPort, metricsPort] = [await freePort(), await freePort(), await freePort()];
     const mount2 = path.join(sandbox().dir, 'vhostuser-cli');
     fs.mkdirSync(mount2, { recursive: true });
@@ -439,7 +439,12 @@ describeIf(firstReason(needsRoot(), needsOvs({ dpdk: true })))('Kuryr drop-in: k
         `token_file = ${tokenFile}`,
       ].join('\n'),
     );
-    const child = spawn(process.execPath, [CLI, 'kuryr-daemon', '--config-file', conf, '--node-name', NODE, '--log-level', 'warn'], { stdio: ['ignore', 'pipe', 'pipe'] });
+    const shimSocket = path.join(tmp, 'shim', 'daemon.sock');
+    const child = spawn(
+      process.execPath,
+      [CLI, 'daemon', '--config-file', conf, '--kuryr', '--node-name', NODE, '--log-level', 'warn', '--socket', shimSocket, '--state-dir', path.join(tmp, 'state-cli')],
+      { stdio: ['ignore', 'pipe', 'pipe'] },
+    );
     let stderr = '';
     child.stderr.on('data', (c: Buffer) => (stderr += c.toString()));
     const exited = new Promise<number | null>((r) => child.on('exit', (code) => r(code)));
@@ -460,6 +465,9 @@ describeIf(firstReason(needsRoot(), needsOvs({ dpdk: true })))('Kuryr drop-in: k
       expect(listPorts()).not.toContain(name);
       const metrics = await (await fetch(`http://127.0.0.1:${metricsPort}/metrics`)).text();
       expect(metrics).toContain('vhostplug_cni_request_duration_seconds_count{command="ADD",result="success"} 1');
+      // The CNI shim socket is served by the same process.
+      expect(fs.lstatSync(shimSocket).isSocket()).toBe(true);
+      expect(fs.statSync(shimSocket).mode & 0o777).toBe(0o600);
       fake.deleteKuryrPort(NS, 'cli-pod');
     } finally {
       child.kill('SIGTERM');
