@@ -212,3 +212,12 @@ export function availableSystems<T extends string>(asked: T[] | undefined, dflt:
   notes.push(`os-vif left out: ${why}`);
   return systems.filter((s) => s !== 'os-vif');
 }
+
+/**
+ * Waits until ovs-vswitchd has applied everything committed so far (an empty transaction
+ * that bumps next_cfg, acknowledged). Untimed: run after a sample that did not wait, so its
+ * reconfiguration is not charged to the next system's sample.
+ */
+export async function settleVswitchd(client: OvsdbClient): Promise<void> {
+  await client.transact('Open_vSwitch', [], { waitForVswitchd: true, timeoutMs: 120_000 });
+}

@@ -10,7 +10,7 @@ import { randomUUID } from 'node:crypto';
 import { Vswitch } from '../vswitch/vswitch';
 import { VhostUserDriver } from '../binding/vhostuser';
 import { encodeVIF } from '../vif/ovo';
-import { availableSystems, conditions, exec, openBenchEnv, Progress } from './common';
+import { availableSystems, conditions, exec, openBenchEnv, Progress, settleVswitchd } from './common';
 import { OsVif } from './osvif';
 import { makeVif, vsctlPlugArgs } from './plug-bench';
 import { ProcessMonitor, seriesOf, type BenchReport, type RatioResult, type SeriesResult, type TargetCheck } from './report';
@@ -114,6 +114,8 @@ export async function runScaleBench(opts: ScaleOptions = {}): Promise<BenchRepor
           } catch (err) {
             if (recs[j]!.errors++ === 0) notes.push(`${s.name} at ${n} ports: ${(err as Error).message.slice(0, 300)}`);
           }
+          // Untimed: vswitchd finishes a no-ack sample's reconfiguration before the next sample.
+          if (!s.ack) await settleVswitchd(env.client);
         }
         if (!opts.quiet) progress.tick(++step, `${n} ports`);
       }

@@ -20,7 +20,7 @@ import { VhostUserDriver } from '../binding/vhostuser';
 import type { VIFOpenVSwitch, VIFVHostUser } from '../vif/model';
 import { vethHostName } from '../vif/names';
 import { encodeVIF } from '../vif/ovo';
-import { availableSystems, conditions, exec, openBenchEnv, Progress } from './common';
+import { availableSystems, conditions, exec, openBenchEnv, Progress, settleVswitchd } from './common';
 import { OsVif } from './osvif';
 import { makeVif, vsctlPlugArgs } from './plug-bench';
 import { findSeries, ratiosAgainst, seriesOf, type BenchReport, type SeriesResult, type TargetCheck } from './report';
@@ -187,6 +187,7 @@ export async function runSequentialBench(opts: SequentialOptions = {}): Promise<
       }
     }
     if (systems.includes('os-vif') && acks.includes(false)) notes.push('os-vif always waits for ovs-vswitchd; no-ack ratios against os-vif compare with its acknowledged figures');
+    if (acks.includes(false)) notes.push('after each no-ack sample the run waits (untimed) for vswitchd to apply it, so the next sample starts on an idle vswitchd');
     notes.push('os-vif and ovs-vsctl plug only the OVS port; vhostplug also moves the client-mode socket and writes the config file');
     if (modes.includes('client')) notes.push('client mode without the ack still waits for vswitchd to create the socket (the driver must move it)');
 
@@ -225,6 +226,8 @@ export async function runSequentialBench(opts: SequentialOptions = {}): Promise<
           if (rec.errors === 1) notes.push(`${key(r)}: ${(err as Error).message.slice(0, 300)}`);
           await r.p.unplug(vif, i, uid).catch(() => undefined);
         }
+        // Without the ack vswitchd is still reconfiguring: let it finish before the next sample.
+        if (!r.ack) await settleVswitchd(env.client);
       }
       if (!opts.quiet) progress.tick(i + 1);
     }
