@@ -3,7 +3,7 @@
 # command lines bench/README.md quotes. As root, after `npm run build`; each command starts
 # and stops its own private OVS. About 10 minutes on a 2-vCPU machine. Pick a quiet moment
 # (`uptime`): the reports carry the load average, but a busy machine widens every p99.
-# BENCH_LONG=0 skips the 100,000-cycle leak check.
+# BENCH_LONG=0 skips the two long memory runs (about 5 minutes).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 out=bench/results
@@ -26,4 +26,6 @@ vhp bench restart --pods 100 --concurrency 4 --out "$out/restart.json"
 # Leak check over 100,000 cycles (about 5 minutes; without the ack, or it would take hours here).
 if [ "${BENCH_LONG:-1}" = 1 ]; then
   vhp bench churn --via driver --ports 0 --concurrency 32 --cycles 100000 --duration 600 --no-ack --out "$out/churn-driver-100k-noack.json"
+  # The daemon always waits for vswitchd: two minutes (a few thousand cycles) to see its RSS floor.
+  vhp bench churn --via daemon --ports 0 --concurrency 32 --duration 120 --out "$out/churn-daemon-long.json"
 fi
