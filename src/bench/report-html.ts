@@ -27,6 +27,8 @@ export interface PlotOptions {
   height?: number;
   /** Logarithmic x axis (latencies spanning decades). */
   logX?: boolean;
+  /** Logarithmic y axis (latencies of systems decades apart). */
+  logY?: boolean;
   /** Fixed y range, e.g. [0, 1] for a CDF. */
   yRange?: [number, number];
   /** Draw lines as steps (a CDF). */
@@ -71,7 +73,7 @@ export function svgPlot(lines: PlotLine[], o: PlotOptions): string {
   const plotW = W - m.l - m.r;
   const plotH = H - m.t - m.b - legendH;
   const xs = lines.flatMap((l) => l.points.map((p) => p[0])).filter((x) => (o.logX ? x > 0 : Number.isFinite(x)));
-  const ys = lines.flatMap((l) => l.points.map((p) => p[1])).filter(Number.isFinite);
+  const ys = lines.flatMap((l) => l.points.map((p) => p[1])).filter((y) => (o.logY ? y > 0 : Number.isFinite(y)));
   let xLo = xs.length ? Math.min(...xs) : o.logX ? 0.1 : 0;
   let xHi = xs.length ? Math.max(...xs) : 1;
   if (o.logX) {
@@ -81,9 +83,15 @@ export function svgPlot(lines: PlotLine[], o: PlotOptions): string {
     xLo = Math.min(0, xLo);
     if (xHi <= xLo) xHi = xLo + 1;
   }
-  const [yLo, yHi] = o.yRange ?? [Math.min(0, ...ys), ys.length && Math.max(...ys) > 0 ? Math.max(...ys) * 1.05 : 1];
+  let [yLo, yHi] = o.yRange ?? [Math.min(0, ...ys), ys.length && Math.max(...ys) > 0 ? Math.max(...ys) * 1.05 : 1];
+  if (o.logY) {
+    yLo = 10 ** Math.floor(Math.log10(ys.length ? Math.min(...ys) : 0.1));
+    yHi = 10 ** Math.ceil(Math.log10(ys.length ? Math.max(...ys) * 1.001 : 1));
+    if (yHi <= yLo) yHi = yLo * 10;
+  }
   const X = (x: number) => m.l + (o.logX ? (Math.log10(Math.max(x, xLo)) - Math.log10(xLo)) / (Math.log10(xHi) - Math.log10(xLo)) : (x - xLo) / (xHi - xLo)) * plotW;
-  const Y = (y: number) => m.t + plotH - ((y - yLo) / (yHi - yLo || 1)) * plotH;
+  const Y = (y: number) =>
+    m.t + plotH - (o.logY ? (Math.log10(Math.max(y, yLo)) - Math.log10(yLo)) / (Math.log10(yHi) - Math.log10(yLo)) : (y - yLo) / (yHi - yLo || 1)) * plotH;
   const f = (v: number) => v.toFixed(1);
   const parts: string[] = [];
   parts.push(`<svg xmlns="http://www.w3.org/2000/svg" width="${W}" height="${H}" viewBox="0 0 ${W} ${H}" font-family="sans-serif" font-size="12">`);
@@ -95,7 +103,7 @@ export function svgPlot(lines: PlotLine[], o: PlotOptions): string {
     parts.push(`<line x1="${f(X(v))}" y1="${m.t}" x2="${f(X(v))}" y2="${m.t + plotH}" stroke="#e0e0e0"/>`);
     parts.push(`<text x="${f(X(v))}" y="${m.t + plotH + 16}" text-anchor="middle">${tickLabel(v)}</text>`);
   }
-  for (const v of linearTicks(yLo, yHi)) {
+  for (const v of o.logY ? logTicks(yLo, yHi) : linearTicks(yLo, yHi)) {
     parts.push(`<line x1="${m.l}" y1="${f(Y(v))}" x2="${m.l + plotW}" y2="${f(Y(v))}" stroke="#e0e0e0"/>`);
     parts.push(`<text x="${m.l - 6}" y="${f(Y(v) + 4)}" text-anchor="end">${tickLabel(v)}</text>`);
   }
@@ -105,7 +113,7 @@ export function svgPlot(lines: PlotLine[], o: PlotOptions): string {
   // Lines.
   lines.forEach((l, i) => {
     const color = PALETTE[i % PALETTE.length]!;
-    const pts = l.points.filter((p) => Number.isFinite(p[0]) && Number.isFinite(p[1]) && (!o.logX || p[0] > 0));
+    const pts = l.points.filter((p) => Number.isFinite(p[0]) && Number.isFinite(p[1]) && (!o.logX || p[0] > 0) && (!o.logY || p[1] > 0));
     if (pts.length === 0) return;
     let d = '';
     pts.forEach(([x, y], j) => {
@@ -145,7 +153,8 @@ export function svgTimeline(timelines: Record<string, TimelinePoint[]>, what: 't
   return svgPlot(lines, {
     title,
     xLabel: 'time since start, s',
-    yLabel: what === 'throughput' ? 'plug+unplug cycles per second' : 'cycle latency, ms',
+    yLabel: what === 'throughput' ? 'plug+unplug cycles per second' : 'cycle latency, ms (log scale)',
+    logY: what === 'latency',
   });
 }
 

@@ -234,9 +234,18 @@ describe('SVG plots', () => {
     expect(escapeXml(`<&>"'`)).toBe('&lt;&amp;&gt;&quot;&#39;');
   });
 
+  it('a log y axis puts decades at equal distances', () => {
+    const svg = svgPlot([{ name: 'l', points: [[0, 1], [1, 10], [2, 100]] }], { title: 't', xLabel: 'x', yLabel: 'y', logY: true, width: 600, height: 300 });
+    const d = / d="([^"]+)"/.exec(svg)![1]!;
+    const ys = [...d.matchAll(/[ML][\d.]+,([\d.]+)/g)].map((m) => Number(m[1]));
+    expect(ys).toHaveLength(3);
+    expect(ys[0]! - ys[1]!).toBeCloseTo(ys[1]! - ys[2]!, 0);
+    expect(svg).toContain('>100</text>');
+  });
+
   it('an empty plot still renders', () => {
     expect(svgPlot([], { title: 'empty', xLabel: 'x', yLabel: 'y' })).toContain('</svg>');
-    expect(svgPlot([{ name: 'nothing', points: [] }], { title: 'e', xLabel: 'x', yLabel: 'y', logX: true })).toContain('</svg>');
+    expect(svgPlot([{ name: 'nothing', points: [] }], { title: 'e', xLabel: 'x', yLabel: 'y', logX: true, logY: true })).toContain('</svg>');
   });
 
   it('a report gets a CDF per op and ack setting, plus throughput and latency over time', () => {
