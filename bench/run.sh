@@ -18,6 +18,7 @@ vhp bench plug --mode server --ports 1000 --samples 100 --out "$out/plug-server-
 vhp bench sequential --ports 10 --samples 100 --svg "$out/plug-cdf.svg" --out "$out/sequential-10.json"
 vhp bench sequential --modes server --ports 10 --samples 100 --no-fsync --out "$out/sequential-10-nofsync.json"
 vhp bench scale --ports-list 0,1000,5000 --samples 30 --out "$out/scale.json"
+vhp bench churn --via driver,daemon,shim --concurrency 1 --duration 10 --ports 10 --out "$out/churn-c1.json"
 vhp bench churn --ports 1000 --concurrency 32 --duration 10 --out "$out/churn-1000.json"
 vhp bench churn --via driver --ports 1000 --concurrency 32 --duration 10 --no-ack --out "$out/churn-1000-noack.json"
 vhp bench churn --via driver --ports 1000 --concurrency 128 --duration 10 --out "$out/churn-driver-1000-c128.json"
