@@ -3,6 +3,7 @@
  * is given), pre-filling a bridge, running commands per call, and the machine conditions
  * every JSON report carries.
  */
+import { VSWITCH_CACHE_COLUMNS } from '../vswitch/ports';
 import { execFile } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
@@ -166,7 +167,7 @@ export async function openBenchEnv(opts: { db?: string; runDir?: string; mountPr
   let client: OvsdbClient | undefined;
   let mount: string | undefined;
   try {
-    client = await OvsdbClient.connect(target.db);
+    client = await OvsdbClient.connect(target.db, { cache: { columns: { ...VSWITCH_CACHE_COLUMNS } } });
     // Same filesystem as OVS's run dir (rename(2) cannot cross mounts); private per run.
     const base = target.sandbox?.dir ?? path.join(target.runDir, '..');
     mount = fs.mkdtempSync(path.join(fs.existsSync(base) ? base : os.tmpdir(), opts.mountPrefix ?? 'vhp-bench-mnt-'));

@@ -10,6 +10,7 @@
  * alike; between two timed operations (untimed) the harness waits until ovs-vswitchd has
  * applied everything, so no system pays for the reconfiguration another one triggered.
  */
+import { VSWITCH_CACHE_COLUMNS } from '../vswitch/ports';
 import { OvsdbClient } from '../ovsdb/client';
 import { map, set } from '../ovsdb/notation';
 import { Transaction, type Operation } from '../ovsdb/txn';
@@ -66,8 +67,8 @@ export async function runOvsdbBench(opts: OvsdbBenchOptions = {}): Promise<Ovsdb
   let filled: string[] = [];
   const vsctlDb = `--db=${target.db}`;
   try {
-    clients.native = await OvsdbClient.connect(target.db, { transport: 'native' });
-    clients.net = await OvsdbClient.connect(target.db, { transport: 'net' });
+    clients.native = await OvsdbClient.connect(target.db, { transport: 'native', cache: { columns: { ...VSWITCH_CACHE_COLUMNS } } });
+    clients.net = await OvsdbClient.connect(target.db, { transport: 'net', cache: { columns: { ...VSWITCH_CACHE_COLUMNS } } });
     filled = await fillBridge(clients.native, bridge, ports, 'benchfill');
     const progress = new Progress('bench ovsdb', samples);
     const settle = () => clients.native!.transact('Open_vSwitch', [], { waitForVswitchd: true, timeoutMs: 60_000 }).catch(() => undefined);

@@ -150,6 +150,7 @@ function lstatOrUndefined(p: string): fs.Stats | undefined {
 /** The vhost-user driver. One per node agent; attachments are tracked by vif name. */
 export class VhostUserDriver extends EventEmitter<Events> {
   private readonly byName = new Map<string, VhostUserAttachment>();
+  private readonly byAttachment = new Map<string, VhostUserAttachment>();
   private readonly log: Logger;
   private watcher: DirWatcher | undefined;
   private recovering = false;
@@ -189,8 +190,20 @@ export class VhostUserDriver extends EventEmitter<Events> {
 
   /** The attachment of (container id, ifname), if tracked. */
   find(containerId: string, ifname: string): VhostUserAttachment | undefined {
-    for (const a of this.byName.values()) if (a.containerId === containerId && a.ifname === ifname) return a;
-    return undefined;
+    return this.byAttachment.get(`${containerId}/${ifname}`);
+  }
+
+  private track(att: VhostUserAttachment): void {
+    const old = this.byName.get(att.vifName);
+    if (old) this.byAttachment.delete(`${old.containerId}/${old.ifname}`);
+    this.byName.set(att.vifName, att);
+    this.byAttachment.set(`${att.containerId}/${att.ifname}`, att);
+  }
+
+  private untrack(vifName: string): void {
+    const old = this.byName.get(vifName);
+    if (old) this.byAttachment.delete(`${old.containerId}/${old.ifname}`);
+    this.byName.delete(vifName);
   }
 
   /** Validates a request and derives every name and path from it. */
@@ -323,7 +336,7 @@ export class VhostUserDriver extends EventEmitter<Events> {
       }
       throw err instanceof VhostUserError ? err : new VhostUserError(step, err as Error);
     }
-    this.byName.set(att.vifName, att);
+    this.track(att);
     timings.totalMs = performance.now() - t0;
     for (const w of warnings) this.log.warn(w, { vif: att.vifName });
     return { ...att, created, timings, warnings };
@@ -392,8 +405,7 @@ export class VhostUserDriver extends EventEmitter<Events> {
     const containerId = validateContainerId(req.containerId);
     const ifname = validateIfName(req.ifname);
     const tracked = this.find(containerId, ifname);
-    const owned = this.vswitch.findByAttachment(containerId, ifname);
-    let vifName = tracked?.vifName ?? owned?.name;
+    let vifName = tracked?.vifName ?? this.vswitch.findByAttachment(containerId, ifname)?.name;
     if (!vifName && req.vif?.id) vifName = vhostUserPortName(req.vif.id);
     const removed = { port: false, socket: false, configFile: false };
     if (vifName) {
@@ -411,7 +423,7 @@ export class VhostUserDriver extends EventEmitter<Events> {
           waitForVswitchd: this.opts.waitForVswitchd ?? true,
           timeoutMs: this.opts.ackTimeoutMs ?? 120_000,
         });
-        this.byName.delete(vifName);
+        this.untrack(vifName);
       }
     } else {
       removed.configFile = await unlinkIfExists(this.configPathOf(containerId, ifname));
@@ -446,7 +458,7 @@ export class VhostUserDriver extends EventEmitter<Events> {
         configPath,
         generation,
       };
-      this.byName.set(att.vifName, att);
+      this.track(att);
       out.push(att);
     }
     return out;

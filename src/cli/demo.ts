@@ -9,6 +9,7 @@ import { randomUUID } from 'node:crypto';
 import { parseArgs } from 'node:util';
 import { OvsdbClient } from '../ovsdb/client';
 import { Vswitch } from '../vswitch/vswitch';
+import { VSWITCH_CACHE_COLUMNS } from '../vswitch/ports';
 import { VhostUserDriver, type ConnectResult } from '../binding/vhostuser';
 import type { VIFVHostUser } from '../vif/model';
 import { vhostUserPortName } from '../vif/names';
@@ -76,7 +77,7 @@ OVS. --keep leaves the sandbox directory for inspection.
     let client: OvsdbClient | undefined;
     try {
       t = performance.now();
-      client = await OvsdbClient.connect(sb.db, { transport: 'native' });
+      client = await OvsdbClient.connect(sb.db, { transport: 'native', cache: { columns: { ...VSWITCH_CACHE_COLUMNS } } });
       out(`[2/5] OVSDB connected (native transport, monitor cache synced) in ${ms(performance.now() - t)}`);
       const mount = path.join(sb.dir, 'vhostuser');
       fs.mkdirSync(mount);

@@ -9,6 +9,7 @@ export {
   insertPortOps,
   interfaceRow,
   updateInterfaceOps,
+  VSWITCH_CACHE_COLUMNS,
   type InterfaceType,
   type PortSpec,
 } from './ports';

@@ -141,3 +141,16 @@ export function updateInterfaceOps(t: Transaction, spec: PortSpec): void {
 export function externalIds(row: CachedRow | undefined): Record<string, string> {
   return row ? decodeStringMap(row['external_ids']) : {};
 }
+
+/**
+ * The columns the node agent's monitor cache needs (Vswitch, the drivers, the vswitchd
+ * acknowledgement). Monitoring only these keeps the cache small at thousands of ports and
+ * leaves out the columns ovs-vswitchd rewrites on its own (`statistics` every few seconds
+ * per port, `status`, `link_state`, ...), whose updates would otherwise stream in forever.
+ */
+export const VSWITCH_CACHE_COLUMNS: Readonly<Record<string, string[]>> = {
+  Open_vSwitch: ['bridges', 'cur_cfg', 'next_cfg', 'other_config', 'ovs_version', 'dpdk_initialized', 'iface_types', 'datapath_types'],
+  Bridge: ['name', 'datapath_type', 'ports'],
+  Port: ['name', 'interfaces'],
+  Interface: ['name', 'type', 'options', 'external_ids', 'mtu_request', 'ofport', 'error'],
+};

@@ -82,11 +82,17 @@ function isRetryableRace(err: unknown): boolean {
 export class Vswitch {
   readonly queue: WriteQueue;
 
+  /** attachment key → Interface name of owned ports; rebuilt lazily after Interface changes. */
+  private ownerIndex: Map<string, string> | undefined;
+
   constructor(
     readonly client: OvsdbClient,
     private readonly opts: VswitchOptions = {},
   ) {
     this.queue = new WriteQueue(client, { requestTimeoutMs: opts.requestTimeoutMs ?? 30_000 });
+    client.cache.onChange((c) => {
+      if (c.reset || c.tables.has('Interface')) this.ownerIndex = undefined;
+    });
   }
 
   /** The bridge of a port (by the cache's Bridge.ports), or undefined. */
@@ -239,9 +245,18 @@ export class Vswitch {
     return out;
   }
 
-  /** The owned port of an attachment, or undefined. */
+  /** The owned port of an attachment, or undefined (an index, not a scan, between changes). */
   findByAttachment(containerId: string, ifname: string): OwnedPort | undefined {
-    return this.ownedPorts().find((p) => p.attachment.containerId === containerId && p.attachment.ifname === ifname);
+    if (!this.ownerIndex) {
+      const idx = new Map<string, string>();
+      for (const iface of this.client.cache.rows('Interface')) {
+        const a = attachmentOf(decodeStringMap(iface['external_ids']));
+        if (a) idx.set(`${a.containerId}/${a.ifname}`, String(iface['name']));
+      }
+      this.ownerIndex = idx;
+    }
+    const name = this.ownerIndex.get(`${containerId}/${ifname}`);
+    const info = name === undefined ? undefined : this.portInfo(name);
+    return info?.attachment ? (info as OwnedPort) : undefined;
   }
 }
-
