@@ -21,6 +21,7 @@ const OPTIONS = {
   'reconcile-interval': { type: 'string' },
   grace: { type: 'string' },
   'no-fsync': { type: 'boolean' },
+  fsync: { type: 'boolean' },
   transport: { type: 'string' },
   'veth-host-netns': { type: 'string' },
   'max-concurrent': { type: 'string' },
@@ -48,7 +49,7 @@ export const daemonCommand: Command = {
   usage: `
 usage: vhostplug daemon [--config kuryr.conf] [--kuryr [--node-name NAME]] [--socket PATH] [--state-dir DIR]
                         [--log-level debug|info|warn|error] [--reconcile-interval S]
-                        [--grace S] [--no-fsync] [--transport native|net]
+                        [--grace S] [--fsync] [--transport native|net]
                         [--veth-host-netns NETNS_FILE] [--max-concurrent N]
                         [--metrics-port N] [--health-port N]
 
@@ -60,7 +61,9 @@ live attachment holds at start-up and every --reconcile-interval seconds (defaul
 sparing ADDs younger than --grace seconds (default 60).
 
 SIGTERM/SIGINT stop it gracefully: requests in flight are answered first. Logs are JSON
-lines on stderr. --no-fsync is for tests on tmpfs only. --veth-host-netns names the netns
+lines on stderr. State files are replaced atomically (temp file + rename), which survives a
+daemon crash; --fsync also flushes them to disk on every change (a node crash kills every
+pod netns anyway, and the reconciler then cleans up from OVSDB). --veth-host-netns names the netns
 file of ovs-vswitchd when it is not the daemon's (veth host ends live there).
 --max-concurrent bounds the CNI operations worked on at once (default 32); others queue.
 --metrics-port serves Prometheus /metrics (requests by command and result, per-phase
@@ -96,7 +99,7 @@ See docs/daemon.md and docs/kuryr.md.
       transport: values.transport === 'net' ? 'net' : 'native',
       reconcileIntervalMs: seconds(values['reconcile-interval'], 'reconcile-interval', 60_000),
       graceMs: seconds(values.grace, 'grace', 60_000),
-      fsync: !values['no-fsync'],
+      fsync: values.fsync === true && !values['no-fsync'],
       vethHostNetns: values['veth-host-netns'],
     });
     const metricsPort = port(values['metrics-port'], 'metrics-port');

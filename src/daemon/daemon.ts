@@ -43,7 +43,12 @@ export interface DaemonOptions {
   reconcileIntervalMs?: number;
   /** How long stop() waits for requests in flight before cutting them (default 30 s). */
   shutdownTimeoutMs?: number;
-  /** fsync state files (default true). */
+  /**
+   * fsync state files (default false). The state must survive a daemon crash, which the
+   * page cache already guarantees with the atomic rename; fsync only adds survival of a
+   * node crash, after which every pod netns is gone and the reconciler removes those
+   * attachments from OVSDB's ownership keys anyway. It costs two disk flushes per ADD.
+   */
   fsync?: boolean;
   /** The veth driver; default: the runtime's (from kuryr.conf). `null` disables veth. */
   veth?: VethDriverLike | null;
@@ -99,7 +104,7 @@ export class Daemon extends EventEmitter<DaemonEvents> {
     const config = opts.config;
     const socketPath = opts.socketPath ?? config.vhostplug.daemon_socket;
     const stateDir = opts.stateDir ?? config.vhostplug.state_dir;
-    const state = await StateStore.open(stateDir, { fsync: opts.fsync ?? true });
+    const state = await StateStore.open(stateDir, { fsync: opts.fsync ?? false });
     log.info('daemon: connecting to OVSDB', { endpoint: config.os_vif_ovs.ovsdb_connection });
     const runtime = await openRuntime(config, { log, waitForServer: true, transport: opts.transport });
     let daemon: Daemon | undefined;

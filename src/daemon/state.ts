@@ -1,8 +1,8 @@
 /**
  * Durable per-attachment state of the node daemon: one JSON file per (container id,
  * ifname) under `[vhostplug] state_dir` (default /var/lib/vhostplug: persistent, not
- * /tmp), written atomically (temp file, fsync, rename, directory fsync), mode 0600 in a
- * 0700 directory.
+ * /tmp), written atomically (temp file, rename; fsync too when asked), mode 0600 in a
+ * 0700 directory. The daemon does not fsync by default: see docs/daemon.md.
  *
  * Protocol (the reconciler relies on it; tested in test/unit/daemon-state.test.ts and
  * test/integration/daemon-crash.test.ts):
