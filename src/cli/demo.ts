@@ -11,29 +11,16 @@ import { OvsdbClient } from '../ovsdb/client';
 import { Vswitch } from '../vswitch/vswitch';
 import { VSWITCH_CACHE_COLUMNS } from '../vswitch/ports';
 import { VhostUserDriver, type ConnectResult } from '../binding/vhostuser';
-import type { VIFVHostUser } from '../vif/model';
-import { vhostUserPortName } from '../vif/names';
 import { startSandbox, type Sandbox } from '../sandbox/ovs-sandbox';
 import { startTestpmd, type Testpmd } from '../sandbox/testpmd';
 import { which } from '../sandbox/proc';
 import { LatencyRecorder } from '../bench/stats';
+import { makeVif } from '../bench/plug-bench';
 import { exec } from '../bench/common';
 import { UsageError, type Command } from './command';
 
-function vif(mode: 'server' | 'client', mount: string): VIFVHostUser {
-  const id = randomUUID();
-  const name = vhostUserPortName(id);
-  return {
-    kind: 'VIFVHostUser',
-    id,
-    address: `fa:16:3e:${id.slice(0, 2)}:${id.slice(2, 4)}:${id.slice(4, 6)}`,
-    network: { id: randomUUID(), bridge: 'br-int', mtu: 1500, subnets: [] },
-    port_profile: { kind: 'VIFPortProfileOpenVSwitch', interface_id: id },
-    vif_name: name,
-    path: path.join(mount, name),
-    mode,
-  };
-}
+/** A fresh VIFVHostUser on br-int with a random port id and MAC (the bench's builder). */
+const vif = makeVif;
 
 const ms = (x: number) => `${x.toFixed(1)} ms`;
 
