@@ -90,8 +90,18 @@ describeIf(firstReason(needsRoot(), needsOvs({ dpdk: true }), needsTestpmd()))('
     const server = makeVif('server', mount);
     const clientVif = makeVif('client', mount);
     const a = await d.connect({ vif: server, containerId: 'ctr-a', ifname: 'eth0', podUid: randomUUID() });
+    // The inode OVS's socket had when vswitchd created it (this watcher is registered before
+    // the driver's, so it sees the entry before the driver moves it).
+    let ovsIno = -1;
+    const clientName = vhostUserPortName(clientVif.id);
+    const w = new DirWatcher(sandbox().runDir, (ev) => {
+      if (ev.type === 'create' && ev.name === clientName) ovsIno = fs.lstatSync(path.join(sandbox().runDir, clientName)).ino;
+    });
     const b = await d.connect({ vif: clientVif, containerId: 'ctr-b', ifname: 'net1' });
+    w.close();
     const sb = sandbox();
+    expect(ovsIno).toBeGreaterThan(0);
+    expect(fs.lstatSync(b.socketPath).ino).toBe(ovsIno);
 
     // Server mode: OVS is the vhost-user client of <mount>/<vif_name>; no socket touched.
     expect(sb.vsctl('get', 'Interface', a.vifName, 'type').trim()).toBe('dpdkvhostuserclient');
