@@ -6,5 +6,6 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 ./scripts/install-deps.sh
 [ -d node_modules ] || npm ci --no-audit --no-fund
-npm run build >/dev/null
+echo "building (node-gyp, tsc)..."
+npm run build >/tmp/vhostplug-build.log 2>&1 || { cat /tmp/vhostplug-build.log; exit 1; }
 exec node dist/cli/main.js demo "$@"
