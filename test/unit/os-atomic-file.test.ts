@@ -2,26 +2,12 @@ import * as fs from 'node:fs';
 import * as net from 'node:net';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { openNewFile, unlinkIfExists, UnsafeTargetError, writeFileAtomic } from '../../src/os';
 import { itIf, needsRoot } from '../helpers/skip';
+import { useTmpRoot } from '../helpers/tmp';
 
-let sandbox: string;
-let seq = 0;
-
-beforeAll(() => {
-  sandbox = fs.mkdtempSync(path.join(os.tmpdir(), 'vhp-os-atomic-'));
-});
-
-afterAll(() => {
-  fs.rmSync(sandbox, { recursive: true, force: true });
-});
-
-function freshDir(): string {
-  const d = path.join(sandbox, `d${++seq}`);
-  fs.mkdirSync(d);
-  return d;
-}
+const { freshDir } = useTmpRoot('vhp-os-atomic-');
 
 const CONFIG = JSON.stringify({ vhostname: 'vhu12345678-9a', vhostmac: 'fa:16:3e:00:00:01', mode: 'server' });
 

@@ -1,11 +1,10 @@
 import { spawn } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as net from 'node:net';
-import * as os from 'node:os';
 import * as path from 'node:path';
 import { Worker } from 'node:worker_threads';
 import ts from 'typescript';
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { afterEach, describe, expect, it } from 'vitest';
 import { native, RawInotifyEvent } from '../../src/native';
 import {
   DirEvent,
@@ -21,29 +20,15 @@ import {
   WatchedDirGoneError,
 } from '../../src/os';
 import { waitFor } from '../helpers/proc';
+import { useTmpRoot } from '../helpers/tmp';
 
 const ROOT = path.resolve(__dirname, '../..');
-let sandbox: string;
-let seq = 0;
+const { root, freshDir } = useTmpRoot('vhp-os-inotify-');
 const cleanups: (() => void | Promise<void>)[] = [];
-
-beforeAll(() => {
-  sandbox = fs.mkdtempSync(path.join(os.tmpdir(), 'vhp-os-inotify-'));
-});
 
 afterEach(async () => {
   for (const c of cleanups.splice(0).reverse()) await c();
 });
-
-afterAll(() => {
-  fs.rmSync(sandbox, { recursive: true, force: true });
-});
-
-function freshDir(): string {
-  const d = path.join(sandbox, `d${++seq}`);
-  fs.mkdirSync(d);
-  return d;
-}
 
 function watch(dir: string, opts?: ConstructorParameters<typeof DirWatcher>[2]): { w: DirWatcher; events: DirEvent[] } {
   const events: DirEvent[] = [];
@@ -263,7 +248,7 @@ describe('raw inotify handle', () => {
 // Child processes run the real sources: the TS files are transpiled into a temp tree that
 // links back to the built addon and node_modules.
 function transpileForChild(): string {
-  const out = path.join(sandbox, 'js');
+  const out = path.join(root(), 'js');
   if (fs.existsSync(out)) return out;
   const files = ['src/native.ts', ...fs.readdirSync(path.join(ROOT, 'src/os')).filter((f) => f.endsWith('.ts')).map((f) => `src/os/${f}`)];
   for (const f of files) {
