@@ -34,16 +34,20 @@ function resolveId(name: string | null, file: string, option: string): number | 
   throw new ConfigError(`no such ${file.endsWith('group') ? 'group' : 'user'} "${name}" in ${file}`, { section, option: opt });
 }
 
+/** `[os_vif_ovs] ovs_vsctl_timeout` in ms; 0 means "wait forever" in os-vif, and a day is forever enough while keeping timers finite. */
+export function ackTimeoutMs(config: VhostplugConfig): number {
+  const s = config.os_vif_ovs.ovs_vsctl_timeout;
+  return s > 0 ? s * 1000 : 86_400_000;
+}
+
 /** The vhost-user driver's options as kuryr.conf sets them. */
 export function vhostUserOptions(config: VhostplugConfig, log: Logger = silentLogger): VhostUserDriverOptions {
-  const timeoutS = config.os_vif_ovs.ovs_vsctl_timeout;
   const opts: VhostUserDriverOptions = {
     mountPoint: config.vhostuser.mount_point,
     ovsVhuPath: config.vhostuser.ovs_vhu_path,
     defaultMtu: config.os_vif_ovs.network_device_mtu,
     socketTimeoutMs: config.vhostplug.socket_wait_timeout * 1000,
-    // 0 means "wait forever" in os-vif; a day is forever enough and keeps timers finite.
-    ackTimeoutMs: timeoutS > 0 ? timeoutS * 1000 : 86_400_000,
+    ackTimeoutMs: ackTimeoutMs(config),
     configFile: {
       mode: config.vhostplug.config_file_mode,
       uid: resolveUid(config.vhostplug.config_file_owner),
@@ -57,11 +61,10 @@ export function vhostUserOptions(config: VhostplugConfig, log: Logger = silentLo
 
 /** The veth/hybrid driver's options as kuryr.conf sets them. */
 export function vethOptions(config: VhostplugConfig, log: Logger = silentLogger): VethDriverOptions {
-  const timeoutS = config.os_vif_ovs.ovs_vsctl_timeout;
   const opts: VethDriverOptions = {
     defaultMtu: config.os_vif_ovs.network_device_mtu,
     networkDeviceMtu: config.neutron_defaults.network_device_mtu,
-    ackTimeoutMs: timeoutS > 0 ? timeoutS * 1000 : 86_400_000,
+    ackTimeoutMs: ackTimeoutMs(config),
     log,
   };
   if (config.vhostplug.vswitchd_netns) opts.hostNetns = config.vhostplug.vswitchd_netns;
