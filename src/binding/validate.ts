@@ -50,6 +50,8 @@ export class ValidationError extends Error {
   readonly value: unknown;
   /** The rule it broke. */
   readonly rule: ValidationRule;
+  /** The rule in words, without field and value (for callers that word their own error). */
+  readonly reason: string;
 
   constructor(field: string, value: unknown, rule: ValidationRule, reason: string) {
     super(`invalid ${field} ${describe(value)}: ${reason}`);
@@ -57,6 +59,7 @@ export class ValidationError extends Error {
     this.field = field;
     this.value = value;
     this.rule = rule;
+    this.reason = reason;
   }
 }
 

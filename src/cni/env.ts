@@ -7,9 +7,21 @@
  * - CNI_CONTAINERID: spec charset `[A-Za-z0-9][A-Za-z0-9_.-]*` (no `/`, cannot start with `.`),
  *   at most {@link MAX_CONTAINER_ID_LENGTH} so `<containerID>-<ifname>` fits NAME_MAX;
  * - CNI_IFNAME: 1-15 bytes, not `.`/`..`, no `/`, `:`, whitespace or control characters;
- * - CNI_NETNS and every CNI_PATH entry: absolute, normalised (no `..`), no NUL.
+ * - CNI_NETNS and every CNI_PATH entry: absolute, no `.`/`..` components, no NUL; kept
+ *   in canonical form (repeated and trailing slashes dropped).
+ * The rules themselves live in binding/validate.ts (one copy for CNI, Kuryr and config);
+ * this module only maps a ValidationError to CniError 4.
  */
-import * as path from 'node:path';
+import {
+  isValidationError,
+  MAX_CONTAINER_ID_BYTES,
+  MAX_IFNAME_BYTES,
+  validateAbsolutePath,
+  validateContainerId,
+  validateIfName,
+  validateMac,
+  validatePodUid,
+} from '../binding/validate';
 import { CniError, CniErrorCode } from './errors';
 import { CNI_COMMANDS, type CniCommand } from './spec';
 
@@ -46,10 +58,9 @@ export interface CniEnv {
 }
 
 /** Longest container id accepted: NAME_MAX (255) - 1 (`-`) - 15 (IFNAMSIZ-1). */
-export const MAX_CONTAINER_ID_LENGTH = 239;
+export const MAX_CONTAINER_ID_LENGTH = MAX_CONTAINER_ID_BYTES;
 /** Longest interface name (IFNAMSIZ - 1). */
-export const MAX_IFNAME_LENGTH = 15;
-const MAX_PATH_LENGTH = 4095;
+export const MAX_IFNAME_LENGTH = MAX_IFNAME_BYTES;
 
 type VarName = 'CNI_CONTAINERID' | 'CNI_NETNS' | 'CNI_IFNAME' | 'CNI_PATH';
 
@@ -68,51 +79,57 @@ function envError(msg: string, details?: string): CniError {
   return new CniError(CniErrorCode.InvalidEnvironment, msg, details);
 }
 
-const CONTAINER_ID = /^[A-Za-z0-9][A-Za-z0-9_.-]*$/;
+/**
+ * Runs one of binding/validate's checks and hands back its reason instead of throwing.
+ * The rules live there only; CNI words its own errors (code 4 here, 7 in netconf).
+ */
+export function validationProblem(check: () => unknown): string | undefined {
+  try {
+    check();
+    return undefined;
+  } catch (err) {
+    if (isValidationError(err)) return err.reason;
+    throw err;
+  }
+}
 
 /** Validates a container id against the spec charset; returns a reason or undefined. */
 export function containerIdProblem(id: string): string | undefined {
-  if (id.length === 0) return 'must not be empty';
-  if (id.length > MAX_CONTAINER_ID_LENGTH) return `longer than ${MAX_CONTAINER_ID_LENGTH} characters`;
-  if (!CONTAINER_ID.test(id)) {
-    return 'must start with an alphanumeric character followed by alphanumerics, "_", "." or "-"';
-  }
-  return undefined;
+  return validationProblem(() => validateContainerId(id));
 }
 
 /** Validates an interface name (spec + Linux rules); returns a reason or undefined. */
 export function ifnameProblem(name: string): string | undefined {
-  if (name.length === 0) return 'must not be empty';
-  if (Buffer.byteLength(name) > MAX_IFNAME_LENGTH) return `longer than ${MAX_IFNAME_LENGTH} bytes`;
-  if (name === '.' || name === '..') return 'must not be "." or ".."';
-  // eslint-disable-next-line no-control-regex
-  if (/[/:\s\u0000-\u001f\u007f]/.test(name)) return 'must not contain "/", ":", whitespace or control characters';
-  return undefined;
+  return validationProblem(() => validateIfName(name));
 }
 
 /** Validates an absolute, normalised path; returns a reason or undefined. */
 export function absolutePathProblem(p: string): string | undefined {
-  if (p.includes('\0')) return 'contains a NUL byte';
-  if (!path.posix.isAbsolute(p)) return 'must be an absolute path';
-  if (p.length > MAX_PATH_LENGTH) return 'too long';
-  if (p.split('/').some((c) => c === '..' || c === '.')) return 'must not contain "." or ".." components';
-  return undefined;
+  return validationProblem(() => validateAbsolutePath(p));
 }
-
-const MAC = /^[0-9a-f]{2}(:[0-9a-f]{2}){5}$/;
 
 /** Normalises a unicast Ethernet MAC (colon form, lower case); undefined if malformed or multicast. */
 export function normalizeMac(mac: string): string | undefined {
-  const m = mac.toLowerCase().replace(/-/g, ':');
-  if (!MAC.test(m)) return undefined;
-  if (parseInt(m.slice(0, 2), 16) & 1) return undefined; // multicast/broadcast bit
-  if (m === '00:00:00:00:00:00') return undefined;
-  return m;
+  try {
+    return validateMac(mac);
+  } catch (err) {
+    if (isValidationError(err)) return undefined;
+    throw err;
+  }
+}
+
+/** The value's canonical form from a binding/validate check, or CniError 4 `msg` with the reason. */
+function validEnv<T>(msg: string, what: string, check: () => T): T {
+  try {
+    return check();
+  } catch (err) {
+    if (isValidationError(err)) throw envError(msg, `${what} ${err.reason}`);
+    throw err;
+  }
 }
 
 const DNS1123_LABEL = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/;
 const DNS1123_SUBDOMAIN = /^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$/;
-const POD_UID = /^[A-Za-z0-9-]{1,64}$/;
 
 /**
  * Parses CNI_ARGS: pairs separated by `;`, key and value split on the first `=`.
@@ -140,16 +157,18 @@ export function parseCniArgs(text: string | undefined): CniArgs {
   if (ns !== undefined) args.podNamespace = ns;
   const name = check('K8S_POD_NAME', DNS1123_SUBDOMAIN, 253, 'pod name');
   if (name !== undefined) args.podName = name;
-  const uid = check('K8S_POD_UID', POD_UID, 64, 'pod UID');
-  if (uid !== undefined) args.podUid = uid;
-  const infra = check('K8S_POD_INFRA_CONTAINER_ID', CONTAINER_ID, MAX_CONTAINER_ID_LENGTH, 'container id');
-  if (infra !== undefined) args.podInfraContainerId = infra;
-  const mac = pairs.get('MAC');
-  if (mac !== undefined && mac !== '') {
-    const norm = normalizeMac(mac);
-    if (!norm) throw envError('invalid CNI_ARGS', `MAC "${mac}" is not a unicast Ethernet address`);
-    args.mac = norm;
+  const given = (key: string): string | undefined => {
+    const v = pairs.get(key);
+    return v === undefined || v === '' ? undefined : v;
+  };
+  const uid = given('K8S_POD_UID');
+  if (uid !== undefined) args.podUid = validEnv('invalid CNI_ARGS', `K8S_POD_UID "${uid}"`, () => validatePodUid(uid));
+  const infra = given('K8S_POD_INFRA_CONTAINER_ID');
+  if (infra !== undefined) {
+    args.podInfraContainerId = validEnv('invalid CNI_ARGS', `K8S_POD_INFRA_CONTAINER_ID "${infra}"`, () => validateContainerId(infra));
   }
+  const mac = given('MAC');
+  if (mac !== undefined) args.mac = validEnv('invalid CNI_ARGS', `MAC "${mac}"`, () => validateMac(mac));
   return args;
 }
 
@@ -179,27 +198,16 @@ export function parseCniEnv(env: CniEnvMap): CniEnv {
   const out: { -readonly [K in keyof CniEnv]: CniEnv[K] } = { command, args: parseCniArgs(raw.CNI_ARGS), path: [], raw };
   const containerId = get('CNI_CONTAINERID');
   if (containerId !== undefined) {
-    const why = containerIdProblem(containerId);
-    if (why) throw envError('invalid CNI_CONTAINERID', `"${containerId}" ${why}`);
-    out.containerId = containerId;
+    out.containerId = validEnv('invalid CNI_CONTAINERID', `"${containerId}"`, () => validateContainerId(containerId));
   }
   const ifname = get('CNI_IFNAME');
-  if (ifname !== undefined) {
-    const why = ifnameProblem(ifname);
-    if (why) throw envError('invalid CNI_IFNAME', `"${ifname}" ${why}`);
-    out.ifname = ifname;
-  }
+  if (ifname !== undefined) out.ifname = validEnv('invalid CNI_IFNAME', `"${ifname}"`, () => validateIfName(ifname));
   const netns = get('CNI_NETNS');
-  if (netns !== undefined) {
-    const why = absolutePathProblem(netns);
-    if (why) throw envError('invalid CNI_NETNS', `"${netns}" ${why}`);
-    out.netns = netns;
-  }
-  const dirs = (get('CNI_PATH') ?? '').split(':').filter((d) => d !== '');
-  for (const d of dirs) {
-    const why = absolutePathProblem(d);
-    if (why) throw envError('invalid CNI_PATH', `entry "${d}" ${why}`);
-  }
+  if (netns !== undefined) out.netns = validEnv('invalid CNI_NETNS', `"${netns}"`, () => validateAbsolutePath(netns));
+  const dirs = (get('CNI_PATH') ?? '')
+    .split(':')
+    .filter((d) => d !== '')
+    .map((d) => validEnv('invalid CNI_PATH', `entry "${d}"`, () => validateAbsolutePath(d)));
   out.path = dirs;
   return out;
 }

@@ -11,7 +11,15 @@
  * and delegated IPAM plugins read their own keys from the same document).
  */
 import { CniError, CniErrorCode } from './errors';
-import { absolutePathProblem, containerIdProblem, ifnameProblem, normalizeMac } from './env';
+import {
+  isValidationError,
+  MAX_UNIX_SOCKET_PATH_BYTES,
+  validateAbsolutePath,
+  validateContainerId,
+  validateIfName,
+  validateMac,
+  validateUnixSocketPath,
+} from '../binding/validate';
 import { parseResult, type CniResult } from './result';
 import { negotiateCniVersion, type CniVersion } from './spec';
 
@@ -36,7 +44,7 @@ export const DEFAULT_MODE: NetconfMode = 'server';
 /** Default OVS bridge (Kuryr's default integration bridge). */
 export const DEFAULT_BRIDGE = 'br-int';
 /** Longest daemon socket path (sockaddr_un.sun_path is 108 bytes with the NUL). */
-export const MAX_UNIX_PATH = 107;
+export const MAX_UNIX_PATH = MAX_UNIX_SOCKET_PATH_BYTES;
 
 /** One entry of `cni.dev/valid-attachments` (GC input). */
 export interface ValidAttachment {
@@ -94,6 +102,16 @@ function invalid(details: string): CniError {
   return new CniError(CniErrorCode.InvalidConfig, 'invalid network configuration', details);
 }
 
+/** The value's canonical form from a binding/validate check, or CniError 7 naming `what` and the rule. */
+function validConf<T>(what: string, check: () => T): T {
+  try {
+    return check();
+  } catch (err) {
+    if (isValidationError(err)) throw invalid(`${what} ${err.reason}`);
+    throw err;
+  }
+}
+
 const NETWORK_NAME = /^[A-Za-z0-9][A-Za-z0-9_.-]*$/;
 // OVS accepts long bridge names on netdev, but the bridge's internal port is a kernel
 // netdev name on most set-ups: keep to IFNAMSIZ and a conservative charset.
@@ -116,13 +134,10 @@ function optBool(o: Obj, k: string): boolean {
   return v;
 }
 
-function optPath(o: Obj, k: string, max?: number): string | undefined {
+function optPath(o: Obj, k: string, socket = false): string | undefined {
   const v = optString(o, k);
   if (v === undefined) return undefined;
-  const why = absolutePathProblem(v);
-  if (why) throw invalid(`${k} "${v}" ${why}`);
-  if (max !== undefined && Buffer.byteLength(v) > max) throw invalid(`${k} is longer than ${max} bytes (the unix socket path limit)`);
-  return v;
+  return validConf(`${k} "${v}"`, () => (socket ? validateUnixSocketPath(v, k) : validateAbsolutePath(v, k)));
 }
 
 /** Decodes the JSON text (or bytes) and enforces the size cap. Throws CniError 6. */
@@ -159,14 +174,11 @@ function parseRuntimeConfig(v: unknown): RuntimeConfig {
   const devInfo = v.CNIDeviceInfoFile;
   if (devInfo !== undefined && devInfo !== null && devInfo !== '') {
     if (typeof devInfo !== 'string') throw invalid('runtimeConfig.CNIDeviceInfoFile must be a string');
-    const why = absolutePathProblem(devInfo);
-    if (why) throw invalid(`runtimeConfig.CNIDeviceInfoFile "${devInfo}" ${why}`);
-    rc.CNIDeviceInfoFile = devInfo;
+    rc.CNIDeviceInfoFile = validConf(`runtimeConfig.CNIDeviceInfoFile "${devInfo}"`, () => validateAbsolutePath(devInfo));
   }
   if (v.mac !== undefined && v.mac !== null && v.mac !== '') {
-    const mac = typeof v.mac === 'string' ? normalizeMac(v.mac) : undefined;
-    if (!mac) throw invalid(`runtimeConfig.mac ${JSON.stringify(v.mac)} is not a unicast Ethernet address`);
-    rc.mac = mac;
+    const mac = v.mac;
+    rc.mac = validConf(`runtimeConfig.mac ${JSON.stringify(mac)}`, () => validateMac(mac));
   }
   if (v.ips !== undefined && v.ips !== null) {
     if (!Array.isArray(v.ips) || !v.ips.every((x) => typeof x === 'string')) throw invalid('runtimeConfig.ips must be an array of strings');
@@ -183,9 +195,9 @@ function parseValidAttachments(v: unknown): ValidAttachment[] | undefined {
       throw invalid(`cni.dev/valid-attachments[${i}] must be {containerID: string, ifname: string}`);
     }
     // Entries are only compared, never used as paths; still refuse junk loudly.
-    const why = containerIdProblem(a.containerID) ?? ifnameProblem(a.ifname);
-    if (why) throw invalid(`cni.dev/valid-attachments[${i}]: ${why}`);
-    return { containerID: a.containerID, ifname: a.ifname };
+    const containerID = validConf(`cni.dev/valid-attachments[${i}].containerID`, () => validateContainerId(a.containerID));
+    const ifname = validConf(`cni.dev/valid-attachments[${i}].ifname`, () => validateIfName(a.ifname));
+    return { containerID, ifname };
   });
 }
 
@@ -245,7 +257,7 @@ export function parseNetConf(input: string | Uint8Array | Obj, opts: ParseNetCon
     }
   }
 
-  const daemonSocket = optPath(doc, 'daemonSocket', MAX_UNIX_PATH);
+  const daemonSocket = optPath(doc, 'daemonSocket', true);
   if (daemonSocket !== undefined) conf.daemonSocket = daemonSocket;
   const kuryrConf = optPath(doc, 'kuryrConf');
   if (kuryrConf !== undefined) conf.kuryrConf = kuryrConf;
