@@ -285,7 +285,9 @@ export class VhostUserDriver extends EventEmitter<Events> {
     const ac = new AbortController();
     let socketWait: Promise<fs.Stats> | undefined;
     try {
-      const alreadyMoved = att.mode === 'client' && lstatOrUndefined(att.socketPath)?.isSocket() === true && this.vswitch.portInfo(att.vifName)?.attachment !== undefined;
+      // One cache read for both decisions below (nothing is awaited in between).
+      const existing = this.vswitch.portOwner(att.vifName);
+      const alreadyMoved = att.mode === 'client' && existing?.attachment !== undefined && lstatOrUndefined(att.socketPath)?.isSocket() === true;
       if (att.mode === 'client' && !alreadyMoved) {
         // Arm the watch BEFORE the plug so the socket's creation cannot be missed.
         socketWait = waitForEntry(this.ovsVhuPath, att.vifName, {
@@ -297,8 +299,7 @@ export class VhostUserDriver extends EventEmitter<Events> {
       }
       // Registered before the plug: a commit whose vswitchd acknowledgement then fails
       // (VswitchdError, timeout) leaves a port behind that must go too.
-      const existedBefore = this.vswitch.portInfo(att.vifName) !== undefined;
-      if (!existedBefore) undo.push(() => this.delPortIfOurs(att));
+      if (!existing) undo.push(() => this.delPortIfOurs(att));
       const plugged = await this.vswitch.addPort(this.portSpec(att, req.vif.port_profile?.interface_id), att, {
         waitForVswitchd: this.opts.waitForVswitchd ?? true,
         timeoutMs: this.opts.ackTimeoutMs ?? 120_000,
@@ -344,7 +345,7 @@ export class VhostUserDriver extends EventEmitter<Events> {
 
   /** Deletes the attachment's port if it exists and carries this attachment's ownership keys. */
   private async delPortIfOurs(att: VhostUserAttachment): Promise<void> {
-    const owner = this.vswitch.portInfo(att.vifName)?.attachment;
+    const owner = this.vswitch.portOwner(att.vifName)?.attachment;
     if (owner && owner.containerId === att.containerId && owner.ifname === att.ifname) {
       await this.vswitch.delPort(att.vifName, { timeoutMs: this.opts.ackTimeoutMs ?? 120_000 });
     }
@@ -410,7 +411,7 @@ export class VhostUserDriver extends EventEmitter<Events> {
     const removed = { port: false, socket: false, configFile: false };
     if (vifName) {
       validateVifName(vifName);
-      const info = this.vswitch.portInfo(vifName);
+      const info = this.vswitch.portOwner(vifName);
       const foreign = info?.attachment && (info.attachment.containerId !== containerId || info.attachment.ifname !== ifname);
       if (!foreign) {
         removed.socket = await unlinkIfExists(this.socketPathOf(vifName));

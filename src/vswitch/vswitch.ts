@@ -7,7 +7,7 @@
 import type { OvsdbClient } from '../ovsdb/client';
 import type { CachedRow } from '../ovsdb/cache';
 import { CommitError, ConstraintViolationError, TimedOutError } from '../ovsdb/errors';
-import { decodeOptional, decodeStringMap } from '../ovsdb/notation';
+import { decodeOptional, decodeSet, decodeStringMap } from '../ovsdb/notation';
 import { nextCfgFromResult, Transaction } from '../ovsdb/txn';
 import { insertedInterfaceUuids } from '../ovsdb/client';
 import { WriteQueue } from '../ovsdb/write-queue';
@@ -84,6 +84,8 @@ export class Vswitch {
 
   /** attachment key → Interface name of owned ports; rebuilt lazily after Interface changes. */
   private ownerIndex: Map<string, string> | undefined;
+  /** Port uuid → Bridge name (the reverse of Bridge.ports); rebuilt lazily after Bridge changes. */
+  private bridgeIndex: Map<string, string> | undefined;
 
   constructor(
     readonly client: OvsdbClient,
@@ -92,21 +94,25 @@ export class Vswitch {
     this.queue = new WriteQueue(client, { requestTimeoutMs: opts.requestTimeoutMs ?? 30_000 });
     client.cache.onChange((c) => {
       if (c.reset || c.tables.has('Interface')) this.ownerIndex = undefined;
+      if (c.reset || c.tables.has('Bridge')) this.bridgeIndex = undefined;
     });
   }
 
-  /** The bridge of a port (by the cache's Bridge.ports), or undefined. */
+  /**
+   * The bridge of a port (by the cache's Bridge.ports), or undefined. OVSDB has no
+   * Port→Bridge column, so the reverse of Bridge.ports is indexed once per Bridge change
+   * instead of scanning every bridge's ports per call (ownedPorts() was O(ports²)).
+   */
   bridgeOfPort(port: CachedRow): string | undefined {
-    const uuid = port._uuid[1];
-    for (const br of this.client.cache.rows('Bridge')) {
-      const ports = br['ports'];
-      if (Array.isArray(ports) && ports[0] === 'set') {
-        if ((ports[1] as unknown[]).some((a) => Array.isArray(a) && a[1] === uuid)) return String(br['name']);
-      } else if (Array.isArray(ports) && ports[0] === 'uuid' && ports[1] === uuid) {
-        return String(br['name']);
+    if (!this.bridgeIndex) {
+      const idx = new Map<string, string>();
+      for (const br of this.client.cache.rows('Bridge')) {
+        const name = String(br['name']);
+        for (const u of decodeSet(br['ports'])) if (Array.isArray(u) && u[0] === 'uuid' && !idx.has(u[1])) idx.set(u[1], name);
       }
+      this.bridgeIndex = idx;
     }
-    return undefined;
+    return this.bridgeIndex.get(port._uuid[1]);
   }
 
   /**
@@ -208,6 +214,20 @@ export class Vswitch {
   /** Deletes one port if it exists; resolves true when it was deleted. */
   async delPort(name: string, opts: WriteAckOptions = {}): Promise<boolean> {
     return (await this.delPorts([name], opts)).length === 1;
+  }
+
+  /**
+   * The Interface type and owner of the port of that name, or undefined when there is no
+   * such port: what plug/unplug decide on, without portInfo()'s decoding and bridge lookup.
+   */
+  portOwner(name: string): { type: string; attachment: Attachment | undefined } | undefined {
+    const cache = this.client.cache;
+    if (!cache.port(name)) return undefined;
+    const iface = cache.iface(name);
+    return {
+      type: iface && typeof iface['type'] === 'string' ? iface['type'] : '',
+      attachment: attachmentOf(iface ? decodeStringMap(iface['external_ids']) : {}),
+    };
   }
 
   /** The port of that name as the cache sees it, with its owner, or undefined. */
