@@ -23,6 +23,7 @@ import * as http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { encodeVIF } from '../vif/ovo';
 import { silentLogger, type Logger } from '../log';
+import { Semaphore } from '../daemon/locks';
 import { closeServer, listen, type CniMetrics } from '../daemon/metrics';
 import type { HealthState } from '../daemon/health';
 import { badParams, parseCniRequest, toKuryrError, type CniParams, type KuryrCniError, type KuryrFlows } from './flows';
@@ -75,27 +76,6 @@ export class RemoteBindError extends Error {
   }
 }
 
-/** A counting semaphore (worker_num). */
-class Gate {
-  private running = 0;
-  private readonly queue: Array<() => void> = [];
-  constructor(private readonly max: number) {}
-  get size(): number {
-    return this.running + this.queue.length;
-  }
-  async run<T>(fn: () => Promise<T>): Promise<T> {
-    if (this.running >= this.max) await new Promise<void>((r) => this.queue.push(r));
-    else this.running++;
-    try {
-      return await fn();
-    } finally {
-      const next = this.queue.shift();
-      if (next) next();
-      else this.running--;
-    }
-  }
-}
-
 function readBody(req: http.IncomingMessage, max: number): Promise<string> {
   return new Promise((resolve, reject) => {
     const chunks: Buffer[] = [];
@@ -142,7 +122,8 @@ export async function startKuryrApi(opts: KuryrApiOptions): Promise<KuryrApi> {
   const host = opts.host ?? '127.0.0.1';
   if (!isLoopbackHost(host) && !opts.allowRemoteBind) throw new RemoteBindError(host);
   const log = opts.log ?? silentLogger;
-  const gate = new Gate(Math.max(1, opts.workerNum ?? 30));
+  // worker_num: the daemon's FIFO semaphore (config guarantees an integer >= 1).
+  const gate = new Semaphore(Math.max(1, opts.workerNum ?? 30));
   const maxBody = opts.maxBodyBytes ?? 1 << 20;
   const live = new Set<AbortController>();
 
@@ -219,7 +200,7 @@ export async function startKuryrApi(opts: KuryrApiOptions): Promise<KuryrApi> {
     port,
     url: `http://${host.includes(':') ? `[${host}]` : host}:${port}`,
     get inFlight() {
-      return gate.size;
+      return gate.inUse + gate.waiting;
     },
     close: async () => {
       // Waiting requests end now (their clients get a 500 or a closed connection).

@@ -23,6 +23,7 @@
  * synchronous parts; the lock orders ADD's and DEL's asynchronous connect/disconnect).
  */
 import { EventEmitter } from 'node:events';
+import { KeyedMutex } from '../daemon/locks';
 import type { PodVIF } from '../vif/model';
 
 /** A KuryrPort (openstack.org/v1) as the API server returns it; only the fields we read are typed. */
@@ -116,7 +117,7 @@ export interface UpsertResult {
 /** The registry. */
 export class KuryrRegistry extends EventEmitter<Events> {
   private readonly map = new Map<string, RegistryValue>();
-  private readonly locks = new Map<string, Promise<void>>();
+  private readonly locks = new KeyedMutex();
 
   constructor() {
     super();
@@ -279,24 +280,13 @@ export class KuryrRegistry extends EventEmitter<Events> {
     });
   }
 
-  /** Runs `fn` holding the pod's lock (FIFO per key). */
-  async withLock<T>(key: string, fn: () => Promise<T> | T): Promise<T> {
-    const prev = this.locks.get(key) ?? Promise.resolve();
-    let release!: () => void;
-    const mine = new Promise<void>((r) => (release = r));
-    const tail = prev.then(() => mine);
-    this.locks.set(key, tail);
-    await prev;
-    try {
-      return await fn();
-    } finally {
-      release();
-      if (this.locks.get(key) === tail) this.locks.delete(key);
-    }
+  /** Runs `fn` holding the pod's lock (FIFO per key; the daemon's {@link KeyedMutex}). */
+  withLock<T>(key: string, fn: () => Promise<T> | T): Promise<T> {
+    return this.locks.run(key, fn);
   }
 
   /** True while some section holds or waits for the pod's lock. */
   isLocked(key: string): boolean {
-    return this.locks.has(key);
+    return this.locks.isHeld(key);
   }
 }
