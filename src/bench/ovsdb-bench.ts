@@ -15,7 +15,7 @@ import { OvsdbClient } from '../ovsdb/client';
 import { map, set } from '../ovsdb/notation';
 import { Transaction, type Operation } from '../ovsdb/txn';
 import { conditions, exec, fillBridge, openTarget, Progress, type Conditions } from './common';
-import { LatencyRecorder, ratio, type LatencySummary } from './stats';
+import { LatencyRecorder, ratiosVs, type LatencySummary } from './stats';
 
 /** Quiet time after vswitchd's acknowledgement before the next timed call. */
 const SETTLE_QUIET_MS = 30;
@@ -124,18 +124,7 @@ export async function runOvsdbBench(opts: OvsdbBenchOptions = {}): Promise<Ovsdb
     }
     const results: OvsdbBenchReport['results'] = {};
     for (const [s, r] of recs) results[s] = { add: r.add.summary(), del: r.del.summary() };
-    const base = results['native'];
-    const ratios: OvsdbBenchReport['ratios'] = {};
-    if (base) {
-      for (const [s, r] of Object.entries(results)) {
-        ratios[s] = {
-          addP50: ratio(r.add.p50, base.add.p50),
-          addP99: ratio(r.add.p99, base.add.p99),
-          delP50: ratio(r.del.p50, base.del.p50),
-          delP99: ratio(r.del.p99, base.del.p99),
-        };
-      }
-    }
+    const ratios: OvsdbBenchReport['ratios'] = ratiosVs(results, 'native', ['add', 'del']);
     return {
       benchmark: 'ovsdb',
       conditions: {

@@ -14,12 +14,11 @@ import { randomUUID } from 'node:crypto';
 import { OvsdbClient } from '../ovsdb/client';
 import { Vswitch } from '../vswitch/vswitch';
 import { VhostUserDriver } from '../binding/vhostuser';
-import type { VIFVHostUser } from '../vif/model';
-import { vhostUserPortName } from '../vif/names';
+import { makeVHostUserVif, type VIFVHostUser } from '../vif/model';
 import { encodeVIF } from '../vif/ovo';
 import { conditions, exec, fillBridge, openTarget, Progress, type Conditions } from './common';
 import { OsVif, osVifUnavailable } from './osvif';
-import { LatencyRecorder, ratio, type LatencySummary } from './stats';
+import { LatencyRecorder, ratiosVs, type LatencySummary } from './stats';
 
 export const PLUG_SYSTEMS = ['vhostplug', 'os-vif', 'ovs-vsctl'] as const;
 export type PlugSystem = (typeof PLUG_SYSTEMS)[number];
@@ -47,22 +46,7 @@ export interface PlugBenchReport {
 
 /** A fresh VIFVHostUser on br-int whose socket lives in `mount` (random port id and MAC). */
 export function makeVif(mode: 'server' | 'client', mount: string): VIFVHostUser {
-  const id = randomUUID();
-  const name = vhostUserPortName(id);
-  return {
-    kind: 'VIFVHostUser',
-    id,
-    address: `fa:16:3e:${id.slice(0, 2)}:${id.slice(2, 4)}:${id.slice(4, 6)}`,
-    network: { id: '7d8b8c9a-7b47-4f4c-9b8a-3a1f4f6e9c10', bridge: 'br-int', mtu: 1500, label: 'bench', subnets: [] },
-    plugin: 'ovs',
-    active: true,
-    preserve_on_delete: false,
-    has_traffic_filtering: false,
-    port_profile: { kind: 'VIFPortProfileOpenVSwitch', interface_id: id },
-    vif_name: name,
-    path: path.join(mount, name),
-    mode,
-  };
+  return makeVHostUserVif(mode, mount, { network: { id: '7d8b8c9a-7b47-4f4c-9b8a-3a1f4f6e9c10', label: 'bench' } });
 }
 
 /** os-vif's vsctl driver command line for one plug (osvif-baseline.md). */
@@ -142,18 +126,7 @@ export async function runPlugBench(opts: PlugBenchOptions): Promise<PlugBenchRep
     }
     const results: PlugBenchReport['results'] = {};
     for (const [s, r] of recs) results[s] = { plug: r.plug.summary(), unplug: r.unplug.summary() };
-    const ratios: PlugBenchReport['ratios'] = {};
-    const base = results['vhostplug'];
-    if (base) {
-      for (const [s, r] of Object.entries(results)) {
-        ratios[s] = {
-          plugP50: ratio(r.plug.p50, base.plug.p50),
-          plugP99: ratio(r.plug.p99, base.plug.p99),
-          unplugP50: ratio(r.unplug.p50, base.unplug.p50),
-          unplugP99: ratio(r.unplug.p99, base.unplug.p99),
-        };
-      }
-    }
+    const ratios: PlugBenchReport['ratios'] = ratiosVs(results, 'vhostplug', ['plug', 'unplug']);
     return {
       benchmark: 'plug',
       conditions: { ...(await conditions()), mode: opts.mode, ports, samples, ack, notes },
