@@ -15,12 +15,12 @@ import { startSandbox, type Sandbox } from '../sandbox/ovs-sandbox';
 import { startTestpmd, type Testpmd } from '../sandbox/testpmd';
 import { which } from '../sandbox/proc';
 import { LatencyRecorder } from '../bench/stats';
-import { makeVif } from '../bench/plug-bench';
+import { makeVHostUserVif } from '../vif/model';
 import { exec } from '../bench/common';
 import { UsageError, type Command } from './command';
 
-/** A fresh VIFVHostUser on br-int with a random port id and MAC (the bench's builder). */
-const vif = makeVif;
+/** A fresh VIFVHostUser on br-int with a random port id and MAC. */
+const vif = (mode: 'server' | 'client', mount: string) => makeVHostUserVif(mode, mount);
 
 const ms = (x: number) => `${x.toFixed(1)} ms`;
 

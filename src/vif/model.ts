@@ -10,7 +10,10 @@
  * Classes with subclasses in os-vif (the VIF itself, the port profile, the datapath
  * offload) carry a `kind` discriminant equal to the os-vif class name.
  */
+import { randomUUID } from 'node:crypto';
+import * as path from 'node:path';
 import type { VHostUserMode } from '../binding/validate';
+import { vhostUserPortName } from './names';
 
 export type { VHostUserMode } from '../binding/validate';
 
@@ -153,4 +156,38 @@ export function newNetwork(fields: Network): Network {
 /** True if the VIF is a vhost-user VIF. */
 export function isVHostUser(vif: VIF): vif is VIFVHostUser {
   return vif.kind === 'VIFVHostUser';
+}
+
+/** What {@link makeVHostUserVif} may be told instead of its defaults. */
+export interface VHostUserVifOptions {
+  /** The Neutron port id (default: a random UUID). */
+  id?: string;
+  /** Guest MAC (default: `fa:16:3e:` + the first 6 hex digits of the id). */
+  address?: string;
+  /** Network fields over `{ id: random, bridge: 'br-int', mtu: 1500, subnets: [] }`. */
+  network?: Partial<Network>;
+}
+
+/**
+ * A VIFVHostUser as Kuryr's controller builds it for a port (OVS plugin, active, the
+ * OpenVSwitch port profile, `vif_name` from the id, `path` = `<mountPoint>/<vif_name>`):
+ * the one builder the benchmarks, the demo and the tests share.
+ */
+export function makeVHostUserVif(mode: VHostUserMode, mountPoint: string, opts: VHostUserVifOptions = {}): VIFVHostUser {
+  const id = opts.id ?? randomUUID();
+  const name = vhostUserPortName(id);
+  return {
+    kind: 'VIFVHostUser',
+    id,
+    address: opts.address ?? `fa:16:3e:${id.slice(0, 2)}:${id.slice(2, 4)}:${id.slice(4, 6)}`,
+    network: { id: randomUUID(), bridge: 'br-int', mtu: 1500, subnets: [], ...opts.network },
+    plugin: 'ovs',
+    active: true,
+    preserve_on_delete: false,
+    has_traffic_filtering: false,
+    port_profile: { kind: 'VIFPortProfileOpenVSwitch', interface_id: id },
+    vif_name: name,
+    path: path.join(mountPoint, name),
+    mode,
+  };
 }

@@ -13,7 +13,7 @@ import { OvsdbClient } from '../../src/ovsdb/client';
 import { Vswitch } from '../../src/vswitch/vswitch';
 import { VhostUserDriver, VhostUserError, type VhostUserDriverOptions } from '../../src/binding/vhostuser';
 import { DirWatcher } from '../../src/os/inotify';
-import type { VIFVHostUser } from '../../src/vif/model';
+import { makeVHostUserVif, type VIFVHostUser } from '../../src/vif/model';
 import { vhostUserPortName } from '../../src/vif/names';
 import { useSandbox, type Sandbox } from '../helpers/sandbox';
 import { startTestpmd, type Testpmd } from '../helpers/testpmd';
@@ -21,22 +21,7 @@ import { describeIf, firstReason, needsOvs, needsRoot, needsTestpmd } from '../h
 import { run } from '../helpers/proc';
 
 function makeVif(mode: 'client' | 'server', mountPoint: string, bridge = 'br-int'): VIFVHostUser {
-  const id = randomUUID();
-  const vifName = vhostUserPortName(id);
-  return {
-    kind: 'VIFVHostUser',
-    id,
-    address: `fa:16:3e:${id.slice(0, 2)}:${id.slice(2, 4)}:${id.slice(4, 6)}`,
-    network: { id: randomUUID(), bridge, mtu: 1500, subnets: [] },
-    plugin: 'ovs',
-    active: true,
-    preserve_on_delete: false,
-    has_traffic_filtering: false,
-    port_profile: { kind: 'VIFPortProfileOpenVSwitch', interface_id: id },
-    vif_name: vifName,
-    path: path.join(mountPoint, vifName),
-    mode,
-  };
+  return makeVHostUserVif(mode, mountPoint, { network: { bridge } });
 }
 
 function portNames(sb: Sandbox): string[] {

@@ -12,7 +12,7 @@ import { OvsdbClient } from '../../src/ovsdb/client';
 import { Vswitch } from '../../src/vswitch/vswitch';
 import { VhostUserDriver } from '../../src/binding/vhostuser';
 import { encodeVIF } from '../../src/vif/ovo';
-import type { VIFVHostUser } from '../../src/vif/model';
+import { makeVHostUserVif } from '../../src/vif/model';
 import { vhostUserPortName } from '../../src/vif/names';
 import { OsVif, osVifUnavailable } from '../../src/bench/osvif';
 import { useSandbox, type DumpRow } from '../helpers/sandbox';
@@ -66,20 +66,7 @@ describeIf(firstReason(needsRoot(), needsOvs({ dpdk: true }), osVifUnavailable()
       const id = randomUUID();
       const podUid = randomUUID();
       const vifName = vhostUserPortName(id);
-      const vif: VIFVHostUser = {
-        kind: 'VIFVHostUser',
-        id,
-        address: 'fa:16:3e:12:34:56',
-        network: { id: randomUUID(), bridge: 'br-int', mtu: 1500, label: 'net', subnets: [] },
-        plugin: 'ovs',
-        active: true,
-        preserve_on_delete: false,
-        has_traffic_filtering: false,
-        port_profile: { kind: 'VIFPortProfileOpenVSwitch', interface_id: id },
-        vif_name: vifName,
-        path: path.join(mount, vifName),
-        mode,
-      };
+      const vif = makeVHostUserVif(mode, mount, { id, address: 'fa:16:3e:12:34:56', network: { label: 'net' } });
       const sb = sandbox();
       const instance = { uuid: podUid, name: 'pod-parity' };
 
