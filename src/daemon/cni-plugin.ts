@@ -76,8 +76,11 @@ export function stableMac(containerId: string, ifname: string): string {
 
 /** The OVS port name of an attachment in a mode (vhost-user `vhu…`, veth host end `tap…`). */
 export function stablePortName(containerId: string, ifname: string, kind: AttachmentKind): string {
-  const id = stablePortId(containerId, ifname);
-  return kind === 'veth' ? vethHostName(id) : vhostUserPortName(id);
+  return portNameOf(stablePortId(containerId, ifname), kind);
+}
+
+function portNameOf(portId: string, kind: AttachmentKind): string {
+  return kind === 'veth' ? vethHostName(portId) : vhostUserPortName(portId);
 }
 
 // ---------------------------------------------------------------- veth driver contract
@@ -268,7 +271,7 @@ export class VhostplugCniPlugin implements CniPlugin {
     this.ovsdbReady();
 
     const portId = stablePortId(containerId, ifname);
-    const portName = stablePortName(containerId, ifname, kind);
+    const portName = portNameOf(portId, kind);
     const mac = conf.runtimeConfig.mac ?? env.args.mac ?? stableMac(containerId, ifname);
     // The runtime passes the path only when the capability is declared; checked before any side effect.
     const devInfoFile = kind === 'vhostuser' ? conf.runtimeConfig.CNIDeviceInfoFile : undefined;
@@ -358,7 +361,8 @@ export class VhostplugCniPlugin implements CniPlugin {
     } catch (err) {
       this.log.warn('daemon: ADD failed, rolling back', { containerId, ifname, error: err });
       try {
-        await this.teardown(this.planFromRecord(rec), 'ADD');
+        // The parsed config and environment in hand are the recorded ones (no re-parse).
+        await this.teardown(this.planFromRecord(rec, conf.ipam ? { conf, env } : undefined), 'ADD');
         await this.state.remove(containerId, ifname);
       } catch (undoErr) {
         // The "adding" record stays: the reconciler (or the runtime's DEL) finishes the job.
@@ -374,8 +378,11 @@ export class VhostplugCniPlugin implements CniPlugin {
 
   // ------------------------------------------------------------ teardown (DEL, rollback, GC, reconciler)
 
-  /** The teardown of a recorded attachment (IPAM with the recorded config and environment). */
-  planFromRecord(rec: AttachmentRecord): TeardownPlan {
+  /**
+   * The teardown of a recorded attachment: IPAM with `ipam` when given (the caller has the
+   * config parsed already), else with the recorded config and environment.
+   */
+  planFromRecord(rec: AttachmentRecord, ipam?: TeardownPlan['ipam']): TeardownPlan {
     const plan: TeardownPlan = {
       containerId: rec.containerId,
       ifname: rec.ifname,
@@ -386,7 +393,8 @@ export class VhostplugCniPlugin implements CniPlugin {
     };
     if (rec.netns) plan.netns = rec.netns;
     if (rec.deviceInfoFile) plan.deviceInfoFile = rec.deviceInfoFile;
-    if (rec.ipam) {
+    if (ipam) plan.ipam = ipam;
+    else if (rec.ipam) {
       try {
         const conf = parseNetConf(rec.netconf);
         const env = parseCniEnv({ ...rec.cniEnv, CNI_COMMAND: 'DEL' });
@@ -457,23 +465,19 @@ export class VhostplugCniPlugin implements CniPlugin {
     try {
       const rec = await this.state.read(containerId, ifname, (b) => this.log.warn('daemon: unusable state file', { ...b }));
       const kind = rec?.kind ?? kindOf(conf.mode);
-      const plan: TeardownPlan = rec
-        ? this.planFromRecord(rec)
-        : {
-            containerId,
-            ifname,
-            kind,
-            portId: stablePortId(containerId, ifname),
-            portName: stablePortName(containerId, ifname, kind),
-            mode: conf.mode,
-          };
+      // The runtime's config is authoritative for IPAM (it must not change between ADD and DEL).
+      const ipam = conf.ipam ? { conf, env } : undefined;
+      let plan: TeardownPlan;
+      if (rec) plan = this.planFromRecord(rec, ipam);
+      else {
+        const portId = stablePortId(containerId, ifname);
+        plan = { containerId, ifname, kind, portId, portName: portNameOf(portId, kind), mode: conf.mode };
+        if (ipam) plan.ipam = ipam;
+      }
       if (env.netns) plan.netns = env.netns;
       const devInfo = conf.runtimeConfig.CNIDeviceInfoFile;
       // A path ADD would have refused is never ours to remove (and must not fail DEL forever).
       if (!plan.deviceInfoFile && kind === 'vhostuser' && devInfo && deviceInfoPathOk(devInfo, this.opts.deviceInfo)) plan.deviceInfoFile = devInfo;
-      // The runtime's config is authoritative for IPAM (it must not change between ADD and DEL).
-      if (conf.ipam) plan.ipam = { conf, env };
-      else if (!rec) delete plan.ipam;
       await this.teardown(plan, 'DEL');
       await this.timed('DEL', 'state', () => this.state.remove(containerId, ifname), containerId, ifname);
     } catch (e) {

@@ -151,6 +151,10 @@ export class Reconciler {
       }
     }
 
+    // Attachments with a record. Derived from the listing above, not a second one: a record
+    // written since (an ADD) is caught by the re-read under the lock in step 2.
+    const held = new Set(records.map((rec) => attachmentKey(rec.containerId, rec.ifname)));
+
     // 1. Records: half-done ADDs and dead attachments.
     for (const rec of records) {
       const key = attachmentKey(rec.containerId, rec.ifname);
@@ -171,15 +175,16 @@ export class Reconciler {
             return true;
           }),
         );
-        if (done) (halfDone ? r.rolledBack : r.dead).push(key);
+        if (done) {
+          (halfDone ? r.rolledBack : r.dead).push(key);
+          held.delete(key);
+        }
       } catch (e) {
         r.errors.push(`${key}: ${(e as Error).message}`);
       }
     }
 
     // 2. Owned ports that no record holds.
-    const held = new Set<string>();
-    for (const rec of (await state.list()).records) held.add(attachmentKey(rec.containerId, rec.ifname));
     for (const p of vswitch.ownedPorts()) {
       const { containerId, ifname } = p.attachment;
       const key = attachmentKey(containerId, ifname);
