@@ -7,10 +7,10 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { afterAll, beforeAll, expect, it } from 'vitest';
-import { Daemon } from '../../src/daemon/daemon';
+import type { Daemon } from '../../src/daemon/daemon';
 import { useSandbox } from '../helpers/sandbox';
 import { describeIf, firstReason, needsBinaries, needsOvs, needsRoot } from '../helpers/skip';
-import { cniEnv, fakeNetns, HOST_LOCAL, leftovers, loadTestConfig, makeDirs, netconf, NOTHING, runShim, SHIM, type DaemonDirs } from './daemon-harness';
+import { cniEnv, fakeNetns, HOST_LOCAL, leftovers, makeDirs, netconf, NOTHING, runShim, SHIM, startTestDaemon, type DaemonDirs } from './daemon-harness';
 
 interface Case {
   name: string;
@@ -45,7 +45,7 @@ describeIf(firstReason(needsRoot(), needsOvs({ dpdk: true }), needsBinaries(SHIM
   beforeAll(async () => {
     d = makeDirs(sandbox(), 'bad');
     ns = fakeNetns(d, 'pod');
-    daemon = await Daemon.start({ config: loadTestConfig(d), fsync: false, reconcileIntervalMs: 0, deviceInfo: { allowedDirs: [d.devinfo] }, vethHostNetns: `/run/netns/${sandbox().netns}` });
+    daemon = await startTestDaemon(sandbox(), d);
   }, 60_000);
   afterAll(async () => {
     await daemon?.stop();

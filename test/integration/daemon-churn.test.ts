@@ -9,11 +9,11 @@
 import { spawn } from 'node:child_process';
 import * as path from 'node:path';
 import { afterAll, beforeAll, expect, it } from 'vitest';
-import { Daemon } from '../../src/daemon/daemon';
+import type { Daemon } from '../../src/daemon/daemon';
 import { run } from '../helpers/proc';
 import { useSandbox } from '../helpers/sandbox';
 import { describeIf, firstReason, needsBinaries, needsOvs, needsRoot } from '../helpers/skip';
-import { cniEnv, fakeNetns, HOST_LOCAL, leftovers, loadTestConfig, makeDirs, netconf, NOTHING, percentile, ports, reservedIps, runShim, SHIM, type DaemonDirs } from './daemon-harness';
+import { addNetns, cniEnv, deleteNetns, fakeNetns, HOST_LOCAL, leftovers, makeDirs, netconf, NOTHING, percentile, ports, reservedIps, runShim, SHIM, startTestDaemon, type DaemonDirs } from './daemon-harness';
 
 const PODS = 100;
 const VETH_PODS = 20;
@@ -26,17 +26,11 @@ describeIf(firstReason(needsRoot(), needsOvs({ dpdk: true }), needsBinaries(SHIM
 
   beforeAll(async () => {
     d = makeDirs(sandbox(), 'churn');
-    daemon = await Daemon.start({ config: loadTestConfig(d), fsync: false, reconcileIntervalMs: 0, deviceInfo: { allowedDirs: [d.devinfo] }, vethHostNetns: `/run/netns/${sandbox().netns}` });
+    daemon = await startTestDaemon(sandbox(), d);
   }, 60_000);
   afterAll(async () => {
     await daemon?.stop();
-    for (const n of netnsNames) {
-      try {
-        run('ip', ['netns', 'delete', n]);
-      } catch {
-        // gone
-      }
-    }
+    deleteNetns(netnsNames);
   });
 
   interface Pod {
@@ -51,12 +45,8 @@ describeIf(firstReason(needsRoot(), needsOvs({ dpdk: true }), needsBinaries(SHIM
       const mode = i < VETH_PODS ? 'veth' : i % 2 ? 'client' : 'server';
       const id = `${tag}${String(i).padStart(3, '0')}`;
       let netns: string;
-      if (mode === 'veth') {
-        const name = `vhpc-${process.pid}-${id}`;
-        run('ip', ['netns', 'add', name]);
-        netnsNames.push(name);
-        netns = `/run/netns/${name}`;
-      } else netns = fakeNetns(d, id);
+      if (mode === 'veth') netns = addNetns(`vhpc-${process.pid}-${id}`, netnsNames);
+      else netns = fakeNetns(d, id);
       const devFile = path.join(d.devinfo, `${id}.json`);
       const extra = mode === 'veth' ? {} : { capabilities: { CNIDeviceInfoFile: true }, runtimeConfig: { CNIDeviceInfoFile: devFile } };
       return { id, mode, netns, conf: JSON.stringify(netconf(d, '1.1.0', mode, extra)) };

@@ -7,14 +7,14 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { run } from '../helpers/proc';
-import { Daemon } from '../../src/daemon/daemon';
+import type { Daemon } from '../../src/daemon/daemon';
 import { Reconciler } from '../../src/daemon/reconciler';
 import { installCniCommand } from '../../src/cli/install-cni';
 import { stablePortName } from '../../src/daemon/cni-plugin';
 import { stateFileName } from '../../src/daemon/state';
 import { useSandbox } from '../helpers/sandbox';
 import { describeIf, firstReason, needsBinaries, needsOvs, needsRoot } from '../helpers/skip';
-import { cniEnv, fakeNetns, HOST_LOCAL, leftovers, loadTestConfig, makeDirs, netconf, NOTHING, ports, reservedIps, runShim, SHIM, type DaemonDirs } from './daemon-harness';
+import { addNetns, cniEnv, deleteNetns, fakeNetns, HOST_LOCAL, leftovers, makeDirs, netconf, NOTHING, ports, reservedIps, runShim, SHIM, startTestDaemon, type DaemonDirs } from './daemon-harness';
 
 const VERSIONS = ['0.3.0', '0.3.1', '0.4.0', '1.0.0', '1.1.0'] as const;
 const atLeast = (v: string, min: string) => v.localeCompare(min, undefined, { numeric: true }) >= 0;
@@ -27,33 +27,18 @@ describeIf(firstReason(needsRoot(), needsOvs({ dpdk: true }), needsBinaries(SHIM
 
   beforeAll(async () => {
     d = makeDirs(sandbox(), 'cni');
-    daemon = await Daemon.start({
-      config: loadTestConfig(d),
-      fsync: false,
-      reconcileIntervalMs: 0,
-      deviceInfo: { allowedDirs: [d.devinfo] },
-      vswitchdPidFile: path.join(sandbox().dir, 'ovs-vswitchd.pid'),
-      vethHostNetns: `/run/netns/${sandbox().netns}`,
-    });
+    daemon = await startTestDaemon(sandbox(), d, { vswitchdPidFile: path.join(sandbox().dir, 'ovs-vswitchd.pid') });
   }, 60_000);
   afterAll(async () => {
     await daemon?.stop();
-    for (const n of podNetns) {
-      try {
-        run('ip', ['netns', 'delete', n]);
-      } catch {
-        // already gone
-      }
-    }
+    deleteNetns(podNetns);
   });
 
   const podNetns: string[] = [];
   /** A real pod network namespace (veth). */
   function realNetns(id: string): { name: string; path: string } {
     const name = `vhpd-${process.pid}-${id}`.slice(0, 40);
-    run('ip', ['netns', 'add', name]);
-    podNetns.push(name);
-    return { name, path: `/run/netns/${name}` };
+    return { name, path: addNetns(name, podNetns) };
   }
   function dropNetns(name: string): void {
     run('ip', ['netns', 'delete', name]);

@@ -14,7 +14,7 @@ import { stablePortName } from '../../src/daemon/cni-plugin';
 import { run } from '../helpers/proc';
 import { useSandbox } from '../helpers/sandbox';
 import { describeIf, firstReason, needsBinaries, needsOvs, needsRoot } from '../helpers/skip';
-import { cniEnv, fakeNetns, HOST_LOCAL, leftovers, makeDirs, netconf, NOTHING, ports, reservedIps, runShim, SHIM, type DaemonDirs } from './daemon-harness';
+import { addNetns, cniEnv, deleteNetns, fakeNetns, HOST_LOCAL, leftovers, makeDirs, netconf, NOTHING, ports, reservedIps, runShim, SHIM, type DaemonDirs } from './daemon-harness';
 
 const CLI = path.resolve(__dirname, '../../dist/cli/main.js');
 const PODS = 48;
@@ -71,13 +71,7 @@ describeIf(firstReason(needsRoot(), needsOvs({ dpdk: true }), needsBinaries(SHIM
         proc.kill('SIGTERM');
         await new Promise((r) => proc!.once('exit', r));
       }
-      for (const n of netnsNames) {
-        try {
-          run('ip', ['netns', 'delete', n]);
-        } catch {
-          // gone
-        }
-      }
+      deleteNetns(netnsNames);
     });
 
     interface Pod {
@@ -134,12 +128,8 @@ describeIf(firstReason(needsRoot(), needsOvs({ dpdk: true }), needsBinaries(SHIM
         const mode = i % 6 === 0 ? 'veth' : i % 2 ? 'client' : 'server';
         const id = `k${String(i).padStart(3, '0')}`;
         let netns: string;
-        if (mode === 'veth') {
-          const name = `vhpk-${process.pid}-${id}`;
-          run('ip', ['netns', 'add', name]);
-          netnsNames.push(name);
-          netns = `/run/netns/${name}`;
-        } else netns = fakeNetns(d, id);
+        if (mode === 'veth') netns = addNetns(`vhpk-${process.pid}-${id}`, netnsNames);
+        else netns = fakeNetns(d, id);
         return { id, mode, netns, conf: netconf(d, '1.1.0', mode) };
       });
 

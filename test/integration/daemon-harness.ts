@@ -8,7 +8,9 @@ import { spawn } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { parseConfig, type VhostplugConfig } from '../../src/binding/config';
+import { Daemon, type DaemonOptions } from '../../src/daemon/daemon';
 import { cniShimPath } from '../../src/native';
+import { run } from '../helpers/proc';
 import type { Sandbox } from '../helpers/sandbox';
 
 export const SHIM = cniShimPath();
@@ -59,6 +61,29 @@ export function makeDirs(sb: Sandbox, name: string): DaemonDirs {
 
 export function loadTestConfig(d: DaemonDirs): VhostplugConfig {
   return parseConfig(fs.readFileSync(d.confFile, 'utf8')).config;
+}
+
+/** An in-process daemon on the test's dirs: no fsync, no periodic reconciler, veth host ends in the sandbox netns. */
+export function startTestDaemon(sb: Sandbox, d: DaemonDirs, extra: Partial<DaemonOptions> = {}): Promise<Daemon> {
+  return Daemon.start({ config: loadTestConfig(d), fsync: false, reconcileIntervalMs: 0, deviceInfo: { allowedDirs: [d.devinfo] }, vethHostNetns: `/run/netns/${sb.netns}`, ...extra });
+}
+
+/** Creates a real pod network namespace (veth pods), remembered in `names` for {@link deleteNetns}; returns its path. */
+export function addNetns(name: string, names: string[]): string {
+  run('ip', ['netns', 'add', name]);
+  names.push(name);
+  return `/run/netns/${name}`;
+}
+
+/** Deletes the namespaces (teardown: one already gone is fine). */
+export function deleteNetns(names: readonly string[]): void {
+  for (const n of names) {
+    try {
+      run('ip', ['netns', 'delete', n]);
+    } catch {
+      // already gone
+    }
+  }
 }
 
 /** A standalone netconf with host-local IPAM in the test's data dir. */
