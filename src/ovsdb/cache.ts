@@ -301,16 +301,24 @@ function guessKind(old: Value | undefined, diff: Value): ColumnKind {
   return 'scalar';
 }
 
-/** The symmetric difference `old ^ diff` (the update2 encoding of a set change). */
+/**
+ * The symmetric difference `old ^ diff` (the update2 encoding of a set change). The diff
+ * is small (one plug's port) while the set can be large (Bridge.ports on every plug), so
+ * the diff is indexed and the old set scanned once, not copied into a map of its own.
+ */
 export function applySetDiff(old: Value | undefined, diff: Value): Value {
-  const cur = new Map<string, Atom>();
-  for (const a of decodeSet(old)) cur.set(atomKey(a), a);
+  const toggle = new Map<string, Atom>();
   for (const a of decodeSet(diff)) {
     const k = atomKey(a);
-    if (cur.has(k)) cur.delete(k);
-    else cur.set(k, a);
+    if (!toggle.delete(k)) toggle.set(k, a);
   }
-  return ['set', [...cur.values()]];
+  const out: Atom[] = [];
+  for (const a of decodeSet(old)) {
+    if (toggle.size > 0 && toggle.delete(atomKey(a))) continue;
+    out.push(a);
+  }
+  for (const a of toggle.values()) out.push(a);
+  return ['set', out];
 }
 
 /**
