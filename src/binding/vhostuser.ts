@@ -213,7 +213,7 @@ export class VhostUserDriver extends EventEmitter<Events> {
     if (!vif || vif.kind !== 'VIFVHostUser') throw new ValidationError('vif', vif?.kind, 'type', 'expected a VIFVHostUser');
     const containerId = validateContainerId(req.containerId);
     const ifname = validateIfName(req.ifname);
-    const vifName = validateVifName(vhostUserPortName(vif.id), 'vif_name');
+    const vifName = vhostUserPortName(vif.id); // validated there (deviceName)
     if (vif.vif_name && vif.vif_name !== vifName) {
       throw new ValidationError('vif_name', vif.vif_name, 'reserved', `does not match the port id (expected "${vifName}")`);
     }
