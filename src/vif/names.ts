@@ -11,7 +11,7 @@
  * disconnect removes are all `<mount_point>/<vif_name>`. (Kuryr joins `vif.path` with the
  * port name again in one place; we don't.)
  */
-import { validateAbsolutePath, validateContainerId, validateFileName, validateIfName, validateUnixSocketPath, validateVifName } from '../binding/validate';
+import { ValidationError, validateAbsolutePath, validateContainerId, validateFileName, validateIfName, validateUnixSocketPath, validateVifName } from '../binding/validate';
 
 /** Device names are cut to this many characters (kuryr-lib NIC_NAME_LEN). */
 export const NIC_NAME_LEN = 14;
@@ -24,6 +24,10 @@ export const HYBRID_BRIDGE_PREFIX = 'qbr';
 
 /** `prefix + id`, cut to {@link NIC_NAME_LEN} characters, checked as an OVS port name. */
 export function deviceName(prefix: string, portId: string): string {
+  // Without this a VIF with no id would get the valid-looking name `vhuundefined`.
+  if (typeof portId !== 'string' || portId === '') {
+    throw new ValidationError('port id', portId, portId === '' ? 'empty' : 'type', 'a Neutron port id (the VIF id) is required');
+  }
   return validateVifName((prefix + portId).slice(0, NIC_NAME_LEN), 'vif_name');
 }
 

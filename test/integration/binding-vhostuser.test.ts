@@ -256,6 +256,10 @@ describeIf(firstReason(needsRoot(), needsOvs({ dpdk: true }), needsTestpmd()))('
       expect((err as VhostUserError).step).toBe('validate');
       expect((err as VhostUserError).code).toBe('EVALIDATION');
     }
+    const noId = { ...vif, id: undefined as unknown as string, vif_name: undefined };
+    const e0 = (await d.connect({ vif: noId, containerId: 'c', ifname: 'eth0' }).catch((e: unknown) => e)) as VhostUserError;
+    expect(e0.step).toBe('validate');
+    expect(e0.message).toMatch(/port id/);
     const badMac = { ...vif, address: 'ff:ff:ff:ff:ff:ff' };
     expect(((await d.connect({ vif: badMac, containerId: 'c', ifname: 'eth0' }).catch((e: unknown) => e)) as VhostUserError).step).toBe('validate');
     const deep = path.join(mount, 'x'.repeat(100));
