@@ -18,6 +18,8 @@
         "native/json_scanner.cc",
         "native/stream.cc",
         "native/fsops.cc",
+        "native/ownership.cc",
+        "native/args.cc",
         "native/inotify.cc",
         "native/netlink.cc"
       ],

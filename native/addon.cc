@@ -43,6 +43,7 @@ static Napi::Object Init(Napi::Env env, Napi::Object exports) {
 
   InitStream(env, exports, data);
   InitFsOps(env, exports, data);
+  InitOwnership(env, exports, data);
   InitInotify(env, exports, data);
   InitNetlink(env, exports, data);
   exports.Set("napiVersion", Napi::Number::New(env, NAPI_VERSION));

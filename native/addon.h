@@ -29,6 +29,7 @@ AddonData* GetAddonData(Napi::Env env);
 // Module initialisers, one per concern (each in its own .cc).
 void InitStream(Napi::Env env, Napi::Object exports, AddonData* data);
 void InitFsOps(Napi::Env env, Napi::Object exports, AddonData* data);
+void InitOwnership(Napi::Env env, Napi::Object exports, AddonData* data);
 void InitInotify(Napi::Env env, Napi::Object exports, AddonData* data);
 void InitNetlink(Napi::Env env, Napi::Object exports, AddonData* data);
 

@@ -12,6 +12,7 @@
 #include <string>
 
 #include "addon.h"
+#include "args.h"
 #include "errors.h"
 
 namespace vhostplug {
@@ -31,21 +32,6 @@ int StatMountIdentity(const char* path, MountIdentity* out) {
   out->ino = stx.stx_ino;
   out->mode = stx.stx_mode;
   return 0;
-}
-
-// Both functions take paths as JS strings; a NUL inside one would silently cut the
-// path short in the syscall, so refuse it the way Node's fs does.
-static std::string PathArg(const Napi::CallbackInfo& info, size_t i, const char* what) {
-  Napi::Env env = info.Env();
-  if (info.Length() <= i || !info[i].IsString())
-    throw Napi::TypeError::New(env, std::string("The \"") + what + "\" argument must be a string");
-  std::string path = info[i].As<Napi::String>().Utf8Value();
-  if (path.empty() || path.find('\0') != std::string::npos) {
-    Napi::Error err = Napi::TypeError::New(env, std::string("The \"") + what + "\" argument must be a non-empty path without NUL bytes");
-    err.Value().Set("code", Napi::String::New(env, "ERR_INVALID_ARG_VALUE"));
-    throw err;
-  }
-  return path;
 }
 
 // rename(src, dst, flags): flags 0 = rename(2), 1 = RENAME_NOREPLACE, 2 = RENAME_EXCHANGE.

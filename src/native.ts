@@ -71,6 +71,28 @@ export interface RawMountInfo {
   mode: number;
 }
 
+/** A file after {@link NativeBinding.applyOwnership}: fstat of the same descriptor. */
+export interface RawOwnedFile {
+  dev: number;
+  ino: number;
+  /** st_mode (type and permission bits). */
+  mode: number;
+  uid: number;
+  gid: number;
+}
+
+/** What {@link NativeBinding.applyOwnership} changes; absent fields stay as they are. */
+export interface RawOwnershipRequest {
+  /** Refuse (ENOTSOCK, ENOTDIR, EISDIR/EINVAL) a file of another type; nothing is changed then. */
+  expect?: 'socket' | 'directory' | 'file';
+  uid?: number;
+  gid?: number;
+  /** Permission bits (0-07777). */
+  mode?: number;
+  /** One extended attribute to set first, e.g. ['security.selinux', 'system_u:object_r:container_file_t:s0']. */
+  xattr?: [string, string];
+}
+
 /** The incremental framing scanner on its own (tests, fuzz corpus checks). */
 export interface RawFramer {
   /** Feeds bytes; returns the messages completed by them. Throws a coded error (EOVSDBFRAME, ...). */
@@ -121,6 +143,17 @@ export interface NativeBinding {
   rename(src: string, dst: string, flags: number): void;
   /** statx without following a final symlink. Throws SystemError. */
   mountInfo(path: string): RawMountInfo;
+  // --- ownership ---
+  /**
+   * Opens the path once with O_PATH|O_NOFOLLOW (a final symlink is refused with ELOOP, never
+   * followed), checks its type, then sets the xattr, the mode and the owner through that
+   * descriptor, in this order. Returns the fstat of the same descriptor. Throws SystemError.
+   */
+  applyOwnership(path: string, req: RawOwnershipRequest): RawOwnedFile;
+  /** lgetxattr: the attribute's value, or null when it is not set. Throws SystemError. */
+  getXattr(path: string, name: string): string | null;
+  /** fsetxattr on an fd open for writing. Throws SystemError. */
+  fsetxattr(fd: number, name: string, value: string): void;
   // --- inotify ---
   /**
    * An inotify fd polled on the main loop. onEvents gets every event of a wake-up in one call;

@@ -7,6 +7,7 @@ import * as crypto from 'node:crypto';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
+import { native } from '../native';
 
 // libuv opens every fd with O_CLOEXEC, so it is not spelled out here.
 const { O_CREAT, O_EXCL, O_NOFOLLOW, O_WRONLY, O_RDONLY, O_DIRECTORY } = fs.constants;
@@ -38,6 +39,8 @@ export interface AtomicWriteOptions {
   gid?: number;
   /** fsync the file and its directory. Default true; only tests on tmpfs should turn it off. */
   fsync?: boolean;
+  /** One extended attribute set on the new file before it replaces the target (an SELinux label). */
+  xattr?: [string, string];
 }
 
 function checkTarget(target: string): void {
@@ -81,7 +84,7 @@ async function fsyncDir(dir: string): Promise<void> {
 
 /**
  * Replaces `target` atomically: a temp file in the same directory, created with
- * O_CREAT|O_EXCL|O_NOFOLLOW (a planted symlink is never followed), fchmod/fchown,
+ * O_CREAT|O_EXCL|O_NOFOLLOW (a planted symlink is never followed), fchmod, the xattr, fchown,
  * fsync, rename(2) over the target, fsync of the directory. On any failure the temp file
  * is removed and the target is untouched. Refuses a target that is a symlink, a
  * directory or another non-regular file ({@link UnsafeTargetError}); rename(2) itself
@@ -110,6 +113,7 @@ export async function writeFileAtomic(target: string, data: string | Uint8Array,
   try {
     fs.writeSync(fd, typeof data === 'string' ? Buffer.from(data) : data);
     fs.fchmodSync(fd, mode);
+    if (opts.xattr) native().fsetxattr(fd, opts.xattr[0], opts.xattr[1]);
     if (opts.uid !== undefined || opts.gid !== undefined) fs.fchownSync(fd, opts.uid ?? -1, opts.gid ?? -1);
     if (sync) await fsyncFd(fd);
     fs.closeSync(fd);

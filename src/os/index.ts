@@ -3,3 +3,4 @@ export * from './rename';
 export * from './inotify';
 export * from './mounts';
 export * from './atomic-file';
+export * from './ownership';
