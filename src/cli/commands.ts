@@ -6,5 +6,6 @@ import { demoCommand } from './demo';
 import { kuryrDaemonCommand } from './kuryr-daemon';
 import { daemonCommand } from './daemon';
 import { installCniCommand } from './install-cni';
+import { podInfoCommand } from './pod-info';
 
-export const commands: Command[] = [demoCommand, plugCommand, unplugCommand, benchCommand, kuryrDaemonCommand, daemonCommand, installCniCommand];
+export const commands: Command[] = [demoCommand, plugCommand, unplugCommand, benchCommand, kuryrDaemonCommand, daemonCommand, installCniCommand, podInfoCommand];
