@@ -92,6 +92,10 @@ export interface VhostplugConfig {
     metrics_port: number;
     /** The network namespace (a file such as /run/netns/ovs) ovs-vswitchd runs in, where veth host ends go; null: the daemon's own. */
     vswitchd_netns: string | null;
+    /** Most vhost-user ports on the switch; 0: DPDK's RTE_MAX_VHOST_DEVICE (headers), else 1024. */
+    vhostuser_port_limit: number;
+    /** Advertise the free vhost-user ports as the Node's `vhostplug.io/vhostuser` extended resource when the daemon has Kubernetes access. */
+    advertise_capacity: boolean;
   };
 }
 
@@ -423,6 +427,8 @@ export const OPTIONS: { readonly [S in ConfigSection]: { readonly [O in keyof Vh
     },
     metrics_port: portOpt(9655, 'Prometheus metrics port (default: [prometheus_exporter] cni_exporter_port).'),
     vswitchd_netns: pathOpt(null, 'Network namespace file of ovs-vswitchd (e.g. /run/netns/ovs), where veth host ends are created; unset: the daemon\'s own.'),
+    vhostuser_port_limit: intOpt(0, 'Most vhost-user ports on this ovs-vswitchd (a plug past it is refused); 0: RTE_MAX_VHOST_DEVICE from the DPDK headers when installed, else 1024.', 0, 65535),
+    advertise_capacity: boolOpt(true, 'With Kubernetes access, keep the Node\'s extended resource vhostplug.io/vhostuser (status.capacity and allocatable) at the free vhost-user ports.'),
   },
 };
 

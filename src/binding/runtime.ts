@@ -48,6 +48,7 @@ export function vhostUserOptions(config: VhostplugConfig, log: Logger = silentLo
     defaultMtu: config.os_vif_ovs.network_device_mtu,
     socketTimeoutMs: config.vhostplug.socket_wait_timeout * 1000,
     ackTimeoutMs: ackTimeoutMs(config),
+    vhostUserPortLimit: config.vhostplug.vhostuser_port_limit,
     configFile: {
       mode: config.vhostplug.config_file_mode,
       uid: resolveUid(config.vhostplug.config_file_owner),

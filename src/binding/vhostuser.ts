@@ -27,6 +27,7 @@ import { osVifExternalIds, ownerExternalIds, type Attachment } from '../vswitch/
 import type { PortSpec } from '../vswitch/ports';
 import type { Vswitch, WriteTimings } from '../vswitch/vswitch';
 import { formatAppConfig, generationOf } from './app-config';
+import { PortBudget, vhostUserLimit, type PortReservation } from './capacity';
 import {
   ValidationError,
   validateAbsolutePath,
@@ -60,6 +61,12 @@ export interface VhostUserDriverOptions {
   configFile?: { mode?: number; uid?: number; gid?: number };
   /** fsync config files and their directory (default true). */
   fsync?: boolean;
+  /**
+   * Most vhost-user ports on the switch (`[vhostplug] vhostuser_port_limit`); 0 or absent:
+   * DPDK's RTE_MAX_VHOST_DEVICE from its headers, else 1024. A plug past it is refused
+   * before any OVSDB change (src/binding/capacity.ts).
+   */
+  vhostUserPortLimit?: number;
   log?: Logger;
 }
 
@@ -122,7 +129,7 @@ export interface HealthReport {
 export class VhostUserError extends Error {
   readonly code: string;
   constructor(
-    readonly step: 'validate' | 'plug' | 'socket' | 'rename' | 'config-file',
+    readonly step: 'validate' | 'capacity' | 'plug' | 'socket' | 'rename' | 'config-file',
     cause: Error,
   ) {
     super(`vhost-user ${step} failed: ${cause.message}`, { cause });
@@ -157,6 +164,8 @@ export class VhostUserDriver extends EventEmitter<Events> {
   private rearmTimer: NodeJS.Timeout | undefined;
   readonly mountPoint: string;
   readonly ovsVhuPath: string;
+  /** The switch's vhost-user port limit and the plugs holding a slot. */
+  readonly budget: PortBudget;
 
   constructor(
     private readonly vswitch: Vswitch,
@@ -166,6 +175,7 @@ export class VhostUserDriver extends EventEmitter<Events> {
     this.mountPoint = validateAbsolutePath(opts.mountPoint, '[vhostuser] mount_point');
     this.ovsVhuPath = validateAbsolutePath(opts.ovsVhuPath, '[vhostuser] ovs_vhu_path');
     this.log = opts.log ?? silentLogger;
+    this.budget = new PortBudget(vswitch.client.cache, vhostUserLimit(opts.vhostUserPortLimit));
   }
 
   /** THE socket path of a port, in the pod-visible mount dir (both modes). */
@@ -284,9 +294,16 @@ export class VhostUserDriver extends EventEmitter<Events> {
     let created = false;
     const ac = new AbortController();
     let socketWait: Promise<fs.Stats> | undefined;
+    let slot: PortReservation | undefined;
     try {
       // One cache read for both decisions below (nothing is awaited in between).
       const existing = this.vswitch.portOwner(att.vifName);
+      if (!existing) {
+        // A new port needs a slot under the switch's limit: refused here, before any change.
+        step = 'capacity';
+        slot = this.budget.reserve();
+        step = 'plug';
+      }
       const alreadyMoved = att.mode === 'client' && existing?.attachment !== undefined && lstatOrUndefined(att.socketPath)?.isSocket() === true;
       if (att.mode === 'client' && !alreadyMoved) {
         // Arm the watch BEFORE the plug so the socket's creation cannot be missed.
@@ -304,6 +321,8 @@ export class VhostUserDriver extends EventEmitter<Events> {
         waitForVswitchd: this.opts.waitForVswitchd ?? true,
         timeoutMs: this.opts.ackTimeoutMs ?? 120_000,
       });
+      // The port is in the cache now (read-your-writes): it counts itself.
+      slot?.release();
       created = plugged.created;
       timings.commitMs = plugged.timings.commitMs;
       timings.ackMs = plugged.timings.ackMs;
@@ -327,6 +346,7 @@ export class VhostUserDriver extends EventEmitter<Events> {
       await this.writeConfig(att);
       timings.fileMs = performance.now() - f;
     } catch (err) {
+      slot?.release();
       ac.abort();
       for (const u of undo.reverse()) {
         try {

@@ -7,7 +7,10 @@ import { formatConfigWarning, loadConfig, parseConfig } from '../binding/config'
 import { Daemon } from '../daemon/daemon';
 import { CniMetrics, observeDaemon, startMetricsServer, type MetricsServer } from '../daemon/metrics';
 import { HealthState, memoryCheck, netAdminCheck, startHealthServer, type HealthServer } from '../daemon/health';
-import { jsonLogger, type LogLevel } from '../log';
+import { NodeCapacityAdvertiser, kubeNodeStatusClient } from '../daemon/node-capacity';
+import type { VhostplugConfig } from '../binding/config';
+import type { Daemon as RunningDaemon } from '../daemon/daemon';
+import { jsonLogger, type Logger, type LogLevel } from '../log';
 import { UsageError, type Command } from './command';
 
 const OPTIONS = {
@@ -28,6 +31,27 @@ const OPTIONS = {
   'metrics-port': { type: 'string' },
   'health-port': { type: 'string' },
 } as const;
+
+/** The daemon can reach the Kubernetes API: [kubernetes] api_root, KUBECONFIG, the in-cluster service account, or --kuryr. */
+export function hasKubernetesAccess(config: VhostplugConfig, env: NodeJS.ProcessEnv, kuryr: boolean): boolean {
+  return kuryr || config.kubernetes.api_root !== null || !!env.KUBECONFIG || !!env.KUBERNETES_SERVICE_HOST;
+}
+
+/** Starts advertising vhostplug.io/vhostuser on this node's Node object (docs/capacity.md). */
+async function startCapacity(config: VhostplugConfig, daemon: RunningDaemon, node: string | undefined, log: Logger): Promise<NodeCapacityAdvertiser> {
+  // Loaded only here: the Kubernetes client takes seconds to load.
+  const { loadKubeConfig, loadClientNode, nodeName } = await import('../kuryr/k8s-source');
+  const { kc } = await loadKubeConfig(config);
+  const advertiser = new NodeCapacityAdvertiser({
+    nodeName: node ?? nodeName(),
+    client: kubeNodeStatusClient(await loadClientNode(), kc),
+    budget: daemon.runtime.vhostuser.budget,
+    cache: daemon.runtime.client.cache,
+    log,
+  });
+  await advertiser.start();
+  return advertiser;
+}
 
 function port(v: string | undefined, name: string): number | undefined {
   if (v === undefined) return undefined;
@@ -74,7 +98,11 @@ connection (POST /addNetwork, /delNetwork on [cni_daemon] bind_address, VIFs fro
 KuryrPort objects; /ready, /alive on [cni_health_server] port; /metrics on [vhostplug]
 metrics_port, which then also counts the shim's requests): an existing Kuryr deployment
 replaces kuryr-daemon with "vhostplug daemon --config-file /etc/kuryr/kuryr.conf --kuryr".
-See docs/daemon.md and docs/kuryr.md.
+With Kubernetes access ([kubernetes] api_root, KUBECONFIG, the in-cluster service account,
+or --kuryr) the daemon keeps its Node's extended resource vhostplug.io/vhostuser at the
+free vhost-user ports ([vhostplug] advertise_capacity, vhostuser_port_limit; the node is
+--node-name, else KUBERNETES_NODE_NAME, else the hostname).
+See docs/daemon.md, docs/kuryr.md and docs/capacity.md.
 `,
   async run(argv) {
     const { values, positionals } = parseArgs({ args: argv, options: OPTIONS, allowPositionals: true, strict: true });
@@ -126,7 +154,11 @@ See docs/daemon.md and docs/kuryr.md.
         throw e;
       }
     }
+    let capacity: NodeCapacityAdvertiser | undefined;
     try {
+      if (loaded.config.vhostplug.advertise_capacity && hasKubernetesAccess(loaded.config, process.env, values.kuryr === true)) {
+        capacity = await startCapacity(loaded.config, daemon, values['node-name'], log);
+      }
       if (!kuryr && metricsPort !== undefined) {
         const metrics = new CniMetrics();
         observeDaemon(daemon, metrics);
@@ -146,6 +178,7 @@ See docs/daemon.md and docs/kuryr.md.
         log.info('daemon: health listening', { host: healthServer.host, port: healthServer.port });
       }
     } catch (e) {
+      await capacity?.stop();
       await metricsServer?.close();
       await daemon.stop();
       throw e;
@@ -157,6 +190,7 @@ See docs/daemon.md and docs/kuryr.md.
         process.off('SIGINT', onSignal);
         // Requests in flight are answered first; probes and scrapes keep working meanwhile.
         void (kuryr ? kuryr.close() : Promise.resolve())
+          .then(() => capacity?.stop())
           .then(() => daemon.stop())
           .then(() => Promise.all([metricsServer?.close(), healthServer?.close()]))
           .then(() => resolve(), () => resolve());

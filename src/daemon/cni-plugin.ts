@@ -33,6 +33,7 @@ import { checkDeviceInfoPath, readDeviceInfo, removeDeviceInfo, vhostUserDeviceI
 import type { CniCall, CniPlugin } from '../cni/skel';
 import { ValidationError } from '../binding/validate';
 import { VhostUserDriver, VhostUserError } from '../binding/vhostuser';
+import { VhostUserLimitError } from '../binding/capacity';
 import { VethError, type VethDriver } from '../binding/veth';
 import { ipConfigFromIpam } from '../binding/ipconfig';
 import { silentLogger, type Logger } from '../log';
@@ -51,6 +52,8 @@ export const DaemonErrorCode = {
   CheckFailed: 101,
   /** A port with the derived name exists and belongs to another attachment (or not to us). */
   PortConflict: 102,
+  /** ovs-vswitchd is at its vhost-user port limit (DPDK's RTE_MAX_VHOST_DEVICE or [vhostplug] vhostuser_port_limit); nothing was changed. */
+  PortLimit: 103,
 } as const;
 
 // ---------------------------------------------------------------- stable names
@@ -172,6 +175,7 @@ export function cniErrorOf(err: unknown): CniError {
   if (e instanceof VhostUserError && e.step === 'validate') return new CniError(CniErrorCode.InvalidConfig, 'invalid attachment', cause.message, { cause: e });
   if (cause instanceof ValidationError || cause instanceof DatapathMismatchError) return new CniError(CniErrorCode.InvalidConfig, 'invalid attachment', cause.message, { cause: e });
   if (cause instanceof PortConflictError) return new CniError(DaemonErrorCode.PortConflict, 'port name conflict', cause.message, { cause: e });
+  if (cause instanceof VhostUserLimitError) return new CniError(DaemonErrorCode.PortLimit, 'vhost-user port limit reached', cause.message, { cause: e });
   if (cause instanceof DisconnectedError || (cause instanceof TimeoutError && /connect/i.test(cause.message))) {
     return new CniError(CniErrorCode.TryAgainLater, 'OVSDB is not reachable', cause.message, { cause: e });
   }
@@ -269,6 +273,8 @@ export class VhostplugCniPlugin implements CniPlugin {
     }
     if (kind === 'veth') this.vethDriver();
     this.ovsdbReady();
+    // At the limit: refused before the state record and IPAM (the driver holds the real slot).
+    if (kind === 'vhostuser' && !this.vswitch.portOwner(stablePortName(containerId, ifname, kind))) this.vhostuser.budget.reserve().release();
 
     const portId = stablePortId(containerId, ifname);
     const portName = portNameOf(portId, kind);

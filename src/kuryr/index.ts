@@ -15,8 +15,9 @@ import { VethDriver } from '../binding/veth';
 import { silentLogger, type Logger } from '../log';
 import { CniMetrics, startMetricsServer, type MetricsServer } from '../daemon/metrics';
 import { HealthState, memoryCheck, netAdminCheck, startHealthServer, type HealthServer } from '../daemon/health';
+import { kubeNodeStatusClient, NodeCapacityAdvertiser } from '../daemon/node-capacity';
 import { KuryrRegistry } from './registry';
-import { KuryrK8sSource, loadKubeConfig, nodeName as defaultNodeName } from './k8s-source';
+import { KuryrK8sSource, loadClientNode, loadKubeConfig, nodeName as defaultNodeName } from './k8s-source';
 import { KuryrFlows, vhostUserBinding, type Bindings, type VifBinding } from './flows';
 import { startKuryrApi, type KuryrApi } from './http-api';
 
@@ -94,6 +95,12 @@ export interface KuryrDaemonOptions {
   delTimeoutMs?: number;
   /** How long start waits for the first list of both watches before serving (default 10000 ms). */
   syncTimeoutMs?: number;
+  /**
+   * Keep the Node's vhostplug.io/vhostuser at the free vhost-user ports (docs/capacity.md).
+   * Default: `[vhostplug] advertise_capacity` when this daemon opened its own runtime (a
+   * caller passing its runtime advertises for it).
+   */
+  advertiseCapacity?: boolean;
 }
 
 /** A running Kuryr drop-in. */
@@ -108,6 +115,7 @@ export interface KuryrDaemon {
   readonly healthServer: HealthServer | undefined;
   readonly metricsServer: MetricsServer | undefined;
   readonly nodeName: string;
+  readonly capacity: NodeCapacityAdvertiser | undefined;
   close(): Promise<void>;
 }
 
@@ -156,6 +164,13 @@ export async function startKuryrDaemon(opts: KuryrDaemonOptions): Promise<KuryrD
     const prune = setInterval(() => registry.pruneSentinels(10 * 60_000), 60_000);
     prune.unref();
     stack.push(() => clearInterval(prune));
+
+    let capacity: NodeCapacityAdvertiser | undefined;
+    if (opts.advertiseCapacity ?? (config.vhostplug.advertise_capacity && !opts.runtime)) {
+      capacity = new NodeCapacityAdvertiser({ nodeName: node, client: kubeNodeStatusClient(await loadClientNode(), kc), budget: runtime.vhostuser.budget, cache: runtime.client.cache, log });
+      stack.push(() => capacity!.stop());
+      await capacity.start();
+    }
 
     const health = new HealthState({ failuresAllowed: config.cni_daemon.cni_failures_count });
     health
@@ -215,6 +230,7 @@ export async function startKuryrDaemon(opts: KuryrDaemonOptions): Promise<KuryrD
       healthServer,
       metricsServer,
       nodeName: node,
+      capacity,
       close: () => (closing ??= unwind()),
     };
   } catch (err) {

@@ -14,6 +14,10 @@
  * - `GET /api/v1/namespaces/NS/pods/NAME` (404 as a Status object when absent);
  * - `POST /api/v1/namespaces/NS/events` (stored; 201 with the object, a name made from
  *   `generateName`);
+ * - `GET /api/v1/nodes/NAME` and `/api/v1/nodes/NAME/status`, `PATCH /api/v1/nodes/NAME/status`
+ *   with a merge patch (`application/merge-patch+json`, RFC 7386) or a JSON patch
+ *   (`application/json-patch+json`, RFC 6902: add/replace/remove), as the status
+ *   subresource takes them (only `status` changes); other patch types get 415;
  * - `/readyz`, `/livez`, `/healthz`, `/version`.
  * Every object gets `uid`, `resourceVersion` (one counter, as etcd's) and
  * `creationTimestamp`. With `token` set, requests without `Authorization: Bearer <token>`
@@ -76,6 +80,9 @@ export class FakeK8s {
   private rv = 1000;
   private readonly pods = new Map<string, Obj>();
   private readonly kps = new Map<string, Obj>();
+  private readonly nodes = new Map<string, Obj>();
+  /** Node status patches, as received (content type and body). */
+  readonly nodePatches: { node: string; contentType: string; body: unknown }[] = [];
   private history: Change[] = [];
   private readonly watchers = new Set<Watcher>();
   private down = false;
@@ -251,6 +258,31 @@ export class FakeK8s {
     return this.setKuryrPortVifs(ns, name, vifs);
   }
 
+  /** A Node as kubelet registers it (capacity/allocatable with cpu, memory, pods). */
+  static node(name: string): Obj {
+    const res = { cpu: '2', memory: '24Gi', pods: '110' };
+    return { apiVersion: 'v1', kind: 'Node', metadata: { name, labels: { 'kubernetes.io/hostname': name } }, spec: {}, status: { capacity: { ...res }, allocatable: { ...res } } };
+  }
+
+  addNode(node: Obj): Obj {
+    const o = this.stamp(clone(node), true);
+    this.nodes.set(o.metadata.name, o);
+    return clone(o);
+  }
+
+  getNode(name: string): Obj | undefined {
+    const o = this.nodes.get(name);
+    return o && clone(o);
+  }
+
+  /** What kubelet does on re-registration: zero the extended resources it does not manage. */
+  zeroExtendedResources(name: string): void {
+    const o = this.nodes.get(name);
+    if (!o) throw new Error(`no node ${name}`);
+    for (const k of ['capacity', 'allocatable']) for (const r of Object.keys(o.status[k] ?? {})) if (r.includes('/')) o.status[k][r] = '0';
+    this.stamp(o, false);
+  }
+
   getKuryrPort(ns: string, name: string): Obj | undefined {
     const o = this.kps.get(`${ns}/${name}`);
     return o && clone(o);
@@ -328,8 +360,41 @@ export class FakeK8s {
       });
       return;
     }
+    m = /^\/api\/v1\/nodes\/([^/]+)(\/status)?$/.exec(p);
+    if (m && (req.method === 'GET' || (req.method === 'PATCH' && m[2]))) return this.node(req, res, decodeURIComponent(m[1]!));
     this.counts.other++;
     this.json(res, 404, status(404, 'NotFound', `the server could not find the requested resource (${req.method} ${p})`));
+  }
+
+  private node(req: http.IncomingMessage, res: http.ServerResponse, name: string): void {
+    const o = this.nodes.get(name);
+    if (!o) return this.json(res, 404, status(404, 'NotFound', `nodes "${name}" not found`));
+    if (req.method === 'GET') return this.json(res, 200, o);
+    const chunks: Buffer[] = [];
+    req.on('data', (c: Buffer) => chunks.push(c));
+    req.on('end', () => {
+      const contentType = String(req.headers['content-type'] ?? '').split(';')[0]!.trim();
+      let body: unknown;
+      try {
+        body = JSON.parse(Buffer.concat(chunks).toString('utf8'));
+      } catch {
+        return this.json(res, 400, status(400, 'BadRequest', 'invalid JSON'));
+      }
+      this.nodePatches.push({ node: name, contentType, body: clone(body) });
+      let next: Obj;
+      if (contentType === 'application/merge-patch+json') next = mergePatch(o, body) as Obj;
+      else if (contentType === 'application/json-patch+json') {
+        try {
+          next = jsonPatch(o, body);
+        } catch (err) {
+          return this.json(res, 422, status(422, 'Invalid', (err as Error).message));
+        }
+      } else return this.json(res, 415, status(415, 'UnsupportedMediaType', `the body of the request was in an unknown format - accepted media types include: application/json-patch+json, application/merge-patch+json (got ${contentType})`));
+      // The status subresource: only status changes.
+      o.status = next.status ?? {};
+      this.stamp(o, false);
+      this.json(res, 200, o);
+    });
   }
 
   private listOrWatch(req: http.IncomingMessage, res: http.ServerResponse, url: URL, resource: Change['resource'], match: (o: Obj) => boolean, list: { apiVersion: string; kind: string }): void {
@@ -358,4 +423,39 @@ export class FakeK8s {
     req.on('close', drop);
     res.on('close', drop);
   }
+}
+
+/** RFC 7386 JSON merge patch. */
+export function mergePatch(target: unknown, patch: unknown): unknown {
+  if (typeof patch !== 'object' || patch === null || Array.isArray(patch)) return clone(patch);
+  const out: Obj = typeof target === 'object' && target !== null && !Array.isArray(target) ? clone(target as Obj) : {};
+  for (const [k, v] of Object.entries(patch)) {
+    if (v === null) delete out[k];
+    else out[k] = mergePatch(out[k], v);
+  }
+  return out;
+}
+
+/** RFC 6902 JSON patch, the operations a status patch uses (add, replace, remove). */
+export function jsonPatch(target: Obj, ops: unknown): Obj {
+  if (!Array.isArray(ops)) throw new Error('a JSON patch is an array of operations');
+  const out = clone(target);
+  for (const op of ops as Obj[]) {
+    const parts = String(op.path).split('/').slice(1).map((s) => s.replace(/~1/g, '/').replace(/~0/g, '~'));
+    const last = parts.pop();
+    let parent: Obj = out;
+    for (const k of parts) {
+      if (typeof parent[k] !== 'object' || parent[k] === null) throw new Error(`path ${op.path}: ${k} does not exist`);
+      parent = parent[k];
+    }
+    if (last === undefined) throw new Error('empty path');
+    if (op.op === 'add' || op.op === 'replace') {
+      if (op.op === 'replace' && !(last in parent)) throw new Error(`path ${op.path} does not exist`);
+      parent[last] = clone(op.value);
+    } else if (op.op === 'remove') {
+      if (!(last in parent)) throw new Error(`path ${op.path} does not exist`);
+      delete parent[last];
+    } else throw new Error(`unsupported op ${String(op.op)}`);
+  }
+  return out;
 }

@@ -47,6 +47,8 @@ describe('defaults', () => {
       daemon_socket: '/run/vhostplug/daemon.sock',
       metrics_port: 9655,
       vswitchd_netns: null,
+      vhostuser_port_limit: 0,
+      advertise_capacity: true,
     });
   });
 });
