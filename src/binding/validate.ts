@@ -180,19 +180,44 @@ export function validateMode(value: unknown, field = 'mode'): VHostUserMode {
   throw new ValidationError(field, value, 'enum', 'must be "client" or "server"');
 }
 
-const POD_UID = /^[A-Za-z0-9-]{1,64}$/;
+// A UUID as Kubernetes writes metadata.uid (RFC 4122 text form), or the 32 hex digits
+// kubelet uses as the UID of a static pod (a hash of its manifest).
+const POD_UID = /^(?:[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}|[0-9a-fA-F]{32})$/;
 
 /**
- * A Kubernetes pod UID (a UUID; static pods carry a 32-digit hex hash). It is written to
- * OVSDB as `external_ids:vm-uuid`; letters, digits and `-`, at most 64 characters.
+ * A Kubernetes pod UID: a UUID, or a static pod's 32-hex-digit hash; nothing else. It
+ * names the pod's directory (`<mount_point>/<pod-uid>`, which the pod mounts with
+ * `subPathExpr: $(POD_UID)`) and is written to OVSDB as `external_ids:vm-uuid`, so it is
+ * kept exactly as given (kubelet expands the downward API's value, not a normalised one).
  */
 export function validatePodUid(value: unknown, field = 'pod UID'): string {
   const uid = requireString(value, field);
   if (uid.length === 0) throw new ValidationError(field, value, 'empty', 'must not be empty');
   if (!POD_UID.test(uid)) {
-    throw new ValidationError(field, value, 'charset', 'expected a UUID (letters, digits and "-", at most 64 characters)');
+    throw new ValidationError(field, value, 'charset', 'expected a UUID (8-4-4-4-12 hex digits) or a static pod\'s 32 hex digits');
   }
   return uid;
+}
+
+const DNS1123_LABEL = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/;
+const DNS1123_SUBDOMAIN = /^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$/;
+
+/** A Kubernetes namespace name (`K8S_POD_NAMESPACE`): a DNS-1123 label, at most 63 characters. */
+export function validatePodNamespace(value: unknown, field = 'pod namespace'): string {
+  const ns = requireString(value, field);
+  if (ns.length === 0) throw new ValidationError(field, value, 'empty', 'must not be empty');
+  if (ns.length > 63 || !DNS1123_LABEL.test(ns)) throw new ValidationError(field, value, 'charset', 'must be a DNS-1123 label (a-z, 0-9 and "-", at most 63 characters)');
+  return ns;
+}
+
+/** A Kubernetes pod name (`K8S_POD_NAME`): a DNS-1123 subdomain, at most 253 characters. */
+export function validatePodName(value: unknown, field = 'pod name'): string {
+  const name = requireString(value, field);
+  if (name.length === 0) throw new ValidationError(field, value, 'empty', 'must not be empty');
+  if (name.length > 253 || !DNS1123_SUBDOMAIN.test(name)) {
+    throw new ValidationError(field, value, 'charset', 'must be a DNS-1123 subdomain (a-z, 0-9, "-" and ".", at most 253 characters)');
+  }
+  return name;
 }
 
 /**

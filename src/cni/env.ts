@@ -20,6 +20,8 @@ import {
   validateContainerId,
   validateIfName,
   validateMac,
+  validatePodName,
+  validatePodNamespace,
   validatePodUid,
 } from '../binding/validate';
 import { CniError, CniErrorCode } from './errors';
@@ -128,9 +130,6 @@ function validEnv<T>(msg: string, what: string, check: () => T): T {
   }
 }
 
-const DNS1123_LABEL = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/;
-const DNS1123_SUBDOMAIN = /^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$/;
-
 /**
  * Parses CNI_ARGS: pairs separated by `;`, key and value split on the first `=`.
  * Empty segments are ignored; a segment without `=`, an empty key or a repeated key is
@@ -146,21 +145,15 @@ export function parseCniArgs(text: string | undefined): CniArgs {
     if (pairs.has(key)) throw envError('invalid CNI_ARGS', `key "${key}" given more than once`);
     pairs.set(key, segment.slice(eq + 1));
   }
-  const check = (key: string, re: RegExp, max: number, what: string): string | undefined => {
-    const v = pairs.get(key);
-    if (v === undefined || v === '') return undefined;
-    if (v.length > max || !re.test(v)) throw envError('invalid CNI_ARGS', `${key} "${v}" is not a valid ${what}`);
-    return v;
-  };
   const args: { -readonly [K in keyof CniArgs]: CniArgs[K] } = { pairs };
-  const ns = check('K8S_POD_NAMESPACE', DNS1123_LABEL, 63, 'namespace name');
-  if (ns !== undefined) args.podNamespace = ns;
-  const name = check('K8S_POD_NAME', DNS1123_SUBDOMAIN, 253, 'pod name');
-  if (name !== undefined) args.podName = name;
   const given = (key: string): string | undefined => {
     const v = pairs.get(key);
     return v === undefined || v === '' ? undefined : v;
   };
+  const ns = given('K8S_POD_NAMESPACE');
+  if (ns !== undefined) args.podNamespace = validEnv('invalid CNI_ARGS', `K8S_POD_NAMESPACE "${ns}"`, () => validatePodNamespace(ns));
+  const name = given('K8S_POD_NAME');
+  if (name !== undefined) args.podName = validEnv('invalid CNI_ARGS', `K8S_POD_NAME "${name}"`, () => validatePodName(name));
   const uid = given('K8S_POD_UID');
   if (uid !== undefined) args.podUid = validEnv('invalid CNI_ARGS', `K8S_POD_UID "${uid}"`, () => validatePodUid(uid));
   const infra = given('K8S_POD_INFRA_CONTAINER_ID');

@@ -26,7 +26,7 @@
  * every VIF, then remove the entry if the KuryrPort is gone or mark it unplugged.
  */
 import { CniError, CniErrorCode, isCniError } from '../cni/errors';
-import { isValidationError, validateContainerId, validateIfName } from '../binding/validate';
+import { isValidationError, validateContainerId, validateIfName, validatePodName, validatePodNamespace, validatePodUid } from '../binding/validate';
 import type { VhostUserDriver } from '../binding/vhostuser';
 import { silentLogger, type Logger } from '../log';
 import { DEFAULT_IFNAME, type PodVIF, type VIF, type VIFKind } from '../vif/model';
@@ -135,6 +135,10 @@ export function parseCniRequest(body: unknown, command: 'ADD' | 'DEL'): CniParam
   try {
     containerId = validateContainerId(env.CNI_CONTAINERID, 'CNI_CONTAINERID');
     ifname = validateIfName(env.CNI_IFNAME, 'CNI_IFNAME');
+    // They name registry keys, Events, OVSDB external_ids and (the UID) the pod's directory.
+    validatePodNamespace(args.K8S_POD_NAMESPACE, 'K8S_POD_NAMESPACE');
+    validatePodName(args.K8S_POD_NAME, 'K8S_POD_NAME');
+    if (args.K8S_POD_UID) validatePodUid(args.K8S_POD_UID, 'K8S_POD_UID');
   } catch (err) {
     if (isValidationError(err)) throw badParams(err.message);
     throw err;

@@ -104,7 +104,7 @@ describeIf(firstReason(needsRoot(), needsOvs({ dpdk: true }), needsBinaries(SHIM
         const ns = fakeNetns(d, cid);
         const devFile = path.join(d.devinfo, `${cid}-net1.json`);
         const conf = netconf(d, version, mode, { capabilities: { CNIDeviceInfoFile: true }, runtimeConfig: { CNIDeviceInfoFile: devFile } });
-        const add = await runShim(d.socket, cniEnv('ADD', cid, 'net1', ns, { CNI_ARGS: 'IgnoreUnknown=1;K8S_POD_NAMESPACE=ns1;K8S_POD_NAME=pod-a;K8S_POD_UID=0a0b' }), JSON.stringify(conf));
+        const add = await runShim(d.socket, cniEnv('ADD', cid, 'net1', ns, { CNI_ARGS: 'IgnoreUnknown=1;K8S_POD_NAMESPACE=ns1;K8S_POD_NAME=pod-a;K8S_POD_UID=0a0b0a0b-0000-4000-8000-000000000001' }), JSON.stringify(conf));
         expect(add.stderr).toBe('');
         expect(add.code, add.stdout).toBe(0);
         const res = add.json!;

@@ -98,6 +98,9 @@ describe('mode and pod UID', () => {
     rejects(() => validatePodUid(''), 'empty');
     rejects(() => validatePodUid('a/b'), 'charset');
     rejects(() => validatePodUid('x'.repeat(65)), 'charset');
+    for (const bad of ['0b5c-11ee', 'c0ffee00-1111-4222-8333-44445555666', 'c0ffee00111142228333444455556666x', 'g0ffee00-1111-4222-8333-444455556666', '../c0ffee00-1111-4222-8333-444455556666']) {
+      rejects(() => validatePodUid(bad), 'charset');
+    }
   });
 });
 

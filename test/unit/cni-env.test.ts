@@ -137,12 +137,12 @@ describe('parseCniEnv', () => {
 
 describe('parseCniArgs', () => {
   it('splits on ";" and the first "="', () => {
-    const a = parseCniArgs('IgnoreUnknown=1;K8S_POD_NAMESPACE=kube-system;K8S_POD_NAME=p.1;K8S_POD_UID=0b5c-11ee;EXTRA=a=b=c;K8S_POD_INFRA_CONTAINER_ID=deadbeef');
+    const a = parseCniArgs('IgnoreUnknown=1;K8S_POD_NAMESPACE=kube-system;K8S_POD_NAME=p.1;K8S_POD_UID=0b5c11ee-0000-4000-8000-000000000001;EXTRA=a=b=c;K8S_POD_INFRA_CONTAINER_ID=deadbeef');
     expect(a.pairs.get('IgnoreUnknown')).toBe('1');
     expect(a.pairs.get('EXTRA')).toBe('a=b=c');
     expect(a.podNamespace).toBe('kube-system');
     expect(a.podName).toBe('p.1');
-    expect(a.podUid).toBe('0b5c-11ee');
+    expect(a.podUid).toBe('0b5c11ee-0000-4000-8000-000000000001');
     expect(a.podInfraContainerId).toBe('deadbeef');
   });
 
@@ -161,7 +161,7 @@ describe('parseCniArgs', () => {
   });
 
   it('rejects malformed pairs, repeated keys and bad K8S values with code 4', () => {
-    for (const bad of ['NOEQUALS', '=value', 'A=1;A=2', 'K8S_POD_NAMESPACE=Bad_NS', 'K8S_POD_NAMESPACE=../x', 'K8S_POD_NAME=-x', 'K8S_POD_UID=a/b', 'K8S_POD_INFRA_CONTAINER_ID=../x']) {
+    for (const bad of ['NOEQUALS', '=value', 'A=1;A=2', 'K8S_POD_NAMESPACE=Bad_NS', 'K8S_POD_NAMESPACE=../x', 'K8S_POD_NAME=-x', 'K8S_POD_UID=a/b', 'K8S_POD_UID=0b5c-11ee', 'K8S_POD_INFRA_CONTAINER_ID=../x']) {
       const err = cniErrorOf(() => parseCniArgs(bad));
       expect(err.code).toBe(CniErrorCode.InvalidEnvironment);
       expect(err.msg).toBe('invalid CNI_ARGS');
