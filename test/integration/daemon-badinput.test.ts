@@ -10,7 +10,7 @@ import { afterAll, beforeAll, expect, it } from 'vitest';
 import type { Daemon } from '../../src/daemon/daemon';
 import { useSandbox } from '../helpers/sandbox';
 import { describeIf, firstReason, needsBinaries, needsOvs, needsRoot } from '../helpers/skip';
-import { cniEnv, fakeNetns, HOST_LOCAL, leftovers, makeDirs, netconf, NOTHING, runShim, SHIM, startTestDaemon, type DaemonDirs } from './daemon-harness';
+import { cniEnv, fakeNetns, HOST_LOCAL, leftovers, makeDirs, netconf, NOTHING, runShim, SHIM, startTestDaemon, tree, type DaemonDirs } from './daemon-harness';
 
 interface Case {
   name: string;
@@ -20,20 +20,6 @@ interface Case {
   code: number;
   /** The version the error must be worded in (default: the config's, else 1.1.0). */
   version?: string;
-}
-
-/** Every file and directory under `dir` (paths relative to it), sorted. */
-function tree(dir: string): string[] {
-  const out: string[] = [];
-  const walk = (d: string): void => {
-    for (const e of fs.readdirSync(d, { withFileTypes: true })) {
-      const p = path.join(d, e.name);
-      out.push(path.relative(dir, p));
-      if (e.isDirectory()) walk(p);
-    }
-  };
-  walk(dir);
-  return out.sort();
 }
 
 describeIf(firstReason(needsRoot(), needsOvs({ dpdk: true }), needsBinaries(SHIM, HOST_LOCAL)))('daemon: bad-input corpus', () => {

@@ -23,7 +23,7 @@ import { OvsdbClient } from '../../src/ovsdb/client';
 import { makeVHostUserVif } from '../../src/vif/model';
 import { useSandbox } from '../helpers/sandbox';
 import { describeIf, firstReason, needsBinaries, needsOvs, needsRoot } from '../helpers/skip';
-import { cniEnv, fakeNetns, HOST_LOCAL, leftovers, makeDirs, netconf, NOTHING, runShim, SHIM, startTestDaemon, type DaemonDirs } from './daemon-harness';
+import { cniEnv, fakeNetns, HOST_LOCAL, leftovers, makeDirs, netconf, NOTHING, runShim, SHIM, startTestDaemon, tree, type DaemonDirs } from './daemon-harness';
 
 const GOOD_UID = 'c0ffee00-1111-4222-8333-444455556666';
 
@@ -45,20 +45,6 @@ const CORPUS: Record<'podUid' | 'namespace' | 'name' | 'ifname' | 'containerId',
   ifname: [...TRAVERSAL, 'a:b', 'eth0123456789abc', '\u00a0', 'a\u0001'],
   containerId: [...TRAVERSAL, ...ENCODED, 'x'.repeat(300), '_a'],
 };
-
-/** Every file and directory under `dir`, relative, sorted (names only: OVS rewrites its db). */
-function tree(dir: string): string[] {
-  const out: string[] = [];
-  const walk = (d: string): void => {
-    for (const e of fs.readdirSync(d, { withFileTypes: true })) {
-      const p = path.join(d, e.name);
-      out.push(path.relative(dir, p));
-      if (e.isDirectory()) walk(p);
-    }
-  };
-  walk(dir);
-  return out.sort();
-}
 
 /** Where a value would land if it were joined to the mount point, the way a careless plugin would. */
 function naiveTargets(mount: string, v: string): string[] {
@@ -114,7 +100,7 @@ describeIf(firstReason(needsRoot(), needsOvs({ dpdk: true }), needsBinaries(SHIM
     it(`${field}: values with a NUL byte, to the daemon's handler, refused`, async () => {
       const conf = JSON.stringify(netconf(d, '1.1.0', 'client'));
       for (const v of WITH_NUL) {
-        const res = await daemon.handle({ env: envWith(field, v), stdin: Buffer.from(conf) });
+        const res = await daemon.handle({ env: envWith(field, v), stdin: conf });
         expect(res.exitCode, JSON.stringify(v)).toBe(1);
         expect((JSON.parse(res.stdout) as { code: number }).code, JSON.stringify(v)).toBe(4);
       }
