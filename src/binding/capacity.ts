@@ -6,7 +6,7 @@
  * every DPDK release so far, a build-time constant). Past it, ovs-vswitchd cannot create
  * the port: it retries and floods its log while the pod waits. So a plug that would exceed
  * the limit is refused here, before any OVSDB change, with an error that says so; and the
- * daemon advertises what is left to the scheduler (src/daemon/node-capacity.ts).
+ * daemon advertises what is left to the scheduler (src/agent/node-capacity.ts).
  *
  * Every vhost-user Interface of the switch counts (`dpdkvhostuser` and
  * `dpdkvhostuserclient`, vhostplug's or not), plus plugs in flight that are not yet in the

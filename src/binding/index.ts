@@ -12,34 +12,6 @@ export {
   type HealthReport,
 } from './vhostuser';
 export { formatAppConfig, generationOf, APP_CONFIG_VERSION, type AppConfig } from './app-config';
-export { openRuntime, vhostUserOptions, vethOptions, resolveUid, resolveGid, type Runtime, type RuntimeOptions } from './runtime';
-export {
-  loadConfig,
-  parseConfig,
-  defaultConfig,
-  formatConfigWarning,
-  ConfigError,
-  DEFAULT_MOUNT_POINT,
-  DEFAULT_OVS_VHU_PATH,
-  DEFAULT_OVSDB_CONNECTION,
-  type VhostplugConfig,
-  type LoadedConfig,
-  type ConfigWarning,
-} from './config';
-export {
-  ValidationError,
-  isValidationError,
-  validateContainerId,
-  validateIfName,
-  validateVifName,
-  validateMac,
-  validateMode,
-  validatePodUid,
-  validateAbsolutePath,
-  validateUnixSocketPath,
-  canonicalMac,
-  type VHostUserMode,
-} from './validate';
 export {
   VethDriver,
   VethError,
@@ -58,3 +30,18 @@ export {
 } from './veth';
 export { hybridNames, hybridNamesFromPort, hybridQvbName, hybridQvoName, HYBRID_QVB_PREFIX, HYBRID_QVO_PREFIX, type HybridNames } from './hybrid';
 export { ipConfigFromVif, ipConfigFromIpam, normalizeIpConfig, type IpConfig, type IpRoute, type NormalizedIpConfig, type IpamResultLike } from './ipconfig';
+export {
+  buildPodIndex,
+  formatPodIndex,
+  parsePodIndex,
+  validatePodIndexEntry,
+  findInterface,
+  flatPodIndexFile,
+  PodIndexError,
+  POD_INDEX_FILE,
+  POD_INDEX_VERSION,
+  type PodIndex,
+  type PodIndexEntry,
+} from './pod-index';
+export { vhostUserLimit, countVhostUserPorts, PortBudget, VhostUserLimitError, DEFAULT_VHOSTUSER_LIMIT, type VhostUserLimit, type VhostUserPortCount } from './capacity';
+

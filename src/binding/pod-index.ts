@@ -27,7 +27,7 @@
  * rename(2)) by the vhost-user driver, so readers never see half of it; it is in a
  * pod-writable directory, so the daemon never reads a name or path back from it.
  */
-import { canonicalMac, MAX_UNIX_SOCKET_PATH_BYTES, validateContainerId, validateFileName, validateIfName, validateMode, validatePodUid, validateVifName, type VHostUserMode } from './validate';
+import { canonicalMac, MAX_UNIX_SOCKET_PATH_BYTES, validateContainerId, validateFileName, validateIfName, validateMode, validatePodUid, validateVifName, type VHostUserMode } from '../core/validate';
 
 /** The file name of the index in a pod's directory. */
 export const POD_INDEX_FILE = 'interfaces.json';

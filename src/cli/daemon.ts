@@ -3,14 +3,14 @@
  * or SIGINT (graceful stop). Logs are JSON lines on stderr.
  */
 import { parseArgs } from 'node:util';
-import { formatConfigWarning, loadConfig, parseConfig } from '../binding/config';
+import { formatConfigWarning, loadConfig, parseConfig } from '../agent/config';
 import { Daemon } from '../daemon/daemon';
-import { CniMetrics, observeDaemon, startMetricsServer, type MetricsServer } from '../daemon/metrics';
-import { HealthState, memoryCheck, netAdminCheck, startHealthServer, type HealthServer } from '../daemon/health';
-import { NodeCapacityAdvertiser, kubeNodeStatusClient } from '../daemon/node-capacity';
-import type { VhostplugConfig } from '../binding/config';
+import { CniMetrics, observeDaemon, startMetricsServer, type MetricsServer } from '../agent/metrics';
+import { HealthState, memoryCheck, netAdminCheck, startHealthServer, type HealthServer } from '../agent/health';
+import { NodeCapacityAdvertiser, kubeNodeStatusClient } from '../agent/node-capacity';
+import type { VhostplugConfig } from '../agent/config';
 import type { Daemon as RunningDaemon } from '../daemon/daemon';
-import { jsonLogger, type Logger, type LogLevel } from '../log';
+import { jsonLogger, type Logger, type LogLevel } from '../core/log';
 import { UsageError, type Command } from './command';
 
 const OPTIONS = {

@@ -23,7 +23,7 @@ import {
   validatePodName,
   validatePodNamespace,
   validatePodUid,
-} from '../binding/validate';
+} from '../core/validate';
 import { CniError, CniErrorCode } from './errors';
 import { CNI_COMMANDS, type CniCommand } from './spec';
 

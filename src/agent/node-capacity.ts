@@ -17,7 +17,7 @@
  * resources when it re-registers a node); failures are retried with backoff.
  */
 import type * as k8s from '@kubernetes/client-node';
-import { silentLogger, type Logger } from '../log';
+import { silentLogger, type Logger } from '../core/log';
 import type { PortBudget } from '../binding/capacity';
 import type { OvsdbCache } from '../ovsdb/cache';
 
