@@ -16,7 +16,7 @@
  */
 import { readFileSync } from 'node:fs';
 import { parseEndpoint, type Endpoint } from '../ovsdb/transport';
-import { isValidationError, validateAbsolutePath, validateUnixSocketPath, validateVifName } from '../core/validate';
+import { isValidationError, validateAbsolutePath, validateOwner, validateSeLabel, validateSocketMode, validateUnixSocketPath, validateVifName } from '../core/validate';
 
 /** Typed, defaulted and validated configuration. Option names are kuryr.conf's. */
 export interface VhostplugConfig {
@@ -25,6 +25,16 @@ export interface VhostplugConfig {
     mount_point: string;
     /** Where OVS creates client-mode sockets (its vhost-sock-dir). Kuryr: /var/run/openvswitch/. */
     ovs_vhu_path: string;
+    /** Kuryr mode: every pod's files in `<mount_point>/<pod-uid>/` instead of the shared directory. */
+    per_pod_dir: boolean;
+    /** Where pods mount their directory (socket paths in results and indexes); null: per-pod /var/run/vhostuser, flat mount_point. */
+    pod_mount_path: string | null;
+    /** Kuryr mode: default owner "UID:GID" of pods' directories, client-mode sockets and files (a Pod's securityContext wins). */
+    owner: string | null;
+    /** Kuryr mode: client-mode socket mode (octal); default 0660 with an owner. */
+    socket_mode: number | null;
+    /** Kuryr mode: SELinux context for pods' files, where SELinux is enabled. */
+    se_label: string | null;
   };
   os_vif_ovs: {
     ovsdb_connection: string;
@@ -263,7 +273,7 @@ function secondsOpt(def: number, help: string): OptionSpec {
 
 const portOpt = (def: number, help: string): OptionSpec => intOpt(def, help, 1, 65535);
 
-function checkedPath(fn: (t: string) => string): (t: string) => string {
+function checkedPath<T extends Parsed>(fn: (t: string) => T): (t: string) => T {
   return (t) => {
     try {
       return fn(t);
@@ -333,6 +343,23 @@ export const OPTIONS: { readonly [S in ConfigSection]: { readonly [O in keyof Vh
   vhostuser: {
     mount_point: socketDirOpt(DEFAULT_MOUNT_POINT, 'Directory, mounted into DPDK pods, holding the vhost-user sockets and per-interface config files.'),
     ovs_vhu_path: socketDirOpt(DEFAULT_OVS_VHU_PATH, 'Directory where ovs-vswitchd creates client-mode (dpdkvhostuser) sockets; must be on the same filesystem as mount_point.'),
+    per_pod_dir: boolOpt(false, 'Kuryr mode: put every pod\'s socket, config files and interfaces.json in <mount_point>/<pod-uid>/ (pods mount it with subPathExpr: $(POD_UID)); false keeps Kuryr\'s shared directory.'),
+    pod_mount_path: pathOpt(null, 'Where pods mount their vhostplug directory: the socket path in CNI results, device-info and interfaces.json (default: /var/run/vhostuser with per_pod_dir, else mount_point).'),
+    owner: {
+      default: null,
+      help: 'Kuryr mode: "UID:GID" owning pods\' directories, client-mode sockets and files; a Pod\'s securityContext (runAsUser, fsGroup/runAsGroup) takes precedence.',
+      parse: (t) => (t === '' ? null : checkedPath((v) => (validateOwner(v, 'owner'), v))(t)),
+    },
+    socket_mode: {
+      default: null,
+      help: 'Kuryr mode: octal mode of client-mode sockets (default 0660 when an owner applies); directories get the same bits plus x, files without x and group write.',
+      parse: (t) => (t === '' ? null : checkedPath((v) => validateSocketMode(v, 'socket_mode'))(t)),
+    },
+    se_label: {
+      default: null,
+      help: 'Kuryr mode: SELinux context set on pods\' directories, sockets and files where SELinux is enabled (a no-op elsewhere).',
+      parse: (t) => (t === '' ? null : checkedPath((v) => validateSeLabel(v, 'se_label'))(t)),
+    },
   },
   os_vif_ovs: {
     ovsdb_connection: {
@@ -551,6 +578,11 @@ export function parseConfig(text: string, file?: string): LoadedConfig {
 /** Rules across options. */
 function checkCombination(cfg: VhostplugConfig, lineOf: (s: string, o: string) => number | undefined, file?: string): void {
   const err = (section: string, option: string, msg: string): ConfigError => new ConfigError(msg, { section, option, line: lineOf(section, option), file });
+  // <mount_point>/<36-character pod UID>/<14-character port name> must fit sun_path (107 bytes).
+  const perPodRoom = 107 - 1 - 36 - 1 - VIF_NAME_LEN;
+  if (cfg.vhostuser.per_pod_dir && Buffer.byteLength(cfg.vhostuser.mount_point) > perPodRoom) {
+    throw err('vhostuser', 'mount_point', `is ${Buffer.byteLength(cfg.vhostuser.mount_point)} bytes; with per_pod_dir, socket paths <dir>/<pod-uid>/vhuXXXXXXXX-XX must fit 107 bytes, so at most ${perPodRoom}`);
+  }
   if (!cfg.vhostplug.allow_remote_bind && !isLoopback(cfg.cni_daemon.bind_host)) {
     throw err('cni_daemon', 'bind_address', `${cfg.cni_daemon.bind_address} is not a loopback address; the API is unauthenticated (set [vhostplug] allow_remote_bind = true to allow it)`);
   }

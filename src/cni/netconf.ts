@@ -18,6 +18,9 @@ import {
   validateContainerId,
   validateIfName,
   validateMac,
+  validateOwner,
+  validateSeLabel,
+  validateSocketMode,
   validateUnixSocketPath,
 } from '../core/validate';
 import { parseResult, type CniResult } from './result';
@@ -43,6 +46,12 @@ export type NetconfMode = (typeof NETCONF_MODES)[number];
 export const DEFAULT_MODE: NetconfMode = 'server';
 /** Default OVS bridge (Kuryr's default integration bridge). */
 export const DEFAULT_BRIDGE = 'br-int';
+/** Where a pod's vhost-user files live: its own directory (default) or the shared one (Kuryr's). */
+export const SOCKET_LAYOUTS = ['per-pod', 'flat'] as const;
+export type NetconfSocketLayout = (typeof SOCKET_LAYOUTS)[number];
+/** Where the example pod mounts its directory: the socket path in the result and the index. */
+export const DEFAULT_POD_MOUNT_PATH = '/var/run/vhostuser';
+
 /** Longest daemon socket path (sockaddr_un.sun_path is 108 bytes with the NUL). */
 export const MAX_UNIX_PATH = MAX_UNIX_SOCKET_PATH_BYTES;
 
@@ -79,6 +88,12 @@ export interface NetConf {
   daemonSocket?: string;
   /** kuryr.conf to read Kuryr settings from. */
   kuryrConf?: string;
+  /** `socketLayout`: `per-pod` (default; `<mount_point>/<pod-uid>/`, needs K8S_POD_UID) or `flat`. */
+  socketLayout: NetconfSocketLayout;
+  /** `podMountPath`: where the pod mounts its directory (socket paths in the result); per-pod default /var/run/vhostuser. */
+  podMountPath?: string;
+  /** `owner` ("UID:GID"), `socketMode` ("0660"), `seLabel`: who may use the pod's files (docs/pod-side.md). */
+  access?: { uid?: number; gid?: number; socketMode?: number; seLabel?: string };
   capabilities: Readonly<Record<string, boolean>>;
   runtimeConfig: RuntimeConfig;
   /** The previous result (CHECK, DEL), decoded. */
@@ -232,6 +247,7 @@ export function parseNetConf(input: string | Uint8Array | Obj, opts: ParseNetCon
     bridge,
     capabilities: {},
     runtimeConfig: parseRuntimeConfig(doc.runtimeConfig),
+    socketLayout: 'per-pod',
     disableCheck: optBool(doc, 'disableCheck'),
     disableGC: optBool(doc, 'disableGC'),
     raw: doc,
@@ -255,6 +271,26 @@ export function parseNetConf(input: string | Uint8Array | Obj, opts: ParseNetCon
     } else if (Object.keys(doc.ipam).length > 0) {
       throw invalid('ipam.type is required when ipam is given');
     }
+  }
+
+  const layout = optString(doc, 'socketLayout') ?? 'per-pod';
+  if (!(SOCKET_LAYOUTS as readonly string[]).includes(layout)) throw invalid(`socketLayout "${layout}" is not one of ${SOCKET_LAYOUTS.join(', ')}`);
+  conf.socketLayout = layout as NetconfSocketLayout;
+  const podMountPath = optPath(doc, 'podMountPath');
+  if (podMountPath !== undefined) conf.podMountPath = podMountPath;
+  const access: NonNullable<NetConf['access']> = {};
+  const owner = optString(doc, 'owner');
+  if (owner !== undefined) Object.assign(access, validConf(`owner "${owner}"`, () => validateOwner(owner)));
+  if (doc.socketMode !== undefined && doc.socketMode !== null) {
+    const m = doc.socketMode;
+    if (typeof m !== 'string') throw invalid('socketMode must be a string of octal digits, e.g. "0660" (JSON has no octal numbers)');
+    access.socketMode = validConf(`socketMode "${m}"`, () => validateSocketMode(m));
+  }
+  const seLabel = optString(doc, 'seLabel');
+  if (seLabel !== undefined) access.seLabel = validConf(`seLabel "${seLabel}"`, () => validateSeLabel(seLabel));
+  if (Object.keys(access).length > 0) {
+    if (conf.mode === 'veth') throw invalid('owner, socketMode and seLabel apply to vhost-user modes (client, server), not veth');
+    conf.access = access;
   }
 
   const daemonSocket = optPath(doc, 'daemonSocket', true);

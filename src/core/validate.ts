@@ -38,7 +38,8 @@ export type ValidationRule =
   | 'dot-component'
   | 'multicast'
   | 'zero'
-  | 'enum';
+  | 'enum'
+  | 'range';
 
 /** A value that may not become a name or a path. Carries the field, the value and the rule. */
 export class ValidationError extends Error {
@@ -272,3 +273,61 @@ export function validateUnixSocketPath(value: unknown, field = 'unix socket path
   }
   return p;
 }
+
+/** Largest uid/gid accepted: 2^32 - 2 ((uid_t)-1 means "unchanged" to chown(2)). */
+export const MAX_ID = 0xfffffffe;
+
+/** The owner of what a pod is handed. */
+export interface FileOwner {
+  uid: number;
+  gid: number;
+}
+
+function validateId(text: string, field: string, value: unknown, what: string): number {
+  if (!/^\d{1,10}$/.test(text)) throw new ValidationError(field, value, 'charset', `${what} must be a number (names in the node's /etc/passwd mean nothing in the pod)`);
+  const n = Number(text);
+  if (n > MAX_ID) throw new ValidationError(field, value, 'range', `${what} must be at most ${MAX_ID}`);
+  return n;
+}
+
+/** `"UID:GID"`, both numeric (netconf `owner`, `[vhostuser] owner`). */
+export function validateOwner(value: unknown, field = 'owner'): FileOwner {
+  const s = requireString(value, field);
+  const m = /^([^:]*):([^:]*)$/.exec(s);
+  if (!m) throw new ValidationError(field, value, 'charset', 'expected "UID:GID", e.g. "1000:1000"');
+  return { uid: validateId(m[1]!, field, value, 'the UID'), gid: validateId(m[2]!, field, value, 'the GID') };
+}
+
+/**
+ * The permission bits of a client-mode socket: an octal string (`"0660"`, `"660"`,
+ * `"0o660"`) or a number. The owner needs read and write (connect(2) asks for write);
+ * set-id and sticky bits and world-write are refused: the point is to keep others out.
+ */
+export function validateSocketMode(value: unknown, field = 'socketMode'): number {
+  let mode: number;
+  if (typeof value === 'number') mode = value;
+  else {
+    const m = /^(?:0o?)?([0-7]{3,4})$/.exec(requireString(value, field));
+    if (!m) throw new ValidationError(field, value, 'charset', 'expected octal permission bits, e.g. "0660"');
+    mode = parseInt(m[1]!, 8);
+  }
+  if (!Number.isInteger(mode) || mode < 0 || mode > 0o7777) throw new ValidationError(field, value, 'range', 'expected permission bits (0 to 07777)');
+  if (mode & 0o7000) throw new ValidationError(field, value, 'range', 'must not set the set-user-ID, set-group-ID or sticky bits');
+  if (mode & 0o002) throw new ValidationError(field, value, 'range', 'must not be world-writable (anyone could connect)');
+  if ((mode & 0o600) !== 0o600) throw new ValidationError(field, value, 'range', 'must give the owner read and write (connecting to a socket needs write)');
+  return mode;
+}
+
+// user:role:type[:level], the level possibly with categories (s0-s0:c0.c1023, s0:c1,c2).
+const SE_CONTEXT = /^[A-Za-z0-9_.]+:[A-Za-z0-9_.]+:[A-Za-z0-9_.]+(:[A-Za-z0-9_.,:-]+)?$/;
+
+/** An SELinux security context (`seLabel`, `[vhostuser] se_label`). */
+export function validateSeLabel(value: unknown, field = 'seLabel'): string {
+  const s = requireString(value, field);
+  if (s.length === 0) throw new ValidationError(field, value, 'empty', 'must not be empty');
+  if (s.length > 255 || !SE_CONTEXT.test(s)) {
+    throw new ValidationError(field, value, 'charset', 'expected an SELinux context user:role:type[:level], e.g. system_u:object_r:container_file_t:s0');
+  }
+  return s;
+}
+

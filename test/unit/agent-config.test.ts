@@ -24,7 +24,7 @@ function configError(fn: () => unknown, section?: string, option?: string): Conf
 describe('defaults', () => {
   it('match the documented values, with sockets and mount point on one filesystem', () => {
     const c = defaultConfig();
-    expect(c.vhostuser).toStrictEqual({ mount_point: '/var/run/vhostuser', ovs_vhu_path: '/var/run/openvswitch' });
+    expect(c.vhostuser).toStrictEqual({ mount_point: '/var/run/vhostuser', ovs_vhu_path: '/var/run/openvswitch', per_pod_dir: false, pod_mount_path: null, owner: null, socket_mode: null, se_label: null });
     expect(c.os_vif_ovs).toStrictEqual({
       ovsdb_connection: 'unix:/var/run/openvswitch/db.sock',
       ovsdb_endpoint: { kind: 'unix', path: '/var/run/openvswitch/db.sock' },
@@ -97,7 +97,7 @@ port = 8091
     const { config, warnings } = parseConfig(KURYR_CONF, 'kuryr.conf');
     expect(config.kubernetes).toMatchObject({ api_root: 'https://10.0.0.1:6443', ssl_verify_server_crt: true });
     expect(config.neutron_defaults.ovs_bridge).toBe('br-int');
-    expect(config.vhostuser).toStrictEqual({ mount_point: '/var/run/vhostuser', ovs_vhu_path: '/var/run/openvswitch' });
+    expect(config.vhostuser).toMatchObject({ mount_point: '/var/run/vhostuser', ovs_vhu_path: '/var/run/openvswitch', per_pod_dir: false });
     expect(config.cni_daemon).toMatchObject({ worker_num: 8, vif_annotation_timeout: 30 });
     expect(config.os_vif_ovs).toMatchObject({ ovsdb_endpoint: { kind: 'tcp', host: '127.0.0.1', port: 6640 }, ovs_vsctl_timeout: 60 });
     expect(config.cni_health_server.port).toBe(8091);
@@ -275,3 +275,28 @@ describe('docs/configuration.md', () => {
     }
   });
 });
+
+describe('[vhostuser] per-pod directories and ownership', () => {
+  it('parses per_pod_dir, pod_mount_path, owner, socket_mode and se_label', () => {
+    const c = parseConfig('[vhostuser]\nper_pod_dir = true\npod_mount_path = /dev/vhu\nowner = 1000:2000\nsocket_mode = 0640\nse_label = system_u:object_r:container_file_t:s0:c1,c2\n').config;
+    expect(c.vhostuser).toMatchObject({ per_pod_dir: true, pod_mount_path: '/dev/vhu', owner: '1000:2000', socket_mode: 0o640, se_label: 'system_u:object_r:container_file_t:s0:c1,c2' });
+  });
+  it('refuses bad values naming the option', () => {
+    for (const [opt, v] of [
+      ['owner', 'root:root'],
+      ['owner', '1000'],
+      ['socket_mode', '0666'],
+      ['socket_mode', '4660'],
+      ['socket_mode', '0440'],
+      ['se_label', 'not a label'],
+      ['pod_mount_path', 'relative'],
+    ]) {
+      expect(() => parseConfig(`[vhostuser]\n${opt} = ${v}\n`), `${opt} = ${v}`).toThrow(new RegExp(`\\[vhostuser\\] ${opt}: `));
+    }
+  });
+  it('with per_pod_dir, mount_point leaves room for <pod-uid>/<port> in 107 bytes', () => {
+    expect(() => parseConfig(`[vhostuser]\nper_pod_dir = true\nmount_point = /${'m'.repeat(60)}\n`)).toThrow(/\[vhostuser\] mount_point: is 61 bytes; with per_pod_dir/);
+    expect(parseConfig(`[vhostuser]\nmount_point = /${'m'.repeat(60)}\n`).config.vhostuser.per_pod_dir).toBe(false);
+  });
+});
+
