@@ -29,6 +29,7 @@ import type { VhostplugConfig } from '../agent/config';
 import { ConfigError } from '../agent/config';
 import { decodeKuryrPortVifs, decodeKuryrVifAnnotation } from '../vif/ovo';
 import { KuryrRegistry, podKey, type KuryrPortObject } from './registry';
+import type { PodSecurityContext } from '../binding/pod-dir';
 
 /** KuryrPort API coordinates. */
 export const KURYRPORT_GROUP = 'openstack.org';
@@ -120,11 +121,43 @@ export interface PodInfo {
   static: boolean;
   /** deletionTimestamp is set. */
   deleting: boolean;
+  /** The ids that decide who owns the pod's vhost-user files (docs/pod-side.md), when set. */
+  securityContext?: PodSecurityContext;
 }
 
 /** A pod as the API returns it (list items are typed objects, watch objects raw JSON; both have these). */
 interface PodLike {
   metadata?: { name?: string; namespace?: string; uid?: string; annotations?: Record<string, string>; deletionTimestamp?: unknown; resourceVersion?: string };
+  spec?: { securityContext?: IdsLike; containers?: { securityContext?: IdsLike }[] };
+}
+
+interface IdsLike {
+  runAsUser?: unknown;
+  runAsGroup?: unknown;
+  fsGroup?: unknown;
+}
+
+const isId = (v: unknown): v is number => typeof v === 'number' && Number.isSafeInteger(v) && v >= 0 && v <= 0xfffffffe;
+
+/**
+ * runAsUser / runAsGroup / fsGroup of a pod: the pod-level securityContext, with a
+ * container-level runAsUser/runAsGroup used when the pod sets none and every container
+ * agrees on it (the app that opens the socket runs with it). Undefined when none is set.
+ */
+export function podSecurityContext(pod: PodLike): PodSecurityContext | undefined {
+  const out: PodSecurityContext = {};
+  const p = pod.spec?.securityContext ?? {};
+  const containers = pod.spec?.containers ?? [];
+  for (const k of ['runAsUser', 'runAsGroup'] as const) {
+    if (isId(p[k])) out[k] = p[k];
+    else {
+      const vals = new Set(containers.map((c) => c.securityContext?.[k]));
+      const [only] = vals;
+      if (vals.size === 1 && isId(only)) out[k] = only;
+    }
+  }
+  if (isId(p.fsGroup)) out.fsGroup = p.fsGroup;
+  return Object.keys(out).length ? out : undefined;
 }
 
 /** Static pods: kubelet's config.source annotation says file/http, or a mirror pod's annotation. */
@@ -137,7 +170,8 @@ export function isStaticPod(pod: PodLike): boolean {
 export function podInfo(pod: PodLike): PodInfo | undefined {
   const m = pod.metadata;
   if (!m?.name || !m.namespace || !m.uid) return undefined;
-  return { namespace: m.namespace, name: m.name, uid: m.uid, static: isStaticPod(pod), deleting: !!m.deletionTimestamp };
+  const sc = podSecurityContext(pod);
+  return { namespace: m.namespace, name: m.name, uid: m.uid, static: isStaticPod(pod), deleting: !!m.deletionTimestamp, ...(sc ? { securityContext: sc } : {}) };
 }
 
 /** A Kubernetes Event about a pod, as Kuryr emits them. */

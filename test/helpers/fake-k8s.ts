@@ -160,7 +160,12 @@ export class FakeK8s {
   }
 
   /** A Pod as the API returns it. */
-  static pod(ns: string, name: string, node: string, extra: { uid?: string; annotations?: Record<string, string>; labels?: Record<string, string> } = {}): Obj {
+  static pod(
+    ns: string,
+    name: string,
+    node: string,
+    extra: { uid?: string; annotations?: Record<string, string>; labels?: Record<string, string>; securityContext?: Record<string, number> } = {},
+  ): Obj {
     return {
       apiVersion: 'v1',
       kind: 'Pod',
@@ -173,6 +178,7 @@ export class FakeK8s {
       },
       spec: {
         nodeName: node,
+        ...(extra.securityContext ? { securityContext: extra.securityContext } : {}),
         containers: [{ name: 'app', image: 'registry.example/dpdk-app:1', resources: {} }],
         restartPolicy: 'Always',
         schedulerName: 'default-scheduler',

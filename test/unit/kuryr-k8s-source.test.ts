@@ -11,7 +11,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { defaultConfig, ConfigError } from '../../src/agent/config';
-import { KuryrK8sSource, loadKubeConfig, nodeName } from '../../src/kuryr/k8s-source';
+import { KuryrK8sSource, loadKubeConfig, nodeName, podInfo } from '../../src/kuryr/k8s-source';
 import { KuryrRegistry } from '../../src/kuryr/registry';
 import { encodePodState, decodeKuryrPortVifs } from '../../src/vif/ovo';
 import { FakeK8s } from '../helpers/fake-k8s';
@@ -189,3 +189,15 @@ describe('KuryrK8sSource against the Kubernetes API stand-in (the real kube-apis
     expect(await s.apiHealthy()).toBeUndefined();
   });
 });
+
+describe('podInfo: the securityContext that decides who owns the pod\'s vhost-user files', () => {
+  const meta = { name: 'p', namespace: 'ns', uid: 'c0ffee00-1111-4222-8333-444455556666' };
+  it('pod level first; a container-level user/group when every container agrees', () => {
+    expect(podInfo({ metadata: meta, spec: { securityContext: { runAsUser: 1000, runAsGroup: 2000, fsGroup: 3000 } } })?.securityContext).toEqual({ runAsUser: 1000, runAsGroup: 2000, fsGroup: 3000 });
+    expect(podInfo({ metadata: meta, spec: { containers: [{ securityContext: { runAsUser: 7 } }, { securityContext: { runAsUser: 7 } }] } })?.securityContext).toEqual({ runAsUser: 7 });
+    expect(podInfo({ metadata: meta, spec: { containers: [{ securityContext: { runAsUser: 7 } }, { securityContext: { runAsUser: 8 } }] } })?.securityContext).toBeUndefined();
+    expect(podInfo({ metadata: meta, spec: { securityContext: { runAsUser: -1, fsGroup: 'x' } } })?.securityContext).toBeUndefined();
+    expect(podInfo({ metadata: meta })).not.toHaveProperty('securityContext');
+  });
+});
+
