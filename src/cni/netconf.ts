@@ -49,8 +49,6 @@ export const DEFAULT_BRIDGE = 'br-int';
 /** Where a pod's vhost-user files live: its own directory (default) or the shared one (Kuryr's). */
 export const SOCKET_LAYOUTS = ['per-pod', 'flat'] as const;
 export type NetconfSocketLayout = (typeof SOCKET_LAYOUTS)[number];
-/** Where the example pod mounts its directory: the socket path in the result and the index. */
-export const DEFAULT_POD_MOUNT_PATH = '/var/run/vhostuser';
 
 /** Longest daemon socket path (sockaddr_un.sun_path is 108 bytes with the NUL). */
 export const MAX_UNIX_PATH = MAX_UNIX_SOCKET_PATH_BYTES;

@@ -41,6 +41,14 @@ export interface TestpmdOptions {
   readyTimeoutMs?: number;
   /** Hard lifetime cap in seconds: `timeout` kills testpmd even if the test process dies. */
   maxLifetimeS?: number;
+  /**
+   * Runs testpmd through a wrapper (e.g. into a pod's netns and mount namespace, as its
+   * non-root user): gets `stdbuf … dpdk-testpmd …` and returns the argv to run instead. The
+   * wrapper must exec (not fork) so that stdin, signals and the exit reach testpmd.
+   */
+  wrap?: (argv: string[]) => string[];
+  /** DPDK's runtime directory base as testpmd sees it (default /var/run/dpdk; a non-root user's is $XDG_RUNTIME_DIR/dpdk). */
+  runtimeDir?: string;
 }
 
 /** Counters of one port from `show port stats all`. */
@@ -151,11 +159,9 @@ export async function startTestpmd(opts: TestpmdOptions): Promise<Testpmd> {
   ];
   // --no-huge cannot hold the default 155k-mbuf pool; 16k is plenty for io forwarding.
   const app = ['-i', '--total-num-mbufs=16384', `--forward-mode=${opts.forwardMode ?? 'io'}`, ...(opts.appArgs ?? [])];
-  const argv = [
-    '-s', 'INT', '-k', '5', String(opts.maxLifetimeS ?? 300),
-    'stdbuf', '-o0', '-e0',
-    'dpdk-testpmd', ...eal, '--', ...app,
-  ];
+  const pmd = ['stdbuf', '-o0', '-e0', 'dpdk-testpmd', ...eal, '--', ...app];
+  const argv = ['-s', 'INT', '-k', '5', String(opts.maxLifetimeS ?? 300), ...(opts.wrap ? opts.wrap(pmd) : pmd)];
+  const runtimeDir = `${opts.runtimeDir ?? '/var/run/dpdk'}/${prefix}`;
   const child: ChildProcess = spawn('timeout', argv, { stdio: ['pipe', 'pipe', 'pipe'] });
 
   let out = '';
@@ -178,7 +184,7 @@ export async function startTestpmd(opts: TestpmdOptions): Promise<Testpmd> {
 
   const cleanupSync = () => {
     killTree(child.pid);
-    rmSync(`/var/run/dpdk/${prefix}`, { recursive: true, force: true });
+    rmSync(runtimeDir, { recursive: true, force: true });
   };
   live.add(cleanupSync);
   if (!exitHookInstalled) {
@@ -275,7 +281,7 @@ export async function startTestpmd(opts: TestpmdOptions): Promise<Testpmd> {
         }
         // testpmd runs as our child's child; make sure it is not left as a running orphan.
         for (const c of childPids(child.pid!)) if (pidAlive(c)) killTree(c);
-        rmSync(`/var/run/dpdk/${prefix}`, { recursive: true, force: true });
+        rmSync(runtimeDir, { recursive: true, force: true });
         live.delete(cleanupSync);
       })();
       return stopped;

@@ -11,6 +11,16 @@ export interface Attachment {
   podNamespace?: string;
   podName?: string;
   podUid?: string;
+  /**
+   * vhost-user: where the pod's files are and who owns them, so a restarted daemon puts a
+   * re-created socket back in the right directory with the same owner and mode.
+   * `per-pod` (`<mount_point>/<pod-uid>/`); absent: the flat layout.
+   */
+  socketLayout?: 'per-pod';
+  uid?: number;
+  gid?: number;
+  socketMode?: number;
+  seLabel?: string;
 }
 
 /** vhostplug's own external_ids keys. `vhostplug-owner` marks the ports we may delete. */
@@ -20,6 +30,11 @@ export const OWNER_KEYS = {
   ifname: 'vhostplug-ifname',
   podNamespace: 'vhostplug-pod-namespace',
   podName: 'vhostplug-pod-name',
+  socketLayout: 'vhostplug-socket-layout',
+  uid: 'vhostplug-uid',
+  gid: 'vhostplug-gid',
+  socketMode: 'vhostplug-socket-mode',
+  seLabel: 'vhostplug-se-label',
 } as const;
 
 export const OWNER_VALUE = 'vhostplug';
@@ -44,8 +59,15 @@ export function ownerExternalIds(a: Attachment): Record<string, string> {
   };
   if (a.podNamespace) ids[OWNER_KEYS.podNamespace] = a.podNamespace;
   if (a.podName) ids[OWNER_KEYS.podName] = a.podName;
+  if (a.socketLayout) ids[OWNER_KEYS.socketLayout] = a.socketLayout;
+  if (a.uid !== undefined) ids[OWNER_KEYS.uid] = String(a.uid);
+  if (a.gid !== undefined) ids[OWNER_KEYS.gid] = String(a.gid);
+  if (a.socketMode !== undefined) ids[OWNER_KEYS.socketMode] = `0${a.socketMode.toString(8)}`;
+  if (a.seLabel) ids[OWNER_KEYS.seLabel] = a.seLabel;
   return ids;
 }
+
+const ID = /^\d{1,10}$/;
 
 /** The attachment recorded on a port's external_ids, or undefined when vhostplug does not own it. */
 export function attachmentOf(ids: Record<string, string>): Attachment | undefined {
@@ -57,6 +79,14 @@ export function attachmentOf(ids: Record<string, string>): Attachment | undefine
   if (ids[OWNER_KEYS.podNamespace]) a.podNamespace = ids[OWNER_KEYS.podNamespace];
   if (ids[OWNER_KEYS.podName]) a.podName = ids[OWNER_KEYS.podName];
   if (ids['vm-uuid']) a.podUid = ids['vm-uuid'];
+  if (ids[OWNER_KEYS.socketLayout] === 'per-pod') a.socketLayout = 'per-pod';
+  const uid = ids[OWNER_KEYS.uid];
+  const gid = ids[OWNER_KEYS.gid];
+  const mode = ids[OWNER_KEYS.socketMode];
+  if (uid !== undefined && ID.test(uid)) a.uid = Number(uid);
+  if (gid !== undefined && ID.test(gid)) a.gid = Number(gid);
+  if (mode !== undefined && /^0[0-7]{3}$/.test(mode)) a.socketMode = parseInt(mode, 8);
+  if (ids[OWNER_KEYS.seLabel]) a.seLabel = ids[OWNER_KEYS.seLabel];
   return a;
 }
 
