@@ -2,32 +2,42 @@
  * The vhost-user binding driver: plugs a VIFVHostUser into OVS and hands the socket and
  * the per-interface config file to the pod.
  *
- * Paths have ONE definition (Kuryr has two that disagree, see docs/vhostuser.md):
- * - socket:      `<mount_point>/<vif_name>` in both modes;
- * - config file: `<mount_point>/<container-id>-<ifname>`;
- * - client mode: OVS creates the socket at `<ovs_vhu_path>/<vif_name>` and we rename(2) it.
+ * Paths have ONE definition (Kuryr has two that disagree, see docs/vhostuser.md), in the
+ * pod's directory `<dir>`: `<mount_point>/<pod-uid>` (the per-pod layout) or
+ * `<mount_point>` (the flat one, Kuryr's) (src/binding/pod-files.ts):
+ * - socket:      `<dir>/<vif_name>` in both modes;
+ * - config file: `<dir>/<container-id>-<ifname>`;
+ * - index:       `<dir>/interfaces.json` (flat: `<mount_point>/interfaces-<pod-uid>.json`);
+ * - client mode: OVS creates the socket at `<ovs_vhu_path>/<vif_name>`; it gets the pod's
+ *   owner and mode there, where no pod can reach it, and is then rename(2)d into `<dir>`.
  * Every name comes from the validated VIF and CNI arguments or from OVSDB (our ownership
- * external_ids), never from the pod-writable mount dir.
+ * external_ids, which also record the layout and the owner), never from the pod-writable
+ * directory.
  *
- * connect = plug (one OVSDB transaction, acknowledged by vswitchd) → client mode: wait for
- * the socket (inotify, watch armed before the plug) and move it → write the config file
- * atomically. A failure at any step undoes the steps before it.
+ * connect = the pod's directory (per-pod) → plug (one OVSDB transaction, acknowledged by
+ * vswitchd) → client mode: wait for the socket (inotify, watch armed before the plug),
+ * own it, move it → write the config file, then the pod's index, atomically. A failure
+ * at any step undoes the steps before it. The pod's directory goes with its last
+ * interface.
  */
 import { EventEmitter } from 'node:events';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { DirWatcher, isSocket, waitForEntry, type DirEvent } from '../os/inotify';
-import { moveSocket } from '../os/rename';
 import { checkSameMount } from '../os/mounts';
-import { UnsafeTargetError, unlinkIfExists, writeFileAtomic } from '../os/atomic-file';
+import { UnsafeTargetError, unlinkIfExists } from '../os/atomic-file';
+import { moveSocketOwned } from '../os/ownership';
 import { silentLogger, type Logger } from '../core/log';
 import type { VIFVHostUser } from '../vif/model';
-import { vhostUserConfigFileName, vhostUserPortName, vhostUserSocketPath } from '../vif/names';
+import { vhostUserPortName } from '../vif/names';
 import { osVifExternalIds, ownerExternalIds, type Attachment } from '../vswitch/ownership';
 import type { PortSpec } from '../vswitch/ports';
 import type { Vswitch, WriteTimings } from '../vswitch/vswitch';
 import { formatAppConfig, generationOf } from './app-config';
 import { PortBudget, vhostUserLimit, type PortReservation } from './capacity';
+import { PodFiles, type PodPlace } from './pod-files';
+import type { PodAccess, SocketLayout } from './pod-dir';
+import type { PodIndexEntry } from './pod-index';
 import {
   ValidationError,
   validateAbsolutePath,
@@ -35,6 +45,8 @@ import {
   validateIfName,
   validateMac,
   validateMode,
+  validatePodName,
+  validatePodNamespace,
   validatePodUid,
   validateUnixSocketPath,
   validateVifName,
@@ -57,8 +69,20 @@ export interface VhostUserDriverOptions {
   waitForVswitchd?: boolean;
   /** Deadline of that wait (`[os_vif_ovs] ovs_vsctl_timeout`, default 120000 ms). */
   ackTimeoutMs?: number;
-  /** Config file permissions (default 0644, owner unchanged). */
+  /** Config file permissions without a pod owner (default 0644, owner unchanged). */
   configFile?: { mode?: number; uid?: number; gid?: number };
+  /**
+   * Where a request that names none puts the pod's files (default `flat`, Kuryr's):
+   * `per-pod` is `<mount_point>/<pod-uid>/` (`[vhostuser] per_pod_dir`; the CNI daemon passes
+   * the netconf's `socketLayout`, default per-pod). See docs/pod-side.md.
+   */
+  socketLayout?: SocketLayout;
+  /** `[vhostuser] pod_mount_path`: where pods mount their directory (socket paths handed to them). */
+  podMountPath?: string;
+  /** `[vhostuser] owner`, `socket_mode`, `se_label`: who may use a pod's files when the request says nothing. */
+  defaultAccess?: PodAccess;
+  /** Whether SELinux is enabled (default: detected from selinuxfs). */
+  selinux?: boolean;
   /** fsync config files and their directory (default true). */
   fsync?: boolean;
   /**
@@ -78,7 +102,10 @@ export interface VhostUserAttachment extends Attachment {
   mac: string;
   mtu: number;
   bridge: string;
+  /** The socket on the node. */
   socketPath: string;
+  /** The socket as the pod sees it (CNI result `socketPath`, device-info, interfaces.json). */
+  podSocketPath: string;
   configPath: string;
   generation: number;
 }
@@ -98,6 +125,12 @@ export interface ConnectRequest {
   podUid?: string;
   podNamespace?: string;
   podName?: string;
+  /** Where the pod's files go (default: the driver's `socketLayout`). `per-pod` needs `podUid`. */
+  socketLayout?: SocketLayout;
+  /** Who may use them (default: the driver's `defaultAccess`). */
+  access?: PodAccess;
+  /** Where the pod mounts its directory (default: the driver's `podMountPath`). */
+  podMountPath?: string;
 }
 
 export interface ConnectResult extends VhostUserAttachment {
@@ -113,11 +146,15 @@ export interface DisconnectRequest {
   ifname: string;
   /** Lets DEL clean up even when neither our state nor OVSDB knows the attachment. */
   vif?: VIFVHostUser;
+  /** The same for the pod's directory: the layout and pod UID the ADD had. */
+  socketLayout?: SocketLayout;
+  podUid?: string;
 }
 
 export interface DisconnectResult {
   vifName: string | undefined;
-  removed: { port: boolean; socket: boolean; configFile: boolean };
+  /** `podDir`: per-pod layout only, whether the pod's directory went with this interface. */
+  removed: { port: boolean; socket: boolean; configFile: boolean; podDir?: boolean };
 }
 
 export interface HealthReport {
@@ -129,7 +166,7 @@ export interface HealthReport {
 export class VhostUserError extends Error {
   readonly code: string;
   constructor(
-    readonly step: 'validate' | 'capacity' | 'plug' | 'socket' | 'rename' | 'config-file',
+    readonly step: 'validate' | 'capacity' | 'directory' | 'plug' | 'socket' | 'rename' | 'config-file' | 'index',
     cause: Error,
   ) {
     super(`vhost-user ${step} failed: ${cause.message}`, { cause });
@@ -155,9 +192,22 @@ function lstatOrUndefined(p: string): fs.Stats | undefined {
 }
 
 /** The vhost-user driver. One per node agent; attachments are tracked by vif name. */
+/** What the driver keeps per pod: connects in flight, and one chain of file operations (directory, index). */
+interface PodState {
+  pending: number;
+  chain: Promise<unknown>;
+}
+
+const attKey = (containerId: string, ifname: string): string => `${containerId}/${ifname}`;
+
+/** The vhost-user driver. One per node agent; attachments are tracked by vif name. */
 export class VhostUserDriver extends EventEmitter<Events> {
   private readonly byName = new Map<string, VhostUserAttachment>();
   private readonly byAttachment = new Map<string, VhostUserAttachment>();
+  /** The place of each tracked attachment's files. */
+  private readonly places = new Map<string, PodPlace>();
+  /** By pod key ({@link podKeyOf}). */
+  private readonly pods = new Map<string, PodState>();
   private readonly log: Logger;
   private watcher: DirWatcher | undefined;
   private recovering = false;
@@ -166,6 +216,8 @@ export class VhostUserDriver extends EventEmitter<Events> {
   readonly ovsVhuPath: string;
   /** The switch's vhost-user port limit and the plugs holding a slot. */
   readonly budget: PortBudget;
+  /** Where pods' files go and who owns them. */
+  readonly files: PodFiles;
 
   constructor(
     private readonly vswitch: Vswitch,
@@ -176,11 +228,31 @@ export class VhostUserDriver extends EventEmitter<Events> {
     this.ovsVhuPath = validateAbsolutePath(opts.ovsVhuPath, '[vhostuser] ovs_vhu_path');
     this.log = opts.log ?? silentLogger;
     this.budget = new PortBudget(vswitch.client.cache, vhostUserLimit(opts.vhostUserPortLimit));
+    const cf = opts.configFile ?? {};
+    this.files = new PodFiles({
+      mountPoint: this.mountPoint,
+      fileMode: cf.mode ?? 0o644,
+      ...(cf.uid !== undefined || cf.gid !== undefined ? { configFileOwner: { ...(cf.uid === undefined ? {} : { uid: cf.uid }), ...(cf.gid === undefined ? {} : { gid: cf.gid }) } } : {}),
+      ...(opts.podMountPath ? { podMountPath: opts.podMountPath } : {}),
+      fsync: opts.fsync ?? true,
+      ...(opts.selinux === undefined ? {} : { selinux: opts.selinux }),
+      log: this.log,
+    });
   }
 
-  /** THE socket path of a port, in the pod-visible mount dir (both modes). */
+  /** The layout a request without one gets. */
+  get socketLayout(): SocketLayout {
+    return this.opts.socketLayout ?? 'flat';
+  }
+
+  /** The access a request without one gets (`[vhostuser] owner`, `socket_mode`, `se_label`). */
+  get defaultAccess(): PodAccess | undefined {
+    return this.opts.defaultAccess;
+  }
+
+  /** The socket of a port in the flat layout (`<mount_point>/<vif_name>`). */
   socketPathOf(vifName: string): string {
-    return vhostUserSocketPath(this.mountPoint, vifName);
+    return this.files.place({ layout: 'flat', vifName, containerId: 'x', ifname: 'x' }).socketPath;
   }
 
   /** Where OVS creates a client-mode (dpdkvhostuser) socket. */
@@ -188,9 +260,30 @@ export class VhostUserDriver extends EventEmitter<Events> {
     return path.join(this.ovsVhuPath, vifName);
   }
 
-  /** The per-interface config file of an attachment. */
+  /** The config file of an attachment in the flat layout (`<mount_point>/<container-id>-<ifname>`). */
   configPathOf(containerId: string, ifname: string): string {
-    return path.join(this.mountPoint, vhostUserConfigFileName(containerId, ifname));
+    return this.files.place({ layout: 'flat', vifName: 'vhux', containerId, ifname }).configPath;
+  }
+
+  /**
+   * Where a request's files will be (socket, pod's view of it, config file, directory),
+   * validated; throws the ValidationError a connect would. No I/O.
+   */
+  placeOf(req: { vifName: string; containerId: string; ifname: string; podUid?: string; socketLayout?: SocketLayout; access?: PodAccess; podMountPath?: string }): PodPlace {
+    return this.files.place({
+      layout: req.socketLayout ?? this.socketLayout,
+      ...(req.podUid ? { podUid: validatePodUid(req.podUid) } : {}),
+      vifName: req.vifName,
+      containerId: req.containerId,
+      ifname: req.ifname,
+      ...(req.access ?? this.opts.defaultAccess ? { access: req.access ?? this.opts.defaultAccess } : {}),
+      ...(req.podMountPath ? { podMountPath: req.podMountPath } : {}),
+    });
+  }
+
+  /** The place of an attachment (its recorded layout, pod and owner). */
+  private placeOfAttachment(att: VhostUserAttachment): PodPlace {
+    return this.places.get(att.vifName) ?? this.placeOf({ ...att, socketLayout: att.socketLayout ?? 'flat', access: accessOf(att) });
   }
 
   /** Attachments known to the driver. */
@@ -200,24 +293,88 @@ export class VhostUserDriver extends EventEmitter<Events> {
 
   /** The attachment of (container id, ifname), if tracked. */
   find(containerId: string, ifname: string): VhostUserAttachment | undefined {
-    return this.byAttachment.get(`${containerId}/${ifname}`);
+    return this.byAttachment.get(attKey(containerId, ifname));
   }
 
-  private track(att: VhostUserAttachment): void {
+  /** Pod directories (per-pod layout) that tracked attachments hold. */
+  heldPodDirs(): Set<string> {
+    const out = new Set<string>();
+    for (const p of this.places.values()) if (p.layout === 'per-pod') out.add(p.dir);
+    return out;
+  }
+
+  private track(att: VhostUserAttachment, place: PodPlace): void {
     const old = this.byName.get(att.vifName);
-    if (old) this.byAttachment.delete(`${old.containerId}/${old.ifname}`);
+    if (old) this.byAttachment.delete(attKey(old.containerId, old.ifname));
     this.byName.set(att.vifName, att);
-    this.byAttachment.set(`${att.containerId}/${att.ifname}`, att);
+    this.byAttachment.set(attKey(att.containerId, att.ifname), att);
+    this.places.set(att.vifName, place);
   }
 
   private untrack(vifName: string): void {
     const old = this.byName.get(vifName);
-    if (old) this.byAttachment.delete(`${old.containerId}/${old.ifname}`);
+    if (old) this.byAttachment.delete(attKey(old.containerId, old.ifname));
     this.byName.delete(vifName);
+    this.places.delete(vifName);
   }
 
+  // ------------------------------------------------------------ per-pod files
+
+  /** A pod's identity for its directory and index: its directory (per-pod) or its index file (flat). */
+  private podKeyOf(p: PodPlace): string | undefined {
+    return p.layout === 'per-pod' ? p.dir : p.indexPath;
+  }
+
+  private podState(key: string): PodState {
+    let st = this.pods.get(key);
+    if (!st) this.pods.set(key, (st = { pending: 0, chain: Promise.resolve() }));
+    return st;
+  }
+
+  /** Runs `fn` after every earlier file operation of the same pod (directory and index stay consistent under parallel connects). */
+  private podOp<T>(p: PodPlace, fn: () => Promise<T> | T): Promise<T> {
+    const key = this.podKeyOf(p);
+    if (key === undefined) return Promise.resolve().then(fn);
+    const st = this.podState(key);
+    const run = st.chain.then(fn);
+    st.chain = run.catch(() => undefined);
+    return run;
+  }
+
+  /** The tracked attachments of a pod. */
+  private podAttachments(key: string): [VhostUserAttachment, PodPlace][] {
+    const out: [VhostUserAttachment, PodPlace][] = [];
+    for (const [name, p] of this.places) {
+      const a = this.byName.get(name);
+      if (a && this.podKeyOf(p) === key) out.push([a, p]);
+    }
+    return out;
+  }
+
+  /** Rewrites the pod's index from its tracked attachments (call inside {@link podOp}). */
+  private async writeIndex(p: PodPlace): Promise<void> {
+    const key = this.podKeyOf(p);
+    if (key === undefined || !p.podUid) return;
+    const atts = this.podAttachments(key);
+    const named = atts.find(([a]) => a.podNamespace && a.podName)?.[0];
+    const pod = { uid: p.podUid, ...(named ? { namespace: named.podNamespace!, name: named.podName! } : {}) };
+    await this.files.writeIndex(p, pod, atts.map(([a, ap]) => indexEntryOf(a, ap)));
+  }
+
+  /** Per-pod: the directory goes when no tracked attachment and no connect in flight holds it (inside {@link podOp}). */
+  private async removePodDirIfUnused(p: PodPlace): Promise<boolean> {
+    const key = this.podKeyOf(p);
+    if (p.layout !== 'per-pod' || key === undefined) return false;
+    if (this.podAttachments(key).length > 0 || (this.pods.get(key)?.pending ?? 0) > 0) return false;
+    const gone = await this.files.removeDir(p);
+    this.pods.delete(key);
+    return gone;
+  }
+
+  // ------------------------------------------------------------ connect
+
   /** Validates a request and derives every name and path from it. */
-  private plan(req: ConnectRequest): { att: VhostUserAttachment; warnings: string[] } {
+  private plan(req: ConnectRequest): { att: VhostUserAttachment; place: PodPlace; warnings: string[] } {
     const { vif } = req;
     const warnings: string[] = [];
     if (!vif || vif.kind !== 'VIFVHostUser') throw new ValidationError('vif', vif?.kind, 'type', 'expected a VIFVHostUser');
@@ -229,10 +386,13 @@ export class VhostUserDriver extends EventEmitter<Events> {
     }
     const mode = validateMode(vif.mode);
     const mac = validateMac(vif.address ?? undefined);
-    const socketPath = this.socketPathOf(vifName);
+    const podUid = req.podUid ? validatePodUid(req.podUid) : undefined;
+    const access = req.access ?? this.opts.defaultAccess;
+    const layout = req.socketLayout ?? this.socketLayout;
+    const place = this.placeOf({ vifName, containerId, ifname, socketLayout: layout, ...(podUid ? { podUid } : {}), ...(access ? { access } : {}), ...(req.podMountPath ? { podMountPath: req.podMountPath } : {}) });
     if (mode === 'client') validateUnixSocketPath(this.ovsSocketPathOf(vifName), 'OVS vhost-user socket path');
-    if (vif.path && vif.path !== socketPath) {
-      warnings.push(`vif.path "${vif.path}" differs from this node's socket path "${socketPath}"; using the node's ([vhostuser] mount_point)`);
+    if (vif.path && vif.path !== place.socketPath && vif.path !== place.podSocketPath) {
+      warnings.push(`vif.path "${vif.path}" differs from this node's socket path "${place.socketPath}"; using the node's ([vhostuser] mount_point)`);
     }
     const bridge = vif.network?.bridge || this.opts.defaultBridge;
     if (!bridge) {
@@ -248,14 +408,20 @@ export class VhostUserDriver extends EventEmitter<Events> {
       mac,
       mtu,
       bridge,
-      socketPath,
-      configPath: this.configPathOf(containerId, ifname),
+      socketPath: place.socketPath,
+      podSocketPath: place.podSocketPath,
+      configPath: place.configPath,
       generation: 1,
     };
-    if (req.podUid) att.podUid = validatePodUid(req.podUid);
-    if (req.podNamespace) att.podNamespace = req.podNamespace;
-    if (req.podName) att.podName = req.podName;
-    return { att, warnings };
+    if (podUid) att.podUid = podUid;
+    if (req.podNamespace) att.podNamespace = validatePodNamespace(req.podNamespace);
+    if (req.podName) att.podName = validatePodName(req.podName);
+    if (layout === 'per-pod') att.socketLayout = 'per-pod';
+    if (access?.uid !== undefined) att.uid = access.uid;
+    if (access?.gid !== undefined) att.gid = access.gid;
+    if (access?.socketMode !== undefined) att.socketMode = access.socketMode;
+    if (access?.seLabel !== undefined) att.seLabel = access.seLabel;
+    return { att, place, warnings };
   }
 
   /** The OVS port of an attachment, as os-vif writes it plus our ownership keys. */
@@ -276,18 +442,18 @@ export class VhostUserDriver extends EventEmitter<Events> {
   }
 
   /**
-   * Plugs the VIF and hands the socket and config file to the pod. Idempotent for the
-   * same attachment; a failure undoes every step already done.
+   * Plugs the VIF and hands the socket, the config file and the pod's index to the pod.
+   * Idempotent for the same attachment; a failure undoes every step already done.
    */
   async connect(req: ConnectRequest): Promise<ConnectResult> {
     const t0 = performance.now();
-    let planned: { att: VhostUserAttachment; warnings: string[] };
+    let planned: { att: VhostUserAttachment; place: PodPlace; warnings: string[] };
     try {
       planned = this.plan(req);
     } catch (err) {
       throw new VhostUserError('validate', err as Error);
     }
-    const { att, warnings } = planned;
+    const { att, place, warnings } = planned;
     const undo: (() => Promise<unknown>)[] = [];
     const timings: ConnectTimings = { commitMs: 0, ackMs: 0, socketWaitMs: 0, renameMs: 0, fileMs: 0, totalMs: 0 };
     let step: VhostUserError['step'] = 'plug';
@@ -295,6 +461,9 @@ export class VhostUserDriver extends EventEmitter<Events> {
     const ac = new AbortController();
     let socketWait: Promise<fs.Stats> | undefined;
     let slot: PortReservation | undefined;
+    const podKey = this.podKeyOf(place);
+    const pod = podKey === undefined ? undefined : this.podState(podKey);
+    if (pod) pod.pending++;
     try {
       // One cache read for both decisions below (nothing is awaited in between).
       const existing = this.vswitch.portOwner(att.vifName);
@@ -302,8 +471,14 @@ export class VhostUserDriver extends EventEmitter<Events> {
         // A new port needs a slot under the switch's limit: refused here, before any change.
         step = 'capacity';
         slot = this.budget.reserve();
-        step = 'plug';
       }
+      if (place.layout === 'per-pod') {
+        // Created before the plug: a server-mode app creates its socket there, OVS connects to it.
+        step = 'directory';
+        const dir = await this.podOp(place, () => this.files.ensureDir(place));
+        if (dir.created) undo.push(() => this.podOp(place, () => this.removePodDirIfUnused(place)));
+      }
+      step = 'plug';
       const alreadyMoved = att.mode === 'client' && existing?.attachment !== undefined && lstatOrUndefined(att.socketPath)?.isSocket() === true;
       if (att.mode === 'client' && !alreadyMoved) {
         // Arm the watch BEFORE the plug so the socket's creation cannot be missed.
@@ -334,7 +509,7 @@ export class VhostUserDriver extends EventEmitter<Events> {
         timings.socketWaitMs = performance.now() - t;
         step = 'rename';
         const r = performance.now();
-        this.moveIntoMount(att);
+        this.moveIntoPodDir(att, place);
         timings.renameMs = performance.now() - r;
         undo.push(() => unlinkIfExists(att.socketPath));
       }
@@ -343,11 +518,26 @@ export class VhostUserDriver extends EventEmitter<Events> {
       const f = performance.now();
       const previous = this.byName.get(att.vifName);
       if (previous) att.generation = previous.generation;
-      await this.writeConfig(att);
+      await this.writeConfig(att, place);
+      undo.push(() => unlinkIfExists(att.configPath));
+      // Tracked and indexed in one step of the pod's chain, so parallel connects of one
+      // pod each see the others in the index.
+      step = 'index';
+      await this.podOp(place, async () => {
+        this.track(att, place);
+        try {
+          await this.writeIndex(place);
+        } catch (err) {
+          if (previous) this.track(previous, this.places.get(previous.vifName) ?? place);
+          else this.untrack(att.vifName);
+          throw err;
+        }
+      });
       timings.fileMs = performance.now() - f;
     } catch (err) {
       slot?.release();
       ac.abort();
+      if (pod) pod.pending--;
       for (const u of undo.reverse()) {
         try {
           await u();
@@ -357,7 +547,7 @@ export class VhostUserDriver extends EventEmitter<Events> {
       }
       throw err instanceof VhostUserError ? err : new VhostUserError(step, err as Error);
     }
-    this.track(att);
+    if (pod) pod.pending--;
     timings.totalMs = performance.now() - t0;
     for (const w of warnings) this.log.warn(w, { vif: att.vifName });
     return { ...att, created, timings, warnings };
@@ -393,18 +583,22 @@ export class VhostUserDriver extends EventEmitter<Events> {
     }
   }
 
-  /** rename(2) of OVS's socket into the mount dir; never through a planted symlink. */
-  private moveIntoMount(att: VhostUserAttachment): void {
+  /**
+   * OVS's socket gets the pod's owner, mode and label while still in ovs_vhu_path (no pod
+   * can reach it there), then rename(2) into the pod's directory: never through a planted
+   * symlink, never with root's permissions in the pod's sight.
+   */
+  private moveIntoPodDir(att: VhostUserAttachment, place: PodPlace): void {
     const src = this.ovsSocketPathOf(att.vifName);
     const existing = lstatOrUndefined(att.socketPath);
     if (existing && !existing.isSocket()) {
       throw new UnsafeTargetError(existing.isSymbolicLink() ? 'ELOOP' : 'EEXIST', att.socketPath, existing.isSymbolicLink() ? 'symbolic link' : 'non-socket file');
     }
     // A stale socket (a previous life of this port) is replaced atomically.
-    moveSocket(src, att.socketPath, { replace: existing !== undefined });
+    moveSocketOwned(src, att.socketPath, place.access.socket, { replace: existing !== undefined, ...(this.opts.selinux === undefined ? {} : { selinux: this.opts.selinux }) });
   }
 
-  private async writeConfig(att: VhostUserAttachment): Promise<void> {
+  private async writeConfig(att: VhostUserAttachment, place: PodPlace): Promise<void> {
     const text = formatAppConfig({
       vhostname: att.vifName,
       vhostmac: att.mac,
@@ -413,57 +607,95 @@ export class VhostUserDriver extends EventEmitter<Events> {
       mtu: att.mtu,
       generation: att.generation,
     });
-    const cf = this.opts.configFile ?? {};
-    await writeFileAtomic(att.configPath, text, { mode: cf.mode ?? 0o644, uid: cf.uid, gid: cf.gid, fsync: this.opts.fsync ?? true });
+    await this.files.writeFile(place, att.configPath, text);
   }
 
+  // ------------------------------------------------------------ disconnect
+
   /**
-   * Removes the socket, the config file and the port. Idempotent: anything already gone
-   * is success. The port is removed last: until then OVSDB still records the attachment,
+   * Removes the socket, the config file, the port, the pod's index entry and, with its
+   * last interface, the pod's directory. Idempotent: anything already gone is success.
+   * The port is removed after the files: until then OVSDB still records the attachment,
    * so a crash half-way is finished by the next DEL or by the reconciler.
    */
   async disconnect(req: DisconnectRequest): Promise<DisconnectResult> {
     const containerId = validateContainerId(req.containerId);
     const ifname = validateIfName(req.ifname);
     const tracked = this.find(containerId, ifname);
-    let vifName = tracked?.vifName ?? this.vswitch.findByAttachment(containerId, ifname)?.name;
+    const owned = tracked ? undefined : this.vswitch.findByAttachment(containerId, ifname);
+    let vifName = tracked?.vifName ?? owned?.name;
     if (!vifName && req.vif?.id) vifName = vhostUserPortName(req.vif.id);
-    const removed = { port: false, socket: false, configFile: false };
+    const removed: DisconnectResult['removed'] = { port: false, socket: false, configFile: false };
+    // Where its files are: tracked, else OVSDB's record (layout, pod UID, owner), else the caller's hints.
+    let place: PodPlace;
+    try {
+      if (tracked) place = this.placeOfAttachment(tracked);
+      else {
+        const a = owned?.attachment ?? this.vswitch.portOwner(vifName ?? '')?.attachment;
+        const ours = a && a.containerId === containerId && a.ifname === ifname ? a : undefined;
+        const layout = ours ? (ours.socketLayout ?? 'flat') : (req.socketLayout ?? 'flat');
+        const podUid = ours ? ours.podUid : req.podUid;
+        place = this.placeOf({ vifName: vifName ?? 'vhux', containerId, ifname, socketLayout: layout === 'per-pod' && !podUid ? 'flat' : layout, ...(podUid ? { podUid } : {}) });
+      }
+    } catch (err) {
+      // A recorded UID that is not one (hand-edited OVSDB): the flat names are all we can trust.
+      this.log.warn('vhost-user: cannot place the attachment\'s files; cleaning the flat layout only', { containerId, ifname, error: err });
+      place = this.placeOf({ vifName: vifName ?? 'vhux', containerId, ifname, socketLayout: 'flat' });
+    }
     if (vifName) {
       validateVifName(vifName);
       const info = this.vswitch.portOwner(vifName);
       const foreign = info?.attachment && (info.attachment.containerId !== containerId || info.attachment.ifname !== ifname);
       if (!foreign) {
-        removed.socket = await unlinkIfExists(this.socketPathOf(vifName));
+        removed.socket = await unlinkIfExists(place.socketPath);
         // Client mode leftovers in OVS's dir (a socket never moved because a connect failed).
         if (info?.type === 'dpdkvhostuser') await unlinkIfExists(this.ovsSocketPathOf(vifName));
       }
-      removed.configFile = await unlinkIfExists(this.configPathOf(containerId, ifname));
+      removed.configFile = await unlinkIfExists(place.configPath);
       if (!foreign) {
         removed.port = await this.vswitch.delPort(vifName, {
           waitForVswitchd: this.opts.waitForVswitchd ?? true,
           timeoutMs: this.opts.ackTimeoutMs ?? 120_000,
         });
-        this.untrack(vifName);
+        await this.podOp(place, async () => {
+          this.untrack(vifName!);
+          await this.writeIndex(place);
+          if (place.layout === 'per-pod') removed.podDir = await this.removePodDirIfUnused(place);
+        });
       }
     } else {
-      removed.configFile = await unlinkIfExists(this.configPathOf(containerId, ifname));
+      removed.configFile = await unlinkIfExists(place.configPath);
+      if (place.layout === 'per-pod') removed.podDir = await this.podOp(place, () => this.removePodDirIfUnused(place));
     }
     return { vifName, removed };
   }
 
   /**
-   * Rebuilds the tracked attachments from OVSDB (our ownership keys), e.g. after a daemon
-   * restart. The generation continues from the config file's, if it holds a number.
+   * Rebuilds the tracked attachments from OVSDB (our ownership keys: the layout, the pod
+   * and the owner included), e.g. after a daemon restart. The generation continues from
+   * the config file's, if it holds a number.
    */
   rebuildFromOvsdb(): VhostUserAttachment[] {
     const out: VhostUserAttachment[] = [];
     for (const p of this.vswitch.ownedPorts()) {
       if (p.type !== 'dpdkvhostuser' && p.type !== 'dpdkvhostuserclient') continue;
-      const configPath = this.configPathOf(p.attachment.containerId, p.attachment.ifname);
+      let place: PodPlace;
+      try {
+        place = this.placeOf({
+          vifName: p.name,
+          containerId: p.attachment.containerId,
+          ifname: p.attachment.ifname,
+          socketLayout: p.attachment.socketLayout ?? 'flat',
+          ...(p.attachment.podUid ? { podUid: p.attachment.podUid } : {}),
+          access: accessOf(p.attachment),
+        });
+      } catch (err) {
+        this.log.error('vhost-user: an owned port records an unusable layout or pod; not tracked', { port: p.name, error: err });
+        continue;
+      }
       let generation = 1;
       try {
-        generation = Math.max(1, generationOf(fs.readFileSync(configPath, 'utf8')));
+        generation = Math.max(1, generationOf(fs.readFileSync(place.configPath, 'utf8')));
       } catch {
         // No file: a fresh count.
       }
@@ -475,11 +707,12 @@ export class VhostUserDriver extends EventEmitter<Events> {
         mac: p.external_ids['attached-mac'] ?? '',
         mtu: p.mtu_request ?? this.opts.defaultMtu ?? 1500,
         bridge: p.bridge ?? this.opts.defaultBridge ?? '',
-        socketPath: this.socketPathOf(p.name),
-        configPath,
+        socketPath: place.socketPath,
+        podSocketPath: place.podSocketPath,
+        configPath: place.configPath,
         generation,
       };
-      this.track(att);
+      this.track(att, place);
       out.push(att);
     }
     return out;
@@ -565,9 +798,12 @@ export class VhostUserDriver extends EventEmitter<Events> {
     try {
       // Gone again, or not a socket: nothing to move (an overflow sweep finds most absent).
       if (!lstatOrUndefined(this.ovsSocketPathOf(att.vifName))?.isSocket()) return;
-      this.moveIntoMount(att);
+      const place = this.placeOfAttachment(att);
+      // Into the pod's directory with the pod's owner and mode, as at connect.
+      this.moveIntoPodDir(att, place);
       att.generation += 1;
-      await this.writeConfig(att);
+      await this.writeConfig(att, place);
+      await this.podOp(place, () => this.writeIndex(place));
       const latencyMs = performance.now() - seenAt;
       this.log.info('vhost-user: socket re-created by ovs-vswitchd moved back to the pod', { vif: att.vifName, generation: att.generation, latencyMs });
       this.emit('socket-restored', { attachment: { ...att }, latencyMs });
@@ -609,3 +845,30 @@ export class VhostUserDriver extends EventEmitter<Events> {
     return { ok: problems.length === 0, problems };
   }
 }
+
+/** The owner, mode and label an attachment recorded (OVSDB ownership keys). */
+function accessOf(a: Attachment): PodAccess | undefined {
+  const out: PodAccess = {};
+  if (a.uid !== undefined) out.uid = a.uid;
+  if (a.gid !== undefined) out.gid = a.gid;
+  if (a.socketMode !== undefined) out.socketMode = a.socketMode;
+  if (a.seLabel !== undefined) out.seLabel = a.seLabel;
+  return Object.keys(out).length ? out : undefined;
+}
+
+/** An attachment as its pod's index lists it. */
+function indexEntryOf(a: VhostUserAttachment, p: PodPlace): PodIndexEntry {
+  return {
+    ifname: a.ifname,
+    vhostname: a.vifName,
+    socket: path.basename(p.socketPath),
+    socket_path: p.podSocketPath,
+    mode: a.mode,
+    mac: a.mac,
+    mtu: a.mtu,
+    generation: a.generation,
+    config_file: path.basename(p.configPath),
+    container_id: a.containerId,
+  };
+}
+
