@@ -10,6 +10,8 @@ import { VSWITCH_CACHE_COLUMNS } from '../vswitch/ports';
 import { silentLogger, type Logger } from '../core/log';
 import { ConfigError, type VhostplugConfig } from './config';
 import { VhostUserDriver, type VhostUserDriverOptions } from '../binding/vhostuser';
+import type { PodAccess } from '../binding/pod-dir';
+import { validateOwner } from '../core/validate';
 import { VethDriver, type VethDriverOptions } from '../binding/veth';
 
 /** uid of a user name or numeric id (from /etc/passwd); undefined for null. */
@@ -57,6 +59,14 @@ export function vhostUserOptions(config: VhostplugConfig, log: Logger = silentLo
     log,
   };
   if (config.neutron_defaults.ovs_bridge) opts.defaultBridge = config.neutron_defaults.ovs_bridge;
+  const v = config.vhostuser;
+  if (v.per_pod_dir) opts.socketLayout = 'per-pod';
+  if (v.pod_mount_path) opts.podMountPath = v.pod_mount_path;
+  const access: PodAccess = {};
+  if (v.owner) Object.assign(access, validateOwner(v.owner, '[vhostuser] owner'));
+  if (v.socket_mode !== null) access.socketMode = v.socket_mode;
+  if (v.se_label) access.seLabel = v.se_label;
+  if (Object.keys(access).length) opts.defaultAccess = access;
   return opts;
 }
 

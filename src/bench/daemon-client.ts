@@ -7,6 +7,7 @@
  * Requests are CNI ADD/DEL of a standalone vhost-user netconf without IPAM (this measures
  * plugging, not host-local). The daemon always waits for ovs-vswitchd.
  */
+import { createHash } from 'node:crypto';
 import { spawn, type ChildProcess } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
@@ -35,6 +36,12 @@ export interface BenchDaemon {
   /** Churn through the vhostplug-cni executable. */
   shimWorker(mode: 'server' | 'client'): ChurnWorker;
   stop(): Promise<void>;
+}
+
+/** A stable UUID-shaped pod UID per bench pod id. */
+export function benchPodUid(id: string): string {
+  const h = createHash('sha1').update(`bench-pod/${id}`).digest('hex');
+  return `${h.slice(0, 8)}-${h.slice(8, 12)}-4${h.slice(13, 16)}-8${h.slice(17, 20)}-${h.slice(20, 32)}`;
 }
 
 /** The netconf a runtime would pass (standalone, no IPAM). */
@@ -109,7 +116,8 @@ export async function startBenchDaemon(o: { db: string; runDir: string; mount: s
     return p;
   };
   const env = (cmd: string, id: string, netns?: string): Record<string, string> => {
-    const e: Record<string, string> = { CNI_COMMAND: cmd, CNI_CONTAINERID: id, CNI_IFNAME: 'net1', CNI_PATH: '/usr/lib/cni' };
+    // K8S_POD_UID as kubelet passes it: the per-pod layout (the default) names the pod's directory after it.
+    const e: Record<string, string> = { CNI_COMMAND: cmd, CNI_CONTAINERID: id, CNI_IFNAME: 'net1', CNI_PATH: '/usr/lib/cni', CNI_ARGS: `K8S_POD_UID=${benchPodUid(id)}` };
     if (netns) e.CNI_NETNS = netns;
     return e;
   };

@@ -185,6 +185,11 @@ export function validateMode(value: unknown, field = 'mode'): VHostUserMode {
 // kubelet uses as the UID of a static pod (a hash of its manifest).
 const POD_UID = /^(?:[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}|[0-9a-fA-F]{32})$/;
 
+/** True for a pod UID {@link validatePodUid} accepts. */
+export function isPodUid(value: string): boolean {
+  return POD_UID.test(value);
+}
+
 /**
  * A Kubernetes pod UID: a UUID, or a static pod's 32-hex-digit hash; nothing else. It
  * names the pod's directory (`<mount_point>/<pod-uid>`, which the pod mounts with

@@ -134,6 +134,9 @@ interface TeardownPlan {
   mode: 'client' | 'server' | 'veth';
   netns?: string;
   deviceInfoFile?: string;
+  /** vhost-user: where the pod's files are when neither the driver nor OVSDB knows any more. */
+  podUid?: string;
+  socketLayout?: 'per-pod' | 'flat';
   /** IPAM DEL with this config and environment (undefined: no IPAM to release). */
   ipam?: { conf: NetConf; env: CniEnv };
 }
@@ -275,6 +278,14 @@ export class VhostplugCniPlugin implements CniPlugin {
     this.ovsdbReady();
     // At the limit: refused before the state record and IPAM (the driver holds the real slot).
     if (kind === 'vhostuser' && !this.vswitch.portOwner(stablePortName(containerId, ifname, kind))) this.vhostuser.budget.reserve().release();
+    // The per-pod layout names the pod's directory after its UID: without one, nothing is written.
+    if (kind === 'vhostuser' && conf.socketLayout === 'per-pod' && !env.args.podUid) {
+      throw new CniError(
+        CniErrorCode.InvalidEnvironment,
+        'invalid CNI_ARGS',
+        'K8S_POD_UID is required: the per-pod socket layout keeps the pod\'s files in <mount_point>/<pod-uid>/ (set "socketLayout": "flat" in the network configuration for the shared directory)',
+      );
+    }
 
     const portId = stablePortId(containerId, ifname);
     const portName = portNameOf(portId, kind);
@@ -306,8 +317,12 @@ export class VhostplugCniPlugin implements CniPlugin {
     if (env.args.podUid) rec.podUid = env.args.podUid;
     if (devInfoFile) rec.deviceInfoFile = devInfoFile;
     if (kind === 'vhostuser') {
-      rec.socketPath = this.vhostuser.socketPathOf(portName);
-      rec.configPath = this.vhostuser.configPathOf(containerId, ifname);
+      // Validated here, before the state record: a socket path too long for sun_path is refused with nothing written.
+      const place = this.vhostuser.placeOf({ vifName: portName, containerId, ifname, socketLayout: conf.socketLayout, ...vhostUserPodArgs(conf, env) });
+      rec.socketPath = place.socketPath;
+      rec.podSocketPath = place.podSocketPath;
+      rec.configPath = place.configPath;
+      if (place.layout === 'per-pod') rec.socketLayout = 'per-pod';
     }
     await this.timed('ADD', 'state', () => this.state.write(rec), containerId, ifname);
 
@@ -321,9 +336,10 @@ export class VhostplugCniPlugin implements CniPlugin {
           vif,
           containerId,
           ifname,
-          podUid: env.args.podUid,
           podNamespace: env.args.podNamespace,
           podName: env.args.podName,
+          socketLayout: conf.socketLayout,
+          ...vhostUserPodArgs(conf, env),
         });
         this.phase('ADD', 'plug', t0, containerId, ifname);
         const emit = (phase: PhaseEvent['phase'], ms: number) => this.opts.onPhase?.({ command: 'ADD', phase, ms, containerId, ifname });
@@ -335,10 +351,11 @@ export class VhostplugCniPlugin implements CniPlugin {
         }
         emit('config-file', res.timings.fileMs);
         rec.mtu = res.mtu;
-        result = vhostUserResult({ ifname, mac: res.mac, mtu: res.mtu, socketPath: res.socketPath, ipam });
+        // The socket as the pod sees it (its mounted directory), as interfaces.json says.
+        result = vhostUserResult({ ifname, mac: res.mac, mtu: res.mtu, socketPath: res.podSocketPath, ipam });
         if (rec.deviceInfoFile) {
           const file = rec.deviceInfoFile;
-          await this.timed('ADD', 'device-info', () => writeDeviceInfo(file, vhostUserDeviceInfo(conf.mode as 'client' | 'server', res.socketPath), this.opts.deviceInfo), containerId, ifname);
+          await this.timed('ADD', 'device-info', () => writeDeviceInfo(file, vhostUserDeviceInfo(conf.mode as 'client' | 'server', res.podSocketPath), this.opts.deviceInfo), containerId, ifname);
         }
       } else {
         const vif: VIFOpenVSwitch = { kind: 'VIFOpenVSwitch', ...localVifFields(conf, portId, portName, mac), bridge_name: conf.bridge };
@@ -399,6 +416,8 @@ export class VhostplugCniPlugin implements CniPlugin {
     };
     if (rec.netns) plan.netns = rec.netns;
     if (rec.deviceInfoFile) plan.deviceInfoFile = rec.deviceInfoFile;
+    if (rec.podUid) plan.podUid = rec.podUid;
+    plan.socketLayout = rec.socketLayout ?? 'flat';
     if (ipam) plan.ipam = ipam;
     else if (rec.ipam) {
       try {
@@ -438,7 +457,13 @@ export class VhostplugCniPlugin implements CniPlugin {
           if (owned) await this.vswitch.delPort(owned.name);
         } else {
           const vif: VIFVHostUser = { kind: 'VIFVHostUser', id: plan.portId, mode: plan.mode === 'server' ? 'server' : 'client', vif_name: plan.portName };
-          await this.vhostuser.disconnect({ containerId, ifname, vif });
+          await this.vhostuser.disconnect({
+            containerId,
+            ifname,
+            vif,
+            ...(plan.podUid ? { podUid: plan.podUid } : {}),
+            ...(plan.socketLayout ? { socketLayout: plan.socketLayout } : {}),
+          });
         }
       },
       containerId,
@@ -477,7 +502,8 @@ export class VhostplugCniPlugin implements CniPlugin {
       if (rec) plan = this.planFromRecord(rec, ipam);
       else {
         const portId = stablePortId(containerId, ifname);
-        plan = { containerId, ifname, kind, portId, portName: portNameOf(portId, kind), mode: conf.mode };
+        plan = { containerId, ifname, kind, portId, portName: portNameOf(portId, kind), mode: conf.mode, socketLayout: conf.socketLayout };
+        if (env.args.podUid) plan.podUid = env.args.podUid;
         if (ipam) plan.ipam = ipam;
       }
       if (env.netns) plan.netns = env.netns;
@@ -557,7 +583,7 @@ export class VhostplugCniPlugin implements CniPlugin {
       if (rec.deviceInfoFile) {
         const info = (await readDeviceInfo(rec.deviceInfoFile, this.opts.deviceInfo)) as { 'vhost-user'?: { path?: string; mode?: string } } | undefined;
         if (!info) problems.push(`device-info file ${rec.deviceInfoFile} is missing`);
-        else if (info['vhost-user']?.path !== sock || info['vhost-user']?.mode !== rec.mode) problems.push(`device-info file ${rec.deviceInfoFile} does not match`);
+        else if (info['vhost-user']?.path !== (rec.podSocketPath ?? sock) || info['vhost-user']?.mode !== rec.mode) problems.push(`device-info file ${rec.deviceInfoFile} does not match`);
       }
     } else if (this.veth) {
       const expectAddrs = (rec.result ? parseResult(rec.result) : emptyResult()).ips.map((i) => i.address);
@@ -666,6 +692,15 @@ export class VhostplugCniPlugin implements CniPlugin {
       if (out.skipped) this.log.debug('daemon: IPAM STATUS skipped', { reason: out.skipped });
     }
   }
+}
+
+/** The pod arguments of a vhost-user connect from the netconf and CNI_ARGS. */
+function vhostUserPodArgs(conf: NetConf, env: CniEnv): { podUid?: string; access?: NonNullable<NetConf['access']>; podMountPath?: string } {
+  return {
+    ...(env.args.podUid ? { podUid: env.args.podUid } : {}),
+    ...(conf.access ? { access: conf.access } : {}),
+    ...(conf.podMountPath ? { podMountPath: conf.podMountPath } : {}),
+  };
 }
 
 function deviceInfoPathOk(file: string, opts: DeviceInfoOptions | undefined): boolean {

@@ -19,7 +19,10 @@
  *   (ADD writes the record before the port exists): removed with its socket and config file.
  * - In `[vhostuser] mount_point`: sockets named like our ports and config files naming one
  *   of our ports (`vhostname`), held by no record and no owned port and older than the
- *   grace period; stray temp files of atomic writes. Entries are unlinked, never followed.
+ *   grace period; stray temp files of atomic writes; flat indexes (`interfaces-<uid>.json`)
+ *   of pods with no owned port; pod directories (`<pod-uid>/`, the per-pod layout) no
+ *   owned port or connect in flight holds, emptied and removed; inside held pod
+ *   directories the same strays as above. Entries are unlinked, never followed.
  * - IP reservations are released through IPAM DEL with the record's network configuration
  *   and CNI environment: every reservation has a record (written before IPAM ADD, removed
  *   after IPAM DEL).
@@ -33,6 +36,8 @@ import { silentLogger, type Logger } from '../core/log';
 import type { Vswitch } from '../vswitch/vswitch';
 import { isDerivedPort, planForOrphanPort, type VhostplugCniPlugin } from './cni-plugin';
 import { attachmentKey } from '../agent/locks';
+import { removePodDirContents } from '../binding/pod-files';
+import { isPodUid } from '../core/validate';
 import type { AttachmentRecord, StateStore } from './state';
 
 export interface ReconcilerOptions {
@@ -64,6 +69,8 @@ export interface ReconcileReport {
 }
 
 const PORT_NAME = /^(vhu|tap)[0-9a-f]{8}-[0-9a-f]{2}$/;
+/** The flat layout's per-pod index. */
+const FLAT_INDEX = /^interfaces-([0-9a-fA-F-]{32,36})\.json$/;
 
 function existsNoFollow(p: string): boolean {
   try {
@@ -220,38 +227,79 @@ export class Reconciler {
   private sweepMountDir(startup: boolean, old: (t: number) => boolean, r: ReconcileReport): void {
     const { plugin, vswitch } = this.opts;
     const mount = plugin.vhostuser.mountPoint;
-    let names: string[];
-    try {
-      names = fs.readdirSync(mount);
-    } catch (e) {
-      r.errors.push(`${mount}: ${(e as Error).message}`);
-      return;
-    }
     // What is held: every owned port's socket and config file (records all have a port
-    // once added; "adding" ones are covered by their port or were just rolled back).
+    // once added; "adding" ones are covered by their port or were just rolled back), the
+    // pod directories and flat indexes of their pods.
     const heldPorts = new Set<string>();
     const heldFiles = new Set<string>();
+    const heldPodDirs = new Set<string>();
+    const heldFlatUids = new Set<string>();
     for (const p of vswitch.ownedPorts()) {
       heldPorts.add(p.name);
       heldFiles.add(path.basename(plugin.vhostuser.configPathOf(p.attachment.containerId, p.attachment.ifname)));
+      if (p.attachment.podUid && p.attachment.socketLayout === 'per-pod') heldPodDirs.add(p.attachment.podUid);
+      else if (p.attachment.podUid) heldFlatUids.add(p.attachment.podUid);
+    }
+    // Connects in flight hold their pod's directory before their port exists.
+    for (const d of plugin.vhostuser.heldPodDirs()) heldPodDirs.add(path.basename(d));
+    this.sweepDir(mount, { heldPorts, heldFiles, heldFlatUids }, startup, old, r, (name, st) => {
+      if (!st.isDirectory() || !isPodUid(name)) return;
+      const dir = path.join(mount, name);
+      if (heldPodDirs.has(name)) {
+        // A live pod's directory: only our own strays inside it.
+        this.sweepDir(dir, { heldPorts, heldFiles, heldFlatUids: new Set() }, startup, old, r);
+        return;
+      }
+      if (!startup && !old(st.mtimeMs)) return;
+      // A pod directory no attachment holds (its DEL was lost): emptied and removed, never followed.
+      try {
+        if (removePodDirContents(dir, this.log)) r.strayFiles.push(dir);
+        else r.errors.push(`${dir}: holds subdirectories the pod made; left in place`);
+      } catch (e) {
+        r.errors.push(`${dir}: ${(e as Error).message}`);
+      }
+    });
+  }
+
+  /** Removes our stray entries in one directory (the mount point, or a held pod's directory). */
+  private sweepDir(
+    dir: string,
+    held: { heldPorts: Set<string>; heldFiles: Set<string>; heldFlatUids: Set<string> },
+    startup: boolean,
+    old: (t: number) => boolean,
+    r: ReconcileReport,
+    onDir?: (name: string, st: fs.Stats) => void,
+  ): void {
+    let names: string[];
+    try {
+      names = fs.readdirSync(dir);
+    } catch (e) {
+      r.errors.push(`${dir}: ${(e as Error).message}`);
+      return;
     }
     for (const name of names) {
-      const file = path.join(mount, name);
+      const file = path.join(dir, name);
       let st: fs.Stats;
       try {
         st = fs.lstatSync(file);
       } catch {
         continue;
       }
+      if (st.isDirectory()) {
+        onDir?.(name, st);
+        continue;
+      }
       if (!startup && !old(st.mtimeMs)) continue;
       let stray = false;
+      const flatIndex = FLAT_INDEX.exec(name);
       if (name.startsWith('.') && name.includes('.tmp-') && st.isFile()) stray = true;
-      else if (PORT_NAME.test(name) && st.isSocket()) stray = !heldPorts.has(name);
-      else if (st.isFile() && !heldFiles.has(name) && st.size < 64 * 1024) {
+      else if (PORT_NAME.test(name) && st.isSocket()) stray = !held.heldPorts.has(name);
+      else if (flatIndex && isPodUid(flatIndex[1]!) && st.isFile()) stray = !held.heldFlatUids.has(flatIndex[1]!);
+      else if (st.isFile() && !held.heldFiles.has(name) && st.size < 64 * 1024) {
         // Pod-writable: only this entry itself can be removed on the strength of its content.
         try {
           const doc = JSON.parse(fs.readFileSync(file, 'utf8')) as { vhostname?: unknown; version?: unknown };
-          stray = typeof doc.vhostname === 'string' && PORT_NAME.test(doc.vhostname) && doc.version !== undefined && !heldPorts.has(doc.vhostname);
+          stray = typeof doc.vhostname === 'string' && PORT_NAME.test(doc.vhostname) && doc.version !== undefined && !held.heldPorts.has(doc.vhostname);
         } catch {
           stray = false;
         }

@@ -56,8 +56,12 @@ export interface AttachmentRecord {
   /** CNI_NETNS at ADD (liveness: the attachment is live while it exists). */
   netns?: string;
   podUid?: string;
+  /** vhost-user: the socket on the node, and as the pod sees it (the result's socketPath). */
   socketPath?: string;
+  podSocketPath?: string;
   configPath?: string;
+  /** vhost-user: `per-pod` when the files are in `<mount_point>/<pod-uid>/`; absent: flat. */
+  socketLayout?: 'per-pod';
   /** The device-info file written, if any. */
   deviceInfoFile?: string;
   /** The network configuration as received (for IPAM DEL/CHECK after a restart). */

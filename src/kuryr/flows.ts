@@ -32,6 +32,7 @@ import { silentLogger, type Logger } from '../core/log';
 import { DEFAULT_IFNAME, type PodVIF, type VIF, type VIFKind } from '../vif/model';
 import type { CniMetrics, PhaseTimingsMs } from '../agent/metrics';
 import type { KuryrKube } from './k8s-source';
+import { podAccessFromSecurityContext, type PodSecurityContext } from '../binding/pod-dir';
 import { allActive, KuryrRegistry, podKey, RegistryWaitAborted, RegistryWaitTimeout, type RegistryEntry, type RegistryValue } from './registry';
 
 // ---------------------------------------------------------------------------------------
@@ -159,6 +160,8 @@ export interface BindingRequest {
   podNamespace: string;
   podName: string;
   isDefaultGateway: boolean;
+  /** The Pod's runAsUser/runAsGroup/fsGroup: who owns its vhost-user files (over `[vhostuser] owner`). */
+  securityContext?: PodSecurityContext;
 }
 
 /** One binding driver (by VIF class), adapted for the flows. */
@@ -177,7 +180,17 @@ export function vhostUserBinding(driver: VhostUserDriver): VifBinding {
     name: 'vhostuser',
     async connect(req) {
       if (req.vif.kind !== 'VIFVHostUser') throw new TypeError(`vhost-user binding got a ${req.vif.kind}`);
-      const r = await driver.connect({ vif: req.vif, containerId: req.containerId, ifname: req.ifname, podUid: req.podUid, podNamespace: req.podNamespace, podName: req.podName });
+      // The Pod's securityContext over the node's [vhostuser] owner, socket_mode, se_label.
+      const access = req.securityContext ? podAccessFromSecurityContext(req.securityContext, driver.defaultAccess) : undefined;
+      const r = await driver.connect({
+        vif: req.vif,
+        containerId: req.containerId,
+        ifname: req.ifname,
+        podUid: req.podUid,
+        podNamespace: req.podNamespace,
+        podName: req.podName,
+        ...(access ? { access } : {}),
+      });
       return { timings: r.timings };
     },
     async disconnect(req) {
@@ -258,8 +271,9 @@ export class KuryrFlows {
     return b;
   }
 
-  private request(p: CniParams, pv: PodVIF, podUid: string | undefined): BindingRequest {
+  private request(p: CniParams, pv: PodVIF, podUid: string | undefined, securityContext?: PodSecurityContext): BindingRequest {
     return {
+      ...(securityContext ? { securityContext } : {}),
       vif: pv.vif,
       containerId: p.containerId,
       ifname: podIfname(pv, p.ifname),
@@ -283,11 +297,22 @@ export class KuryrFlows {
     const key = podKey(ns, name);
     let podUid = p.args.K8S_POD_UID || undefined;
     let podStatic: boolean | undefined;
+    let securityContext: PodSecurityContext | undefined;
     if (!podUid) {
       const pod = await this.opts.kube.getPod(ns, name);
       if (!pod) throw podGone(`pod ${key} does not exist`);
       podUid = pod.uid;
       podStatic = pod.static;
+      securityContext = pod.securityContext;
+    } else {
+      // The owner of the pod's vhost-user files comes from its securityContext: the watch
+      // cache has it; an API outage must not fail the ADD (the node's defaults apply).
+      try {
+        const pod = await this.opts.kube.getPod(ns, name);
+        if (pod && pod.uid === podUid) securityContext = pod.securityContext;
+      } catch (err) {
+        this.log.warn('kuryr: cannot read the pod for its securityContext; the node defaults own its files', { pod: key, error: err });
+      }
     }
 
     // 1. The VIFs.
@@ -299,7 +324,7 @@ export class KuryrFlows {
     await this.registry.withLock(key, async () => {
       const cur = this.registry.get(key);
       const e = cur?.kind === 'entry' && cur.objectUid === entry.objectUid ? cur : entry;
-      await this.connectAll(p, e, podUid);
+      await this.connectAll(p, e, podUid, securityContext);
       this.registry.recordContainer(key, p.containerId);
     });
 
@@ -376,8 +401,8 @@ export class KuryrFlows {
   }
 
   /** Connects every VIF in parallel; on a failure, disconnects the ones that succeeded. */
-  private async connectAll(p: CniParams, e: RegistryEntry, podUid: string | undefined): Promise<void> {
-    const reqs = e.vifs.map((pv) => ({ pv, req: this.request(p, pv, podUid), binding: this.binding(pv.vif) }));
+  private async connectAll(p: CniParams, e: RegistryEntry, podUid: string | undefined, securityContext?: PodSecurityContext): Promise<void> {
+    const reqs = e.vifs.map((pv) => ({ pv, req: this.request(p, pv, podUid, securityContext), binding: this.binding(pv.vif) }));
     const results = await Promise.allSettled(
       reqs.map(async ({ req, binding }) => {
         const r = await binding.connect(req);

@@ -206,10 +206,13 @@ describeIf(firstReason(needsRoot(), needsOvs({ dpdk: true }), needsBinaries(SHIM
     const conf = { cniVersion: list.cniVersion, name: list.name, ...plugin, ipam: { ...(plugin.ipam as object), dataDir: d.ipamData } };
     const installed = path.join(bin, 'vhostplug');
     const ns = fakeNetns(d, 'inst');
-    const add = await runShim(d.socket, cniEnv('ADD', 'inst', 'net1', ns), JSON.stringify(conf), 60_000, installed);
+    // As containerd and CRI-O pass it: the conflist's default (per-pod) layout needs K8S_POD_UID.
+    const args = { CNI_ARGS: 'IgnoreUnknown=1;K8S_POD_NAMESPACE=default;K8S_POD_NAME=inst;K8S_POD_UID=0f0e0d0c-0b0a-4000-8000-000000000001' };
+    const add = await runShim(d.socket, cniEnv('ADD', 'inst', 'net1', ns, args), JSON.stringify(conf), 60_000, installed);
     expect(add.code, add.stdout).toBe(0);
     expect(String((add.json!.ips as { address: string }[])[0]!.address)).toMatch(/^10\.98\.0\./);
-    expect((await runShim(d.socket, cniEnv('DEL', 'inst', 'net1', ns), JSON.stringify(conf), 60_000, installed)).code).toBe(0);
+    expect(fs.readdirSync(path.join(d.mount, '0f0e0d0c-0b0a-4000-8000-000000000001')).sort()).toEqual(['inst-net1', 'interfaces.json', stablePortName('inst', 'net1', 'vhostuser')].sort());
+    expect((await runShim(d.socket, cniEnv('DEL', 'inst', 'net1', ns, args), JSON.stringify(conf), 60_000, installed)).code).toBe(0);
     const ver = await runShim(d.socket, { CNI_COMMAND: 'VERSION' }, '{"cniVersion":"1.1.0"}', 60_000, installed);
     expect(ver.json?.supportedVersions).toContain('1.1.0');
     expect(leftovers(sandbox(), d)).toEqual(NOTHING);

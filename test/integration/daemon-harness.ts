@@ -93,6 +93,8 @@ export function netconf(d: DaemonDirs, version: string, mode: string, extra: Rec
     name: 'dpdk-net',
     type: 'vhostplug',
     mode,
+    // The shared directory: these tests look for files in d.mount. The per-pod default has its own tests (pod-isolation).
+    socketLayout: 'flat',
     bridge: 'br-int',
     mtu: 1500,
     ipam: {

@@ -85,11 +85,11 @@ describeIf(firstReason(needsRoot(), needsOvs({ dpdk: true }), needsBinaries(SHIM
 
   for (const [field, values] of Object.entries(CORPUS) as [keyof typeof CORPUS, string[]][]) {
     it(`${field}: ${values.length} values through the real shim, each refused with code 4, nothing written`, async () => {
-      const conf = JSON.stringify(netconf(d, '1.1.0', 'client'));
+      // The pod UID names the pod's directory in the per-pod layout (the default): there a
+      // missing one (empty) is refused too. An empty CNI_CONTAINERID / CNI_IFNAME is "missing" (4 as well).
+      const conf = JSON.stringify(netconf(d, '1.1.0', 'client', field === 'podUid' ? { socketLayout: 'per-pod' } : {}));
       for (const v of values) {
         const env = envWith(field, v);
-        // An empty CNI_CONTAINERID / CNI_IFNAME is "missing" (4 as well); an empty K8S_* value is "not given" and fine.
-        if (v === '' && field === 'podUid') continue;
         const r = await runShim(d.socket, env, conf);
         expect([r.code, r.json?.code], `${field} ${JSON.stringify(v)}: ${r.stdout}`).toEqual([1, 4]);
         expect(String(r.json?.msg), JSON.stringify(v)).toMatch(/^(invalid CNI_(ARGS|CONTAINERID|IFNAME)|required env variables)/);
@@ -169,7 +169,8 @@ describeIf(firstReason(needsRoot(), needsOvs({ dpdk: true }), needsBinaries(SHIM
       const env = envWith('ifname', ifname);
       const add = await runShim(d.socket, env, conf);
       expect(add.code, `${JSON.stringify(ifname)}: ${add.stdout}`).toBe(0);
-      expect(fs.readdirSync(d.mount)).toEqual([`ctr-${ifname}`]);
+      // The config file, and the flat layout's index of the pod (the request carries its UID).
+      expect(fs.readdirSync(d.mount).sort()).toEqual([`ctr-${ifname}`, `interfaces-${GOOD_UID}.json`].sort());
       expect((await runShim(d.socket, { ...env, CNI_COMMAND: 'DEL' }, conf)).code).toBe(0);
       expect(leftovers(sandbox(), d)).toEqual({ ...NOTHING, mount: [] });
     }

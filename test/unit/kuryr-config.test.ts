@@ -55,7 +55,7 @@ ovsdb_conection = unix:/x
 describe('kuryr.conf for the Kuryr drop-in', () => {
   it('reads every section-3 option that applies, typed', () => {
     const { config } = parseConfig(WITH_TYPOS);
-    expect(config.vhostuser).toEqual({ mount_point: '/var/run/vhostuser', ovs_vhu_path: '/var/run/openvswitch' });
+    expect(config.vhostuser).toMatchObject({ mount_point: '/var/run/vhostuser', ovs_vhu_path: '/var/run/openvswitch' });
     expect(config.neutron_defaults).toEqual({ ovs_bridge: 'br-int', network_device_mtu: 1400 });
     expect(config.cni_daemon).toMatchObject({ bind_host: '127.0.0.1', bind_port: 5036, worker_num: 16, vif_annotation_timeout: 45, cni_failures_count: 5 });
     expect(config.cni_health_server).toEqual({ port: 8090, max_memory_usage: 512 });
