@@ -19,6 +19,7 @@
  * - an ADD without K8S_POD_UID is refused with nothing written; the pod's directory goes
  *   with its last interface.
  */
+import { execFileSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { afterAll, beforeAll, expect, it } from 'vitest';
@@ -308,6 +309,29 @@ describeIf(
       rt.close();
     }
   }, 60_000);
+
+  it('the reconciler removes pod directories and flat indexes no attachment holds, and strays inside live pods\' directories, nothing else', async () => {
+    const orphan = path.join(d.mount, 'eeeeeeee-5555-4555-8555-555555555555');
+    fs.mkdirSync(orphan);
+    fs.writeFileSync(path.join(orphan, 'interfaces.json'), '{}');
+    fs.writeFileSync(path.join(orphan, 'app-notes'), 'x');
+    const flatIndex = path.join(d.mount, 'interfaces-ffffffff-6666-4666-8666-666666666666.json');
+    fs.writeFileSync(flatIndex, '{}');
+    const operatorDir = path.join(d.mount, 'not-a-pod');
+    fs.mkdirSync(operatorDir);
+    const straySock = path.join(podDir('a'), 'vhu12345678-9a');
+    // A socket file left by a dead process (bound, never unlinked).
+    execFileSync('python3', ['-c', 'import socket,sys; socket.socket(socket.AF_UNIX).bind(sys.argv[1])', straySock]);
+    expect(fs.lstatSync(straySock).isSocket()).toBe(true);
+    const before = fs.readdirSync(podDir('a')).filter((f) => f !== 'vhu12345678-9a').sort();
+    const report = await daemon.reconciler.runOnce(true);
+    expect(report.strayFiles.sort()).toEqual([flatIndex, orphan, straySock].sort());
+    expect(fs.existsSync(orphan)).toBe(false);
+    expect(fs.existsSync(operatorDir)).toBe(true);
+    expect(fs.readdirSync(podDir('a')).sort()).toEqual(before);
+    expect(report.dead).toEqual([]);
+    fs.rmdirSync(operatorDir);
+  });
 
   it('DEL: the pod directory goes with its last interface; nothing is left', async () => {
     for (const p of PODS) {
