@@ -138,6 +138,22 @@ describeIf(
         ['net2', 'server', port(p.name, 'net2'), 1],
       ]);
     }
+    // Multus device-info and CHECK agree with the result and the index: the socket as the pod sees it.
+    const devinfo = path.join(d.devinfo, 'pod-a-net3.json');
+    const withDevinfo = JSON.parse(conf('a', 'client')) as Record<string, unknown>;
+    withDevinfo.runtimeConfig = { CNIDeviceInfoFile: devinfo };
+    const add3 = await runShim(d.socket, cniEnv('ADD', def('a').cid, 'net3', fakeNetns(d, def('a').cid), args('a')), JSON.stringify(withDevinfo));
+    expect(add3.code, add3.stdout).toBe(0);
+    const podPath = path.join(pod('a').view, port('a', 'net3'));
+    expect((add3.json!.interfaces as { socketPath?: string }[])[0]!.socketPath).toBe(podPath);
+    expect(JSON.parse(fs.readFileSync(devinfo, 'utf8'))).toMatchObject({ type: 'vhost-user', 'vhost-user': { mode: 'client', path: podPath } });
+    expect(parsePodIndex(fs.readFileSync(path.join(podDir('a'), 'interfaces.json'), 'utf8')).interfaces.find((i) => i.ifname === 'net3')?.socket_path).toBe(podPath);
+    const check = await runShim(d.socket, cniEnv('CHECK', def('a').cid, 'net3', fakeNetns(d, def('a').cid), args('a')), JSON.stringify({ ...withDevinfo, prevResult: add3.json }));
+    expect(check.code, check.stdout).toBe(0);
+    expect((await runShim(d.socket, cniEnv('DEL', def('a').cid, 'net3', undefined, args('a')), JSON.stringify(withDevinfo))).code).toBe(0);
+    expect(fs.existsSync(devinfo)).toBe(false);
+    expect(fs.existsSync(path.join(podDir('a'), port('a', 'net3')))).toBe(false);
+
     // The server-mode port waits for the app at the path inside the pod's directory.
     expect(sandbox().vsctl('get', 'Interface', port('a', 'net2'), 'options:vhost-server-path').trim()).toBe(`"${path.join(podDir('a'), port('a', 'net2'))}"`);
   }, 60_000);
