@@ -82,7 +82,7 @@ export interface RawFramer {
 // --- netlink raw types (owned by the netlink work) ---
 /**
  * One open NETLINK_ROUTE socket (native/netlink.cc). Bytes only: messages are built and
- * parsed in src/os/netlink.ts. Polled on the main loop; replies arrive via onMessages.
+ * parsed in src/os/netlink/. Polled on the main loop; replies arrive via onMessages.
  */
 export interface RawNetlinkSocket {
   /** Kernel-assigned port id (nl_pid) of the socket. */

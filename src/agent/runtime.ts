@@ -108,6 +108,7 @@ export async function openRuntime(config: VhostplugConfig, opts: RuntimeOptions 
     veth,
     close: () => {
       vhostuser.stopSocketRecovery();
+      veth.close();
       client.close();
     },
   };

@@ -14,7 +14,6 @@ import { VSWITCH_CACHE_COLUMNS } from '../vswitch/ports';
 import { randomBytes, randomUUID } from 'node:crypto';
 import { OvsdbClient } from '../ovsdb/client';
 import { VethDriver } from '../binding/veth';
-import { closeNetlinkSockets } from '../os/netlink';
 import { runAsync } from '../sandbox/proc';
 import { Vswitch } from '../vswitch/vswitch';
 import { VhostUserDriver } from '../binding/vhostuser';
@@ -271,7 +270,6 @@ export async function runSequentialBench(opts: SequentialOptions = {}): Promise<
     await osvif?.close();
     netClient?.close();
     if (podNetns) {
-      await closeNetlinkSockets();
       await runAsync('ip', ['netns', 'delete', podNetns]).catch(() => undefined);
     }
     await env.close();

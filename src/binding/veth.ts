@@ -29,7 +29,8 @@ import {
   linkDel,
   linkGet,
   linkSetMaster,
-  releaseNetns,
+  hostNetlink,
+  NetlinkHandle,
   setSysctl,
   type LinkInfo,
 } from '../os/netlink';
@@ -147,7 +148,7 @@ export interface VethConnectResult extends VethAttachment {
 export interface VethDisconnectRequest {
   containerId: string;
   ifname: string;
-  /** The pod netns, if still known; its cached netlink socket is released. May be gone. */
+  /** The pod netns, if still known. May be gone (deleting the host end is enough). */
   netns?: string;
   /** Lets DEL clean up when OVSDB no longer knows the attachment (a half-done ADD). */
   vif?: VIFOpenVSwitch | VIFBridge;
@@ -234,6 +235,8 @@ export class VethDriver {
   private readonly log: Logger;
   private warnedChecksum = false;
   readonly hostNetns: string | undefined;
+  /** Our handle in hostNetns (owned, closed by close()); the shared one when hostNetns is ours. */
+  private hostHandle: Promise<NetlinkHandle> | undefined;
 
   constructor(
     private readonly vswitch: Vswitch,
@@ -242,6 +245,26 @@ export class VethDriver {
     this.hostNetns = opts.hostNetns === undefined ? undefined : validateAbsolutePath(opts.hostNetns, 'hostNetns');
     this.log = opts.log ?? silentLogger;
     vethMtu(undefined, opts.defaultMtu ?? 1500, opts.networkDeviceMtu ?? 0); // refuse a bad config at construction
+  }
+
+  /** The handle of the netns host-side devices live in (re-opened if its socket failed). */
+  private async host(): Promise<NetlinkHandle> {
+    if (this.hostNetns === undefined) return hostNetlink();
+    const cur = this.hostHandle;
+    if (cur) {
+      const h = await cur.catch(() => undefined);
+      if (h && !h.isClosed) return h;
+      if (this.hostHandle === cur) this.hostHandle = undefined;
+    }
+    this.hostHandle ??= NetlinkHandle.open(this.hostNetns);
+    return this.hostHandle;
+  }
+
+  /** Closes the driver's netlink handle in hostNetns. */
+  close(): void {
+    const h = this.hostHandle;
+    this.hostHandle = undefined;
+    void h?.then((x) => x.close(), () => undefined);
   }
 
   /** Attachments plugged by this driver instance. */
@@ -329,12 +352,12 @@ export class VethDriver {
     const { att } = plan;
     const timings: VethTimings = { cleanupMs: 0, bridgeMs: 0, vethMs: 0, ovsMs: 0, commitMs: 0, ackMs: 0, addrMs: 0, totalMs: 0 };
     const warnings: string[] = [];
-    // Runs last on a failure: our cached netlink socket must not pin the pod netns.
-    const undo: (() => Promise<unknown>)[] = [() => releaseNetns(att.netns)];
-    const host = { netns: this.hostNetns };
+    const undo: (() => Promise<unknown>)[] = [];
     let step: VethStep = 'cleanup';
     let replaced = false;
+    let pod: NetlinkHandle | undefined;
     try {
+      const host = await this.host();
       let t = performance.now();
       replaced = await this.clearStale(att);
       timings.cleanupMs = performance.now() - t;
@@ -342,14 +365,16 @@ export class VethDriver {
       if (att.hybrid) {
         step = 'bridge';
         t = performance.now();
-        await plugHybridBridge(att.hybrid, att.mtu, this.hostNetns, undo);
+        await plugHybridBridge(host, att.hybrid, att.mtu, undo);
         timings.bridgeMs = performance.now() - t;
       }
 
       step = 'veth';
       t = performance.now();
-      await this.createPodVeth(att, warnings);
-      undo.push(() => linkDel(att.hostIfname, { ...host, ifExists: true }));
+      // The pod netns handle lives for this connect only: a handle pins its netns.
+      pod = await NetlinkHandle.open(att.netns);
+      await this.createPodVeth(att, warnings, host, pod);
+      undo.push(() => linkDel(host, att.hostIfname, { ifExists: true }));
       timings.vethMs = performance.now() - t;
 
       // The OVS port and the pod's L3 are independent: run them together.
@@ -373,8 +398,8 @@ export class VethDriver {
       })();
       const inPod = (async () => {
         const a = performance.now();
-        if (att.hybrid) await linkSetMaster(att.hostIfname, att.hybrid.bridge, host).catch((e: Error) => Promise.reject(new VethError('bridge', e)));
-        await this.configureL3(att.ifname, att.netns, plan.ip);
+        if (att.hybrid) await linkSetMaster(host, att.hostIfname, att.hybrid.bridge).catch((e: Error) => Promise.reject(new VethError('bridge', e)));
+        await this.configureL3(pod!, att.ifname, plan.ip);
         timings.addrMs = performance.now() - a;
       })();
       const [p, l] = await Promise.allSettled([plug, inPod]);
@@ -389,6 +414,8 @@ export class VethDriver {
         }
       }
       throw err instanceof VethError ? err : new VethError(step, err as Error);
+    } finally {
+      pod?.close();
     }
     this.checksumWarning(att.bridge, warnings);
     this.tracked.set(attKey(att.containerId, att.ifname), att);
@@ -421,16 +448,15 @@ export class VethDriver {
    * its name, MAC and MTU, both up. A hanging host end with no OVS port (a crash between
    * the veth and the port) is removed and the create retried once, as Kuryr does.
    */
-  private async createPodVeth(att: VethAttachment, warnings: string[]): Promise<void> {
-    const create = () =>
-      createVethPair({ name: att.hostIfname, peerName: att.ifname, netns: this.hostNetns, peerNetnsPath: att.netns, mtu: att.mtu, peerMac: att.mac, up: true });
+  private async createPodVeth(att: VethAttachment, warnings: string[], host: NetlinkHandle, pod: NetlinkHandle): Promise<void> {
+    const create = () => createVethPair(host, { name: att.hostIfname, peerName: att.ifname, peer: pod, mtu: att.mtu, peerMac: att.mac, up: true });
     try {
       await create();
       return;
     } catch (e) {
       if (codeOf(e) !== 'EEXIST') throw e;
     }
-    const hanging = await linkGet(att.hostIfname, { netns: this.hostNetns }).catch(() => undefined);
+    const hanging = await linkGet(host, att.hostIfname).catch(() => undefined);
     if (!hanging) {
       throw Object.assign(new Error(`EEXIST: interface '${att.ifname}' already exists in netns ${att.netns}`), { code: 'EEXIST', path: att.netns });
     }
@@ -443,29 +469,28 @@ export class VethDriver {
       });
     }
     warnings.push(`removed hanging interface ${att.hostIfname} (a leftover of an earlier plug)`);
-    await linkDel(att.hostIfname, { netns: this.hostNetns, ifExists: true });
+    await linkDel(host, att.hostIfname, { ifExists: true });
     await create();
   }
 
   /** Addresses (IPv6 without DAD; IPv6 enabled in the pod if it was off), then routes. */
-  private async configureL3(ifname: string, netns: string, ip: NormalizedIpConfig): Promise<void> {
+  private async configureL3(pod: NetlinkHandle, ifname: string, ip: NormalizedIpConfig): Promise<void> {
     if (ip.addresses.length === 0 && ip.routes.length === 0) return;
-    const opts = { netns };
     // One lookup of the ifindex instead of one per address and route.
-    const index = (await linkGet(ifname, opts).catch((e: Error) => Promise.reject(new VethError('address', e)))).index;
+    const index = (await linkGet(pod, ifname).catch((e: Error) => Promise.reject(new VethError('address', e)))).index;
     let v6Enabled = false;
     for (const a of ip.addresses) {
       try {
-        await addAddress(index, a.cidr, opts);
+        await addAddress(pod, index, a.cidr);
       } catch (e) {
         if (codeOf(e) === 'EEXIST') continue;
         // EACCES: IPv6 is disabled on the device (the runtime turned it off in the pod).
         if (a.family !== 6 || v6Enabled || codeOf(e) !== 'EACCES') throw new VethError('address', e as Error);
         v6Enabled = true;
         try {
-          await setSysctl('ipv6/conf/all/disable_ipv6', '0', opts);
-          await setSysctl(`ipv6/conf/${ifname}/disable_ipv6`, '0', opts);
-          await addAddress(index, a.cidr, opts);
+          await setSysctl(pod, 'ipv6/conf/all/disable_ipv6', '0');
+          await setSysctl(pod, `ipv6/conf/${ifname}/disable_ipv6`, '0');
+          await addAddress(pod, index, a.cidr);
         } catch (e2) {
           throw new VethError('address', e2 as Error);
         }
@@ -473,7 +498,7 @@ export class VethDriver {
     }
     for (const r of ip.routes) {
       try {
-        await addRoute({ dst: r.dst, gateway: r.gateway, link: index, family: r.family }, opts);
+        await addRoute(pod, { dst: r.dst, gateway: r.gateway, link: index, family: r.family });
       } catch (e) {
         // The route is there already (Kuryr ignores EEXIST for the default route).
         if (codeOf(e) !== 'EEXIST') throw new VethError('route', e as Error);
@@ -483,7 +508,6 @@ export class VethDriver {
 
   /** Removes the OVS port and every host device of a plug; anything already gone is success. */
   private async teardown(portName: string, ids: Record<string, string>, fallback?: { hostIfname: string; hybrid?: HybridNames }): Promise<VethDisconnectResult> {
-    const host = { netns: this.hostNetns };
     const hybrid = fallback?.hybrid ?? hybridOf(portName, ids);
     const hostIfname = ids[VETH_KEYS.hostIfname] ?? fallback?.hostIfname ?? hybrid?.tap ?? portName;
     validateIfName(hostIfname, 'host ifname');
@@ -500,8 +524,9 @@ export class VethDriver {
       }),
       (async () => {
         // Deleting the host end deletes the pod end with it (wherever its netns is).
-        removed.veth = await linkDel(hostIfname, { ...host, ifExists: true });
-        if (hybrid) removed.bridge = await unplugHybridBridge(hybrid, this.hostNetns);
+        const host = await this.host();
+        removed.veth = await linkDel(host, hostIfname, { ifExists: true });
+        if (hybrid) removed.bridge = await unplugHybridBridge(host, hybrid);
         timings.linkMs = performance.now() - t;
       })(),
     ]);
@@ -546,9 +571,6 @@ export class VethDriver {
       }
     }
     this.tracked.delete(key);
-    const netns = req.netns ?? tracked?.netns ?? owned?.external_ids[VETH_KEYS.netns];
-    // Our cached netlink socket pins the pod netns: let it go with the pod.
-    if (netns) await releaseNetns(netns).catch(() => undefined);
     return result;
   }
 
@@ -564,9 +586,9 @@ export class VethDriver {
     const problems: string[] = [];
     const tracked = this.tracked.get(attKey(containerId, ifname));
     const owned = this.vswitch.findByAttachment(containerId, ifname);
-    const host = { netns: this.hostNetns };
-    const get = (name: string, opts: { netns?: string }): Promise<LinkInfo | undefined> =>
-      linkGet(name, opts).catch((e: unknown) => {
+    const host = await this.host();
+    const get = (h: NetlinkHandle, name: string): Promise<LinkInfo | undefined> =>
+      linkGet(h, name).catch((e: unknown) => {
         if (codeOf(e) === 'ENODEV') return undefined;
         throw e;
       });
@@ -583,14 +605,14 @@ export class VethDriver {
 
     let hostLink: LinkInfo | undefined;
     if (hostIfname) {
-      hostLink = await get(hostIfname, host);
+      hostLink = await get(host, hostIfname);
       if (!hostLink) problems.push(`host interface ${hostIfname} does not exist`);
       else if (!hostLink.up) problems.push(`host interface ${hostIfname} is down`);
     }
     if (hybrid) {
-      const br = await get(hybrid.bridge, host);
-      const qvb = await get(hybrid.qvb, host);
-      const qvo = await get(hybrid.qvo, host);
+      const br = await get(host, hybrid.bridge);
+      const qvb = await get(host, hybrid.qvb);
+      const qvo = await get(host, hybrid.qvo);
       if (!br) problems.push(`linux bridge ${hybrid.bridge} does not exist`);
       if (!qvo) problems.push(`interface ${hybrid.qvo} does not exist`);
       if (!qvb) problems.push(`interface ${hybrid.qvb} does not exist`);
@@ -602,10 +624,33 @@ export class VethDriver {
       problems.push(`pod netns ${netns} does not exist`);
       return problems;
     }
-    const pod = await get(ifname, { netns });
+    const podNs = await NetlinkHandle.open(netns);
+    try {
+      await this.checkPod(podNs, ifname, req, tracked, ids, hostLink, problems);
+    } finally {
+      podNs.close();
+    }
+    return problems;
+  }
+
+  /** CHECK inside the pod netns: the container end and its addresses. */
+  private async checkPod(
+    podNs: NetlinkHandle,
+    ifname: string,
+    req: VethCheckRequest,
+    tracked: VethAttachment | undefined,
+    ids: Record<string, string>,
+    hostLink: LinkInfo | undefined,
+    problems: string[],
+  ): Promise<void> {
+    const netns = podNs.netns;
+    const pod = await linkGet(podNs, ifname).catch((e: unknown) => {
+      if (codeOf(e) === 'ENODEV') return undefined;
+      throw e;
+    });
     if (!pod) {
       problems.push(`interface ${ifname} does not exist in netns ${netns}`);
-      return problems;
+      return;
     }
     const mac = req.expect?.mac ? validateMac(req.expect.mac) : (ids['attached-mac'] ?? tracked?.mac);
     if (pod.kind !== 'veth') problems.push(`${ifname} is a ${pod.kind ?? 'device of unknown kind'}, not a veth`);
@@ -617,14 +662,13 @@ export class VethDriver {
     const want = req.expect?.addresses ?? tracked?.addresses ?? [];
     if (want.length > 0) {
       const norm = normalizeIpConfig({ addresses: want, routes: [] }, 'expect').addresses;
-      const have = await addrList({ netns, link: pod.index });
+      const have = await addrList(podNs, { link: pod.index });
       for (const a of norm) {
         const h = have.find((x) => x.address === a.address && x.prefix === a.prefix);
         if (!h) problems.push(`${ifname} lacks address ${a.cidr}`);
         else if (h.tentative) problems.push(`${ifname} address ${a.cidr} is still tentative (duplicate address detection)`);
       }
     }
-    return problems;
   }
 
   /**

@@ -15,13 +15,13 @@
 import {
   isValidationError,
   MAX_CONTAINER_ID_BYTES,
-  MAX_IFNAME_BYTES,
   validateAbsolutePath,
   validateContainerId,
   validateIfName,
   validateMac,
   validatePodUid,
 } from '../core/validate';
+import { MAX_IFNAME_BYTES } from '../core/net';
 import { CniError, CniErrorCode } from './errors';
 import { CNI_COMMANDS, type CniCommand } from './spec';
 

@@ -54,7 +54,6 @@ export {
   convertResult,
   vhostUserResult,
   vethResult,
-  parseCidr,
   type CniResult,
   type CniInterface,
   type CniIpConfig,

@@ -20,7 +20,7 @@
  * one. (Multus therefore reports no interface/mac for it in network-status; the
  * device-info file carries the socket instead.)
  */
-import { isIP } from 'node:net';
+import { parseCidr, parseIp } from '../core/net';
 import { CniError, CniErrorCode } from './errors';
 import { compareCniVersions, isSupportedCniVersion, type CniVersion } from './spec';
 import { normalizeMac } from './env';
@@ -80,19 +80,6 @@ export function emptyResult(): CniResult {
 }
 
 // ---------------------------------------------------------------- validation helpers
-
-/** Splits "ADDR/PREFIX"; undefined if not a valid CIDR. */
-export function parseCidr(cidr: string): { ip: string; prefix: number; family: 4 | 6 } | undefined {
-  const slash = cidr.indexOf('/');
-  if (slash < 0) return undefined;
-  const ip = cidr.slice(0, slash);
-  const prefixText = cidr.slice(slash + 1);
-  const family = isIP(ip);
-  if (family === 0 || !/^\d{1,3}$/.test(prefixText)) return undefined;
-  const prefix = Number(prefixText);
-  if (prefix > (family === 4 ? 32 : 128)) return undefined;
-  return { ip, prefix, family: family as 4 | 6 };
-}
 
 type Obj = Record<string, unknown>;
 
@@ -172,7 +159,7 @@ export function parseResult(raw: unknown, opts: { code?: number; what?: string; 
     const ip: CniIpConfig = { address };
     const gw = d.str(o, 'gateway', w);
     if (gw !== undefined) {
-      if (isIP(gw) !== cidr.family) d.fail(`${w}.gateway "${gw}" is not an IPv${cidr.family} address`);
+      if (parseIp(gw)?.family !== cidr.family) d.fail(`${w}.gateway "${gw}" is not an IPv${cidr.family} address`);
       ip.gateway = gw;
     }
     // IPAM output should carry no indexes (the caller assigns them); tolerate stray ones there.
@@ -190,7 +177,7 @@ export function parseResult(raw: unknown, opts: { code?: number; what?: string; 
     const route: CniRoute = { dst };
     const gw = d.str(o, 'gw', w);
     if (gw !== undefined) {
-      if (isIP(gw) === 0) d.fail(`${w}.gw "${gw}" is not an IP address`);
+      if (!parseIp(gw)) d.fail(`${w}.gw "${gw}" is not an IP address`);
       route.gw = gw;
     }
     for (const k of ['mtu', 'advmss', 'priority', 'table', 'scope'] as const) {

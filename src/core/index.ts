@@ -10,7 +10,7 @@ export {
   validatePodUid,
   validateAbsolutePath,
   validateUnixSocketPath,
-  canonicalMac,
   type VHostUserMode,
 } from './validate';
+export { canonicalMac, canonicalIp, canonicalCidr, formatIp, parseIp, parseCidr, type IpAddress, type IpNetwork } from './net';
 export { jsonLogger, silentLogger, type Logger, type LogLevel } from './log';

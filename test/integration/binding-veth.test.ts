@@ -16,7 +16,7 @@ import { Vswitch, PortConflictError } from '../../src/vswitch/vswitch';
 import { VethDriver, VethError, VETH_KEYS, type VethConnectRequest } from '../../src/binding/veth';
 import { hybridNames } from '../../src/binding/hybrid';
 import { ipConfigFromIpam } from '../../src/binding/ipconfig';
-import { closeNetlinkSockets } from '../../src/os/netlink';
+import { closeHostNetlink } from '../../src/os/netlink';
 import type { VIFBridge, VIFOpenVSwitch } from '../../src/vif/model';
 import { vethHostName } from '../../src/vif/names';
 import { useSandbox, type Sandbox } from '../helpers/sandbox';
@@ -150,7 +150,8 @@ describeIf(firstReason(needsRoot(), needsOvs({ dpdk: false }), needsBinaries(PY)
     driver = new VethDriver(vswitch, { hostNetns, defaultBridge: 'br-int' });
   });
   afterAll(async () => {
-    await closeNetlinkSockets();
+    driver?.close();
+    await closeHostNetlink();
     client?.close();
     for (const n of netnsNames) {
       try {

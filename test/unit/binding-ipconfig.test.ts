@@ -9,7 +9,7 @@ import { VETH_KEYS, VethDriver, vethMtu } from '../../src/binding/veth';
 import type { Vswitch } from '../../src/vswitch/vswitch';
 import { hybridNames, hybridNamesFromPort, hybridQvbName, hybridQvoName } from '../../src/binding/hybrid';
 import { ValidationError } from '../../src/core/validate';
-import { parseCidr, parseIp } from '../../src/os/netlink';
+import { parseCidr, parseIp } from '../../src/core/net';
 import type { Network } from '../../src/vif/model';
 
 const network = (subnets: Network['subnets']): { network: Network } => ({ network: { id: 'n1', subnets } });
