@@ -47,7 +47,12 @@ export async function main(argv: string[]): Promise<number> {
     return 2;
   }
   if (rest.includes('--help') || rest.includes('-h')) {
-    process.stdout.write(cmd.usage.trim() + '\n');
+    try {
+      process.stdout.write((cmd.loadUsage ? await cmd.loadUsage() : cmd.usage).trim() + '\n');
+    } catch (err) {
+      process.stderr.write(`vhostplug ${name}: ${errorLine(err)}\n`);
+      return err instanceof UsageError ? err.exitCode : 1;
+    }
     return 0;
   }
   try {

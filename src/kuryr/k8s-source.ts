@@ -24,6 +24,7 @@
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import type * as k8s from '@kubernetes/client-node';
+import { Backoff } from '../core/backoff';
 import { silentLogger, type Logger } from '../core/log';
 import type { VhostplugConfig } from '../agent/config';
 import { ConfigError } from '../agent/config';
@@ -230,7 +231,8 @@ export class ListWatch<T extends { metadata?: { resourceVersion?: string } }> {
   }
 
   private async run(): Promise<void> {
-    let backoff = 100;
+    // Deterministic 100 ms .. 5 s (a watch loop alone per process: no herd to spread).
+    const backoff = new Backoff({ minMs: 100, maxMs: 5000, jitter: 0 });
     while (!this.ac.signal.aborted) {
       try {
         this.stats.lists++;
@@ -251,16 +253,15 @@ export class ListWatch<T extends { metadata?: { resourceVersion?: string } }> {
           // An error, or a watch the server ended at once: back off (no hot loop against a sick server).
           if (r.error || r.ms < 1000) {
             if (r.error) this.lastError = r.error;
-            await sleep(backoff, this.ac.signal);
-            backoff = Math.min(backoff * 2, 5000);
-          } else backoff = 100;
+            await sleep(backoff.next(), this.ac.signal);
+          } else backoff.reset();
         }
       } catch (err) {
         if (this.ac.signal.aborted) break;
         this.lastError = err as Error;
-        this.log.warn(`kuryr: ${this.name} list failed; retrying`, { error: err, retryInMs: backoff });
-        await sleep(backoff, this.ac.signal);
-        backoff = Math.min(backoff * 2, 5000);
+        const retryInMs = backoff.next();
+        this.log.warn(`kuryr: ${this.name} list failed; retrying`, { error: err, retryInMs });
+        await sleep(retryInMs, this.ac.signal);
       }
     }
   }

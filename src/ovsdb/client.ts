@@ -21,7 +21,8 @@ import { JsonRpcSession } from './jsonrpc';
 import { NativeTransport } from './native-transport';
 import { NetTransport } from './net-transport';
 import { ZERO_UUID, decodeOptional, isValidUuidName, type Condition, type DatabaseSchema } from './notation';
-import { DEFAULT_BACKOFF, backoffDelay, canTransition, inotifySocketAppeared, type BackoffOptions, type ConnectionState, type SocketAppearedSource } from './reconnect';
+import { Backoff, type BackoffOptions } from '../core/backoff';
+import { canTransition, inotifySocketAppeared, type ConnectionState, type SocketAppearedSource } from './reconnect';
 import { parseEndpoint, type Endpoint, type Transport, type TransportOptions } from './transport';
 import { nextCfgFromResult, nextCfgOps, type OpResult, type Operation } from './txn';
 
@@ -37,7 +38,7 @@ export interface ClientOptions extends TransportOptions {
   transport?: TransportChoice;
   /** Reconnect after the connection drops (default true). */
   reconnect?: boolean;
-  /** Backoff between attempts (defaults in reconnect.ts: 20 ms .. 2 s, jittered). */
+  /** Backoff between attempts (defaults in core/backoff.ts: 20 ms .. 2 s, jittered). */
   backoff?: BackoffOptions;
   /**
    * Immediate retry when the server socket reappears (unix endpoints). Default: an inotify
@@ -179,7 +180,7 @@ export class OvsdbClient extends EventEmitter<OvsdbClientEvents> {
   private transport: Transport | undefined;
   private readonly monitors = new Map<string, Monitor>();
   private monitorSeq = 0;
-  private attempt = 0;
+  private readonly backoff: Backoff;
   private retryTimer: NodeJS.Timeout | undefined;
   private probeTimer: NodeJS.Timeout | undefined;
   private unwatch: (() => void) | undefined;
@@ -198,6 +199,7 @@ export class OvsdbClient extends EventEmitter<OvsdbClientEvents> {
     }
     this.endpoint = endpoint;
     this.opts = opts;
+    this.backoff = new Backoff(opts.backoff);
     this.factory = transportFactory(opts.transport ?? 'native');
     this.transportOpts = {};
     for (const k of TRANSPORT_KEYS) if (opts[k] !== undefined) this.transportOpts[k] = opts[k];
@@ -309,7 +311,7 @@ export class OvsdbClient extends EventEmitter<OvsdbClientEvents> {
     if (this.stateValue !== 'backoff') return;
     if (this.retryTimer) clearTimeout(this.retryTimer);
     this.retryTimer = undefined;
-    this.attempt = 0;
+    this.backoff.reset();
     void this.connectOnce();
   }
 
@@ -362,7 +364,7 @@ export class OvsdbClient extends EventEmitter<OvsdbClientEvents> {
       // Pipelined: every monitor is re-sent at once; the cache resyncs from its reply.
       await Promise.all([...this.monitors.values()].map((m) => this.establish(session, m)));
       if (this.session !== session) return;
-      this.attempt = 0;
+      this.backoff.reset();
       this.socketTriggered = false;
       this.firstAttempt = false;
       this.startProbe(session);
@@ -393,9 +395,9 @@ export class OvsdbClient extends EventEmitter<OvsdbClientEvents> {
     this.setState('backoff');
     if (this.socketTriggered) {
       this.socketTriggered = false;
-      this.attempt = 0;
+      this.backoff.reset();
     }
-    const delay = backoffDelay(this.attempt++, { ...DEFAULT_BACKOFF, ...this.opts.backoff });
+    const delay = this.backoff.next();
     this.retryTimer = setTimeout(() => {
       this.retryTimer = undefined;
       void this.connectOnce();

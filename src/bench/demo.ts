@@ -14,10 +14,11 @@ import { VhostUserDriver, type ConnectResult } from '../binding/vhostuser';
 import { startSandbox, type Sandbox } from '../sandbox/ovs-sandbox';
 import { startTestpmd, type Testpmd } from '../sandbox/testpmd';
 import { which } from '../sandbox/proc';
-import { LatencyRecorder } from '../bench/stats';
+import { LatencyRecorder } from './stats';
 import { makeVHostUserVif } from '../vif/model';
-import { exec } from '../bench/common';
-import { UsageError, type Command } from './command';
+import { exec } from './common';
+import { UsageError } from '../core/errors';
+import type { Command } from '../cli/command';
 
 /** A fresh VIFVHostUser on br-int with a random port id and MAC. */
 const vif = (mode: 'server' | 'client', mount: string) => makeVHostUserVif(mode, mount);
