@@ -6,7 +6,7 @@
 import * as fs from 'node:fs';
 import { OvsdbClient, type TransportChoice } from '../ovsdb/client';
 import { Vswitch } from '../vswitch/vswitch';
-import { VSWITCH_CACHE_COLUMNS } from '../vswitch/ports';
+import { VSWITCH_CACHE } from '../vswitch/rows';
 import { silentLogger, type Logger } from '../core/log';
 import { ConfigError, type VhostplugConfig } from './config';
 import { VhostUserDriver, type VhostUserDriverOptions } from '../binding/vhostuser';
@@ -95,7 +95,7 @@ export async function openRuntime(config: VhostplugConfig, opts: RuntimeOptions 
   const client = await OvsdbClient.connect(config.os_vif_ovs.ovsdb_endpoint, {
     transport: opts.transport ?? 'native',
     waitForServer: opts.waitForServer ?? false,
-    cache: { columns: { ...VSWITCH_CACHE_COLUMNS } },
+    cache: VSWITCH_CACHE,
   });
   const vswitch = new Vswitch(client, { allowDatapathChange: config.vhostplug.allow_datapath_change });
   const vhostuser = new VhostUserDriver(vswitch, vhostUserOptions(config, log));

@@ -10,7 +10,7 @@
  * For vhostplug with the acknowledgement it also reports the overhead of a plug: the plug
  * latency minus the time vswitchd took (the ack wait and, in client mode, the socket wait).
  */
-import { VSWITCH_CACHE_COLUMNS } from '../vswitch/ports';
+import { VSWITCH_CACHE } from '../vswitch/rows';
 import { randomBytes, randomUUID } from 'node:crypto';
 import { OvsdbClient } from '../ovsdb/client';
 import { VethDriver } from '../binding/veth';
@@ -155,7 +155,7 @@ export async function runSequentialBench(opts: SequentialOptions = {}): Promise<
     const vswitch = new Vswitch(env.client);
     let netVswitch: Vswitch | undefined;
     if (systems.includes('vhostplug-net')) {
-      netClient = await OvsdbClient.connect(env.target.db, { transport: 'net', cache: { columns: { ...VSWITCH_CACHE_COLUMNS } } });
+      netClient = await OvsdbClient.connect(env.target.db, { transport: 'net', cache: VSWITCH_CACHE });
       netVswitch = new Vswitch(netClient);
     }
     if (systems.includes('os-vif')) {

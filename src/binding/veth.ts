@@ -37,10 +37,8 @@ import {
 import type { VIFBridge, VIFOpenVSwitch } from '../vif/model';
 import { vethHostName } from '../vif/names';
 import { osVifExternalIds, ownerExternalIds, sameAttachment, type Attachment } from '../vswitch/ownership';
-import { bridgeDatapathType, type PortSpec } from '../vswitch/ports';
+import type { PortSpec } from '../vswitch/ports';
 import { PortConflictError, type Vswitch } from '../vswitch/vswitch';
-import { decodeStringMap } from '../ovsdb/notation';
-import type { CachedRow } from '../ovsdb/cache';
 import { hybridNames, hybridNamesFromPort, plugHybridBridge, unplugHybridBridge, type HybridNames } from './hybrid';
 import { ipConfigFromVif, normalizeIpConfig, type IpConfig, type IpRoute, type NormalizedIpConfig } from './ipconfig';
 import {
@@ -677,11 +675,9 @@ export class VethDriver {
    * pod then arrive with bad checksums and are dropped (ICMP, ARP and ND still work).
    */
   private checksumCaveat(bridge: string): string | undefined {
-    const br = this.vswitch.client.cache.bridge(bridge);
-    if (!br || bridgeDatapathType(br) !== 'netdev') return undefined;
-    const ovs = this.vswitch.client.cache.rows('Open_vSwitch').next().value as CachedRow | undefined;
-    const other = ovs ? decodeStringMap(ovs['other_config']) : {};
-    if (other['userspace-tso-enable'] === 'true') return undefined;
+    const br = this.vswitch.rows.bridge(bridge);
+    if (!br || br.datapath_type !== 'netdev') return undefined;
+    if (this.vswitch.rows.openVSwitch()?.other_config['userspace-tso-enable'] === 'true') return undefined;
     return (
       `bridge ${bridge} uses the netdev (userspace) datapath without other_config:userspace-tso-enable=true: ` +
       `TCP and UDP from veth pods will be dropped with bad checksums (set it and restart ovs-vswitchd; see docs/veth.md)`
@@ -710,7 +706,7 @@ export class VethDriver {
     const state = this.vswitch.client.state;
     if (state !== 'ready') problems.push(`OVSDB connection is ${state}`);
     if (this.opts.defaultBridge && state === 'ready') {
-      if (!this.vswitch.client.cache.bridge(this.opts.defaultBridge)) problems.push(`OVS bridge ${this.opts.defaultBridge} does not exist`);
+      if (!this.vswitch.rows.bridge(this.opts.defaultBridge)) problems.push(`OVS bridge ${this.opts.defaultBridge} does not exist`);
       else {
         const w = this.checksumCaveat(this.opts.defaultBridge);
         if (w) warnings.push(w);

@@ -637,8 +637,9 @@ export class VhostplugCniPlugin implements CniPlugin {
       const pid = Number(pidText.trim());
       if (Number.isInteger(pid) && pid > 0 && !isProcessAlive(pid)) out.push({ code: 51, msg: `ovs-vswitchd (pid ${pid} from ${pidFile}) is not running` });
     }
-    const next = client.cache.nextCfg;
-    const cur = client.cache.curCfg;
+    const root = this.vswitch.rows.openVSwitch();
+    const next = root?.next_cfg;
+    const cur = root?.cur_cfg;
     if (next !== undefined && cur !== undefined && cur < next) {
       this.lagSince ??= Date.now();
       if (Date.now() - this.lagSince > (this.opts.vswitchdStuckMs ?? 10_000)) out.push({ code: 51, msg: `ovs-vswitchd is not applying the database (cur_cfg ${cur} < next_cfg ${next})` });

@@ -12,6 +12,7 @@ import { randomBytes, randomUUID } from 'node:crypto';
 import * as fs from 'node:fs';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { OvsdbClient } from '../../src/ovsdb/client';
+import { VSWITCH_CACHE } from '../../src/vswitch/rows';
 import { Vswitch, PortConflictError } from '../../src/vswitch/vswitch';
 import { VethDriver, VethError, VETH_KEYS, type VethConnectRequest } from '../../src/binding/veth';
 import { hybridNames } from '../../src/binding/hybrid';
@@ -144,7 +145,7 @@ describeIf(firstReason(needsRoot(), needsOvs({ dpdk: false }), needsBinaries(PY)
   });
 
   beforeAll(async () => {
-    client = await OvsdbClient.connect(sb().db);
+    client = await OvsdbClient.connect(sb().db, { cache: VSWITCH_CACHE });
     vswitch = new Vswitch(client);
     hostNetns = `/run/netns/${sb().netns}`;
     driver = new VethDriver(vswitch, { hostNetns, defaultBridge: 'br-int' });

@@ -10,6 +10,7 @@ import * as path from 'node:path';
 import { randomUUID } from 'node:crypto';
 import { afterAll, afterEach, beforeAll, expect, it } from 'vitest';
 import { OvsdbClient } from '../../src/ovsdb/client';
+import { VSWITCH_CACHE } from '../../src/vswitch/rows';
 import { Vswitch } from '../../src/vswitch/vswitch';
 import { VhostUserDriver, VhostUserError, type VhostUserDriverOptions } from '../../src/binding/vhostuser';
 import { DirWatcher } from '../../src/os/inotify';
@@ -50,7 +51,7 @@ describeIf(firstReason(needsRoot(), needsOvs({ dpdk: true }), needsTestpmd()))('
   }
 
   beforeAll(async () => {
-    client = await OvsdbClient.connect(sandbox().db);
+    client = await OvsdbClient.connect(sandbox().db, { cache: VSWITCH_CACHE });
     vswitch = new Vswitch(client);
     mount = path.join(sandbox().dir, 'vhostuser');
     fs.mkdirSync(mount);
@@ -233,7 +234,7 @@ describeIf(firstReason(needsRoot(), needsOvs({ dpdk: true }), needsTestpmd()))('
   it('an OVSDB refusal (bridge of another datapath) fails the plug and writes nothing', async () => {
     const sb = sandbox();
     sb.vsctl('--no-wait', 'add-br', 'br-kern');
-    await expect.poll(() => client.cache.bridge('br-kern') !== undefined).toBe(true);
+    await expect.poll(() => client.cache.lookup('Bridge', 'name', 'br-kern') !== undefined).toBe(true);
     const vif = makeVif('server', mount, 'br-kern');
     const err = await driver().connect({ vif, containerId: 'ctr-o', ifname: 'eth0' }).catch((e: unknown) => e);
     expect((err as VhostUserError).step).toBe('plug');
