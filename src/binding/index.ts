@@ -1,7 +1,23 @@
-/** The binding drivers and their configuration (public surface). */
+/** The binding drivers behind one contract (public surface). */
+export {
+  BindingError,
+  DriverRegistry,
+  NoDriverError,
+  Rollback,
+  bindingError,
+  disconnectContainer,
+  type BindingCheckRequest,
+  type BindingDriver,
+  type BindingPhase,
+  type BindingRequest,
+  type BindingResult,
+  type DriverKind,
+  type HealthReport,
+  type UnbindRequest,
+  type UnbindResult,
+} from './driver';
 export {
   VhostUserDriver,
-  VhostUserError,
   type VhostUserDriverOptions,
   type VhostUserAttachment,
   type ConnectRequest,
@@ -9,12 +25,10 @@ export {
   type ConnectTimings,
   type DisconnectRequest,
   type DisconnectResult,
-  type HealthReport,
 } from './vhostuser';
 export { formatAppConfig, generationOf, APP_CONFIG_VERSION, type AppConfig } from './app-config';
 export {
   VethDriver,
-  VethError,
   VETH_KEYS,
   vethMtu,
   type VethDriverOptions,

@@ -20,6 +20,7 @@
  *   because a `system` port on a netdev bridge is opened by name in vswitchd's netns.
  */
 import * as fs from 'node:fs';
+import { errorCode, systemError } from '../core/errors';
 import { silentLogger, type Logger } from '../core/log';
 import {
   addAddress,
@@ -50,7 +51,7 @@ import {
   validatePodUid,
   validateVifName,
 } from '../core/validate';
-import type { HealthReport } from './vhostuser';
+import { bindingError, Rollback, type BindingCheckRequest, type BindingDriver, type BindingPhase, type HealthReport, type UnbindRequest } from './driver';
 
 /** external_ids keys (besides ownership) that let DEL, CHECK and the reconciler work from OVSDB alone. */
 export const VETH_KEYS = {
@@ -137,19 +138,20 @@ export interface VethAttachment extends Attachment {
 }
 
 export interface VethConnectResult extends VethAttachment {
+  readonly driver: 'veth';
   /** False when a previous plug of the same attachment was torn down first (a repeated ADD). */
   created: boolean;
   timings: VethTimings;
+  /** The phases that ran, by name. */
+  phases: Partial<Record<BindingPhase, number>>;
   warnings: string[];
 }
 
-export interface VethDisconnectRequest {
-  containerId: string;
-  ifname: string;
+export interface VethDisconnectRequest extends UnbindRequest {
   /** The pod netns, if still known. May be gone (deleting the host end is enough). */
   netns?: string;
-  /** Lets DEL clean up when OVSDB no longer knows the attachment (a half-done ADD). */
-  vif?: VIFOpenVSwitch | VIFBridge;
+  /** Lets DEL clean up when OVSDB no longer knows the attachment (a half-done ADD); a VIFOpenVSwitch or VIFBridge, others are ignored. */
+  vif?: UnbindRequest['vif'];
 }
 
 export interface VethDisconnectResult {
@@ -160,11 +162,9 @@ export interface VethDisconnectResult {
   timings?: { ovsMs: number; linkMs: number };
 }
 
-export interface VethCheckRequest {
-  containerId: string;
-  ifname: string;
+export interface VethCheckRequest extends BindingCheckRequest {
+  /** The pod netns file (required: the container end is checked there). */
   netns: string;
-  expect?: { mac?: string; addresses?: string[] };
 }
 
 export interface VethHealthReport extends HealthReport {
@@ -172,24 +172,11 @@ export interface VethHealthReport extends HealthReport {
   warnings: string[];
 }
 
+/** A device of this name is in the way. */
+const inTheWay = (path: string | undefined, detail: string) => systemError('EEXIST', 'RTM_NEWLINK', { ...(path ? { path } : {}), detail });
+
 /** The connect steps, in order. */
 export type VethStep = 'validate' | 'cleanup' | 'bridge' | 'veth' | 'plug' | 'address' | 'route';
-
-/** A connect step failed; the steps before it were undone. `cause` is the original error. */
-export class VethError extends Error {
-  readonly code: string;
-  constructor(
-    readonly step: VethStep,
-    cause: Error,
-  ) {
-    super(`veth ${step} failed: ${cause.message}`, { cause });
-    this.name = 'VethError';
-    const c = (cause as Error & { code?: unknown }).code;
-    this.code = typeof c === 'string' ? c : 'EVETH';
-  }
-}
-
-const codeOf = (e: unknown): string | undefined => (e as { code?: string } | undefined)?.code;
 
 /**
  * The MTU of a veth as Kuryr picks it: the network's, else `defaultMtu`; capped by
@@ -228,7 +215,10 @@ function hybridOf(portName: string, ids: Record<string, string>): HybridNames | 
 const attKey = (containerId: string, ifname: string): string => `${containerId}/${ifname}`;
 
 /** The veth and hybrid driver. One per node agent. */
-export class VethDriver {
+export class VethDriver implements BindingDriver {
+  readonly kind = 'veth';
+  readonly vifKinds = ['VIFOpenVSwitch', 'VIFBridge'] as const;
+  readonly podSocket = false;
   private readonly tracked = new Map<string, VethAttachment>();
   private readonly log: Logger;
   private warnedChecksum = false;
@@ -345,12 +335,12 @@ export class VethDriver {
     try {
       plan = this.plan(req);
     } catch (err) {
-      throw new VethError('validate', err as Error);
+      throw bindingError('veth', 'validate', err);
     }
     const { att } = plan;
     const timings: VethTimings = { cleanupMs: 0, bridgeMs: 0, vethMs: 0, ovsMs: 0, commitMs: 0, ackMs: 0, addrMs: 0, totalMs: 0 };
     const warnings: string[] = [];
-    const undo: (() => Promise<unknown>)[] = [];
+    const rollback = new Rollback(this.log, { driver: 'veth', port: att.portName });
     let step: VethStep = 'cleanup';
     let replaced = false;
     let pod: NetlinkHandle | undefined;
@@ -363,7 +353,7 @@ export class VethDriver {
       if (att.hybrid) {
         step = 'bridge';
         t = performance.now();
-        await plugHybridBridge(host, att.hybrid, att.mtu, undo);
+        await plugHybridBridge(host, att.hybrid, att.mtu, rollback);
         timings.bridgeMs = performance.now() - t;
       }
 
@@ -372,7 +362,7 @@ export class VethDriver {
       // The pod netns handle lives for this connect only: a handle pins its netns.
       pod = await NetlinkHandle.open(att.netns);
       await this.createPodVeth(att, warnings, host, pod);
-      undo.push(() => linkDel(host, att.hostIfname, { ifExists: true }));
+      rollback.add('veth', () => linkDel(host, att.hostIfname, { ifExists: true }));
       timings.vethMs = performance.now() - t;
 
       // The OVS port and the pod's L3 are independent: run them together.
@@ -386,17 +376,17 @@ export class VethDriver {
           // Committed but not acknowledged (e.g. vswitchd could not open the device because
           // hostNetns is not its netns): the port is in OVSDB with our tags. clearStale made
           // sure no port of ours had this name before, so a port of ours now is this one.
-          undo.push(() => this.delPortIfOurs(att));
+          rollback.add('port', () => this.delPortIfOurs(att));
           throw e;
         }
-        if (r.created) undo.push(() => this.vswitch.delPort(att.portName, this.ackOpts()));
+        if (r.created) rollback.add('port', () => this.vswitch.delPort(att.portName, this.ackOpts()));
         timings.commitMs = r.timings.commitMs;
         timings.ackMs = r.timings.ackMs;
         timings.ovsMs = performance.now() - p;
       })();
       const inPod = (async () => {
         const a = performance.now();
-        if (att.hybrid) await linkSetMaster(host, att.hostIfname, att.hybrid.bridge).catch((e: Error) => Promise.reject(new VethError('bridge', e)));
+        if (att.hybrid) await linkSetMaster(host, att.hostIfname, att.hybrid.bridge).catch((e: Error) => Promise.reject(bindingError('veth', 'bridge', e)));
         await this.configureL3(pod!, att.ifname, plan.ip);
         timings.addrMs = performance.now() - a;
       })();
@@ -404,14 +394,8 @@ export class VethDriver {
       if (p.status === 'rejected') throw p.reason;
       if (l.status === 'rejected') throw l.reason;
     } catch (err) {
-      for (const u of undo.reverse()) {
-        try {
-          await u();
-        } catch (e) {
-          this.log.error('veth: rollback step failed', { port: att.portName, error: e });
-        }
-      }
-      throw err instanceof VethError ? err : new VethError(step, err as Error);
+      await rollback.run();
+      throw bindingError('veth', step, err);
     } finally {
       pod?.close();
     }
@@ -419,7 +403,9 @@ export class VethDriver {
     this.tracked.set(attKey(att.containerId, att.ifname), att);
     timings.totalMs = performance.now() - t0;
     for (const w of warnings) this.log.warn(w, { port: att.portName });
-    return { ...att, created: !replaced, timings, warnings };
+    const phases: VethConnectResult['phases'] = { cleanup: timings.cleanupMs, veth: timings.vethMs, 'ovsdb-commit': timings.commitMs, 'vswitchd-ack': timings.ackMs, address: timings.addrMs };
+    if (att.hybrid) phases.bridge = timings.bridgeMs;
+    return { ...att, driver: 'veth', created: !replaced, timings, phases, warnings };
   }
 
   private async delPortIfOurs(att: VethAttachment): Promise<void> {
@@ -452,19 +438,17 @@ export class VethDriver {
       await create();
       return;
     } catch (e) {
-      if (codeOf(e) !== 'EEXIST') throw e;
+      if (errorCode(e) !== 'EEXIST') throw e;
     }
     const hanging = await linkGet(host, att.hostIfname).catch(() => undefined);
     if (!hanging) {
-      throw Object.assign(new Error(`EEXIST: interface '${att.ifname}' already exists in netns ${att.netns}`), { code: 'EEXIST', path: att.netns });
+      throw inTheWay(att.netns, `interface '${att.ifname}' already exists in the pod netns`);
     }
     // Only a veth with no OVS port is a leftover of ours (the cache is re-read: another
     // client may have added a port of this name since clearStale looked).
     const info = this.vswitch.portInfo(att.hostIfname);
     if (hanging.kind !== 'veth' || (info && !(info.attachment && sameAttachment(info.attachment, att)))) {
-      throw Object.assign(new Error(`EEXIST: host interface '${att.hostIfname}' exists and is not a leftover of this attachment (kind ${hanging.kind ?? 'unknown'})`), {
-        code: 'EEXIST',
-      });
+      throw inTheWay(undefined, `host interface '${att.hostIfname}' exists and is not a leftover of this attachment (kind ${hanging.kind ?? 'unknown'})`);
     }
     warnings.push(`removed hanging interface ${att.hostIfname} (a leftover of an earlier plug)`);
     await linkDel(host, att.hostIfname, { ifExists: true });
@@ -475,22 +459,22 @@ export class VethDriver {
   private async configureL3(pod: NetlinkHandle, ifname: string, ip: NormalizedIpConfig): Promise<void> {
     if (ip.addresses.length === 0 && ip.routes.length === 0) return;
     // One lookup of the ifindex instead of one per address and route.
-    const index = (await linkGet(pod, ifname).catch((e: Error) => Promise.reject(new VethError('address', e)))).index;
+    const index = (await linkGet(pod, ifname).catch((e: Error) => Promise.reject(bindingError('veth', 'address', e)))).index;
     let v6Enabled = false;
     for (const a of ip.addresses) {
       try {
         await addAddress(pod, index, a.cidr);
       } catch (e) {
-        if (codeOf(e) === 'EEXIST') continue;
+        if (errorCode(e) === 'EEXIST') continue;
         // EACCES: IPv6 is disabled on the device (the runtime turned it off in the pod).
-        if (a.family !== 6 || v6Enabled || codeOf(e) !== 'EACCES') throw new VethError('address', e as Error);
+        if (a.family !== 6 || v6Enabled || errorCode(e) !== 'EACCES') throw bindingError('veth', 'address', e);
         v6Enabled = true;
         try {
           await setSysctl(pod, 'ipv6/conf/all/disable_ipv6', '0');
           await setSysctl(pod, `ipv6/conf/${ifname}/disable_ipv6`, '0');
           await addAddress(pod, index, a.cidr);
         } catch (e2) {
-          throw new VethError('address', e2 as Error);
+          throw bindingError('veth', 'address', e2);
         }
       }
     }
@@ -499,7 +483,7 @@ export class VethDriver {
         await addRoute(pod, { dst: r.dst, gateway: r.gateway, link: index, family: r.family });
       } catch (e) {
         // The route is there already (Kuryr ignores EEXIST for the default route).
-        if (codeOf(e) !== 'EEXIST') throw new VethError('route', e as Error);
+        if (errorCode(e) !== 'EEXIST') throw bindingError('veth', 'route', e);
       }
     }
   }
@@ -552,7 +536,10 @@ export class VethDriver {
       // Not in OVSDB: the devices of a half-done ADD, named by what we tracked or the VIF.
       let names: { portName: string; hostIfname: string; hybrid?: HybridNames } | undefined;
       if (tracked) names = { portName: tracked.portName, hostIfname: tracked.hostIfname, hybrid: tracked.hybrid };
-      else if (req.vif?.kind === 'VIFBridge') {
+      else if (req.portName !== undefined) {
+        const hybrid = hybridNamesFromPort(validateVifName(req.portName));
+        names = hybrid ? { portName: req.portName, hostIfname: hybrid.tap, hybrid } : { portName: req.portName, hostIfname: req.portName };
+      } else if (req.vif?.kind === 'VIFBridge') {
         const h = hybridNames(req.vif);
         names = { portName: h.qvo, hostIfname: h.tap, hybrid: h };
       } else if (req.vif?.kind === 'VIFOpenVSwitch') {
@@ -587,7 +574,7 @@ export class VethDriver {
     const host = await this.host();
     const get = (h: NetlinkHandle, name: string): Promise<LinkInfo | undefined> =>
       linkGet(h, name).catch((e: unknown) => {
-        if (codeOf(e) === 'ENODEV') return undefined;
+        if (errorCode(e) === 'ENODEV') return undefined;
         throw e;
       });
 
@@ -595,7 +582,9 @@ export class VethDriver {
     else {
       if (owned.error) problems.push(`OVS port ${owned.name} has an error: ${owned.error}`);
       else if (owned.ofport === undefined || owned.ofport < 0) problems.push(`OVS port ${owned.name} has no OpenFlow port number (ofport ${owned.ofport ?? 'unset'})`);
-      if (tracked && owned.bridge !== tracked.bridge) problems.push(`OVS port ${owned.name} is on bridge ${owned.bridge}, expected ${tracked.bridge}`);
+      const bridge = req.expect?.bridge ?? tracked?.bridge;
+      if (bridge !== undefined && owned.bridge !== bridge) problems.push(`OVS port ${owned.name} is on bridge ${owned.bridge}, expected ${bridge}`);
+      if (req.expect?.portName !== undefined && owned.name !== req.expect.portName) problems.push(`the attachment's OVS port is ${owned.name}, not ${req.expect.portName}`);
     }
     const ids = owned?.external_ids ?? {};
     const hostIfname = ids[VETH_KEYS.hostIfname] ?? tracked?.hostIfname;
@@ -643,7 +632,7 @@ export class VethDriver {
   ): Promise<void> {
     const netns = podNs.netns;
     const pod = await linkGet(podNs, ifname).catch((e: unknown) => {
-      if (codeOf(e) === 'ENODEV') return undefined;
+      if (errorCode(e) === 'ENODEV') return undefined;
       throw e;
     });
     if (!pod) {
@@ -692,7 +681,7 @@ export class VethDriver {
     warnings.push(w);
   }
 
-  /** The host netns is reachable, OVSDB is connected, the default bridge exists. */
+  /** The host netns is reachable; with OVSDB connected, the default bridge exists. */
   health(): VethHealthReport {
     const problems: string[] = [];
     const warnings: string[] = [];
@@ -703,9 +692,8 @@ export class VethDriver {
         problems.push(`host netns ${this.hostNetns} is not accessible: ${(err as Error).message}`);
       }
     }
-    const state = this.vswitch.client.state;
-    if (state !== 'ready') problems.push(`OVSDB connection is ${state}`);
-    if (this.opts.defaultBridge && state === 'ready') {
+    // OVSDB reachability is the daemons' readiness (CNI STATUS), not this driver's liveness.
+    if (this.opts.defaultBridge && this.vswitch.client.state === 'ready') {
       if (!this.vswitch.rows.bridge(this.opts.defaultBridge)) problems.push(`OVS bridge ${this.opts.defaultBridge} does not exist`);
       else {
         const w = this.checksumCaveat(this.opts.defaultBridge);

@@ -11,22 +11,27 @@
  *
  * connect = plug (one OVSDB transaction, acknowledged by vswitchd) → client mode: wait for
  * the socket (inotify, watch armed before the plug) and move it → write the config file
- * atomically. A failure at any step undoes the steps before it.
+ * atomically. A failure at any step undoes the steps before it. The driver implements the
+ * {@link BindingDriver} contract (driver.ts), CHECK included.
  */
 import { EventEmitter } from 'node:events';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
+import { systemError } from '../core/errors';
 import { DirWatcher, isSocket, waitForEntry, type DirEvent } from '../os/inotify';
+import { lstatOrUndefined } from '../os/lstat';
 import { moveSocket } from '../os/rename';
 import { checkSameMount } from '../os/mounts';
 import { UnsafeTargetError, unlinkIfExists, writeFileAtomic } from '../os/atomic-file';
 import { silentLogger, type Logger } from '../core/log';
-import type { VIFVHostUser } from '../vif/model';
+import type { VIF } from '../vif/model';
 import { vhostUserConfigFileName, vhostUserPortName, vhostUserSocketPath } from '../vif/names';
 import { osVifExternalIds, ownerExternalIds, type Attachment } from '../vswitch/ownership';
 import type { PortSpec } from '../vswitch/ports';
 import type { Vswitch, WriteTimings } from '../vswitch/vswitch';
 import { formatAppConfig, generationOf } from './app-config';
+import { bindingError, Rollback, type BindingCheckRequest, type BindingDriver, type BindingPhase, type HealthReport, type SweepOptions, type SweepReport, type UnbindRequest } from './driver';
+import { hasCode } from '../core/errors';
 import {
   ValidationError,
   validateAbsolutePath,
@@ -85,7 +90,8 @@ export interface ConnectTimings extends WriteTimings {
 }
 
 export interface ConnectRequest {
-  vif: VIFVHostUser;
+  /** A VIFVHostUser (anything else fails validation). */
+  vif: VIF;
   containerId: string;
   ifname: string;
   podUid?: string;
@@ -94,18 +100,21 @@ export interface ConnectRequest {
 }
 
 export interface ConnectResult extends VhostUserAttachment {
+  readonly driver: 'vhostuser';
+  /** The OVS port name (= vifName). */
+  portName: string;
   /** False when the same attachment was already plugged (a repeated connect). */
   created: boolean;
   timings: ConnectTimings;
+  /** The phases that ran, by name (server mode has no socket-wait/rename). */
+  phases: Partial<Record<BindingPhase, number>>;
   /** Non-fatal findings, e.g. a controller-side vif.path that differs from ours. */
   warnings: string[];
 }
 
-export interface DisconnectRequest {
-  containerId: string;
-  ifname: string;
-  /** Lets DEL clean up even when neither our state nor OVSDB knows the attachment. */
-  vif?: VIFVHostUser;
+export interface DisconnectRequest extends UnbindRequest {
+  /** Lets DEL clean up even when neither our state nor OVSDB knows the attachment (a VIFVHostUser; others are ignored). */
+  vif?: UnbindRequest['vif'];
 }
 
 export interface DisconnectResult {
@@ -113,24 +122,8 @@ export interface DisconnectResult {
   removed: { port: boolean; socket: boolean; configFile: boolean };
 }
 
-export interface HealthReport {
-  ok: boolean;
-  problems: string[];
-}
-
-/** A connect step failed; the steps before it were undone. `cause` is the original error. */
-export class VhostUserError extends Error {
-  readonly code: string;
-  constructor(
-    readonly step: 'validate' | 'plug' | 'socket' | 'rename' | 'config-file',
-    cause: Error,
-  ) {
-    super(`vhost-user ${step} failed: ${cause.message}`, { cause });
-    this.name = 'VhostUserError';
-    const c = (cause as Error & { code?: unknown }).code;
-    this.code = typeof c === 'string' ? c : 'EVHOSTUSER';
-  }
-}
+/** Names of the ports vhostplug derives (`vhu`/`tap` + 8 hex, `-`, 2 hex): what the sweep may remove. */
+const PORT_NAME = /^(vhu|tap)[0-9a-f]{8}-[0-9a-f]{2}$/;
 
 interface Events {
   /** A client-mode socket re-created by a restarted ovs-vswitchd was moved back to the pod. */
@@ -138,17 +131,11 @@ interface Events {
   'restore-failed': [{ vifName: string; error: Error }];
 }
 
-function lstatOrUndefined(p: string): fs.Stats | undefined {
-  try {
-    return fs.lstatSync(p);
-  } catch (err) {
-    if ((err as { code?: string }).code === 'ENOENT') return undefined;
-    throw err;
-  }
-}
-
 /** The vhost-user driver. One per node agent; attachments are tracked by vif name. */
-export class VhostUserDriver extends EventEmitter<Events> {
+export class VhostUserDriver extends EventEmitter<Events> implements BindingDriver {
+  readonly kind = 'vhostuser';
+  readonly vifKinds = ['VIFVHostUser'] as const;
+  readonly podSocket = true;
   private readonly byName = new Map<string, VhostUserAttachment>();
   private readonly byAttachment = new Map<string, VhostUserAttachment>();
   private readonly log: Logger;
@@ -210,7 +197,7 @@ export class VhostUserDriver extends EventEmitter<Events> {
   private plan(req: ConnectRequest): { att: VhostUserAttachment; warnings: string[] } {
     const { vif } = req;
     const warnings: string[] = [];
-    if (!vif || vif.kind !== 'VIFVHostUser') throw new ValidationError('vif', vif?.kind, 'type', 'expected a VIFVHostUser');
+    if (!vif || vif.kind !== 'VIFVHostUser') throw new ValidationError('vif', (vif as { kind?: unknown } | undefined)?.kind, 'type', 'expected a VIFVHostUser');
     const containerId = validateContainerId(req.containerId);
     const ifname = validateIfName(req.ifname);
     const vifName = vhostUserPortName(vif.id); // validated there (deviceName)
@@ -275,12 +262,12 @@ export class VhostUserDriver extends EventEmitter<Events> {
     try {
       planned = this.plan(req);
     } catch (err) {
-      throw new VhostUserError('validate', err as Error);
+      throw bindingError('vhostuser', 'validate', err);
     }
     const { att, warnings } = planned;
-    const undo: (() => Promise<unknown>)[] = [];
+    const rollback = new Rollback(this.log, { driver: 'vhostuser', vif: att.vifName });
     const timings: ConnectTimings = { commitMs: 0, ackMs: 0, socketWaitMs: 0, renameMs: 0, fileMs: 0, totalMs: 0 };
-    let step: VhostUserError['step'] = 'plug';
+    let step = 'plug';
     let created = false;
     const ac = new AbortController();
     let socketWait: Promise<fs.Stats> | undefined;
@@ -299,7 +286,7 @@ export class VhostUserDriver extends EventEmitter<Events> {
       }
       // Registered before the plug: a commit whose vswitchd acknowledgement then fails
       // (VswitchdError, timeout) leaves a port behind that must go too.
-      if (!existing) undo.push(() => this.delPortIfOurs(att));
+      if (!existing) rollback.add('port', () => this.delPortIfOurs(att));
       const plugged = await this.vswitch.addPort(this.portSpec(att, req.vif.port_profile?.interface_id), att, {
         waitForVswitchd: this.opts.waitForVswitchd ?? true,
         timeoutMs: this.opts.ackTimeoutMs ?? 120_000,
@@ -317,7 +304,7 @@ export class VhostUserDriver extends EventEmitter<Events> {
         const r = performance.now();
         this.moveIntoMount(att);
         timings.renameMs = performance.now() - r;
-        undo.push(() => unlinkIfExists(att.socketPath));
+        rollback.add('socket', () => unlinkIfExists(att.socketPath));
       }
 
       step = 'config-file';
@@ -328,19 +315,15 @@ export class VhostUserDriver extends EventEmitter<Events> {
       timings.fileMs = performance.now() - f;
     } catch (err) {
       ac.abort();
-      for (const u of undo.reverse()) {
-        try {
-          await u();
-        } catch (e) {
-          this.log.error('vhost-user: rollback step failed', { vif: att.vifName, error: e });
-        }
-      }
-      throw err instanceof VhostUserError ? err : new VhostUserError(step, err as Error);
+      await rollback.run();
+      throw bindingError('vhostuser', step, err);
     }
     this.track(att);
     timings.totalMs = performance.now() - t0;
     for (const w of warnings) this.log.warn(w, { vif: att.vifName });
-    return { ...att, created, timings, warnings };
+    const phases: ConnectResult['phases'] = { 'ovsdb-commit': timings.commitMs, 'vswitchd-ack': timings.ackMs, 'config-file': timings.fileMs };
+    if (att.mode === 'client') Object.assign(phases, { 'socket-wait': timings.socketWaitMs, rename: timings.renameMs });
+    return { ...att, driver: 'vhostuser', portName: att.vifName, created, timings, phases, warnings };
   }
 
   /** Deletes the attachment's port if it exists and carries this attachment's ownership keys. */
@@ -357,13 +340,12 @@ export class VhostUserDriver extends EventEmitter<Events> {
     let timer: NodeJS.Timeout | undefined;
     const timeout = new Promise<never>((_, reject) => {
       timer = setTimeout(() => {
-        const e = new Error(
-          `ETIMEDOUT: ovs-vswitchd did not create the vhost-user socket '${this.ovsSocketPathOf(att.vifName)}' within ${limit} ms ` +
-            `(is [vhostuser] ovs_vhu_path the OVS run dir, and is this a DPDK ovs-vswitchd?)`,
-        ) as Error & { code: string; path: string };
-        e.code = 'ETIMEDOUT';
-        e.path = this.ovsSocketPathOf(att.vifName);
-        reject(e);
+        reject(
+          systemError('ETIMEDOUT', 'inotify', {
+            path: this.ovsSocketPathOf(att.vifName),
+            detail: `ovs-vswitchd did not create the vhost-user socket within ${limit} ms; is [vhostuser] ovs_vhu_path the OVS run dir, and is this a DPDK ovs-vswitchd?`,
+          }),
+        );
       }, limit);
     });
     try {
@@ -406,8 +388,8 @@ export class VhostUserDriver extends EventEmitter<Events> {
     const containerId = validateContainerId(req.containerId);
     const ifname = validateIfName(req.ifname);
     const tracked = this.find(containerId, ifname);
-    let vifName = tracked?.vifName ?? this.vswitch.findByAttachment(containerId, ifname)?.name;
-    if (!vifName && req.vif?.id) vifName = vhostUserPortName(req.vif.id);
+    let vifName = tracked?.vifName ?? this.vswitch.findByAttachment(containerId, ifname)?.name ?? req.portName;
+    if (!vifName && req.vif?.kind === 'VIFVHostUser' && req.vif.id) vifName = vhostUserPortName(req.vif.id);
     const removed = { port: false, socket: false, configFile: false };
     if (vifName) {
       validateVifName(vifName);
@@ -496,7 +478,7 @@ export class VhostUserDriver extends EventEmitter<Events> {
       this.scheduleRearm();
       return;
     }
-    this.sweep();
+    this.restoreAll();
   }
 
   private scheduleRearm(): void {
@@ -509,7 +491,7 @@ export class VhostUserDriver extends EventEmitter<Events> {
   }
 
   /** Moves back every client-mode socket that sits in ovs_vhu_path. */
-  private sweep(): void {
+  private restoreAll(): void {
     for (const att of this.byName.values()) {
       if (att.mode === 'client' && lstatOrUndefined(this.ovsSocketPathOf(att.vifName))?.isSocket()) void this.restore(att, performance.now());
     }
@@ -519,7 +501,7 @@ export class VhostUserDriver extends EventEmitter<Events> {
     switch (ev.type) {
       case 'overflow':
         // Events were lost: sweep every client-mode attachment.
-        this.sweep();
+        this.restoreAll();
         return;
       case 'ignored':
       case 'delete_self':
@@ -568,7 +550,7 @@ export class VhostUserDriver extends EventEmitter<Events> {
     for (const [label, dir] of dirs) {
       try {
         const st = fs.statSync(dir);
-        if (!st.isDirectory()) throw Object.assign(new Error(`not a directory`), { code: 'ENOTDIR' });
+        if (!st.isDirectory()) throw systemError('ENOTDIR', 'stat', { path: dir });
         fs.accessSync(dir, fs.constants.W_OK);
       } catch (err) {
         bothOk = false;
@@ -587,5 +569,106 @@ export class VhostUserDriver extends EventEmitter<Events> {
       problems.push(`client-mode socket recovery is not watching ${this.ovsVhuPath} (re-arming)`);
     }
     return { ok: problems.length === 0, problems };
+  }
+
+  /**
+   * CHECK of one attachment: the OVS port exists, is this attachment's, is a vhost-user
+   * port of the expected mode on the expected bridge, has an ofport and no error; the
+   * socket is a socket (server mode: the pod application creates it, so it may be absent
+   * until the app starts: absence is accepted, anything else at that path is not); the
+   * config file names this port, MAC and mode. Cheap: cache reads, a few lstat/reads.
+   */
+  async check(req: BindingCheckRequest): Promise<string[]> {
+    const containerId = validateContainerId(req.containerId);
+    const ifname = validateIfName(req.ifname);
+    const problems: string[] = [];
+    const tracked = this.find(containerId, ifname);
+    const portName = req.expect?.portName ?? tracked?.vifName ?? this.vswitch.findByAttachment(containerId, ifname)?.name;
+    if (!portName) return [`no vhost-user port is recorded for ${containerId}/${ifname}`];
+    const port = this.vswitch.portInfo(portName);
+    const mode = req.expect?.mode ?? tracked?.mode ?? (port?.type === 'dpdkvhostuser' ? 'client' : 'server');
+    if (!port) problems.push(`OVS port ${portName} is missing`);
+    else {
+      if (!port.attachment || port.attachment.containerId !== containerId || port.attachment.ifname !== ifname) problems.push(`OVS port ${portName} is not owned by this attachment`);
+      if (port.error) problems.push(`OVS interface ${portName} has error: ${port.error}`);
+      if (port.ofport === -1) problems.push(`OVS interface ${portName} has ofport -1`);
+      const bridge = req.expect?.bridge ?? tracked?.bridge;
+      if (bridge !== undefined && port.bridge !== bridge) problems.push(`OVS port ${portName} is on bridge ${port.bridge ?? '(none)'}, not ${bridge}`);
+      const wantType = mode === 'client' ? 'dpdkvhostuser' : 'dpdkvhostuserclient';
+      if (port.type !== wantType) problems.push(`OVS interface ${portName} has type "${port.type}", not ${wantType}`);
+    }
+    const sock = this.socketPathOf(portName);
+    const st = lstatOrUndefined(sock);
+    if (!st) {
+      if (mode === 'client') problems.push(`vhost-user socket ${sock} is missing`);
+    } else if (!st.isSocket()) problems.push(`${sock} is not a socket`);
+    const cfgPath = this.configPathOf(containerId, ifname);
+    try {
+      const cfgSt = fs.lstatSync(cfgPath);
+      if (!cfgSt.isFile()) throw new Error('not a regular file');
+      // The file is pod-writable: bounded, and only compared, never used as a name or path.
+      if (cfgSt.size > 64 * 1024) throw new Error('larger than 64 KiB');
+      const cfg = JSON.parse(fs.readFileSync(cfgPath, 'utf8')) as Record<string, unknown>;
+      const mac = req.expect?.mac ?? tracked?.mac ?? port?.external_ids['attached-mac'];
+      if (cfg.vhostname !== portName) problems.push(`config file ${cfgPath}: vhostname "${String(cfg.vhostname)}" is not ${portName}`);
+      if (mac !== undefined && String(cfg.vhostmac).toLowerCase() !== mac) problems.push(`config file ${cfgPath}: vhostmac "${String(cfg.vhostmac)}" is not ${mac}`);
+      if (cfg.mode !== mode) problems.push(`config file ${cfgPath}: mode "${String(cfg.mode)}" is not ${mode}`);
+    } catch (e) {
+      problems.push(`config file ${cfgPath} is unusable: ${(e as Error).message}`);
+    }
+    return problems;
+  }
+
+  /**
+   * The reconciler's sweep of the mount dir: sockets named like our ports and config files
+   * naming one of our ports (`vhostname`), held by no owned port, and stray temp files of
+   * atomic writes. Entries are unlinked, never followed; a pod-writable file is removed
+   * only on the strength of its own content.
+   */
+  sweep(opts: SweepOptions): SweepReport {
+    const r: SweepReport = { removed: [], errors: [] };
+    let names: string[];
+    try {
+      names = fs.readdirSync(this.mountPoint);
+    } catch (e) {
+      r.errors.push(`${this.mountPoint}: ${(e as Error).message}`);
+      return r;
+    }
+    // What is held: every owned port's socket and config file.
+    const heldPorts = new Set<string>();
+    const heldFiles = new Set<string>();
+    for (const p of this.vswitch.ownedPorts()) {
+      heldPorts.add(p.name);
+      heldFiles.add(vhostUserConfigFileName(p.attachment.containerId, p.attachment.ifname));
+    }
+    for (const name of names) {
+      const file = path.join(this.mountPoint, name);
+      const st = lstatOrUndefined(file);
+      if (!st || (!opts.startup && !opts.isOld(st.mtimeMs))) continue;
+      let stray = false;
+      if (name.startsWith('.') && name.includes('.tmp-') && st.isFile()) stray = true;
+      else if (PORT_NAME.test(name) && st.isSocket()) stray = !heldPorts.has(name);
+      else if (st.isFile() && !heldFiles.has(name) && st.size < 64 * 1024) {
+        try {
+          const doc = JSON.parse(fs.readFileSync(file, 'utf8')) as { vhostname?: unknown; version?: unknown };
+          stray = typeof doc.vhostname === 'string' && PORT_NAME.test(doc.vhostname) && doc.version !== undefined && !heldPorts.has(doc.vhostname);
+        } catch {
+          stray = false;
+        }
+      }
+      if (!stray) continue;
+      try {
+        fs.unlinkSync(file);
+        r.removed.push(file);
+      } catch (e) {
+        if (!hasCode(e, 'ENOENT')) r.errors.push(`${file}: ${(e as Error).message}`);
+      }
+    }
+    return r;
+  }
+
+  /** Stops the socket recovery watch (the attachments stay in OVSDB). */
+  close(): void {
+    this.stopSocketRecovery();
   }
 }

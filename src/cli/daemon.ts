@@ -140,7 +140,7 @@ See docs/daemon.md and docs/kuryr.md.
         health
           .addCheck('ready', 'capabilities', netAdminCheck())
           .addCheck('ready', 'status', () => daemon.statusProblems().map((p) => `${p.code}: ${p.msg}`).join('; ') || undefined)
-          .addCheck('alive', 'vhost-user', () => daemon.plugin.vhostuser.health().problems.join('; ') || undefined)
+          .addDriverChecks('alive', daemon.plugin.drivers.all())
           .addCheck('alive', 'memory', memoryCheck(loaded.config.cni_health_server.max_memory_usage));
         healthServer = await startHealthServer({ port: healthPort, state: health });
         log.info('daemon: health listening', { host: healthServer.host, port: healthServer.port });

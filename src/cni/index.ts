@@ -54,6 +54,8 @@ export {
   convertResult,
   vhostUserResult,
   vethResult,
+  attachmentResult,
+  type AttachmentResultInput,
   type CniResult,
   type CniInterface,
   type CniIpConfig,

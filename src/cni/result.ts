@@ -334,3 +334,27 @@ export function vethResult(input: VethResultInput): CniResult {
   if (input.mtu) cont.mtu = input.mtu;
   return withIpam({ ...emptyResult(), interfaces: [host, cont] }, input.ipam, 1);
 }
+
+/** What any ADD returns, from the binding driver's result: a socket (vhost-user) or a host veth end plus the pod's. */
+export interface AttachmentResultInput {
+  ifname: string;
+  mac: string;
+  mtu?: number;
+  /** vhost-user: the socket handed to the pod. */
+  socketPath?: string;
+  /** veth: the host end; the container end is `ifname` in `netns`. */
+  hostIfname?: string;
+  netns?: string;
+  ipam?: CniResult;
+}
+
+/** The ADD result of an attachment: {@link vethResult} when there is a host end, else {@link vhostUserResult}. */
+export function attachmentResult(input: AttachmentResultInput): CniResult {
+  const { ifname, mac, mtu, ipam } = input;
+  if (input.hostIfname !== undefined) {
+    if (input.netns === undefined) throw new CniError(CniErrorCode.Internal, 'internal error', 'a veth result needs the pod netns');
+    return vethResult({ hostIfname: input.hostIfname, ifname, mac, mtu, netns: input.netns, ipam });
+  }
+  if (input.socketPath === undefined) throw new CniError(CniErrorCode.Internal, 'internal error', 'an attachment result needs a socket or a host interface');
+  return vhostUserResult({ ifname, mac, mtu, socketPath: input.socketPath, ipam });
+}

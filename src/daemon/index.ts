@@ -13,7 +13,6 @@ export {
   cniErrorOf,
   type PluginOptions,
   type PhaseEvent,
-  type VethDriverLike,
 } from './cni-plugin';
 export { StateStore, stateFileName, recordProblem, STATE_VERSION, type AttachmentRecord, type AttachmentKind, type BadStateFile } from './state';
 export { Reconciler, isLive, type ReconcileReport, type ReconcilerOptions } from './reconciler';

@@ -17,9 +17,9 @@
  * - An OVS port with our ownership external_ids, a name derived from its (container id,
  *   ifname) (so made by this CNI plugin, not `vhostplug plug`) and no record is an orphan
  *   (ADD writes the record before the port exists): removed with its socket and config file.
- * - In `[vhostuser] mount_point`: sockets named like our ports and config files naming one
- *   of our ports (`vhostname`), held by no record and no owned port and older than the
- *   grace period; stray temp files of atomic writes. Entries are unlinked, never followed.
+ * - What the drivers left in their directories (`BindingDriver.sweep`; the vhost-user
+ *   driver: sockets and config files of ports no owned port holds, stray temp files in
+ *   `[vhostuser] mount_point`), older than the grace period. Never followed.
  * - IP reservations are released through IPAM DEL with the record's network configuration
  *   and CNI environment: every reservation has a record (written before IPAM ADD, removed
  *   after IPAM DEL).
@@ -29,7 +29,9 @@
  */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
+import { hasCode } from '../core/errors';
 import { silentLogger, type Logger } from '../core/log';
+import { existsNoFollow } from '../os/lstat';
 import type { Vswitch } from '../vswitch/vswitch';
 import { isDerivedPort, planForOrphanPort, type VhostplugCniPlugin } from './cni-plugin';
 import { attachmentKey } from '../agent/locks';
@@ -63,16 +65,6 @@ export interface ReconcileReport {
   ms: number;
 }
 
-const PORT_NAME = /^(vhu|tap)[0-9a-f]{8}-[0-9a-f]{2}$/;
-
-function existsNoFollow(p: string): boolean {
-  try {
-    fs.lstatSync(p);
-    return true;
-  } catch (e) {
-    return (e as NodeJS.ErrnoException).code !== 'ENOENT';
-  }
-}
 
 /** True when the record's attachment is live (see the file comment). */
 export function isLive(rec: AttachmentRecord): boolean {
@@ -147,7 +139,7 @@ export class Reconciler {
           r.strayFiles.push(t);
         }
       } catch (e) {
-        if ((e as NodeJS.ErrnoException).code !== 'ENOENT') r.errors.push(`${t}: ${(e as Error).message}`);
+        if (!hasCode(e, 'ENOENT')) r.errors.push(`${t}: ${(e as Error).message}`);
       }
     }
 
@@ -204,9 +196,16 @@ export class Reconciler {
       }
     }
 
-    // 3. Stray files in the mount dir (only against a synced cache, see above).
-    if (client.state === 'ready' && client.cache.isSynced) this.sweepMountDir(startup, old, r);
-    else r.errors.push('OVSDB connection lost during the pass; mount dir sweep skipped');
+    // 3. Stray files the drivers left in their directories (only against a synced cache, see above).
+    if (client.state === 'ready' && client.cache.isSynced) {
+      for (const d of plugin.drivers.all()) {
+        const swept = d.sweep?.({ startup, isOld: old });
+        if (swept) {
+          r.strayFiles.push(...swept.removed);
+          r.errors.push(...swept.errors);
+        }
+      }
+    } else r.errors.push('OVSDB connection lost during the pass; mount dir sweep skipped');
 
     r.ms = performance.now() - t0;
     const changed = r.rolledBack.length + r.dead.length + r.orphanPorts.length + r.strayFiles.length;
@@ -215,54 +214,5 @@ export class Reconciler {
     }
     this.onReport?.(r);
     return r;
-  }
-
-  private sweepMountDir(startup: boolean, old: (t: number) => boolean, r: ReconcileReport): void {
-    const { plugin, vswitch } = this.opts;
-    const mount = plugin.vhostuser.mountPoint;
-    let names: string[];
-    try {
-      names = fs.readdirSync(mount);
-    } catch (e) {
-      r.errors.push(`${mount}: ${(e as Error).message}`);
-      return;
-    }
-    // What is held: every owned port's socket and config file (records all have a port
-    // once added; "adding" ones are covered by their port or were just rolled back).
-    const heldPorts = new Set<string>();
-    const heldFiles = new Set<string>();
-    for (const p of vswitch.ownedPorts()) {
-      heldPorts.add(p.name);
-      heldFiles.add(path.basename(plugin.vhostuser.configPathOf(p.attachment.containerId, p.attachment.ifname)));
-    }
-    for (const name of names) {
-      const file = path.join(mount, name);
-      let st: fs.Stats;
-      try {
-        st = fs.lstatSync(file);
-      } catch {
-        continue;
-      }
-      if (!startup && !old(st.mtimeMs)) continue;
-      let stray = false;
-      if (name.startsWith('.') && name.includes('.tmp-') && st.isFile()) stray = true;
-      else if (PORT_NAME.test(name) && st.isSocket()) stray = !heldPorts.has(name);
-      else if (st.isFile() && !heldFiles.has(name) && st.size < 64 * 1024) {
-        // Pod-writable: only this entry itself can be removed on the strength of its content.
-        try {
-          const doc = JSON.parse(fs.readFileSync(file, 'utf8')) as { vhostname?: unknown; version?: unknown };
-          stray = typeof doc.vhostname === 'string' && PORT_NAME.test(doc.vhostname) && doc.version !== undefined && !heldPorts.has(doc.vhostname);
-        } catch {
-          stray = false;
-        }
-      }
-      if (!stray) continue;
-      try {
-        fs.unlinkSync(file);
-        r.strayFiles.push(file);
-      } catch (e) {
-        if ((e as NodeJS.ErrnoException).code !== 'ENOENT') r.errors.push(`${file}: ${(e as Error).message}`);
-      }
-    }
   }
 }

@@ -10,14 +10,14 @@
  */
 import type * as k8s from '@kubernetes/client-node';
 import type { VhostplugConfig } from '../agent/config';
-import { openRuntime, vethOptions, type Runtime } from '../agent/runtime';
-import { VethDriver } from '../binding/veth';
+import { openRuntime, type Runtime } from '../agent/runtime';
+import { DriverRegistry, Rollback, type BindingDriver } from '../binding/driver';
 import { silentLogger, type Logger } from '../core/log';
 import { CniMetrics, startMetricsServer, type MetricsServer } from '../agent/metrics';
 import { HealthState, memoryCheck, netAdminCheck, startHealthServer, type HealthServer } from '../agent/health';
 import { KuryrRegistry } from './registry';
 import { KuryrK8sSource, loadKubeConfig, nodeName as defaultNodeName } from './k8s-source';
-import { KuryrFlows, vhostUserBinding, type Bindings, type VifBinding } from './flows';
+import { KuryrFlows } from './flows';
 import { startKuryrApi, type KuryrApi } from './http-api';
 
 export * from './registry';
@@ -39,47 +39,13 @@ export {
   type KuryrKube,
 } from './k8s-source';
 
-/** The veth driver as a {@link VifBinding} (VIFOpenVSwitch and VIFBridge). */
-export function vethBinding(driver: VethDriver): VifBinding {
-  return {
-    name: 'veth',
-    async connect(req) {
-      if (req.vif.kind !== 'VIFOpenVSwitch' && req.vif.kind !== 'VIFBridge') throw new TypeError(`veth binding got a ${req.vif.kind}`);
-      const r = await driver.connect({
-        vif: req.vif,
-        containerId: req.containerId,
-        ifname: req.ifname,
-        netns: req.netns,
-        podUid: req.podUid,
-        podNamespace: req.podNamespace,
-        podName: req.podName,
-        isDefaultGateway: req.isDefaultGateway,
-      });
-      return { timings: { commitMs: r.timings.commitMs, ackMs: r.timings.ackMs } };
-    },
-    async disconnect(req) {
-      await driver.disconnect({
-        containerId: req.containerId,
-        ifname: req.ifname,
-        ...(req.netns ? { netns: req.netns } : {}),
-        ...(req.vif.kind === 'VIFOpenVSwitch' || req.vif.kind === 'VIFBridge' ? { vif: req.vif } : {}),
-      });
-    },
-    async cleanupContainer(containerId, ifname, netns) {
-      // Kuryr's base.cleanup(CNI_IFNAME, CNI_NETNS), plus every other attachment of the sandbox.
-      const ifnames = new Set([ifname, ...driver.attachments().filter((a) => a.containerId === containerId).map((a) => a.ifname)]);
-      for (const i of ifnames) await driver.disconnect({ containerId, ifname: i, ...(netns ? { netns } : {}) });
-    },
-  };
-}
-
 export interface KuryrDaemonOptions {
   config: VhostplugConfig;
   /** An open runtime to use (not closed by {@link KuryrDaemon.close}); default: opened from config. */
   runtime?: Runtime;
-  /** Binding drivers to use instead of (or besides) the defaults, by VIF class. */
-  bindings?: Bindings;
-  /** Netns (file) of ovs-vswitchd for the veth driver's host ends (default: ours). */
+  /** Binding drivers to use instead of (or besides) the runtime's, for the VIF classes they plug. */
+  drivers?: BindingDriver[];
+  /** Netns (file) of ovs-vswitchd for the veth driver's host ends when the runtime is opened here (default: `[vhostplug] vswitchd_netns`, else ours). */
   vethHostNetns?: string;
   /** Default: loadKubeConfig(config). */
   kubeConfig?: k8s.KubeConfig;
@@ -116,63 +82,46 @@ export async function startKuryrDaemon(opts: KuryrDaemonOptions): Promise<KuryrD
   const { config } = opts;
   const log = opts.log ?? silentLogger;
   const node = opts.nodeName ?? defaultNodeName();
-  const stack: Array<() => Promise<unknown> | unknown> = [];
-  const unwind = async () => {
-    for (const f of stack.reverse()) {
-      try {
-        await f();
-      } catch (err) {
-        log.warn('kuryr: stop step failed', { error: err });
-      }
-    }
-  };
+  // What was started, stopped in reverse on close() or on a failure half-way.
+  const started = new Rollback(log, { what: 'kuryr daemon' });
+  const unwind = async () => void (await started.run());
   try {
     const kc = opts.kubeConfig ?? (await loadKubeConfig(config)).kc;
     if (!opts.runtime) log.info('kuryr: connecting to OVSDB (waits until ovsdb-server answers)', { ovsdb: config.os_vif_ovs.ovsdb_connection });
-    const runtime = opts.runtime ?? (await openRuntime(config, { log, waitForServer: true }));
+    const runtime = opts.runtime ?? (await openRuntime(config, { log, waitForServer: true, vethHostNetns: opts.vethHostNetns }));
     if (!opts.runtime) {
-      stack.push(() => runtime.close());
+      started.add('runtime', () => runtime.close());
       runtime.vhostuser.rebuildFromOvsdb();
       runtime.vhostuser.startSocketRecovery();
     }
-    const bindings: Bindings = { VIFVHostUser: vhostUserBinding(runtime.vhostuser) };
-    if (!opts.bindings?.VIFOpenVSwitch || !opts.bindings?.VIFBridge) {
-      // The runtime's driver is built from kuryr.conf ([vhostplug] vswitchd_netns, MTUs, bridge).
-      const driver = opts.vethHostNetns ? new VethDriver(runtime.vswitch, { ...vethOptions(config, log), hostNetns: opts.vethHostNetns }) : runtime.veth;
-      const veth = vethBinding(driver);
-      bindings.VIFOpenVSwitch = veth;
-      bindings.VIFBridge = veth;
-    }
-    Object.assign(bindings, opts.bindings ?? {});
+    // The runtime's drivers (built from kuryr.conf), with the caller's replacing them by VIF class.
+    const drivers = new DriverRegistry([...runtime.drivers.all(), ...(opts.drivers ?? [])]);
 
     const registry = new KuryrRegistry();
     const metrics = new CniMetrics();
     const source = await KuryrK8sSource.create({ kc, nodeName: node, registry, log });
     source.start();
-    stack.push(() => source.stop());
+    started.add('watches', () => source.stop());
     const synced = await source.waitSynced(opts.syncTimeoutMs ?? 10_000);
     if (!synced) log.warn('kuryr: the first KuryrPort/Pod list has not completed; serving anyway (ADDs wait for the watch)', { node });
     // Sentinels of pods deleted without a DEL would otherwise stay forever.
     const prune = setInterval(() => registry.pruneSentinels(10 * 60_000), 60_000);
     prune.unref();
-    stack.push(() => clearInterval(prune));
+    started.add('prune timer', () => clearInterval(prune));
 
     const health = new HealthState({ failuresAllowed: config.cni_daemon.cni_failures_count });
     health
       .addCheck('ready', 'capabilities', netAdminCheck())
       .addCheck('ready', 'kubernetes', () => source.apiHealthy())
       .addCheck('ready', 'watches', () => (source.kuryrPorts.synced && source.pods.synced ? undefined : 'the KuryrPort/Pod watches have not listed yet'))
-      .addCheck('alive', 'vhost-user', () => {
-        const h = runtime.vhostuser.health();
-        return h.ok ? undefined : h.problems.join('; ');
-      })
+      .addDriverChecks('alive', drivers.all())
       .addCheck('alive', 'watches', () => source.watchProblem())
       .addCheck('alive', 'memory', memoryCheck(config.cni_health_server.max_memory_usage));
 
     const flows = new KuryrFlows({
       registry,
       kube: source,
-      bindings,
+      drivers,
       vifTimeoutMs: config.cni_daemon.vif_annotation_timeout * 1000,
       delTimeoutMs: opts.delTimeoutMs ?? 5000,
       metrics,
@@ -184,12 +133,12 @@ export async function startKuryrDaemon(opts: KuryrDaemonOptions): Promise<KuryrD
     let healthServer: HealthServer | undefined;
     if (opts.healthServer !== false) {
       healthServer = await startHealthServer({ port: opts.healthServer?.port ?? config.cni_health_server.port, host: opts.healthServer?.host, state: health });
-      stack.push(() => healthServer!.close());
+      started.add('health server', () => healthServer!.close());
     }
     let metricsServer: MetricsServer | undefined;
     if (opts.metricsServer !== false) {
       metricsServer = await startMetricsServer({ port: opts.metricsServer?.port ?? config.vhostplug.metrics_port, host: opts.metricsServer?.host, metrics });
-      stack.push(() => metricsServer!.close());
+      started.add('metrics server', () => metricsServer!.close());
     }
     const api = await startKuryrApi({
       host: opts.api?.host ?? config.cni_daemon.bind_host,
@@ -201,7 +150,7 @@ export async function startKuryrDaemon(opts: KuryrDaemonOptions): Promise<KuryrD
       log,
       workerNum: config.cni_daemon.worker_num,
     });
-    stack.push(() => api.close());
+    started.add('API', () => api.close());
     log.info('kuryr: kuryr-daemon API serving', { url: api.url, node, health: healthServer?.port, metrics: metricsServer?.port });
     let closing: Promise<void> | undefined;
     return {

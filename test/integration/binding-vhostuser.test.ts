@@ -12,7 +12,8 @@ import { afterAll, afterEach, beforeAll, expect, it } from 'vitest';
 import { OvsdbClient } from '../../src/ovsdb/client';
 import { VSWITCH_CACHE } from '../../src/vswitch/rows';
 import { Vswitch } from '../../src/vswitch/vswitch';
-import { VhostUserDriver, VhostUserError, type VhostUserDriverOptions } from '../../src/binding/vhostuser';
+import { VhostUserDriver, type VhostUserDriverOptions } from '../../src/binding/vhostuser';
+import { BindingError } from '../../src/binding/driver';
 import { DirWatcher } from '../../src/os/inotify';
 import { makeVHostUserVif, type VIFVHostUser } from '../../src/vif/model';
 import { vhostUserPortName } from '../../src/vif/names';
@@ -199,8 +200,8 @@ describeIf(firstReason(needsRoot(), needsOvs({ dpdk: true }), needsTestpmd()))('
     expect(d.health().problems.join('\n')).toMatch(/cross-mount setup detected/);
     const vif = makeVif('client', other);
     const err = await d.connect({ vif, containerId: 'ctr-x', ifname: 'eth0' }).catch((e: unknown) => e);
-    expect(err).toBeInstanceOf(VhostUserError);
-    expect((err as VhostUserError).code).toBe('EXDEV');
+    expect(err).toBeInstanceOf(BindingError);
+    expect((err as BindingError).code).toBe('EXDEV');
     expect((err as Error).message).toContain(other);
     expect((err as Error).message).toContain(sandbox().runDir);
     expectNothingLeft(vif, 'ctr-x', 'eth0', other);
@@ -213,9 +214,9 @@ describeIf(firstReason(needsRoot(), needsOvs({ dpdk: true }), needsTestpmd()))('
     fs.writeFileSync(blocker, 'not a socket');
     const err = await driver().connect({ vif, containerId: 'ctr-v', ifname: 'eth0' }).catch((e: unknown) => e);
     fs.unlinkSync(blocker);
-    expect(err).toBeInstanceOf(VhostUserError);
-    expect((err as VhostUserError).step).toBe('plug');
-    expect((err as VhostUserError).code).toBe('EOVSDBVSWITCHD');
+    expect(err).toBeInstanceOf(BindingError);
+    expect((err as BindingError).step).toBe('plug');
+    expect((err as BindingError).code).toBe('EOVSDBVSWITCHD');
     expect((err as Error).message).toContain(vhostUserPortName(vif.id));
     expectNothingLeft(vif, 'ctr-v', 'eth0');
   });
@@ -225,9 +226,9 @@ describeIf(firstReason(needsRoot(), needsOvs({ dpdk: true }), needsTestpmd()))('
     const d = driver({ ovsVhuPath: emptyDir, socketTimeoutMs: 300 });
     const vif = makeVif('client', mount);
     const err = await d.connect({ vif, containerId: 'ctr-t', ifname: 'eth0' }).catch((e: unknown) => e);
-    expect(err).toBeInstanceOf(VhostUserError);
-    expect((err as VhostUserError).step).toBe('socket');
-    expect((err as VhostUserError).code).toBe('ETIMEDOUT');
+    expect(err).toBeInstanceOf(BindingError);
+    expect((err as BindingError).step).toBe('socket');
+    expect((err as BindingError).code).toBe('ETIMEDOUT');
     expectNothingLeft(vif, 'ctr-t', 'eth0');
   });
 
@@ -237,8 +238,8 @@ describeIf(firstReason(needsRoot(), needsOvs({ dpdk: true }), needsTestpmd()))('
     await expect.poll(() => client.cache.lookup('Bridge', 'name', 'br-kern') !== undefined).toBe(true);
     const vif = makeVif('server', mount, 'br-kern');
     const err = await driver().connect({ vif, containerId: 'ctr-o', ifname: 'eth0' }).catch((e: unknown) => e);
-    expect((err as VhostUserError).step).toBe('plug');
-    expect((err as VhostUserError).code).toBe('EDATAPATH');
+    expect((err as BindingError).step).toBe('plug');
+    expect((err as BindingError).code).toBe('EDATAPATH');
     expect(sb.vsctl('list-ports', 'br-kern').trim()).toBe('');
     expectNothingLeft(vif, 'ctr-o', 'eth0');
     sb.vsctl('--no-wait', 'del-br', 'br-kern');
@@ -254,15 +255,15 @@ describeIf(firstReason(needsRoot(), needsOvs({ dpdk: true }), needsTestpmd()))('
       ['', 'eth0'],
     ] as const) {
       const err = await d.connect({ vif, containerId, ifname }).catch((e: unknown) => e);
-      expect((err as VhostUserError).step).toBe('validate');
-      expect((err as VhostUserError).code).toBe('EVALIDATION');
+      expect((err as BindingError).step).toBe('validate');
+      expect((err as BindingError).code).toBe('EVALIDATION');
     }
     const noId = { ...vif, id: undefined as unknown as string, vif_name: undefined };
-    const e0 = (await d.connect({ vif: noId, containerId: 'c', ifname: 'eth0' }).catch((e: unknown) => e)) as VhostUserError;
+    const e0 = (await d.connect({ vif: noId, containerId: 'c', ifname: 'eth0' }).catch((e: unknown) => e)) as BindingError;
     expect(e0.step).toBe('validate');
     expect(e0.message).toMatch(/port id/);
     const badMac = { ...vif, address: 'ff:ff:ff:ff:ff:ff' };
-    expect(((await d.connect({ vif: badMac, containerId: 'c', ifname: 'eth0' }).catch((e: unknown) => e)) as VhostUserError).step).toBe('validate');
+    expect(((await d.connect({ vif: badMac, containerId: 'c', ifname: 'eth0' }).catch((e: unknown) => e)) as BindingError).step).toBe('validate');
     const deep = path.join(mount, 'x'.repeat(100));
     fs.mkdirSync(deep);
     const long = new VhostUserDriver(vswitch, { mountPoint: deep, ovsVhuPath: sandbox().runDir });
@@ -279,7 +280,7 @@ describeIf(firstReason(needsRoot(), needsOvs({ dpdk: true }), needsTestpmd()))('
     fs.writeFileSync(victim, 'untouched');
     fs.symlinkSync(victim, path.join(mount, 'ctr-s-eth0'));
     const err = await d.connect({ vif, containerId: 'ctr-s', ifname: 'eth0' }).catch((e: unknown) => e);
-    expect((err as VhostUserError).step).toBe('config-file');
+    expect((err as BindingError).step).toBe('config-file');
     expect(fs.readFileSync(victim, 'utf8')).toBe('untouched');
     expect(portNames(sandbox())).not.toContain(vhostUserPortName(vif.id));
     fs.unlinkSync(path.join(mount, 'ctr-s-eth0'));
