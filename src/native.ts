@@ -144,6 +144,18 @@ export interface NativeBinding {
   // --- end netlink ---
 }
 
+/**
+ * The addon is not built (or not loadable). This loader sits below src/core, so its one
+ * error has the model's shape (a string `code`) without deriving from VhostplugError.
+ */
+export class AddonMissingError extends Error {
+  readonly code = 'EADDONMISSING';
+  constructor(cause: unknown) {
+    super(`vhostplug native addon could not be loaded; run "npm run build".\n${(cause as Error).message}`, { cause });
+    this.name = 'AddonMissingError';
+  }
+}
+
 let cached: NativeBinding | undefined;
 
 /** Loads the addon once (through `bindings`); throws one error listing every path tried. */
@@ -155,9 +167,7 @@ export function native(): NativeBinding {
     cached = bindings({ bindings: 'vhostplug', module_root: path.resolve(__dirname, '..') }) as NativeBinding;
     return cached;
   } catch (cause) {
-    const err = new Error(`vhostplug native addon could not be loaded; run "npm run build".\n${(cause as Error).message}`);
-    (err as Error & { code: string }).code = 'EADDONMISSING';
-    throw err;
+    throw new AddonMissingError(cause);
   }
 }
 

@@ -4,7 +4,7 @@
  * lists them and imports one only when it runs, so an installed package answers with a
  * clear error instead of failing to start.
  */
-import { UsageError } from '../core/errors';
+import { hasCode, UsageError } from '../core/errors';
 import type { Command } from './command';
 
 /** Loads a tool's command; a missing module (the published package) is a clear usage error. */
@@ -12,8 +12,7 @@ async function load(name: string, loader: () => Promise<Command>): Promise<Comma
   try {
     return await loader();
   } catch (err) {
-    const e = err as { code?: unknown; message?: unknown };
-    if (e.code === 'MODULE_NOT_FOUND' && typeof e.message === 'string' && /[/\\](bench|sandbox)[/\\]/.test(e.message)) {
+    if (hasCode(err, 'MODULE_NOT_FOUND') && /[/\\](bench|sandbox)[/\\]/.test((err as Error).message)) {
       throw new UsageError(
         `"vhostplug ${name}" is a development tool that the published package leaves out; run it from a clone of the repository (npm ci && npm run build)`,
         1,

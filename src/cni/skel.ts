@@ -77,7 +77,7 @@ export async function dispatchCni(request: ShimRequest, plugin: CniPlugin, ctx?:
       conf = parseNetConf(request.stdin, opts);
     } catch (err) {
       const e = toCniError(err);
-      if (env.command !== 'DEL' || !plugin.delWithoutConfig || !CONFIG_CODES.has(e.code)) throw e;
+      if (env.command !== 'DEL' || !plugin.delWithoutConfig || !CONFIG_CODES.has(e.cniCode)) throw e;
       opts.onError?.(e, request);
       await plugin.delWithoutConfig({ env, error: e, signal: ctx?.signal ?? never });
       return { exitCode: 0, stdout: '' };

@@ -98,6 +98,15 @@ export function isSystemError(err: unknown): err is Error & SystemErrorFields {
   return err instanceof Error && errorCode(err) !== undefined && typeof (err as { syscall?: unknown }).syscall === 'string';
 }
 
+/**
+ * Node's own argument errors (`ERR_INVALID_ARG_VALUE`, `ERR_OUT_OF_RANGE`): a programming
+ * error of the caller, refused before anything is done, with Node's TypeError/RangeError.
+ */
+export function invalidArgument(name: string, value: unknown, why: string, kind: 'ERR_INVALID_ARG_VALUE' | 'ERR_OUT_OF_RANGE' = 'ERR_INVALID_ARG_VALUE'): (TypeError | RangeError) & { code: string } {
+  const Cls = kind === 'ERR_OUT_OF_RANGE' ? RangeError : TypeError;
+  return Object.assign(new Cls(`The argument '${name}' ${why}. Received ${JSON.stringify(value)}`), { code: kind });
+}
+
 /** A bad command line or tool argument: printed as one line (no stack), exit code 2. */
 export class UsageError extends VhostplugError {
   constructor(

@@ -15,6 +15,7 @@
  *   port name must also be a safe file name; control characters are refused too;
  * - unix socket paths: `sun_path` is 108 bytes including the NUL, so 107 usable.
  */
+import { VhostplugError } from './errors';
 import { canonicalMac, ifnameProblem, MAX_IFNAME_BYTES } from './net';
 
 
@@ -41,9 +42,7 @@ export type ValidationRule =
   | 'enum';
 
 /** A value that may not become a name or a path. Carries the field, the value and the rule. */
-export class ValidationError extends Error {
-  /** Always `EVALIDATION`, so the error classifies like a Node-style error. */
-  readonly code = 'EVALIDATION';
+export class ValidationError extends VhostplugError {
   /** What was being validated (`container id`, `ifname`, a config option, a VIF field). */
   readonly field: string;
   /** The rejected value, as received. */
@@ -54,8 +53,7 @@ export class ValidationError extends Error {
   readonly reason: string;
 
   constructor(field: string, value: unknown, rule: ValidationRule, reason: string) {
-    super(`invalid ${field} ${describe(value)}: ${reason}`);
-    this.name = 'ValidationError';
+    super('EVALIDATION', `invalid ${field} ${describe(value)}: ${reason}`);
     this.field = field;
     this.value = value;
     this.rule = rule;

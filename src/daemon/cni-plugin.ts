@@ -185,7 +185,7 @@ export function cniErrorOf(err: unknown): CniError {
   }
   if (cause instanceof OvsdbError) return new CniError(CniErrorCode.IoFailure, 'OVSDB operation failed', e.message, { cause: e });
   const c = toCniError(e);
-  if (stepError && c.code === CniErrorCode.Internal) return new CniError(CniErrorCode.IoFailure, e.message, cause?.message, { cause: e });
+  if (stepError && c.cniCode === CniErrorCode.Internal) return new CniError(CniErrorCode.IoFailure, e.message, cause?.message, { cause: e });
   return c;
 }
 
@@ -429,7 +429,7 @@ export class VhostplugCniPlugin implements CniPlugin {
         await this.timed(command, 'ipam', () => ipamDel(conf, env, this.opts.ipam), containerId, ifname);
       } catch (e) {
         // A plugin that cannot be found will never release anything: do not fail DEL forever.
-        if (isCniError(e) && e.code === CniErrorCode.InvalidConfig) this.log.warn('daemon: IPAM DEL impossible, skipped', { containerId, ifname, error: e });
+        if (isCniError(e) && e.cniCode === CniErrorCode.InvalidConfig) this.log.warn('daemon: IPAM DEL impossible, skipped', { containerId, ifname, error: e });
         else throw e;
       }
     }

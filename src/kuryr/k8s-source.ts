@@ -21,6 +21,7 @@
  *
  * The client library is loaded lazily (it takes ~2 s to load), only by a Kuryr daemon.
  */
+import { VhostplugError } from '../core/errors';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import type * as k8s from '@kubernetes/client-node';
@@ -159,12 +160,18 @@ export interface KuryrKube {
   emitEvent(ev: PodEvent): void;
 }
 
+/** The HTTP status of a @kubernetes/client-node ApiException (its numeric `code`), or undefined. */
+function httpStatusOf(err: unknown): number | undefined {
+  const c = typeof err === 'object' && err !== null ? (err as Record<string, unknown>)['code'] : undefined;
+  return typeof c === 'number' ? c : undefined;
+}
+
 function deadline<T>(p: Promise<T>, ms: number, what: string): Promise<T> {
   let timer: NodeJS.Timeout | undefined;
   return Promise.race([
     p,
     new Promise<never>((_, reject) => {
-      timer = setTimeout(() => reject(Object.assign(new Error(`${what}: no answer from the Kubernetes API within ${ms} ms`), { code: 'ETIMEDOUT' })), ms);
+      timer = setTimeout(() => reject(new VhostplugError('ETIMEDOUT', `${what}: no answer from the Kubernetes API within ${ms} ms`)), ms);
     }),
   ]).finally(() => clearTimeout(timer));
 }
@@ -284,8 +291,7 @@ export class ListWatch<T extends { metadata?: { resourceVersion?: string } }> {
           (type: string, obj: T & { code?: number }) => {
             if (type === 'ERROR') {
               // A Status object: 410 Gone means our version is too old, re-list.
-              const code = (obj as { code?: number }).code;
-              if (code === 410) relist = true;
+              if (obj.code === 410) relist = true;
               else this.log.warn(`kuryr: ${this.name} watch error event`, { status: obj });
               this.current?.abort();
               return;
@@ -520,7 +526,7 @@ export class KuryrK8sSource implements KuryrKube {
       const pod = await deadline(this.core.readNamespacedPod({ namespace, name }), this.timeoutMs, `get pod ${namespace}/${name}`);
       return podInfo(pod as PodLike) ?? null;
     } catch (err) {
-      if ((err as { code?: unknown }).code === 404) return null;
+      if (httpStatusOf(err) === 404) return null;
       throw err;
     }
   }

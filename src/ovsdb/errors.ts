@@ -5,6 +5,7 @@
  * Client-side conditions (disconnect, protocol violation, timeout)
  * have their own classes. All have a stable `code` (catalogue in docs/ovsdb-protocol.md).
  */
+import { VhostplugError } from '../core/errors';
 
 /** What every OVSDB error carries. */
 export interface OvsdbErrorInit {
@@ -22,10 +23,8 @@ export interface OvsdbErrorInit {
   cause?: unknown;
 }
 
-/** Base class of every error raised by the OVSDB client. */
-export class OvsdbError extends Error {
-  /** Stable machine-readable code, e.g. `EOVSDBCONSTRAINT`. */
-  readonly code: string;
+/** Base class of every error raised by the OVSDB client; its `code` is e.g. `EOVSDBCONSTRAINT`. */
+export class OvsdbError extends VhostplugError {
   /** The server's error string (RFC 7047 `error` member), or the client's own kind. */
   readonly error: string;
   readonly details: string | undefined;
@@ -35,9 +34,7 @@ export class OvsdbError extends Error {
   readonly syntax: string | undefined;
 
   constructor(code: string, error: string, init: OvsdbErrorInit = {}, message?: string) {
-    super(message ?? formatMessage(error, init), init.cause !== undefined ? { cause: init.cause } : undefined);
-    this.name = new.target.name;
-    this.code = code;
+    super(code, message ?? formatMessage(error, init), init.cause !== undefined ? { cause: init.cause } : undefined);
     this.error = error;
     this.details = init.details;
     this.opIndex = init.opIndex;

@@ -25,6 +25,7 @@
  *   IncompatibleObjectVersion); its unknown fields are kept and written back unchanged,
  *   so a VIF written by a newer kuryr-controller survives the round trip.
  */
+import { VhostplugError } from '../core/errors';
 import { validateIfName, isValidationError } from '../core/validate';
 import { canonicalCidr, canonicalIp, canonicalMac } from '../core/net';
 import type { Network, PodVIF, VIF, VIFPortProfileOpenVSwitch } from './model';
@@ -89,15 +90,13 @@ export type VIFFormatErrorCode =
  * ValueError / IncompatibleObjectVersion of o.vo, with a stable `code` and the dotted
  * `field` path inside the object (e.g. `VIFVHostUser.network.subnets[0].cidr`).
  */
-export class VIFFormatError extends Error {
-  readonly code: VIFFormatErrorCode;
+export class VIFFormatError extends VhostplugError {
+  declare readonly code: VIFFormatErrorCode;
   readonly field: string;
   readonly value: unknown;
 
   constructor(code: VIFFormatErrorCode, field: string, value: unknown, message: string, options?: { cause?: unknown }) {
-    super(`${field}: ${message}`, options);
-    this.name = 'VIFFormatError';
-    this.code = code;
+    super(code, `${field}: ${message}`, options);
     this.field = field;
     this.value = value;
   }

@@ -12,6 +12,7 @@
  * - Port and Interface names are unique indexes in the schema, so two concurrent plugs
  *   of the same name cannot both commit.
  */
+import { VhostplugError } from '../core/errors';
 import { map, set, uuid, type Condition, type Row } from '../ovsdb/notation';
 import type { Transaction } from '../ovsdb/txn';
 import type { BridgeRow, PortRow } from './rows';
@@ -36,18 +37,17 @@ export interface PortSpec {
 }
 
 /** Raised before anything is written when the bridge exists with another datapath. */
-export class DatapathMismatchError extends Error {
-  readonly code = 'EDATAPATH';
+export class DatapathMismatchError extends VhostplugError {
   constructor(
     readonly bridge: string,
     readonly actual: string,
     readonly wanted: string,
   ) {
     super(
+      'EDATAPATH',
       `bridge ${bridge} has datapath_type "${actual || '(default: system)'}" but ${wanted} is required; ` +
         `vhostplug does not convert an existing bridge unless [vhostplug] allow_datapath_change = true`,
     );
-    this.name = 'DatapathMismatchError';
   }
 }
 

@@ -11,6 +11,7 @@
  * vs.rows.iface('vhu1')?.ofport;   // typed rows, from the monitor cache
  * ```
  */
+import { VhostplugError } from '../core/errors';
 import { OvsdbClient, type ClientOptions } from '../ovsdb/client';
 import { CommitError, ConstraintViolationError, TimedOutError } from '../ovsdb/errors';
 import type { OpResult, Operation } from '../ovsdb/txn';
@@ -63,18 +64,17 @@ export interface OwnedPort {
 }
 
 /** A port of that name exists but belongs to someone else (another attachment, or not ours). */
-export class PortConflictError extends Error {
-  readonly code = 'EEXIST';
+export class PortConflictError extends VhostplugError {
   constructor(
     readonly port: string,
     readonly owner: Attachment | undefined,
   ) {
     super(
+      'EEXIST',
       owner
         ? `port ${port} already exists for attachment ${owner.containerId}/${owner.ifname}`
         : `port ${port} already exists and is not owned by vhostplug`,
     );
-    this.name = 'PortConflictError';
   }
 }
 

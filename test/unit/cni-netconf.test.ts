@@ -103,26 +103,26 @@ describe('parseNetConf', () => {
     it('malformed JSON -> 6', () => {
       for (const bad of ['', '{', '{"cniVersion":"1.1.0",}', 'not json', '{"a":1}{"b":2}', '\u0000']) {
         const e = errOf(bad);
-        expect(e.code).toBe(CniErrorCode.DecodeFailure);
+        expect(e.cniCode).toBe(CniErrorCode.DecodeFailure);
       }
     });
 
     it('JSON that is not an object -> 6', () => {
-      for (const bad of ['[]', '"x"', '42', 'null']) expect(errOf(bad).code).toBe(6);
+      for (const bad of ['[]', '"x"', '42', 'null']) expect(errOf(bad).cniCode).toBe(6);
     });
 
     it('oversize input -> 6 with a clear message, before parsing', () => {
       const big = JSON.stringify({ ...BASE, pad: 'x'.repeat(MAX_NETCONF_BYTES) });
       const e = errOf(big);
-      expect(e.code).toBe(CniErrorCode.DecodeFailure);
+      expect(e.cniCode).toBe(CniErrorCode.DecodeFailure);
       expect(e.msg).toBe('network configuration too large');
       expect(e.details).toContain(String(MAX_NETCONF_BYTES));
     });
 
     it('unknown or missing cniVersion -> 1', () => {
-      expect(errOf(withConf({ cniVersion: '2.0.0' })).code).toBe(CniErrorCode.IncompatibleVersion);
-      expect(errOf(withConf({ cniVersion: '0.2.0' })).code).toBe(1);
-      expect(errOf(withConf({ cniVersion: undefined })).code).toBe(1);
+      expect(errOf(withConf({ cniVersion: '2.0.0' })).cniCode).toBe(CniErrorCode.IncompatibleVersion);
+      expect(errOf(withConf({ cniVersion: '0.2.0' })).cniCode).toBe(1);
+      expect(errOf(withConf({ cniVersion: undefined })).cniCode).toBe(1);
     });
 
     const wrongTypes: Record<string, unknown>[] = [
@@ -173,7 +173,7 @@ describe('parseNetConf', () => {
     for (const over of wrongTypes) {
       it(`${JSON.stringify(over).slice(0, 70)} -> 7`, () => {
         const e = errOf(withConf(over));
-        expect(e.code).toBe(CniErrorCode.InvalidConfig);
+        expect(e.cniCode).toBe(CniErrorCode.InvalidConfig);
         expect(e.details).toBeTruthy();
       });
     }

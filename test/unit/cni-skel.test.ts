@@ -112,7 +112,7 @@ describe('dispatchCni', () => {
     const { plugin } = recorder();
     const seen: string[] = [];
     plugin.delWithoutConfig = async (u) => {
-      seen.push(`${u.env.containerId}/${u.env.ifname}:${u.error.code}`);
+      seen.push(`${u.env.containerId}/${u.env.ifname}:${u.error.cniCode}`);
     };
     for (const stdin of ['{broken', conf('1.1.0', { mode: 'hybrid' }), conf('9.9.9')]) {
       const res = await dispatchCni({ env: { ...ENV, CNI_COMMAND: 'DEL' }, stdin }, plugin);

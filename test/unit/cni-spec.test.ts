@@ -14,7 +14,7 @@ function codeOf(fn: () => unknown): number {
     fn();
   } catch (e) {
     expect(isCniError(e)).toBe(true);
-    return (e as CniError).code;
+    return (e as CniError).cniCode;
   }
   throw new Error('expected a CniError');
 }
@@ -102,11 +102,11 @@ describe('CniError', () => {
   it('maps foreign errors: system errors to 5, others to 100', () => {
     const sys = Object.assign(new Error("ENOENT: no such file or directory, open '/x'"), { code: 'ENOENT', syscall: 'open', path: '/x' });
     const io = toCniError(sys);
-    expect(io.code).toBe(CniErrorCode.IoFailure);
+    expect(io.cniCode).toBe(CniErrorCode.IoFailure);
     expect(io.msg).toBe('open failed');
     expect(io.details).toContain('ENOENT');
     expect(io.cause).toBe(sys);
-    expect(toCniError(new TypeError('boom')).code).toBe(CniErrorCode.Internal);
+    expect(toCniError(new TypeError('boom')).cniCode).toBe(CniErrorCode.Internal);
     expect(toCniError('a string').toJSON('1.1.0')).toEqual({ cniVersion: '1.1.0', code: 100, msg: 'internal error', details: 'a string' });
     const own = new CniError(7, 'bad');
     expect(toCniError(own)).toBe(own);

@@ -47,15 +47,15 @@ describe('stable names', () => {
 
 describe('cniErrorOf', () => {
   it('maps driver and OVSDB errors to CNI codes', () => {
-    expect(cniErrorOf(new CniError(4, 'x')).code).toBe(4);
-    expect(cniErrorOf(new BindingError('vhostuser', 'validate', new ValidationError('mac', 'x', 'charset', 'bad'))).code).toBe(7);
-    expect(cniErrorOf(new BindingError('vhostuser', 'plug', new DisconnectedError())).code).toBe(11);
-    expect(cniErrorOf(new BindingError('veth', 'cleanup', new PortConflictError('vhu1', undefined))).code).toBe(102);
-    expect(cniErrorOf(new BindingError('vhostuser', 'socket', systemError('ETIMEDOUT', 'inotify', { path: '/x' }))).code).toBe(5);
-    expect(cniErrorOf(new BindingError('vhostuser', 'socket', new Error('odd'))).code).toBe(5);
+    expect(cniErrorOf(new CniError(4, 'x')).cniCode).toBe(4);
+    expect(cniErrorOf(new BindingError('vhostuser', 'validate', new ValidationError('mac', 'x', 'charset', 'bad'))).cniCode).toBe(7);
+    expect(cniErrorOf(new BindingError('vhostuser', 'plug', new DisconnectedError())).cniCode).toBe(11);
+    expect(cniErrorOf(new BindingError('veth', 'cleanup', new PortConflictError('vhu1', undefined))).cniCode).toBe(102);
+    expect(cniErrorOf(new BindingError('vhostuser', 'socket', systemError('ETIMEDOUT', 'inotify', { path: '/x' }))).cniCode).toBe(5);
+    expect(cniErrorOf(new BindingError('vhostuser', 'socket', new Error('odd'))).cniCode).toBe(5);
     // Type decides, never text: a TimeoutError saying "connect" is not "unreachable", a ConnectTimeoutError is.
-    expect(cniErrorOf(new TimeoutError('connect to the peer took long')).code).toBe(5);
-    expect(cniErrorOf(new ConnectTimeoutError('no answer')).code).toBe(11);
-    expect(cniErrorOf(new Error('bug')).code).toBe(100);
+    expect(cniErrorOf(new TimeoutError('connect to the peer took long')).cniCode).toBe(5);
+    expect(cniErrorOf(new ConnectTimeoutError('no answer')).cniCode).toBe(11);
+    expect(cniErrorOf(new Error('bug')).cniCode).toBe(100);
   });
 });

@@ -101,7 +101,7 @@ describe('Kuryr ADD/DEL flows', () => {
     rec.failOn = 'eth1';
     registry.upsert(KEY, { source: 'kuryrport', objectUid: 'kp', podUid: POD_UID, vifs: activeVifs() });
     const err = toKuryrError(await flows.add(params('ADD', 'c1', { uid: POD_UID })).catch((e: unknown) => e));
-    expect(err).toMatchObject({ status: 500, code: 999, msg: 'Error processing request' });
+    expect(err).toMatchObject({ status: 500, cniCode: 999, msg: 'Error processing request' });
     expect(err.details).toMatch(/connecting eth1 \(VIFVHostUser\) failed: eth1 exploded/);
     expect(rec.log).toContain('disconnect eth0');
     const e = registry.get(KEY);
@@ -112,13 +112,13 @@ describe('Kuryr ADD/DEL flows', () => {
     const { registry, flows } = setup(['VIFVHostUser']);
     registry.upsert(KEY, { source: 'kuryrport', objectUid: 'kp', podUid: POD_UID, vifs: [{ ifname: 'eth0', default: true, vif: { ...decodeVIF(OVS), active: true } }] });
     const err = toKuryrError(await flows.add(params('ADD', 'c1', { uid: POD_UID })).catch((e: unknown) => e));
-    expect(err).toMatchObject({ status: 500, code: 999 });
+    expect(err).toMatchObject({ status: 500, cniCode: 999 });
     expect(err.details).toMatch(/no binding driver for VIFOpenVSwitch.*drivers for VIFVHostUser/);
   });
 
   it('no K8S_POD_UID: the UID comes from the pod; a missing pod is 410 code 3', async () => {
     const { registry, kube, flows } = setup();
-    expect(toKuryrError(await flows.add(params('ADD', 'c1')).catch((e: unknown) => e))).toMatchObject({ status: 410, code: 3 });
+    expect(toKuryrError(await flows.add(params('ADD', 'c1')).catch((e: unknown) => e))).toMatchObject({ status: 410, cniCode: 3 });
     kube.pods.set(KEY, { namespace: 'nfv', name: 'dpdk-pod', uid: POD_UID, static: false, deleting: false });
     registry.upsert(KEY, { source: 'kuryrport', objectUid: 'kp', podUid: POD_UID, vifs: activeVifs() });
     await expect(flows.add(params('ADD', 'c1'))).resolves.toMatchObject({ kind: 'VIFVHostUser' });
@@ -133,7 +133,7 @@ describe('Kuryr ADD/DEL flows', () => {
     await expect(add).resolves.toMatchObject({ kind: 'VIFVHostUser' });
     registry.remove(KEY);
     registry.markPodGone(KEY, POD_UID);
-    expect(toKuryrError(await flows.add(params('ADD', 'c3', { uid: POD_UID })).catch((e: unknown) => e))).toMatchObject({ status: 410, code: 3 });
+    expect(toKuryrError(await flows.add(params('ADD', 'c3', { uid: POD_UID })).catch((e: unknown) => e))).toMatchObject({ status: 410, cniCode: 3 });
   });
 
   it('DEL: a failed disconnect is 500 and the entry is not marked unplugged; the VIFs of a newer pod are left alone', async () => {
@@ -141,7 +141,7 @@ describe('Kuryr ADD/DEL flows', () => {
     registry.upsert(KEY, { source: 'kuryrport', objectUid: 'kp', podUid: POD_UID, vifs: activeVifs() });
     await flows.add(params('ADD', 'c1', { uid: POD_UID }));
     rec.failOn = 'del:eth1';
-    expect(toKuryrError(await flows.del(params('DEL', 'c1', { uid: POD_UID })).catch((e: unknown) => e))).toMatchObject({ status: 500, code: 999 });
+    expect(toKuryrError(await flows.del(params('DEL', 'c1', { uid: POD_UID })).catch((e: unknown) => e))).toMatchObject({ status: 500, cniCode: 999 });
     const e = registry.get(KEY);
     expect(e?.kind === 'entry' && e.vifUnplugged).toBe(false);
 
@@ -160,7 +160,7 @@ describe('Kuryr ADD/DEL flows', () => {
     const add = flows.add(params('ADD', 'c1', { uid: POD_UID })).catch((e: unknown) => e);
     await expect.poll(() => rec.log.length).toBe(2);
     expect(await flows.del(params('DEL', 'c1', { uid: POD_UID }))).toBe('disconnected');
-    expect(toKuryrError(await add)).toMatchObject({ status: 410, code: 3 });
+    expect(toKuryrError(await add)).toMatchObject({ status: 410, cniCode: 3 });
   });
 
   it('docker_mode: /proc netns paths go through netns_proc_dir; others unchanged', () => {
@@ -175,6 +175,6 @@ describe('Kuryr ADD/DEL flows', () => {
     const ac = new AbortController();
     const add = flows.add(params('ADD', 'c1', { uid: POD_UID }), ac.signal);
     ac.abort();
-    expect(toKuryrError(await add.catch((e: unknown) => e))).toMatchObject({ status: 504, code: 11, kind: 'timeout' });
+    expect(toKuryrError(await add.catch((e: unknown) => e))).toMatchObject({ status: 504, cniCode: 11, kind: 'timeout' });
   });
 });

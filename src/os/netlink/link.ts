@@ -2,6 +2,7 @@
  * Links (`ip link`): lookup, listing, flags, MTU, MAC, master; veth pairs born across two
  * netns and linux bridges. Every operation acts in the netns of the handle it is given.
  */
+import { hasCode } from '../../core/errors';
 import { constants as osConstants } from 'node:os';
 import { IFF, IFLA, IFLA_BR, IFLA_INFO, IF_OPER, NLM_F, RTM, SIZEOF, VETH_INFO } from './constants';
 import type { NetlinkHandle } from './socket';
@@ -142,7 +143,7 @@ export async function linkDel(h: NetlinkHandle, link: LinkRef, opts: { ifExists?
     await h.request(RTM.DELLINK, 0, fixed, attrs, { link });
     return true;
   } catch (e) {
-    if (opts.ifExists && (e as NetlinkError).code === 'ENODEV') return false;
+    if (opts.ifExists && hasCode(e, 'ENODEV')) return false;
     throw e;
   }
 }
@@ -243,6 +244,6 @@ async function disableIpv6(h: NetlinkHandle, name: string): Promise<void> {
   try {
     await setSysctl(h, `ipv6/conf/${name}/disable_ipv6`, '1');
   } catch (e) {
-    if ((e as NodeJS.ErrnoException).code !== 'ENOENT') throw e;
+    if (!hasCode(e, 'ENOENT')) throw e;
   }
 }

@@ -5,20 +5,14 @@
  */
 import * as util from 'node:util';
 import { ifnameProblem, parseCidr, parseIp, parseMac } from '../../core/net';
-import type { SystemError } from '../../native';
+import { invalidArgument, SystemError } from '../../core/errors';
 import { AF, IFLA, NLA_ALIGNTO, NLA_F_NESTED, NLA_TYPE_MASK, NLMSG_ALIGNTO, NLMSGERR_ATTR, NLM_F, RT_SCOPE, RT_TABLE, SIZEOF } from './constants';
 
 // ---------------------------------------------------------------------------------------
 // Errors
 
 /** A failed rtnetlink request: Node's SystemError shape plus the kernel's own words. */
-export class NetlinkError extends Error implements SystemError {
-  /** errno name, e.g. 'EEXIST'. */
-  code: string;
-  /** Negative errno, as Node reports it. */
-  errno: number;
-  /** The rtnetlink message type that failed, e.g. 'RTM_NEWLINK'. */
-  syscall: string;
+export class NetlinkError extends SystemError {
   /** The kernel's extended-ACK message (NLMSGERR_ATTR_MSG), when it gave one. */
   extack?: string;
   /** The network namespace file the request ran in; absent for the host netns. */
@@ -32,11 +26,8 @@ export class NetlinkError extends Error implements SystemError {
     if (detail.link !== undefined) msg += ` '${detail.link}'`;
     if (detail.netns) msg += ` in netns '${detail.netns}'`;
     if (detail.extack) msg += ` (kernel: ${detail.extack})`;
-    super(msg);
-    this.name = 'Error';
-    this.code = code;
-    this.errno = -errnum;
-    this.syscall = syscall;
+    // `syscall` is the rtnetlink message type that failed, e.g. 'RTM_NEWLINK'.
+    super({ code, errno: -errnum, syscall }, msg);
     if (detail.extack) this.extack = detail.extack;
     if (detail.netns) this.netns = detail.netns;
     if (detail.link !== undefined) this.link = detail.link;
@@ -49,11 +40,7 @@ function errnoName(errnum: number): [string, string] {
 }
 
 /** Node's ERR_INVALID_ARG_VALUE: a bad argument, refused before anything is sent. */
-export function invalidArg(name: string, value: unknown, why: string): TypeError {
-  const err = new TypeError(`The argument '${name}' ${why}. Received ${JSON.stringify(value)}`);
-  (err as TypeError & { code: string }).code = 'ERR_INVALID_ARG_VALUE';
-  return err;
-}
+export const invalidArg = (name: string, value: unknown, why: string): TypeError => invalidArgument(name, value, why);
 
 // ---------------------------------------------------------------------------------------
 // Encoding: a message is a header, a fixed struct and a tree of attributes.
