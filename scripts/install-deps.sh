@@ -4,7 +4,7 @@
 set -euo pipefail
 PKGS=(openvswitch-switch openvswitch-common openvswitch-switch-dpdk dpdk dpdk-dev
       containernetworking-plugins iproute2 python3-os-vif python3-ovsdbapp
-      clang libclang-rt-14-dev procps)
+      clang clang-format libclang-rt-14-dev procps)
 missing=()
 for p in "${PKGS[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")

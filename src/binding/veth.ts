@@ -197,7 +197,8 @@ function profileDatapath(vif: VIFOpenVSwitch | VIFBridge): 'netdev' | 'system' |
   throw new ValidationError('port_profile.datapath_type', dp, 'enum', 'must be "netdev" or "system"');
 }
 
-interface Plan {
+/** What {@link VethDriver.plan} derives from a request before anything is changed. */
+export interface VethPlan {
   att: VethAttachment;
   ip: NormalizedIpConfig;
   spec: PortSpec;
@@ -265,7 +266,7 @@ export class VethDriver implements BindingDriver {
   }
 
   /** Validates a request and derives every name, the MTU, the L3 and the OVS port. */
-  plan(req: VethConnectRequest): Plan {
+  plan(req: VethConnectRequest): VethPlan {
     const { vif } = req;
     if (!vif || (vif.kind !== 'VIFOpenVSwitch' && vif.kind !== 'VIFBridge')) {
       throw new ValidationError('vif', (vif as { kind?: unknown } | undefined)?.kind, 'type', 'expected a VIFOpenVSwitch or VIFBridge');
@@ -331,7 +332,7 @@ export class VethDriver implements BindingDriver {
    */
   async connect(req: VethConnectRequest): Promise<VethConnectResult> {
     const t0 = performance.now();
-    let plan: Plan;
+    let plan: VethPlan;
     try {
       plan = this.plan(req);
     } catch (err) {

@@ -125,14 +125,15 @@ export interface DisconnectResult {
 /** Names of the ports vhostplug derives (`vhu`/`tap` + 8 hex, `-`, 2 hex): what the sweep may remove. */
 const PORT_NAME = /^(vhu|tap)[0-9a-f]{8}-[0-9a-f]{2}$/;
 
-interface Events {
+/** Events of {@link VhostUserDriver}: client-mode sockets re-created by a restarted ovs-vswitchd. */
+export interface VhostUserDriverEvents {
   /** A client-mode socket re-created by a restarted ovs-vswitchd was moved back to the pod. */
   'socket-restored': [{ attachment: VhostUserAttachment; latencyMs: number }];
   'restore-failed': [{ vifName: string; error: Error }];
 }
 
 /** The vhost-user driver. One per node agent; attachments are tracked by vif name. */
-export class VhostUserDriver extends EventEmitter<Events> implements BindingDriver {
+export class VhostUserDriver extends EventEmitter<VhostUserDriverEvents> implements BindingDriver {
   readonly kind = 'vhostuser';
   readonly vifKinds = ['VIFVHostUser'] as const;
   readonly podSocket = true;

@@ -71,7 +71,7 @@ else:
     else: print('timeout')
 `;
 
-let seqNo = 10;
+const seqNo = 10;
 
 function makeVif(kind: 'VIFOpenVSwitch', host: number): VIFOpenVSwitch;
 function makeVif(kind: 'VIFBridge', host: number): VIFBridge;

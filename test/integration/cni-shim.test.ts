@@ -318,7 +318,7 @@ describeIf(needsBinaries(SHIM))('vhostplug-cni shim', () => {
         expect(r.stdout).toBe(parsed!.stdout);
       } else if (parsed && Number.isInteger(parsed.exitCode) && typeof parsed.stdout === 'string' && (parsed.exitCode as number) <= 255) {
         // Refusing valid JSON is only allowed for what the shim's strict reader rejects.
-        expect(answer.toString('utf8'), `case ${i}`).toMatch(/"exitCode":(-|\d+[.eE])|"exitCode":-?0\d|"(exitCode|stdout|stderr)":.*"\1":/);
+        expect(answer.toString('utf8'), `case ${i}`).toMatch(/"exitCode":(-|\d+[.eE])|"exitCode":-?0\d|"(exitCode|stdout|stderr)":.*"\2":/);
       }
       refusedCount += refused ? 1 : 0;
     }

@@ -18,7 +18,7 @@ export async function setSysctl(h: NetlinkHandle, name: string, value: string): 
   // Dotted (ipv6.conf.all.disable_ipv6) or slashed names; interface names may contain dots
   // only in the slashed form.
   const rel = typeof name !== 'string' ? '' : name.includes('/') ? name : name.replace(/\./g, '/');
-  if (!/^[A-Za-z0-9_.\/-]+$/.test(rel) || rel.split('/').some((p) => p === '' || p === '.' || p === '..')) {
+  if (!/^[A-Za-z0-9_./-]+$/.test(rel) || rel.split('/').some((p) => p === '' || p === '.' || p === '..')) {
     throw invalidArg('name', name, "must be a sysctl under net., e.g. 'ipv6/conf/all/disable_ipv6'");
   }
   if (h.netnsFd < 0) {
