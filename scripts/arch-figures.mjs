@@ -93,6 +93,7 @@ const pkg = JSON.parse(fs.readFileSync(path.join(repo, 'package.json'), 'utf8'))
 const entries = {};
 const entryMap = pkg.exports ? Object.fromEntries(Object.entries(pkg.exports).map(([k, v]) => [k, typeof v === 'string' ? v : v.require ?? v.default])) : { '.': pkg.main };
 for (const [k, rel] of Object.entries(entryMap)) {
+  if (!/\.js$/.test(rel)) continue;
   try {
     const mod = require(path.join(repo, rel));
     const keys = Object.keys(mod);
@@ -112,6 +113,7 @@ console.log(
       srcLines: totalLines,
       perFolder,
       largestFunctions: functions.slice(0, 10).map((f) => `${f.lines} ${f.name} (${f.file})`),
+      largestLibraryFunctions: functions.filter((f) => !/^(bench|sandbox)\//.test(f.file)).slice(0, 5).map((f) => `${f.lines} ${f.name} (${f.file})`),
       functionsOver80Lines: functions.filter((f) => f.lines > 80).length,
       runtimeExports: entries,
       errorClasses: errors.length,

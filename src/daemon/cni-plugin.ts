@@ -289,29 +289,7 @@ export class VhostplugCniPlugin implements CniPlugin {
     // The runtime passes the path only when the capability is declared; checked before any side effect.
     const devInfoFile = driver.podSocket ? conf.runtimeConfig.CNIDeviceInfoFile : undefined;
     if (devInfoFile) checkDeviceInfoPath(devInfoFile, this.opts.deviceInfo);
-    const now = new Date().toISOString();
-    const rec: AttachmentRecord = {
-      version: 1,
-      containerId,
-      ifname,
-      phase: 'adding',
-      kind,
-      mode: conf.mode,
-      network: conf.name,
-      bridge: conf.bridge,
-      portId,
-      portName,
-      mac,
-      netconf: { ...conf.raw },
-      cniEnv: Object.fromEntries(Object.entries(env.raw).filter(([k]) => k !== 'CNI_COMMAND')),
-      ipam: conf.ipam !== undefined,
-      createdAt: now,
-      updatedAt: now,
-    };
-    if (conf.mtu !== undefined) rec.mtu = conf.mtu;
-    if (env.netns) rec.netns = env.netns;
-    if (env.args.podUid) rec.podUid = env.args.podUid;
-    if (devInfoFile) rec.deviceInfoFile = devInfoFile;
+    const rec = addingRecord(env, conf, { containerId, ifname, kind, portId, portName, mac, deviceInfoFile: devInfoFile });
     await this.timed('ADD', 'state', () => this.state.write(rec), containerId, ifname);
 
     let result: CniResult;
@@ -632,6 +610,38 @@ function deviceInfoPathOk(file: string, opts: DeviceInfoOptions | undefined): bo
   } catch {
     return false;
   }
+}
+
+/** The state record an ADD writes before its first side effect (phase "adding"). */
+function addingRecord(
+  env: CniEnv,
+  conf: NetConf,
+  a: { containerId: string; ifname: string; kind: AttachmentKind; portId: string; portName: string; mac: string; deviceInfoFile?: string },
+): AttachmentRecord {
+  const now = new Date().toISOString();
+  const rec: AttachmentRecord = {
+    version: 1,
+    containerId: a.containerId,
+    ifname: a.ifname,
+    phase: 'adding',
+    kind: a.kind,
+    mode: conf.mode,
+    network: conf.name,
+    bridge: conf.bridge,
+    portId: a.portId,
+    portName: a.portName,
+    mac: a.mac,
+    netconf: { ...conf.raw },
+    cniEnv: Object.fromEntries(Object.entries(env.raw).filter(([k]) => k !== 'CNI_COMMAND')),
+    ipam: conf.ipam !== undefined,
+    createdAt: now,
+    updatedAt: now,
+  };
+  if (conf.mtu !== undefined) rec.mtu = conf.mtu;
+  if (env.netns) rec.netns = env.netns;
+  if (env.args.podUid) rec.podUid = env.args.podUid;
+  if (a.deviceInfoFile) rec.deviceInfoFile = a.deviceInfoFile;
+  return rec;
 }
 
 /** True when a port's name is the one the CNI plugin derives for its attachment (not a `vhostplug plug` port). */

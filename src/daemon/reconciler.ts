@@ -66,6 +66,13 @@ export interface ReconcileReport {
 }
 
 
+/** What one pass knows: whether it is the start-up one, the age test and its report. */
+interface Pass {
+  startup: boolean;
+  old(t: string | number): boolean;
+  r: ReconcileReport;
+}
+
 /** True when the record's attachment is live (see the file comment). */
 export function isLive(rec: AttachmentRecord): boolean {
   if (rec.phase !== 'added') return false;
@@ -146,8 +153,32 @@ export class Reconciler {
     // Attachments with a record. Derived from the listing above, not a second one: a record
     // written since (an ADD) is caught by the re-read under the lock in step 2.
     const held = new Set(records.map((rec) => attachmentKey(rec.containerId, rec.ifname)));
+    const pass: Pass = { startup, old, r };
+    await this.reconcileRecords(records, held, pass); // 1. half-done ADDs and dead attachments
+    await this.removeOrphanPorts(held, pass); // 2. owned ports that no record holds
+    // 3. Stray files the drivers left in their directories (only against a synced cache, see above).
+    if (client.state === 'ready' && client.cache.isSynced) {
+      for (const d of plugin.drivers.all()) {
+        const swept = d.sweep?.({ startup, isOld: old });
+        if (swept) {
+          r.strayFiles.push(...swept.removed);
+          r.errors.push(...swept.errors);
+        }
+      }
+    } else r.errors.push('OVSDB connection lost during the pass; mount dir sweep skipped');
 
-    // 1. Records: half-done ADDs and dead attachments.
+    r.ms = performance.now() - t0;
+    const changed = r.rolledBack.length + r.dead.length + r.orphanPorts.length + r.strayFiles.length;
+    if (changed > 0 || r.errors.length > 0 || r.badStateFiles.length > 0) {
+      this.log[r.errors.length ? 'warn' : 'info']('reconciler: pass done', { ...r });
+    }
+    this.onReport?.(r);
+    return r;
+  }
+
+  /** Rolls back half-done ADDs and tears down added attachments whose netns is gone. */
+  private async reconcileRecords(records: readonly AttachmentRecord[], held: Set<string>, { startup, old, r }: Pass): Promise<void> {
+    const { plugin, state } = this.opts;
     for (const rec of records) {
       const key = attachmentKey(rec.containerId, rec.ifname);
       const halfDone = rec.phase === 'adding';
@@ -175,8 +206,11 @@ export class Reconciler {
         r.errors.push(`${key}: ${(e as Error).message}`);
       }
     }
+  }
 
-    // 2. Owned ports that no record holds.
+  /** Removes owned ports with a derived name (the CNI plugin's) that no record holds. */
+  private async removeOrphanPorts(held: ReadonlySet<string>, { startup, r }: Pass): Promise<void> {
+    const { plugin, state, vswitch } = this.opts;
     for (const p of vswitch.ownedPorts()) {
       const { containerId, ifname } = p.attachment;
       const key = attachmentKey(containerId, ifname);
@@ -195,24 +229,5 @@ export class Reconciler {
         r.errors.push(`${p.name}: ${(e as Error).message}`);
       }
     }
-
-    // 3. Stray files the drivers left in their directories (only against a synced cache, see above).
-    if (client.state === 'ready' && client.cache.isSynced) {
-      for (const d of plugin.drivers.all()) {
-        const swept = d.sweep?.({ startup, isOld: old });
-        if (swept) {
-          r.strayFiles.push(...swept.removed);
-          r.errors.push(...swept.errors);
-        }
-      }
-    } else r.errors.push('OVSDB connection lost during the pass; mount dir sweep skipped');
-
-    r.ms = performance.now() - t0;
-    const changed = r.rolledBack.length + r.dead.length + r.orphanPorts.length + r.strayFiles.length;
-    if (changed > 0 || r.errors.length > 0 || r.badStateFiles.length > 0) {
-      this.log[r.errors.length ? 'warn' : 'info']('reconciler: pass done', { ...r });
-    }
-    this.onReport?.(r);
-    return r;
   }
 }

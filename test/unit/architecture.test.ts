@@ -181,6 +181,20 @@ describe('architecture: one-way layers (docs/architecture.md)', () => {
     expect(cycles(edges).map((c) => c.map(rel).join(' → '))).toEqual([]);
   });
 
+  it('src/ovsdb is schema-agnostic: no string in its code names an Open_vSwitch table or column', () => {
+    const OVS_NAMES = new Set(['Open_vSwitch', 'Bridge', 'Port', 'Interface', 'next_cfg', 'cur_cfg', 'ofport', 'external_ids']);
+    const bad: string[] = [];
+    for (const f of srcFiles.filter((x) => layerOf(x).layer === 'ovsdb')) {
+      const sf = ts.createSourceFile(f, fs.readFileSync(f, 'utf8'), ts.ScriptTarget.ES2022, true);
+      const visit = (n: ts.Node) => {
+        if (ts.isStringLiteralLike(n) && OVS_NAMES.has(n.text)) bad.push(`${rel(f)}:${sf.getLineAndCharacterOfPosition(n.getStart(sf)).line + 1} '${n.text}'`);
+        ts.forEachChild(n, visit);
+      };
+      visit(sf);
+    }
+    expect(bad).toEqual([]);
+  });
+
   it('the checker itself sees what it must (a cycle, an upward import, a lazy require)', () => {
     const a = path.join(SRC, 'core', 'a.ts');
     const b = path.join(SRC, 'core', 'b.ts');
