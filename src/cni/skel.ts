@@ -71,7 +71,7 @@ export async function dispatchCni(request: ShimRequest, plugin: CniPlugin, ctx?:
   let replyVersion = peeked !== undefined && isSupportedCniVersion(peeked) ? peeked : CURRENT_CNI_VERSION;
   try {
     const env = parseCniEnv(request.env);
-    if (env.command === 'VERSION') return { exitCode: 0, stdout: JSON.stringify(versionReply()) };
+    if (env.command === 'VERSION') return { exitCode: 0, stdout: JSON.stringify(versionReply(peeked)) };
     let conf: NetConf;
     try {
       conf = parseNetConf(request.stdin, opts);

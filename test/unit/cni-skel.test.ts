@@ -35,7 +35,10 @@ describe('dispatchCni', () => {
     const { plugin, calls } = recorder();
     const res = await dispatchCni({ env: { CNI_COMMAND: 'VERSION' }, stdin: '{"cniVersion":"0.4.0"}' }, plugin);
     expect(res.exitCode).toBe(0);
-    expect(JSON.parse(res.stdout)).toEqual({ cniVersion: '1.1.0', supportedVersions: [...SUPPORTED_CNI_VERSIONS] });
+    // SPEC "Version": cniVersion is the value given on input.
+    expect(JSON.parse(res.stdout)).toEqual({ cniVersion: '0.4.0', supportedVersions: [...SUPPORTED_CNI_VERSIONS] });
+    const none = await dispatchCni({ env: { CNI_COMMAND: 'VERSION' }, stdin: '{}' }, plugin);
+    expect(JSON.parse(none.stdout)).toEqual({ cniVersion: '1.1.0', supportedVersions: [...SUPPORTED_CNI_VERSIONS] });
     expect(calls).toHaveLength(0);
   });
 
