@@ -138,6 +138,8 @@ export interface VethAttachment extends Attachment {
 }
 
 export interface VethConnectResult extends VethAttachment {
+  /** The host end's MAC (the kernel's, read back after the create). */
+  hostMac?: string;
   /** False when a previous plug of the same attachment was torn down first (a repeated ADD). */
   created: boolean;
   timings: VethTimings;
@@ -334,6 +336,7 @@ export class VethDriver {
     const host = { netns: this.hostNetns };
     let step: VethStep = 'cleanup';
     let replaced = false;
+    let hostMac: string | undefined;
     try {
       let t = performance.now();
       replaced = await this.clearStale(att);
@@ -350,6 +353,7 @@ export class VethDriver {
       t = performance.now();
       await this.createPodVeth(att, warnings);
       undo.push(() => linkDel(att.hostIfname, { ...host, ifExists: true }));
+      hostMac = (await linkGet(att.hostIfname, host)).mac;
       timings.vethMs = performance.now() - t;
 
       // The OVS port and the pod's L3 are independent: run them together.
@@ -394,7 +398,7 @@ export class VethDriver {
     this.tracked.set(attKey(att.containerId, att.ifname), att);
     timings.totalMs = performance.now() - t0;
     for (const w of warnings) this.log.warn(w, { port: att.portName });
-    return { ...att, created: !replaced, timings, warnings };
+    return { ...att, hostMac, created: !replaced, timings, warnings };
   }
 
   private async delPortIfOurs(att: VethAttachment): Promise<void> {

@@ -356,7 +356,7 @@ export class VhostplugCniPlugin implements CniPlugin {
           ifname,
         );
         rec.mtu = res.mtu;
-        result = vethResult({ hostIfname: res.hostIfname, ifname: res.ifname, mac: res.mac, mtu: res.mtu, netns: env.netns!, ipam });
+        result = vethResult({ hostIfname: res.hostIfname, hostMac: res.hostMac, ifname: res.ifname, mac: res.mac, mtu: res.mtu, netns: env.netns!, ipam });
       }
     } catch (err) {
       this.log.warn('daemon: ADD failed, rolling back', { containerId, ifname, error: err });

@@ -60,6 +60,11 @@ describeIf(firstReason(needsRoot(), needsOvs({ dpdk: true }), needsBinaries(SHIM
       const itfs = res.interfaces as Record<string, unknown>[];
       expect(itfs.map((i) => i.name)).toEqual([host, 'net1']);
       expect(itfs[1]!.sandbox).toBe(ns.path);
+      // The host end carries its MAC too (docs/cni.md), the kernel's, as read back.
+      const hostLink = JSON.parse(run('ip', ['-n', sandbox().netns, '-j', 'link', 'show', 'dev', host])) as { address: string }[];
+      expect(itfs[0]!.mac).toMatch(/^([0-9a-f]{2}:){5}[0-9a-f]{2}$/);
+      expect(itfs[0]!.mac).toBe(hostLink[0]!.address);
+      expect(itfs[0]!.sandbox).toBeUndefined();
       const ip = String((res.ips as Record<string, unknown>[])[0]!.address);
       expect((res.ips as Record<string, unknown>[])[0]!.interface).toBe(1);
       expect(podAddrs(ns.name, 'net1')).toContain(ip);
@@ -175,7 +180,7 @@ describeIf(firstReason(needsRoot(), needsOvs({ dpdk: true }), needsBinaries(SHIM
 
         const ver = await runShim(d.socket, { CNI_COMMAND: 'VERSION' }, JSON.stringify({ cniVersion: version }));
         expect(ver.code).toBe(0);
-        expect(ver.json).toEqual({ cniVersion: '1.1.0', supportedVersions: [...VERSIONS] });
+        expect(ver.json).toEqual({ cniVersion: version, supportedVersions: [...VERSIONS] });
 
         const del = await runShim(d.socket, cniEnv('DEL', cid, 'net1', ns), withPrev);
         expect(del.code, del.stdout).toBe(0);
