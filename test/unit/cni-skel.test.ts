@@ -104,6 +104,21 @@ describe('dispatchCni', () => {
     expect(JSON.parse(foreign.stdout)).toMatchObject({ code: 100, details: 'oops' });
   });
 
+  it('warnings from ADD go to the shim\'s stderr (the runtime logs it), one line each', async () => {
+    const { plugin } = recorder();
+    const add = plugin.add;
+    plugin.add = async (c) => {
+      c.warn?.('first');
+      c.warn?.('second');
+      return add(c);
+    };
+    const res = await dispatchCni({ env: { ...ENV, CNI_COMMAND: 'ADD' }, stdin: conf('1.0.0') }, plugin);
+    expect(res.exitCode).toBe(0);
+    expect(res.stderr).toBe('vhostplug: warning: first\nvhostplug: warning: second\n');
+    const quiet = await dispatchCni({ env: { ...ENV, CNI_COMMAND: 'ADD' }, stdin: conf('1.0.0') }, recorder().plugin);
+    expect(quiet.stderr).toBeUndefined();
+  });
+
   it('passes the abort signal through', async () => {
     const { plugin, calls } = recorder();
     const ac = new AbortController();
