@@ -17,7 +17,7 @@ import { EventEmitter } from 'node:events';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { DirWatcher, isSocket, waitForEntry, type DirEvent } from '../os/inotify';
-import { moveSocket } from '../os/rename';
+import { moveSocket, VHOSTUSER_SAME_MOUNT_HINT } from '../os/rename';
 import { checkSameMount } from '../os/mounts';
 import { UnsafeTargetError, unlinkIfExists, writeFileAtomic } from '../os/atomic-file';
 import { silentLogger, type Logger } from '../log';
@@ -577,7 +577,7 @@ export class VhostUserDriver extends EventEmitter<Events> {
     }
     if (bothOk) {
       try {
-        const m = checkSameMount(this.ovsVhuPath, this.mountPoint, ['[vhostuser] ovs_vhu_path', '[vhostuser] mount_point']);
+        const m = checkSameMount(this.ovsVhuPath, this.mountPoint, ['[vhostuser] ovs_vhu_path', '[vhostuser] mount_point'], VHOSTUSER_SAME_MOUNT_HINT);
         if (!m.same) problems.push(m.message);
       } catch (err) {
         problems.push(`cannot compare the mounts of ovs_vhu_path and mount_point: ${(err as Error).message}`);
