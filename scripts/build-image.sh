@@ -148,7 +148,7 @@ build_vhostplug() {
   local basek
   basek=$(key "$base")
   local appk
-  appk=$(key app-v1 @dist @build/Release/vhostplug.node @build/Release/vhostplug-cni @package.json @package-lock.json)
+  appk=$(key app-v2 @dist @build/Release/vhostplug.node @build/Release/vhostplug-cni @package.json @package-lock.json)
   local k
   k=$(key vhostplug-v1 "$basek" "$appk")
   local out=$CACHE/vhostplug-$k.oci.tar
@@ -164,6 +164,7 @@ build_vhostplug() {
     # Production dependencies only; the addon is already built (no install scripts).
     (cd "$app" && npm ci --omit=dev --ignore-scripts --no-audit --no-fund --loglevel=error >&2)
     rm "$app/package-lock.json"
+    chmod 0755 "$app/dist/cli/main.js" # what npm does for a "bin"
     ln -s /opt/vhostplug/dist/cli/main.js "$d/root/usr/local/bin/vhostplug"
     tar "${TAR_OPTS[@]}" -C "$d/root" -cf "$d/app.tar" opt usr
     oci_archive "$out" "$k" "$base" "$d/app.tar" -- \

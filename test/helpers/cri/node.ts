@@ -10,12 +10,13 @@
  *   the node paths a DaemonSet's hostPath volumes name (/run/vhostplug, /var/run/openvswitch,
  *   /var/run/netns, /var/lib/cni, /var/lib/vhostplug, /opt/cni/bin, ...) exist only here, as
  *   on a real node, and so do containerd's state, runc's root, libcni's cache
- *   (/var/lib/cni/results), host-local's reservations and DPDK's runtime dirs;
+ *   (/var/lib/cni/results), host-local's reservations, pod netns (/var/run/netns) and DPDK's
+ *   runtime dirs; its / is then made rshared, as systemd makes a node's, within that namespace;
  * - the network namespace of ovs-vswitchd (scripts/ovs-sandbox.sh makes it), which is the
  *   node's "host network": containerd, hostNetwork pods and the daemon live in it.
  *
- * OVS's run dir (the test dir `<dir>/ovs`) is bind-mounted on the node at
- * /var/run/openvswitch, so db.sock and dpdkvhostuser sockets are where a node has them.
+ * OVS runs with its run dir at the node's /var/run/openvswitch, so db.sock and dpdkvhostuser
+ * sockets are where a node has them, on the node's /run tmpfs.
  * Disk-backed state (containerd's content and snapshots, overlayfs) stays in the test dir;
  * containers get the cgroup parent `/vhp-node-<id>` (cgroupfs), removed on stop.
  *
@@ -28,6 +29,9 @@ import * as path from 'node:path';
 import { SANDBOX_SCRIPT } from '../../../src/sandbox/ovs-sandbox';
 import { run, waitFor } from '../proc';
 import { CriClient } from './client';
+
+/** OVS's run dir on the node: db.sock, dpdkvhostuser sockets, logs. */
+export const OVS_RUN_DIR = '/run/openvswitch';
 
 /** Debian's CNI plugins copied into the node's /opt/cni/bin (loopback: containerd sets up lo with it). */
 export const REFERENCE_PLUGINS = ['loopback', 'host-local', 'ptp'];
@@ -108,9 +112,9 @@ export class TestNode {
     return this.path(`/run/netns/${this.netnsName}`);
   }
 
-  /** OVS's db (its dir is the same path on the host and on the node). */
+  /** OVS's run dir (the node's /var/run/openvswitch), as the test process reaches it. */
   get ovsDir(): string {
-    return path.join(this.dir, 'ovs');
+    return this.path(OVS_RUN_DIR);
   }
 
   get ovsDb(): string {
@@ -173,11 +177,13 @@ export class TestNode {
       'mount -t tmpfs -o mode=755 node-var-lib /var/lib',
       'mount -t tmpfs -o mode=755 node-opt /opt',
       'mkdir -p /run/netns /run/lock /run/openvswitch /opt/cni/bin /var/lib/cni',
-      `mount --bind ${JSON.stringify(path.join(dir, 'ovs'))} /run/openvswitch`,
+      // A node's / is shared (systemd does that), so pod netns mounts reach containers that
+      // mount /var/run/netns with HostToContainer propagation (the DaemonSet does; containerd
+      // checks). Shared within the node's namespace only: the copy made by unshare is private.
+      'mount --make-rshared /',
       'touch /run/.node-ready',
       'exec sleep infinity',
     ].join('\n');
-    fs.mkdirSync(path.join(dir, 'ovs'), { recursive: true });
     const unshare = spawn('setpriv', ['--pdeathsig', 'KILL', 'unshare', '--pid', '--fork', '--kill-child', '--mount-proc', '--propagation', 'private', 'sh', '-c', init], {
       stdio: ['ignore', 'ignore', 'pipe'],
     });
@@ -204,8 +210,11 @@ export class TestNode {
     let node: TestNode | undefined;
     try {
       // OVS in the node's namespaces: its netns becomes the node's host network.
-      run('nsenter', ['-t', String(initPid), '-m', '-p', '--', 'bash', SANDBOX_SCRIPT, 'start', path.join(dir, 'ovs')], { timeout: 90_000 });
-      const env = run('nsenter', ['-t', String(initPid), '-m', '-p', '--', 'bash', SANDBOX_SCRIPT, 'env', path.join(dir, 'ovs')]);
+      // Its dir is the node's /var/run/openvswitch: only this node's processes see it (the
+      // script finds its daemons through the node's /proc), and it sits on the node's /run
+      // tmpfs like the pods' dirs, as on a real node.
+      run('nsenter', ['-t', String(initPid), '-m', '-p', '--', 'bash', SANDBOX_SCRIPT, 'start', OVS_RUN_DIR], { timeout: 90_000 });
+      const env = run('nsenter', ['-t', String(initPid), '-m', '-p', '--', 'bash', SANDBOX_SCRIPT, 'env', OVS_RUN_DIR]);
       const netnsName = /VHP_NETNS=(\S+)/.exec(env)?.[1];
       if (!netnsName) throw new Error(`ovs-sandbox env printed no VHP_NETNS: ${env}`);
       node = new TestNode(id, dir, unshare, initPid, netnsName, handlers);
@@ -253,8 +262,8 @@ export class TestNode {
       `  sandbox_image = ${JSON.stringify(PAUSE_IMAGE)}`,
       // This VM does not let containers lower oom_score_adj below containerd's own.
       '  restrict_oom_score_adj = true',
-      // Pod netns under containerd's state dir (node-private), not /var/run/netns.
-      '  netns_mounts_under_state_dir = true',
+      // Pod netns in the node's /var/run/netns (containerd's default; node-private here).
+      '  netns_mounts_under_state_dir = false',
       '  disable_tcp_service = true',
       '  stream_server_address = "127.0.0.1"',
       '  stream_server_port = "0"',
@@ -351,7 +360,7 @@ export class TestNode {
       this.containerd.kill('SIGTERM');
     }
     try {
-      run('nsenter', ['-t', String(this.initPid), '-m', '-p', '--', 'bash', SANDBOX_SCRIPT, 'stop', this.ovsDir], { timeout: 30_000 });
+      run('nsenter', ['-t', String(this.initPid), '-m', '-p', '--', 'bash', SANDBOX_SCRIPT, 'stop', OVS_RUN_DIR], { timeout: 30_000 });
     } catch {
       // the namespace kill below ends it anyway
     }
