@@ -95,9 +95,14 @@ describeIf(firstReason(needsContainerdNode()))('dpdk-testpmd inside pod containe
       expect(s!.rxPackets).toBeGreaterThan(1000);
       expect(s!.txPackets).toBeGreaterThan(1000);
     }
-    // OVS counted the server-mode port's traffic too (dpdkvhostuser ports have no counters in OVS 3.1).
-    const stats = node.vsctl('get', 'Interface', stablePortName(pods[0]!.id, 'eth0', 'vhostuser'), 'statistics');
-    expect(Number(/rx_packets=(\d+)/.exec(stats)?.[1] ?? 0)).toBeGreaterThan(0);
+    // OVS counted the server-mode port's traffic too (dpdkvhostuser ports have no counters in
+    // OVS 3.1; vswitchd refreshes the statistics column every few seconds).
+    await waitFor(
+      () => Number(/rx_packets=(\d+)/.exec(node.vsctl('get', 'Interface', stablePortName(pods[0]!.id, 'eth0', 'vhostuser'), 'statistics'))?.[1] ?? 0) > 0,
+      "OVS's statistics of the server-mode port",
+      20_000,
+      500,
+    );
     for (const p of pods) {
       await node.cri.stopContainer(p.cid, 5);
       await node.cri.removeContainer(p.cid);
