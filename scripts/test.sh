@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # The whole vhostplug test suite, from a fresh Debian 12 machine (as root):
 # installs the Debian and npm packages it needs, builds, checks lint, types and the public
-# API report, fuzzes the framing scanner briefly and runs every vitest suite against real
-# OVS/DPDK sandboxes.
+# API report, fuzzes the framing scanner briefly, builds the test images (no registry) and
+# runs every vitest suite against real OVS/DPDK sandboxes and a private containerd.
 #
 # The format check (prettier + clang-format, `npm run format:check`) runs when
 # VHOSTPLUG_FORMAT_CHECK=1; it becomes the default once the whole tree has been formatted
@@ -19,4 +19,7 @@ if [[ "${VHOSTPLUG_FORMAT_CHECK:-0}" == 1 ]]; then
   npm run format:check
 fi
 bash scripts/fuzz.sh "${VHOSTPLUG_FUZZ_SECONDS:-20}"
+# The images of the containerd suite (test/e2e): cached in .cache/images by their inputs,
+# built from the Debian archive on a fresh machine (a few minutes; the time is printed).
+./scripts/build-image.sh vhostplug pause testpmd
 npx vitest run "$@"

@@ -57,6 +57,8 @@ export interface BindingResult {
   phases: Partial<Record<BindingPhase, number>>;
   /** The host end of a pod veth (veth drivers). */
   hostIfname?: string;
+  /** The host end's MAC, as the kernel has it (veth drivers). */
+  hostMac?: string;
   /** The vhost-user socket handed to the pod (vhost-user drivers). */
   socketPath?: string;
   /** The per-interface config file the pod's app reads (vhost-user drivers). */

@@ -139,6 +139,8 @@ export interface VethAttachment extends Attachment {
 
 export interface VethConnectResult extends VethAttachment {
   readonly driver: 'veth';
+  /** The host end's MAC (the kernel's, read back after the create). */
+  hostMac?: string;
   /** False when a previous plug of the same attachment was torn down first (a repeated ADD). */
   created: boolean;
   timings: VethTimings;
@@ -345,6 +347,7 @@ export class VethDriver implements BindingDriver {
     let step: VethStep = 'cleanup';
     let replaced = false;
     let pod: NetlinkHandle | undefined;
+    let hostMac: string | undefined;
     try {
       const host = await this.host();
       let t = performance.now();
@@ -364,6 +367,7 @@ export class VethDriver implements BindingDriver {
       pod = await NetlinkHandle.open(att.netns);
       await this.createPodVeth(att, warnings, host, pod);
       rollback.add('veth', () => linkDel(host, att.hostIfname, { ifExists: true }));
+      hostMac = (await linkGet(host, att.hostIfname)).mac;
       timings.vethMs = performance.now() - t;
 
       // The OVS port and the pod's L3 are independent: run them together.
@@ -406,7 +410,7 @@ export class VethDriver implements BindingDriver {
     for (const w of warnings) this.log.warn(w, { port: att.portName });
     const phases: VethConnectResult['phases'] = { cleanup: timings.cleanupMs, veth: timings.vethMs, 'ovsdb-commit': timings.commitMs, 'vswitchd-ack': timings.ackMs, address: timings.addrMs };
     if (att.hybrid) phases.bridge = timings.bridgeMs;
-    return { ...att, driver: 'veth', created: !replaced, timings, phases, warnings };
+    return { ...att, driver: 'veth', hostMac, created: !replaced, timings, phases, warnings };
   }
 
   private async delPortIfOurs(att: VethAttachment): Promise<void> {

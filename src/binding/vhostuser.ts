@@ -20,7 +20,7 @@ import * as path from 'node:path';
 import { systemError } from '../core/errors';
 import { DirWatcher, isSocket, waitForEntry, type DirEvent } from '../os/inotify';
 import { lstatOrUndefined } from '../os/lstat';
-import { moveSocket } from '../os/rename';
+import { moveSocket, VHOSTUSER_SAME_MOUNT_HINT } from '../os/rename';
 import { checkSameMount } from '../os/mounts';
 import { UnsafeTargetError, unlinkIfExists, writeFileAtomic } from '../os/atomic-file';
 import { silentLogger, type Logger } from '../core/log';
@@ -560,7 +560,7 @@ export class VhostUserDriver extends EventEmitter<VhostUserDriverEvents> impleme
     }
     if (bothOk) {
       try {
-        const m = checkSameMount(this.ovsVhuPath, this.mountPoint, ['[vhostuser] ovs_vhu_path', '[vhostuser] mount_point']);
+        const m = checkSameMount(this.ovsVhuPath, this.mountPoint, ['[vhostuser] ovs_vhu_path', '[vhostuser] mount_point'], VHOSTUSER_SAME_MOUNT_HINT);
         if (!m.same) problems.push(m.message);
       } catch (err) {
         problems.push(`cannot compare the mounts of ovs_vhu_path and mount_point: ${(err as Error).message}`);

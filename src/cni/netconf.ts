@@ -79,6 +79,8 @@ export interface NetConf {
   daemonSocket?: string;
   /** kuryr.conf to read Kuryr settings from. */
   kuryrConf?: string;
+  /** A vhost-user ADD on the pod's primary interface (eth0): warn (default) or refuse (7). */
+  vhostUserPrimary: 'warn' | 'refuse';
   capabilities: Readonly<Record<string, boolean>>;
   runtimeConfig: RuntimeConfig;
   /** The previous result (CHECK, DEL), decoded. */
@@ -234,8 +236,12 @@ export function parseNetConf(input: string | Uint8Array | Obj, opts: ParseNetCon
     runtimeConfig: parseRuntimeConfig(doc.runtimeConfig),
     disableCheck: optBool(doc, 'disableCheck'),
     disableGC: optBool(doc, 'disableGC'),
+    vhostUserPrimary: 'warn',
     raw: doc,
   };
+  const primary = optString(doc, 'vhostUserPrimary');
+  if (primary !== undefined && primary !== 'warn' && primary !== 'refuse') throw invalid('vhostUserPrimary must be "warn" or "refuse"');
+  if (primary) conf.vhostUserPrimary = primary;
 
   if (doc.mtu !== undefined && doc.mtu !== null) {
     const mtu = doc.mtu;

@@ -344,6 +344,8 @@ export interface AttachmentResultInput {
   socketPath?: string;
   /** veth: the host end; the container end is `ifname` in `netns`. */
   hostIfname?: string;
+  /** veth: the host end's MAC. */
+  hostMac?: string;
   netns?: string;
   ipam?: CniResult;
 }
@@ -353,7 +355,7 @@ export function attachmentResult(input: AttachmentResultInput): CniResult {
   const { ifname, mac, mtu, ipam } = input;
   if (input.hostIfname !== undefined) {
     if (input.netns === undefined) throw new CniError(CniErrorCode.Internal, 'internal error', 'a veth result needs the pod netns');
-    return vethResult({ hostIfname: input.hostIfname, ifname, mac, mtu, netns: input.netns, ipam });
+    return vethResult({ hostIfname: input.hostIfname, hostMac: input.hostMac, ifname, mac, mtu, netns: input.netns, ipam });
   }
   if (input.socketPath === undefined) throw new CniError(CniErrorCode.Internal, 'internal error', 'an attachment result needs a socket or a host interface');
   return vhostUserResult({ ifname, mac, mtu, socketPath: input.socketPath, ipam });

@@ -82,6 +82,22 @@ function portNameOf(portId: string, kind: AttachmentKind): string {
   return kind === 'veth' ? vethHostName(portId) : vhostUserPortName(portId);
 }
 
+/** The interface name CRI runtimes and Multus give a pod's primary (cluster) network. */
+export const PRIMARY_IFNAME = 'eth0';
+
+/**
+ * Why a vhost-user port as the pod's primary network is a trap: the runtime reports the
+ * IPAM address of the primary interface as the pod IP, but no kernel interface carries it.
+ */
+export function vhostUserPrimaryMessage(network: string, ifname: string): string {
+  return (
+    `network "${network}" makes the pod's primary interface ${ifname} a vhost-user port: the runtime reports its IPAM address as ` +
+    `the pod IP, but no kernel interface in the pod carries that address (only the DPDK application could answer on it), so ` +
+    `Kubernetes Services, probes and pod-to-pod traffic to the pod IP will not reach the pod. Attach vhost-user as a secondary ` +
+    `network (Multus: net1, ...), or set "vhostUserPrimary": "refuse" in the network config to refuse such ADDs`
+  );
+}
+
 // ---------------------------------------------------------------- plugin
 
 /** One timed phase of a request (for latency histograms). */
@@ -247,6 +263,12 @@ export class VhostplugCniPlugin implements CniPlugin {
     const { env, conf } = call;
     const containerId = env.containerId!;
     const ifname = env.ifname!;
+    if (conf.mode !== 'veth' && ifname === PRIMARY_IFNAME && conf.ipam) {
+      const msg = vhostUserPrimaryMessage(conf.name, ifname);
+      if (conf.vhostUserPrimary === 'refuse') throw new CniError(CniErrorCode.InvalidConfig, 'vhost-user network on the pod\'s primary interface', msg);
+      this.log.warn('daemon: vhost-user on the primary interface', { containerId, ifname, network: conf.name, message: msg });
+      call.warn?.(msg);
+    }
     return this.gate.runShared(() =>
       this.locks.run(attachmentKey(containerId, ifname), () =>
         this.slots.run(async () => {
@@ -316,7 +338,7 @@ export class VhostplugCniPlugin implements CniPlugin {
       rec.mtu = res.mtu;
       if (res.socketPath !== undefined) rec.socketPath = res.socketPath;
       if (res.configPath !== undefined) rec.configPath = res.configPath;
-      result = attachmentResult({ ifname, mac: res.mac, mtu: res.mtu, socketPath: res.socketPath, hostIfname: res.hostIfname, netns: env.netns, ipam });
+      result = attachmentResult({ ifname, mac: res.mac, mtu: res.mtu, socketPath: res.socketPath, hostIfname: res.hostIfname, hostMac: res.hostMac, netns: env.netns, ipam });
       if (rec.deviceInfoFile && res.socketPath !== undefined) {
         const file = rec.deviceInfoFile;
         const info = vhostUserDeviceInfo(conf.mode as 'client' | 'server', res.socketPath);

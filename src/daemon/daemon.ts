@@ -130,6 +130,9 @@ export class Daemon extends EventEmitter<DaemonEvents> {
       daemon = new Daemon(runtime, state, plugin, reconciler, socketPath, log, opts);
       reconciler.onReport = (r) => daemon?.emit('reconcile', r);
 
+      // The start-up check: a cross-mount set-up (two container volumes) fails every
+      // client-mode plug with EXDEV; say so now, naming both mounts and the fix.
+      for (const problem of runtime.vhostuser.health().problems) log.error('daemon: vhost-user set-up problem', { problem });
       const rebuilt = runtime.vhostuser.rebuildFromOvsdb();
       runtime.vhostuser.startSocketRecovery();
       const report = await reconciler.runOnce(true);

@@ -16,7 +16,10 @@ const S_IFMT = 0o170000;
 const S_IFSOCK = 0o140000;
 
 /** What the binding tells the operator when ovs_vhu_path and mount_point are on different mounts. */
-export const VHOSTUSER_SAME_MOUNT_HINT = 'put [vhostuser] mount_point and ovs_vhu_path on the same mount';
+export const VHOSTUSER_SAME_MOUNT_HINT =
+  'put [vhostuser] mount_point and ovs_vhu_path on the same mount. In a container every volume is a mount of its own, even ' +
+  'on one filesystem: mount ONE hostPath volume that holds both directories (deploy/daemonset.yaml mounts /var/run/openvswitch ' +
+  'once, with mount_point = /var/run/openvswitch/vhostuser; see docs/deploy.md)';
 
 /** rename(2) crossed a mount point (EXDEV). The source is left where it was. */
 export class CrossDeviceError extends SystemError {

@@ -47,6 +47,9 @@ describe('parseNetConf', () => {
     expect(c.ipam).toBeUndefined();
     // An empty ipam object means no IPAM.
     expect(parseNetConf(withConf({ ipam: {} })).ipam).toBeUndefined();
+    // vhost-user on the primary interface: warned about unless refused.
+    expect(c.vhostUserPrimary).toBe('warn');
+    expect(parseNetConf(withConf({ vhostUserPrimary: 'refuse' })).vhostUserPrimary).toBe('refuse');
   });
 
   it('accepts bytes as well as text', () => {
@@ -169,6 +172,8 @@ describe('parseNetConf', () => {
       { disableGC: 1 },
       { args: [] },
       { cniVersions: '1.1.0' },
+      { vhostUserPrimary: 'allow' },
+      { vhostUserPrimary: true },
     ];
     for (const over of wrongTypes) {
       it(`${JSON.stringify(over).slice(0, 70)} -> 7`, () => {

@@ -25,8 +25,11 @@ describe('CNI versions', () => {
     expect(CURRENT_CNI_VERSION).toBe('1.1.0');
   });
 
-  it('answers VERSION with the current version and every supported version', () => {
+  it('answers VERSION with the input version (else the current one) and every supported version', () => {
     expect(versionReply()).toEqual({ cniVersion: '1.1.0', supportedVersions: ['0.3.0', '0.3.1', '0.4.0', '1.0.0', '1.1.0'] });
+    expect(versionReply('1.0.0').cniVersion).toBe('1.0.0');
+    expect(versionReply('2.0.0').cniVersion).toBe('2.0.0');
+    for (const bad of [undefined, 42, '', '1.0', 'x.y.z', '01.0.0']) expect(versionReply(bad).cniVersion).toBe('1.1.0');
   });
 
   it('compares numerically, not lexically', () => {
