@@ -7,6 +7,7 @@ import { parseArgs } from 'node:util';
 import { formatOvsdbReport, OVSDB_SYSTEMS, runOvsdbBench, type OvsdbSystem } from '../bench/ovsdb-bench';
 import { formatPlugReport, PLUG_SYSTEMS, runPlugBench, type PlugSystem } from '../bench/plug-bench';
 import { benchScenarios } from '../bench/scenarios';
+import { faultsScenario } from '../bench/faults';
 import { UsageError, type Command } from './command';
 
 function intOption(v: string | undefined, name: string, dflt: number, min = 0): number {
@@ -101,6 +102,8 @@ private OVS, interleaved. S plug+unplug pairs per system (default 100).
   },
   // sequential, churn, scale, restart (src/bench/scenarios.ts)
   ...benchScenarios,
+  // the reliability campaign (src/bench/faults, scripts/reliability.sh)
+  faults: faultsScenario,
 };
 
 export const benchCommand: Command = {
