@@ -55,6 +55,13 @@ many times. Needs root. Faults: ${FAULTS.map((f) => f.id).join(', ')}.
     if (!layout) throw new UsageError('--layout must be flat or per-pod');
     if (process.getuid?.() !== 0) throw new UsageError('the fault campaign needs root (network namespaces, tmpfs mounts, OVS)');
     const say = (s: string) => process.stdout.write(s + '\n');
+    // Interrupted: exit through the 'exit' hooks, which undo mounts, netns, processes and OVS.
+    const onSignal = (sig: NodeJS.Signals) => {
+      process.stderr.write(`faults: ${sig}, cleaning up\n`);
+      process.exit(130);
+    };
+    process.once('SIGINT', onSignal);
+    process.once('SIGTERM', onSignal);
     const report: CampaignReport = await runCampaign({
       quick,
       layout,

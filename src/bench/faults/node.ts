@@ -86,7 +86,10 @@ export class DaemonProcess {
     readonly startedAt: number,
   ) {
     let buf = '';
+    // VHPF_DAEMON_LOG=FILE keeps the daemons' JSON logs (for a failed run's post-mortem).
+    const keep = process.env.VHPF_DAEMON_LOG;
     child.stderr!.on('data', (c: Buffer) => {
+      if (keep) fs.appendFileSync(keep, c);
       buf += c.toString();
       let i;
       while ((i = buf.indexOf('\n')) >= 0) {
