@@ -289,6 +289,6 @@ export const kuryrApiFault: Fault = {
   group: 4,
   title: 'kuryr-daemon HTTP API: oversized, slow and invalid requests; non-loopback bind',
   how: 'daemon restarted with --kuryr; for 3 s, 8 clients send 2 MiB bodies, invalid JSON, wrong shapes, unknown paths and methods, and 60 slowloris connections drip headers or a body, while a real pod is ADDed/DELeted through the API and the shim churns; then a daemon with bind_address 0.0.0.0 must refuse to start',
-  runs: { quick: 1, full: 3 },
+  runs: { quick: 1, full: 2 },
   run,
 };

@@ -386,7 +386,8 @@ export class FaultNode {
   // ------------------------------------------------------------------ the CNI shim
 
   /** Runs the real `vhostplug-cni` with exactly the CNI environment and the netconf on stdin. */
-  shim(env: Record<string, string>, stdin: string, timeoutS = 120): Promise<ShimAnswer> {
+  /** `timeoutS` is the shim's deadline; 240 s is its default, kubelet's bound for a sandbox. */
+  shim(env: Record<string, string>, stdin: string, timeoutS = 240): Promise<ShimAnswer> {
     return new Promise((resolve) => {
       const t0 = performance.now();
       const child = spawn(cniShimPath(), [], {
