@@ -12,13 +12,14 @@
 export * from './ovsdb';
 export * from './vswitch';
 export * from './vif';
+export * from './core';
 export * from './binding';
+export * from './agent';
 export * from './cni';
 export { moveSocket, renameNoReplace, sameMount, CrossDeviceError, NotASocketError, VHOSTUSER_SAME_MOUNT_HINT } from './os/rename';
 export { DirWatcher, waitForEntry, isSocket, EntryTimeoutError, WatchedDirGoneError, type DirEvent, type DirEventType } from './os/inotify';
 export { writeFileAtomic, unlinkIfExists, UnsafeTargetError } from './os/atomic-file';
 export { checkSameMount, mountOf } from './os/mounts';
-export { jsonLogger, silentLogger, type Logger, type LogLevel } from './log';
 export { native, type SystemError } from './native';
 /** rtnetlink (veth pairs born in a netns, addresses, routes, bridges) with per-netns sockets. */
 export * as netlink from './os/netlink';

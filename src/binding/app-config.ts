@@ -10,7 +10,7 @@
  *   ovs-vswitchd restart): an app that sees it change reconnects;
  * - `version`: the layout version of this file (1).
  */
-import type { VHostUserMode } from './validate';
+import type { VHostUserMode } from '../core/validate';
 
 export const APP_CONFIG_VERSION = 1;
 

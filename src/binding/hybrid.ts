@@ -15,7 +15,7 @@
 import { createBridge, createVethPair, linkDel, linkGet, linkSetMaster, linkSetUp } from '../os/netlink';
 import { deviceName, hybridBridgeName, vethHostName } from '../vif/names';
 import type { VIFBridge } from '../vif/model';
-import { validateIfName } from './validate';
+import { validateIfName } from '../core/validate';
 
 /** os-vif's prefix of the bridge-side end of the qbr↔OVS veth pair. */
 export const HYBRID_QVB_PREFIX = 'qvb';

@@ -12,34 +12,6 @@ export {
   type HealthReport,
 } from './vhostuser';
 export { formatAppConfig, generationOf, APP_CONFIG_VERSION, type AppConfig } from './app-config';
-export { openRuntime, vhostUserOptions, vethOptions, resolveUid, resolveGid, type Runtime, type RuntimeOptions } from './runtime';
-export {
-  loadConfig,
-  parseConfig,
-  defaultConfig,
-  formatConfigWarning,
-  ConfigError,
-  DEFAULT_MOUNT_POINT,
-  DEFAULT_OVS_VHU_PATH,
-  DEFAULT_OVSDB_CONNECTION,
-  type VhostplugConfig,
-  type LoadedConfig,
-  type ConfigWarning,
-} from './config';
-export {
-  ValidationError,
-  isValidationError,
-  validateContainerId,
-  validateIfName,
-  validateVifName,
-  validateMac,
-  validateMode,
-  validatePodUid,
-  validateAbsolutePath,
-  validateUnixSocketPath,
-  canonicalMac,
-  type VHostUserMode,
-} from './validate';
 export {
   VethDriver,
   VethError,

@@ -15,7 +15,7 @@
  */
 import { formatIp, parseCidr, parseIp, type IpBytes } from '../os/netlink';
 import type { Subnet, VIF } from '../vif/model';
-import { ValidationError } from './validate';
+import { ValidationError } from '../core/validate';
 
 /** One route for the pod interface. `dst` is a CIDR or `default`; no gateway = on-link. */
 export interface IpRoute {

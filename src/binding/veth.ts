@@ -20,7 +20,7 @@
  *   because a `system` port on a netdev bridge is opened by name in vswitchd's netns.
  */
 import * as fs from 'node:fs';
-import { silentLogger, type Logger } from '../log';
+import { silentLogger, type Logger } from '../core/log';
 import {
   addAddress,
   addrList,
@@ -50,7 +50,7 @@ import {
   validateMac,
   validatePodUid,
   validateVifName,
-} from './validate';
+} from '../core/validate';
 import type { HealthReport } from './vhostuser';
 
 /** external_ids keys (besides ownership) that let DEL, CHECK and the reconciler work from OVSDB alone. */

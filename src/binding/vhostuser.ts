@@ -20,7 +20,7 @@ import { DirWatcher, isSocket, waitForEntry, type DirEvent } from '../os/inotify
 import { moveSocket } from '../os/rename';
 import { checkSameMount } from '../os/mounts';
 import { UnsafeTargetError, unlinkIfExists, writeFileAtomic } from '../os/atomic-file';
-import { silentLogger, type Logger } from '../log';
+import { silentLogger, type Logger } from '../core/log';
 import type { VIFVHostUser } from '../vif/model';
 import { vhostUserConfigFileName, vhostUserPortName, vhostUserSocketPath } from '../vif/names';
 import { osVifExternalIds, ownerExternalIds, type Attachment } from '../vswitch/ownership';
@@ -38,7 +38,7 @@ import {
   validateUnixSocketPath,
   validateVifName,
   type VHostUserMode,
-} from './validate';
+} from '../core/validate';
 
 /** Options of {@link VhostUserDriver}; see docs/configuration.md for the kuryr.conf keys. */
 export interface VhostUserDriverOptions {

@@ -3,11 +3,11 @@
  * or SIGINT (graceful stop). Logs are JSON lines on stderr.
  */
 import { parseArgs } from 'node:util';
-import { formatConfigWarning, loadConfig, parseConfig } from '../binding/config';
+import { formatConfigWarning, loadConfig, parseConfig } from '../agent/config';
 import { Daemon } from '../daemon/daemon';
-import { CniMetrics, observeDaemon, startMetricsServer, type MetricsServer } from '../daemon/metrics';
-import { HealthState, memoryCheck, netAdminCheck, startHealthServer, type HealthServer } from '../daemon/health';
-import { jsonLogger, type LogLevel } from '../log';
+import { CniMetrics, observeDaemon, startMetricsServer, type MetricsServer } from '../agent/metrics';
+import { HealthState, memoryCheck, netAdminCheck, startHealthServer, type HealthServer } from '../agent/health';
+import { jsonLogger, type LogLevel } from '../core/log';
 import { UsageError, type Command } from './command';
 
 const OPTIONS = {

@@ -4,8 +4,8 @@
  * from kuryr-controller. See docs/kuryr.md.
  */
 import { parseArgs } from 'node:util';
-import { formatConfigWarning, loadConfig, parseConfig } from '../binding/config';
-import { jsonLogger, type LogLevel } from '../log';
+import { formatConfigWarning, loadConfig, parseConfig } from '../agent/config';
+import { jsonLogger, type LogLevel } from '../core/log';
 import { UsageError, type Command } from './command';
 
 const LEVELS: readonly LogLevel[] = ['debug', 'info', 'warn', 'error'];

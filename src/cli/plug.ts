@@ -5,10 +5,10 @@
  */
 import * as fs from 'node:fs';
 import { parseArgs } from 'node:util';
-import { loadConfig, formatConfigWarning, parseConfig } from '../binding/config';
-import { openRuntime } from '../binding/runtime';
+import { loadConfig, formatConfigWarning, parseConfig } from '../agent/config';
+import { openRuntime } from '../agent/runtime';
 import { decodeVIF } from '../vif/ovo';
-import { jsonLogger } from '../log';
+import { jsonLogger } from '../core/log';
 import { UsageError, type Command } from './command';
 
 const OPTIONS = {

@@ -21,7 +21,7 @@ import {
   validateIfName,
   validateMac,
   validatePodUid,
-} from '../binding/validate';
+} from '../core/validate';
 import { CniError, CniErrorCode } from './errors';
 import { CNI_COMMANDS, type CniCommand } from './spec';
 

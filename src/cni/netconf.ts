@@ -19,7 +19,7 @@ import {
   validateIfName,
   validateMac,
   validateUnixSocketPath,
-} from '../binding/validate';
+} from '../core/validate';
 import { parseResult, type CniResult } from './result';
 import { negotiateCniVersion, type CniVersion } from './spec';
 

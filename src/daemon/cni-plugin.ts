@@ -31,18 +31,18 @@ import { parseNetConf, type NetConf } from '../cni/netconf';
 import { emptyResult, parseResult, vethResult, vhostUserResult, type CniResult } from '../cni/result';
 import { checkDeviceInfoPath, readDeviceInfo, removeDeviceInfo, vhostUserDeviceInfo, writeDeviceInfo, type DeviceInfoOptions } from '../cni/device-info';
 import type { CniCall, CniPlugin } from '../cni/skel';
-import { ValidationError } from '../binding/validate';
+import { ValidationError } from '../core/validate';
 import { VhostUserDriver, VhostUserError } from '../binding/vhostuser';
 import { VethError, type VethDriver } from '../binding/veth';
 import { ipConfigFromIpam } from '../binding/ipconfig';
-import { silentLogger, type Logger } from '../log';
+import { silentLogger, type Logger } from '../core/log';
 import { DisconnectedError, OvsdbError, TimeoutError } from '../ovsdb/errors';
 import type { OvsdbClient } from '../ovsdb/client';
 import type { VIFOpenVSwitch, VIFVHostUser } from '../vif/model';
 import { vethHostName, vhostUserPortName } from '../vif/names';
 import { DatapathMismatchError } from '../vswitch/ports';
 import { PortConflictError, type Vswitch } from '../vswitch/vswitch';
-import { attachmentKey, KeyedMutex, Semaphore, SharedExclusiveGate } from './locks';
+import { attachmentKey, KeyedMutex, Semaphore, SharedExclusiveGate } from '../agent/locks';
 import type { AttachmentKind, AttachmentRecord, StateStore } from './state';
 
 /** vhostplug's own CNI error codes (100+ is plugin space). */

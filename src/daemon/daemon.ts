@@ -9,21 +9,21 @@
  * dead attachments and orphans removed) → only then the shim socket is opened, so no
  * request races the reconciliation (meanwhile the shim answers 11, try again later).
  *
- * Hooks for metrics/health (src/daemon/metrics.ts, health.ts, owned elsewhere): the
+ * Hooks for metrics/health (src/agent/metrics.ts, health.ts, owned elsewhere): the
  * `request` event (one per CNI call: command, attachment, exit code, CNI code, duration),
  * the `phase` event (per-phase timings: IPAM, OVSDB commit, vswitchd ack, socket wait,
  * rename, config file, state write), the `reconcile` event, and {@link Daemon.statusProblems}.
  */
 import { EventEmitter } from 'node:events';
 import * as fs from 'node:fs';
-import type { VhostplugConfig } from '../binding/config';
-import { openRuntime, vethOptions, type Runtime } from '../binding/runtime';
+import type { VhostplugConfig } from '../agent/config';
+import { openRuntime, vethOptions, type Runtime } from '../agent/runtime';
 import { VethDriver } from '../binding/veth';
 import { listenShimSocket, type ShimContext, type ShimRequest, type ShimResponse, type ShimServer } from '../cni/shim-protocol';
 import { dispatchCni } from '../cni/skel';
 import type { DeviceInfoOptions } from '../cni/device-info';
 import type { IpamCallOptions } from '../cni/ipam';
-import { silentLogger, type Logger } from '../log';
+import { silentLogger, type Logger } from '../core/log';
 import type { TransportChoice } from '../ovsdb/client';
 import { VhostplugCniPlugin, type PhaseEvent, type VethDriverLike } from './cni-plugin';
 import { Reconciler, type ReconcileReport } from './reconciler';

@@ -16,5 +16,4 @@ export {
   type VethDriverLike,
 } from './cni-plugin';
 export { StateStore, stateFileName, recordProblem, STATE_VERSION, type AttachmentRecord, type AttachmentKind, type BadStateFile } from './state';
-export { KeyedMutex, SharedExclusiveGate, Semaphore, attachmentKey } from './locks';
 export { Reconciler, isLive, type ReconcileReport, type ReconcilerOptions } from './reconciler';

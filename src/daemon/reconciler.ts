@@ -29,10 +29,10 @@
  */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { silentLogger, type Logger } from '../log';
+import { silentLogger, type Logger } from '../core/log';
 import type { Vswitch } from '../vswitch/vswitch';
 import { isDerivedPort, planForOrphanPort, type VhostplugCniPlugin } from './cni-plugin';
-import { attachmentKey } from './locks';
+import { attachmentKey } from '../agent/locks';
 import type { AttachmentRecord, StateStore } from './state';
 
 export interface ReconcilerOptions {

@@ -26,11 +26,11 @@
  * every VIF, then remove the entry if the KuryrPort is gone or mark it unplugged.
  */
 import { CniError, CniErrorCode, isCniError } from '../cni/errors';
-import { isValidationError, validateContainerId, validateIfName } from '../binding/validate';
+import { isValidationError, validateContainerId, validateIfName } from '../core/validate';
 import type { VhostUserDriver } from '../binding/vhostuser';
-import { silentLogger, type Logger } from '../log';
+import { silentLogger, type Logger } from '../core/log';
 import { DEFAULT_IFNAME, type PodVIF, type VIF, type VIFKind } from '../vif/model';
-import type { CniMetrics, PhaseTimingsMs } from '../daemon/metrics';
+import type { CniMetrics, PhaseTimingsMs } from '../agent/metrics';
 import type { KuryrKube } from './k8s-source';
 import { allActive, KuryrRegistry, podKey, RegistryWaitAborted, RegistryWaitTimeout, type RegistryEntry, type RegistryValue } from './registry';
 

@@ -22,10 +22,10 @@
 import * as http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { encodeVIF } from '../vif/ovo';
-import { silentLogger, type Logger } from '../log';
-import { Semaphore } from '../daemon/locks';
-import { closeServer, listen, type CniMetrics } from '../daemon/metrics';
-import type { HealthState } from '../daemon/health';
+import { silentLogger, type Logger } from '../core/log';
+import { Semaphore } from '../agent/locks';
+import { closeServer, listen, type CniMetrics } from '../agent/metrics';
+import type { HealthState } from '../agent/health';
 import { badParams, parseCniRequest, toKuryrError, type CniParams, type KuryrCniError, type KuryrFlows } from './flows';
 
 /** The JSON content type of every answer with a body. */

@@ -9,12 +9,12 @@
  * on `[cni_health_server] port`; `/metrics` on `[vhostplug] metrics_port`.
  */
 import type * as k8s from '@kubernetes/client-node';
-import type { VhostplugConfig } from '../binding/config';
-import { openRuntime, vethOptions, type Runtime } from '../binding/runtime';
+import type { VhostplugConfig } from '../agent/config';
+import { openRuntime, vethOptions, type Runtime } from '../agent/runtime';
 import { VethDriver } from '../binding/veth';
-import { silentLogger, type Logger } from '../log';
-import { CniMetrics, startMetricsServer, type MetricsServer } from '../daemon/metrics';
-import { HealthState, memoryCheck, netAdminCheck, startHealthServer, type HealthServer } from '../daemon/health';
+import { silentLogger, type Logger } from '../core/log';
+import { CniMetrics, startMetricsServer, type MetricsServer } from '../agent/metrics';
+import { HealthState, memoryCheck, netAdminCheck, startHealthServer, type HealthServer } from '../agent/health';
 import { KuryrRegistry } from './registry';
 import { KuryrK8sSource, loadKubeConfig, nodeName as defaultNodeName } from './k8s-source';
 import { KuryrFlows, vhostUserBinding, type Bindings, type VifBinding } from './flows';

@@ -24,9 +24,9 @@
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import type * as k8s from '@kubernetes/client-node';
-import { silentLogger, type Logger } from '../log';
-import type { VhostplugConfig } from '../binding/config';
-import { ConfigError } from '../binding/config';
+import { silentLogger, type Logger } from '../core/log';
+import type { VhostplugConfig } from '../agent/config';
+import { ConfigError } from '../agent/config';
 import { decodeKuryrPortVifs, decodeKuryrVifAnnotation } from '../vif/ovo';
 import { KuryrRegistry, podKey, type KuryrPortObject } from './registry';
 

@@ -23,7 +23,7 @@
  * synchronous parts; the lock orders ADD's and DEL's asynchronous connect/disconnect).
  */
 import { EventEmitter } from 'node:events';
-import { KeyedMutex } from '../daemon/locks';
+import { KeyedMutex } from '../agent/locks';
 import type { PodVIF } from '../vif/model';
 
 /** A KuryrPort (openstack.org/v1) as the API server returns it; only the fields we read are typed. */

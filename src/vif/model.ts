@@ -12,10 +12,10 @@
  */
 import { randomUUID } from 'node:crypto';
 import * as path from 'node:path';
-import type { VHostUserMode } from '../binding/validate';
+import type { VHostUserMode } from '../core/validate';
 import { vhostUserPortName } from './names';
 
-export type { VHostUserMode } from '../binding/validate';
+export type { VHostUserMode } from '../core/validate';
 
 /** os-vif `FixedIP` 1.0: one address of a port. */
 export interface FixedIP {

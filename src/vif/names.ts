@@ -11,7 +11,7 @@
  * disconnect removes are all `<mount_point>/<vif_name>`. (Kuryr joins `vif.path` with the
  * port name again in one place; we don't.)
  */
-import { ValidationError, validateAbsolutePath, validateContainerId, validateFileName, validateIfName, validateUnixSocketPath, validateVifName } from '../binding/validate';
+import { ValidationError, validateAbsolutePath, validateContainerId, validateFileName, validateIfName, validateUnixSocketPath, validateVifName } from '../core/validate';
 
 /** Device names are cut to this many characters (kuryr-lib NIC_NAME_LEN). */
 export const NIC_NAME_LEN = 14;

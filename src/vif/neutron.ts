@@ -19,7 +19,7 @@
  * Neutron's `vhostuser_socket`, `vhostuser_ovs_plug` and `datapath_type` are ignored, as
  * Kuryr ignores them: the CNI node's own config decides where sockets live.
  */
-import { canonicalMac, isValidationError, validateMode, validateVifName } from '../binding/validate';
+import { canonicalMac, isValidationError, validateMode, validateVifName } from '../core/validate';
 import type { FixedIP, Network, Route, Subnet, VIF, VIFBridge, VIFOpenVSwitch, VIFPortProfileOpenVSwitch, VIFVHostUser } from './model';
 import { newNetwork } from './model';
 import { hybridBridgeName, vethHostName, vhostUserPortName, vhostUserSocketPath } from './names';

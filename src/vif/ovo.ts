@@ -25,7 +25,7 @@
  *   IncompatibleObjectVersion); its unknown fields are kept and written back unchanged,
  *   so a VIF written by a newer kuryr-controller survives the round trip.
  */
-import { canonicalMac, validateIfName, isValidationError } from '../binding/validate';
+import { canonicalMac, validateIfName, isValidationError } from '../core/validate';
 import type { Network, PodVIF, VIF, VIFPortProfileOpenVSwitch } from './model';
 import { DEFAULT_IFNAME, networkDefaults } from './model';
 

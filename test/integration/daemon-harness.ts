@@ -7,7 +7,7 @@
 import { spawn } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { parseConfig, type VhostplugConfig } from '../../src/binding/config';
+import { parseConfig, type VhostplugConfig } from '../../src/agent/config';
 import { Daemon, type DaemonOptions } from '../../src/daemon/daemon';
 import { cniShimPath } from '../../src/native';
 import { run } from '../helpers/proc';

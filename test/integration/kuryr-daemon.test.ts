@@ -15,7 +15,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { randomUUID } from 'node:crypto';
 import { afterAll, afterEach, beforeAll, expect, it } from 'vitest';
-import { parseConfig } from '../../src/binding/config';
+import { parseConfig } from '../../src/agent/config';
 import { startKuryrDaemon, type KuryrDaemon } from '../../src/kuryr';
 import { decodeVIF } from '../../src/vif/ovo';
 import { FakeK8s } from '../helpers/fake-k8s';

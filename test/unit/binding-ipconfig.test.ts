@@ -8,7 +8,7 @@ import { inSubnet, ipConfigFromIpam, ipConfigFromVif, networkOf, normalizeIpConf
 import { VETH_KEYS, VethDriver, vethMtu } from '../../src/binding/veth';
 import type { Vswitch } from '../../src/vswitch/vswitch';
 import { hybridNames, hybridNamesFromPort, hybridQvbName, hybridQvoName } from '../../src/binding/hybrid';
-import { ValidationError } from '../../src/binding/validate';
+import { ValidationError } from '../../src/core/validate';
 import { parseCidr, parseIp } from '../../src/os/netlink';
 import type { Network } from '../../src/vif/model';
 

@@ -6,7 +6,7 @@ import { describe, expect, it } from 'vitest';
 import { cniErrorOf, isDerivedPort, stableMac, stablePortId, stablePortName } from '../../src/daemon/cni-plugin';
 import { CniError } from '../../src/cni/errors';
 import { VhostUserError } from '../../src/binding/vhostuser';
-import { ValidationError } from '../../src/binding/validate';
+import { ValidationError } from '../../src/core/validate';
 import { DisconnectedError } from '../../src/ovsdb/errors';
 import { PortConflictError } from '../../src/vswitch/vswitch';
 import { normalizeMac } from '../../src/cni/env';

@@ -11,7 +11,7 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { ConfigError, parseConfig } from '../../src/binding/config';
+import { ConfigError, parseConfig } from '../../src/agent/config';
 import { describeIf } from '../helpers/skip';
 
 const CLI = path.resolve(__dirname, '../../dist/cli/main.js');

@@ -10,7 +10,7 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { defaultConfig, ConfigError } from '../../src/binding/config';
+import { defaultConfig, ConfigError } from '../../src/agent/config';
 import { KuryrK8sSource, loadKubeConfig, nodeName } from '../../src/kuryr/k8s-source';
 import { KuryrRegistry } from '../../src/kuryr/registry';
 import { encodePodState, decodeKuryrPortVifs } from '../../src/vif/ovo';

@@ -10,7 +10,7 @@ import {
   vhostUserPortName,
   vhostUserSocketPath,
 } from '../../src/vif/names';
-import { ValidationError } from '../../src/binding/validate';
+import { ValidationError } from '../../src/core/validate';
 import * as vifIndex from '../../src/vif';
 
 const PORT = '9c9cc8f5-88a5-4b8e-8c3e-0f1e2d3c4b5a';

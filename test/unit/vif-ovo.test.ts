@@ -26,7 +26,7 @@ import {
 } from '../../src/vif/ovo';
 import type { VIF, VIFVHostUser } from '../../src/vif/model';
 import { describeIf } from '../helpers/skip';
-import { canonicalMac } from '../../src/binding/validate';
+import { canonicalMac } from '../../src/core/validate';
 
 const FIXTURES = path.resolve(__dirname, '../fixtures/vif');
 const fixture = (name: string): any => JSON.parse(readFileSync(path.join(FIXTURES, `${name}.json`), 'utf8'));

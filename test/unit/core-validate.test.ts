@@ -14,7 +14,7 @@ import {
   validatePodUid,
   validateUnixSocketPath,
   validateVifName,
-} from '../../src/binding/validate';
+} from '../../src/core/validate';
 
 function rejects(fn: () => unknown, rule: string, field?: string): ValidationError {
   let caught: unknown;

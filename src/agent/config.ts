@@ -16,7 +16,7 @@
  */
 import { readFileSync } from 'node:fs';
 import { parseEndpoint, type Endpoint } from '../ovsdb/transport';
-import { isValidationError, validateAbsolutePath, validateUnixSocketPath, validateVifName } from './validate';
+import { isValidationError, validateAbsolutePath, validateUnixSocketPath, validateVifName } from '../core/validate';
 
 /** Typed, defaulted and validated configuration. Option names are kuryr.conf's. */
 export interface VhostplugConfig {

@@ -3,7 +3,7 @@
  * attachments, and the GC gate (exclusive vs ADD/DEL, writer preference).
  */
 import { describe, expect, it } from 'vitest';
-import { attachmentKey, KeyedMutex, Semaphore, SharedExclusiveGate } from '../../src/daemon/locks';
+import { attachmentKey, KeyedMutex, Semaphore, SharedExclusiveGate } from '../../src/agent/locks';
 
 const tick = (ms = 5) => new Promise((r) => setTimeout(r, ms));
 

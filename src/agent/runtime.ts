@@ -7,10 +7,10 @@ import * as fs from 'node:fs';
 import { OvsdbClient, type TransportChoice } from '../ovsdb/client';
 import { Vswitch } from '../vswitch/vswitch';
 import { VSWITCH_CACHE_COLUMNS } from '../vswitch/ports';
-import { silentLogger, type Logger } from '../log';
+import { silentLogger, type Logger } from '../core/log';
 import { ConfigError, type VhostplugConfig } from './config';
-import { VhostUserDriver, type VhostUserDriverOptions } from './vhostuser';
-import { VethDriver, type VethDriverOptions } from './veth';
+import { VhostUserDriver, type VhostUserDriverOptions } from '../binding/vhostuser';
+import { VethDriver, type VethDriverOptions } from '../binding/veth';
 
 /** uid of a user name or numeric id (from /etc/passwd); undefined for null. */
 export function resolveUid(owner: string | null, passwd = '/etc/passwd'): number | undefined {

@@ -3,7 +3,7 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { ConfigError, OPTIONS, defaultConfig, formatConfigWarning, loadConfig, parseConfig, parseIni } from '../../src/binding/config';
+import { ConfigError, OPTIONS, defaultConfig, formatConfigWarning, loadConfig, parseConfig, parseIni } from '../../src/agent/config';
 
 function configError(fn: () => unknown, section?: string, option?: string): ConfigError {
   let caught: unknown;

@@ -6,8 +6,8 @@
  */
 import { afterEach, describe, expect, it } from 'vitest';
 import { EventEmitter } from 'node:events';
-import { CniMetrics, Counter, observeDaemon, resultOfCniCode, Histogram, MetricsRegistry, escapeLabelValue, startMetricsServer, type MetricsServer } from '../../src/daemon/metrics';
-import { CAP_NET_ADMIN, HealthState, hasCapability, memoryCheck, netAdminCheck, startHealthServer, type HealthServer } from '../../src/daemon/health';
+import { CniMetrics, Counter, observeDaemon, resultOfCniCode, Histogram, MetricsRegistry, escapeLabelValue, startMetricsServer, type MetricsServer } from '../../src/agent/metrics';
+import { CAP_NET_ADMIN, HealthState, hasCapability, memoryCheck, netAdminCheck, startHealthServer, type HealthServer } from '../../src/agent/health';
 
 /** One exposition line: a comment, or `name{labels} value`. */
 const LINE = /^(# (HELP|TYPE) [a-zA-Z_:][a-zA-Z0-9_:]* .*|[a-zA-Z_:][a-zA-Z0-9_:]*(\{([a-zA-Z_][a-zA-Z0-9_]*="([^"\\\n]|\\["\\n])*",?)*\})? (-?[0-9.e+-]+|\+Inf|-Inf|NaN))$/;
