@@ -214,6 +214,8 @@ async function runFault(ctx: FaultContext, fault: Fault, runs: number): Promise<
       if (!ctx.node.daemon?.running) await ctx.node.startDaemon().catch(() => undefined);
     }
     rep.runs++;
+    // A DEL the runtime retried for 180 s without success is a failure of its own.
+    for (const pod of ctx.churn.stuckDels.splice(0)) out.problems.push(`DEL of ${pod.mode} ${pod.podName} never succeeded`);
     if (out.hit) rep.hits++;
     if (out.recoveryMs !== undefined) rec.record(out.recoveryMs);
     rep.problems.push(...out.problems.map((p) => `run ${i + 1}: ${p}`));
