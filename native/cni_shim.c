@@ -34,6 +34,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/time.h>
 #include <sys/un.h>
 #include <time.h>
 #include <unistd.h>
@@ -459,31 +460,38 @@ static int read_stdin(void) {
 
 enum conn_result { CONN_OK, CONN_UNREACHABLE, CONN_FAILED };
 
+/*
+ * Connects with a blocking connect(2) bounded by SO_SNDTIMEO: when the daemon's listen
+ * backlog is full, the kernel queues us until it accepts (or the deadline passes). A
+ * non-blocking connect would fail with EAGAIN at once, and hundreds of shims retrying
+ * that in a loop (a burst of pod starts) starve the daemon of the CPU it needs to drain
+ * the backlog. The socket is non-blocking from then on (every later wait is a poll).
+ */
 static enum conn_result connect_daemon(const char *path, int *out_fd, int *err) {
   struct sockaddr_un sa;
   memset(&sa, 0, sizeof sa);
   sa.sun_family = AF_UNIX;
   memcpy(sa.sun_path, path, strlen(path));
-  for (;;) {
-    int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
-    if (fd < 0) return *err = errno, CONN_FAILED;
-    if (connect(fd, (struct sockaddr *)&sa, sizeof sa) == 0) return *out_fd = fd, CONN_OK;
-    int e = errno;
-    if (e == EINPROGRESS) {
-      int w = wait_fd(fd, POLLOUT);
-      socklen_t len = sizeof e;
-      if (w == 1 && getsockopt(fd, SOL_SOCKET, SO_ERROR, &e, &len) == 0 && e == 0) return *out_fd = fd, CONN_OK;
-      if (w == 0) e = ETIMEDOUT;
-    }
+  int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  if (fd < 0) return *err = errno, CONN_FAILED;
+  long ms = remaining_ms();
+  struct timeval tv = {ms / 1000, (ms % 1000) * 1000};
+  if (ms == 0) tv.tv_usec = 1000; /* 0 would mean "wait forever" */
+  if (setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv) < 0) {
+    *err = errno;
     close(fd);
-    if (e == EAGAIN && remaining_ms() > 0) { /* listen backlog full: the daemon is busy */
-      struct timespec ts = {0, 5 * 1000 * 1000};
-      nanosleep(&ts, NULL);
-      continue;
-    }
-    *err = e;
-    return (e == ENOENT || e == ECONNREFUSED || e == EAGAIN || e == ETIMEDOUT) ? CONN_UNREACHABLE : CONN_FAILED;
+    return CONN_FAILED;
   }
+  int r;
+  do r = connect(fd, (struct sockaddr *)&sa, sizeof sa);
+  while (r < 0 && errno == EINTR && remaining_ms() > 0);
+  int e = r < 0 ? errno : 0;
+  if (r < 0 && (e == EINPROGRESS || e == EAGAIN)) e = remaining_ms() > 0 ? EAGAIN : ETIMEDOUT;
+  if (r == 0 && fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK) == 0) return *out_fd = fd, CONN_OK;
+  if (r == 0) e = errno;
+  close(fd);
+  *err = e;
+  return (e == ENOENT || e == ECONNREFUSED || e == EAGAIN || e == ETIMEDOUT) ? CONN_UNREACHABLE : CONN_FAILED;
 }
 
 static int send_all(int fd, const char *p, size_t n) {

@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # The whole vhostplug test suite, from a fresh Debian 12 machine (as root):
 # installs the Debian and npm packages it needs, builds, checks lint, types and the public
-# API report, fuzzes the framing scanner briefly, builds the test images (no registry) and
-# runs every vitest suite against real OVS/DPDK sandboxes and a private containerd.
+# API report, fuzzes the framing scanner briefly, builds the test images (no registry),
+# runs every vitest suite against real OVS/DPDK sandboxes and a private containerd, then
+# the quick reliability campaign (every fault once, docs/reliability.md).
 #
 # The format check (prettier + clang-format, `npm run format:check`) runs when
 # VHOSTPLUG_FORMAT_CHECK=1; it becomes the default once the whole tree has been formatted
@@ -23,3 +24,4 @@ bash scripts/fuzz.sh "${VHOSTPLUG_FUZZ_SECONDS:-20}"
 # built from the Debian archive on a fresh machine (a few minutes; the time is printed).
 ./scripts/build-image.sh vhostplug pause testpmd
 npx vitest run "$@"
+if [[ $# -eq 0 ]]; then RELIABILITY_QUICK=1 ./scripts/reliability.sh; fi

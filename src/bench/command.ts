@@ -7,6 +7,7 @@ import { parseArgs } from 'node:util';
 import { formatOvsdbReport, OVSDB_SYSTEMS, runOvsdbBench, type OvsdbSystem } from './ovsdb-bench';
 import { formatPlugReport, PLUG_SYSTEMS, runPlugBench, type PlugSystem } from './plug-bench';
 import { benchScenarios } from './scenarios';
+import { faultsScenario } from './faults';
 import { UsageError } from '../core/errors';
 import type { Command } from '../cli/command';
 
@@ -102,6 +103,8 @@ private OVS, interleaved. S plug+unplug pairs per system (default 100).
   },
   // sequential, churn, scale, restart (src/bench/scenarios.ts)
   ...benchScenarios,
+  // the reliability campaign (src/bench/faults, scripts/reliability.sh)
+  faults: faultsScenario,
 };
 
 export const benchCommand: Command = {

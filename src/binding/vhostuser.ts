@@ -398,8 +398,11 @@ export class VhostUserDriver extends EventEmitter<VhostUserDriverEvents> impleme
       const foreign = info?.attachment && (info.attachment.containerId !== containerId || info.attachment.ifname !== ifname);
       if (!foreign) {
         removed.socket = await unlinkIfExists(this.socketPathOf(vifName));
-        // Client mode leftovers in OVS's dir (a socket never moved because a connect failed).
+        // Client mode leftovers in OVS's dir: a socket never moved because a connect failed, or
+        // one whose port is already gone but that vswitchd could not unlink (EROFS): with no
+        // port of that name, nothing else can own a socket there.
         if (info?.type === 'dpdkvhostuser') await unlinkIfExists(this.ovsSocketPathOf(vifName));
+        else if (!info && lstatOrUndefined(this.ovsSocketPathOf(vifName))?.isSocket()) await unlinkIfExists(this.ovsSocketPathOf(vifName));
       }
       removed.configFile = await unlinkIfExists(this.configPathOf(containerId, ifname));
       if (!foreign) {

@@ -286,6 +286,26 @@ describeIf(firstReason(needsRoot(), needsOvs({ dpdk: true }), needsTestpmd()))('
     fs.unlinkSync(path.join(mount, 'ctr-s-eth0'));
   });
 
+  it('DEL removes a client-mode socket left in ovs_vhu_path after its port is gone (vswitchd could not unlink it, e.g. EROFS)', async () => {
+    const d = driver();
+    const vif = makeVif('client', mount);
+    const name = vhostUserPortName(vif.id);
+    // What a failed rename (mount dir read-only) leaves once the rollback removed the port and
+    // vswitchd's own unlink failed too: OVS's socket, with no port.
+    const stale = path.join(sandbox().runDir, name);
+    run('python3', ['-c', 'import socket,sys; socket.socket(socket.AF_UNIX).bind(sys.argv[1])', stale]);
+    expect(portNames(sandbox())).not.toContain(name);
+    const res = await d.disconnect({ containerId: 'ctr-stale', ifname: 'eth0', vif });
+    expect(res.removed.port).toBe(false);
+    expect(fs.existsSync(stale)).toBe(false);
+    // Never anything but a socket.
+    fs.writeFileSync(stale, 'not a socket');
+    await d.disconnect({ containerId: 'ctr-stale', ifname: 'eth0', vif });
+    expect(fs.readFileSync(stale, 'utf8')).toBe('not a socket');
+    fs.unlinkSync(stale);
+    expectNothingLeft(vif, 'ctr-stale', 'eth0');
+  });
+
   it('a repeated plug is idempotent; a config file rewritten by the pod does not steer the unplug', async () => {
     const d = driver();
     const vif = makeVif('client', mount);

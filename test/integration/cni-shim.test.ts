@@ -63,6 +63,30 @@ const echo: ShimHandler = (req: ShimRequest) => {
   return { exitCode: wanted, stdout: JSON.stringify(req), stderr: wanted ? 'echo: failing on request\n' : undefined };
 };
 
+/** CPU seconds (user + system) of this process's reaped children, from /proc/self/stat. */
+function childrenCpuSeconds(): number {
+  const f = fs.readFileSync('/proc/self/stat', 'utf8');
+  const fields = f.slice(f.lastIndexOf(')') + 2).split(' ');
+  // cutime and cstime are fields 16 and 17 (1-based), i.e. 13 and 14 after the comm field; clock ticks of 1/100 s.
+  return (Number(fields[13]) + Number(fields[14])) / 100;
+}
+
+/** A daemon that listens with backlog 1, accepts nothing for argv[2] s, then answers argv[3] requests with stdout "ok" and exits. */
+const BUSY_DAEMON = `
+import socket, struct, sys, time, json
+s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+s.bind(sys.argv[1]); s.listen(1)
+print("listening", flush=True)
+time.sleep(float(sys.argv[2]))
+body = json.dumps({"exitCode": 0, "stdout": "ok"}).encode()
+for _ in range(int(sys.argv[3])):
+    c, _ = s.accept()
+    n = struct.unpack(">I", c.recv(4, socket.MSG_WAITALL))[0]
+    c.recv(n, socket.MSG_WAITALL)
+    c.sendall(struct.pack(">I", len(body)) + body)
+    c.close()
+`;
+
 describeIf(needsBinaries(SHIM))('vhostplug-cni shim', () => {
   let dir: string;
   let sock: string;
@@ -256,6 +280,24 @@ describeIf(needsBinaries(SHIM))('vhostplug-cni shim', () => {
     expect(r.ms).toBeLessThan(5000);
     expect(await aborted).toBe(true);
   });
+
+  it('a full listen backlog: waiting shims queue in the kernel (no busy retry burning the CPU) and get in once the daemon accepts', async () => {
+    /** CPU seconds of 100 shims against a daemon (listen backlog 1) that accepts nothing for `busyS`, then answers all. */
+    const burst = async (busyS: number): Promise<number> => {
+      const busy = path.join(dir, `busy-${busyS}.sock`);
+      const server = spawn('python3', ['-c', BUSY_DAEMON, busy, String(busyS), '100'], { stdio: ['ignore', 'pipe', 'inherit'] });
+      await new Promise((r) => server.stdout!.once('data', r)); // "listening"
+      const cpu0 = childrenCpuSeconds();
+      const runs = await Promise.all(Array.from({ length: 100 }, () => runShim({ ...CNI_ENV, VHOSTPLUG_DAEMON_SOCKET: busy, VHOSTPLUG_SHIM_TIMEOUT: '30' }, CONF)));
+      await new Promise((r) => (server.exitCode !== null ? r(null) : server.once('exit', r)));
+      expect(runs.map((r) => r.stdout).filter((o) => o !== "ok").slice(0, 2)).toEqual([]);
+      return childrenCpuSeconds() - cpu0;
+    };
+    const idle = await burst(0);
+    const waiting = await burst(5);
+    // Spinning on EAGAIN, 100 shims burn seconds of CPU in 5 s; queued in connect(2) they cost what they cost unqueued.
+    expect(waiting - idle).toBeLessThan(0.5);
+  }, 60_000);
 
   it('a daemon that closes without answering -> code 11; a garbled answer -> code 5', async () => {
     daemon!.server.removeAllListeners('connection');
