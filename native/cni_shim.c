@@ -15,9 +15,12 @@
  * Failures answered locally, in the config's cniVersion when it can be read:
  *   - daemon unreachable (ENOENT, ECONNREFUSED, backlog full until the deadline), timeout,
  *     or the daemon closing before a complete answer -> CNI error 11 (try again later);
- *     except VERSION, answered locally with the supported versions (same list as
- *     src/cni/spec.ts SUPPORTED_CNI_VERSIONS; test/integration/cni-shim.test.ts compares);
- *   - stdin over 1 MiB -> error 6; CNI_COMMAND missing -> error 4;
+ *     except VERSION, answered locally with the input's cniVersion and the supported
+ *     versions (same list as src/cni/spec.ts SUPPORTED_CNI_VERSIONS;
+ *     test/integration/cni-shim.test.ts compares);
+ *   - stdin over 1 MiB, or not one JSON object (any command but VERSION) -> error 6,
+ *     before any daemon is contacted: a config that cannot be read names no daemon socket
+ *     we could trust, and "try again" (11) would never help; CNI_COMMAND missing -> error 4;
  *   - other socket errors or a malformed answer -> error 5.
  *
  * No heap allocation: all buffers are static and bounded.
@@ -31,6 +34,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/time.h>
 #include <sys/un.h>
 #include <time.h>
 #include <unistd.h>
@@ -163,10 +167,25 @@ static int cni_error(int code, const char *msg, const char *details) {
   return 1;
 }
 
+/* "MAJOR.MINOR.PATCH", each a decimal without leading zeros (as src/cni/spec.ts parses). */
+static int is_semver(const char *v) {
+  for (int part = 0; part < 3; part++) {
+    const char *start = v;
+    while (*v >= '0' && *v <= '9') v++;
+    if (v == start || v - start > 6 || (*start == '0' && v - start > 1)) return 0;
+    if (part < 2 && *v++ != '.') return 0;
+  }
+  return *v == '\0';
+}
+
+/* SPEC "Version": cniVersion is the one given on input (the current one if none parses). */
 static int version_reply(void) {
   static char out[256];
   struct buf b = {out, 0, sizeof out, 0};
-  puts_(&b, "{\"cniVersion\":\"" CURRENT_VERSION "\",\"supportedVersions\":[");
+  puts_(&b, "{\"cniVersion\":");
+  const char *v = is_semver(cni_version) ? cni_version : CURRENT_VERSION;
+  put_json_string(&b, v, strlen(v));
+  puts_(&b, ",\"supportedVersions\":[");
   for (size_t i = 0; i < sizeof SUPPORTED_VERSIONS / sizeof *SUPPORTED_VERSIONS; i++) {
     if (i) puts_(&b, ",");
     put_json_string(&b, SUPPORTED_VERSIONS[i], strlen(SUPPORTED_VERSIONS[i]));
@@ -441,31 +460,38 @@ static int read_stdin(void) {
 
 enum conn_result { CONN_OK, CONN_UNREACHABLE, CONN_FAILED };
 
+/*
+ * Connects with a blocking connect(2) bounded by SO_SNDTIMEO: when the daemon's listen
+ * backlog is full, the kernel queues us until it accepts (or the deadline passes). A
+ * non-blocking connect would fail with EAGAIN at once, and hundreds of shims retrying
+ * that in a loop (a burst of pod starts) starve the daemon of the CPU it needs to drain
+ * the backlog. The socket is non-blocking from then on (every later wait is a poll).
+ */
 static enum conn_result connect_daemon(const char *path, int *out_fd, int *err) {
   struct sockaddr_un sa;
   memset(&sa, 0, sizeof sa);
   sa.sun_family = AF_UNIX;
   memcpy(sa.sun_path, path, strlen(path));
-  for (;;) {
-    int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
-    if (fd < 0) return *err = errno, CONN_FAILED;
-    if (connect(fd, (struct sockaddr *)&sa, sizeof sa) == 0) return *out_fd = fd, CONN_OK;
-    int e = errno;
-    if (e == EINPROGRESS) {
-      int w = wait_fd(fd, POLLOUT);
-      socklen_t len = sizeof e;
-      if (w == 1 && getsockopt(fd, SOL_SOCKET, SO_ERROR, &e, &len) == 0 && e == 0) return *out_fd = fd, CONN_OK;
-      if (w == 0) e = ETIMEDOUT;
-    }
+  int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  if (fd < 0) return *err = errno, CONN_FAILED;
+  long ms = remaining_ms();
+  struct timeval tv = {ms / 1000, (ms % 1000) * 1000};
+  if (ms == 0) tv.tv_usec = 1000; /* 0 would mean "wait forever" */
+  if (setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv) < 0) {
+    *err = errno;
     close(fd);
-    if (e == EAGAIN && remaining_ms() > 0) { /* listen backlog full: the daemon is busy */
-      struct timespec ts = {0, 5 * 1000 * 1000};
-      nanosleep(&ts, NULL);
-      continue;
-    }
-    *err = e;
-    return (e == ENOENT || e == ECONNREFUSED || e == EAGAIN || e == ETIMEDOUT) ? CONN_UNREACHABLE : CONN_FAILED;
+    return CONN_FAILED;
   }
+  int r;
+  do r = connect(fd, (struct sockaddr *)&sa, sizeof sa);
+  while (r < 0 && errno == EINTR && remaining_ms() > 0);
+  int e = r < 0 ? errno : 0;
+  if (r < 0 && (e == EINPROGRESS || e == EAGAIN)) e = remaining_ms() > 0 ? EAGAIN : ETIMEDOUT;
+  if (r == 0 && fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK) == 0) return *out_fd = fd, CONN_OK;
+  if (r == 0) e = errno;
+  close(fd);
+  *err = e;
+  return (e == ENOENT || e == ECONNREFUSED || e == EAGAIN || e == ETIMEDOUT) ? CONN_UNREACHABLE : CONN_FAILED;
 }
 
 static int send_all(int fd, const char *p, size_t n) {
@@ -564,7 +590,7 @@ int main(int argc, char **argv) {
   int rs = read_stdin();
   int read_errno = errno;
   /* Best effort, also on a truncated oversize config: members before the cut are seen. */
-  walk_object(stdin_buf, stdin_len, peek_conf_member, NULL);
+  int well_formed = walk_object(stdin_buf, stdin_len, peek_conf_member, NULL) == 0;
   if (rs == -2) {
     char d[96];
     snprintf(d, sizeof d, "more than %d bytes on stdin", MAX_STDIN);
@@ -576,6 +602,9 @@ int main(int argc, char **argv) {
   const char *command = getenv("CNI_COMMAND");
   if (!command || !*command) return cni_error(ERR_ENV, "required env variables [CNI_COMMAND] missing", NULL);
   int is_version = strcmp(command, "VERSION") == 0;
+  if (!well_formed && !is_version) {
+    return cni_error(ERR_DECODE, "error decoding network configuration", "stdin is not a JSON object");
+  }
 
   const char *sock_path = getenv("VHOSTPLUG_DAEMON_SOCKET");
   int from_env = sock_path && *sock_path;

@@ -1,11 +1,27 @@
 #!/usr/bin/env bash
 # The whole vhostplug test suite, from a fresh Debian 12 machine (as root):
-# installs the Debian and npm packages it needs, builds, fuzzes the framing scanner
-# briefly and runs every vitest suite against real OVS/DPDK sandboxes.
+# installs the Debian and npm packages it needs, builds, checks lint, types and the public
+# API report, fuzzes the framing scanner briefly, builds the test images (no registry),
+# runs every vitest suite against real OVS/DPDK sandboxes and a private containerd, then
+# the quick reliability campaign (every fault once, docs/reliability.md).
+#
+# The format check (prettier + clang-format, `npm run format:check`) runs when
+# VHOSTPLUG_FORMAT_CHECK=1; it becomes the default once the whole tree has been formatted
+# in one commit (`npm run format`): then change the default below from 0 to 1.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ./scripts/install-deps.sh
 npm ci --no-audit --no-fund
 npm run build
+npm run lint        # eslint (typescript-eslint, type-aware)
+npm run typecheck   # tsc over src/ and test/
+npm run api:check   # api/*.api.md: the public API as checked in
+if [[ "${VHOSTPLUG_FORMAT_CHECK:-0}" == 1 ]]; then
+  npm run format:check
+fi
 bash scripts/fuzz.sh "${VHOSTPLUG_FUZZ_SECONDS:-20}"
+# The images of the containerd suite (test/e2e): cached in .cache/images by their inputs,
+# built from the Debian archive on a fresh machine (a few minutes; the time is printed).
+./scripts/build-image.sh vhostplug pause testpmd
 npx vitest run "$@"
+if [[ $# -eq 0 ]]; then RELIABILITY_QUICK=1 ./scripts/reliability.sh; fi

@@ -104,7 +104,7 @@ export interface RawFramer {
 // --- netlink raw types (owned by the netlink work) ---
 /**
  * One open NETLINK_ROUTE socket (native/netlink.cc). Bytes only: messages are built and
- * parsed in src/os/netlink.ts. Polled on the main loop; replies arrive via onMessages.
+ * parsed in src/os/netlink/. Polled on the main loop; replies arrive via onMessages.
  */
 export interface RawNetlinkSocket {
   /** Kernel-assigned port id (nl_pid) of the socket. */
@@ -177,6 +177,18 @@ export interface NativeBinding {
   // --- end netlink ---
 }
 
+/**
+ * The addon is not built (or not loadable). This loader sits below src/core, so its one
+ * error has the model's shape (a string `code`) without deriving from VhostplugError.
+ */
+export class AddonMissingError extends Error {
+  readonly code = 'EADDONMISSING';
+  constructor(cause: unknown) {
+    super(`vhostplug native addon could not be loaded; run "npm run build".\n${(cause as Error).message}`, { cause });
+    this.name = 'AddonMissingError';
+  }
+}
+
 let cached: NativeBinding | undefined;
 
 /** Loads the addon once (through `bindings`); throws one error listing every path tried. */
@@ -188,9 +200,7 @@ export function native(): NativeBinding {
     cached = bindings({ bindings: 'vhostplug', module_root: path.resolve(__dirname, '..') }) as NativeBinding;
     return cached;
   } catch (cause) {
-    const err = new Error(`vhostplug native addon could not be loaded; run "npm run build".\n${(cause as Error).message}`);
-    (err as Error & { code: string }).code = 'EADDONMISSING';
-    throw err;
+    throw new AddonMissingError(cause);
   }
 }
 

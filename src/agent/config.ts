@@ -14,6 +14,7 @@
  * value of an option we use is a {@link ConfigError} naming the section, the option and
  * the line, so a daemon refuses to start rather than half-work.
  */
+import { VhostplugError } from '../core/errors';
 import { readFileSync } from 'node:fs';
 import { parseEndpoint, type Endpoint } from '../ovsdb/transport';
 import { isValidationError, validateAbsolutePath, validateOwner, validateSeLabel, validateSocketMode, validateUnixSocketPath, validateVifName } from '../core/validate';
@@ -129,8 +130,7 @@ export interface LoadedConfig {
 }
 
 /** A config that must not be used: a syntax error or a bad value. Names the option and the line. */
-export class ConfigError extends Error {
-  readonly code = 'ECONFIG';
+export class ConfigError extends VhostplugError {
   readonly section: string | undefined;
   readonly option: string | undefined;
   readonly line: number | undefined;
@@ -139,8 +139,7 @@ export class ConfigError extends Error {
   constructor(message: string, where: { section?: string; option?: string; line?: number; file?: string; cause?: unknown } = {}) {
     const loc = [where.file, where.line === undefined ? undefined : `line ${where.line}`].filter(Boolean).join(':');
     const opt = where.section && where.option ? `[${where.section}] ${where.option}: ` : where.section ? `[${where.section}]: ` : '';
-    super(`${loc ? `${loc}: ` : ''}${opt}${message}`, where.cause === undefined ? undefined : { cause: where.cause });
-    this.name = 'ConfigError';
+    super('ECONFIG', `${loc ? `${loc}: ` : ''}${opt}${message}`, where.cause === undefined ? undefined : { cause: where.cause });
     this.section = where.section;
     this.option = where.option;
     this.line = where.line;
@@ -233,11 +232,10 @@ interface OptionSpec {
   help: string;
 }
 
+/** A bad value; the caller names the option, section, file and line (see parse below). */
 function bad(msg: string): never {
-  throw new OptionValueError(msg);
+  throw new ConfigError(msg);
 }
-
-class OptionValueError extends Error {}
 
 const BOOLEANS: Record<string, boolean> = { true: true, '1': true, on: true, yes: true, false: false, '0': false, off: false, no: false };
 
@@ -545,7 +543,8 @@ export function parseConfig(text: string, file?: string): LoadedConfig {
       try {
         out[option] = spec.parse(v.value);
       } catch (err) {
-        if (err instanceof OptionValueError) throw new ConfigError(err.message, { section, option, line: v.line, file });
+        // A value parser's ConfigError names no option yet: say where the value was.
+        if (err instanceof ConfigError && err.option === undefined) throw new ConfigError(err.message, { section, option, line: v.line, file, cause: err.cause });
         throw err;
       }
     }

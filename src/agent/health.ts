@@ -17,6 +17,7 @@
 import * as fs from 'node:fs';
 import * as http from 'node:http';
 import type { AddressInfo } from 'node:net';
+import type { BindingDriver } from '../binding/driver';
 import { closeServer, listen } from './metrics';
 
 export type ProbeKind = 'ready' | 'alive';
@@ -95,6 +96,12 @@ export class HealthState {
   /** Adds a check to a probe. */
   addCheck(kind: ProbeKind, name: string, fn: HealthCheckFn): this {
     this.checks.push({ kind, name, fn });
+    return this;
+  }
+
+  /** One check per binding driver (named `vhost-user`, `veth`): its health problems. */
+  addDriverChecks(kind: ProbeKind, drivers: readonly Pick<BindingDriver, 'kind' | 'health'>[]): this {
+    for (const d of drivers) this.addCheck(kind, d.kind === 'vhostuser' ? 'vhost-user' : d.kind, () => d.health().problems.join('; ') || undefined);
     return this;
   }
 

@@ -16,6 +16,7 @@
  */
 import * as http from 'node:http';
 import type { AddressInfo } from 'node:net';
+import type { BindingPhase } from '../binding/driver';
 
 /** Seconds; from 0.5 ms (a cached plug) to 2 min (Kuryr's vif_annotation_timeout x2). */
 export const DEFAULT_BUCKETS: readonly number[] = [
@@ -163,23 +164,14 @@ export class MetricsRegistry {
   }
 }
 
-/** The timings a binding driver reports for one VIF connect (ms), as ConnectResult.timings has them. */
-export interface PhaseTimingsMs {
-  commitMs?: number;
-  ackMs?: number;
-  socketWaitMs?: number;
-  renameMs?: number;
-  fileMs?: number;
-}
-
-/** Phase label values, in plug order. */
-export const PHASES = {
-  commitMs: 'ovsdb_commit',
-  ackMs: 'vswitchd_ack',
-  socketWaitMs: 'socket_wait',
-  renameMs: 'rename',
-  fileMs: 'file_write',
-} as const;
+/** The binding phases (BindingResult.phases) recorded, and their label values, in plug order. */
+export const PHASES: Readonly<Partial<Record<BindingPhase, string>>> = {
+  'ovsdb-commit': 'ovsdb_commit',
+  'vswitchd-ack': 'vswitchd_ack',
+  'socket-wait': 'socket_wait',
+  rename: 'rename',
+  'config-file': 'file_write',
+};
 
 /** Result label of a CNI request: `success` or why it failed. */
 export type RequestResult = 'success' | 'bad_request' | 'pod_gone' | 'timeout' | 'error';
@@ -207,10 +199,10 @@ export class CniMetrics {
     this.requests.observe({ command, result }, seconds);
   }
 
-  /** Records the phases of one connect; phases a driver did not run (0 or absent) are skipped. */
-  connectPhases(driver: string, t: PhaseTimingsMs): void {
-    for (const [key, phase] of Object.entries(PHASES) as Array<[keyof PhaseTimingsMs, string]>) {
-      const ms = t[key];
+  /** Records the phases of one connect; phases a driver did not run (0 or absent) or that have no label are skipped. */
+  connectPhases(driver: string, phases: Partial<Record<BindingPhase, number>>): void {
+    for (const [key, phase] of Object.entries(PHASES) as Array<[BindingPhase, string]>) {
+      const ms = phases[key];
       if (ms !== undefined && ms > 0) this.phases.observe({ driver, phase }, ms / 1000);
     }
   }

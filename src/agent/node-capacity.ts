@@ -97,7 +97,7 @@ export class NodeCapacityAdvertiser {
     });
     const every = this.opts.resyncMs ?? 60_000;
     if (every > 0) {
-      this.resync = setInterval(() => this.sync(true), every);
+      this.resync = setInterval(() => void this.sync(true), every);
       this.resync.unref();
     }
     await this.sync(true);
@@ -173,7 +173,7 @@ export class NodeCapacityAdvertiser {
 
 /**
  * The real client over @kubernetes/client-node (loaded lazily by the caller: `mod`), with
- * the node's KubeConfig. RBAC: `get` on nodes and `patch` on nodes/status.
+ * the node's KubeConfig. RBAC: `get` and `patch` on nodes/status.
  */
 export function kubeNodeStatusClient(mod: typeof k8s, kc: k8s.KubeConfig): NodeStatusClient {
   const core = kc.makeApiClient(mod.CoreV1Api);

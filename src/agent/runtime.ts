@@ -1,14 +1,15 @@
 /**
  * Wires a node agent together from kuryr.conf: one OVSDB connection (with its monitor
- * cache), the vswitch port layer over it, and the binding drivers. The CLI, the daemon
- * and the demo all start here.
+ * cache), the vswitch port layer over it, and the binding drivers in a registry that the
+ * daemons look drivers up in by kind. The CLI, both daemons and the demo start here.
  */
 import * as fs from 'node:fs';
 import { OvsdbClient, type TransportChoice } from '../ovsdb/client';
 import { Vswitch } from '../vswitch/vswitch';
-import { VSWITCH_CACHE_COLUMNS } from '../vswitch/ports';
+import { VSWITCH_CACHE } from '../vswitch/rows';
 import { silentLogger, type Logger } from '../core/log';
 import { ConfigError, type VhostplugConfig } from './config';
+import { DriverRegistry } from '../binding/driver';
 import { VhostUserDriver, type VhostUserDriverOptions } from '../binding/vhostuser';
 import type { PodAccess } from '../binding/pod-dir';
 import { validateOwner } from '../core/validate';
@@ -88,6 +89,8 @@ export interface RuntimeOptions {
   transport?: TransportChoice;
   /** Keep retrying until ovsdb-server answers (the daemon) instead of failing at once (the CLI). */
   waitForServer?: boolean;
+  /** Netns file of ovs-vswitchd for veth host ends; overrides `[vhostplug] vswitchd_netns`. */
+  vethHostNetns?: string;
 }
 
 /** A connected node agent. */
@@ -97,6 +100,8 @@ export interface Runtime {
   vswitch: Vswitch;
   vhostuser: VhostUserDriver;
   veth: VethDriver;
+  /** Both drivers, by kind and by VIF class. */
+  drivers: DriverRegistry;
   close(): void;
 }
 
@@ -106,19 +111,21 @@ export async function openRuntime(config: VhostplugConfig, opts: RuntimeOptions 
   const client = await OvsdbClient.connect(config.os_vif_ovs.ovsdb_endpoint, {
     transport: opts.transport ?? 'native',
     waitForServer: opts.waitForServer ?? false,
-    cache: { columns: { ...VSWITCH_CACHE_COLUMNS } },
+    cache: VSWITCH_CACHE,
   });
   const vswitch = new Vswitch(client, { allowDatapathChange: config.vhostplug.allow_datapath_change });
   const vhostuser = new VhostUserDriver(vswitch, vhostUserOptions(config, log));
-  const veth = new VethDriver(vswitch, vethOptions(config, log));
+  const veth = new VethDriver(vswitch, { ...vethOptions(config, log), ...(opts.vethHostNetns ? { hostNetns: opts.vethHostNetns } : {}) });
+  const drivers = new DriverRegistry([vhostuser, veth]);
   return {
     config,
     client,
     vswitch,
     vhostuser,
     veth,
+    drivers,
     close: () => {
-      vhostuser.stopSocketRecovery();
+      drivers.close();
       client.close();
     },
   };

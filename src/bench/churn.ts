@@ -15,7 +15,7 @@ import { randomUUID } from 'node:crypto';
 import { Vswitch } from '../vswitch/vswitch';
 import type { WriteQueueStats } from '../ovsdb/write-queue';
 import { VhostUserDriver } from '../binding/vhostuser';
-import type { VIFVHostUser } from '../vif/model';
+import type { ChurnWorker } from './worker';
 import { encodeVIF } from '../vif/ovo';
 import { conditions, exec, openBenchEnv, Progress, type BenchEnv } from './common';
 import { daemonUnavailable, startBenchDaemon, type BenchDaemon } from './daemon-client';
@@ -53,11 +53,7 @@ export interface ChurnOptions {
   command?: string;
 }
 
-/** One pod's plug and unplug through some path; `slot` is the worker, `seq` its cycle. */
-export interface ChurnWorker {
-  plug(vif: VIFVHostUser, id: string): Promise<void>;
-  unplug(vif: VIFVHostUser, id: string): Promise<void>;
-}
+export type { ChurnWorker };
 
 /** The figures of one via. */
 export interface ChurnResult {

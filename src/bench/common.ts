@@ -3,7 +3,7 @@
  * is given), pre-filling a bridge, running commands per call, and the machine conditions
  * every JSON report carries.
  */
-import { VSWITCH_CACHE_COLUMNS } from '../vswitch/ports';
+import { VSWITCH_CACHE } from '../vswitch/rows';
 import { execFile } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
@@ -11,7 +11,7 @@ import * as path from 'node:path';
 import { OvsdbClient } from '../ovsdb/client';
 import { map, set } from '../ovsdb/notation';
 import { Transaction } from '../ovsdb/txn';
-import { VswitchdError } from '../ovsdb/errors';
+import { transactAcked, VswitchdError } from '../vswitch/ack';
 import { startSandbox, type Sandbox } from '../sandbox/ovs-sandbox';
 import { osVifUnavailable } from './osvif';
 
@@ -59,7 +59,7 @@ export async function fillBridge(client: OvsdbClient, bridge: string, n: number,
       t.mutate('Bridge', [['name', '==', bridge]], [['ports', 'insert', set(port)]]);
       names.push(name);
     }
-    await client.transact('Open_vSwitch', t.ops, { waitForVswitchd: true, timeoutMs: 600_000 }).catch((err: unknown) => {
+    await transactAcked(client, t.ops, { timeoutMs: 600_000 }).catch((err: unknown) => {
       if (!(err instanceof VswitchdError)) throw err;
     });
   }
@@ -130,10 +130,10 @@ export async function removePorts(client: OvsdbClient, names: readonly string[])
   for (let done = 0; done < names.length; done += 500) {
     const t = new Transaction();
     for (const n of names.slice(done, done + 500)) {
-      const p = client.cache.port(n);
+      const p = client.cache.lookup('Port', 'name', n);
       if (p) t.mutate('Bridge', [['ports', 'includes', p._uuid]], [['ports', 'delete', set(p._uuid)]]);
     }
-    if (t.length) await client.transact('Open_vSwitch', t.ops, { waitForVswitchd: true, timeoutMs: 600_000 }).catch(() => undefined);
+    if (t.length) await transactAcked(client, t.ops, { timeoutMs: 600_000 }).catch(() => undefined);
   }
 }
 
@@ -167,7 +167,7 @@ export async function openBenchEnv(opts: { db?: string; runDir?: string; mountPr
   let client: OvsdbClient | undefined;
   let mount: string | undefined;
   try {
-    client = await OvsdbClient.connect(target.db, { cache: { columns: { ...VSWITCH_CACHE_COLUMNS } } });
+    client = await OvsdbClient.connect(target.db, { cache: VSWITCH_CACHE });
     // Same filesystem as OVS's run dir (rename(2) cannot cross mounts); private per run.
     const base = target.sandbox?.dir ?? path.join(target.runDir, '..');
     mount = fs.mkdtempSync(path.join(fs.existsSync(base) ? base : os.tmpdir(), opts.mountPrefix ?? 'vhp-bench-mnt-'));
@@ -220,5 +220,5 @@ export function availableSystems<T extends string>(asked: T[] | undefined, dflt:
  * reconfiguration is not charged to the next system's sample.
  */
 export async function settleVswitchd(client: OvsdbClient): Promise<void> {
-  await client.transact('Open_vSwitch', [], { waitForVswitchd: true, timeoutMs: 120_000 });
+  await transactAcked(client, [], { timeoutMs: 120_000 });
 }

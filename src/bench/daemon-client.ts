@@ -13,7 +13,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { callShimDaemon, type ShimResponse } from '../cni/shim-protocol';
 import { cniShimPath } from '../native';
-import type { ChurnWorker } from './churn';
+import type { ChurnWorker } from './worker';
 
 /** The built CLI (`dist/cli/main.js`), from the sources (vitest) or from dist itself. */
 export function cliMainPath(): string {

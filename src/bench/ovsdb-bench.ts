@@ -10,8 +10,9 @@
  * alike; between two timed operations (untimed) the harness waits until ovs-vswitchd has
  * applied everything, so no system pays for the reconfiguration another one triggered.
  */
-import { VSWITCH_CACHE_COLUMNS } from '../vswitch/ports';
+import { VSWITCH_CACHE } from '../vswitch/rows';
 import { OvsdbClient } from '../ovsdb/client';
+import { transactAcked } from '../vswitch/ack';
 import { map, set } from '../ovsdb/notation';
 import { Transaction, type Operation } from '../ovsdb/txn';
 import { conditions, exec, fillBridge, openTarget, Progress, type Conditions } from './common';
@@ -70,8 +71,8 @@ export async function runOvsdbBench(opts: OvsdbBenchOptions = {}): Promise<Ovsdb
   let filled: string[] = [];
   const vsctlDb = `--db=${target.db}`;
   try {
-    clients.native = await OvsdbClient.connect(target.db, { transport: 'native', cache: { columns: { ...VSWITCH_CACHE_COLUMNS } } });
-    clients.net = await OvsdbClient.connect(target.db, { transport: 'net', cache: { columns: { ...VSWITCH_CACHE_COLUMNS } } });
+    clients.native = await OvsdbClient.connect(target.db, { transport: 'native', cache: VSWITCH_CACHE });
+    clients.net = await OvsdbClient.connect(target.db, { transport: 'net', cache: VSWITCH_CACHE });
     filled = await fillBridge(clients.native, bridge, ports, 'benchfill');
     const progress = new Progress('bench ovsdb', samples);
     // Untimed, between two timed calls: vswitchd applies the change (ack), then a quiet
@@ -79,8 +80,7 @@ export async function runOvsdbBench(opts: OvsdbBenchOptions = {}): Promise<Ovsdb
     // after it bumps cur_cfg; a request sent at once queues behind those writes (measured:
     // at 1000 ports, 6.5 ms instead of 1.3 for whichever client hears the ack first).
     const settle = () =>
-      clients.native!
-        .transact('Open_vSwitch', [], { waitForVswitchd: true, timeoutMs: 60_000 })
+      transactAcked(clients.native!, [], { timeoutMs: 60_000 })
         .catch(() => undefined)
         .then(() => new Promise((r) => setTimeout(r, SETTLE_QUIET_MS)));
     for (let i = 0; i < samples; i++) {
@@ -142,7 +142,7 @@ export async function runOvsdbBench(opts: OvsdbBenchOptions = {}): Promise<Ovsdb
       // A given OVS: take our filler ports away again.
       const t = new Transaction();
       for (const n of filled) {
-        const p = clients.native.cache.port(n);
+        const p = clients.native.cache.lookup('Port', 'name', n);
         if (p) t.mutate('Bridge', [['ports', 'includes', p._uuid]], [['ports', 'delete', set(p._uuid)]]);
       }
       if (t.length) await clients.native.transact('Open_vSwitch', t.ops).catch(() => undefined);

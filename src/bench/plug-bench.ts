@@ -7,7 +7,7 @@
  * - `ovs-vsctl`: the command line os-vif's vsctl driver issues, one process per call.
  * Systems are interleaved sample by sample on the same private OVS.
  */
-import { VSWITCH_CACHE_COLUMNS } from '../vswitch/ports';
+import { VSWITCH_CACHE } from '../vswitch/rows';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { randomUUID } from 'node:crypto';
@@ -87,7 +87,7 @@ export async function runPlugBench(opts: PlugBenchOptions): Promise<PlugBenchRep
   let osvif: OsVif | undefined;
   try {
     const t0 = performance.now();
-    client = await OvsdbClient.connect(target.db, { cache: { columns: { ...VSWITCH_CACHE_COLUMNS } } });
+    client = await OvsdbClient.connect(target.db, { cache: VSWITCH_CACHE });
     startup['vhostplug connect + initial sync'] = Math.round(performance.now() - t0);
     await fillBridge(client, 'br-int', ports, 'plugfill');
     const driver = new VhostUserDriver(new Vswitch(client), { mountPoint: mount, ovsVhuPath: target.runDir, waitForVswitchd: ack });

@@ -321,7 +321,7 @@ export class Timeline {
  */
 export function reportJson(r: BenchReport): string {
   const text = JSON.stringify(r, (k, v: unknown) => (k === 'cdf' ? `@@${JSON.stringify(v)}@@` : v), 2);
-  return text.replace(/"@@(\[[-0-9.,e\[\]]*\])@@"/g, '$1') + '\n';
+  return text.replace(/"@@(\[[-0-9.,e[\]]*\])@@"/g, '$1') + '\n';
 }
 
 // ---------------------------------------------------------------- text output

@@ -1,11 +1,11 @@
 /**
  * The command-line side of the issue-6 scenarios (`vhostplug bench sequential|churn|scale|
  * restart`): option parsing, usage text and output (terminal table, `--json`, `--out FILE`,
- * `--html FILE`). src/cli/bench.ts registers them next to `ovsdb` and `plug`.
+ * `--html FILE`). src/bench/command.ts registers them next to `ovsdb` and `plug`.
  */
 import * as fs from 'node:fs';
 import { parseArgs, type ParseArgsConfig } from 'node:util';
-import { UsageError } from '../cli/command';
+import { UsageError } from '../core/errors';
 import { CHURN_VIAS, runChurnBench, type ChurnVia } from './churn';
 import { runRestartBench } from './restart';
 import { runScaleBench } from './scale';

@@ -10,11 +10,10 @@
  * For vhostplug with the acknowledgement it also reports the overhead of a plug: the plug
  * latency minus the time vswitchd took (the ack wait and, in client mode, the socket wait).
  */
-import { VSWITCH_CACHE_COLUMNS } from '../vswitch/ports';
+import { VSWITCH_CACHE } from '../vswitch/rows';
 import { randomBytes, randomUUID } from 'node:crypto';
 import { OvsdbClient } from '../ovsdb/client';
 import { VethDriver } from '../binding/veth';
-import { closeNetlinkSockets } from '../os/netlink';
 import { runAsync } from '../sandbox/proc';
 import { Vswitch } from '../vswitch/vswitch';
 import { VhostUserDriver } from '../binding/vhostuser';
@@ -156,7 +155,7 @@ export async function runSequentialBench(opts: SequentialOptions = {}): Promise<
     const vswitch = new Vswitch(env.client);
     let netVswitch: Vswitch | undefined;
     if (systems.includes('vhostplug-net')) {
-      netClient = await OvsdbClient.connect(env.target.db, { transport: 'net', cache: { columns: { ...VSWITCH_CACHE_COLUMNS } } });
+      netClient = await OvsdbClient.connect(env.target.db, { transport: 'net', cache: VSWITCH_CACHE });
       netVswitch = new Vswitch(netClient);
     }
     if (systems.includes('os-vif')) {
@@ -271,7 +270,6 @@ export async function runSequentialBench(opts: SequentialOptions = {}): Promise<
     await osvif?.close();
     netClient?.close();
     if (podNetns) {
-      await closeNetlinkSockets();
       await runAsync('ip', ['netns', 'delete', podNetns]).catch(() => undefined);
     }
     await env.close();

@@ -13,10 +13,9 @@
  * OVSDB cache (a {@link PortBudget} reservation lasts until the cache holds the port).
  */
 import * as fs from 'node:fs';
-import * as os from 'node:os';
-import type { OvsdbCache } from '../ovsdb/cache';
-import { decodeStringMap } from '../ovsdb/notation';
+import { errnoOf, SystemError } from '../core/errors';
 import { attachmentOf } from '../vswitch/ownership';
+import type { InterfaceRow, VswitchRows } from '../vswitch/rows';
 
 /** DPDK's RTE_MAX_VHOST_DEVICE in every release to date. */
 export const DEFAULT_VHOSTUSER_LIMIT = 1024;
@@ -70,23 +69,20 @@ export interface VhostUserPortCount {
 
 const isVhostUserType = (t: unknown): boolean => t === 'dpdkvhostuser' || t === 'dpdkvhostuserclient';
 
-/** Counts the vhost-user Interfaces in the OVSDB cache (one scan). */
-export function countVhostUserPorts(cache: Pick<OvsdbCache, 'rows'>): VhostUserPortCount {
+/** Counts the vhost-user Interfaces (typed rows of the monitor cache, one scan). */
+export function countVhostUserPorts(ifaces: Iterable<Pick<InterfaceRow, 'type' | 'external_ids'>>): VhostUserPortCount {
   let total = 0;
   let managed = 0;
-  for (const iface of cache.rows('Interface')) {
-    if (!isVhostUserType(iface['type'])) continue;
+  for (const iface of ifaces) {
+    if (!isVhostUserType(iface.type)) continue;
     total++;
-    if (attachmentOf(decodeStringMap(iface['external_ids']))) managed++;
+    if (attachmentOf(iface.external_ids)) managed++;
   }
   return { total, managed, foreign: total - managed };
 }
 
 /** A plug was refused: the switch is at its vhost-user port limit. Nothing was changed. */
-export class VhostUserLimitError extends Error {
-  readonly code = 'ENOSPC';
-  readonly errno = -os.constants.errno.ENOSPC;
-  readonly syscall = 'plug';
+export class VhostUserLimitError extends SystemError {
   constructor(
     readonly limit: number,
     readonly count: VhostUserPortCount,
@@ -94,11 +90,11 @@ export class VhostUserLimitError extends Error {
     readonly source: string,
   ) {
     super(
+      { code: 'ENOSPC', errno: errnoOf('ENOSPC'), syscall: 'plug' },
       `ENOSPC: ovs-vswitchd is at its vhost-user port limit: ${count.total} ports ` +
         `(${count.foreign} not vhostplug's)${pending ? ` + ${pending} being plugged` : ''} of ${limit} (${source}); ` +
         `DPDK cannot create more, so the port was not added. Free a port, or schedule the pod on another node (resource vhostplug.io/vhostuser)`,
     );
-    this.name = 'VhostUserLimitError';
   }
 }
 
@@ -116,17 +112,17 @@ export class PortBudget {
   private counted: VhostUserPortCount | undefined;
 
   constructor(
-    private readonly cache: Pick<OvsdbCache, 'rows' | 'onChange'>,
+    private readonly rows: VswitchRows,
     readonly limit: VhostUserLimit,
   ) {
-    cache.onChange((c) => {
+    rows.cache.onChange((c) => {
       if (c.reset || c.tables.has('Interface')) this.counted = undefined;
     });
   }
 
   /** The switch's vhost-user ports now (cache only). */
   count(): VhostUserPortCount {
-    this.counted ??= countVhostUserPorts(this.cache);
+    this.counted ??= countVhostUserPorts(this.rows.interfaces());
     return this.counted;
   }
 

@@ -12,9 +12,11 @@
  * holds the names and the linux-bridge half (qbr and the qvb/qvo pair); the pod veth, the
  * OVS port and L3 are the veth driver's (veth.ts), which runs these steps for VIFBridge.
  */
-import { createBridge, createVethPair, linkDel, linkGet, linkSetMaster, linkSetUp } from '../os/netlink';
+import { hasCode, systemError } from '../core/errors';
+import { createBridge, createVethPair, linkDel, linkGet, linkSetMaster, linkSetUp, type NetlinkHandle } from '../os/netlink';
 import { deviceName, hybridBridgeName, vethHostName } from '../vif/names';
 import type { VIFBridge } from '../vif/model';
+import type { Rollback } from './driver';
 import { validateIfName } from '../core/validate';
 
 /** os-vif's prefix of the bridge-side end of the qbr↔OVS veth pair. */
@@ -65,36 +67,33 @@ export function hybridNamesFromPort(qvo: string): HybridNames | undefined {
   return { tap: `tap${suffix}`, bridge: `qbr${suffix}`, qvb: `${HYBRID_QVB_PREFIX}${suffix}`, qvo };
 }
 
-const isEexist = (e: unknown): boolean => (e as { code?: string }).code === 'EEXIST';
-
 /**
- * Builds qbr and the qvb/qvo pair in `netns` (the netns of ovs-vswitchd) as os-vif's
+ * Builds qbr and the qvb/qvo pair in `host` (the netns of ovs-vswitchd) as os-vif's
  * `_plug_bridge` does: the bridge is ensured (an existing one is reused and brought up),
  * the pair is created with both ends up and the MTU, and qvb is enslaved to qbr.
- * Everything created is pushed onto `undo` (a leftover pair is the caller's to clear).
+ * Everything created is registered with `rollback` (a leftover pair is the caller's to clear).
  */
-export async function plugHybridBridge(names: HybridNames, mtu: number, netns: string | undefined, undo: (() => Promise<unknown>)[]): Promise<void> {
-  const opts = { netns };
+export async function plugHybridBridge(host: NetlinkHandle, names: HybridNames, mtu: number, rollback: Rollback): Promise<void> {
   try {
-    await createBridge(names.bridge, { netns, ageingTime: 0, up: true, disableIpv6: true });
-    undo.push(() => linkDel(names.bridge, { netns, ifExists: true }));
+    await createBridge(host, names.bridge, { ageingTime: 0, up: true, disableIpv6: true });
+    rollback.add('linux bridge', () => linkDel(host, names.bridge, { ifExists: true }));
   } catch (e) {
-    if (!isEexist(e)) throw e;
+    if (!hasCode(e, 'EEXIST')) throw e;
     // os-vif's ensure_bridge: an existing qbr (a previous life of this port) is reused.
-    const br = await linkGet(names.bridge, opts);
-    if (br.kind !== 'bridge') throw Object.assign(new Error(`${names.bridge} exists but is a ${br.kind ?? 'non-bridge'} device`), { code: 'EEXIST' });
-    if (!br.up) await linkSetUp(names.bridge, opts);
+    const br = await linkGet(host, names.bridge);
+    if (br.kind !== 'bridge') throw systemError('EEXIST', 'RTM_NEWLINK', { detail: `${names.bridge} exists but is a ${br.kind ?? 'non-bridge'} device` });
+    if (!br.up) await linkSetUp(host, names.bridge);
   }
-  await createVethPair({ name: names.qvo, peerName: names.qvb, netns, mtu, up: true });
-  undo.push(() => linkDel(names.qvo, { netns, ifExists: true }));
-  await linkSetMaster(names.qvb, names.bridge, opts);
+  await createVethPair(host, { name: names.qvo, peerName: names.qvb, mtu, up: true });
+  rollback.add('qvo/qvb pair', () => linkDel(host, names.qvo, { ifExists: true }));
+  await linkSetMaster(host, names.qvb, names.bridge);
 }
 
 /**
  * Removes the linux-bridge half (qvo/qvb pair, then qbr); anything already gone is
  * success. Resolves true when the bridge was deleted.
  */
-export async function unplugHybridBridge(names: HybridNames, netns: string | undefined): Promise<boolean> {
-  await linkDel(names.qvo, { netns, ifExists: true });
-  return linkDel(names.bridge, { netns, ifExists: true });
+export async function unplugHybridBridge(host: NetlinkHandle, names: HybridNames): Promise<boolean> {
+  await linkDel(host, names.qvo, { ifExists: true });
+  return linkDel(host, names.bridge, { ifExists: true });
 }

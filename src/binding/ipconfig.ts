@@ -13,7 +13,7 @@
  * the kernel reports back: dotted quad, RFC 5952), so CHECK can compare them as strings.
  * Bad input is a {@link ValidationError} naming the field, before anything is configured.
  */
-import { formatIp, parseCidr, parseIp, type IpBytes } from '../os/netlink';
+import { formatCidr, formatIp, inNetwork, networkOf as networkAddress, parseCidr, parseIp, type IpAddress, type IpNetwork } from '../core/net';
 import type { Subnet, VIF } from '../vif/model';
 import { ValidationError } from '../core/validate';
 
@@ -41,43 +41,24 @@ export interface IpamResultLike {
   routes?: ReadonlyArray<{ dst: string; gw?: string }>;
 }
 
-const familyOf = (ip: IpBytes): 4 | 6 => (ip.bytes.length === 4 ? 4 : 6);
-
-function cidrOrThrow(value: unknown, field: string): IpBytes & { prefix: number } {
-  try {
-    return parseCidr(value, field);
-  } catch {
-    throw new ValidationError(field, value, 'charset', 'expected an IP address with a prefix length, e.g. 10.0.0.5/24 or fd00::5/64');
-  }
+function cidrOrThrow(value: unknown, field: string): IpNetwork {
+  const n = parseCidr(value);
+  if (!n) throw new ValidationError(field, value, 'charset', 'expected an IP address with a prefix length, e.g. 10.0.0.5/24 or fd00::5/64');
+  return n;
 }
 
-function ipOrThrow(value: unknown, field: string): IpBytes {
-  try {
-    return parseIp(value, field);
-  } catch {
-    throw new ValidationError(field, value, 'charset', 'expected an IPv4 or IPv6 address');
-  }
+function ipOrThrow(value: unknown, field: string): IpAddress {
+  const ip = parseIp(value);
+  if (!ip) throw new ValidationError(field, value, 'charset', 'expected an IPv4 or IPv6 address');
+  return ip;
 }
 
 /** True when `ip` lies inside `net` (same family, same leading `prefix` bits). */
-export function inSubnet(ip: IpBytes, net: IpBytes & { prefix: number }): boolean {
-  if (ip.bytes.length !== net.bytes.length) return false;
-  for (let bit = 0; bit < net.prefix; bit += 8) {
-    const n = Math.min(8, net.prefix - bit);
-    const mask = (0xff << (8 - n)) & 0xff;
-    if ((ip.bytes[bit / 8]! & mask) !== (net.bytes[bit / 8]! & mask)) return false;
-  }
-  return true;
-}
+export const inSubnet = inNetwork;
 
 /** The network address of a CIDR in canonical text (`10.0.0.5/24` → `10.0.0.0/24`). */
-export function networkOf(cidr: IpBytes & { prefix: number }): string {
-  const b = Buffer.from(cidr.bytes);
-  for (let i = 0; i < b.length; i++) {
-    const keep = Math.max(0, Math.min(8, cidr.prefix - i * 8));
-    b[i] = b[i]! & ((0xff << (8 - keep)) & 0xff);
-  }
-  return `${formatIp(b)}/${cidr.prefix}`;
+export function networkOf(cidr: IpNetwork): string {
+  return formatCidr(networkAddress(cidr));
 }
 
 /**
@@ -95,7 +76,7 @@ export function normalizeIpConfig(c: IpConfig, field = 'ipConfig'): NormalizedIp
   if (!Array.isArray(routes)) throw new ValidationError(`${field}.routes`, routes, 'type', 'must be an array of {dst, gateway?}');
   const out: NormalizedIpConfig = { addresses: [], routes: [] };
   const seen = new Set<string>();
-  const nets: (IpBytes & { prefix: number })[] = [];
+  const nets: IpNetwork[] = [];
   addresses.forEach((a, i) => {
     const p = cidrOrThrow(a, `${field}.addresses[${i}]`);
     const address = formatIp(p.bytes);
@@ -103,39 +84,36 @@ export function normalizeIpConfig(c: IpConfig, field = 'ipConfig'): NormalizedIp
     if (seen.has(address)) return;
     seen.add(address);
     nets.push(p);
-    out.addresses.push({ cidr, address, prefix: p.prefix, family: familyOf(p) });
+    out.addresses.push({ cidr, address, prefix: p.prefix, family: p.family });
   });
   // A next hop is reachable through an address's subnet or an on-link route (e.g. the
   // 169.254.1.1/32 + default-via-169.254.1.1 pattern of /32 addressing).
   for (const r of routes) {
     if (r && typeof r === 'object' && !r.gateway && typeof r.dst === 'string' && r.dst !== 'default') {
-      try {
-        nets.push(parseCidr(r.dst));
-      } catch {
-        // reported with its index below
-      }
+      const n = parseCidr(r.dst);
+      if (n) nets.push(n); // a bad one is reported with its index below
     }
   }
   const seenRoutes = new Set<string>();
   routes.forEach((r, i) => {
     const f = `${field}.routes[${i}]`;
     if (!r || typeof r !== 'object') throw new ValidationError(f, r, 'type', 'must be an object {dst, gateway?}');
-    let gw: IpBytes | undefined;
+    let gw: IpAddress | undefined;
     if (r.gateway !== undefined && r.gateway !== '') gw = ipOrThrow(r.gateway, `${f}.gateway`);
     let dst: string;
     let family: 4 | 6;
     if (r.dst === 'default') {
       if (!gw) throw new ValidationError(`${f}.gateway`, r.gateway, 'empty', 'a default route needs a gateway');
-      family = familyOf(gw);
+      family = gw.family;
       dst = 'default';
     } else {
       const d = cidrOrThrow(r.dst, `${f}.dst`);
-      family = familyOf(d);
+      family = d.family;
       // 0.0.0.0/0 and ::/0 are the default route; the kernel stores them as such.
       dst = d.prefix === 0 ? 'default' : networkOf(d);
     }
-    if (gw && familyOf(gw) !== family) {
-      throw new ValidationError(`${f}.gateway`, r.gateway, 'reserved', `is IPv${familyOf(gw)} but the destination is IPv${family}`);
+    if (gw && gw.family !== family) {
+      throw new ValidationError(`${f}.gateway`, r.gateway, 'reserved', `is IPv${gw.family} but the destination is IPv${family}`);
     }
     if (gw && !nets.some((n) => inSubnet(gw!, n)) && !isIpv6LinkLocal(gw)) {
       throw new ValidationError(`${f}.gateway`, r.gateway, 'reserved', 'is neither on a subnet of the interface addresses nor behind an on-link route (unreachable next hop)');
@@ -150,7 +128,7 @@ export function normalizeIpConfig(c: IpConfig, field = 'ipConfig'): NormalizedIp
   return out;
 }
 
-function isIpv6LinkLocal(ip: IpBytes): boolean {
+function isIpv6LinkLocal(ip: IpAddress): boolean {
   return ip.bytes.length === 16 && ip.bytes[0] === 0xfe && (ip.bytes[1]! & 0xc0) === 0x80;
 }
 
@@ -197,13 +175,13 @@ export function ipConfigFromIpam(result: IpamResultLike, opts: { interfaceIndex?
     cfg.addresses.push(`${formatIp(c.bytes)}/${c.prefix}`);
     if (ip.gateway) {
       const gw = ipOrThrow(ip.gateway, `ips[${i}].gateway`);
-      if (!gateways.has(familyOf(gw))) gateways.set(familyOf(gw), formatIp(gw.bytes));
+      if (!gateways.has(gw.family)) gateways.set(gw.family, formatIp(gw.bytes));
     }
   });
   (result.routes ?? []).forEach((r, i) => {
     const d = cidrOrThrow(r.dst, `routes[${i}].dst`);
     if (d.prefix === 0 && opts.isDefaultGateway === false) return;
-    const gw = r.gw || gateways.get(familyOf(d));
+    const gw = r.gw || gateways.get(d.family);
     cfg.routes.push(gw ? { dst: r.dst, gateway: gw } : { dst: r.dst });
   });
   return cfg;

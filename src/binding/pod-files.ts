@@ -13,6 +13,7 @@
  */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
+import { errorCode, hasCode } from '../core/errors';
 import { silentLogger, type Logger } from '../core/log';
 import { validateAbsolutePath, validateUnixSocketPath, ValidationError } from '../core/validate';
 import { unlinkIfExists, writeFileAtomic } from '../os/atomic-file';
@@ -137,7 +138,7 @@ export class PodFiles {
       fs.rmdirSync(p.dir);
       return true;
     } catch (err) {
-      const code = (err as NodeJS.ErrnoException).code;
+      const code = errorCode(err);
       if (code === 'ENOENT') return true;
       if (code !== 'ENOTEMPTY' && code !== 'EEXIST') throw err;
     }
@@ -170,7 +171,7 @@ export function removePodDirContents(dir: string, log: Logger = silentLogger): b
   try {
     names = fs.readdirSync(dir);
   } catch (err) {
-    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return true;
+    if (hasCode(err, 'ENOENT')) return true;
     throw err;
   }
   const kept: string[] = [];
@@ -178,7 +179,7 @@ export function removePodDirContents(dir: string, log: Logger = silentLogger): b
     try {
       fs.unlinkSync(path.join(dir, n));
     } catch (err) {
-      const code = (err as NodeJS.ErrnoException).code;
+      const code = errorCode(err);
       if (code === 'EISDIR' || code === 'EPERM') kept.push(n);
       else if (code !== 'ENOENT') throw err;
     }
@@ -190,7 +191,7 @@ export function removePodDirContents(dir: string, log: Logger = silentLogger): b
   try {
     fs.rmdirSync(dir);
   } catch (err) {
-    if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
+    if (!hasCode(err, 'ENOENT')) throw err;
   }
   return true;
 }

@@ -27,7 +27,9 @@
  * rename(2)) by the vhost-user driver, so readers never see half of it; it is in a
  * pod-writable directory, so the daemon never reads a name or path back from it.
  */
-import { canonicalMac, MAX_UNIX_SOCKET_PATH_BYTES, validateContainerId, validateFileName, validateIfName, validateMode, validatePodUid, validateVifName, type VHostUserMode } from '../core/validate';
+import { canonicalMac } from '../core/net';
+import { MAX_UNIX_SOCKET_PATH_BYTES, validateContainerId, validateFileName, validateIfName, validateMode, validatePodUid, validateVifName, type VHostUserMode } from '../core/validate';
+import { VhostplugError } from '../core/errors';
 
 /** The file name of the index in a pod's directory. */
 export const POD_INDEX_FILE = 'interfaces.json';
@@ -72,11 +74,9 @@ export interface PodIndex {
 }
 
 /** The index is not what this module writes; `reason` says why. */
-export class PodIndexError extends Error {
-  readonly code = 'EPODINDEX';
+export class PodIndexError extends VhostplugError {
   constructor(readonly reason: string) {
-    super(`invalid ${POD_INDEX_FILE}: ${reason}`);
-    this.name = 'PodIndexError';
+    super('EPODINDEX', `invalid ${POD_INDEX_FILE}: ${reason}`);
   }
 }
 

@@ -20,6 +20,7 @@
  *   because a `system` port on a netdev bridge is opened by name in vswitchd's netns.
  */
 import * as fs from 'node:fs';
+import { errorCode, systemError } from '../core/errors';
 import { silentLogger, type Logger } from '../core/log';
 import {
   addAddress,
@@ -29,17 +30,16 @@ import {
   linkDel,
   linkGet,
   linkSetMaster,
-  releaseNetns,
+  hostNetlink,
+  NetlinkHandle,
   setSysctl,
   type LinkInfo,
 } from '../os/netlink';
 import type { VIFBridge, VIFOpenVSwitch } from '../vif/model';
 import { vethHostName } from '../vif/names';
 import { osVifExternalIds, ownerExternalIds, sameAttachment, type Attachment } from '../vswitch/ownership';
-import { bridgeDatapathType, type PortSpec } from '../vswitch/ports';
+import type { PortSpec } from '../vswitch/ports';
 import { PortConflictError, type Vswitch } from '../vswitch/vswitch';
-import { decodeStringMap } from '../ovsdb/notation';
-import type { CachedRow } from '../ovsdb/cache';
 import { hybridNames, hybridNamesFromPort, plugHybridBridge, unplugHybridBridge, type HybridNames } from './hybrid';
 import { ipConfigFromVif, normalizeIpConfig, type IpConfig, type IpRoute, type NormalizedIpConfig } from './ipconfig';
 import {
@@ -51,7 +51,7 @@ import {
   validatePodUid,
   validateVifName,
 } from '../core/validate';
-import type { HealthReport } from './vhostuser';
+import { bindingError, Rollback, type BindingCheckRequest, type BindingDriver, type BindingPhase, type HealthReport, type UnbindRequest } from './driver';
 
 /** external_ids keys (besides ownership) that let DEL, CHECK and the reconciler work from OVSDB alone. */
 export const VETH_KEYS = {
@@ -138,19 +138,22 @@ export interface VethAttachment extends Attachment {
 }
 
 export interface VethConnectResult extends VethAttachment {
+  readonly driver: 'veth';
+  /** The host end's MAC (the kernel's, read back after the create). */
+  hostMac?: string;
   /** False when a previous plug of the same attachment was torn down first (a repeated ADD). */
   created: boolean;
   timings: VethTimings;
+  /** The phases that ran, by name. */
+  phases: Partial<Record<BindingPhase, number>>;
   warnings: string[];
 }
 
-export interface VethDisconnectRequest {
-  containerId: string;
-  ifname: string;
-  /** The pod netns, if still known; its cached netlink socket is released. May be gone. */
+export interface VethDisconnectRequest extends UnbindRequest {
+  /** The pod netns, if still known. May be gone (deleting the host end is enough). */
   netns?: string;
-  /** Lets DEL clean up when OVSDB no longer knows the attachment (a half-done ADD). */
-  vif?: VIFOpenVSwitch | VIFBridge;
+  /** Lets DEL clean up when OVSDB no longer knows the attachment (a half-done ADD); a VIFOpenVSwitch or VIFBridge, others are ignored. */
+  vif?: UnbindRequest['vif'];
 }
 
 export interface VethDisconnectResult {
@@ -161,11 +164,9 @@ export interface VethDisconnectResult {
   timings?: { ovsMs: number; linkMs: number };
 }
 
-export interface VethCheckRequest {
-  containerId: string;
-  ifname: string;
+export interface VethCheckRequest extends BindingCheckRequest {
+  /** The pod netns file (required: the container end is checked there). */
   netns: string;
-  expect?: { mac?: string; addresses?: string[] };
 }
 
 export interface VethHealthReport extends HealthReport {
@@ -173,24 +174,11 @@ export interface VethHealthReport extends HealthReport {
   warnings: string[];
 }
 
+/** A device of this name is in the way. */
+const inTheWay = (path: string | undefined, detail: string) => systemError('EEXIST', 'RTM_NEWLINK', { ...(path ? { path } : {}), detail });
+
 /** The connect steps, in order. */
 export type VethStep = 'validate' | 'cleanup' | 'bridge' | 'veth' | 'plug' | 'address' | 'route';
-
-/** A connect step failed; the steps before it were undone. `cause` is the original error. */
-export class VethError extends Error {
-  readonly code: string;
-  constructor(
-    readonly step: VethStep,
-    cause: Error,
-  ) {
-    super(`veth ${step} failed: ${cause.message}`, { cause });
-    this.name = 'VethError';
-    const c = (cause as Error & { code?: unknown }).code;
-    this.code = typeof c === 'string' ? c : 'EVETH';
-  }
-}
-
-const codeOf = (e: unknown): string | undefined => (e as { code?: string } | undefined)?.code;
 
 /**
  * The MTU of a veth as Kuryr picks it: the network's, else `defaultMtu`; capped by
@@ -211,7 +199,8 @@ function profileDatapath(vif: VIFOpenVSwitch | VIFBridge): 'netdev' | 'system' |
   throw new ValidationError('port_profile.datapath_type', dp, 'enum', 'must be "netdev" or "system"');
 }
 
-interface Plan {
+/** What {@link VethDriver.plan} derives from a request before anything is changed. */
+export interface VethPlan {
   att: VethAttachment;
   ip: NormalizedIpConfig;
   spec: PortSpec;
@@ -229,11 +218,16 @@ function hybridOf(portName: string, ids: Record<string, string>): HybridNames | 
 const attKey = (containerId: string, ifname: string): string => `${containerId}/${ifname}`;
 
 /** The veth and hybrid driver. One per node agent. */
-export class VethDriver {
+export class VethDriver implements BindingDriver {
+  readonly kind = 'veth';
+  readonly vifKinds = ['VIFOpenVSwitch', 'VIFBridge'] as const;
+  readonly podSocket = false;
   private readonly tracked = new Map<string, VethAttachment>();
   private readonly log: Logger;
   private warnedChecksum = false;
   readonly hostNetns: string | undefined;
+  /** Our handle in hostNetns (owned, closed by close()); the shared one when hostNetns is ours. */
+  private hostHandle: Promise<NetlinkHandle> | undefined;
 
   constructor(
     private readonly vswitch: Vswitch,
@@ -242,6 +236,26 @@ export class VethDriver {
     this.hostNetns = opts.hostNetns === undefined ? undefined : validateAbsolutePath(opts.hostNetns, 'hostNetns');
     this.log = opts.log ?? silentLogger;
     vethMtu(undefined, opts.defaultMtu ?? 1500, opts.networkDeviceMtu ?? 0); // refuse a bad config at construction
+  }
+
+  /** The handle of the netns host-side devices live in (re-opened if its socket failed). */
+  private async host(): Promise<NetlinkHandle> {
+    if (this.hostNetns === undefined) return hostNetlink();
+    const cur = this.hostHandle;
+    if (cur) {
+      const h = await cur.catch(() => undefined);
+      if (h && !h.isClosed) return h;
+      if (this.hostHandle === cur) this.hostHandle = undefined;
+    }
+    this.hostHandle ??= NetlinkHandle.open(this.hostNetns);
+    return this.hostHandle;
+  }
+
+  /** Closes the driver's netlink handle in hostNetns. */
+  close(): void {
+    const h = this.hostHandle;
+    this.hostHandle = undefined;
+    void h?.then((x) => x.close(), () => undefined);
   }
 
   /** Attachments plugged by this driver instance. */
@@ -254,7 +268,7 @@ export class VethDriver {
   }
 
   /** Validates a request and derives every name, the MTU, the L3 and the OVS port. */
-  plan(req: VethConnectRequest): Plan {
+  plan(req: VethConnectRequest): VethPlan {
     const { vif } = req;
     if (!vif || (vif.kind !== 'VIFOpenVSwitch' && vif.kind !== 'VIFBridge')) {
       throw new ValidationError('vif', (vif as { kind?: unknown } | undefined)?.kind, 'type', 'expected a VIFOpenVSwitch or VIFBridge');
@@ -320,21 +334,22 @@ export class VethDriver {
    */
   async connect(req: VethConnectRequest): Promise<VethConnectResult> {
     const t0 = performance.now();
-    let plan: Plan;
+    let plan: VethPlan;
     try {
       plan = this.plan(req);
     } catch (err) {
-      throw new VethError('validate', err as Error);
+      throw bindingError('veth', 'validate', err);
     }
     const { att } = plan;
     const timings: VethTimings = { cleanupMs: 0, bridgeMs: 0, vethMs: 0, ovsMs: 0, commitMs: 0, ackMs: 0, addrMs: 0, totalMs: 0 };
     const warnings: string[] = [];
-    // Runs last on a failure: our cached netlink socket must not pin the pod netns.
-    const undo: (() => Promise<unknown>)[] = [() => releaseNetns(att.netns)];
-    const host = { netns: this.hostNetns };
+    const rollback = new Rollback(this.log, { driver: 'veth', port: att.portName });
     let step: VethStep = 'cleanup';
     let replaced = false;
+    let pod: NetlinkHandle | undefined;
+    let hostMac: string | undefined;
     try {
+      const host = await this.host();
       let t = performance.now();
       replaced = await this.clearStale(att);
       timings.cleanupMs = performance.now() - t;
@@ -342,14 +357,17 @@ export class VethDriver {
       if (att.hybrid) {
         step = 'bridge';
         t = performance.now();
-        await plugHybridBridge(att.hybrid, att.mtu, this.hostNetns, undo);
+        await plugHybridBridge(host, att.hybrid, att.mtu, rollback);
         timings.bridgeMs = performance.now() - t;
       }
 
       step = 'veth';
       t = performance.now();
-      await this.createPodVeth(att, warnings);
-      undo.push(() => linkDel(att.hostIfname, { ...host, ifExists: true }));
+      // The pod netns handle lives for this connect only: a handle pins its netns.
+      pod = await NetlinkHandle.open(att.netns);
+      await this.createPodVeth(att, warnings, host, pod);
+      rollback.add('veth', () => linkDel(host, att.hostIfname, { ifExists: true }));
+      hostMac = (await linkGet(host, att.hostIfname)).mac;
       timings.vethMs = performance.now() - t;
 
       // The OVS port and the pod's L3 are independent: run them together.
@@ -363,38 +381,36 @@ export class VethDriver {
           // Committed but not acknowledged (e.g. vswitchd could not open the device because
           // hostNetns is not its netns): the port is in OVSDB with our tags. clearStale made
           // sure no port of ours had this name before, so a port of ours now is this one.
-          undo.push(() => this.delPortIfOurs(att));
+          rollback.add('port', () => this.delPortIfOurs(att));
           throw e;
         }
-        if (r.created) undo.push(() => this.vswitch.delPort(att.portName, this.ackOpts()));
+        if (r.created) rollback.add('port', () => this.vswitch.delPort(att.portName, this.ackOpts()));
         timings.commitMs = r.timings.commitMs;
         timings.ackMs = r.timings.ackMs;
         timings.ovsMs = performance.now() - p;
       })();
       const inPod = (async () => {
         const a = performance.now();
-        if (att.hybrid) await linkSetMaster(att.hostIfname, att.hybrid.bridge, host).catch((e: Error) => Promise.reject(new VethError('bridge', e)));
-        await this.configureL3(att.ifname, att.netns, plan.ip);
+        if (att.hybrid) await linkSetMaster(host, att.hostIfname, att.hybrid.bridge).catch((e: Error) => Promise.reject(bindingError('veth', 'bridge', e)));
+        await this.configureL3(pod!, att.ifname, plan.ip);
         timings.addrMs = performance.now() - a;
       })();
       const [p, l] = await Promise.allSettled([plug, inPod]);
       if (p.status === 'rejected') throw p.reason;
       if (l.status === 'rejected') throw l.reason;
     } catch (err) {
-      for (const u of undo.reverse()) {
-        try {
-          await u();
-        } catch (e) {
-          this.log.error('veth: rollback step failed', { port: att.portName, error: e });
-        }
-      }
-      throw err instanceof VethError ? err : new VethError(step, err as Error);
+      await rollback.run();
+      throw bindingError('veth', step, err);
+    } finally {
+      pod?.close();
     }
     this.checksumWarning(att.bridge, warnings);
     this.tracked.set(attKey(att.containerId, att.ifname), att);
     timings.totalMs = performance.now() - t0;
     for (const w of warnings) this.log.warn(w, { port: att.portName });
-    return { ...att, created: !replaced, timings, warnings };
+    const phases: VethConnectResult['phases'] = { cleanup: timings.cleanupMs, veth: timings.vethMs, 'ovsdb-commit': timings.commitMs, 'vswitchd-ack': timings.ackMs, address: timings.addrMs };
+    if (att.hybrid) phases.bridge = timings.bridgeMs;
+    return { ...att, driver: 'veth', hostMac, created: !replaced, timings, phases, warnings };
   }
 
   private async delPortIfOurs(att: VethAttachment): Promise<void> {
@@ -421,69 +437,64 @@ export class VethDriver {
    * its name, MAC and MTU, both up. A hanging host end with no OVS port (a crash between
    * the veth and the port) is removed and the create retried once, as Kuryr does.
    */
-  private async createPodVeth(att: VethAttachment, warnings: string[]): Promise<void> {
-    const create = () =>
-      createVethPair({ name: att.hostIfname, peerName: att.ifname, netns: this.hostNetns, peerNetnsPath: att.netns, mtu: att.mtu, peerMac: att.mac, up: true });
+  private async createPodVeth(att: VethAttachment, warnings: string[], host: NetlinkHandle, pod: NetlinkHandle): Promise<void> {
+    const create = () => createVethPair(host, { name: att.hostIfname, peerName: att.ifname, peer: pod, mtu: att.mtu, peerMac: att.mac, up: true });
     try {
       await create();
       return;
     } catch (e) {
-      if (codeOf(e) !== 'EEXIST') throw e;
+      if (errorCode(e) !== 'EEXIST') throw e;
     }
-    const hanging = await linkGet(att.hostIfname, { netns: this.hostNetns }).catch(() => undefined);
+    const hanging = await linkGet(host, att.hostIfname).catch(() => undefined);
     if (!hanging) {
-      throw Object.assign(new Error(`EEXIST: interface '${att.ifname}' already exists in netns ${att.netns}`), { code: 'EEXIST', path: att.netns });
+      throw inTheWay(att.netns, `interface '${att.ifname}' already exists in the pod netns`);
     }
     // Only a veth with no OVS port is a leftover of ours (the cache is re-read: another
     // client may have added a port of this name since clearStale looked).
     const info = this.vswitch.portInfo(att.hostIfname);
     if (hanging.kind !== 'veth' || (info && !(info.attachment && sameAttachment(info.attachment, att)))) {
-      throw Object.assign(new Error(`EEXIST: host interface '${att.hostIfname}' exists and is not a leftover of this attachment (kind ${hanging.kind ?? 'unknown'})`), {
-        code: 'EEXIST',
-      });
+      throw inTheWay(undefined, `host interface '${att.hostIfname}' exists and is not a leftover of this attachment (kind ${hanging.kind ?? 'unknown'})`);
     }
     warnings.push(`removed hanging interface ${att.hostIfname} (a leftover of an earlier plug)`);
-    await linkDel(att.hostIfname, { netns: this.hostNetns, ifExists: true });
+    await linkDel(host, att.hostIfname, { ifExists: true });
     await create();
   }
 
   /** Addresses (IPv6 without DAD; IPv6 enabled in the pod if it was off), then routes. */
-  private async configureL3(ifname: string, netns: string, ip: NormalizedIpConfig): Promise<void> {
+  private async configureL3(pod: NetlinkHandle, ifname: string, ip: NormalizedIpConfig): Promise<void> {
     if (ip.addresses.length === 0 && ip.routes.length === 0) return;
-    const opts = { netns };
     // One lookup of the ifindex instead of one per address and route.
-    const index = (await linkGet(ifname, opts).catch((e: Error) => Promise.reject(new VethError('address', e)))).index;
+    const index = (await linkGet(pod, ifname).catch((e: Error) => Promise.reject(bindingError('veth', 'address', e)))).index;
     let v6Enabled = false;
     for (const a of ip.addresses) {
       try {
-        await addAddress(index, a.cidr, opts);
+        await addAddress(pod, index, a.cidr);
       } catch (e) {
-        if (codeOf(e) === 'EEXIST') continue;
+        if (errorCode(e) === 'EEXIST') continue;
         // EACCES: IPv6 is disabled on the device (the runtime turned it off in the pod).
-        if (a.family !== 6 || v6Enabled || codeOf(e) !== 'EACCES') throw new VethError('address', e as Error);
+        if (a.family !== 6 || v6Enabled || errorCode(e) !== 'EACCES') throw bindingError('veth', 'address', e);
         v6Enabled = true;
         try {
-          await setSysctl('ipv6/conf/all/disable_ipv6', '0', opts);
-          await setSysctl(`ipv6/conf/${ifname}/disable_ipv6`, '0', opts);
-          await addAddress(index, a.cidr, opts);
+          await setSysctl(pod, 'ipv6/conf/all/disable_ipv6', '0');
+          await setSysctl(pod, `ipv6/conf/${ifname}/disable_ipv6`, '0');
+          await addAddress(pod, index, a.cidr);
         } catch (e2) {
-          throw new VethError('address', e2 as Error);
+          throw bindingError('veth', 'address', e2);
         }
       }
     }
     for (const r of ip.routes) {
       try {
-        await addRoute({ dst: r.dst, gateway: r.gateway, link: index, family: r.family }, opts);
+        await addRoute(pod, { dst: r.dst, gateway: r.gateway, link: index, family: r.family });
       } catch (e) {
         // The route is there already (Kuryr ignores EEXIST for the default route).
-        if (codeOf(e) !== 'EEXIST') throw new VethError('route', e as Error);
+        if (errorCode(e) !== 'EEXIST') throw bindingError('veth', 'route', e);
       }
     }
   }
 
   /** Removes the OVS port and every host device of a plug; anything already gone is success. */
   private async teardown(portName: string, ids: Record<string, string>, fallback?: { hostIfname: string; hybrid?: HybridNames }): Promise<VethDisconnectResult> {
-    const host = { netns: this.hostNetns };
     const hybrid = fallback?.hybrid ?? hybridOf(portName, ids);
     const hostIfname = ids[VETH_KEYS.hostIfname] ?? fallback?.hostIfname ?? hybrid?.tap ?? portName;
     validateIfName(hostIfname, 'host ifname');
@@ -500,8 +511,9 @@ export class VethDriver {
       }),
       (async () => {
         // Deleting the host end deletes the pod end with it (wherever its netns is).
-        removed.veth = await linkDel(hostIfname, { ...host, ifExists: true });
-        if (hybrid) removed.bridge = await unplugHybridBridge(hybrid, this.hostNetns);
+        const host = await this.host();
+        removed.veth = await linkDel(host, hostIfname, { ifExists: true });
+        if (hybrid) removed.bridge = await unplugHybridBridge(host, hybrid);
         timings.linkMs = performance.now() - t;
       })(),
     ]);
@@ -529,7 +541,10 @@ export class VethDriver {
       // Not in OVSDB: the devices of a half-done ADD, named by what we tracked or the VIF.
       let names: { portName: string; hostIfname: string; hybrid?: HybridNames } | undefined;
       if (tracked) names = { portName: tracked.portName, hostIfname: tracked.hostIfname, hybrid: tracked.hybrid };
-      else if (req.vif?.kind === 'VIFBridge') {
+      else if (req.portName !== undefined) {
+        const hybrid = hybridNamesFromPort(validateVifName(req.portName));
+        names = hybrid ? { portName: req.portName, hostIfname: hybrid.tap, hybrid } : { portName: req.portName, hostIfname: req.portName };
+      } else if (req.vif?.kind === 'VIFBridge') {
         const h = hybridNames(req.vif);
         names = { portName: h.qvo, hostIfname: h.tap, hybrid: h };
       } else if (req.vif?.kind === 'VIFOpenVSwitch') {
@@ -546,9 +561,6 @@ export class VethDriver {
       }
     }
     this.tracked.delete(key);
-    const netns = req.netns ?? tracked?.netns ?? owned?.external_ids[VETH_KEYS.netns];
-    // Our cached netlink socket pins the pod netns: let it go with the pod.
-    if (netns) await releaseNetns(netns).catch(() => undefined);
     return result;
   }
 
@@ -564,10 +576,10 @@ export class VethDriver {
     const problems: string[] = [];
     const tracked = this.tracked.get(attKey(containerId, ifname));
     const owned = this.vswitch.findByAttachment(containerId, ifname);
-    const host = { netns: this.hostNetns };
-    const get = (name: string, opts: { netns?: string }): Promise<LinkInfo | undefined> =>
-      linkGet(name, opts).catch((e: unknown) => {
-        if (codeOf(e) === 'ENODEV') return undefined;
+    const host = await this.host();
+    const get = (h: NetlinkHandle, name: string): Promise<LinkInfo | undefined> =>
+      linkGet(h, name).catch((e: unknown) => {
+        if (errorCode(e) === 'ENODEV') return undefined;
         throw e;
       });
 
@@ -575,7 +587,9 @@ export class VethDriver {
     else {
       if (owned.error) problems.push(`OVS port ${owned.name} has an error: ${owned.error}`);
       else if (owned.ofport === undefined || owned.ofport < 0) problems.push(`OVS port ${owned.name} has no OpenFlow port number (ofport ${owned.ofport ?? 'unset'})`);
-      if (tracked && owned.bridge !== tracked.bridge) problems.push(`OVS port ${owned.name} is on bridge ${owned.bridge}, expected ${tracked.bridge}`);
+      const bridge = req.expect?.bridge ?? tracked?.bridge;
+      if (bridge !== undefined && owned.bridge !== bridge) problems.push(`OVS port ${owned.name} is on bridge ${owned.bridge}, expected ${bridge}`);
+      if (req.expect?.portName !== undefined && owned.name !== req.expect.portName) problems.push(`the attachment's OVS port is ${owned.name}, not ${req.expect.portName}`);
     }
     const ids = owned?.external_ids ?? {};
     const hostIfname = ids[VETH_KEYS.hostIfname] ?? tracked?.hostIfname;
@@ -583,14 +597,14 @@ export class VethDriver {
 
     let hostLink: LinkInfo | undefined;
     if (hostIfname) {
-      hostLink = await get(hostIfname, host);
+      hostLink = await get(host, hostIfname);
       if (!hostLink) problems.push(`host interface ${hostIfname} does not exist`);
       else if (!hostLink.up) problems.push(`host interface ${hostIfname} is down`);
     }
     if (hybrid) {
-      const br = await get(hybrid.bridge, host);
-      const qvb = await get(hybrid.qvb, host);
-      const qvo = await get(hybrid.qvo, host);
+      const br = await get(host, hybrid.bridge);
+      const qvb = await get(host, hybrid.qvb);
+      const qvo = await get(host, hybrid.qvo);
       if (!br) problems.push(`linux bridge ${hybrid.bridge} does not exist`);
       if (!qvo) problems.push(`interface ${hybrid.qvo} does not exist`);
       if (!qvb) problems.push(`interface ${hybrid.qvb} does not exist`);
@@ -602,10 +616,33 @@ export class VethDriver {
       problems.push(`pod netns ${netns} does not exist`);
       return problems;
     }
-    const pod = await get(ifname, { netns });
+    const podNs = await NetlinkHandle.open(netns);
+    try {
+      await this.checkPod(podNs, ifname, req, tracked, ids, hostLink, problems);
+    } finally {
+      podNs.close();
+    }
+    return problems;
+  }
+
+  /** CHECK inside the pod netns: the container end and its addresses. */
+  private async checkPod(
+    podNs: NetlinkHandle,
+    ifname: string,
+    req: VethCheckRequest,
+    tracked: VethAttachment | undefined,
+    ids: Record<string, string>,
+    hostLink: LinkInfo | undefined,
+    problems: string[],
+  ): Promise<void> {
+    const netns = podNs.netns;
+    const pod = await linkGet(podNs, ifname).catch((e: unknown) => {
+      if (errorCode(e) === 'ENODEV') return undefined;
+      throw e;
+    });
     if (!pod) {
       problems.push(`interface ${ifname} does not exist in netns ${netns}`);
-      return problems;
+      return;
     }
     const mac = req.expect?.mac ? validateMac(req.expect.mac) : (ids['attached-mac'] ?? tracked?.mac);
     if (pod.kind !== 'veth') problems.push(`${ifname} is a ${pod.kind ?? 'device of unknown kind'}, not a veth`);
@@ -617,14 +654,13 @@ export class VethDriver {
     const want = req.expect?.addresses ?? tracked?.addresses ?? [];
     if (want.length > 0) {
       const norm = normalizeIpConfig({ addresses: want, routes: [] }, 'expect').addresses;
-      const have = await addrList({ netns, link: pod.index });
+      const have = await addrList(podNs, { link: pod.index });
       for (const a of norm) {
         const h = have.find((x) => x.address === a.address && x.prefix === a.prefix);
         if (!h) problems.push(`${ifname} lacks address ${a.cidr}`);
         else if (h.tentative) problems.push(`${ifname} address ${a.cidr} is still tentative (duplicate address detection)`);
       }
     }
-    return problems;
   }
 
   /**
@@ -633,11 +669,9 @@ export class VethDriver {
    * pod then arrive with bad checksums and are dropped (ICMP, ARP and ND still work).
    */
   private checksumCaveat(bridge: string): string | undefined {
-    const br = this.vswitch.client.cache.bridge(bridge);
-    if (!br || bridgeDatapathType(br) !== 'netdev') return undefined;
-    const ovs = this.vswitch.client.cache.rows('Open_vSwitch').next().value as CachedRow | undefined;
-    const other = ovs ? decodeStringMap(ovs['other_config']) : {};
-    if (other['userspace-tso-enable'] === 'true') return undefined;
+    const br = this.vswitch.rows.bridge(bridge);
+    if (!br || br.datapath_type !== 'netdev') return undefined;
+    if (this.vswitch.rows.openVSwitch()?.other_config['userspace-tso-enable'] === 'true') return undefined;
     return (
       `bridge ${bridge} uses the netdev (userspace) datapath without other_config:userspace-tso-enable=true: ` +
       `TCP and UDP from veth pods will be dropped with bad checksums (set it and restart ovs-vswitchd; see docs/veth.md)`
@@ -652,7 +686,7 @@ export class VethDriver {
     warnings.push(w);
   }
 
-  /** The host netns is reachable, OVSDB is connected, the default bridge exists. */
+  /** The host netns is reachable; with OVSDB connected, the default bridge exists. */
   health(): VethHealthReport {
     const problems: string[] = [];
     const warnings: string[] = [];
@@ -663,10 +697,9 @@ export class VethDriver {
         problems.push(`host netns ${this.hostNetns} is not accessible: ${(err as Error).message}`);
       }
     }
-    const state = this.vswitch.client.state;
-    if (state !== 'ready') problems.push(`OVSDB connection is ${state}`);
-    if (this.opts.defaultBridge && state === 'ready') {
-      if (!this.vswitch.client.cache.bridge(this.opts.defaultBridge)) problems.push(`OVS bridge ${this.opts.defaultBridge} does not exist`);
+    // OVSDB reachability is the daemons' readiness (CNI STATUS), not this driver's liveness.
+    if (this.opts.defaultBridge && this.vswitch.client.state === 'ready') {
+      if (!this.vswitch.rows.bridge(this.opts.defaultBridge)) problems.push(`OVS bridge ${this.opts.defaultBridge} does not exist`);
       else {
         const w = this.checksumCaveat(this.opts.defaultBridge);
         if (w) warnings.push(w);

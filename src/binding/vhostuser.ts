@@ -17,27 +17,33 @@
  * connect = the pod's directory (per-pod) → plug (one OVSDB transaction, acknowledged by
  * vswitchd) → client mode: wait for the socket (inotify, watch armed before the plug),
  * own it, move it → write the config file, then the pod's index, atomically. A failure
- * at any step undoes the steps before it. The pod's directory goes with its last
- * interface.
+ * at any step undoes the steps before it ({@link Rollback}). The pod's directory goes with
+ * its last interface. The driver implements the {@link BindingDriver} contract
+ * (driver.ts), CHECK and the reconciler's sweep included.
  */
 import { EventEmitter } from 'node:events';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
+import { systemError } from '../core/errors';
 import { DirWatcher, isSocket, waitForEntry, type DirEvent } from '../os/inotify';
+import { lstatOrUndefined } from '../os/lstat';
+import { VHOSTUSER_SAME_MOUNT_HINT } from '../os/rename';
 import { checkSameMount } from '../os/mounts';
 import { UnsafeTargetError, unlinkIfExists } from '../os/atomic-file';
 import { moveSocketOwned } from '../os/ownership';
 import { silentLogger, type Logger } from '../core/log';
-import type { VIFVHostUser } from '../vif/model';
+import type { VIF } from '../vif/model';
 import { vhostUserPortName } from '../vif/names';
 import { osVifExternalIds, ownerExternalIds, type Attachment } from '../vswitch/ownership';
 import type { PortSpec } from '../vswitch/ports';
 import type { Vswitch, WriteTimings } from '../vswitch/vswitch';
 import { formatAppConfig, generationOf } from './app-config';
 import { PortBudget, vhostUserLimit, type PortReservation } from './capacity';
-import { PodFiles, type PodPlace } from './pod-files';
+import { PodFiles, removePodDirContents, type PodPlace } from './pod-files';
 import type { PodAccess, SocketLayout } from './pod-dir';
 import type { PodIndexEntry } from './pod-index';
+import { bindingError, Rollback, type BindingCheckRequest, type BindingPreflight, type BindingDriver, type BindingPhase, type HealthReport, type SweepOptions, type SweepReport, type UnbindRequest } from './driver';
+import { hasCode } from '../core/errors';
 import {
   ValidationError,
   validateAbsolutePath,
@@ -50,6 +56,7 @@ import {
   validatePodUid,
   validateUnixSocketPath,
   validateVifName,
+  isPodUid,
   type VHostUserMode,
 } from '../core/validate';
 
@@ -119,7 +126,8 @@ export interface ConnectTimings extends WriteTimings {
 }
 
 export interface ConnectRequest {
-  vif: VIFVHostUser;
+  /** A VIFVHostUser (anything else fails validation). */
+  vif: VIF;
   containerId: string;
   ifname: string;
   podUid?: string;
@@ -134,21 +142,21 @@ export interface ConnectRequest {
 }
 
 export interface ConnectResult extends VhostUserAttachment {
+  readonly driver: 'vhostuser';
+  /** The OVS port name (= vifName). */
+  portName: string;
   /** False when the same attachment was already plugged (a repeated connect). */
   created: boolean;
   timings: ConnectTimings;
+  /** The phases that ran, by name (server mode has no socket-wait/rename). */
+  phases: Partial<Record<BindingPhase, number>>;
   /** Non-fatal findings, e.g. a controller-side vif.path that differs from ours. */
   warnings: string[];
 }
 
-export interface DisconnectRequest {
-  containerId: string;
-  ifname: string;
-  /** Lets DEL clean up even when neither our state nor OVSDB knows the attachment. */
-  vif?: VIFVHostUser;
-  /** The same for the pod's directory: the layout and pod UID the ADD had. */
-  socketLayout?: SocketLayout;
-  podUid?: string;
+export interface DisconnectRequest extends UnbindRequest {
+  /** Lets DEL clean up even when neither our state nor OVSDB knows the attachment (a VIFVHostUser; others are ignored). */
+  vif?: UnbindRequest['vif'];
 }
 
 export interface DisconnectResult {
@@ -157,41 +165,18 @@ export interface DisconnectResult {
   removed: { port: boolean; socket: boolean; configFile: boolean; podDir?: boolean };
 }
 
-export interface HealthReport {
-  ok: boolean;
-  problems: string[];
-}
+/** Names of the ports vhostplug derives (`vhu`/`tap` + 8 hex, `-`, 2 hex): what the sweep may remove. */
+const PORT_NAME = /^(vhu|tap)[0-9a-f]{8}-[0-9a-f]{2}$/;
+/** The flat layout's per-pod index. */
+const FLAT_INDEX = /^interfaces-([0-9a-fA-F-]{32,36})\.json$/;
 
-/** A connect step failed; the steps before it were undone. `cause` is the original error. */
-export class VhostUserError extends Error {
-  readonly code: string;
-  constructor(
-    readonly step: 'validate' | 'capacity' | 'directory' | 'plug' | 'socket' | 'rename' | 'config-file' | 'index',
-    cause: Error,
-  ) {
-    super(`vhost-user ${step} failed: ${cause.message}`, { cause });
-    this.name = 'VhostUserError';
-    const c = (cause as Error & { code?: unknown }).code;
-    this.code = typeof c === 'string' ? c : 'EVHOSTUSER';
-  }
-}
-
-interface Events {
+/** Events of {@link VhostUserDriver}: client-mode sockets re-created by a restarted ovs-vswitchd. */
+export interface VhostUserDriverEvents {
   /** A client-mode socket re-created by a restarted ovs-vswitchd was moved back to the pod. */
   'socket-restored': [{ attachment: VhostUserAttachment; latencyMs: number }];
   'restore-failed': [{ vifName: string; error: Error }];
 }
 
-function lstatOrUndefined(p: string): fs.Stats | undefined {
-  try {
-    return fs.lstatSync(p);
-  } catch (err) {
-    if ((err as { code?: string }).code === 'ENOENT') return undefined;
-    throw err;
-  }
-}
-
-/** The vhost-user driver. One per node agent; attachments are tracked by vif name. */
 /** What the driver keeps per pod: connects in flight, and one chain of file operations (directory, index). */
 interface PodState {
   pending: number;
@@ -201,7 +186,10 @@ interface PodState {
 const attKey = (containerId: string, ifname: string): string => `${containerId}/${ifname}`;
 
 /** The vhost-user driver. One per node agent; attachments are tracked by vif name. */
-export class VhostUserDriver extends EventEmitter<Events> {
+export class VhostUserDriver extends EventEmitter<VhostUserDriverEvents> implements BindingDriver {
+  readonly kind = 'vhostuser';
+  readonly vifKinds = ['VIFVHostUser'] as const;
+  readonly podSocket = true;
   private readonly byName = new Map<string, VhostUserAttachment>();
   private readonly byAttachment = new Map<string, VhostUserAttachment>();
   /** The place of each tracked attachment's files. */
@@ -217,7 +205,7 @@ export class VhostUserDriver extends EventEmitter<Events> {
   /** The switch's vhost-user port limit and the plugs holding a slot. */
   readonly budget: PortBudget;
   /** Where pods' files go and who owns them. */
-  readonly files: PodFiles;
+  private readonly files: PodFiles;
 
   constructor(
     private readonly vswitch: Vswitch,
@@ -227,7 +215,7 @@ export class VhostUserDriver extends EventEmitter<Events> {
     this.mountPoint = validateAbsolutePath(opts.mountPoint, '[vhostuser] mount_point');
     this.ovsVhuPath = validateAbsolutePath(opts.ovsVhuPath, '[vhostuser] ovs_vhu_path');
     this.log = opts.log ?? silentLogger;
-    this.budget = new PortBudget(vswitch.client.cache, vhostUserLimit(opts.vhostUserPortLimit));
+    this.budget = new PortBudget(vswitch.rows, vhostUserLimit(opts.vhostUserPortLimit));
     const cf = opts.configFile ?? {};
     this.files = new PodFiles({
       mountPoint: this.mountPoint,
@@ -269,7 +257,7 @@ export class VhostUserDriver extends EventEmitter<Events> {
    * Where a request's files will be (socket, pod's view of it, config file, directory),
    * validated; throws the ValidationError a connect would. No I/O.
    */
-  placeOf(req: { vifName: string; containerId: string; ifname: string; podUid?: string; socketLayout?: SocketLayout; access?: PodAccess; podMountPath?: string }): PodPlace {
+  private placeOf(req: { vifName: string; containerId: string; ifname: string; podUid?: string; socketLayout?: SocketLayout; access?: PodAccess; podMountPath?: string }): PodPlace {
     return this.files.place({
       layout: req.socketLayout ?? this.socketLayout,
       ...(req.podUid ? { podUid: validatePodUid(req.podUid) } : {}),
@@ -297,7 +285,7 @@ export class VhostUserDriver extends EventEmitter<Events> {
   }
 
   /** Pod directories (per-pod layout) that tracked attachments hold. */
-  heldPodDirs(): Set<string> {
+  private heldPodDirs(): Set<string> {
     const out = new Set<string>();
     for (const p of this.places.values()) if (p.layout === 'per-pod') out.add(p.dir);
     return out;
@@ -377,7 +365,7 @@ export class VhostUserDriver extends EventEmitter<Events> {
   private plan(req: ConnectRequest): { att: VhostUserAttachment; place: PodPlace; warnings: string[] } {
     const { vif } = req;
     const warnings: string[] = [];
-    if (!vif || vif.kind !== 'VIFVHostUser') throw new ValidationError('vif', vif?.kind, 'type', 'expected a VIFVHostUser');
+    if (!vif || vif.kind !== 'VIFVHostUser') throw new ValidationError('vif', (vif as { kind?: unknown } | undefined)?.kind, 'type', 'expected a VIFVHostUser');
     const containerId = validateContainerId(req.containerId);
     const ifname = validateIfName(req.ifname);
     const vifName = vhostUserPortName(vif.id); // validated there (deviceName)
@@ -387,7 +375,8 @@ export class VhostUserDriver extends EventEmitter<Events> {
     const mode = validateMode(vif.mode);
     const mac = validateMac(vif.address ?? undefined);
     const podUid = req.podUid ? validatePodUid(req.podUid) : undefined;
-    const access = req.access ?? this.opts.defaultAccess;
+    // The request's owner, mode and label over the node's ([vhostuser] owner, socket_mode, se_label), field by field.
+    const access = req.access || this.opts.defaultAccess ? { ...this.opts.defaultAccess, ...req.access } : undefined;
     const layout = req.socketLayout ?? this.socketLayout;
     const place = this.placeOf({ vifName, containerId, ifname, socketLayout: layout, ...(podUid ? { podUid } : {}), ...(access ? { access } : {}), ...(req.podMountPath ? { podMountPath: req.podMountPath } : {}) });
     if (mode === 'client') validateUnixSocketPath(this.ovsSocketPathOf(vifName), 'OVS vhost-user socket path');
@@ -442,6 +431,27 @@ export class VhostUserDriver extends EventEmitter<Events> {
   }
 
   /**
+   * The checks of a connect that change nothing: the request is valid (names, the pod UID
+   * the per-pod layout needs, socket paths that fit sun_path) and, for a new port, the
+   * switch has a vhost-user slot left. Throws the BindingError connect would.
+   */
+  preflight(req: ConnectRequest): BindingPreflight {
+    let planned: { att: VhostUserAttachment; place: PodPlace };
+    try {
+      planned = this.plan(req);
+    } catch (err) {
+      throw bindingError('vhostuser', 'validate', err);
+    }
+    const { att, place } = planned;
+    try {
+      if (!this.vswitch.portOwner(att.vifName)) this.budget.reserve().release();
+    } catch (err) {
+      throw bindingError('vhostuser', 'capacity', err);
+    }
+    return { socketPath: place.socketPath, podSocketPath: place.podSocketPath, configPath: place.configPath, socketLayout: place.layout };
+  }
+
+  /**
    * Plugs the VIF and hands the socket, the config file and the pod's index to the pod.
    * Idempotent for the same attachment; a failure undoes every step already done.
    */
@@ -451,12 +461,12 @@ export class VhostUserDriver extends EventEmitter<Events> {
     try {
       planned = this.plan(req);
     } catch (err) {
-      throw new VhostUserError('validate', err as Error);
+      throw bindingError('vhostuser', 'validate', err);
     }
     const { att, place, warnings } = planned;
-    const undo: (() => Promise<unknown>)[] = [];
+    const rollback = new Rollback(this.log, { driver: 'vhostuser', vif: att.vifName });
     const timings: ConnectTimings = { commitMs: 0, ackMs: 0, socketWaitMs: 0, renameMs: 0, fileMs: 0, totalMs: 0 };
-    let step: VhostUserError['step'] = 'plug';
+    let step = 'plug';
     let created = false;
     const ac = new AbortController();
     let socketWait: Promise<fs.Stats> | undefined;
@@ -476,7 +486,7 @@ export class VhostUserDriver extends EventEmitter<Events> {
         // Created before the plug: a server-mode app creates its socket there, OVS connects to it.
         step = 'directory';
         const dir = await this.podOp(place, () => this.files.ensureDir(place));
-        if (dir.created) undo.push(() => this.podOp(place, () => this.removePodDirIfUnused(place)));
+        if (dir.created) rollback.add('directory', () => this.podOp(place, () => this.removePodDirIfUnused(place)));
       }
       step = 'plug';
       const alreadyMoved = att.mode === 'client' && existing?.attachment !== undefined && lstatOrUndefined(att.socketPath)?.isSocket() === true;
@@ -491,7 +501,7 @@ export class VhostUserDriver extends EventEmitter<Events> {
       }
       // Registered before the plug: a commit whose vswitchd acknowledgement then fails
       // (VswitchdError, timeout) leaves a port behind that must go too.
-      if (!existing) undo.push(() => this.delPortIfOurs(att));
+      if (!existing) rollback.add('port', () => this.delPortIfOurs(att));
       const plugged = await this.vswitch.addPort(this.portSpec(att, req.vif.port_profile?.interface_id), att, {
         waitForVswitchd: this.opts.waitForVswitchd ?? true,
         timeoutMs: this.opts.ackTimeoutMs ?? 120_000,
@@ -511,7 +521,7 @@ export class VhostUserDriver extends EventEmitter<Events> {
         const r = performance.now();
         this.moveIntoPodDir(att, place);
         timings.renameMs = performance.now() - r;
-        undo.push(() => unlinkIfExists(att.socketPath));
+        rollback.add('socket', () => unlinkIfExists(att.socketPath));
       }
 
       step = 'config-file';
@@ -519,7 +529,7 @@ export class VhostUserDriver extends EventEmitter<Events> {
       const previous = this.byName.get(att.vifName);
       if (previous) att.generation = previous.generation;
       await this.writeConfig(att, place);
-      undo.push(() => unlinkIfExists(att.configPath));
+      rollback.add('config-file', () => unlinkIfExists(att.configPath));
       // Tracked and indexed in one step of the pod's chain, so parallel connects of one
       // pod each see the others in the index.
       step = 'index';
@@ -538,19 +548,15 @@ export class VhostUserDriver extends EventEmitter<Events> {
       slot?.release();
       ac.abort();
       if (pod) pod.pending--;
-      for (const u of undo.reverse()) {
-        try {
-          await u();
-        } catch (e) {
-          this.log.error('vhost-user: rollback step failed', { vif: att.vifName, error: e });
-        }
-      }
-      throw err instanceof VhostUserError ? err : new VhostUserError(step, err as Error);
+      await rollback.run();
+      throw bindingError('vhostuser', step, err);
     }
     if (pod) pod.pending--;
     timings.totalMs = performance.now() - t0;
     for (const w of warnings) this.log.warn(w, { vif: att.vifName });
-    return { ...att, created, timings, warnings };
+    const phases: ConnectResult['phases'] = { 'ovsdb-commit': timings.commitMs, 'vswitchd-ack': timings.ackMs, 'config-file': timings.fileMs };
+    if (att.mode === 'client') Object.assign(phases, { 'socket-wait': timings.socketWaitMs, rename: timings.renameMs });
+    return { ...att, driver: 'vhostuser', portName: att.vifName, created, timings, phases, warnings };
   }
 
   /** Deletes the attachment's port if it exists and carries this attachment's ownership keys. */
@@ -567,13 +573,12 @@ export class VhostUserDriver extends EventEmitter<Events> {
     let timer: NodeJS.Timeout | undefined;
     const timeout = new Promise<never>((_, reject) => {
       timer = setTimeout(() => {
-        const e = new Error(
-          `ETIMEDOUT: ovs-vswitchd did not create the vhost-user socket '${this.ovsSocketPathOf(att.vifName)}' within ${limit} ms ` +
-            `(is [vhostuser] ovs_vhu_path the OVS run dir, and is this a DPDK ovs-vswitchd?)`,
-        ) as Error & { code: string; path: string };
-        e.code = 'ETIMEDOUT';
-        e.path = this.ovsSocketPathOf(att.vifName);
-        reject(e);
+        reject(
+          systemError('ETIMEDOUT', 'inotify', {
+            path: this.ovsSocketPathOf(att.vifName),
+            detail: `ovs-vswitchd did not create the vhost-user socket within ${limit} ms; is [vhostuser] ovs_vhu_path the OVS run dir, and is this a DPDK ovs-vswitchd?`,
+          }),
+        );
       }, limit);
     });
     try {
@@ -613,6 +618,32 @@ export class VhostUserDriver extends EventEmitter<Events> {
   // ------------------------------------------------------------ disconnect
 
   /**
+   * Where an attachment's files are: tracked, else OVSDB's record (layout, pod UID, owner),
+   * else the caller's hints (a DEL after both are gone).
+   */
+  private recordedPlace(
+    containerId: string,
+    ifname: string,
+    vifName: string | undefined,
+    tracked: VhostUserAttachment | undefined,
+    recorded: Attachment | undefined,
+    hints: { socketLayout?: SocketLayout; podUid?: string },
+  ): PodPlace {
+    try {
+      if (tracked) return this.placeOfAttachment(tracked);
+      const a = recorded ?? this.vswitch.portOwner(vifName ?? '')?.attachment;
+      const ours = a && a.containerId === containerId && a.ifname === ifname ? a : undefined;
+      const layout = ours ? (ours.socketLayout ?? 'flat') : (hints.socketLayout ?? 'flat');
+      const podUid = ours ? ours.podUid : hints.podUid;
+      return this.placeOf({ vifName: vifName ?? 'vhux', containerId, ifname, socketLayout: layout === 'per-pod' && !podUid ? 'flat' : layout, ...(podUid ? { podUid } : {}) });
+    } catch (err) {
+      // A recorded UID that is not one (hand-edited OVSDB): the flat names are all we can trust.
+      this.log.warn("vhost-user: cannot place the attachment's files; using the flat layout", { containerId, ifname, error: err });
+      return this.placeOf({ vifName: vifName ?? 'vhux', containerId, ifname, socketLayout: 'flat' });
+    }
+  }
+
+  /**
    * Removes the socket, the config file, the port, the pod's index entry and, with its
    * last interface, the pod's directory. Idempotent: anything already gone is success.
    * The port is removed after the files: until then OVSDB still records the attachment,
@@ -623,33 +654,21 @@ export class VhostUserDriver extends EventEmitter<Events> {
     const ifname = validateIfName(req.ifname);
     const tracked = this.find(containerId, ifname);
     const owned = tracked ? undefined : this.vswitch.findByAttachment(containerId, ifname);
-    let vifName = tracked?.vifName ?? owned?.name;
-    if (!vifName && req.vif?.id) vifName = vhostUserPortName(req.vif.id);
+    let vifName = tracked?.vifName ?? owned?.name ?? req.portName;
+    if (!vifName && req.vif?.kind === 'VIFVHostUser' && req.vif.id) vifName = vhostUserPortName(req.vif.id);
     const removed: DisconnectResult['removed'] = { port: false, socket: false, configFile: false };
-    // Where its files are: tracked, else OVSDB's record (layout, pod UID, owner), else the caller's hints.
-    let place: PodPlace;
-    try {
-      if (tracked) place = this.placeOfAttachment(tracked);
-      else {
-        const a = owned?.attachment ?? this.vswitch.portOwner(vifName ?? '')?.attachment;
-        const ours = a && a.containerId === containerId && a.ifname === ifname ? a : undefined;
-        const layout = ours ? (ours.socketLayout ?? 'flat') : (req.socketLayout ?? 'flat');
-        const podUid = ours ? ours.podUid : req.podUid;
-        place = this.placeOf({ vifName: vifName ?? 'vhux', containerId, ifname, socketLayout: layout === 'per-pod' && !podUid ? 'flat' : layout, ...(podUid ? { podUid } : {}) });
-      }
-    } catch (err) {
-      // A recorded UID that is not one (hand-edited OVSDB): the flat names are all we can trust.
-      this.log.warn('vhost-user: cannot place the attachment\'s files; cleaning the flat layout only', { containerId, ifname, error: err });
-      place = this.placeOf({ vifName: vifName ?? 'vhux', containerId, ifname, socketLayout: 'flat' });
-    }
+    const place = this.recordedPlace(containerId, ifname, vifName, tracked, owned?.attachment, req);
     if (vifName) {
       validateVifName(vifName);
       const info = this.vswitch.portOwner(vifName);
       const foreign = info?.attachment && (info.attachment.containerId !== containerId || info.attachment.ifname !== ifname);
       if (!foreign) {
         removed.socket = await unlinkIfExists(place.socketPath);
-        // Client mode leftovers in OVS's dir (a socket never moved because a connect failed).
+        // Client mode leftovers in OVS's dir: a socket never moved because a connect failed, or
+        // one whose port is already gone but that vswitchd could not unlink (EROFS): with no
+        // port of that name, nothing else can own a socket there.
         if (info?.type === 'dpdkvhostuser') await unlinkIfExists(this.ovsSocketPathOf(vifName));
+        else if (!info && lstatOrUndefined(this.ovsSocketPathOf(vifName))?.isSocket()) await unlinkIfExists(this.ovsSocketPathOf(vifName));
       }
       removed.configFile = await unlinkIfExists(place.configPath);
       if (!foreign) {
@@ -749,7 +768,7 @@ export class VhostUserDriver extends EventEmitter<Events> {
       this.scheduleRearm();
       return;
     }
-    this.sweep();
+    this.restoreAll();
   }
 
   private scheduleRearm(): void {
@@ -762,7 +781,7 @@ export class VhostUserDriver extends EventEmitter<Events> {
   }
 
   /** Moves back every client-mode socket that sits in ovs_vhu_path. */
-  private sweep(): void {
+  private restoreAll(): void {
     for (const att of this.byName.values()) {
       if (att.mode === 'client' && lstatOrUndefined(this.ovsSocketPathOf(att.vifName))?.isSocket()) void this.restore(att, performance.now());
     }
@@ -772,7 +791,7 @@ export class VhostUserDriver extends EventEmitter<Events> {
     switch (ev.type) {
       case 'overflow':
         // Events were lost: sweep every client-mode attachment.
-        this.sweep();
+        this.restoreAll();
         return;
       case 'ignored':
       case 'delete_self':
@@ -824,7 +843,7 @@ export class VhostUserDriver extends EventEmitter<Events> {
     for (const [label, dir] of dirs) {
       try {
         const st = fs.statSync(dir);
-        if (!st.isDirectory()) throw Object.assign(new Error(`not a directory`), { code: 'ENOTDIR' });
+        if (!st.isDirectory()) throw systemError('ENOTDIR', 'stat', { path: dir });
         fs.accessSync(dir, fs.constants.W_OK);
       } catch (err) {
         bothOk = false;
@@ -833,7 +852,7 @@ export class VhostUserDriver extends EventEmitter<Events> {
     }
     if (bothOk) {
       try {
-        const m = checkSameMount(this.ovsVhuPath, this.mountPoint, ['[vhostuser] ovs_vhu_path', '[vhostuser] mount_point']);
+        const m = checkSameMount(this.ovsVhuPath, this.mountPoint, ['[vhostuser] ovs_vhu_path', '[vhostuser] mount_point'], VHOSTUSER_SAME_MOUNT_HINT);
         if (!m.same) problems.push(m.message);
       } catch (err) {
         problems.push(`cannot compare the mounts of ovs_vhu_path and mount_point: ${(err as Error).message}`);
@@ -843,6 +862,102 @@ export class VhostUserDriver extends EventEmitter<Events> {
       problems.push(`client-mode socket recovery is not watching ${this.ovsVhuPath} (re-arming)`);
     }
     return { ok: problems.length === 0, problems };
+  }
+
+  /**
+   * CHECK of one attachment: the OVS port exists, is this attachment's, is a vhost-user
+   * port of the expected mode on the expected bridge, has an ofport and no error; the
+   * socket is a socket (server mode: the pod application creates it, so it may be absent
+   * until the app starts: absence is accepted, anything else at that path is not); the
+   * config file names this port, MAC and mode. Cheap: cache reads, a few lstat/reads.
+   */
+  async check(req: BindingCheckRequest): Promise<string[]> {
+    const containerId = validateContainerId(req.containerId);
+    const ifname = validateIfName(req.ifname);
+    const problems: string[] = [];
+    const tracked = this.find(containerId, ifname);
+    const portName = req.expect?.portName ?? tracked?.vifName ?? this.vswitch.findByAttachment(containerId, ifname)?.name;
+    if (!portName) return [`no vhost-user port is recorded for ${containerId}/${ifname}`];
+    const port = this.vswitch.portInfo(portName);
+    const mode = req.expect?.mode ?? tracked?.mode ?? (port?.type === 'dpdkvhostuser' ? 'client' : 'server');
+    if (!port) problems.push(`OVS port ${portName} is missing`);
+    else {
+      if (!port.attachment || port.attachment.containerId !== containerId || port.attachment.ifname !== ifname) problems.push(`OVS port ${portName} is not owned by this attachment`);
+      if (port.error) problems.push(`OVS interface ${portName} has error: ${port.error}`);
+      if (port.ofport === -1) problems.push(`OVS interface ${portName} has ofport -1`);
+      const bridge = req.expect?.bridge ?? tracked?.bridge;
+      if (bridge !== undefined && port.bridge !== bridge) problems.push(`OVS port ${portName} is on bridge ${port.bridge ?? '(none)'}, not ${bridge}`);
+      const wantType = mode === 'client' ? 'dpdkvhostuser' : 'dpdkvhostuserclient';
+      if (port.type !== wantType) problems.push(`OVS interface ${portName} has type "${port.type}", not ${wantType}`);
+    }
+    const place = this.recordedPlace(containerId, ifname, portName, tracked, port?.attachment, {});
+    const sock = place.socketPath;
+    const st = lstatOrUndefined(sock);
+    if (!st) {
+      if (mode === 'client') problems.push(`vhost-user socket ${sock} is missing`);
+    } else if (!st.isSocket()) problems.push(`${sock} is not a socket`);
+    const cfgPath = place.configPath;
+    try {
+      const cfgSt = fs.lstatSync(cfgPath);
+      if (!cfgSt.isFile()) throw new Error('not a regular file');
+      // The file is pod-writable: bounded, and only compared, never used as a name or path.
+      if (cfgSt.size > 64 * 1024) throw new Error('larger than 64 KiB');
+      const cfg = JSON.parse(fs.readFileSync(cfgPath, 'utf8')) as Record<string, unknown>;
+      const mac = req.expect?.mac ?? tracked?.mac ?? port?.external_ids['attached-mac'];
+      if (cfg.vhostname !== portName) problems.push(`config file ${cfgPath}: vhostname "${String(cfg.vhostname)}" is not ${portName}`);
+      if (mac !== undefined && String(cfg.vhostmac).toLowerCase() !== mac) problems.push(`config file ${cfgPath}: vhostmac "${String(cfg.vhostmac)}" is not ${mac}`);
+      if (cfg.mode !== mode) problems.push(`config file ${cfgPath}: mode "${String(cfg.mode)}" is not ${mode}`);
+    } catch (e) {
+      problems.push(`config file ${cfgPath} is unusable: ${(e as Error).message}`);
+    }
+    return problems;
+  }
+
+  /**
+   * The reconciler's sweep of the mount dir: sockets named like our ports and config files
+   * naming one of our ports (`vhostname`), held by no owned port, stray temp files of
+   * atomic writes, flat indexes (`interfaces-<uid>.json`) of pods with no owned port; pod
+   * directories (`<pod-uid>/`) no owned port or connect in flight holds, emptied and
+   * removed; inside held pod directories the same strays. Entries are unlinked, never
+   * followed; a pod-writable file is removed only on the strength of its own content.
+   */
+  sweep(opts: SweepOptions): SweepReport {
+    const r: SweepReport = { removed: [], errors: [] };
+    // What is held: every owned port's socket and config file, its pod's directory or flat index.
+    const held: HeldFiles = { ports: new Set(), files: new Set(), flatUids: new Set() };
+    const heldPodDirs = new Set<string>();
+    for (const p of this.vswitch.ownedPorts()) {
+      held.ports.add(p.name);
+      held.files.add(path.basename(this.configPathOf(p.attachment.containerId, p.attachment.ifname)));
+      if (p.attachment.podUid && p.attachment.socketLayout === 'per-pod') heldPodDirs.add(p.attachment.podUid);
+      else if (p.attachment.podUid) held.flatUids.add(p.attachment.podUid);
+    }
+    // Connects in flight hold their pod's directory before their port exists.
+    for (const d of this.heldPodDirs()) heldPodDirs.add(path.basename(d));
+    for (const key of this.pods.keys()) if (path.dirname(key) === this.mountPoint) heldPodDirs.add(path.basename(key));
+    sweepDir(this.mountPoint, held, opts, r, (name, st) => {
+      if (!isPodUid(name)) return;
+      const dir = path.join(this.mountPoint, name);
+      if (heldPodDirs.has(name)) {
+        // A live pod's directory: only our own strays inside it.
+        sweepDir(dir, { ...held, flatUids: new Set() }, opts, r);
+        return;
+      }
+      if (!opts.startup && !opts.isOld(st.mtimeMs)) return;
+      // A pod directory no attachment holds (its DEL was lost): emptied and removed, never followed.
+      try {
+        if (removePodDirContents(dir, this.log)) r.removed.push(dir);
+        else r.errors.push(`${dir}: holds subdirectories the pod made; left in place`);
+      } catch (e) {
+        r.errors.push(`${dir}: ${(e as Error).message}`);
+      }
+    });
+    return r;
+  }
+
+  /** Stops the socket recovery watch (the attachments stay in OVSDB). */
+  close(): void {
+    this.stopSocketRecovery();
   }
 }
 
@@ -872,3 +987,53 @@ function indexEntryOf(a: VhostUserAttachment, p: PodPlace): PodIndexEntry {
   };
 }
 
+/** What a sweep keeps: owned ports' sockets and config files, and the flat indexes of their pods. */
+interface HeldFiles {
+  ports: Set<string>;
+  files: Set<string>;
+  flatUids: Set<string>;
+}
+
+/** Removes our stray entries in one directory (the mount point, or a held pod's directory); subdirectories go to `onDir`. */
+function sweepDir(dir: string, held: HeldFiles, opts: SweepOptions, r: SweepReport, onDir?: (name: string, st: fs.Stats) => void): void {
+  let names: string[];
+  try {
+    names = fs.readdirSync(dir);
+  } catch (e) {
+    r.errors.push(`${dir}: ${(e as Error).message}`);
+    return;
+  }
+  for (const name of names) {
+    const file = path.join(dir, name);
+    const st = lstatOrUndefined(file);
+    if (!st) continue;
+    if (st.isDirectory()) {
+      onDir?.(name, st);
+      continue;
+    }
+    if (!opts.startup && !opts.isOld(st.mtimeMs)) continue;
+    if (!isStray(file, name, st, held)) continue;
+    try {
+      fs.unlinkSync(file);
+      r.removed.push(file);
+    } catch (e) {
+      if (!hasCode(e, 'ENOENT')) r.errors.push(`${file}: ${(e as Error).message}`);
+    }
+  }
+}
+
+/** Whether one entry is ours and held by nothing. */
+function isStray(file: string, name: string, st: fs.Stats, held: HeldFiles): boolean {
+  if (name.startsWith('.') && name.includes('.tmp-') && st.isFile()) return true;
+  if (PORT_NAME.test(name) && st.isSocket()) return !held.ports.has(name);
+  const flatIndex = FLAT_INDEX.exec(name);
+  if (flatIndex && isPodUid(flatIndex[1]!) && st.isFile()) return !held.flatUids.has(flatIndex[1]!);
+  if (!st.isFile() || held.files.has(name) || st.size >= 64 * 1024) return false;
+  // Pod-writable: only this entry itself can be removed on the strength of its content.
+  try {
+    const doc = JSON.parse(fs.readFileSync(file, 'utf8')) as { vhostname?: unknown; version?: unknown };
+    return typeof doc.vhostname === 'string' && PORT_NAME.test(doc.vhostname) && doc.version !== undefined && !held.ports.has(doc.vhostname);
+  } catch {
+    return false;
+  }
+}

@@ -2,19 +2,12 @@
 export interface Command {
   name: string;
   summary: string;
+  /** The --help text; a lazily loaded command has `loadUsage` instead. */
   usage: string;
+  loadUsage?(): Promise<string>;
   /** Returns the process exit code. */
   run(argv: string[]): Promise<number>;
 }
 
 /** An error that the CLI prints as one clear line (no stack) and exits with `exitCode`. */
-export class UsageError extends Error {
-  readonly code = 'EUSAGE';
-  constructor(
-    message: string,
-    readonly exitCode = 2,
-  ) {
-    super(message);
-    this.name = 'UsageError';
-  }
-}
+export { UsageError } from '../core/errors';

@@ -2,6 +2,7 @@
  * `vhostplug daemon`: runs the node agent behind the `vhostplug-cni` shim until SIGTERM
  * or SIGINT (graceful stop). Logs are JSON lines on stderr.
  */
+import * as fs from 'node:fs';
 import { parseArgs } from 'node:util';
 import { formatConfigWarning, loadConfig, parseConfig } from '../agent/config';
 import { Daemon } from '../daemon/daemon';
@@ -32,9 +33,16 @@ const OPTIONS = {
   'health-port': { type: 'string' },
 } as const;
 
-/** The daemon can reach the Kubernetes API: [kubernetes] api_root, KUBECONFIG, the in-cluster service account, or --kuryr. */
-export function hasKubernetesAccess(config: VhostplugConfig, env: NodeJS.ProcessEnv, kuryr: boolean): boolean {
-  return kuryr || config.kubernetes.api_root !== null || !!env.KUBECONFIG || !!env.KUBERNETES_SERVICE_HOST;
+/** Where kubelet mounts a pod's service account token (absent with automountServiceAccountToken: false). */
+export const SERVICE_ACCOUNT_TOKEN = '/var/run/secrets/kubernetes.io/serviceaccount/token';
+
+/**
+ * The daemon can reach the Kubernetes API: [kubernetes] api_root, KUBECONFIG, the in-cluster
+ * service account (KUBERNETES_SERVICE_HOST, set in every pod, AND a mounted token: the
+ * standalone DaemonSet mounts none), or --kuryr.
+ */
+export function hasKubernetesAccess(config: VhostplugConfig, env: NodeJS.ProcessEnv, kuryr: boolean, tokenFile = SERVICE_ACCOUNT_TOKEN): boolean {
+  return kuryr || config.kubernetes.api_root !== null || !!env.KUBECONFIG || (!!env.KUBERNETES_SERVICE_HOST && fs.existsSync(tokenFile));
 }
 
 /** Starts advertising vhostplug.io/vhostuser on this node's Node object (docs/capacity.md). */
@@ -172,7 +180,7 @@ See docs/daemon.md, docs/kuryr.md and docs/capacity.md.
         health
           .addCheck('ready', 'capabilities', netAdminCheck())
           .addCheck('ready', 'status', () => daemon.statusProblems().map((p) => `${p.code}: ${p.msg}`).join('; ') || undefined)
-          .addCheck('alive', 'vhost-user', () => daemon.plugin.vhostuser.health().problems.join('; ') || undefined)
+          .addDriverChecks('alive', daemon.plugin.drivers.all())
           .addCheck('alive', 'memory', memoryCheck(loaded.config.cni_health_server.max_memory_usage));
         healthServer = await startHealthServer({ port: healthPort, state: health });
         log.info('daemon: health listening', { host: healthServer.host, port: healthServer.port });

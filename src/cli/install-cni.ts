@@ -11,7 +11,10 @@ import { parseArgs } from 'node:util';
 import { cniShimPath } from '../native';
 import { writeFileAtomic } from '../os/atomic-file';
 import { NETCONF_MODES } from '../cni/netconf';
-import { CURRENT_CNI_VERSION } from '../cni/spec';
+import { SUPPORTED_CNI_VERSIONS } from '../cni/spec';
+
+/** The conflist's cniVersion for runtimes whose libcni predates cniVersions (< 1.2). */
+export const CONFLIST_CNI_VERSION = '1.0.0';
 import { UsageError, type Command } from './command';
 
 const OPTIONS = {
@@ -35,7 +38,9 @@ export function buildConflist(o: { name: string; mode: string; bridge: string; m
   if (o.daemonSocket) plugin.daemonSocket = o.daemonSocket;
   if (o.mode !== 'veth') plugin.capabilities = { CNIDeviceInfoFile: true };
   if (o.subnet) plugin.ipam = { type: 'host-local', ranges: [[{ subnet: o.subnet }]], routes: [] };
-  return { cniVersion: CURRENT_CNI_VERSION, cniVersions: ['0.3.1', '0.4.0', '1.0.0', '1.1.0'], name: o.name, plugins: [plugin] };
+  // libcni >= 1.2 picks the highest of cniVersions (1.1.0); older ones (containerd 1.6's)
+  // ignore cniVersions and would refuse a 1.1.0 result, so cniVersion stays 1.0.0.
+  return { cniVersion: CONFLIST_CNI_VERSION, cniVersions: [...SUPPORTED_CNI_VERSIONS], name: o.name, plugins: [plugin] };
 }
 
 export const installCniCommand: Command = {

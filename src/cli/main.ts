@@ -2,6 +2,7 @@
 /**
  * The `vhostplug` command line: one binary, one subcommand per job.
  */
+import { errorCode } from '../core/errors';
 import type { Command } from './command';
 import { UsageError } from './command';
 import { commands } from './commands';
@@ -24,8 +25,8 @@ function topUsage(): string {
 function errorLine(err: unknown): string {
   if (err instanceof UsageError) return err.message;
   if (err instanceof Error) {
-    const code = (err as { code?: unknown }).code;
-    return typeof code === 'string' && !err.message.startsWith(code) ? `${err.message} [${code}]` : err.message;
+    const code = errorCode(err);
+    return code !== undefined && !err.message.startsWith(code) ? `${err.message} [${code}]` : err.message;
   }
   return String(err);
 }
@@ -47,7 +48,12 @@ export async function main(argv: string[]): Promise<number> {
     return 2;
   }
   if (rest.includes('--help') || rest.includes('-h')) {
-    process.stdout.write(cmd.usage.trim() + '\n');
+    try {
+      process.stdout.write((cmd.loadUsage ? await cmd.loadUsage() : cmd.usage).trim() + '\n');
+    } catch (err) {
+      process.stderr.write(`vhostplug ${name}: ${errorLine(err)}\n`);
+      return err instanceof UsageError ? err.exitCode : 1;
+    }
     return 0;
   }
   try {

@@ -13,6 +13,7 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { parseArgs } from 'node:util';
+import { hasCode, systemError, VhostplugError } from '../core/errors';
 import { findInterface, flatPodIndexFile, parsePodIndex, POD_INDEX_FILE, MAX_POD_INDEX_BYTES, PodIndexError, type PodIndex, type PodIndexEntry } from '../binding/pod-index';
 import { DirWatcher } from '../os/inotify';
 import { UsageError, type Command } from './command';
@@ -41,7 +42,7 @@ export function readPodIndex(dir: string, podUid?: string): PodIndex {
   try {
     return readIndexFile(path.join(dir, POD_INDEX_FILE));
   } catch (err) {
-    if ((err as NodeJS.ErrnoException).code !== 'ENOENT' || podUid === undefined) throw err;
+    if (!hasCode(err, 'ENOENT') || podUid === undefined) throw err;
   }
   let name: string;
   try {
@@ -86,7 +87,7 @@ export function queryPodIndex(q: PodInfoQuery): { ok: true; interfaces: PodInter
   try {
     index = readPodIndex(q.dir, q.podUid);
   } catch (err) {
-    if ((err as NodeJS.ErrnoException).code === 'ENOENT') {
+    if (hasCode(err, 'ENOENT')) {
       const names = [POD_INDEX_FILE, ...(q.podUid === undefined ? [] : [`interfaces-${q.podUid}.json`])].map((n) => path.join(q.dir, n));
       return { ok: false, reason: `${names.join(' nor ')} exists (yet)` };
     }
@@ -113,11 +114,9 @@ function isSocketAt(p: string): boolean {
 }
 
 /** The query did not come true within the wait. */
-export class PodInfoTimeoutError extends Error {
-  readonly code = 'ETIMEDOUT';
+export class PodInfoTimeoutError extends VhostplugError {
   constructor(seconds: number, reason: string) {
-    super(`ETIMEDOUT: gave up after ${seconds} s: ${reason}`);
-    this.name = 'PodInfoTimeoutError';
+    super('ETIMEDOUT', `ETIMEDOUT: gave up after ${seconds} s: ${reason}`);
   }
 }
 
@@ -154,7 +153,7 @@ export function waitForPodInfo(q: PodInfoQuery, timeoutMs: number): Promise<PodI
       try {
         watcher = new DirWatcher(q.dir, (ev) => {
           if (ev.type === 'ignored' || ev.type === 'delete_self' || ev.type === 'move_self' || ev.type === 'unmount') {
-            finish(Object.assign(new Error(`ENOENT: the directory ${q.dir} went away while waiting`), { code: 'ENOENT', path: q.dir }));
+            finish(systemError('ENOENT', 'inotify', { path: q.dir, detail: 'the directory went away while waiting' }));
           } else check();
         });
       } catch (err) {
@@ -164,7 +163,7 @@ export function waitForPodInfo(q: PodInfoQuery, timeoutMs: number): Promise<PodI
       timer = setTimeout(() => finish(new PodInfoTimeoutError(timeoutMs / 1000, last)), timeoutMs);
     }
     check();
-    if (!done && timeoutMs <= 0) finish(Object.assign(new Error(last), { code: 'ENOENT' }));
+    if (!done && timeoutMs <= 0) finish(systemError('ENOENT', 'open', { path: q.dir, detail: last }));
   });
 }
 

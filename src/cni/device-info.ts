@@ -17,6 +17,7 @@
  * write elsewhere. Writes are atomic (temp file, fsync, rename, directory fsync), mode
  * 0444 as Multus writes its own; removal is idempotent.
  */
+import { hasCode } from '../core/errors';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { CniError, CniErrorCode } from './errors';
@@ -104,7 +105,7 @@ export async function readDeviceInfo(file: string, opts: DeviceInfoOptions = {})
   try {
     return JSON.parse(await fs.promises.readFile(file, 'utf8')) as unknown;
   } catch (e) {
-    if ((e as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
+    if (hasCode(e, 'ENOENT')) return undefined;
     throw new CniError(CniErrorCode.IoFailure, 'cannot read the device-info file', `${file}: ${(e as Error).message}`, { cause: e });
   }
 }
@@ -115,7 +116,7 @@ export async function removeDeviceInfo(file: string, opts: DeviceInfoOptions = {
   try {
     await fs.promises.unlink(file);
   } catch (e) {
-    if ((e as NodeJS.ErrnoException).code !== 'ENOENT') {
+    if (!hasCode(e, 'ENOENT')) {
       throw new CniError(CniErrorCode.IoFailure, 'cannot remove the device-info file', `${file}: ${(e as Error).message}`, { cause: e });
     }
   }

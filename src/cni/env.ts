@@ -15,7 +15,6 @@
 import {
   isValidationError,
   MAX_CONTAINER_ID_BYTES,
-  MAX_IFNAME_BYTES,
   validateAbsolutePath,
   validateContainerId,
   validateIfName,
@@ -24,6 +23,7 @@ import {
   validatePodNamespace,
   validatePodUid,
 } from '../core/validate';
+import { MAX_IFNAME_BYTES } from '../core/net';
 import { CniError, CniErrorCode } from './errors';
 import { CNI_COMMANDS, type CniCommand } from './spec';
 

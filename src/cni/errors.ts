@@ -5,6 +5,7 @@
  * exiting non-zero. Everything the CNI layer throws at a runtime is a {@link CniError};
  * anything else is mapped by {@link toCniError} so no bare string ever reaches a runtime.
  */
+import { isSystemError, VhostplugError } from '../core/errors';
 
 /** Well-known CNI error codes (0-99 are reserved by the spec; 100+ are ours). */
 export const CniErrorCode = {
@@ -42,26 +43,51 @@ export interface CniErrorJson {
   details?: string;
 }
 
-/** A CNI error: spec code, short message and optional details (the underlying cause). */
-export class CniError extends Error {
-  /** Spec error code (see {@link CniErrorCode}). */
-  readonly code: number;
+/** The string `code` of each well-known CNI code (others: `ECNI<n>`). */
+const CODE_NAMES: Readonly<Record<number, string>> = {
+  1: 'ECNIVERSION',
+  2: 'ECNIUNSUPPORTEDFIELD',
+  3: 'ECNIUNKNOWNCONTAINER',
+  4: 'ECNIENV',
+  5: 'ECNIIO',
+  6: 'ECNIDECODE',
+  7: 'ECNICONFIG',
+  11: 'ECNITRYAGAIN',
+  50: 'ECNIUNAVAILABLE',
+  51: 'ECNIDEGRADED',
+  100: 'ECNIINTERNAL',
+  101: 'ECNICHECK',
+  102: 'ECNIPORTCONFLICT',
+};
+
+/** The string code of a numeric CNI code: `ECNICONFIG` for 7, `ECNI<n>` for one without a name. */
+export function cniCodeName(cniCode: number): string {
+  return CODE_NAMES[cniCode] ?? `ECNI${cniCode}`;
+}
+
+/**
+ * A CNI error: the spec's numeric code (`cniCode`, what the runtime sees as `code` in the
+ * JSON), a short message and optional details (the underlying cause). Its own `code` is a
+ * string like every vhostplug error's ({@link cniCodeName}).
+ */
+export class CniError extends VhostplugError {
+  /** Spec error code (see {@link CniErrorCode}): the `code` of the JSON form. */
+  readonly cniCode: number;
   /** Short human-readable message (`msg` in the JSON form). */
   readonly msg: string;
   /** Longer explanation or underlying cause (`details` in the JSON form). */
   readonly details: string | undefined;
 
-  constructor(code: CniErrorCodeValue, msg: string, details?: string, options?: { cause?: unknown }) {
-    super(details ? `${msg}: ${details}` : msg, options);
-    this.name = 'CniError';
-    this.code = code;
+  constructor(cniCode: CniErrorCodeValue, msg: string, details?: string, options?: { cause?: unknown }) {
+    super(cniCodeName(cniCode), details ? `${msg}: ${details}` : msg, options);
+    this.cniCode = cniCode;
     this.msg = msg;
     this.details = details || undefined;
   }
 
   /** The spec's error object, in the requested cniVersion (the runtime's version is echoed). */
   toJSON(cniVersion: string): CniErrorJson {
-    const out: CniErrorJson = { cniVersion, code: this.code, msg: this.msg };
+    const out: CniErrorJson = { cniVersion, code: this.cniCode, msg: this.msg };
     if (this.details !== undefined) out.details = this.details;
     return out;
   }
@@ -76,22 +102,19 @@ export class CniError extends Error {
 export function isCniError(err: unknown): err is CniError {
   return (
     err instanceof CniError ||
-    (err instanceof Error && err.name === 'CniError' && typeof (err as CniError).code === 'number')
+    (err instanceof Error && err.name === 'CniError' && typeof (err as Partial<CniError>).cniCode === 'number')
   );
 }
 
 /**
- * Maps any thrown value to a CniError: CniErrors pass through, Node system errors
- * (with `syscall`) become I/O failures (5) carrying errno/syscall/path, anything else is
- * an internal error (100) so the runtime still gets a well-formed answer.
+ * Maps any thrown value to a CniError by its type: CniErrors pass through, system errors
+ * (ours, Node's, the addon's: a string `code` and a `syscall`) become I/O failures (5),
+ * anything else is an internal error (100) so the runtime still gets a well-formed answer.
  */
 export function toCniError(err: unknown): CniError {
   if (isCniError(err)) return err;
+  if (isSystemError(err)) return new CniError(CniErrorCode.IoFailure, `${err.syscall} failed`, err.message, { cause: err });
   if (err instanceof Error) {
-    const sys = err as Error & { code?: unknown; syscall?: unknown; path?: unknown };
-    if (typeof sys.syscall === 'string') {
-      return new CniError(CniErrorCode.IoFailure, `${sys.syscall} failed`, err.message, { cause: err });
-    }
     return new CniError(CniErrorCode.Internal, 'internal error', err.message, { cause: err });
   }
   return new CniError(CniErrorCode.Internal, 'internal error', String(err));

@@ -92,6 +92,8 @@ export interface NetConf {
   podMountPath?: string;
   /** `owner` ("UID:GID"), `socketMode` ("0660"), `seLabel`: who may use the pod's files (docs/pod-side.md). */
   access?: { uid?: number; gid?: number; socketMode?: number; seLabel?: string };
+  /** A vhost-user ADD on the pod's primary interface (eth0): warn (default) or refuse (7). */
+  vhostUserPrimary: 'warn' | 'refuse';
   capabilities: Readonly<Record<string, boolean>>;
   runtimeConfig: RuntimeConfig;
   /** The previous result (CHECK, DEL), decoded. */
@@ -248,8 +250,12 @@ export function parseNetConf(input: string | Uint8Array | Obj, opts: ParseNetCon
     socketLayout: 'per-pod',
     disableCheck: optBool(doc, 'disableCheck'),
     disableGC: optBool(doc, 'disableGC'),
+    vhostUserPrimary: 'warn',
     raw: doc,
   };
+  const primary = optString(doc, 'vhostUserPrimary');
+  if (primary !== undefined && primary !== 'warn' && primary !== 'refuse') throw invalid('vhostUserPrimary must be "warn" or "refuse"');
+  if (primary) conf.vhostUserPrimary = primary;
 
   if (doc.mtu !== undefined && doc.mtu !== null) {
     const mtu = doc.mtu;

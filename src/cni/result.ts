@@ -20,7 +20,7 @@
  * one. (Multus therefore reports no interface/mac for it in network-status; the
  * device-info file carries the socket instead.)
  */
-import { isIP } from 'node:net';
+import { parseCidr, parseIp } from '../core/net';
 import { CniError, CniErrorCode } from './errors';
 import { compareCniVersions, isSupportedCniVersion, type CniVersion } from './spec';
 import { normalizeMac } from './env';
@@ -80,19 +80,6 @@ export function emptyResult(): CniResult {
 }
 
 // ---------------------------------------------------------------- validation helpers
-
-/** Splits "ADDR/PREFIX"; undefined if not a valid CIDR. */
-export function parseCidr(cidr: string): { ip: string; prefix: number; family: 4 | 6 } | undefined {
-  const slash = cidr.indexOf('/');
-  if (slash < 0) return undefined;
-  const ip = cidr.slice(0, slash);
-  const prefixText = cidr.slice(slash + 1);
-  const family = isIP(ip);
-  if (family === 0 || !/^\d{1,3}$/.test(prefixText)) return undefined;
-  const prefix = Number(prefixText);
-  if (prefix > (family === 4 ? 32 : 128)) return undefined;
-  return { ip, prefix, family: family as 4 | 6 };
-}
 
 type Obj = Record<string, unknown>;
 
@@ -172,7 +159,7 @@ export function parseResult(raw: unknown, opts: { code?: number; what?: string; 
     const ip: CniIpConfig = { address };
     const gw = d.str(o, 'gateway', w);
     if (gw !== undefined) {
-      if (isIP(gw) !== cidr.family) d.fail(`${w}.gateway "${gw}" is not an IPv${cidr.family} address`);
+      if (parseIp(gw)?.family !== cidr.family) d.fail(`${w}.gateway "${gw}" is not an IPv${cidr.family} address`);
       ip.gateway = gw;
     }
     // IPAM output should carry no indexes (the caller assigns them); tolerate stray ones there.
@@ -190,7 +177,7 @@ export function parseResult(raw: unknown, opts: { code?: number; what?: string; 
     const route: CniRoute = { dst };
     const gw = d.str(o, 'gw', w);
     if (gw !== undefined) {
-      if (isIP(gw) === 0) d.fail(`${w}.gw "${gw}" is not an IP address`);
+      if (!parseIp(gw)) d.fail(`${w}.gw "${gw}" is not an IP address`);
       route.gw = gw;
     }
     for (const k of ['mtu', 'advmss', 'priority', 'table', 'scope'] as const) {
@@ -346,4 +333,30 @@ export function vethResult(input: VethResultInput): CniResult {
   const cont: CniInterface = { name: input.ifname, mac: checkedMac(input.mac), sandbox: input.netns };
   if (input.mtu) cont.mtu = input.mtu;
   return withIpam({ ...emptyResult(), interfaces: [host, cont] }, input.ipam, 1);
+}
+
+/** What any ADD returns, from the binding driver's result: a socket (vhost-user) or a host veth end plus the pod's. */
+export interface AttachmentResultInput {
+  ifname: string;
+  mac: string;
+  mtu?: number;
+  /** vhost-user: the socket handed to the pod. */
+  socketPath?: string;
+  /** veth: the host end; the container end is `ifname` in `netns`. */
+  hostIfname?: string;
+  /** veth: the host end's MAC. */
+  hostMac?: string;
+  netns?: string;
+  ipam?: CniResult;
+}
+
+/** The ADD result of an attachment: {@link vethResult} when there is a host end, else {@link vhostUserResult}. */
+export function attachmentResult(input: AttachmentResultInput): CniResult {
+  const { ifname, mac, mtu, ipam } = input;
+  if (input.hostIfname !== undefined) {
+    if (input.netns === undefined) throw new CniError(CniErrorCode.Internal, 'internal error', 'a veth result needs the pod netns');
+    return vethResult({ hostIfname: input.hostIfname, hostMac: input.hostMac, ifname, mac, mtu, netns: input.netns, ipam });
+  }
+  if (input.socketPath === undefined) throw new CniError(CniErrorCode.Internal, 'internal error', 'an attachment result needs a socket or a host interface');
+  return vhostUserResult({ ifname, mac, mtu, socketPath: input.socketPath, ipam });
 }

@@ -19,6 +19,7 @@
  * - The socket is created mode 0600 in a directory of mode 0700 (root-only: the shim runs as
  *   root from the runtime, and a request can plug ports).
  */
+import { hasCode, systemError, VhostplugError } from '../core/errors';
 import * as fs from 'node:fs';
 import * as net from 'node:net';
 import * as path from 'node:path';
@@ -84,11 +85,9 @@ export function encodeShimResponse(res: ShimResponse): Buffer {
 }
 
 /** A protocol violation (bad length, bad JSON, bad shape). */
-export class ShimProtocolError extends Error {
-  readonly code = 'ESHIMPROTO';
+export class ShimProtocolError extends VhostplugError {
   constructor(message: string) {
-    super(message);
-    this.name = 'ShimProtocolError';
+    super('ESHIMPROTO', message);
   }
 }
 
@@ -258,12 +257,6 @@ export interface ShimServer {
   close(opts?: { abortInFlight?: boolean }): Promise<void>;
 }
 
-function fsError(code: string, message: string, p: string): NodeJS.ErrnoException {
-  const e = new Error(message) as NodeJS.ErrnoException;
-  e.code = code;
-  e.path = p;
-  return e;
-}
 
 /** Resolves true when something accepts connections on `p`. */
 function socketIsLive(p: string): Promise<boolean> {
@@ -288,8 +281,8 @@ async function prepareSocketDir(dir: string, mode: number): Promise<void> {
     await fs.promises.chmod(dir, mode); // mkdir's mode is filtered by the umask
     return;
   } catch (e) {
-    if ((e as NodeJS.ErrnoException).code !== 'EEXIST') {
-      if ((e as NodeJS.ErrnoException).code === 'ENOENT') {
+    if (!hasCode(e, 'EEXIST')) {
+      if (hasCode(e, 'ENOENT')) {
         await fs.promises.mkdir(path.dirname(dir), { recursive: true, mode: 0o755 });
         return prepareSocketDir(dir, mode);
       }
@@ -297,10 +290,10 @@ async function prepareSocketDir(dir: string, mode: number): Promise<void> {
     }
   }
   const st = await fs.promises.lstat(dir);
-  if (!st.isDirectory()) throw fsError('ENOTDIR', `socket directory ${dir} is not a directory`, dir);
+  if (!st.isDirectory()) throw systemError('ENOTDIR', 'lstat', { path: dir, detail: 'the socket directory is not a directory' });
   const uid = process.geteuid?.() ?? st.uid;
-  if (st.uid !== uid) throw fsError('EPERM', `socket directory ${dir} is owned by uid ${st.uid}, not ${uid}`, dir);
-  if (st.mode & 0o022) throw fsError('EPERM', `socket directory ${dir} is writable by group or others (mode ${(st.mode & 0o777).toString(8)})`, dir);
+  if (st.uid !== uid) throw systemError('EPERM', 'lstat', { path: dir, detail: `the socket directory is owned by uid ${st.uid}, not ${uid}` });
+  if (st.mode & 0o022) throw systemError('EPERM', 'lstat', { path: dir, detail: `the socket directory is writable by group or others (mode ${(st.mode & 0o777).toString(8)})` });
 }
 
 /**
@@ -310,16 +303,16 @@ async function prepareSocketDir(dir: string, mode: number): Promise<void> {
  */
 export async function listenShimSocket(socketPath: string, handler: ShimHandler, opts: ListenOptions = {}): Promise<ShimServer> {
   if (!path.isAbsolute(socketPath)) throw new TypeError(`daemon socket path must be absolute: ${socketPath}`);
-  if (Buffer.byteLength(socketPath) > 107) throw fsError('ENAMETOOLONG', `daemon socket path is longer than 107 bytes: ${socketPath}`, socketPath);
+  if (Buffer.byteLength(socketPath) > 107) throw systemError('ENAMETOOLONG', 'bind', { path: socketPath, detail: 'a unix socket path holds at most 107 bytes' });
   await prepareSocketDir(path.dirname(socketPath), opts.dirMode ?? 0o700);
 
-  const existing = await fs.promises.lstat(socketPath).catch((e: NodeJS.ErrnoException) => {
-    if (e.code === 'ENOENT') return undefined;
+  const existing = await fs.promises.lstat(socketPath).catch((e: unknown) => {
+    if (hasCode(e, 'ENOENT')) return undefined;
     throw e;
   });
   if (existing) {
-    if (!existing.isSocket()) throw fsError('EEXIST', `${socketPath} exists and is not a socket`, socketPath);
-    if (await socketIsLive(socketPath)) throw fsError('EADDRINUSE', `another daemon is listening on ${socketPath}`, socketPath);
+    if (!existing.isSocket()) throw systemError('EEXIST', 'bind', { path: socketPath, detail: 'it exists and is not a socket' });
+    if (await socketIsLive(socketPath)) throw systemError('EADDRINUSE', 'bind', { path: socketPath, detail: 'another daemon is listening on it' });
     await fs.promises.unlink(socketPath);
   }
 

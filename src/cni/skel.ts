@@ -25,6 +25,8 @@ export interface CniCall {
   readonly conf: NetConf;
   /** Fires when the shim (and so the runtime) gave up waiting. */
   readonly signal: AbortSignal;
+  /** A warning for the operator: sent on the shim's stderr, which the runtime logs. */
+  readonly warn?: (message: string) => void;
 }
 
 /**
@@ -71,23 +73,26 @@ export async function dispatchCni(request: ShimRequest, plugin: CniPlugin, ctx?:
   let replyVersion = peeked !== undefined && isSupportedCniVersion(peeked) ? peeked : CURRENT_CNI_VERSION;
   try {
     const env = parseCniEnv(request.env);
-    if (env.command === 'VERSION') return { exitCode: 0, stdout: JSON.stringify(versionReply()) };
+    if (env.command === 'VERSION') return { exitCode: 0, stdout: JSON.stringify(versionReply(peeked)) };
     let conf: NetConf;
     try {
       conf = parseNetConf(request.stdin, opts);
     } catch (err) {
       const e = toCniError(err);
-      if (env.command !== 'DEL' || !plugin.delWithoutConfig || !CONFIG_CODES.has(e.code)) throw e;
+      if (env.command !== 'DEL' || !plugin.delWithoutConfig || !CONFIG_CODES.has(e.cniCode)) throw e;
       opts.onError?.(e, request);
       await plugin.delWithoutConfig({ env, error: e, signal: ctx?.signal ?? never });
       return { exitCode: 0, stdout: '' };
     }
     replyVersion = conf.cniVersion;
     assertCommandAllowed(env.command, conf.cniVersion);
-    const call: CniCall = { command: env.command, env, conf, signal: ctx?.signal ?? never };
+    const warnings: string[] = [];
+    const call: CniCall = { command: env.command, env, conf, signal: ctx?.signal ?? never, warn: (m) => warnings.push(`vhostplug: warning: ${m}\n`) };
     switch (env.command) {
-      case 'ADD':
-        return { exitCode: 0, stdout: formatResult(await plugin.add(call), conf.cniVersion) };
+      case 'ADD': {
+        const stdout = formatResult(await plugin.add(call), conf.cniVersion);
+        return warnings.length ? { exitCode: 0, stdout, stderr: warnings.join('') } : { exitCode: 0, stdout };
+      }
       case 'DEL':
         await plugin.del(call);
         break;

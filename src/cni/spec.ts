@@ -2,8 +2,9 @@
  * The CNI spec versions vhostplug speaks, version negotiation and the VERSION reply.
  *
  * Invariants (tested in test/unit/cni-spec.test.ts):
- * - Every reply is in the cniVersion the runtime asked for (results and errors alike);
- *   only the VERSION reply carries {@link CURRENT_CNI_VERSION}, as libcni's skel does.
+ * - Every reply is in the cniVersion the runtime asked for (results, errors and the VERSION
+ *   reply alike: SPEC "Version": `cniVersion` is "the value of cniVersion specified on
+ *   input"; {@link CURRENT_CNI_VERSION} only when the input has none that parses).
  * - CHECK needs a config version >= 0.4.0; GC and STATUS need >= 1.1.0 (as skel enforces).
  * - The list below is the one source of truth; native/cni_shim.c repeats it only for its
  *   daemon-unreachable VERSION fallback, and a test compares the two.
@@ -56,9 +57,10 @@ export function versionAtLeast(v: string, min: string): boolean {
   return parseCniVersion(v) !== undefined && compareCniVersions(v, min) >= 0;
 }
 
-/** The VERSION command's reply (current version plus every supported version). */
-export function versionReply(): VersionReply {
-  return { cniVersion: CURRENT_CNI_VERSION, supportedVersions: [...SUPPORTED_CNI_VERSIONS] };
+/** The VERSION command's reply: the input's cniVersion echoed (else the current one) plus every supported version. */
+export function versionReply(inputVersion?: unknown): VersionReply {
+  const v = typeof inputVersion === 'string' && parseCniVersion(inputVersion) ? inputVersion : CURRENT_CNI_VERSION;
+  return { cniVersion: v, supportedVersions: [...SUPPORTED_CNI_VERSIONS] };
 }
 
 function incompatible(configVersion: string, extra?: string): CniError {

@@ -15,8 +15,8 @@ const ORDER: Record<LogLevel, number> = { debug: 10, info: 20, warn: 30, error: 
 
 function errorFields(v: unknown): unknown {
   if (!(v instanceof Error)) return v;
-  const e = v as Error & { code?: unknown };
-  return { name: e.name, message: e.message, ...(e.code !== undefined ? { code: e.code } : {}) };
+  const e = v as Error & { code?: unknown; cniCode?: unknown };
+  return { name: e.name, message: e.message, ...(e.code !== undefined ? { code: e.code } : {}), ...(e.cniCode !== undefined ? { cniCode: e.cniCode } : {}) };
 }
 
 /** A logger writing JSON lines to `out` (default stderr) at `level` and above. */

@@ -15,9 +15,10 @@
  *   port name must also be a safe file name; control characters are refused too;
  * - unix socket paths: `sun_path` is 108 bytes including the NUL, so 107 usable.
  */
+import { VhostplugError } from './errors';
+import { canonicalMac, ifnameProblem, MAX_IFNAME_BYTES } from './net';
 
-/** Longest interface or OVS port name in bytes (IFNAMSIZ - 1). */
-export const MAX_IFNAME_BYTES = 15;
+
 /** Longest file name component (NAME_MAX). */
 export const MAX_NAME_BYTES = 255;
 /** Longest container id: NAME_MAX - 1 (`-`) - 15 (ifname), so the config file name always fits. */
@@ -42,9 +43,7 @@ export type ValidationRule =
   | 'range';
 
 /** A value that may not become a name or a path. Carries the field, the value and the rule. */
-export class ValidationError extends Error {
-  /** Always `EVALIDATION`, so the error classifies like a Node-style error. */
-  readonly code = 'EVALIDATION';
+export class ValidationError extends VhostplugError {
   /** What was being validated (`container id`, `ifname`, a config option, a VIF field). */
   readonly field: string;
   /** The rejected value, as received. */
@@ -55,8 +54,7 @@ export class ValidationError extends Error {
   readonly reason: string;
 
   constructor(field: string, value: unknown, rule: ValidationRule, reason: string) {
-    super(`invalid ${field} ${describe(value)}: ${reason}`);
-    this.name = 'ValidationError';
+    super('EVALIDATION', `invalid ${field} ${describe(value)}: ${reason}`);
     this.field = field;
     this.value = value;
     this.rule = rule;
@@ -110,22 +108,10 @@ export function validateContainerId(value: unknown, field = 'container id'): str
   return id;
 }
 
-// dev_valid_name(): '/', ':' and the kernel's isspace() set (\t \n \v \f \r, space, 0xA0).
-// Control characters are refused as well: these names become file names and log fields.
-// eslint-disable-next-line no-control-regex
-const BAD_DEV_CHAR = /[/:\s\u0000-\u001f\u007f\u00a0]/;
-
 function validateDevName(value: unknown, field: string, what: string): string {
-  const name = requireString(value, field);
-  if (name.length === 0) throw new ValidationError(field, value, 'empty', 'must not be empty');
-  if (byteLength(name) > MAX_IFNAME_BYTES) {
-    throw new ValidationError(field, value, 'too-long', `${what} is at most ${MAX_IFNAME_BYTES} bytes (IFNAMSIZ - 1)`);
-  }
-  if (name === '.' || name === '..') throw new ValidationError(field, value, 'reserved', 'must not be "." or ".."');
-  if (BAD_DEV_CHAR.test(name) || [...Buffer.from(name, 'utf8')].some((b) => b === 0xa0)) {
-    throw new ValidationError(field, value, 'charset', 'must not contain "/", ":", whitespace or control characters');
-  }
-  return name;
+  const problem = ifnameProblem(value);
+  if (problem) throw new ValidationError(field, value, problem.rule, problem.rule === 'too-long' ? `${what} ${problem.reason}` : problem.reason);
+  return value as string;
 }
 
 /** A Linux interface name (`CNI_IFNAME`, a KuryrPort ifname): the kernel's `dev_valid_name()` rules. */
@@ -140,18 +126,6 @@ export function validateIfName(value: unknown, field = 'ifname'): string {
  */
 export function validateVifName(value: unknown, field = 'vif_name'): string {
   return validateDevName(value, field, 'an OVS port name');
-}
-
-const MAC_FORM = /^[0-9a-f]{2}([-:][0-9a-f]{2}){5}$/i;
-
-/**
- * Parses a MAC the way os-vif's MACAddressField does (six 2-digit hex groups separated by
- * `:` or `-`, any case) and returns the canonical lower-case colon form, or undefined.
- * Accepts any MAC, multicast included; {@link validateMac} is the stricter check.
- */
-export function canonicalMac(value: string): string | undefined {
-  if (!MAC_FORM.test(value)) return undefined;
-  return value.toLowerCase().replace(/-/g, ':');
 }
 
 /**

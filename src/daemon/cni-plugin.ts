@@ -28,18 +28,17 @@ import { CniError, CniErrorCode, isCniError, toCniError } from '../cni/errors';
 import { parseCniEnv, type CniEnv } from '../cni/env';
 import { ipamAdd, ipamCheck, ipamDel, ipamGc, ipamStatus, type IpamCallOptions } from '../cni/ipam';
 import { parseNetConf, type NetConf } from '../cni/netconf';
-import { emptyResult, parseResult, vethResult, vhostUserResult, type CniResult } from '../cni/result';
+import { attachmentResult, emptyResult, parseResult, type CniResult } from '../cni/result';
 import { checkDeviceInfoPath, readDeviceInfo, removeDeviceInfo, vhostUserDeviceInfo, writeDeviceInfo, type DeviceInfoOptions } from '../cni/device-info';
 import type { CniCall, CniPlugin } from '../cni/skel';
 import { ValidationError } from '../core/validate';
-import { VhostUserDriver, VhostUserError } from '../binding/vhostuser';
+import { BindingError, NoDriverError, type BindingPhase, type BindingRequest, type DriverRegistry } from '../binding/driver';
 import { VhostUserLimitError } from '../binding/capacity';
-import { VethError, type VethDriver } from '../binding/veth';
 import { ipConfigFromIpam } from '../binding/ipconfig';
 import { silentLogger, type Logger } from '../core/log';
-import { DisconnectedError, OvsdbError, TimeoutError } from '../ovsdb/errors';
+import { ConnectTimeoutError, DisconnectedError, OvsdbError } from '../ovsdb/errors';
 import type { OvsdbClient } from '../ovsdb/client';
-import type { VIFOpenVSwitch, VIFVHostUser } from '../vif/model';
+import type { VIF, VIFKind } from '../vif/model';
 import { vethHostName, vhostUserPortName } from '../vif/names';
 import { DatapathMismatchError } from '../vswitch/ports';
 import { PortConflictError, type Vswitch } from '../vswitch/vswitch';
@@ -86,17 +85,28 @@ function portNameOf(portId: string, kind: AttachmentKind): string {
   return kind === 'veth' ? vethHostName(portId) : vhostUserPortName(portId);
 }
 
-// ---------------------------------------------------------------- veth driver contract
+/** The interface name CRI runtimes and Multus give a pod's primary (cluster) network. */
+export const PRIMARY_IFNAME = 'eth0';
 
-/** What the daemon needs of the veth driver (src/binding/veth.ts); tests may pass a stand-in. */
-export type VethDriverLike = Pick<VethDriver, 'connect' | 'disconnect' | 'check'>;
+/**
+ * Why a vhost-user port as the pod's primary network is a trap: the runtime reports the
+ * IPAM address of the primary interface as the pod IP, but no kernel interface carries it.
+ */
+export function vhostUserPrimaryMessage(network: string, ifname: string): string {
+  return (
+    `network "${network}" makes the pod's primary interface ${ifname} a vhost-user port: the runtime reports its IPAM address as ` +
+    `the pod IP, but no kernel interface in the pod carries that address (only the DPDK application could answer on it), so ` +
+    `Kubernetes Services, probes and pod-to-pod traffic to the pod IP will not reach the pod. Attach vhost-user as a secondary ` +
+    `network (Multus: net1, ...), or set "vhostUserPrimary": "refuse" in the network config to refuse such ADDs`
+  );
+}
 
 // ---------------------------------------------------------------- plugin
 
 /** One timed phase of a request (for latency histograms). */
 export interface PhaseEvent {
   command: 'ADD' | 'DEL' | 'CHECK' | 'GC' | 'STATUS' | 'RECONCILE';
-  phase: 'state' | 'ipam' | 'plug' | 'unplug' | 'device-info' | 'check' | 'ovsdb-commit' | 'vswitchd-ack' | 'socket-wait' | 'rename' | 'config-file';
+  phase: 'state' | 'ipam' | 'plug' | 'unplug' | 'device-info' | 'check' | Extract<BindingPhase, 'ovsdb-commit' | 'vswitchd-ack' | 'socket-wait' | 'rename' | 'config-file'>;
   ms: number;
   containerId?: string;
   ifname?: string;
@@ -105,8 +115,8 @@ export interface PhaseEvent {
 export interface PluginOptions {
   client: OvsdbClient;
   vswitch: Vswitch;
-  vhostuser: VhostUserDriver;
-  veth?: VethDriverLike;
+  /** The binding drivers, looked up by the VIF each attachment needs. */
+  drivers: DriverRegistry;
   state: StateStore;
   log?: Logger;
   /** Shared with the reconciler. */
@@ -117,7 +127,7 @@ export interface PluginOptions {
   /** Where device-info files may be written (tests use a temp dir). */
   deviceInfo?: DeviceInfoOptions;
   ipam?: IpamCallOptions;
-  /** ovs-vswitchd's pid file (STATUS); default `<ovs_vhu_path>/ovs-vswitchd.pid`. */
+  /** ovs-vswitchd's pid file (STATUS); none: only the cur_cfg check (the daemon passes `<ovs_vhu_path>/ovs-vswitchd.pid`). */
   vswitchdPidFile?: string;
   /** STATUS reports 51 when next_cfg stays ahead of cur_cfg this long (default 10 s). */
   vswitchdStuckMs?: number;
@@ -141,17 +151,26 @@ interface TeardownPlan {
   ipam?: { conf: NetConf; env: CniEnv };
 }
 
-/** The os-vif VIF fields of a standalone attachment (no Neutron: the netconf is the network). */
-function localVifFields(conf: NetConf, portId: string, portName: string, mac: string) {
-  return {
+/** The VIF class a standalone netconf mode plugs. */
+const VIF_OF_MODE: Readonly<Record<NetConf['mode'], VIFKind>> = { client: 'VIFVHostUser', server: 'VIFVHostUser', veth: 'VIFOpenVSwitch' };
+
+/**
+ * The os-vif VIF of a standalone attachment (no Neutron: the netconf is the network).
+ * With only `portId`/`portName` known (a DEL), it names the port for the driver's fallback.
+ */
+function standaloneVif(mode: NetConf['mode'], portId: string, portName: string, conf?: NetConf, mac?: string): VIF {
+  const base = {
     id: portId,
-    address: mac,
-    network: { id: conf.name, bridge: conf.bridge, mtu: conf.mtu ?? null },
+    vif_name: portName,
     plugin: 'ovs',
     active: true,
     port_profile: { kind: 'VIFPortProfileOpenVSwitch' as const, interface_id: portId },
-    vif_name: portName,
+    ...(mac !== undefined ? { address: mac } : {}),
+    ...(conf ? { network: { id: conf.name, bridge: conf.bridge, mtu: conf.mtu ?? null } } : {}),
   };
+  return mode === 'veth'
+    ? { kind: 'VIFOpenVSwitch', ...base, bridge_name: conf?.bridge ?? '' }
+    : { kind: 'VIFVHostUser', ...base, mode };
 }
 
 function kindOf(mode: NetConf['mode']): AttachmentKind {
@@ -168,25 +187,33 @@ function isProcessAlive(pid: number): boolean {
   }
 }
 
-/** Maps driver/OVSDB errors to CNI errors with the right code. */
+/**
+ * Maps any error to the CNI error with the right code, by its type (never by its text):
+ * a BindingError is judged by its cause; ValidationError and DatapathMismatchError → 7,
+ * PortConflictError → 102, an unreachable OVSDB (DisconnectedError, ConnectTimeoutError)
+ * → 11, any other OVSDB error → 5, a system error → 5, a failed binding step → 5.
+ */
 export function cniErrorOf(err: unknown): CniError {
   if (isCniError(err)) return err;
   const e = err as Error;
-  const stepError = e instanceof VhostUserError || e instanceof VethError ? e : undefined;
+  const stepError = e instanceof BindingError ? e : undefined;
   const cause = stepError ? (stepError.cause as Error) : e;
-  if (e instanceof VethError && e.step === 'validate') return new CniError(CniErrorCode.InvalidConfig, 'invalid attachment', (e.cause as Error | undefined)?.message ?? e.message, { cause: e });
-  if (e instanceof VhostUserError && e.step === 'validate') return new CniError(CniErrorCode.InvalidConfig, 'invalid attachment', cause.message, { cause: e });
+  if (stepError?.step === 'validate') return new CniError(CniErrorCode.InvalidConfig, 'invalid attachment', cause.message, { cause: e });
   if (cause instanceof ValidationError || cause instanceof DatapathMismatchError) return new CniError(CniErrorCode.InvalidConfig, 'invalid attachment', cause.message, { cause: e });
+  if (cause instanceof NoDriverError) return new CniError(CniErrorCode.InvalidConfig, 'invalid network configuration', cause.message, { cause: e });
   if (cause instanceof PortConflictError) return new CniError(DaemonErrorCode.PortConflict, 'port name conflict', cause.message, { cause: e });
   if (cause instanceof VhostUserLimitError) return new CniError(DaemonErrorCode.PortLimit, 'vhost-user port limit reached', cause.message, { cause: e });
-  if (cause instanceof DisconnectedError || (cause instanceof TimeoutError && /connect/i.test(cause.message))) {
+  if (cause instanceof DisconnectedError || cause instanceof ConnectTimeoutError) {
     return new CniError(CniErrorCode.TryAgainLater, 'OVSDB is not reachable', cause.message, { cause: e });
   }
   if (cause instanceof OvsdbError) return new CniError(CniErrorCode.IoFailure, 'OVSDB operation failed', e.message, { cause: e });
   const c = toCniError(e);
-  if (stepError && c.code === CniErrorCode.Internal) return new CniError(CniErrorCode.IoFailure, e.message, cause?.message, { cause: e });
+  if (stepError && c.cniCode === CniErrorCode.Internal) return new CniError(CniErrorCode.IoFailure, e.message, cause?.message, { cause: e });
   return c;
 }
+
+/** The PhaseEvent names of the driver phases the daemon reports (others stay inside `plug`). */
+const REPORTED_PHASES = ['ovsdb-commit', 'vswitchd-ack', 'socket-wait', 'rename', 'config-file'] as const;
 
 /** The CNI plugin. */
 export class VhostplugCniPlugin implements CniPlugin {
@@ -195,9 +222,8 @@ export class VhostplugCniPlugin implements CniPlugin {
   readonly slots: Semaphore;
   private readonly log: Logger;
   private readonly state: StateStore;
-  readonly vhostuser: VhostUserDriver;
+  readonly drivers: DriverRegistry;
   private readonly vswitch: Vswitch;
-  veth: VethDriverLike | undefined;
 
   constructor(private readonly opts: PluginOptions) {
     this.locks = opts.locks ?? new KeyedMutex();
@@ -205,9 +231,8 @@ export class VhostplugCniPlugin implements CniPlugin {
     this.slots = new Semaphore(opts.maxConcurrent ?? 32);
     this.log = opts.log ?? silentLogger;
     this.state = opts.state;
-    this.vhostuser = opts.vhostuser;
+    this.drivers = opts.drivers;
     this.vswitch = opts.vswitch;
-    this.veth = opts.veth;
   }
 
   private phase(command: PhaseEvent['command'], phase: PhaseEvent['phase'], t0: number, containerId?: string, ifname?: string): void {
@@ -230,9 +255,13 @@ export class VhostplugCniPlugin implements CniPlugin {
     }
   }
 
-  private vethDriver(): VethDriverLike {
-    if (!this.veth) throw new CniError(CniErrorCode.InvalidConfig, 'invalid network configuration', 'mode "veth" is not available in this daemon (no veth driver)');
-    return this.veth;
+/** The driver of a netconf mode; a mode this daemon has no driver for is an invalid config (7). */
+  private driverFor(mode: NetConf['mode']) {
+    try {
+      return this.drivers.forVif(VIF_OF_MODE[mode]);
+    } catch (e) {
+      throw new CniError(CniErrorCode.InvalidConfig, 'invalid network configuration', `mode "${mode}" is not available in this daemon (${(e as Error).message})`);
+    }
   }
 
   // ------------------------------------------------------------ ADD
@@ -241,6 +270,12 @@ export class VhostplugCniPlugin implements CniPlugin {
     const { env, conf } = call;
     const containerId = env.containerId!;
     const ifname = env.ifname!;
+    if (conf.mode !== 'veth' && ifname === PRIMARY_IFNAME && conf.ipam) {
+      const msg = vhostUserPrimaryMessage(conf.name, ifname);
+      if (conf.vhostUserPrimary === 'refuse') throw new CniError(CniErrorCode.InvalidConfig, 'vhost-user network on the pod\'s primary interface', msg);
+      this.log.warn('daemon: vhost-user on the primary interface', { containerId, ifname, network: conf.name, message: msg });
+      call.warn?.(msg);
+    }
     return this.gate.runShared(() =>
       this.locks.run(attachmentKey(containerId, ifname), () =>
         this.slots.run(async () => {
@@ -274,12 +309,10 @@ export class VhostplugCniPlugin implements CniPlugin {
       await this.teardown(this.planFromRecord(existing), 'ADD');
       await this.state.remove(containerId, ifname);
     }
-    if (kind === 'veth') this.vethDriver();
+    const driver = this.driverFor(conf.mode);
     this.ovsdbReady();
-    // At the limit: refused before the state record and IPAM (the driver holds the real slot).
-    if (kind === 'vhostuser' && !this.vswitch.portOwner(stablePortName(containerId, ifname, kind))) this.vhostuser.budget.reserve().release();
     // The per-pod layout names the pod's directory after its UID: without one, nothing is written.
-    if (kind === 'vhostuser' && conf.socketLayout === 'per-pod' && !env.args.podUid) {
+    if (driver.podSocket && conf.socketLayout === 'per-pod' && !env.args.podUid) {
       throw new CniError(
         CniErrorCode.InvalidEnvironment,
         'invalid CNI_ARGS',
@@ -291,95 +324,51 @@ export class VhostplugCniPlugin implements CniPlugin {
     const portName = portNameOf(portId, kind);
     const mac = conf.runtimeConfig.mac ?? env.args.mac ?? stableMac(containerId, ifname);
     // The runtime passes the path only when the capability is declared; checked before any side effect.
-    const devInfoFile = kind === 'vhostuser' ? conf.runtimeConfig.CNIDeviceInfoFile : undefined;
+    const devInfoFile = driver.podSocket ? conf.runtimeConfig.CNIDeviceInfoFile : undefined;
     if (devInfoFile) checkDeviceInfoPath(devInfoFile, this.opts.deviceInfo);
-    const now = new Date().toISOString();
-    const rec: AttachmentRecord = {
-      version: 1,
+    const vif = standaloneVif(conf.mode, portId, portName, conf, mac);
+    const req: BindingRequest = {
+      vif,
       containerId,
       ifname,
-      phase: 'adding',
-      kind,
-      mode: conf.mode,
-      network: conf.name,
-      bridge: conf.bridge,
-      portId,
-      portName,
-      mac,
-      netconf: { ...conf.raw },
-      cniEnv: Object.fromEntries(Object.entries(env.raw).filter(([k]) => k !== 'CNI_COMMAND')),
-      ipam: conf.ipam !== undefined,
-      createdAt: now,
-      updatedAt: now,
+      netns: env.netns,
+      podUid: env.args.podUid,
+      podNamespace: env.args.podNamespace,
+      podName: env.args.podName,
+      ...podFileArgs(conf),
     };
-    if (conf.mtu !== undefined) rec.mtu = conf.mtu;
-    if (env.netns) rec.netns = env.netns;
-    if (env.args.podUid) rec.podUid = env.args.podUid;
-    if (devInfoFile) rec.deviceInfoFile = devInfoFile;
-    if (kind === 'vhostuser') {
-      // Validated here, before the state record: a socket path too long for sun_path is refused with nothing written.
-      const place = this.vhostuser.placeOf({ vifName: portName, containerId, ifname, socketLayout: conf.socketLayout, ...vhostUserPodArgs(conf, env) });
-      rec.socketPath = place.socketPath;
-      rec.podSocketPath = place.podSocketPath;
-      rec.configPath = place.configPath;
-      if (place.layout === 'per-pod') rec.socketLayout = 'per-pod';
-    }
+    // Refused before the state record and IPAM: an invalid request (a socket path too long
+    // for sun_path, ...) or a switch at its vhost-user limit (the driver holds the real slot).
+    const pre = driver.preflight?.(req);
+    const rec = addingRecord(env, conf, { containerId, ifname, kind, portId, portName, mac, deviceInfoFile: devInfoFile });
+    if (pre?.socketPath !== undefined) rec.socketPath = pre.socketPath;
+    if (pre?.podSocketPath !== undefined) rec.podSocketPath = pre.podSocketPath;
+    if (pre?.configPath !== undefined) rec.configPath = pre.configPath;
+    if (pre?.socketLayout === 'per-pod') rec.socketLayout = 'per-pod';
     await this.timed('ADD', 'state', () => this.state.write(rec), containerId, ifname);
 
     let result: CniResult;
     try {
       const ipam = conf.ipam ? await this.timed('ADD', 'ipam', () => ipamAdd(conf, env, this.opts.ipam), containerId, ifname) : undefined;
-      if (kind === 'vhostuser') {
-        const vif: VIFVHostUser = { kind: 'VIFVHostUser', ...localVifFields(conf, portId, portName, mac), mode: conf.mode as 'client' | 'server' };
-        const t0 = performance.now();
-        const res = await this.vhostuser.connect({
-          vif,
-          containerId,
-          ifname,
-          podNamespace: env.args.podNamespace,
-          podName: env.args.podName,
-          socketLayout: conf.socketLayout,
-          ...vhostUserPodArgs(conf, env),
-        });
-        this.phase('ADD', 'plug', t0, containerId, ifname);
-        const emit = (phase: PhaseEvent['phase'], ms: number) => this.opts.onPhase?.({ command: 'ADD', phase, ms, containerId, ifname });
-        emit('ovsdb-commit', res.timings.commitMs);
-        emit('vswitchd-ack', res.timings.ackMs);
-        if (conf.mode === 'client') {
-          emit('socket-wait', res.timings.socketWaitMs);
-          emit('rename', res.timings.renameMs);
-        }
-        emit('config-file', res.timings.fileMs);
-        rec.mtu = res.mtu;
-        // The socket as the pod sees it (its mounted directory), as interfaces.json says.
-        result = vhostUserResult({ ifname, mac: res.mac, mtu: res.mtu, socketPath: res.podSocketPath, ipam });
-        if (rec.deviceInfoFile) {
-          const file = rec.deviceInfoFile;
-          await this.timed('ADD', 'device-info', () => writeDeviceInfo(file, vhostUserDeviceInfo(conf.mode as 'client' | 'server', res.podSocketPath), this.opts.deviceInfo), containerId, ifname);
-        }
-      } else {
-        const vif: VIFOpenVSwitch = { kind: 'VIFOpenVSwitch', ...localVifFields(conf, portId, portName, mac), bridge_name: conf.bridge };
-        // IPAM's addresses and routes as given (like the bridge plugin); none without IPAM.
-        const ipConfig = ipConfigFromIpam(ipam ?? {});
-        const res = await this.timed(
-          'ADD',
-          'plug',
-          () =>
-            this.vethDriver().connect({
-              vif,
-              containerId,
-              ifname,
-              netns: env.netns!,
-              podUid: env.args.podUid,
-              podNamespace: env.args.podNamespace,
-              podName: env.args.podName,
-              ipConfig,
-            }),
-          containerId,
-          ifname,
-        );
-        rec.mtu = res.mtu;
-        result = vethResult({ hostIfname: res.hostIfname, ifname: res.ifname, mac: res.mac, mtu: res.mtu, netns: env.netns!, ipam });
+      const t0 = performance.now();
+      // IPAM's addresses and routes as given (like the bridge plugin); none without IPAM.
+      const res = await driver.connect({ ...req, ipConfig: ipConfigFromIpam(ipam ?? {}) });
+      this.phase('ADD', 'plug', t0, containerId, ifname);
+      for (const phase of REPORTED_PHASES) {
+        const ms = res.phases[phase];
+        if (ms !== undefined) this.opts.onPhase?.({ command: 'ADD', phase, ms, containerId, ifname });
+      }
+      rec.mtu = res.mtu;
+      if (res.socketPath !== undefined) rec.socketPath = res.socketPath;
+      if (res.podSocketPath !== undefined) rec.podSocketPath = res.podSocketPath;
+      if (res.configPath !== undefined) rec.configPath = res.configPath;
+      // The socket as the pod sees it (its mounted directory), as interfaces.json says.
+      const podSocket = res.podSocketPath ?? res.socketPath;
+      result = attachmentResult({ ifname, mac: res.mac, mtu: res.mtu, socketPath: podSocket, hostIfname: res.hostIfname, hostMac: res.hostMac, netns: env.netns, ipam });
+      if (rec.deviceInfoFile && podSocket !== undefined) {
+        const file = rec.deviceInfoFile;
+        const info = vhostUserDeviceInfo(conf.mode as 'client' | 'server', podSocket);
+        await this.timed('ADD', 'device-info', () => writeDeviceInfo(file, info, this.opts.deviceInfo), containerId, ifname);
       }
     } catch (err) {
       this.log.warn('daemon: ADD failed, rolling back', { containerId, ifname, error: err });
@@ -447,24 +436,19 @@ export class VhostplugCniPlugin implements CniPlugin {
       command,
       'unplug',
       async () => {
-        if (plan.kind === 'veth') {
-          if (this.veth) {
-            const vif: VIFOpenVSwitch = { kind: 'VIFOpenVSwitch', id: plan.portId, vif_name: plan.portName, bridge_name: '' };
-            await this.veth.disconnect(plan.netns ? { containerId, ifname, netns: plan.netns, vif } : { containerId, ifname, vif });
-          }
-          // Without a driver (or if it missed it) the OVS side is still ours to remove.
-          const owned = this.vswitch.findByAttachment(containerId, ifname);
-          if (owned) await this.vswitch.delPort(owned.name);
-        } else {
-          const vif: VIFVHostUser = { kind: 'VIFVHostUser', id: plan.portId, mode: plan.mode === 'server' ? 'server' : 'client', vif_name: plan.portName };
-          await this.vhostuser.disconnect({
-            containerId,
-            ifname,
-            vif,
-            ...(plan.podUid ? { podUid: plan.podUid } : {}),
-            ...(plan.socketLayout ? { socketLayout: plan.socketLayout } : {}),
-          });
-        }
+        const driver = this.drivers.find(VIF_OF_MODE[plan.mode]);
+        await driver?.disconnect({
+          containerId,
+          ifname,
+          portName: plan.portName,
+          vif: standaloneVif(plan.mode, plan.portId, plan.portName),
+          ...(plan.netns ? { netns: plan.netns } : {}),
+          ...(plan.podUid ? { podUid: plan.podUid } : {}),
+          ...(plan.socketLayout ? { socketLayout: plan.socketLayout } : {}),
+        });
+        // Whatever the driver missed (or a kind with no driver here): the OVS side is still ours to remove.
+        const owned = this.vswitch.findByAttachment(containerId, ifname);
+        if (owned) await this.vswitch.delPort(owned.name);
       },
       containerId,
       ifname,
@@ -475,7 +459,7 @@ export class VhostplugCniPlugin implements CniPlugin {
         await this.timed(command, 'ipam', () => ipamDel(conf, env, this.opts.ipam), containerId, ifname);
       } catch (e) {
         // A plugin that cannot be found will never release anything: do not fail DEL forever.
-        if (isCniError(e) && e.code === CniErrorCode.InvalidConfig) this.log.warn('daemon: IPAM DEL impossible, skipped', { containerId, ifname, error: e });
+        if (isCniError(e) && e.cniCode === CniErrorCode.InvalidConfig) this.log.warn('daemon: IPAM DEL impossible, skipped', { containerId, ifname, error: e });
         else throw e;
       }
     }
@@ -509,7 +493,7 @@ export class VhostplugCniPlugin implements CniPlugin {
       if (env.netns) plan.netns = env.netns;
       const devInfo = conf.runtimeConfig.CNIDeviceInfoFile;
       // A path ADD would have refused is never ours to remove (and must not fail DEL forever).
-      if (!plan.deviceInfoFile && kind === 'vhostuser' && devInfo && deviceInfoPathOk(devInfo, this.opts.deviceInfo)) plan.deviceInfoFile = devInfo;
+      if (!plan.deviceInfoFile && this.driverFor(plan.mode).podSocket && devInfo && deviceInfoPathOk(devInfo, this.opts.deviceInfo)) plan.deviceInfoFile = devInfo;
       await this.teardown(plan, 'DEL');
       await this.timed('DEL', 'state', () => this.state.remove(containerId, ifname), containerId, ifname);
     } catch (e) {
@@ -520,12 +504,11 @@ export class VhostplugCniPlugin implements CniPlugin {
   // ------------------------------------------------------------ CHECK
 
   /**
-   * Verifies the attachment: our state says "added"; the OVS port exists, is ours for this
-   * attachment, has an ofport and no error; vhost-user: the socket exists and is a socket
-   * (server mode: the pod application creates it, so it may be absent until the app
-   * starts: absence is accepted, anything else at that path is not), the config file
-   * matches; veth: the driver's check (links, addresses, routes); prevResult matches what
-   * we returned; then IPAM CHECK. Cheap: cache reads, a few lstat/reads, one IPAM exec.
+   * Verifies the attachment: our state says "added" for this network and mode; the driver's
+   * CHECK (the OVS port, ours, of the right type on the right bridge, with an ofport and no
+   * error; vhost-user: socket and config file; veth: links, MAC, MTU, addresses); the
+   * device-info file; prevResult matches what we returned; then IPAM CHECK. Cheap: cache
+   * reads, a few lstat/reads or netlink requests, one IPAM exec.
    */
   async check(call: CniCall): Promise<void> {
     const { env, conf } = call;
@@ -551,43 +534,19 @@ export class VhostplugCniPlugin implements CniPlugin {
     const problems: string[] = [];
     if (rec.network !== conf.name) problems.push(`attached to network "${rec.network}", not "${conf.name}"`);
     if (rec.mode !== conf.mode) problems.push(`attached in mode ${rec.mode}, not ${conf.mode}`);
-    const port = this.vswitch.portInfo(rec.portName);
-    if (!port) problems.push(`OVS port ${rec.portName} is missing`);
+    const driver = this.drivers.find(VIF_OF_MODE[rec.mode]);
+    if (!driver) problems.push(`mode ${rec.mode} has no driver in this daemon`);
     else {
-      if (!port.attachment || port.attachment.containerId !== containerId || port.attachment.ifname !== ifname) problems.push(`OVS port ${rec.portName} is not owned by this attachment`);
-      if (port.error) problems.push(`OVS interface ${rec.portName} has error: ${port.error}`);
-      if (port.ofport === -1) problems.push(`OVS interface ${rec.portName} has ofport -1`);
-      if (port.bridge !== rec.bridge) problems.push(`OVS port ${rec.portName} is on bridge ${port.bridge ?? '(none)'}, not ${rec.bridge}`);
-      const wantType = rec.kind === 'veth' ? undefined : rec.mode === 'client' ? 'dpdkvhostuser' : 'dpdkvhostuserclient';
-      if (wantType && port.type !== wantType) problems.push(`OVS interface ${rec.portName} has type "${port.type}", not ${wantType}`);
+      const addresses = (rec.result ? parseResult(rec.result) : emptyResult()).ips.map((i) => i.address);
+      const mode = rec.mode === 'veth' ? undefined : rec.mode;
+      problems.push(
+        ...(await driver.check({ containerId, ifname, netns: env.netns, expect: { portName: rec.portName, bridge: rec.bridge, mac: rec.mac, addresses, ...(mode ? { mode } : {}) } })),
+      );
     }
-    if (rec.kind === 'vhostuser') {
-      const sock = rec.socketPath ?? this.vhostuser.socketPathOf(rec.portName);
-      const st = lstatOrUndefined(sock);
-      if (!st) {
-        if (rec.mode === 'client') problems.push(`vhost-user socket ${sock} is missing`);
-      } else if (!st.isSocket()) problems.push(`${sock} is not a socket`);
-      const cfgPath = rec.configPath ?? this.vhostuser.configPathOf(containerId, ifname);
-      try {
-        const cfgSt = fs.lstatSync(cfgPath);
-        if (!cfgSt.isFile()) throw new Error('not a regular file');
-        // The file is pod-writable: bounded, and only compared, never used as a name or path.
-        if (cfgSt.size > 64 * 1024) throw new Error('larger than 64 KiB');
-        const cfg = JSON.parse(fs.readFileSync(cfgPath, 'utf8')) as Record<string, unknown>;
-        if (cfg.vhostname !== rec.portName) problems.push(`config file ${cfgPath}: vhostname "${cfg.vhostname}" is not ${rec.portName}`);
-        if (String(cfg.vhostmac).toLowerCase() !== rec.mac) problems.push(`config file ${cfgPath}: vhostmac "${cfg.vhostmac}" is not ${rec.mac}`);
-        if (cfg.mode !== rec.mode) problems.push(`config file ${cfgPath}: mode "${cfg.mode}" is not ${rec.mode}`);
-      } catch (e) {
-        problems.push(`config file ${cfgPath} is unusable: ${(e as Error).message}`);
-      }
-      if (rec.deviceInfoFile) {
-        const info = (await readDeviceInfo(rec.deviceInfoFile, this.opts.deviceInfo)) as { 'vhost-user'?: { path?: string; mode?: string } } | undefined;
-        if (!info) problems.push(`device-info file ${rec.deviceInfoFile} is missing`);
-        else if (info['vhost-user']?.path !== (rec.podSocketPath ?? sock) || info['vhost-user']?.mode !== rec.mode) problems.push(`device-info file ${rec.deviceInfoFile} does not match`);
-      }
-    } else if (this.veth) {
-      const expectAddrs = (rec.result ? parseResult(rec.result) : emptyResult()).ips.map((i) => i.address);
-      problems.push(...(await this.veth.check({ containerId, ifname, netns: env.netns!, expect: { mac: rec.mac, addresses: expectAddrs } })));
+    if (rec.deviceInfoFile) {
+      const info = (await readDeviceInfo(rec.deviceInfoFile, this.opts.deviceInfo)) as { 'vhost-user'?: { path?: string; mode?: string } } | undefined;
+      if (!info) problems.push(`device-info file ${rec.deviceInfoFile} is missing`);
+      else if (info['vhost-user']?.path !== (rec.podSocketPath ?? rec.socketPath) || info['vhost-user']?.mode !== rec.mode) problems.push(`device-info file ${rec.deviceInfoFile} does not match`);
     }
     if (conf.prevResult) problems.push(...prevResultProblems(conf.prevResult, rec));
     if (problems.length > 0) throw new CniError(DaemonErrorCode.CheckFailed, 'attachment check failed', problems.join('; '));
@@ -655,27 +614,30 @@ export class VhostplugCniPlugin implements CniPlugin {
       out.push({ code: 50, msg: `OVSDB is unreachable (connection ${client.state})` });
       return out;
     }
-    const pidFile = this.opts.vswitchdPidFile ?? `${this.vhostuser.ovsVhuPath}/ovs-vswitchd.pid`;
+    const pidFile = this.opts.vswitchdPidFile;
     let pidText: string | undefined;
-    try {
-      pidText = fs.readFileSync(pidFile, 'utf8');
-      this.pidFileSeen = true;
-    } catch {
-      // A clean exit removes the pid file: once seen, its absence means vswitchd is gone.
-      // Never seen: another layout, so rely on the cfg check below.
-      if (this.pidFileSeen) out.push({ code: 51, msg: `ovs-vswitchd is not running (${pidFile} is gone)` });
+    if (pidFile !== undefined) {
+      try {
+        pidText = fs.readFileSync(pidFile, 'utf8');
+        this.pidFileSeen = true;
+      } catch {
+        // A clean exit removes the pid file: once seen, its absence means vswitchd is gone.
+        // Never seen: another layout, so rely on the cfg check below.
+        if (this.pidFileSeen) out.push({ code: 51, msg: `ovs-vswitchd is not running (${pidFile} is gone)` });
+      }
     }
     if (pidText !== undefined) {
       const pid = Number(pidText.trim());
       if (Number.isInteger(pid) && pid > 0 && !isProcessAlive(pid)) out.push({ code: 51, msg: `ovs-vswitchd (pid ${pid} from ${pidFile}) is not running` });
     }
-    const next = client.cache.nextCfg;
-    const cur = client.cache.curCfg;
+    const root = this.vswitch.rows.openVSwitch();
+    const next = root?.next_cfg;
+    const cur = root?.cur_cfg;
     if (next !== undefined && cur !== undefined && cur < next) {
       this.lagSince ??= Date.now();
       if (Date.now() - this.lagSince > (this.opts.vswitchdStuckMs ?? 10_000)) out.push({ code: 51, msg: `ovs-vswitchd is not applying the database (cur_cfg ${cur} < next_cfg ${next})` });
     } else this.lagSince = undefined;
-    for (const p of this.vhostuser.health().problems) out.push({ code: 50, msg: p });
+    for (const d of this.drivers.all()) for (const p of d.health().problems) out.push({ code: 50, msg: p });
     return out;
   }
   private lagSince: number | undefined;
@@ -694,10 +656,10 @@ export class VhostplugCniPlugin implements CniPlugin {
   }
 }
 
-/** The pod arguments of a vhost-user connect from the netconf and CNI_ARGS. */
-function vhostUserPodArgs(conf: NetConf, env: CniEnv): { podUid?: string; access?: NonNullable<NetConf['access']>; podMountPath?: string } {
+/** Where a connect puts the pod's files and who owns them, from the netconf (drivers with pod files read them). */
+function podFileArgs(conf: NetConf): Pick<BindingRequest, 'socketLayout' | 'access' | 'podMountPath'> {
   return {
-    ...(env.args.podUid ? { podUid: env.args.podUid } : {}),
+    ...(conf.socketLayout ? { socketLayout: conf.socketLayout } : {}),
     ...(conf.access ? { access: conf.access } : {}),
     ...(conf.podMountPath ? { podMountPath: conf.podMountPath } : {}),
   };
@@ -712,12 +674,36 @@ function deviceInfoPathOk(file: string, opts: DeviceInfoOptions | undefined): bo
   }
 }
 
-function lstatOrUndefined(p: string): fs.Stats | undefined {
-  try {
-    return fs.lstatSync(p);
-  } catch {
-    return undefined;
-  }
+/** The state record an ADD writes before its first side effect (phase "adding"). */
+function addingRecord(
+  env: CniEnv,
+  conf: NetConf,
+  a: { containerId: string; ifname: string; kind: AttachmentKind; portId: string; portName: string; mac: string; deviceInfoFile?: string },
+): AttachmentRecord {
+  const now = new Date().toISOString();
+  const rec: AttachmentRecord = {
+    version: 1,
+    containerId: a.containerId,
+    ifname: a.ifname,
+    phase: 'adding',
+    kind: a.kind,
+    mode: conf.mode,
+    network: conf.name,
+    bridge: conf.bridge,
+    portId: a.portId,
+    portName: a.portName,
+    mac: a.mac,
+    netconf: { ...conf.raw },
+    cniEnv: Object.fromEntries(Object.entries(env.raw).filter(([k]) => k !== 'CNI_COMMAND')),
+    ipam: conf.ipam !== undefined,
+    createdAt: now,
+    updatedAt: now,
+  };
+  if (conf.mtu !== undefined) rec.mtu = conf.mtu;
+  if (env.netns) rec.netns = env.netns;
+  if (env.args.podUid) rec.podUid = env.args.podUid;
+  if (a.deviceInfoFile) rec.deviceInfoFile = a.deviceInfoFile;
+  return rec;
 }
 
 /** True when a port's name is the one the CNI plugin derives for its attachment (not a `vhostplug plug` port). */

@@ -17,15 +17,16 @@
 import { EventEmitter } from 'node:events';
 import * as fs from 'node:fs';
 import type { VhostplugConfig } from '../agent/config';
-import { openRuntime, vethOptions, type Runtime } from '../agent/runtime';
-import { VethDriver } from '../binding/veth';
+import * as path from 'node:path';
+import { openRuntime, type Runtime } from '../agent/runtime';
+import { DriverRegistry, type BindingDriver } from '../binding/driver';
 import { listenShimSocket, type ShimContext, type ShimRequest, type ShimResponse, type ShimServer } from '../cni/shim-protocol';
 import { dispatchCni } from '../cni/skel';
 import type { DeviceInfoOptions } from '../cni/device-info';
 import type { IpamCallOptions } from '../cni/ipam';
 import { silentLogger, type Logger } from '../core/log';
 import type { TransportChoice } from '../ovsdb/client';
-import { VhostplugCniPlugin, type PhaseEvent, type VethDriverLike } from './cni-plugin';
+import { VhostplugCniPlugin, type PhaseEvent } from './cni-plugin';
 import { Reconciler, type ReconcileReport } from './reconciler';
 import { StateStore } from './state';
 
@@ -51,7 +52,7 @@ export interface DaemonOptions {
    */
   fsync?: boolean;
   /** The veth driver; default: the runtime's (from kuryr.conf). `null` disables veth. */
-  veth?: VethDriverLike | null;
+  veth?: BindingDriver | null;
   /** Netns file of ovs-vswitchd, where veth host ends live (default: `[vhostplug] vswitchd_netns`, else the daemon's own). */
   vethHostNetns?: string;
   deviceInfo?: DeviceInfoOptions;
@@ -106,26 +107,22 @@ export class Daemon extends EventEmitter<DaemonEvents> {
     const stateDir = opts.stateDir ?? config.vhostplug.state_dir;
     const state = await StateStore.open(stateDir, { fsync: opts.fsync ?? false });
     log.info('daemon: connecting to OVSDB', { endpoint: config.os_vif_ovs.ovsdb_connection });
-    const runtime = await openRuntime(config, { log, waitForServer: true, transport: opts.transport });
+    const runtime = await openRuntime(config, { log, waitForServer: true, transport: opts.transport, vethHostNetns: opts.vethHostNetns });
     let daemon: Daemon | undefined;
     try {
       await fs.promises.mkdir(config.vhostuser.mount_point, { recursive: true, mode: 0o755 });
-      // The runtime's veth driver is built from kuryr.conf; --veth-host-netns overrides its netns.
-      const veth =
-        opts.veth === null
-          ? undefined
-          : (opts.veth ??
-            (opts.vethHostNetns ? new VethDriver(runtime.vswitch, { ...vethOptions(config, log), hostNetns: opts.vethHostNetns }) : runtime.veth));
+      // The runtime's veth driver is built from kuryr.conf (--veth-host-netns overrides its netns).
+      const veth = opts.veth === null ? undefined : (opts.veth ?? runtime.veth);
+      const drivers = new DriverRegistry(veth ? [runtime.vhostuser, veth] : [runtime.vhostuser]);
       const plugin = new VhostplugCniPlugin({
         client: runtime.client,
         vswitch: runtime.vswitch,
-        vhostuser: runtime.vhostuser,
-        veth,
+        drivers,
         state,
         log,
         deviceInfo: opts.deviceInfo,
         ipam: opts.ipam,
-        vswitchdPidFile: opts.vswitchdPidFile,
+        vswitchdPidFile: opts.vswitchdPidFile ?? path.join(config.vhostuser.ovs_vhu_path, 'ovs-vswitchd.pid'),
         maxConcurrent: opts.maxConcurrent,
         onPhase: (ev) => daemon?.emit('phase', ev),
       });
@@ -133,6 +130,9 @@ export class Daemon extends EventEmitter<DaemonEvents> {
       daemon = new Daemon(runtime, state, plugin, reconciler, socketPath, log, opts);
       reconciler.onReport = (r) => daemon?.emit('reconcile', r);
 
+      // The start-up check: a cross-mount set-up (two container volumes) fails every
+      // client-mode plug with EXDEV; say so now, naming both mounts and the fix.
+      for (const problem of runtime.vhostuser.health().problems) log.error('daemon: vhost-user set-up problem', { problem });
       const rebuilt = runtime.vhostuser.rebuildFromOvsdb();
       runtime.vhostuser.startSocketRecovery();
       const report = await reconciler.runOnce(true);

@@ -17,12 +17,12 @@
  * - An OVS port with our ownership external_ids, a name derived from its (container id,
  *   ifname) (so made by this CNI plugin, not `vhostplug plug`) and no record is an orphan
  *   (ADD writes the record before the port exists): removed with its socket and config file.
- * - In `[vhostuser] mount_point`: sockets named like our ports and config files naming one
- *   of our ports (`vhostname`), held by no record and no owned port and older than the
- *   grace period; stray temp files of atomic writes; flat indexes (`interfaces-<uid>.json`)
- *   of pods with no owned port; pod directories (`<pod-uid>/`, the per-pod layout) no
- *   owned port or connect in flight holds, emptied and removed; inside held pod
- *   directories the same strays as above. Entries are unlinked, never followed.
+ * - What the drivers left in their directories (`BindingDriver.sweep`; the vhost-user
+ *   driver: sockets and config files of ports no owned port holds, stray temp files in
+ *   `[vhostuser] mount_point`, flat indexes `interfaces-<uid>.json` of pods with no owned
+ *   port, pod directories `<pod-uid>/` no owned port or connect in flight holds (emptied
+ *   and removed), and the same strays inside held pod directories), older than the grace
+ *   period. Never followed.
  * - IP reservations are released through IPAM DEL with the record's network configuration
  *   and CNI environment: every reservation has a record (written before IPAM ADD, removed
  *   after IPAM DEL).
@@ -32,12 +32,12 @@
  */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
+import { hasCode } from '../core/errors';
 import { silentLogger, type Logger } from '../core/log';
+import { existsNoFollow } from '../os/lstat';
 import type { Vswitch } from '../vswitch/vswitch';
 import { isDerivedPort, planForOrphanPort, type VhostplugCniPlugin } from './cni-plugin';
 import { attachmentKey } from '../agent/locks';
-import { removePodDirContents } from '../binding/pod-files';
-import { isPodUid } from '../core/validate';
 import type { AttachmentRecord, StateStore } from './state';
 
 export interface ReconcilerOptions {
@@ -68,17 +68,12 @@ export interface ReconcileReport {
   ms: number;
 }
 
-const PORT_NAME = /^(vhu|tap)[0-9a-f]{8}-[0-9a-f]{2}$/;
-/** The flat layout's per-pod index. */
-const FLAT_INDEX = /^interfaces-([0-9a-fA-F-]{32,36})\.json$/;
 
-function existsNoFollow(p: string): boolean {
-  try {
-    fs.lstatSync(p);
-    return true;
-  } catch (e) {
-    return (e as NodeJS.ErrnoException).code !== 'ENOENT';
-  }
+/** What one pass knows: whether it is the start-up one, the age test and its report. */
+interface Pass {
+  startup: boolean;
+  old(t: string | number): boolean;
+  r: ReconcileReport;
 }
 
 /** True when the record's attachment is live (see the file comment). */
@@ -154,15 +149,39 @@ export class Reconciler {
           r.strayFiles.push(t);
         }
       } catch (e) {
-        if ((e as NodeJS.ErrnoException).code !== 'ENOENT') r.errors.push(`${t}: ${(e as Error).message}`);
+        if (!hasCode(e, 'ENOENT')) r.errors.push(`${t}: ${(e as Error).message}`);
       }
     }
 
     // Attachments with a record. Derived from the listing above, not a second one: a record
     // written since (an ADD) is caught by the re-read under the lock in step 2.
     const held = new Set(records.map((rec) => attachmentKey(rec.containerId, rec.ifname)));
+    const pass: Pass = { startup, old, r };
+    await this.reconcileRecords(records, held, pass); // 1. half-done ADDs and dead attachments
+    await this.removeOrphanPorts(held, pass); // 2. owned ports that no record holds
+    // 3. Stray files the drivers left in their directories (only against a synced cache, see above).
+    if (client.state === 'ready' && client.cache.isSynced) {
+      for (const d of plugin.drivers.all()) {
+        const swept = d.sweep?.({ startup, isOld: old });
+        if (swept) {
+          r.strayFiles.push(...swept.removed);
+          r.errors.push(...swept.errors);
+        }
+      }
+    } else r.errors.push('OVSDB connection lost during the pass; mount dir sweep skipped');
 
-    // 1. Records: half-done ADDs and dead attachments.
+    r.ms = performance.now() - t0;
+    const changed = r.rolledBack.length + r.dead.length + r.orphanPorts.length + r.strayFiles.length;
+    if (changed > 0 || r.errors.length > 0 || r.badStateFiles.length > 0) {
+      this.log[r.errors.length ? 'warn' : 'info']('reconciler: pass done', { ...r });
+    }
+    this.onReport?.(r);
+    return r;
+  }
+
+  /** Rolls back half-done ADDs and tears down added attachments whose netns is gone. */
+  private async reconcileRecords(records: readonly AttachmentRecord[], held: Set<string>, { startup, old, r }: Pass): Promise<void> {
+    const { plugin, state } = this.opts;
     for (const rec of records) {
       const key = attachmentKey(rec.containerId, rec.ifname);
       const halfDone = rec.phase === 'adding';
@@ -190,8 +209,11 @@ export class Reconciler {
         r.errors.push(`${key}: ${(e as Error).message}`);
       }
     }
+  }
 
-    // 2. Owned ports that no record holds.
+  /** Removes owned ports with a derived name (the CNI plugin's) that no record holds. */
+  private async removeOrphanPorts(held: ReadonlySet<string>, { startup, r }: Pass): Promise<void> {
+    const { plugin, state, vswitch } = this.opts;
     for (const p of vswitch.ownedPorts()) {
       const { containerId, ifname } = p.attachment;
       const key = attachmentKey(containerId, ifname);
@@ -208,108 +230,6 @@ export class Reconciler {
         if (done) r.orphanPorts.push(p.name);
       } catch (e) {
         r.errors.push(`${p.name}: ${(e as Error).message}`);
-      }
-    }
-
-    // 3. Stray files in the mount dir (only against a synced cache, see above).
-    if (client.state === 'ready' && client.cache.isSynced) this.sweepMountDir(startup, old, r);
-    else r.errors.push('OVSDB connection lost during the pass; mount dir sweep skipped');
-
-    r.ms = performance.now() - t0;
-    const changed = r.rolledBack.length + r.dead.length + r.orphanPorts.length + r.strayFiles.length;
-    if (changed > 0 || r.errors.length > 0 || r.badStateFiles.length > 0) {
-      this.log[r.errors.length ? 'warn' : 'info']('reconciler: pass done', { ...r });
-    }
-    this.onReport?.(r);
-    return r;
-  }
-
-  private sweepMountDir(startup: boolean, old: (t: number) => boolean, r: ReconcileReport): void {
-    const { plugin, vswitch } = this.opts;
-    const mount = plugin.vhostuser.mountPoint;
-    // What is held: every owned port's socket and config file (records all have a port
-    // once added; "adding" ones are covered by their port or were just rolled back), the
-    // pod directories and flat indexes of their pods.
-    const heldPorts = new Set<string>();
-    const heldFiles = new Set<string>();
-    const heldPodDirs = new Set<string>();
-    const heldFlatUids = new Set<string>();
-    for (const p of vswitch.ownedPorts()) {
-      heldPorts.add(p.name);
-      heldFiles.add(path.basename(plugin.vhostuser.configPathOf(p.attachment.containerId, p.attachment.ifname)));
-      if (p.attachment.podUid && p.attachment.socketLayout === 'per-pod') heldPodDirs.add(p.attachment.podUid);
-      else if (p.attachment.podUid) heldFlatUids.add(p.attachment.podUid);
-    }
-    // Connects in flight hold their pod's directory before their port exists.
-    for (const d of plugin.vhostuser.heldPodDirs()) heldPodDirs.add(path.basename(d));
-    this.sweepDir(mount, { heldPorts, heldFiles, heldFlatUids }, startup, old, r, (name, st) => {
-      if (!st.isDirectory() || !isPodUid(name)) return;
-      const dir = path.join(mount, name);
-      if (heldPodDirs.has(name)) {
-        // A live pod's directory: only our own strays inside it.
-        this.sweepDir(dir, { heldPorts, heldFiles, heldFlatUids: new Set() }, startup, old, r);
-        return;
-      }
-      if (!startup && !old(st.mtimeMs)) return;
-      // A pod directory no attachment holds (its DEL was lost): emptied and removed, never followed.
-      try {
-        if (removePodDirContents(dir, this.log)) r.strayFiles.push(dir);
-        else r.errors.push(`${dir}: holds subdirectories the pod made; left in place`);
-      } catch (e) {
-        r.errors.push(`${dir}: ${(e as Error).message}`);
-      }
-    });
-  }
-
-  /** Removes our stray entries in one directory (the mount point, or a held pod's directory). */
-  private sweepDir(
-    dir: string,
-    held: { heldPorts: Set<string>; heldFiles: Set<string>; heldFlatUids: Set<string> },
-    startup: boolean,
-    old: (t: number) => boolean,
-    r: ReconcileReport,
-    onDir?: (name: string, st: fs.Stats) => void,
-  ): void {
-    let names: string[];
-    try {
-      names = fs.readdirSync(dir);
-    } catch (e) {
-      r.errors.push(`${dir}: ${(e as Error).message}`);
-      return;
-    }
-    for (const name of names) {
-      const file = path.join(dir, name);
-      let st: fs.Stats;
-      try {
-        st = fs.lstatSync(file);
-      } catch {
-        continue;
-      }
-      if (st.isDirectory()) {
-        onDir?.(name, st);
-        continue;
-      }
-      if (!startup && !old(st.mtimeMs)) continue;
-      let stray = false;
-      const flatIndex = FLAT_INDEX.exec(name);
-      if (name.startsWith('.') && name.includes('.tmp-') && st.isFile()) stray = true;
-      else if (PORT_NAME.test(name) && st.isSocket()) stray = !held.heldPorts.has(name);
-      else if (flatIndex && isPodUid(flatIndex[1]!) && st.isFile()) stray = !held.heldFlatUids.has(flatIndex[1]!);
-      else if (st.isFile() && !held.heldFiles.has(name) && st.size < 64 * 1024) {
-        // Pod-writable: only this entry itself can be removed on the strength of its content.
-        try {
-          const doc = JSON.parse(fs.readFileSync(file, 'utf8')) as { vhostname?: unknown; version?: unknown };
-          stray = typeof doc.vhostname === 'string' && PORT_NAME.test(doc.vhostname) && doc.version !== undefined && !held.heldPorts.has(doc.vhostname);
-        } catch {
-          stray = false;
-        }
-      }
-      if (!stray) continue;
-      try {
-        fs.unlinkSync(file);
-        r.strayFiles.push(file);
-      } catch (e) {
-        if ((e as NodeJS.ErrnoException).code !== 'ENOENT') r.errors.push(`${file}: ${(e as Error).message}`);
       }
     }
   }

@@ -22,6 +22,7 @@
  * decoration, `h-<sha256 prefix>.json`. The record itself names its attachment and is
  * checked on read, so the name is only an index.
  */
+import { hasCode, systemError } from '../core/errors';
 import * as crypto from 'node:crypto';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
@@ -126,7 +127,7 @@ export class StateStore {
     if (!path.isAbsolute(dir)) throw new TypeError(`state dir must be an absolute path: ${dir}`);
     await fs.promises.mkdir(dir, { recursive: true, mode: 0o700 });
     const st = await fs.promises.lstat(dir);
-    if (!st.isDirectory()) throw Object.assign(new Error(`state dir ${dir} is not a directory`), { code: 'ENOTDIR', path: dir });
+    if (!st.isDirectory()) throw systemError('ENOTDIR', 'lstat', { path: dir, detail: 'the state dir is not a directory' });
     if (st.mode & 0o077) await fs.promises.chmod(dir, 0o700);
     return new StateStore(dir, opts);
   }
@@ -157,7 +158,7 @@ export class StateStore {
     try {
       text = await fs.promises.readFile(file, 'utf8');
     } catch (e) {
-      if ((e as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
+      if (hasCode(e, 'ENOENT')) return undefined;
       throw e;
     }
     let rec: unknown;

@@ -27,10 +27,10 @@
  */
 import { CniError, CniErrorCode, isCniError } from '../cni/errors';
 import { isValidationError, validateContainerId, validateIfName, validatePodName, validatePodNamespace, validatePodUid } from '../core/validate';
-import type { VhostUserDriver } from '../binding/vhostuser';
+import { disconnectContainer, Rollback, type BindingRequest, type DriverRegistry } from '../binding/driver';
 import { silentLogger, type Logger } from '../core/log';
-import { DEFAULT_IFNAME, type PodVIF, type VIF, type VIFKind } from '../vif/model';
-import type { CniMetrics, PhaseTimingsMs } from '../agent/metrics';
+import { DEFAULT_IFNAME, type PodVIF, type VIF } from '../vif/model';
+import type { CniMetrics } from '../agent/metrics';
 import type { KuryrKube } from './k8s-source';
 import { podAccessFromSecurityContext, type PodSecurityContext } from '../binding/pod-dir';
 import { allActive, KuryrRegistry, podKey, RegistryWaitAborted, RegistryWaitTimeout, type RegistryEntry, type RegistryValue } from './registry';
@@ -148,71 +148,13 @@ export function parseCniRequest(body: unknown, command: 'ADD' | 'DEL'): CniParam
 }
 
 // ---------------------------------------------------------------------------------------
-// Binding drivers as the flows use them.
-
-export interface BindingRequest {
-  vif: VIF;
-  containerId: string;
-  /** The interface name in the pod (CNI_IFNAME for eth0). */
-  ifname: string;
-  netns: string;
-  podUid?: string;
-  podNamespace: string;
-  podName: string;
-  isDefaultGateway: boolean;
-  /** The Pod's runAsUser/runAsGroup/fsGroup: who owns its vhost-user files (over `[vhostuser] owner`). */
-  securityContext?: PodSecurityContext;
-}
-
-/** One binding driver (by VIF class), adapted for the flows. */
-export interface VifBinding {
-  /** The `driver` label of the phase metrics. */
-  readonly name: string;
-  connect(req: BindingRequest): Promise<{ timings?: PhaseTimingsMs }>;
-  disconnect(req: BindingRequest): Promise<void>;
-  /** Removes whatever this driver attached for a container whose VIFs are unknown (DEL after the KuryrPort is gone). */
-  cleanupContainer?(containerId: string, ifname: string, netns: string): Promise<void>;
-}
-
-/** The vhost-user driver as a {@link VifBinding}: nothing happens in the pod netns. */
-export function vhostUserBinding(driver: VhostUserDriver): VifBinding {
-  return {
-    name: 'vhostuser',
-    async connect(req) {
-      if (req.vif.kind !== 'VIFVHostUser') throw new TypeError(`vhost-user binding got a ${req.vif.kind}`);
-      // The Pod's securityContext over the node's [vhostuser] owner, socket_mode, se_label.
-      const access = req.securityContext ? podAccessFromSecurityContext(req.securityContext, driver.defaultAccess) : undefined;
-      const r = await driver.connect({
-        vif: req.vif,
-        containerId: req.containerId,
-        ifname: req.ifname,
-        podUid: req.podUid,
-        podNamespace: req.podNamespace,
-        podName: req.podName,
-        ...(access ? { access } : {}),
-      });
-      return { timings: r.timings };
-    },
-    async disconnect(req) {
-      await driver.disconnect({ containerId: req.containerId, ifname: req.ifname, vif: req.vif.kind === 'VIFVHostUser' ? req.vif : undefined });
-    },
-    async cleanupContainer(containerId, ifname) {
-      // Every attachment of this sandbox (OVSDB ownership keys, rebuilt at start), plus CNI_IFNAME.
-      const ifnames = new Set([ifname, ...driver.attachments().filter((a) => a.containerId === containerId).map((a) => a.ifname)]);
-      for (const i of ifnames) await driver.disconnect({ containerId, ifname: i });
-    },
-  };
-}
-
-export type Bindings = Partial<Record<VIFKind, VifBinding>>;
-
-// ---------------------------------------------------------------------------------------
 // The flows.
 
 export interface KuryrFlowsOptions {
   registry: KuryrRegistry;
   kube: KuryrKube;
-  bindings: Bindings;
+  /** The binding drivers, looked up by each VIF's class. */
+  drivers: DriverRegistry;
   /** `[cni_daemon] vif_annotation_timeout` in ms (default 60000): each of ADD's two waits. */
   vifTimeoutMs?: number;
   /** DEL's wait for the entry (Kuryr: 5000 ms). */
@@ -265,15 +207,12 @@ export class KuryrFlows {
     return this.opts.registry;
   }
 
-  private binding(vif: VIF): VifBinding {
-    const b = this.opts.bindings[vif.kind];
-    if (!b) throw new CniError(CniErrorCode.UnsupportedField, `no binding driver for ${vif.kind}`, `this node has drivers for ${Object.keys(this.opts.bindings).join(', ') || 'nothing'}`);
-    return b;
-  }
-
   private request(p: CniParams, pv: PodVIF, podUid: string | undefined, securityContext?: PodSecurityContext): BindingRequest {
+    // The Pod's runAsUser/runAsGroup/fsGroup own its vhost-user files, over the node's
+    // [vhostuser] owner (the driver keeps its socket_mode and se_label).
+    const access = securityContext ? podAccessFromSecurityContext(securityContext) : undefined;
     return {
-      ...(securityContext ? { securityContext } : {}),
+      ...(access && (access.uid !== undefined || access.gid !== undefined) ? { access } : {}),
       vif: pv.vif,
       containerId: p.containerId,
       ifname: podIfname(pv, p.ifname),
@@ -402,24 +341,21 @@ export class KuryrFlows {
 
   /** Connects every VIF in parallel; on a failure, disconnects the ones that succeeded. */
   private async connectAll(p: CniParams, e: RegistryEntry, podUid: string | undefined, securityContext?: PodSecurityContext): Promise<void> {
-    const reqs = e.vifs.map((pv) => ({ pv, req: this.request(p, pv, podUid, securityContext), binding: this.binding(pv.vif) }));
+    const reqs = e.vifs.map((pv) => ({ pv, req: this.request(p, pv, podUid, securityContext), driver: this.opts.drivers.forVif(pv.vif.kind) }));
     const results = await Promise.allSettled(
-      reqs.map(async ({ req, binding }) => {
-        const r = await binding.connect(req);
-        if (r.timings) this.opts.metrics?.connectPhases(binding.name, r.timings);
+      reqs.map(async ({ req, driver }) => {
+        const r = await driver.connect(req);
+        this.opts.metrics?.connectPhases(driver.kind, r.phases);
       }),
     );
     const failed = results.findIndex((r) => r.status === 'rejected');
     if (failed < 0) return;
     // Undo what this ADD connected (Kuryr leaves it plugged).
-    for (let i = 0; i < results.length; i++) {
-      if (results[i]!.status !== 'fulfilled') continue;
-      try {
-        await reqs[i]!.binding.disconnect(reqs[i]!.req);
-      } catch (err) {
-        this.log.error('kuryr: rollback of a connected VIF failed', { vif: reqs[i]!.req.ifname, error: err });
-      }
-    }
+    const rollback = new Rollback(this.log, { pod: podKey(p.args.K8S_POD_NAMESPACE!, p.args.K8S_POD_NAME!) });
+    reqs.forEach(({ req, driver }, i) => {
+      if (results[i]!.status === 'fulfilled') rollback.add(`disconnect ${req.ifname}`, () => driver.disconnect(req));
+    });
+    await rollback.run();
     const err = (results[failed] as PromiseRejectedResult).reason as Error;
     const { req, pv } = reqs[failed]!;
     throw toKuryrError(new Error(`connecting ${req.ifname} (${pv.vif.kind}) failed: ${err?.message ?? String(err)}`, { cause: err }));
@@ -485,7 +421,7 @@ export class KuryrFlows {
       const errors: Error[] = [];
       for (const pv of cur.vifs) {
         try {
-          await this.binding(pv.vif).disconnect(this.request(p, pv, podUid));
+          await this.opts.drivers.forVif(pv.vif.kind).disconnect(this.request(p, pv, podUid));
         } catch (err) {
           errors.push(err as Error);
         }
@@ -496,14 +432,14 @@ export class KuryrFlows {
     });
   }
 
-  /** Best effort: every driver removes what it attached for this container id. */
+  /** Best effort: every driver removes what it attached for this container id (Kuryr's cleanup). */
   private async cleanup(p: CniParams): Promise<void> {
-    for (const b of new Set(Object.values(this.opts.bindings))) {
-      if (!b?.cleanupContainer) continue;
+    const netns = rewriteNetns(p.netns, this.opts.netnsProcDir);
+    for (const d of this.opts.drivers.all()) {
       try {
-        await b.cleanupContainer(p.containerId, p.ifname, p.netns);
+        await disconnectContainer(d, p.containerId, p.ifname, netns || undefined);
       } catch (err) {
-        this.log.warn('kuryr: DEL cleanup failed (ignored)', { driver: b.name, containerId: p.containerId, error: err });
+        this.log.warn('kuryr: DEL cleanup failed (ignored)', { driver: d.kind, containerId: p.containerId, error: err });
       }
     }
   }

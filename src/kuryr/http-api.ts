@@ -19,6 +19,7 @@
  * - at most `[cni_daemon] worker_num` requests run at once; more queue (Kuryr forks that
  *   many workers).
  */
+import { VhostplugError } from '../core/errors';
 import * as http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { encodeVIF } from '../vif/ovo';
@@ -68,11 +69,9 @@ export interface KuryrApi {
 }
 
 /** The refusal for a non-loopback address without the opt-in. */
-export class RemoteBindError extends Error {
-  readonly code = 'EREMOTEBIND';
+export class RemoteBindError extends VhostplugError {
   constructor(host: string) {
-    super(`refusing to serve the unauthenticated kuryr-daemon API on ${host}: not a loopback address (set [vhostplug] allow_remote_bind = true to allow it)`);
-    this.name = 'RemoteBindError';
+    super('EREMOTEBIND', `refusing to serve the unauthenticated kuryr-daemon API on ${host}: not a loopback address (set [vhostplug] allow_remote_bind = true to allow it)`);
   }
 }
 
@@ -112,7 +111,7 @@ function send(res: http.ServerResponse, status: number, body?: unknown): void {
 
 /** The error body Kuryr sends and kuryr-cni decodes as a CNI error. */
 export function errorBody(e: KuryrCniError): { code: number; msg: string; details: string } {
-  return { code: e.code, msg: e.msg, details: e.details ?? '' };
+  return { code: e.cniCode, msg: e.msg, details: e.details ?? '' };
 }
 
 const ROUTES: Record<string, 'ADD' | 'DEL'> = { '/addNetwork': 'ADD', '/delNetwork': 'DEL' };
@@ -177,7 +176,7 @@ export async function startKuryrApi(opts: KuryrApiOptions): Promise<KuryrApi> {
         e = Object.assign(e, { msg: 'Maximum CNI ADD Failures Reached.' }) as KuryrCniError;
       }
       opts.metrics?.request(command, e.kind === 'error' ? 'error' : e.kind, (performance.now() - t0) / 1000);
-      const fields = { status: e.status, code: e.code, msg: e.msg, details: e.details, containerId: params?.containerId };
+      const fields = { status: e.status, code: e.cniCode, msg: e.msg, details: e.details, containerId: params?.containerId };
       if (e.kind === 'error') log.error(`kuryr: ${command} failed`, fields);
       else log.warn(`kuryr: ${command} failed`, fields);
       send(res, e.status, errorBody(e));

@@ -21,9 +21,11 @@
  *
  * The client library is loaded lazily (it takes ~2 s to load), only by a Kuryr daemon.
  */
+import { VhostplugError } from '../core/errors';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import type * as k8s from '@kubernetes/client-node';
+import { Backoff } from '../core/backoff';
 import { silentLogger, type Logger } from '../core/log';
 import type { VhostplugConfig } from '../agent/config';
 import { ConfigError } from '../agent/config';
@@ -192,12 +194,18 @@ export interface KuryrKube {
   emitEvent(ev: PodEvent): void;
 }
 
+/** The HTTP status of a @kubernetes/client-node ApiException (its numeric `code`), or undefined. */
+function httpStatusOf(err: unknown): number | undefined {
+  const c = typeof err === 'object' && err !== null ? (err as Record<string, unknown>)['code'] : undefined;
+  return typeof c === 'number' ? c : undefined;
+}
+
 function deadline<T>(p: Promise<T>, ms: number, what: string): Promise<T> {
   let timer: NodeJS.Timeout | undefined;
   return Promise.race([
     p,
     new Promise<never>((_, reject) => {
-      timer = setTimeout(() => reject(Object.assign(new Error(`${what}: no answer from the Kubernetes API within ${ms} ms`), { code: 'ETIMEDOUT' })), ms);
+      timer = setTimeout(() => reject(new VhostplugError('ETIMEDOUT', `${what}: no answer from the Kubernetes API within ${ms} ms`)), ms);
     }),
   ]).finally(() => clearTimeout(timer));
 }
@@ -264,7 +272,8 @@ export class ListWatch<T extends { metadata?: { resourceVersion?: string } }> {
   }
 
   private async run(): Promise<void> {
-    let backoff = 100;
+    // Deterministic 100 ms .. 5 s (a watch loop alone per process: no herd to spread).
+    const backoff = new Backoff({ minMs: 100, maxMs: 5000, jitter: 0 });
     while (!this.ac.signal.aborted) {
       try {
         this.stats.lists++;
@@ -285,16 +294,15 @@ export class ListWatch<T extends { metadata?: { resourceVersion?: string } }> {
           // An error, or a watch the server ended at once: back off (no hot loop against a sick server).
           if (r.error || r.ms < 1000) {
             if (r.error) this.lastError = r.error;
-            await sleep(backoff, this.ac.signal);
-            backoff = Math.min(backoff * 2, 5000);
-          } else backoff = 100;
+            await sleep(backoff.next(), this.ac.signal);
+          } else backoff.reset();
         }
       } catch (err) {
         if (this.ac.signal.aborted) break;
         this.lastError = err as Error;
-        this.log.warn(`kuryr: ${this.name} list failed; retrying`, { error: err, retryInMs: backoff });
-        await sleep(backoff, this.ac.signal);
-        backoff = Math.min(backoff * 2, 5000);
+        const retryInMs = backoff.next();
+        this.log.warn(`kuryr: ${this.name} list failed; retrying`, { error: err, retryInMs });
+        await sleep(retryInMs, this.ac.signal);
       }
     }
   }
@@ -317,8 +325,7 @@ export class ListWatch<T extends { metadata?: { resourceVersion?: string } }> {
           (type: string, obj: T & { code?: number }) => {
             if (type === 'ERROR') {
               // A Status object: 410 Gone means our version is too old, re-list.
-              const code = (obj as { code?: number }).code;
-              if (code === 410) relist = true;
+              if (obj.code === 410) relist = true;
               else this.log.warn(`kuryr: ${this.name} watch error event`, { status: obj });
               this.current?.abort();
               return;
@@ -553,7 +560,7 @@ export class KuryrK8sSource implements KuryrKube {
       const pod = await deadline(this.core.readNamespacedPod({ namespace, name }), this.timeoutMs, `get pod ${namespace}/${name}`);
       return podInfo(pod as PodLike) ?? null;
     } catch (err) {
-      if ((err as { code?: unknown }).code === 404) return null;
+      if (httpStatusOf(err) === 404) return null;
       throw err;
     }
   }

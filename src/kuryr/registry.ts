@@ -22,6 +22,7 @@
  * watchers' updates are synchronous, so they never interleave with a locked section's
  * synchronous parts; the lock orders ADD's and DEL's asynchronous connect/disconnect).
  */
+import { VhostplugError } from '../core/errors';
 import { EventEmitter } from 'node:events';
 import { KeyedMutex } from '../agent/locks';
 import type { PodVIF } from '../vif/model';
@@ -77,23 +78,21 @@ function activeFlags(vifs: readonly PodVIF[]): string {
 }
 
 /** A wait that ran out of time; carries the last value seen. */
-export class RegistryWaitTimeout extends Error {
-  readonly code = 'ETIMEDOUT';
+export class RegistryWaitTimeout extends VhostplugError {
   constructor(
     readonly key: string,
     readonly timeoutMs: number,
     readonly last: RegistryValue | undefined,
   ) {
-    super(`no matching registry entry for ${key} within ${timeoutMs} ms`);
-    this.name = 'RegistryWaitTimeout';
+    super('ETIMEDOUT', `no matching registry entry for ${key} within ${timeoutMs} ms`);
   }
 }
 
 /** The wait was aborted (the request went away or the daemon stops). */
-export class RegistryWaitAborted extends Error {
-  readonly code = 'ABORT_ERR';
+export class RegistryWaitAborted extends VhostplugError {
   constructor(readonly key: string) {
-    super(`wait for ${key} aborted`);
+    super('ABORT_ERR', `wait for ${key} aborted`);
+    // Named as DOM's AbortError, so it reads like any aborted wait.
     this.name = 'AbortError';
   }
 }

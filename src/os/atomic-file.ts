@@ -3,9 +3,9 @@
  * content or the new, never a torn one, and so that nothing planted in a pod-writable
  * directory (a symlink, a directory) is ever followed or replaced.
  */
+import { errnoOf, hasCode, SystemError } from '../core/errors';
 import * as crypto from 'node:crypto';
 import * as fs from 'node:fs';
-import * as os from 'node:os';
 import * as path from 'node:path';
 import { native } from '../native';
 
@@ -13,19 +13,16 @@ import { native } from '../native';
 const { O_CREAT, O_EXCL, O_NOFOLLOW, O_WRONLY, O_RDONLY, O_DIRECTORY } = fs.constants;
 
 /** The target exists as something an atomic write must not replace (symlink, directory, socket, ...). */
-export class UnsafeTargetError extends Error {
-  readonly errno: number;
-  readonly syscall = 'lstat';
+export class UnsafeTargetError extends SystemError {
+  /** ELOOP for a symlink, EISDIR for a directory, EEXIST for any other non-regular file. */
+  declare readonly code: 'ELOOP' | 'EISDIR' | 'EEXIST';
+  declare readonly path: string;
 
-  constructor(
-    /** ELOOP for a symlink, EISDIR for a directory, EEXIST for any other non-regular file. */
-    readonly code: 'ELOOP' | 'EISDIR' | 'EEXIST',
-    readonly path: string,
-    what: string,
-  ) {
-    super(`${code}: refusing to replace '${path}': it is a ${what} (only regular files are replaced; symlinks are never followed)`);
-    this.name = 'UnsafeTargetError';
-    this.errno = -os.constants.errno[code];
+  constructor(code: 'ELOOP' | 'EISDIR' | 'EEXIST', path: string, what: string) {
+    super(
+      { code, errno: errnoOf(code), syscall: 'lstat', path },
+      `${code}: refusing to replace '${path}': it is a ${what} (only regular files are replaced; symlinks are never followed)`,
+    );
   }
 }
 
@@ -48,7 +45,7 @@ function checkTarget(target: string): void {
   try {
     st = fs.lstatSync(target);
   } catch (err) {
-    if ((err as { code?: string }).code === 'ENOENT') return;
+    if (hasCode(err, 'ENOENT')) return;
     throw err;
   }
   if (st.isFile()) return;
@@ -106,7 +103,7 @@ export async function writeFileAtomic(target: string, data: string | Uint8Array,
     try {
       fd = openNewFile(tmp);
     } catch (err) {
-      if ((err as { code?: string }).code !== 'EEXIST' || attempt >= 3) throw err;
+      if (!hasCode(err, 'EEXIST') || attempt >= 3) throw err;
     }
   }
   let renamed = false;
@@ -143,7 +140,7 @@ export async function unlinkIfExists(p: string): Promise<boolean> {
     await fs.promises.unlink(p);
     return true;
   } catch (err) {
-    if ((err as { code?: string }).code === 'ENOENT') return false;
+    if (hasCode(err, 'ENOENT')) return false;
     throw err;
   }
 }

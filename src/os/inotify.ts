@@ -4,8 +4,8 @@
  * fs.watch cannot do this: libuv folds every event into "rename"/"change", never asks
  * for IN_CLOSE_WRITE and drops IN_Q_OVERFLOW (docs/filesystem.md).
  */
+import { errnoOf, hasCode, invalidArgument, SystemError } from '../core/errors';
 import * as fs from 'node:fs';
-import * as os from 'node:os';
 import * as path from 'node:path';
 import { native, RawInotify, RawInotifyEvent } from '../native';
 
@@ -139,7 +139,7 @@ class InotifyHub {
       this.raw?.rmWatch(wd);
     } catch (err) {
       // EINVAL: the kernel dropped the watch already (directory gone; IN_IGNORED is queued).
-      if ((err as { code?: string }).code !== 'EINVAL') throw err;
+      if (!hasCode(err, 'EINVAL')) throw err;
     }
   }
 
@@ -274,34 +274,25 @@ export class DirWatcher {
 }
 
 /** {@link waitForEntry} gave up: the entry did not appear (or never satisfied the predicate) in time. */
-export class EntryTimeoutError extends Error {
-  readonly code = 'ETIMEDOUT';
-  readonly errno = -os.constants.errno.ETIMEDOUT;
-  readonly syscall = 'inotify';
+export class EntryTimeoutError extends SystemError {
+  declare readonly path: string;
 
   constructor(
-    readonly path: string,
+    path: string,
     readonly timeoutMs: number,
     /** What was last seen at the path: 'missing', 'regular file', ... */
     readonly lastSeen: string,
   ) {
-    super(`ETIMEDOUT: '${path}' did not appear within ${timeoutMs} ms (last seen: ${lastSeen})`);
-    this.name = 'EntryTimeoutError';
+    super({ code: 'ETIMEDOUT', errno: errnoOf('ETIMEDOUT'), syscall: 'inotify', path }, `ETIMEDOUT: '${path}' did not appear within ${timeoutMs} ms (last seen: ${lastSeen})`);
   }
 }
 
 /** The watched directory was removed, moved or unmounted while waiting. */
-export class WatchedDirGoneError extends Error {
-  readonly code = 'ENOENT';
-  readonly errno = -os.constants.errno.ENOENT;
-  readonly syscall = 'inotify';
+export class WatchedDirGoneError extends SystemError {
+  declare readonly path: string;
 
-  constructor(
-    readonly path: string,
-    how: DirEventType,
-  ) {
-    super(`ENOENT: the directory '${path}' went away while waiting for an entry in it (${how})`);
-    this.name = 'WatchedDirGoneError';
+  constructor(path: string, how: DirEventType) {
+    super({ code: 'ENOENT', errno: errnoOf('ENOENT'), syscall: 'inotify', path }, `ENOENT: the directory '${path}' went away while waiting for an entry in it (${how})`);
   }
 }
 
@@ -396,7 +387,7 @@ function checkEntry(w: Waiter): void {
   try {
     st = fs.lstatSync(w.full);
   } catch (err) {
-    if ((err as { code?: string }).code === 'ENOENT') {
+    if (hasCode(err, 'ENOENT')) {
       w.lastSeen = 'missing';
       return;
     }
@@ -433,15 +424,11 @@ function describeStats(st: fs.Stats): string {
 export function waitForEntry(dir: string, name: string, opts: WaitForEntryOptions): Promise<fs.Stats> {
   return new Promise<fs.Stats>((resolve, reject) => {
     if (name === '' || name === '.' || name === '..' || name.includes('/') || name.includes('\0')) {
-      const err = new TypeError(`waitForEntry: '${name}' is not a single path component`);
-      (err as TypeError & { code: string }).code = 'ERR_INVALID_ARG_VALUE';
-      reject(err);
+      reject(invalidArgument('name', name, 'must be a single path component (waitForEntry)'));
       return;
     }
     if (!(opts.timeoutMs >= 0 && opts.timeoutMs <= 2 ** 31 - 1)) {
-      const err = new RangeError(`waitForEntry: timeoutMs must be 0..2147483647, got ${opts.timeoutMs}`);
-      (err as RangeError & { code: string }).code = 'ERR_OUT_OF_RANGE';
-      reject(err);
+      reject(invalidArgument('timeoutMs', opts.timeoutMs, 'must be 0..2147483647 (waitForEntry)', 'ERR_OUT_OF_RANGE'));
       return;
     }
     if (opts.signal?.aborted) {

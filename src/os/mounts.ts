@@ -129,14 +129,14 @@ export interface SameMountCheck {
  * Whether rename(2) between two directories can work, with a message for health checks
  * ("cross-mount setup detected"). `labels` name the settings the paths come from.
  */
-export function checkSameMount(a: string, b: string, labels: [string, string] = [a, b]): SameMountCheck {
+export function checkSameMount(a: string, b: string, labels: [string, string] = [a, b], hint = 'put both on the same mount'): SameMountCheck {
   const ma = mountOf(a);
   const mb = mountOf(b);
   const same = isSameMount(ma, mb);
   const message = same
     ? `${labels[0]} (${a}) and ${labels[1]} (${b}) are on the same mount: ${describeMount(ma)}`
     : `cross-mount setup detected: ${labels[0]} (${a}) is on ${describeMount(ma)} but ${labels[1]} (${b}) is on ` +
-      `${describeMount(mb)}; rename(2) cannot move a socket between mounts, put both on the same mount`;
+      `${describeMount(mb)}; rename(2) cannot move a socket between mounts: ${hint}`;
   return { same, a: ma, b: mb, message };
 }
 

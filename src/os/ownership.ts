@@ -15,7 +15,7 @@
  * mounted); elsewhere it is a documented no-op ({@link OwnedFile.labelled} says which).
  */
 import * as fs from 'node:fs';
-import * as os from 'node:os';
+import { errnoOf, hasCode, SystemError } from '../core/errors';
 import { native, type RawOwnedFile, type RawOwnershipRequest } from '../native';
 import { moveSocket, type MovedSocket, type MoveSocketOptions } from './rename';
 
@@ -91,16 +91,12 @@ export function labelXattr(own: FileOwnership | undefined, opts: OwnershipOption
 }
 
 /** A renamed socket is not the inode whose ownership was set: something swapped it. */
-export class SocketSwappedError extends Error {
-  readonly code = 'ESTALE';
-  readonly errno = -os.constants.errno.ESTALE;
-  readonly syscall = 'rename';
-  constructor(
-    readonly path: string,
-    readonly dest: string,
-  ) {
-    super(`ESTALE: the socket renamed from '${path}' to '${dest}' is not the one whose owner and mode were set; refusing to hand it to the pod`);
-    this.name = 'SocketSwappedError';
+export class SocketSwappedError extends SystemError {
+  constructor(path: string, dest: string) {
+    super(
+      { code: 'ESTALE', errno: errnoOf('ESTALE'), syscall: 'rename', path, dest },
+      `ESTALE: the socket renamed from '${path}' to '${dest}' is not the one whose owner and mode were set; refusing to hand it to the pod`,
+    );
   }
 }
 
@@ -137,7 +133,7 @@ export function ensureOwnedDir(dir: string, own: FileOwnership, opts: OwnershipO
     fs.mkdirSync(dir, { mode: 0o700 });
     created = true;
   } catch (err) {
-    if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
+    if (!hasCode(err, 'EEXIST')) throw err;
   }
   // expect 'directory' + O_NOFOLLOW: a symlink (ELOOP) or a file (ENOTDIR) in its place is refused.
   return { created, dir: applyOwnership(dir, 'directory', own, opts) };

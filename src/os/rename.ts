@@ -3,7 +3,7 @@
  * (coreutils mv "succeeds" across filesystems by creating a new, dead socket inode).
  * EXDEV becomes a typed error that tells the operator what to change.
  */
-import * as os from 'node:os';
+import { errnoOf, hasCode, SystemError } from '../core/errors';
 import { native, RawMountInfo } from '../native';
 import { describeMount, isSameMount, mountOf, parentDir, PathMount } from './mounts';
 
@@ -16,23 +16,21 @@ const S_IFMT = 0o170000;
 const S_IFSOCK = 0o140000;
 
 /** What the binding tells the operator when ovs_vhu_path and mount_point are on different mounts. */
-export const VHOSTUSER_SAME_MOUNT_HINT = 'put [vhostuser] mount_point and ovs_vhu_path on the same mount';
+export const VHOSTUSER_SAME_MOUNT_HINT =
+  'put [vhostuser] mount_point and ovs_vhu_path on the same mount. In a container every volume is a mount of its own, even ' +
+  'on one filesystem: mount ONE hostPath volume that holds both directories (deploy/daemonset.yaml mounts /var/run/openvswitch ' +
+  'once, with mount_point = /var/run/openvswitch/vhostuser; see docs/deploy.md)';
 
 /** rename(2) crossed a mount point (EXDEV). The source is left where it was. */
-export class CrossDeviceError extends Error {
-  readonly code = 'EXDEV';
-  readonly errno = -os.constants.errno.EXDEV;
-  readonly syscall = 'rename';
+export class CrossDeviceError extends SystemError {
+  declare readonly path: string;
+  declare readonly dest: string;
   /** The mount of the source's directory, when it could be determined. */
   readonly srcMount?: PathMount;
   /** The mount of the destination's directory, when it could be determined. */
   readonly destMount?: PathMount;
 
-  constructor(
-    readonly path: string,
-    readonly dest: string,
-    hint: string = VHOSTUSER_SAME_MOUNT_HINT,
-  ) {
+  constructor(path: string, dest: string, hint: string = VHOSTUSER_SAME_MOUNT_HINT) {
     let where = '';
     let srcMount: PathMount | undefined;
     let destMount: PathMount | undefined;
@@ -44,28 +42,25 @@ export class CrossDeviceError extends Error {
       // Best effort: the rename error itself is what matters.
     }
     super(
+      { code: 'EXDEV', errno: errnoOf('EXDEV'), syscall: 'rename', path, dest },
       `EXDEV: cannot move '${path}' to '${dest}': they are on different mounts${where}. ` +
         `rename(2) cannot cross mount points and a socket cannot be copied; ${hint}`,
     );
-    this.name = 'CrossDeviceError';
     this.srcMount = srcMount;
     this.destMount = destMount;
   }
 }
 
 /** The path to be moved is not a unix socket (or is a symlink to one, which is not followed). */
-export class NotASocketError extends Error {
-  readonly code = 'ENOTSOCK';
-  readonly errno = -os.constants.errno.ENOTSOCK;
-  readonly syscall = 'statx';
+export class NotASocketError extends SystemError {
+  declare readonly path: string;
 
   constructor(
-    readonly path: string,
+    path: string,
     /** What was found instead: "regular file", "directory", "symbolic link", ... */
     readonly actualType: string,
   ) {
-    super(`ENOTSOCK: '${path}' is a ${actualType}, not a unix socket; refusing to move it`);
-    this.name = 'NotASocketError';
+    super({ code: 'ENOTSOCK', errno: errnoOf('ENOTSOCK'), syscall: 'statx', path }, `ENOTSOCK: '${path}' is a ${actualType}, not a unix socket; refusing to move it`);
   }
 }
 
@@ -97,7 +92,7 @@ export function isSocketMode(mode: number): boolean {
 }
 
 function rethrowExdev(err: unknown, src: string, dst: string, hint?: string): never {
-  if ((err as { code?: string }).code === 'EXDEV') throw new CrossDeviceError(src, dst, hint);
+  if (hasCode(err, 'EXDEV')) throw new CrossDeviceError(src, dst, hint);
   throw err;
 }
 

@@ -1,6 +1,7 @@
 /**
- * A monitor-fed replica of the tables vhostplug reads (by default Open_vSwitch, Bridge,
- * Port and Interface). Reads need no round trip.
+ * A monitor-fed replica of the tables a caller declares (libovsdb's cache: the caller says
+ * which tables, which columns and which indexes). Reads need no round trip. The cache
+ * knows no schema of its own: src/vswitch declares what the Open_vSwitch node agent needs.
  *
  * Invariant (read-your-writes): ovsdb-server sends the `update2`/`update3` for a
  * transaction that touches monitored tables BEFORE the reply to that `transact`
@@ -8,16 +9,17 @@
  * in arrival order. So when `transact` resolves, this cache already holds our own
  * changes. Tested in test/integration/ovsdb-client.test.ts.
  *
- * Rows are stored in wire form with every column present (the server omits default
- * values from `initial`/`insert`; we fill them from the schema) plus `_uuid`. A modified
- * row is replaced by a new object, so a row a caller holds never changes under it.
+ * Rows are stored in wire form with every monitored column present (the server omits
+ * default values from `initial`/`insert`; we fill them from the schema) plus `_uuid`. A
+ * modified row is replaced by a new object, so a row a caller holds never changes under
+ * it, and a view decoded from a row object (see src/vswitch/rows.ts) stays valid for it.
  */
 import {
   atomKey,
   columnKind,
-  decodeOptional,
   decodeSet,
   defaultValue,
+  isAtom,
   isMap,
   type Atom,
   type ColumnKind,
@@ -27,10 +29,22 @@ import {
 } from './notation';
 import { DisconnectedError, TimeoutError } from './errors';
 
-/** The tables the default cache monitors. */
-export const CACHED_TABLES = ['Open_vSwitch', 'Bridge', 'Port', 'Interface'] as const;
-/** Tables indexed by their `name` column. */
-const NAMED_TABLES = new Set(['Bridge', 'Port', 'Interface']);
+/** What the cache keeps of one table. */
+export interface CacheTable {
+  /** The monitored columns (default: all); only these get schema defaults. */
+  columns?: readonly string[];
+  /**
+   * Columns whose values are unique within the table (e.g. `name`, a unique index in
+   * the schema): the cache keeps a value → row index for {@link OvsdbCache.lookup}.
+   */
+  indexes?: readonly string[];
+}
+
+/** What a cache keeps: the database and, per table, its columns and indexes. */
+export interface CacheSpec {
+  database: string;
+  tables: Readonly<Record<string, CacheTable>>;
+}
 
 /** One row update in `update2`/`update3` form. */
 export interface RowUpdate2 {
@@ -53,8 +67,9 @@ export interface CacheChange {
   reset: boolean;
 }
 
-interface CfgWaiter {
-  n: number;
+interface Waiter {
+  tables: ReadonlySet<string>;
+  done(): boolean;
   resolve(): void;
   reject(err: Error): void;
   timer: NodeJS.Timeout | undefined;
@@ -63,27 +78,34 @@ interface CfgWaiter {
 /** A replica of monitored tables, fed by `update2`/`update3` diffs. */
 export class OvsdbCache {
   private readonly tables = new Map<string, Map<string, CachedRow>>();
-  private readonly nameIndex = new Map<string, Map<string, string>>();
+  /** table → column → indexed value → row uuid. */
+  private readonly indexes = new Map<string, Map<string, Map<string, string>>>();
   private kinds = new Map<string, Map<string, ColumnKind>>();
   private defaults = new Map<string, Row>();
   private readonly listeners = new Set<(c: CacheChange) => void>();
-  private cfgWaiters: CfgWaiter[] = [];
+  private waiters: Waiter[] = [];
   private synced = false;
+  /** The monitored tables. */
+  readonly tableNames: readonly string[];
+  /** The database the rows come from. */
+  readonly database: string;
   /** Last transaction id seen (update3 / monitor_cond_since); the zero UUID when unknown. */
   lastTxnId: string | undefined;
 
-  /**
-   * @param tableNames the monitored tables.
-   * @param columns per table, the monitored columns (default all): only those get defaults.
-   */
   constructor(
+    readonly spec: CacheSpec,
     schema?: DatabaseSchema,
-    readonly tableNames: readonly string[] = CACHED_TABLES,
-    private readonly columns: Readonly<Record<string, readonly string[]>> = {},
   ) {
-    for (const t of tableNames) {
+    this.database = spec.database;
+    this.tableNames = Object.keys(spec.tables);
+    for (const [t, ts] of Object.entries(spec.tables)) {
       this.tables.set(t, new Map());
-      if (NAMED_TABLES.has(t)) this.nameIndex.set(t, new Map());
+      const idx = new Map<string, Map<string, string>>();
+      for (const col of ts.indexes ?? []) {
+        if (ts.columns && !ts.columns.includes(col)) throw new TypeError(`cache: index ${t}.${col} is not a monitored column`);
+        idx.set(col, new Map());
+      }
+      this.indexes.set(t, idx);
     }
     if (schema) this.setSchema(schema);
   }
@@ -97,7 +119,8 @@ export class OvsdbCache {
       if (!ts) throw new TypeError(`schema ${schema.name} has no table ${t}`);
       const k = new Map<string, ColumnKind>();
       const d: Row = {};
-      const only = this.columns[t] ? new Set(this.columns[t]) : undefined;
+      const cols = this.spec.tables[t]!.columns;
+      const only = cols ? new Set(cols) : undefined;
       for (const [col, cs] of Object.entries(ts.columns)) {
         k.set(col, columnKind(cs.type));
         if (!only || only.has(col)) d[col] = defaultValue(cs.type);
@@ -125,7 +148,7 @@ export class OvsdbCache {
   /** Empties every table (before a full resync). Waiters stay registered. */
   reset(): void {
     for (const m of this.tables.values()) m.clear();
-    for (const m of this.nameIndex.values()) m.clear();
+    for (const t of this.indexes.values()) for (const m of t.values()) m.clear();
     this.synced = false;
   }
 
@@ -164,12 +187,14 @@ export class OvsdbCache {
   private replace(table: string, rows: Map<string, CachedRow>, uuid: string, old: CachedRow | undefined, row: CachedRow | undefined): void {
     if (row) rows.set(uuid, row);
     else rows.delete(uuid);
-    const idx = this.nameIndex.get(table);
+    const idx = this.indexes.get(table);
     if (!idx) return;
-    const oldName = old?.['name'];
-    const newName = row?.['name'];
-    if (oldName !== newName && typeof oldName === 'string' && idx.get(oldName) === uuid) idx.delete(oldName);
-    if (typeof newName === 'string') idx.set(newName, uuid);
+    for (const [col, m] of idx) {
+      const before = old === undefined ? undefined : indexKey(old[col]);
+      const after = row === undefined ? undefined : indexKey(row[col]);
+      if (before !== after && before !== undefined && m.get(before) === uuid) m.delete(before);
+      if (after !== undefined) m.set(after, uuid);
+    }
   }
 
   /** One row by UUID. */
@@ -189,45 +214,19 @@ export class OvsdbCache {
     return this.tables.get(table)?.size ?? 0;
   }
 
-  /** A Bridge/Port/Interface row by its `name`. */
-  byName(table: 'Bridge' | 'Port' | 'Interface', name: string): CachedRow | undefined {
-    const u = this.nameIndex.get(table)?.get(name);
+  /** The row whose indexed `column` has `value` (the column must be declared in `indexes`). */
+  lookup(table: string, column: string, value: Value): CachedRow | undefined {
+    const m = this.indexes.get(table)?.get(column);
+    if (!m) throw new TypeError(`cache: ${table}.${column} is not an indexed column`);
+    const key = indexKey(value);
+    const u = key === undefined ? undefined : m.get(key);
     return u === undefined ? undefined : this.tables.get(table)?.get(u);
   }
 
-  /** A Bridge row by name. */
-  bridge(name: string): CachedRow | undefined {
-    return this.byName('Bridge', name);
-  }
-
-  /** A Port row by name. */
-  port(name: string): CachedRow | undefined {
-    return this.byName('Port', name);
-  }
-
-  /** An Interface row by name. */
-  iface(name: string): CachedRow | undefined {
-    return this.byName('Interface', name);
-  }
-
-  /** The single Open_vSwitch row (undefined before `ovs-vsctl init`). */
-  openVSwitch(): CachedRow | undefined {
-    const m = this.tables.get('Open_vSwitch');
-    if (!m) return undefined;
-    for (const r of m.values()) return r;
+  /** Some row of a table (for tables with one row, such as a schema's root), or undefined. */
+  first(table: string): CachedRow | undefined {
+    for (const r of this.tables.get(table)?.values() ?? []) return r;
     return undefined;
-  }
-
-  /** Open_vSwitch.cur_cfg: the next_cfg that ovs-vswitchd last finished applying. */
-  get curCfg(): number | undefined {
-    const v = this.openVSwitch()?.['cur_cfg'];
-    return typeof v === 'number' ? v : undefined;
-  }
-
-  /** Open_vSwitch.next_cfg. */
-  get nextCfg(): number | undefined {
-    const v = this.openVSwitch()?.['next_cfg'];
-    return typeof v === 'number' ? v : undefined;
   }
 
   /** Subscribes to applied batches; returns the unsubscribe function. */
@@ -237,28 +236,28 @@ export class OvsdbCache {
   }
 
   /**
-   * Resolves once `cur_cfg >= n` (never `== n`: another client's bump can skip n).
-   * Rejects with TimeoutError after `timeoutMs`, or DisconnectedError on close().
+   * Resolves once `done()` holds, checked now and after every applied batch that touches
+   * one of `tables`. Rejects with `onTimeout()` (default a TimeoutError) after `timeoutMs`,
+   * or with DisconnectedError when the cache is closed.
    */
-  waitForCurCfg(n: number, timeoutMs?: number): Promise<void> {
-    const cur = this.curCfg;
-    if (cur !== undefined && cur >= n) return Promise.resolve();
+  waitFor(tables: readonly string[], done: () => boolean, opts: { timeoutMs?: number; onTimeout?: () => Error } = {}): Promise<void> {
+    if (done()) return Promise.resolve();
     return new Promise<void>((resolve, reject) => {
-      const w: CfgWaiter = { n, resolve, reject, timer: undefined };
-      if (timeoutMs !== undefined && timeoutMs > 0) {
+      const w: Waiter = { tables: new Set(tables), done, resolve, reject, timer: undefined };
+      if (opts.timeoutMs !== undefined && opts.timeoutMs > 0) {
         w.timer = setTimeout(() => {
-          this.cfgWaiters = this.cfgWaiters.filter((x) => x !== w);
-          reject(new TimeoutError(`ovs-vswitchd did not reach cur_cfg >= ${n} within ${timeoutMs} ms (cur_cfg ${this.curCfg ?? 'unknown'})`));
-        }, timeoutMs);
+          this.waiters = this.waiters.filter((x) => x !== w);
+          reject(opts.onTimeout?.() ?? new TimeoutError(`cache condition not met within ${opts.timeoutMs} ms`));
+        }, opts.timeoutMs);
       }
-      this.cfgWaiters.push(w);
+      this.waiters.push(w);
     });
   }
 
   /** Rejects every waiter (the client closed for good). */
-  close(err: Error = new DisconnectedError('ovsdb: client closed while waiting for ovs-vswitchd')): void {
-    const ws = this.cfgWaiters;
-    this.cfgWaiters = [];
+  close(err: Error = new DisconnectedError('ovsdb: client closed while a cache condition was awaited')): void {
+    const ws = this.waiters;
+    this.waiters = [];
     for (const w of ws) {
       if (w.timer) clearTimeout(w.timer);
       w.reject(err);
@@ -266,18 +265,15 @@ export class OvsdbCache {
   }
 
   private emit(c: CacheChange): void {
-    if (this.cfgWaiters.length && c.tables.has('Open_vSwitch')) {
-      const cur = this.curCfg;
-      if (cur !== undefined) {
-        const keep: CfgWaiter[] = [];
-        for (const w of this.cfgWaiters) {
-          if (cur >= w.n) {
-            if (w.timer) clearTimeout(w.timer);
-            w.resolve();
-          } else keep.push(w);
-        }
-        this.cfgWaiters = keep;
+    if (this.waiters.length) {
+      const keep: Waiter[] = [];
+      for (const w of this.waiters) {
+        if ((c.reset || [...w.tables].some((t) => c.tables.has(t))) && w.done()) {
+          if (w.timer) clearTimeout(w.timer);
+          w.resolve();
+        } else keep.push(w);
       }
+      this.waiters = keep;
     }
     for (const l of this.listeners) l(c);
   }
@@ -340,8 +336,7 @@ export function applyMapDiff(old: Value | undefined, diff: Value): Value {
   return ['map', [...cur.values()]];
 }
 
-/** `Interface.ofport` as a number, or undefined when empty. */
-export function ofportOf(row: Row): number | undefined {
-  const v = decodeOptional(row['ofport']);
-  return typeof v === 'number' ? v : undefined;
+/** The index key of a column value (its atomKey); none for sets and maps. */
+function indexKey(v: Value | undefined): string | undefined {
+  return v !== undefined && isAtom(v) ? atomKey(v) : undefined;
 }

@@ -1,29 +1,32 @@
 /**
- * OvsdbClient: one persistent OVSDB connection (RFC 7047 plus the OVS extensions vhostplug
- * needs), with a monitor-fed cache, reconnect, and the vswitchd acknowledgement.
+ * OvsdbClient: one persistent OVSDB connection (RFC 7047 plus the OVS extensions), with a
+ * monitor-fed cache of the tables the caller declares, and reconnect. Schema-agnostic: the
+ * Open_vSwitch specifics (typed rows, the ovs-vswitchd acknowledgement) are src/vswitch's.
  *
  * ```ts
- * const client = await OvsdbClient.connect('unix:/var/run/openvswitch/db.sock');
+ * const client = await OvsdbClient.connect('unix:/var/run/openvswitch/db.sock', {
+ *   cache: { database: 'Open_vSwitch', tables: { Interface: { columns: ['name', 'ofport'], indexes: ['name'] } } },
+ * });
  * const t = new Transaction();
- * const iface = t.insert('Interface', { name: 'vhu1', type: 'dpdkvhostuserclient' });
- * t.mutate('Bridge', [['name', '==', 'br-int']], [['ports', 'insert', t.insert('Port', { name: 'vhu1', interfaces: iface })]]);
- * await client.transact('Open_vSwitch', t.ops, { waitForVswitchd: true, timeoutMs: 5000 });
- * client.cache.iface('vhu1');   // already there: updates arrive before the transact reply
+ * t.insert('Interface', { name: 'vhu1', type: 'dpdkvhostuserclient' });
+ * await client.transact('Open_vSwitch', t.ops, { timeoutMs: 5000 });
+ * client.cache.lookup('Interface', 'name', 'vhu1');   // already there: updates arrive before the transact reply
  * ```
  *
  * Protocol invariants this module relies on are listed in docs/ovsdb-protocol.md; the
  * connection state machine is in reconnect.ts and docs/reconnect.md.
  */
 import { EventEmitter } from 'node:events';
-import { CACHED_TABLES, OvsdbCache, ofportOf, type TableUpdates2 } from './cache';
-import { CanceledError, DisconnectedError, OvsdbRpcError, ProtocolError, TimeoutError, VswitchdError, transactError, type InterfaceFailure } from './errors';
+import { OvsdbCache, type CacheSpec, type TableUpdates2 } from './cache';
+import { CanceledError, ConnectTimeoutError, DisconnectedError, OvsdbRpcError, ProtocolError, TimeoutError, transactError } from './errors';
 import { JsonRpcSession } from './jsonrpc';
 import { NativeTransport } from './native-transport';
 import { NetTransport } from './net-transport';
-import { ZERO_UUID, decodeOptional, isValidUuidName, type Condition, type DatabaseSchema } from './notation';
-import { DEFAULT_BACKOFF, backoffDelay, canTransition, inotifySocketAppeared, type BackoffOptions, type ConnectionState, type SocketAppearedSource } from './reconnect';
+import { ZERO_UUID, isValidUuidName, type Condition, type DatabaseSchema } from './notation';
+import { Backoff, type BackoffOptions } from '../core/backoff';
+import { canTransition, inotifySocketAppeared, type ConnectionState, type SocketAppearedSource } from './reconnect';
 import { parseEndpoint, type Endpoint, type Transport, type TransportOptions } from './transport';
-import { nextCfgFromResult, nextCfgOps, type OpResult, type Operation } from './txn';
+import type { OpResult, Operation } from './txn';
 
 /** Builds a transport for an endpoint (for tests, or another byte stream). */
 export type TransportFactory = (endpoint: Endpoint, opts: TransportOptions) => Transport;
@@ -37,7 +40,7 @@ export interface ClientOptions extends TransportOptions {
   transport?: TransportChoice;
   /** Reconnect after the connection drops (default true). */
   reconnect?: boolean;
-  /** Backoff between attempts (defaults in reconnect.ts: 20 ms .. 2 s, jittered). */
+  /** Backoff between attempts (defaults in core/backoff.ts: 20 ms .. 2 s, jittered). */
   backoff?: BackoffOptions;
   /**
    * Immediate retry when the server socket reappears (unix endpoints). Default: an inotify
@@ -46,11 +49,11 @@ export interface ClientOptions extends TransportOptions {
    */
   onSocketAppeared?: SocketAppearedSource | false;
   /**
-   * Keep a monitor-fed cache of `Open_vSwitch` (default true). `tables` defaults to
-   * Open_vSwitch, Bridge, Port, Interface; `columns` restricts the columns per table
-   * (default: all).
+   * Keep a monitor-fed cache: of which database, which tables, which columns (default all)
+   * and which indexes (see {@link CacheSpec}). Default: no cache. src/vswitch declares the
+   * one the Open_vSwitch node agent needs (`VSWITCH_CACHE`).
    */
-  cache?: boolean | { tables?: string[]; columns?: Record<string, string[]> };
+  cache?: CacheSpec | false;
   /** Give up one connection attempt after this long (default 5000 ms). */
   connectTimeoutMs?: number;
   /** Default reply timeout of every request (default: none). */
@@ -66,18 +69,12 @@ export interface ClientOptions extends TransportOptions {
 
 /** Options of one {@link OvsdbClient.transact}. */
 export interface TransactOptions {
-  /**
-   * Bump `next_cfg` in the same transaction and resolve only once ovs-vswitchd applied it
-   * (`cur_cfg >= next_cfg`, read from the cache); then reject with VswitchdError if an
-   * inserted Interface has `ofport` -1/empty or an `error`. Needs the cache.
-   */
-  waitForVswitchd?: boolean;
-  /** Overall deadline (reply plus acknowledgement), ms. */
+  /** Reply deadline, ms (default: the client's `requestTimeoutMs`). */
   timeoutMs?: number;
   /**
    * Cancels the transact: sends `cancel` (a notification, RFC 7047 4.1.4) for it; a transact
    * parked on a `wait` then rejects with CanceledError. One that already completed keeps
-   * its real outcome. The vswitchd acknowledgement wait is not affected (use timeoutMs).
+   * its real outcome.
    */
   signal?: AbortSignal;
 }
@@ -165,21 +162,19 @@ const KNOWN_OPTIONS = new Set([
 
 /** The OVSDB client. Create with {@link OvsdbClient.connect}. */
 export class OvsdbClient extends EventEmitter<OvsdbClientEvents> {
-  /** The replica of Open_vSwitch/Bridge/Port/Interface (empty, never synced, when the cache is off). */
+  /** The replica of the declared tables (empty, never synced, when the cache is off). */
   readonly cache: OvsdbCache;
   readonly endpoint: Endpoint;
   private readonly opts: ClientOptions;
   private readonly factory: TransportFactory;
   private readonly transportOpts: TransportOptions;
   private readonly cacheRequests: MonitorRequests | undefined;
-  /** The cache monitors what the vswitchd acknowledgement reads. */
-  private readonly ackReady: boolean = false;
   private stateValue: ConnectionState = 'idle';
   private session: JsonRpcSession | undefined;
   private transport: Transport | undefined;
   private readonly monitors = new Map<string, Monitor>();
   private monitorSeq = 0;
-  private attempt = 0;
+  private readonly backoff: Backoff;
   private retryTimer: NodeJS.Timeout | undefined;
   private probeTimer: NodeJS.Timeout | undefined;
   private unwatch: (() => void) | undefined;
@@ -198,24 +193,16 @@ export class OvsdbClient extends EventEmitter<OvsdbClientEvents> {
     }
     this.endpoint = endpoint;
     this.opts = opts;
+    this.backoff = new Backoff(opts.backoff);
     this.factory = transportFactory(opts.transport ?? 'native');
     this.transportOpts = {};
     for (const k of TRANSPORT_KEYS) if (opts[k] !== undefined) this.transportOpts[k] = opts[k];
-    const c = opts.cache ?? true;
-    const tables = typeof c === 'object' && c.tables ? c.tables : [...CACHED_TABLES];
-    this.cache = new OvsdbCache(undefined, tables, typeof c === 'object' ? c.columns : undefined);
-    if (c !== false) {
+    const spec = opts.cache || undefined;
+    this.cache = new OvsdbCache(spec ?? { database: '', tables: {} });
+    if (spec) {
       const req: MonitorRequests = {};
-      for (const t of tables) {
-        const cols = typeof c === 'object' ? c.columns?.[t] : undefined;
-        req[t] = cols ? { columns: cols } : {};
-      }
+      for (const [t, ts] of Object.entries(spec.tables)) req[t] = ts.columns ? { columns: [...ts.columns] } : {};
       this.cacheRequests = req;
-      const has = (t: string, cols: string[]) => {
-        const r = req[t] as MonitorRequest | undefined;
-        return r !== undefined && (!r.columns || cols.every((x) => r.columns!.includes(x)));
-      };
-      this.ackReady = has('Open_vSwitch', ['cur_cfg']) && has('Interface', ['name', 'ofport', 'error']);
     }
   }
 
@@ -228,7 +215,7 @@ export class OvsdbClient extends EventEmitter<OvsdbClientEvents> {
     const ep = typeof endpoint === 'string' ? parseEndpoint(endpoint) : endpoint;
     const client = new OvsdbClient(ep, opts);
     if (client.cacheRequests) {
-      const m = new Monitor(client, 'vhostplug-cache', 'Open_vSwitch', 'monitor_cond_since', client.cacheRequests, (ev) => {
+      const m = new Monitor(client, 'vhostplug-cache', client.cache.database, 'monitor_cond_since', client.cacheRequests, (ev) => {
         client.cache.lastTxnId = ev.lastTxnId;
         client.cache.applyUpdates2(ev.updates, ev.reset);
       });
@@ -309,7 +296,7 @@ export class OvsdbClient extends EventEmitter<OvsdbClientEvents> {
     if (this.stateValue !== 'backoff') return;
     if (this.retryTimer) clearTimeout(this.retryTimer);
     this.retryTimer = undefined;
-    this.attempt = 0;
+    this.backoff.reset();
     void this.connectOnce();
   }
 
@@ -326,7 +313,7 @@ export class OvsdbClient extends EventEmitter<OvsdbClientEvents> {
       await Promise.race([
         transport.connect({ onMessages: (m) => session.receive(m), onClose: (err) => session.closeWith(err) }),
         new Promise<never>((_, reject) => {
-          timer = setTimeout(() => reject(new TimeoutError(`connect to ${this.endpoint.kind === 'unix' ? this.endpoint.path : this.endpoint.host} timed out after ${timeoutMs} ms`)), timeoutMs);
+          timer = setTimeout(() => reject(new ConnectTimeoutError(`connect to ${this.endpoint.kind === 'unix' ? this.endpoint.path : this.endpoint.host} timed out after ${timeoutMs} ms`)), timeoutMs);
         }),
       ]);
     } catch (err) {
@@ -349,7 +336,7 @@ export class OvsdbClient extends EventEmitter<OvsdbClientEvents> {
       // get_server_id tells a restarted server from a dropped connection.
       const [serverId, schema] = await Promise.all([
         session.request('get_server_id', []).catch(() => undefined),
-        this.cacheRequests ? session.request('get_schema', ['Open_vSwitch']) : undefined,
+        this.cacheRequests ? session.request('get_schema', [this.cache.database]) : undefined,
       ]);
       if (typeof serverId === 'string') {
         const prev = this.serverIdValue;
@@ -362,7 +349,7 @@ export class OvsdbClient extends EventEmitter<OvsdbClientEvents> {
       // Pipelined: every monitor is re-sent at once; the cache resyncs from its reply.
       await Promise.all([...this.monitors.values()].map((m) => this.establish(session, m)));
       if (this.session !== session) return;
-      this.attempt = 0;
+      this.backoff.reset();
       this.socketTriggered = false;
       this.firstAttempt = false;
       this.startProbe(session);
@@ -393,9 +380,9 @@ export class OvsdbClient extends EventEmitter<OvsdbClientEvents> {
     this.setState('backoff');
     if (this.socketTriggered) {
       this.socketTriggered = false;
-      this.attempt = 0;
+      this.backoff.reset();
     }
-    const delay = backoffDelay(this.attempt++, { ...DEFAULT_BACKOFF, ...this.opts.backoff });
+    const delay = this.backoff.next();
     this.retryTimer = setTimeout(() => {
       this.retryTimer = undefined;
       void this.connectOnce();
@@ -558,63 +545,21 @@ export class OvsdbClient extends EventEmitter<OvsdbClientEvents> {
   /**
    * `transact`: runs `ops` atomically. Resolves with one result per op. Rejects with the
    * typed error of the failed op (carrying `opIndex` and `op`), CommitError when the
-   * commit itself failed, DisconnectedError, TimeoutError, or (with waitForVswitchd)
-   * VswitchdError. When it resolves, the cache holds the changes (update-before-reply).
+   * commit itself failed, DisconnectedError or TimeoutError. When it resolves, the cache
+   * holds the changes (update-before-reply). No async wrapper: the hot path is one
+   * promise from the session.
    */
   transact(db: string, ops: readonly Operation[], opts: TransactOptions = {}): Promise<OpResult[]> {
-    // Hot path: no async wrapper, one promise from the session.
-    if (!opts.waitForVswitchd) return this.transactRaw(db, ops, opts.timeoutMs ?? this.opts.requestTimeoutMs, opts.signal);
-    return this.transactAcked(db, ops, opts);
-  }
-
-  /**
-   * @internal Throws TypeError unless the cache monitors what the acknowledgement reads;
-   * checked BEFORE anything is sent, so a misconfigured client commits nothing.
-   */
-  checkAckable(): void {
-    if (!this.ackReady) {
-      throw new TypeError('waitForVswitchd needs the cache with Open_vSwitch (cur_cfg) and Interface (name, ofport, error) monitored');
-    }
-  }
-
-  private async transactAcked(db: string, ops: readonly Operation[], opts: TransactOptions): Promise<OpResult[]> {
-    this.checkAckable();
-    const deadline = opts.timeoutMs !== undefined ? performance.now() + opts.timeoutMs : undefined;
-    const all = [...ops, ...nextCfgOps()];
-    const results = await this.transactRaw(db, all, opts.timeoutMs ?? this.opts.requestTimeoutMs, opts.signal);
-    const nextCfg = nextCfgFromResult(results[ops.length + 1]);
-    const left = deadline === undefined ? undefined : Math.max(1, Math.ceil(deadline - performance.now()));
-    await this.ackVswitchd(nextCfg, insertedInterfaceUuids(ops, results), left);
-    return results.slice(0, ops.length);
-  }
-
-  /**
-   * Cancels an outstanding transact. `cancel` is a notification and ovsdb-server 3.1 drops
-   * the parked transaction WITHOUT any reply, so an `echo` sent right after serves as a
-   * barrier: the server answers in order, so if the transact's reply has not arrived
-   * before the echo's, the transaction did not run and we reject it with CanceledError.
-   * If it completed first, its real outcome stands.
-   */
-  private cancelTransact(session: JsonRpcSession, id: number): void {
-    if (session.isClosed) return;
-    session.notify('cancel', [id]);
-    session.request('echo', ['vhostplug-cancel-barrier']).then(
-      () => session.abandon(id, new CanceledError({ method: 'transact', details: `request ${id} cancelled by the caller` })),
-      () => {}, // disconnect: the transact itself already rejected with DisconnectedError
-    );
-  }
-
-  /** @internal The bare transact: no acknowledgement. */
-  transactRaw(db: string, ops: readonly Operation[], timeoutMs?: number, signal?: AbortSignal): Promise<OpResult[]> {
     let session: JsonRpcSession;
     try {
       session = this.live('transact');
     } catch (e) {
       return Promise.reject(e);
     }
+    const { signal } = opts;
     if (signal?.aborted) return Promise.reject(new CanceledError({ method: 'transact', details: 'aborted before it was sent' }));
     const id = session.peekNextId();
-    const p = session.request('transact', [db, ...ops], timeoutMs);
+    const p = session.request('transact', [db, ...ops], opts.timeoutMs ?? this.opts.requestTimeoutMs);
     let onAbort: (() => void) | undefined;
     if (signal) {
       onAbort = () => this.cancelTransact(session, id);
@@ -635,15 +580,19 @@ export class OvsdbClient extends EventEmitter<OvsdbClientEvents> {
   }
 
   /**
-   * The acknowledgement half of `waitForVswitchd`: waits until the cache sees
-   * `cur_cfg >= nextCfg`, then rejects with VswitchdError naming each of `interfaceUuids`
-   * whose `ofport` is -1/empty or whose `error` is set.
+   * Cancels an outstanding transact. `cancel` is a notification and ovsdb-server 3.1 drops
+   * the parked transaction WITHOUT any reply, so an `echo` sent right after serves as a
+   * barrier: the server answers in order, so if the transact's reply has not arrived
+   * before the echo's, the transaction did not run and we reject it with CanceledError.
+   * If it completed first, its real outcome stands.
    */
-  async ackVswitchd(nextCfg: number, interfaceUuids: readonly string[], timeoutMs?: number): Promise<void> {
-    this.checkAckable();
-    await this.cache.waitForCurCfg(nextCfg, timeoutMs);
-    const failures = interfaceFailures(this.cache, interfaceUuids);
-    if (failures.length) throw new VswitchdError(failures, nextCfg);
+  private cancelTransact(session: JsonRpcSession, id: number): void {
+    if (session.isClosed) return;
+    session.notify('cancel', [id]);
+    session.request('echo', ['vhostplug-cancel-barrier']).then(
+      () => session.abandon(id, new CanceledError({ method: 'transact', details: `request ${id} cancelled by the caller` })),
+      () => {}, // disconnect: the transact itself already rejected with DisconnectedError
+    );
   }
 
   // ---- monitors ----
@@ -718,36 +667,4 @@ export class OvsdbClient extends EventEmitter<OvsdbClientEvents> {
 /** ovsdb-server accepts only `[A-Za-z_][A-Za-z0-9_]*` lock ids (else "syntax error"). */
 function checkLockId(lockId: string): void {
   if (!isValidUuidName(lockId)) throw new TypeError(`invalid lock id "${lockId}": must match [A-Za-z_][A-Za-z0-9_]*`);
-}
-
-/** UUIDs of the Interface rows inserted by `ops`, read from their results. */
-export function insertedInterfaceUuids(ops: readonly Operation[], results: readonly OpResult[]): string[] {
-  const out: string[] = [];
-  for (let i = 0; i < ops.length; i++) {
-    const op = ops[i]!;
-    if (op.op === 'insert' && op.table === 'Interface') {
-      const u = results[i]?.uuid;
-      if (u) out.push(u[1]);
-    }
-  }
-  return out;
-}
-
-/**
- * The Interfaces vswitchd could not realise, as ovs-vsctl judges them after the ack:
- * `ofport` empty or -1, or `error` set. Rows deleted since are skipped.
- */
-export function interfaceFailures(cache: OvsdbCache, uuids: readonly string[]): InterfaceFailure[] {
-  const out: InterfaceFailure[] = [];
-  for (const u of uuids) {
-    const row = cache.row('Interface', u);
-    if (!row) continue;
-    const ofport = ofportOf(row);
-    const e = decodeOptional(row['error']);
-    const error = typeof e === 'string' && e !== '' ? e : undefined;
-    if (ofport === undefined || ofport === -1 || error !== undefined) {
-      out.push({ name: String(row['name']), uuid: u, ofport, error });
-    }
-  }
-  return out;
 }

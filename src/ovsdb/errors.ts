@@ -2,9 +2,10 @@
  * Typed OVSDB errors. Server errors are mapped from the RFC 7047 error strings (and the
  * strings OVS adds) to one class each; every one carries the RFC `error` string, the
  * server's `details`, and for transact the failed operation's index and the op itself.
- * Client-side conditions (disconnect, protocol violation, timeout, vswitchd refusal)
+ * Client-side conditions (disconnect, protocol violation, timeout)
  * have their own classes. All have a stable `code` (catalogue in docs/ovsdb-protocol.md).
  */
+import { VhostplugError } from '../core/errors';
 
 /** What every OVSDB error carries. */
 export interface OvsdbErrorInit {
@@ -22,10 +23,8 @@ export interface OvsdbErrorInit {
   cause?: unknown;
 }
 
-/** Base class of every error raised by the OVSDB client. */
-export class OvsdbError extends Error {
-  /** Stable machine-readable code, e.g. `EOVSDBCONSTRAINT`. */
-  readonly code: string;
+/** Base class of every error raised by the OVSDB client; its `code` is e.g. `EOVSDBCONSTRAINT`. */
+export class OvsdbError extends VhostplugError {
   /** The server's error string (RFC 7047 `error` member), or the client's own kind. */
   readonly error: string;
   readonly details: string | undefined;
@@ -35,9 +34,7 @@ export class OvsdbError extends Error {
   readonly syntax: string | undefined;
 
   constructor(code: string, error: string, init: OvsdbErrorInit = {}, message?: string) {
-    super(message ?? formatMessage(error, init), init.cause !== undefined ? { cause: init.cause } : undefined);
-    this.name = new.target.name;
-    this.code = code;
+    super(code, message ?? formatMessage(error, init), init.cause !== undefined ? { cause: init.cause } : undefined);
     this.error = error;
     this.details = init.details;
     this.opIndex = init.opIndex;
@@ -260,36 +257,8 @@ export class TimeoutError extends OvsdbError {
   }
 }
 
-/** One Interface that ovs-vswitchd could not realise. */
-export interface InterfaceFailure {
-  /** Interface.name */
-  name: string;
-  /** Row UUID. */
-  uuid: string;
-  /** Interface.ofport: -1, or undefined when empty. */
-  ofport: number | undefined;
-  /** Interface.error text, or undefined when unset. */
-  error: string | undefined;
-}
-
-/**
- * The transaction committed and ovs-vswitchd applied it (`cur_cfg >= next_cfg`), but some
- * inserted Interfaces have `ofport` -1/empty or an `error` (as ovs-vsctl reports).
- * The rows stay in the database; the caller decides whether to roll back.
- */
-export class VswitchdError extends OvsdbError {
-  readonly interfaces: InterfaceFailure[];
-  /** The next_cfg value this transaction waited for. */
-  readonly nextCfg: number;
-  constructor(interfaces: InterfaceFailure[], nextCfg: number) {
-    const list = interfaces
-      .map((f) => `${f.name}: ${f.error ?? (f.ofport === undefined ? 'no ofport assigned' : `ofport ${f.ofport}`)}`)
-      .join('; ');
-    super('EOVSDBVSWITCHD', 'vswitchd error', {}, `ovs-vswitchd could not realise ${interfaces.length} interface(s): ${list}`);
-    this.interfaces = interfaces;
-    this.nextCfg = nextCfg;
-  }
-}
+/** Connecting to the server did not finish in time (the server is unreachable, not slow to answer). */
+export class ConnectTimeoutError extends TimeoutError {}
 
 /** A JSON-RPC `error` member as sent by the server: usually `{error, details}`, sometimes a string. */
 export function errorFromRpc(errorMember: unknown, method: string): OvsdbError {

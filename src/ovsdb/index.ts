@@ -5,8 +5,6 @@
 export {
   OvsdbClient,
   Monitor,
-  insertedInterfaceUuids,
-  interfaceFailures,
   type ClientOptions,
   type TransactOptions,
   type TransportChoice,
@@ -16,12 +14,10 @@ export {
   type MonitorEvent,
   type OvsdbClientEvents,
 } from './client';
-export { OvsdbCache, CACHED_TABLES, applyModify, applySetDiff, applyMapDiff, ofportOf, type CachedRow, type CacheChange, type RowUpdate2, type TableUpdates2 } from './cache';
+export { OvsdbCache, applyModify, applySetDiff, applyMapDiff, type CacheSpec, type CacheTable, type CachedRow, type CacheChange, type RowUpdate2, type TableUpdates2 } from './cache';
 export {
   Transaction,
   checkUuidName,
-  nextCfgOps,
-  nextCfgFromResult,
   prefixUuidNames,
   type Operation,
   type InsertOp,
@@ -39,7 +35,7 @@ export {
   type SelectResult,
   type CountResult,
 } from './txn';
-export { WriteQueue, type WriteOptions, type WriteQueueOptions, type WriteQueueStats } from './write-queue';
+export { WriteQueue, type CommitAck, type WriteOptions, type WriteQueueOptions, type WriteQueueStats } from './write-queue';
 export {
   ZERO_UUID,
   uuid,
@@ -110,11 +106,10 @@ export {
   DisconnectedError,
   ProtocolError,
   TimeoutError,
-  VswitchdError,
+  ConnectTimeoutError,
   ERROR_CLASSES,
   errorFromString,
   transactError,
-  type InterfaceFailure,
   type OvsdbErrorInit,
   type ServerErrorClass,
 } from './errors';

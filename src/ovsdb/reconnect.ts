@@ -16,6 +16,8 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { DirWatcher, IN_CREATE, IN_MOVED_TO } from '../os/inotify';
 
+export { backoffDelay, DEFAULT_BACKOFF, type BackoffOptions } from '../core/backoff';
+
 /** States of a client connection. */
 export type ConnectionState = 'idle' | 'connecting' | 'schema' | 'monitoring' | 'ready' | 'backoff' | 'closed';
 
@@ -33,30 +35,6 @@ export const TRANSITIONS: Readonly<Record<ConnectionState, readonly ConnectionSt
 /** True when `from -> to` is a legal transition. */
 export function canTransition(from: ConnectionState, to: ConnectionState): boolean {
   return TRANSITIONS[from].includes(to);
-}
-
-/** Backoff between reconnection attempts. */
-export interface BackoffOptions {
-  /** First delay (ms). Default 20. OVS's C client uses 1000, far too slow for pod churn. */
-  minMs?: number;
-  /** Largest delay (ms). Default 2000. */
-  maxMs?: number;
-  /** Growth factor per failed attempt. Default 2. */
-  factor?: number;
-  /** Fraction of the delay that is randomised (0..1). Default 0.5: delay in [d/2, d]. */
-  jitter?: number;
-}
-
-export const DEFAULT_BACKOFF: Required<BackoffOptions> = { minMs: 20, maxMs: 2000, factor: 2, jitter: 0.5 };
-
-/**
- * Delay before attempt number `attempt` (0 = first retry): exponential, capped, with
- * "equal jitter" so many clients restarted together do not reconnect in lockstep.
- */
-export function backoffDelay(attempt: number, opts: BackoffOptions = {}, random: () => number = Math.random): number {
-  const o = { ...DEFAULT_BACKOFF, ...opts };
-  const base = Math.min(o.maxMs, o.minMs * Math.pow(o.factor, Math.max(0, attempt)));
-  return Math.round(base * (1 - o.jitter * random()));
 }
 
 /**

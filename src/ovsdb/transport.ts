@@ -8,6 +8,7 @@
  * - `NetTransport` (net-transport.ts): a minimal `node:net` socket with a TS framing
  *   scanner, kept as the benchmark baseline and as a fallback.
  */
+import { VhostplugError } from '../core/errors';
 
 /** Where ovsdb-server listens: `unix:PATH` or `tcp:HOST:PORT` (OVS connection syntax). */
 export type Endpoint = { kind: 'unix'; path: string } | { kind: 'tcp'; host: string; port: number };
@@ -42,13 +43,10 @@ export const DEFAULT_MAX_MESSAGE_BYTES = 64 * 1024 * 1024;
 export const DEFAULT_MAX_DEPTH = 1000;
 
 /** A framing violation: not JSON, a message over the size cap, or nesting over the depth cap. */
-export class FramingError extends Error {
-  constructor(
-    readonly code: 'EOVSDBFRAME' | 'EOVSDBTOOBIG' | 'EOVSDBTOODEEP',
-    message: string,
-  ) {
-    super(message);
-    this.name = 'FramingError';
+export class FramingError extends VhostplugError {
+  declare readonly code: 'EOVSDBFRAME' | 'EOVSDBTOOBIG' | 'EOVSDBTOODEEP';
+  constructor(code: 'EOVSDBFRAME' | 'EOVSDBTOOBIG' | 'EOVSDBTOODEEP', message: string) {
+    super(code, message);
   }
 }
 

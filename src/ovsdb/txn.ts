@@ -4,7 +4,7 @@
  *
  * Operations are plain wire objects: what the builder returns is exactly what is sent.
  */
-import { isUuidString, isValidUuidName, mutation, namedUuid, type Condition, type Mutation, type NamedUuid, type Row, type Value } from './notation';
+import { isUuidString, isValidUuidName, namedUuid, type Condition, type Mutation, type NamedUuid, type Row, type Value } from './notation';
 
 /** `insert`: result `{uuid}`. `uuid-name` lets later ops reference the row; `uuid` (OVS >= 2.13) picks its UUID. */
 export interface InsertOp {
@@ -97,21 +97,6 @@ export function checkUuidName(name: string): void {
   }
 }
 
-/** The `mutate Open_vSwitch next_cfg += 1` plus `select next_cfg` pair that asks vswitchd for an acknowledgement. */
-export function nextCfgOps(): [MutateOp, SelectOp] {
-  return [
-    { op: 'mutate', table: 'Open_vSwitch', where: [], mutations: [mutation('next_cfg', '+=', 1)] },
-    { op: 'select', table: 'Open_vSwitch', where: [], columns: ['next_cfg'] },
-  ];
-}
-
-/** Reads the new next_cfg from the result of the `select` made by {@link nextCfgOps}. */
-export function nextCfgFromResult(result: OpResult | undefined): number {
-  const v = result?.rows?.[0]?.['next_cfg'];
-  if (typeof v !== 'number') throw new TypeError('select next_cfg returned no row (is there an Open_vSwitch row?)');
-  return v;
-}
-
 /**
  * Collects operations for one transaction. Each method returns the index of the op it
  * added, except `insert`, which returns the named-uuid to reference the new row with.
@@ -121,7 +106,7 @@ export function nextCfgFromResult(result: OpResult | undefined): number {
  * const iface = t.insert('Interface', { name: 'vhu1', type: 'dpdkvhostuserclient' });
  * const port = t.insert('Port', { name: 'vhu1', interfaces: iface });
  * t.mutate('Bridge', [['name', '==', 'br-int']], [['ports', 'insert', port]]);
- * await client.transact('Open_vSwitch', t.ops, { waitForVswitchd: true });
+ * await client.transact('Open_vSwitch', t.ops);
  * ```
  */
 export class Transaction {
@@ -200,12 +185,6 @@ export class Transaction {
   /** Adds `assert`: fails with `not owner` unless this session holds `lock`. */
   assert(lock: string): number {
     return this.ops.push({ op: 'assert', lock }) - 1;
-  }
-
-  /** Adds `next_cfg += 1` and its `select`; returns the index of the select (read it with {@link nextCfgFromResult}). */
-  bumpNextCfg(): number {
-    this.ops.push(...nextCfgOps());
-    return this.ops.length - 1;
   }
 
   /** Number of operations so far. */

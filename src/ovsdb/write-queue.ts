@@ -6,8 +6,10 @@
  *   waiting writer is merged into ONE next transaction (their uuid-names prefixed so they
  *   cannot clash). ovsdb-server runs transactions one at a time, so fewer, larger
  *   transactions are cheaper for it and for ovs-vswitchd (one reconfigure for many ports).
- * - Each writer gets its own outcome: its slice of the results, and with
- *   `waitForVswitchd` only the failures of the Interfaces it inserted.
+ * - Each writer gets its own outcome: its slice of the results, and with `ack` (a
+ *   {@link CommitAck} such as src/vswitch's ovs-vswitchd acknowledgement) only its own
+ *   acknowledgement: the ack's operations go once into a merged transaction, and each
+ *   writer then waits for its own part (e.g. the Interfaces it inserted).
  * - A merged transaction that fails with an OVSDB error is rolled back as a whole by the
  *   server, so its members are retried apart until the culprit stands alone: one bad
  *   member fails only itself. An operation error names its member (retried alone, the
@@ -18,21 +20,39 @@
  *   member gets the DisconnectedError (never replayed, as for a single transact).
  */
 import type { OvsdbClient } from './client';
-import { insertedInterfaceUuids } from './client';
 import { DisconnectedError, OvsdbError, TimeoutError } from './errors';
-import { nextCfgFromResult, nextCfgOps, prefixUuidNames, Transaction, type OpResult, type Operation } from './txn';
+import { prefixUuidNames, Transaction, type OpResult, type Operation } from './txn';
+
+/**
+ * What a writer may wait for after its transaction committed: a consumer of the database
+ * acknowledging it (src/vswitch: ovs-vswitchd applying `next_cfg`). The queue appends
+ * `ops()` once to a transaction carrying at least one waiting writer, then calls `wait`
+ * for each of them with the results of those ops and the writer's own ops and results.
+ */
+export interface CommitAck {
+  /** Throws (before anything is sent) when the acknowledgement cannot work here. */
+  check(): void;
+  /** Operations appended to the transaction (e.g. `next_cfg += 1` and its `select`). */
+  ops(): Operation[];
+  /** Waits for one writer's acknowledgement; rejects with the writer's own error. */
+  wait(appended: readonly OpResult[], ops: readonly Operation[], results: readonly OpResult[], timeoutMs: number | undefined): Promise<void>;
+}
 
 /** Options of one write. */
 export interface WriteOptions {
-  /** Resolve only after ovs-vswitchd applied it; see TransactOptions.waitForVswitchd. */
-  waitForVswitchd?: boolean;
+  /** Resolve only once the queue's {@link CommitAck} acknowledged the write. */
+  ack?: boolean;
   /** Deadline for this writer's acknowledgement wait (ms). */
   timeoutMs?: number;
+  /** Called when the transaction is committed, before the acknowledgement (phase timings). */
+  onCommitted?: () => void;
 }
 
 export interface WriteQueueOptions {
-  /** Database (default `Open_vSwitch`). */
-  db?: string;
+  /** The database written to. */
+  db: string;
+  /** What writers with `ack: true` wait for. */
+  ack?: CommitAck;
   /** Largest merged transaction, in operations (default 4096). A single writer may exceed it. */
   maxOpsPerTransaction?: number;
   /** Reply timeout of each transaction (ms; default: the client's). */
@@ -68,9 +88,9 @@ export class WriteQueue {
 
   constructor(
     private readonly client: OvsdbClient,
-    private readonly opts: WriteQueueOptions = {},
+    private readonly opts: WriteQueueOptions,
   ) {
-    this.db = opts.db ?? 'Open_vSwitch';
+    this.db = opts.db;
     this.maxOps = opts.maxOpsPerTransaction ?? 4096;
   }
 
@@ -85,9 +105,10 @@ export class WriteQueue {
    */
   submit(ops: readonly Operation[] | Transaction, opts: WriteOptions = {}): Promise<OpResult[]> {
     const list = ops instanceof Transaction ? [...ops.ops] : ops;
-    if (opts.waitForVswitchd) {
+    if (opts.ack) {
       try {
-        this.client.checkAckable();
+        if (!this.opts.ack) throw new TypeError('WriteQueue: a write asked for an acknowledgement but the queue has no `ack`');
+        this.opts.ack.check();
       } catch (e) {
         return Promise.reject(e);
       }
@@ -110,7 +131,7 @@ export class WriteQueue {
     const batch = this.waiting.splice(0, count);
     this.inFlight = true;
     this.run(batch)
-      // An unexpected failure (e.g. no Open_vSwitch row to read next_cfg from) must still
+      // An unexpected failure (e.g. the acknowledgement's ops returned nothing) must still
       // settle every writer; settling one twice is a no-op.
       .catch((err: unknown) => {
         for (const m of batch) m.reject(err as Error);
@@ -133,9 +154,10 @@ export class WriteQueue {
       const start = ops.length;
       ops.push(...prefixUuidNames(m.ops, `w${i}_`));
       ranges.push([start, ops.length]);
-      wantAck ||= !!m.opts.waitForVswitchd;
+      wantAck ||= !!m.opts.ack;
     });
-    if (wantAck) ops.push(...nextCfgOps());
+    const ackOps = wantAck ? this.opts.ack!.ops() : [];
+    ops.push(...ackOps);
     let results: OpResult[];
     try {
       results = await this.send(ops, retry, true);
@@ -158,17 +180,18 @@ export class WriteQueue {
       }
       return;
     }
-    const nextCfg = wantAck ? nextCfgFromResult(results[ops.length - 1]) : 0;
+    const appended = results.slice(ops.length - ackOps.length);
     batch.forEach((m, i) => {
       const [a, b] = ranges[i]!;
       const own = results.slice(a, b);
-      if (!m.opts.waitForVswitchd) m.resolve(own);
-      else this.ack(m, own, nextCfg);
+      m.opts.onCommitted?.();
+      if (!m.opts.ack) m.resolve(own);
+      else this.ack(m, own, appended);
     });
   }
 
   private async runSingle(m: Member, retry = false): Promise<void> {
-    const ops = m.opts.waitForVswitchd ? [...m.ops, ...nextCfgOps()] : m.ops;
+    const ops = m.opts.ack ? [...m.ops, ...this.opts.ack!.ops()] : m.ops;
     let results: OpResult[];
     try {
       results = await this.send(ops, retry);
@@ -176,13 +199,20 @@ export class WriteQueue {
       m.reject(err as Error);
       return;
     }
-    if (!m.opts.waitForVswitchd) m.resolve(results);
-    else this.ack(m, results.slice(0, m.ops.length), nextCfgFromResult(results[ops.length - 1]));
+    m.opts.onCommitted?.();
+    if (!m.opts.ack) m.resolve(results);
+    else this.ack(m, results.slice(0, m.ops.length), results.slice(m.ops.length));
   }
 
   /** The acknowledgement does not hold up the queue: the next transaction goes out meanwhile. */
-  private ack(m: Member, own: OpResult[], nextCfg: number): void {
-    this.client.ackVswitchd(nextCfg, insertedInterfaceUuids(m.ops, own), m.opts.timeoutMs).then(
+  private ack(m: Member, own: OpResult[], appended: OpResult[]): void {
+    let waiting: Promise<void>;
+    try {
+      waiting = this.opts.ack!.wait(appended, m.ops, own, m.opts.timeoutMs);
+    } catch (e) {
+      waiting = Promise.reject(e as Error);
+    }
+    waiting.then(
       () => m.resolve(own),
       (e: Error) => m.reject(e),
     );
@@ -194,6 +224,6 @@ export class WriteQueue {
       if (retry) this.stats.retries++;
       if (merged) this.stats.mergedTransactions++;
     }
-    return this.client.transactRaw(this.db, ops, this.opts.requestTimeoutMs);
+    return this.client.transact(this.db, ops, { timeoutMs: this.opts.requestTimeoutMs });
   }
 }

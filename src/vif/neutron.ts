@@ -19,7 +19,9 @@
  * Neutron's `vhostuser_socket`, `vhostuser_ovs_plug` and `datapath_type` are ignored, as
  * Kuryr ignores them: the CNI node's own config decides where sockets live.
  */
-import { canonicalMac, isValidationError, validateMode, validateVifName } from '../core/validate';
+import { VhostplugError } from '../core/errors';
+import { isValidationError, validateMode, validateVifName } from '../core/validate';
+import { canonicalMac } from '../core/net';
 import type { FixedIP, Network, Route, Subnet, VIF, VIFBridge, VIFOpenVSwitch, VIFPortProfileOpenVSwitch, VIFVHostUser } from './model';
 import { newNetwork } from './model';
 import { hybridBridgeName, vethHostName, vhostUserPortName, vhostUserSocketPath } from './names';
@@ -83,8 +85,8 @@ export interface TranslationConfig {
 export type NeutronTranslationErrorCode = 'EPORTBINDINGFAILED' | 'EVIFTYPE' | 'EREQUIREDOPT' | 'EINTEGRITY' | 'EBADVALUE';
 
 /** The port cannot become a VIF. `section`/`option` name the kuryr.conf option to set for EREQUIREDOPT. */
-export class NeutronTranslationError extends Error {
-  readonly code: NeutronTranslationErrorCode;
+export class NeutronTranslationError extends VhostplugError {
+  declare readonly code: NeutronTranslationErrorCode;
   readonly portId: string | undefined;
   readonly section: string | undefined;
   readonly option: string | undefined;
@@ -95,9 +97,7 @@ export class NeutronTranslationError extends Error {
     message: string,
     extra: { section?: string; option?: string; cause?: unknown } = {},
   ) {
-    super(portId ? `port ${portId}: ${message}` : message, extra.cause === undefined ? undefined : { cause: extra.cause });
-    this.name = 'NeutronTranslationError';
-    this.code = code;
+    super(code, portId ? `port ${portId}: ${message}` : message, extra.cause === undefined ? undefined : { cause: extra.cause });
     this.portId = portId;
     this.section = extra.section;
     this.option = extra.option;

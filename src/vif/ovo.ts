@@ -25,7 +25,9 @@
  *   IncompatibleObjectVersion); its unknown fields are kept and written back unchanged,
  *   so a VIF written by a newer kuryr-controller survives the round trip.
  */
-import { canonicalMac, validateIfName, isValidationError } from '../core/validate';
+import { VhostplugError } from '../core/errors';
+import { validateIfName, isValidationError } from '../core/validate';
+import { canonicalCidr, canonicalIp, canonicalMac } from '../core/net';
 import type { Network, PodVIF, VIF, VIFPortProfileOpenVSwitch } from './model';
 import { DEFAULT_IFNAME, networkDefaults } from './model';
 
@@ -88,128 +90,29 @@ export type VIFFormatErrorCode =
  * ValueError / IncompatibleObjectVersion of o.vo, with a stable `code` and the dotted
  * `field` path inside the object (e.g. `VIFVHostUser.network.subnets[0].cidr`).
  */
-export class VIFFormatError extends Error {
-  readonly code: VIFFormatErrorCode;
+export class VIFFormatError extends VhostplugError {
+  declare readonly code: VIFFormatErrorCode;
   readonly field: string;
   readonly value: unknown;
 
   constructor(code: VIFFormatErrorCode, field: string, value: unknown, message: string, options?: { cause?: unknown }) {
-    super(`${field}: ${message}`, options);
-    this.name = 'VIFFormatError';
-    this.code = code;
+    super(code, `${field}: ${message}`, options);
     this.field = field;
     this.value = value;
   }
 }
 
 // ---------------------------------------------------------------------------------------
-// Addresses, as netaddr prints them (IPv6 text is glibc inet_ntop's).
-
-function parseIPv4(s: string): number[] | undefined {
-  const parts = s.split('.');
-  if (parts.length !== 4) return undefined;
-  const out: number[] = [];
-  for (const p of parts) {
-    // No leading zeros: netaddr would read them as octal, which nobody means.
-    if (!/^(0|[1-9][0-9]{0,2})$/.test(p)) return undefined;
-    const n = Number(p);
-    if (n > 255) return undefined;
-    out.push(n);
-  }
-  return out;
-}
-
-function parseIPv6(s: string): number[] | undefined {
-  if (!/^[0-9A-Fa-f:.]+$/.test(s)) return undefined;
-  const halves = s.split('::');
-  if (halves.length > 2) return undefined;
-  const groups = (part: string): number[] | undefined => {
-    if (part === '') return [];
-    const out: number[] = [];
-    const items = part.split(':');
-    for (let i = 0; i < items.length; i++) {
-      const g = items[i]!;
-      if (i === items.length - 1 && g.includes('.')) {
-        const v4 = parseIPv4(g);
-        if (!v4) return undefined;
-        out.push((v4[0]! << 8) | v4[1]!, (v4[2]! << 8) | v4[3]!);
-      } else {
-        if (!/^[0-9A-Fa-f]{1,4}$/.test(g)) return undefined;
-        out.push(parseInt(g, 16));
-      }
-    }
-    return out;
-  };
-  const head = groups(halves[0]!);
-  if (!head) return undefined;
-  if (halves.length === 1) return head.length === 8 ? head : undefined;
-  // An embedded IPv4 address may only end the address.
-  if (halves[0]!.includes('.')) return undefined;
-  const tail = groups(halves[1]!);
-  if (!tail || head.length + tail.length > 7) return undefined;
-  return [...head, ...new Array<number>(8 - head.length - tail.length).fill(0), ...tail];
-}
-
-/** glibc inet_ntop(AF_INET6): longest zero run (>= 2, first on ties) as `::`; IPv4-compatible and -mapped tails dotted. */
-function formatIPv6(w: number[]): string {
-  let bestBase = -1;
-  let bestLen = 0;
-  for (let i = 0; i < 8; ) {
-    if (w[i] !== 0) {
-      i++;
-      continue;
-    }
-    let j = i;
-    while (j < 8 && w[j] === 0) j++;
-    if (j - i > bestLen) {
-      bestBase = i;
-      bestLen = j - i;
-    }
-    i = j;
-  }
-  if (bestLen < 2) bestBase = -1;
-  let out = '';
-  for (let i = 0; i < 8; i++) {
-    if (bestBase !== -1 && i >= bestBase && i < bestBase + bestLen) {
-      if (i === bestBase) out += ':';
-      continue;
-    }
-    if (i !== 0) out += ':';
-    if (i === 6 && bestBase === 0 && (bestLen === 6 || (bestLen === 5 && w[5] === 0xffff))) {
-      out += `${w[6]! >> 8}.${w[6]! & 0xff}.${w[7]! >> 8}.${w[7]! & 0xff}`;
-      return out;
-    }
-    out += w[i]!.toString(16);
-  }
-  if (bestBase !== -1 && bestBase + bestLen === 8) out += ':';
-  return out;
-}
+// Addresses, as netaddr prints them (src/core/net.ts: glibc inet_ntop's text).
 
 /** An IP address in netaddr's text form (IPv4 dotted quad, IPv6 compressed lower case), or undefined. */
-export function canonicalIPAddress(s: string): string | undefined {
-  if (s.includes(':')) {
-    const w = parseIPv6(s);
-    return w ? formatIPv6(w) : undefined;
-  }
-  const v4 = parseIPv4(s);
-  return v4 ? v4.join('.') : undefined;
-}
+export const canonicalIPAddress = (s: string): string | undefined => canonicalIp(s);
 
 /**
  * An IP network `ADDR[/PREFIX]` in netaddr's `str(IPNetwork)` form: host bits are kept,
  * a missing prefix means /32 or /128. Undefined if malformed.
  */
-export function canonicalIPNetwork(s: string): string | undefined {
-  const slash = s.indexOf('/');
-  const addrText = slash < 0 ? s : s.slice(0, slash);
-  const addr = canonicalIPAddress(addrText);
-  if (addr === undefined) return undefined;
-  const max = addr.includes(':') ? 128 : 32;
-  if (slash < 0) return `${addr}/${max}`;
-  const p = s.slice(slash + 1);
-  if (!/^(0|[1-9][0-9]{0,2})$/.test(p) || Number(p) > max) return undefined;
-  return `${addr}/${Number(p)}`;
-}
+export const canonicalIPNetwork = (s: string): string | undefined => canonicalCidr(s, { defaultPrefix: true });
 
 // ---------------------------------------------------------------------------------------
 // Per-object codec metadata: what a decoded primitive carried that the model does not

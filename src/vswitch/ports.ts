@@ -1,6 +1,7 @@
 /**
  * Open_vSwitch schema helpers for ports: pure functions that append the operations of
- * an add-port / del-port to a {@link Transaction}, given what the monitor cache knows.
+ * an add-port / del-port to a {@link Transaction}, given what the monitor cache knows
+ * (typed rows, src/vswitch/rows.ts).
  *
  * Differences from `ovs-vsctl add-port` (and why):
  * - `mutate Bridge.ports insert` instead of rewriting the whole set plus one `wait` per
@@ -11,10 +12,10 @@
  * - Port and Interface names are unique indexes in the schema, so two concurrent plugs
  *   of the same name cannot both commit.
  */
-import { map, set, type Condition, type Row } from '../ovsdb/notation';
-import type { CachedRow } from '../ovsdb/cache';
+import { VhostplugError } from '../core/errors';
+import { map, set, uuid, type Condition, type Row } from '../ovsdb/notation';
 import type { Transaction } from '../ovsdb/txn';
-import { decodeStringMap } from '../ovsdb/notation';
+import type { BridgeRow, PortRow } from './rows';
 
 /** Interface types vhostplug creates. `''` is a plain (system/tap/veth) port. */
 export type InterfaceType = '' | 'system' | 'internal' | 'dpdkvhostuser' | 'dpdkvhostuserclient' | 'patch';
@@ -36,25 +37,18 @@ export interface PortSpec {
 }
 
 /** Raised before anything is written when the bridge exists with another datapath. */
-export class DatapathMismatchError extends Error {
-  readonly code = 'EDATAPATH';
+export class DatapathMismatchError extends VhostplugError {
   constructor(
     readonly bridge: string,
     readonly actual: string,
     readonly wanted: string,
   ) {
     super(
+      'EDATAPATH',
       `bridge ${bridge} has datapath_type "${actual || '(default: system)'}" but ${wanted} is required; ` +
         `vhostplug does not convert an existing bridge unless [vhostplug] allow_datapath_change = true`,
     );
-    this.name = 'DatapathMismatchError';
   }
-}
-
-/** The datapath_type of a cached Bridge row ("" when unset). */
-export function bridgeDatapathType(bridge: CachedRow): string {
-  const v = bridge['datapath_type'];
-  return typeof v === 'string' ? v : '';
 }
 
 /** The Interface row of a new port. */
@@ -88,7 +82,7 @@ export function addBridgeOps(t: Transaction, name: string, datapathType: string 
 export function ensureBridgeOps(
   t: Transaction,
   name: string,
-  bridge: CachedRow | undefined,
+  bridge: BridgeRow | undefined,
   wanted: string | undefined,
   opts: { allowDatapathChange?: boolean } = {},
 ): void {
@@ -96,7 +90,7 @@ export function ensureBridgeOps(
     addBridgeOps(t, name, wanted);
     return;
   }
-  const actual = bridgeDatapathType(bridge);
+  const actual = bridge.datapath_type;
   const byName: Condition[] = [['name', '==', name]];
   // An unset datapath_type means "system".
   if (wanted !== undefined && actual !== wanted && !(wanted === 'system' && actual === '')) {
@@ -115,7 +109,7 @@ export function insertPortOps(t: Transaction, spec: PortSpec): void {
 }
 
 /** Appends the operations of one add-port on a bridge that may not exist yet. */
-export function addPortOps(t: Transaction, spec: PortSpec, bridge: CachedRow | undefined, opts: { allowDatapathChange?: boolean } = {}): void {
+export function addPortOps(t: Transaction, spec: PortSpec, bridge: BridgeRow | undefined, opts: { allowDatapathChange?: boolean } = {}): void {
   ensureBridgeOps(t, spec.bridge, bridge, spec.datapath_type, opts);
   insertPortOps(t, spec);
 }
@@ -124,9 +118,9 @@ export function addPortOps(t: Transaction, spec: PortSpec, bridge: CachedRow | u
  * Appends the operations of one del-port: remove the Port's reference from whichever
  * bridge holds it; ovsdb-server then garbage-collects the Port and its Interfaces.
  */
-export function delPortOps(t: Transaction, port: CachedRow): void {
-  const uuid = port._uuid;
-  t.mutate('Bridge', [['ports', 'includes', uuid]], [['ports', 'delete', set(uuid)]]);
+export function delPortOps(t: Transaction, port: Pick<PortRow, 'uuid'>): void {
+  const ref = uuid(port.uuid);
+  t.mutate('Bridge', [['ports', 'includes', ref]], [['ports', 'delete', set(ref)]]);
 }
 
 /** Appends an update of the Interface columns of an existing port (a repeated, idempotent plug). */
@@ -136,21 +130,3 @@ export function updateInterfaceOps(t: Transaction, spec: PortSpec): void {
   if (row['options'] === undefined) row['options'] = map({});
   t.update('Interface', [['name', '==', spec.name]], row);
 }
-
-/** external_ids of a cached row as a plain object. */
-export function externalIds(row: CachedRow | undefined): Record<string, string> {
-  return row ? decodeStringMap(row['external_ids']) : {};
-}
-
-/**
- * The columns the node agent's monitor cache needs (Vswitch, the drivers, the vswitchd
- * acknowledgement). Monitoring only these keeps the cache small at thousands of ports and
- * leaves out the columns ovs-vswitchd rewrites on its own (`statistics` every few seconds
- * per port, `status`, `link_state`, ...), whose updates would otherwise stream in forever.
- */
-export const VSWITCH_CACHE_COLUMNS: Readonly<Record<string, string[]>> = {
-  Open_vSwitch: ['bridges', 'cur_cfg', 'next_cfg', 'other_config', 'ovs_version', 'dpdk_initialized', 'iface_types', 'datapath_types'],
-  Bridge: ['name', 'datapath_type', 'ports'],
-  Port: ['name', 'interfaces'],
-  Interface: ['name', 'type', 'options', 'external_ids', 'mtu_request', 'ofport', 'error'],
-};

@@ -1,18 +1,26 @@
 /**
  * Typed port operations on the Open_vSwitch database over one {@link OvsdbClient}:
  * every call is one transaction (merged with concurrent callers by the write queue),
- * decided from the monitor cache with no read round trip, and optionally acknowledged
- * by ovs-vswitchd (`next_cfg`/`cur_cfg`, then `ofport`/`error` of what we inserted).
+ * decided from the monitor cache with no read round trip, and acknowledged by
+ * ovs-vswitchd (`next_cfg`/`cur_cfg`, then `ofport`/`error` of what we inserted) unless
+ * the caller says `waitForVswitchd: false` (src/vswitch/ack.ts).
+ *
+ * ```ts
+ * const vs = await Vswitch.connect('unix:/var/run/openvswitch/db.sock');
+ * await vs.addPort({ bridge: 'br-int', name: 'vhu1', type: 'dpdkvhostuserclient', external_ids: {} });
+ * vs.rows.iface('vhu1')?.ofport;   // typed rows, from the monitor cache
+ * ```
  */
-import type { OvsdbClient } from '../ovsdb/client';
-import type { CachedRow } from '../ovsdb/cache';
+import { VhostplugError } from '../core/errors';
+import { OvsdbClient, type ClientOptions } from '../ovsdb/client';
 import { CommitError, ConstraintViolationError, TimedOutError } from '../ovsdb/errors';
-import { decodeOptional, decodeSet, decodeStringMap } from '../ovsdb/notation';
-import { nextCfgFromResult, Transaction } from '../ovsdb/txn';
-import { insertedInterfaceUuids } from '../ovsdb/client';
+import type { OpResult, Operation } from '../ovsdb/txn';
+import { Transaction } from '../ovsdb/txn';
 import { WriteQueue } from '../ovsdb/write-queue';
+import { VswitchdAck } from './ack';
 import { attachmentOf, sameAttachment, type Attachment } from './ownership';
 import { delPortOps, ensureBridgeOps, insertPortOps, updateInterfaceOps, type PortSpec } from './ports';
+import { VSWITCH_CACHE, VswitchRows, type InterfaceRow } from './rows';
 
 export interface VswitchOptions {
   /** Convert an existing bridge's datapath_type instead of refusing (default false). */
@@ -56,18 +64,17 @@ export interface OwnedPort {
 }
 
 /** A port of that name exists but belongs to someone else (another attachment, or not ours). */
-export class PortConflictError extends Error {
-  readonly code = 'EEXIST';
+export class PortConflictError extends VhostplugError {
   constructor(
     readonly port: string,
     readonly owner: Attachment | undefined,
   ) {
     super(
+      'EEXIST',
       owner
         ? `port ${port} already exists for attachment ${owner.containerId}/${owner.ifname}`
         : `port ${port} already exists and is not owned by vhostplug`,
     );
-    this.name = 'PortConflictError';
   }
 }
 
@@ -81,17 +88,31 @@ function isRetryableRace(err: unknown): boolean {
 /** Port operations on the Open_vSwitch database. */
 export class Vswitch {
   readonly queue: WriteQueue;
+  /** Typed reads of the monitor cache. */
+  readonly rows: VswitchRows;
+  /** The ovs-vswitchd acknowledgement over this client's cache. */
+  readonly ack: VswitchdAck;
 
   /** attachment key → Interface name of owned ports; rebuilt lazily after Interface changes. */
   private ownerIndex: Map<string, string> | undefined;
   /** Port uuid → Bridge name (the reverse of Bridge.ports); rebuilt lazily after Bridge changes. */
   private bridgeIndex: Map<string, string> | undefined;
 
+  /** Connects an {@link OvsdbClient} with the cache vhostplug needs ({@link VSWITCH_CACHE}); `client.close()` closes it. */
+  static async connect(endpoint: string, opts: Omit<ClientOptions, 'cache'> & VswitchOptions = {}): Promise<Vswitch> {
+    const { allowDatapathChange, requestTimeoutMs, ...clientOpts } = opts;
+    const client = await OvsdbClient.connect(endpoint, { ...clientOpts, requestTimeoutMs, cache: VSWITCH_CACHE });
+    return new Vswitch(client, { allowDatapathChange, requestTimeoutMs });
+  }
+
+  /** Throws TypeError unless `client`'s cache covers {@link VSWITCH_CACHE}. */
   constructor(
     readonly client: OvsdbClient,
     private readonly opts: VswitchOptions = {},
   ) {
-    this.queue = new WriteQueue(client, { requestTimeoutMs: opts.requestTimeoutMs ?? 30_000 });
+    this.rows = new VswitchRows(client.cache);
+    this.ack = new VswitchdAck(client.cache);
+    this.queue = new WriteQueue(client, { db: 'Open_vSwitch', ack: this.ack, requestTimeoutMs: opts.requestTimeoutMs ?? 30_000 });
     client.cache.onChange((c) => {
       if (c.reset || c.tables.has('Interface')) this.ownerIndex = undefined;
       if (c.reset || c.tables.has('Bridge')) this.bridgeIndex = undefined;
@@ -103,16 +124,13 @@ export class Vswitch {
    * Port→Bridge column, so the reverse of Bridge.ports is indexed once per Bridge change
    * instead of scanning every bridge's ports per call (ownedPorts() was O(ports²)).
    */
-  bridgeOfPort(port: CachedRow): string | undefined {
+  bridgeOfPort(portUuid: string): string | undefined {
     if (!this.bridgeIndex) {
       const idx = new Map<string, string>();
-      for (const br of this.client.cache.rows('Bridge')) {
-        const name = String(br['name']);
-        for (const u of decodeSet(br['ports'])) if (Array.isArray(u) && u[0] === 'uuid' && !idx.has(u[1])) idx.set(u[1], name);
-      }
+      for (const br of this.rows.bridges()) for (const u of br.ports) if (!idx.has(u)) idx.set(u, br.name);
       this.bridgeIndex = idx;
     }
-    return this.bridgeIndex.get(port._uuid[1]);
+    return this.bridgeIndex.get(portUuid);
   }
 
   /**
@@ -122,13 +140,11 @@ export class Vswitch {
   private buildAdd(specs: readonly PortSpec[], owners: readonly (Attachment | undefined)[]): { txn: Transaction; results: AddPortResult[] } {
     const txn = new Transaction();
     const results: AddPortResult[] = [];
-    const cache = this.client.cache;
     const ensured = new Set<string>();
     specs.forEach((spec, i) => {
-      const existing = cache.port(spec.name);
+      const existing = this.rows.port(spec.name);
       if (existing) {
-        const iface = cache.iface(spec.name);
-        const owner = attachmentOf(iface ? decodeStringMap(iface['external_ids']) : {});
+        const owner = attachmentOf(this.rows.iface(spec.name)?.external_ids ?? {});
         const want = owners[i];
         if (!owner || !want || !sameAttachment(owner, want)) throw new PortConflictError(spec.name, owner);
         updateInterfaceOps(txn, spec);
@@ -137,7 +153,7 @@ export class Vswitch {
       }
       // A bridge ensured (or created) by an earlier spec of this transaction needs nothing more.
       if (!ensured.has(spec.bridge)) {
-        ensureBridgeOps(txn, spec.bridge, cache.bridge(spec.bridge), spec.datapath_type, {
+        ensureBridgeOps(txn, spec.bridge, this.rows.bridge(spec.bridge), spec.datapath_type, {
           allowDatapathChange: this.opts.allowDatapathChange,
         });
         ensured.add(spec.bridge);
@@ -149,21 +165,22 @@ export class Vswitch {
   }
 
   /**
-   * Commits `txn` through the write queue; with the acknowledgement, bumps next_cfg in the
-   * same transaction and waits for ovs-vswitchd (and the ofport/error of inserted
-   * Interfaces). Timed per phase for metrics.
+   * Commits operations through the write queue, merged with concurrent writers; with the
+   * acknowledgement (the default), next_cfg is bumped in the same transaction and the
+   * write resolves once ovs-vswitchd applied it, or rejects with VswitchdError naming the
+   * Interfaces it inserted that got `ofport` -1 or an `error`. Timed per phase.
    */
-  private async write(txn: Transaction, opts: WriteAckOptions): Promise<WriteTimings> {
+  async transact(ops: readonly Operation[] | Transaction, opts: WriteAckOptions = {}): Promise<{ results: OpResult[]; timings: WriteTimings }> {
     const wait = opts.waitForVswitchd ?? true;
-    const n = txn.ops.length;
-    if (wait) txn.bumpNextCfg();
     const t0 = performance.now();
-    const results = await this.queue.submit(txn);
-    const t1 = performance.now();
-    if (wait) {
-      await this.client.ackVswitchd(nextCfgFromResult(results[n + 1]), insertedInterfaceUuids(txn.ops, results), opts.timeoutMs ?? 120_000);
-    }
-    return { commitMs: t1 - t0, ackMs: wait ? performance.now() - t1 : 0 };
+    let t1 = 0;
+    const results = await this.queue.submit(ops, { ack: wait, timeoutMs: opts.timeoutMs ?? 120_000, onCommitted: () => (t1 = performance.now()) });
+    const t2 = performance.now();
+    return { results, timings: { commitMs: (t1 || t2) - t0, ackMs: wait ? t2 - (t1 || t2) : 0 } };
+  }
+
+  private async write(txn: Transaction, opts: WriteAckOptions): Promise<WriteTimings> {
+    return (await this.transact(txn, opts)).timings;
   }
 
   /**
@@ -202,7 +219,7 @@ export class Vswitch {
     const txn = new Transaction();
     const deleted: string[] = [];
     for (const name of names) {
-      const port = this.client.cache.port(name);
+      const port = this.rows.port(name);
       if (!port) continue;
       delPortOps(txn, port);
       deleted.push(name);
@@ -221,45 +238,24 @@ export class Vswitch {
    * such port: what plug/unplug decide on, without portInfo()'s decoding and bridge lookup.
    */
   portOwner(name: string): { type: string; attachment: Attachment | undefined } | undefined {
-    const cache = this.client.cache;
-    if (!cache.port(name)) return undefined;
-    const iface = cache.iface(name);
-    return {
-      type: iface && typeof iface['type'] === 'string' ? iface['type'] : '',
-      attachment: attachmentOf(iface ? decodeStringMap(iface['external_ids']) : {}),
-    };
+    if (!this.rows.port(name)) return undefined;
+    const iface = this.rows.iface(name);
+    return { type: iface?.type ?? '', attachment: attachmentOf(iface?.external_ids ?? {}) };
   }
 
   /** The port of that name as the cache sees it, with its owner, or undefined. */
   portInfo(name: string): (Omit<OwnedPort, 'attachment'> & { attachment: Attachment | undefined }) | undefined {
-    const cache = this.client.cache;
-    const port = cache.port(name);
+    const port = this.rows.port(name);
     if (!port) return undefined;
-    const iface = cache.iface(name);
-    const ids = iface ? decodeStringMap(iface['external_ids']) : {};
-    const ofport = iface ? decodeOptional(iface['ofport']) : undefined;
-    const error = iface ? decodeOptional(iface['error']) : undefined;
-    const mtu = iface ? decodeOptional(iface['mtu_request']) : undefined;
-    return {
-      name,
-      bridge: this.bridgeOfPort(port),
-      type: iface && typeof iface['type'] === 'string' ? iface['type'] : '',
-      attachment: attachmentOf(ids),
-      external_ids: ids,
-      options: iface ? decodeStringMap(iface['options']) : {},
-      mtu_request: typeof mtu === 'number' ? mtu : undefined,
-      ofport: typeof ofport === 'number' ? ofport : undefined,
-      error: typeof error === 'string' && error !== '' ? error : undefined,
-    };
+    return ownedPortOf(name, this.bridgeOfPort(port.uuid), this.rows.iface(name));
   }
 
   /** Every port whose Interface carries vhostplug's ownership keys. */
   ownedPorts(): OwnedPort[] {
     const out: OwnedPort[] = [];
-    for (const iface of this.client.cache.rows('Interface')) {
-      const ids = decodeStringMap(iface['external_ids']);
-      if (!attachmentOf(ids)) continue;
-      const info = this.portInfo(String(iface['name']));
+    for (const iface of this.rows.interfaces()) {
+      if (!attachmentOf(iface.external_ids)) continue;
+      const info = this.portInfo(iface.name);
       if (info?.attachment) out.push(info as OwnedPort);
     }
     return out;
@@ -269,9 +265,9 @@ export class Vswitch {
   findByAttachment(containerId: string, ifname: string): OwnedPort | undefined {
     if (!this.ownerIndex) {
       const idx = new Map<string, string>();
-      for (const iface of this.client.cache.rows('Interface')) {
-        const a = attachmentOf(decodeStringMap(iface['external_ids']));
-        if (a) idx.set(`${a.containerId}/${a.ifname}`, String(iface['name']));
+      for (const iface of this.rows.interfaces()) {
+        const a = attachmentOf(iface.external_ids);
+        if (a) idx.set(`${a.containerId}/${a.ifname}`, iface.name);
       }
       this.ownerIndex = idx;
     }
@@ -279,4 +275,20 @@ export class Vswitch {
     const info = name === undefined ? undefined : this.portInfo(name);
     return info?.attachment ? (info as OwnedPort) : undefined;
   }
+}
+
+/** A port's owner view from its Interface row. */
+function ownedPortOf(name: string, bridge: string | undefined, iface: InterfaceRow | undefined): Omit<OwnedPort, 'attachment'> & { attachment: Attachment | undefined } {
+  const ids = iface?.external_ids ?? {};
+  return {
+    name,
+    bridge,
+    type: iface?.type ?? '',
+    attachment: attachmentOf(ids),
+    external_ids: ids,
+    options: iface?.options ?? {},
+    mtu_request: iface?.mtu_request,
+    ofport: iface?.ofport,
+    error: iface?.error,
+  };
 }

@@ -44,9 +44,28 @@ interface Watcher {
   res: http.ServerResponse;
 }
 
+/** One RBAC PolicyRule (rbac.authorization.k8s.io/v1). */
+export interface RbacRule {
+  apiGroups: string[];
+  resources: string[];
+  verbs: string[];
+}
+
 export interface FakeK8sOptions {
   /** Require this bearer token. */
   token?: string;
+  /** Authorize every request against these rules (403 otherwise), as the API server does for a service account. */
+  rbac?: RbacRule[];
+}
+
+/** The RBAC verb and resource of a request, as the API server's authorizer derives them. */
+export function rbacAttributes(method: string, pathname: string, watch: boolean): { group: string; resource: string; verb: string } | undefined {
+  // A subresource (`nodes/<name>/status`) is authorized as `nodes/status`.
+  const m = /^\/(?:api\/v1|apis\/([^/]+)\/[^/]+)(?:\/namespaces\/[^/]+)?\/([^/]+)(\/[^/]+)?(?:\/([^/]+))?$/.exec(pathname);
+  if (!m) return undefined;
+  const named = m[3] !== undefined;
+  const verb = method === 'GET' ? (watch ? 'watch' : named ? 'get' : 'list') : method === 'POST' ? 'create' : method === 'PATCH' ? 'patch' : method === 'PUT' ? 'update' : method === 'DELETE' ? 'delete' : method.toLowerCase();
+  return { group: m[1] ?? '', resource: m[4] ? `${m[2]!}/${m[4]}` : m[2]!, verb };
 }
 
 /** Requests by kind, to show that waits are driven by watch events (no polling). */
@@ -89,6 +108,10 @@ export class FakeK8s {
   private compactedAt = 0;
   /** Events POSTed, as received. */
   readonly events: Obj[] = [];
+  /** Requests the RBAC rules refused ("verb group/resource"). */
+  readonly forbidden: string[] = [];
+  /** Requests the RBAC rules allowed ("verb group/resource"), deduplicated. */
+  readonly authorized = new Set<string>();
   readonly counts: RequestCounts = { podLists: 0, podWatches: 0, podGets: 0, kpLists: 0, kpWatches: 0, events: 0, other: 0 };
   url = '';
 
@@ -329,6 +352,16 @@ export class FakeK8s {
       return;
     }
     if (p === '/version') return this.json(res, 200, { major: '1', minor: '30', gitVersion: 'v1.30.0-fake', platform: 'linux/amd64' });
+    if (this.opts.rbac) {
+      const a = rbacAttributes(req.method ?? 'GET', p, url.searchParams.get('watch') === 'true');
+      const what = a ? `${a.verb} ${a.group}/${a.resource}` : `${req.method} ${p}`;
+      const ok = a && this.opts.rbac.some((r) => r.apiGroups.includes(a.group) && r.resources.includes(a.resource) && r.verbs.includes(a.verb));
+      if (!ok) {
+        this.forbidden.push(what);
+        return this.json(res, 403, status(403, 'Forbidden', `${what} is forbidden for this service account`));
+      }
+      this.authorized.add(what);
+    }
     if (req.method === 'GET' && p === '/api/v1/pods') {
       const match = selectorMatcher(url.searchParams.get('fieldSelector'), (o, k) => (k === 'spec.nodeName' ? o.spec?.nodeName : k === 'metadata.name' ? o.metadata?.name : undefined));
       return this.listOrWatch(req, res, url, 'pods', match, { apiVersion: 'v1', kind: 'PodList' });

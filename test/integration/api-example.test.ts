@@ -5,7 +5,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { randomUUID } from 'node:crypto';
 import { expect, it } from 'vitest';
-import { OvsdbClient, Vswitch, VhostUserDriver, decodeVIF, encodeVIF, vhostUserPortName } from '../../src/index';
+import { Vswitch, VhostUserDriver, decodeVIF, encodeVIF, vhostUserPortName } from '../../src/index';
 import { useSandbox } from '../helpers/sandbox';
 import { describeIf, firstReason, needsOvs, needsRoot } from '../helpers/skip';
 
@@ -34,15 +34,15 @@ describeIf(firstReason(needsRoot(), needsOvs({ dpdk: true })))('the docs/api.md 
     const podUid = randomUUID();
 
     // --- the example ---
-    const client = await OvsdbClient.connect(sandbox().db);
-    const driver = new VhostUserDriver(new Vswitch(client), { mountPoint: mount, ovsVhuPath: sandbox().runDir });
+    const vswitch = await Vswitch.connect(sandbox().db);
+    const driver = new VhostUserDriver(vswitch, { mountPoint: mount, ovsVhuPath: sandbox().runDir });
     const vif = decodeVIF(kuryrPort.status.vifs.eth0.vif);
     const att = await driver.connect({ vif, containerId, ifname: 'eth0', podUid });
     expect(fs.lstatSync(att.socketPath).isSocket()).toBe(true);
     expect(fs.existsSync(att.configPath)).toBe(true);
     expect(att.timings.totalMs).toBeGreaterThan(0);
     await driver.disconnect({ containerId, ifname: 'eth0' });
-    client.close();
+    vswitch.client.close();
     // --- end ---
 
     expect(fs.readdirSync(mount)).toEqual([]);

@@ -12,11 +12,13 @@ import { randomBytes, randomUUID } from 'node:crypto';
 import * as fs from 'node:fs';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { OvsdbClient } from '../../src/ovsdb/client';
+import { VSWITCH_CACHE } from '../../src/vswitch/rows';
 import { Vswitch, PortConflictError } from '../../src/vswitch/vswitch';
-import { VethDriver, VethError, VETH_KEYS, type VethConnectRequest } from '../../src/binding/veth';
+import { VethDriver, VETH_KEYS, type VethConnectRequest } from '../../src/binding/veth';
+import { BindingError } from '../../src/binding/driver';
 import { hybridNames } from '../../src/binding/hybrid';
 import { ipConfigFromIpam } from '../../src/binding/ipconfig';
-import { closeNetlinkSockets } from '../../src/os/netlink';
+import { closeHostNetlink } from '../../src/os/netlink';
 import type { VIFBridge, VIFOpenVSwitch } from '../../src/vif/model';
 import { vethHostName } from '../../src/vif/names';
 import { useSandbox, type Sandbox } from '../helpers/sandbox';
@@ -69,7 +71,7 @@ else:
     else: print('timeout')
 `;
 
-let seqNo = 10;
+const seqNo = 10;
 
 function makeVif(kind: 'VIFOpenVSwitch', host: number): VIFOpenVSwitch;
 function makeVif(kind: 'VIFBridge', host: number): VIFBridge;
@@ -144,13 +146,14 @@ describeIf(firstReason(needsRoot(), needsOvs({ dpdk: false }), needsBinaries(PY)
   });
 
   beforeAll(async () => {
-    client = await OvsdbClient.connect(sb().db);
+    client = await OvsdbClient.connect(sb().db, { cache: VSWITCH_CACHE });
     vswitch = new Vswitch(client);
     hostNetns = `/run/netns/${sb().netns}`;
     driver = new VethDriver(vswitch, { hostNetns, defaultBridge: 'br-int' });
   });
   afterAll(async () => {
-    await closeNetlinkSockets();
+    driver?.close();
+    await closeHostNetlink();
     client?.close();
     for (const n of netnsNames) {
       try {
@@ -303,8 +306,8 @@ describeIf(firstReason(needsRoot(), needsOvs({ dpdk: false }), needsBinaries(PY)
       const vif = kind === 'VIFOpenVSwitch' ? makeVif(kind, 20) : makeVif(kind, 21);
       // A multicast address passes our syntax checks; the kernel refuses it (EADDRNOTAVAIL).
       const req = request(vif, pod, { ipConfig: { addresses: ['10.77.0.20/24', 'ff0e::5/64'], routes: [] } });
-      const err = (await driver.connect(req).catch((e: unknown) => e)) as VethError;
-      expect(err).toBeInstanceOf(VethError);
+      const err = (await driver.connect(req).catch((e: unknown) => e)) as BindingError;
+      expect(err).toBeInstanceOf(BindingError);
       expect(err.step).toBe('address');
       expect(err.message).toMatch(/RTM_NEWADDR/);
       expect(ports()).toEqual([]);
@@ -318,8 +321,8 @@ describeIf(firstReason(needsRoot(), needsOvs({ dpdk: false }), needsBinaries(PY)
 
   it('a pod netns that does not exist fails the veth step with ENOENT and leaves nothing', async () => {
     const vif = makeVif('VIFBridge', 24);
-    const err = (await driver.connect(request(vif, { path: '/run/netns/vhpv-does-not-exist' })).catch((e: unknown) => e)) as VethError;
-    expect(err).toBeInstanceOf(VethError);
+    const err = (await driver.connect(request(vif, { path: '/run/netns/vhpv-does-not-exist' })).catch((e: unknown) => e)) as BindingError;
+    expect(err).toBeInstanceOf(BindingError);
     expect(err.step).toBe('veth');
     expect(err.code).toBe('ENOENT');
     const left = hostLinks();
@@ -332,8 +335,8 @@ describeIf(firstReason(needsRoot(), needsOvs({ dpdk: false }), needsBinaries(PY)
     const misconfigured = new VethDriver(vswitch, { hostNetns: wrongHost.path, defaultBridge: 'br-int', ackTimeoutMs: 10_000 });
     const pod = newPod();
     const vif = makeVif('VIFOpenVSwitch', 25);
-    const err = (await misconfigured.connect(request(vif, pod)).catch((e: unknown) => e)) as VethError;
-    expect(err).toBeInstanceOf(VethError);
+    const err = (await misconfigured.connect(request(vif, pod)).catch((e: unknown) => e)) as BindingError;
+    expect(err).toBeInstanceOf(BindingError);
     expect(err.step).toBe('plug');
     expect(err.message).toMatch(new RegExp(vif.vif_name));
     await expect.poll(() => ports()).toEqual([]);
@@ -345,8 +348,8 @@ describeIf(firstReason(needsRoot(), needsOvs({ dpdk: false }), needsBinaries(PY)
     const pod = newPod();
     const vif = makeVif('VIFBridge', 22);
     vif.port_profile = { kind: 'VIFPortProfileOpenVSwitch', interface_id: vif.id, datapath_type: 'system' };
-    const err = (await driver.connect(request(vif, pod)).catch((e: unknown) => e)) as VethError;
-    expect(err).toBeInstanceOf(VethError);
+    const err = (await driver.connect(request(vif, pod)).catch((e: unknown) => e)) as BindingError;
+    expect(err).toBeInstanceOf(BindingError);
     expect(err.step).toBe('plug');
     expect(err.code).toBe('EDATAPATH');
     expect(sb().vsctl('get', 'Bridge', 'br-int', 'datapath_type').trim()).toBe('netdev');
@@ -359,7 +362,7 @@ describeIf(firstReason(needsRoot(), needsOvs({ dpdk: false }), needsBinaries(PY)
     const other = makeVif('VIFOpenVSwitch', 23);
     sb().vsctl('add-port', 'br-int', other.vif_name, '--', 'set', 'Interface', other.vif_name, 'type=internal');
     await expect.poll(() => vswitch.portInfo(other.vif_name)).toBeDefined();
-    const conflict = (await driver.connect(request(other, pod)).catch((e: unknown) => e)) as VethError;
+    const conflict = (await driver.connect(request(other, pod)).catch((e: unknown) => e)) as BindingError;
     expect(conflict.step).toBe('cleanup');
     expect(conflict.cause).toBeInstanceOf(PortConflictError);
     expect(conflict.code).toBe('EEXIST');

@@ -10,8 +10,10 @@ import * as path from 'node:path';
 import { randomUUID } from 'node:crypto';
 import { afterAll, afterEach, beforeAll, expect, it } from 'vitest';
 import { OvsdbClient } from '../../src/ovsdb/client';
+import { VSWITCH_CACHE } from '../../src/vswitch/rows';
 import { Vswitch } from '../../src/vswitch/vswitch';
-import { VhostUserDriver, VhostUserError, type VhostUserDriverOptions } from '../../src/binding/vhostuser';
+import { VhostUserDriver, type VhostUserDriverOptions } from '../../src/binding/vhostuser';
+import { BindingError } from '../../src/binding/driver';
 import { DirWatcher } from '../../src/os/inotify';
 import { makeVHostUserVif, type VIFVHostUser } from '../../src/vif/model';
 import { vhostUserPortName } from '../../src/vif/names';
@@ -50,7 +52,7 @@ describeIf(firstReason(needsRoot(), needsOvs({ dpdk: true }), needsTestpmd()))('
   }
 
   beforeAll(async () => {
-    client = await OvsdbClient.connect(sandbox().db);
+    client = await OvsdbClient.connect(sandbox().db, { cache: VSWITCH_CACHE });
     vswitch = new Vswitch(client);
     mount = path.join(sandbox().dir, 'vhostuser');
     fs.mkdirSync(mount);
@@ -198,8 +200,8 @@ describeIf(firstReason(needsRoot(), needsOvs({ dpdk: true }), needsTestpmd()))('
     expect(d.health().problems.join('\n')).toMatch(/cross-mount setup detected/);
     const vif = makeVif('client', other);
     const err = await d.connect({ vif, containerId: 'ctr-x', ifname: 'eth0' }).catch((e: unknown) => e);
-    expect(err).toBeInstanceOf(VhostUserError);
-    expect((err as VhostUserError).code).toBe('EXDEV');
+    expect(err).toBeInstanceOf(BindingError);
+    expect((err as BindingError).code).toBe('EXDEV');
     expect((err as Error).message).toContain(other);
     expect((err as Error).message).toContain(sandbox().runDir);
     expectNothingLeft(vif, 'ctr-x', 'eth0', other);
@@ -212,9 +214,9 @@ describeIf(firstReason(needsRoot(), needsOvs({ dpdk: true }), needsTestpmd()))('
     fs.writeFileSync(blocker, 'not a socket');
     const err = await driver().connect({ vif, containerId: 'ctr-v', ifname: 'eth0' }).catch((e: unknown) => e);
     fs.unlinkSync(blocker);
-    expect(err).toBeInstanceOf(VhostUserError);
-    expect((err as VhostUserError).step).toBe('plug');
-    expect((err as VhostUserError).code).toBe('EOVSDBVSWITCHD');
+    expect(err).toBeInstanceOf(BindingError);
+    expect((err as BindingError).step).toBe('plug');
+    expect((err as BindingError).code).toBe('EOVSDBVSWITCHD');
     expect((err as Error).message).toContain(vhostUserPortName(vif.id));
     expectNothingLeft(vif, 'ctr-v', 'eth0');
   });
@@ -224,20 +226,20 @@ describeIf(firstReason(needsRoot(), needsOvs({ dpdk: true }), needsTestpmd()))('
     const d = driver({ ovsVhuPath: emptyDir, socketTimeoutMs: 300 });
     const vif = makeVif('client', mount);
     const err = await d.connect({ vif, containerId: 'ctr-t', ifname: 'eth0' }).catch((e: unknown) => e);
-    expect(err).toBeInstanceOf(VhostUserError);
-    expect((err as VhostUserError).step).toBe('socket');
-    expect((err as VhostUserError).code).toBe('ETIMEDOUT');
+    expect(err).toBeInstanceOf(BindingError);
+    expect((err as BindingError).step).toBe('socket');
+    expect((err as BindingError).code).toBe('ETIMEDOUT');
     expectNothingLeft(vif, 'ctr-t', 'eth0');
   });
 
   it('an OVSDB refusal (bridge of another datapath) fails the plug and writes nothing', async () => {
     const sb = sandbox();
     sb.vsctl('--no-wait', 'add-br', 'br-kern');
-    await expect.poll(() => client.cache.bridge('br-kern') !== undefined).toBe(true);
+    await expect.poll(() => client.cache.lookup('Bridge', 'name', 'br-kern') !== undefined).toBe(true);
     const vif = makeVif('server', mount, 'br-kern');
     const err = await driver().connect({ vif, containerId: 'ctr-o', ifname: 'eth0' }).catch((e: unknown) => e);
-    expect((err as VhostUserError).step).toBe('plug');
-    expect((err as VhostUserError).code).toBe('EDATAPATH');
+    expect((err as BindingError).step).toBe('plug');
+    expect((err as BindingError).code).toBe('EDATAPATH');
     expect(sb.vsctl('list-ports', 'br-kern').trim()).toBe('');
     expectNothingLeft(vif, 'ctr-o', 'eth0');
     sb.vsctl('--no-wait', 'del-br', 'br-kern');
@@ -253,15 +255,15 @@ describeIf(firstReason(needsRoot(), needsOvs({ dpdk: true }), needsTestpmd()))('
       ['', 'eth0'],
     ] as const) {
       const err = await d.connect({ vif, containerId, ifname }).catch((e: unknown) => e);
-      expect((err as VhostUserError).step).toBe('validate');
-      expect((err as VhostUserError).code).toBe('EVALIDATION');
+      expect((err as BindingError).step).toBe('validate');
+      expect((err as BindingError).code).toBe('EVALIDATION');
     }
     const noId = { ...vif, id: undefined as unknown as string, vif_name: undefined };
-    const e0 = (await d.connect({ vif: noId, containerId: 'c', ifname: 'eth0' }).catch((e: unknown) => e)) as VhostUserError;
+    const e0 = (await d.connect({ vif: noId, containerId: 'c', ifname: 'eth0' }).catch((e: unknown) => e)) as BindingError;
     expect(e0.step).toBe('validate');
     expect(e0.message).toMatch(/port id/);
     const badMac = { ...vif, address: 'ff:ff:ff:ff:ff:ff' };
-    expect(((await d.connect({ vif: badMac, containerId: 'c', ifname: 'eth0' }).catch((e: unknown) => e)) as VhostUserError).step).toBe('validate');
+    expect(((await d.connect({ vif: badMac, containerId: 'c', ifname: 'eth0' }).catch((e: unknown) => e)) as BindingError).step).toBe('validate');
     const deep = path.join(mount, 'x'.repeat(100));
     fs.mkdirSync(deep);
     const long = new VhostUserDriver(vswitch, { mountPoint: deep, ovsVhuPath: sandbox().runDir });
@@ -278,10 +280,30 @@ describeIf(firstReason(needsRoot(), needsOvs({ dpdk: true }), needsTestpmd()))('
     fs.writeFileSync(victim, 'untouched');
     fs.symlinkSync(victim, path.join(mount, 'ctr-s-eth0'));
     const err = await d.connect({ vif, containerId: 'ctr-s', ifname: 'eth0' }).catch((e: unknown) => e);
-    expect((err as VhostUserError).step).toBe('config-file');
+    expect((err as BindingError).step).toBe('config-file');
     expect(fs.readFileSync(victim, 'utf8')).toBe('untouched');
     expect(portNames(sandbox())).not.toContain(vhostUserPortName(vif.id));
     fs.unlinkSync(path.join(mount, 'ctr-s-eth0'));
+  });
+
+  it('DEL removes a client-mode socket left in ovs_vhu_path after its port is gone (vswitchd could not unlink it, e.g. EROFS)', async () => {
+    const d = driver();
+    const vif = makeVif('client', mount);
+    const name = vhostUserPortName(vif.id);
+    // What a failed rename (mount dir read-only) leaves once the rollback removed the port and
+    // vswitchd's own unlink failed too: OVS's socket, with no port.
+    const stale = path.join(sandbox().runDir, name);
+    run('python3', ['-c', 'import socket,sys; socket.socket(socket.AF_UNIX).bind(sys.argv[1])', stale]);
+    expect(portNames(sandbox())).not.toContain(name);
+    const res = await d.disconnect({ containerId: 'ctr-stale', ifname: 'eth0', vif });
+    expect(res.removed.port).toBe(false);
+    expect(fs.existsSync(stale)).toBe(false);
+    // Never anything but a socket.
+    fs.writeFileSync(stale, 'not a socket');
+    await d.disconnect({ containerId: 'ctr-stale', ifname: 'eth0', vif });
+    expect(fs.readFileSync(stale, 'utf8')).toBe('not a socket');
+    fs.unlinkSync(stale);
+    expectNothingLeft(vif, 'ctr-stale', 'eth0');
   });
 
   it('a repeated plug is idempotent; a config file rewritten by the pod does not steer the unplug', async () => {

@@ -55,8 +55,8 @@ describeIf(needsBinaries(HOST_LOCAL))('IPAM delegation to host-local', () => {
 
   it('finds the plugin along CNI_PATH and negotiates down to its newest version', async () => {
     expect(await findPlugin('host-local', ['/nonexistent', CNI_DIR])).toBe(HOST_LOCAL);
-    await expect(findPlugin('host-local', ['/nonexistent'])).rejects.toMatchObject({ code: 7 });
-    await expect(findPlugin('../host-local', [CNI_DIR])).rejects.toMatchObject({ code: 7 });
+    await expect(findPlugin('host-local', ['/nonexistent'])).rejects.toMatchObject({ cniCode: 7 });
+    await expect(findPlugin('../host-local', [CNI_DIR])).rejects.toMatchObject({ cniCode: 7 });
     const versions = await pluginVersions(HOST_LOCAL);
     expect(versions).toContain('0.4.0');
     // host-local 1.1.1 tops out at 1.0.0: a 1.1.0 config is delegated as 1.0.0.
@@ -137,14 +137,14 @@ describeIf(needsBinaries(HOST_LOCAL))('IPAM delegation to host-local', () => {
 
   it('a missing IPAM section or plugin is a config error (7); a plugin that fails is reported with its code', async () => {
     const noIpam = parseNetConf({ cniVersion: '1.1.0', name: 'n', type: 'vhostplug' });
-    await expect(ipamAdd(noIpam, env('ADD'))).rejects.toMatchObject({ code: 7 });
+    await expect(ipamAdd(noIpam, env('ADD'))).rejects.toMatchObject({ cniCode: 7 });
     const missing = parseNetConf({ cniVersion: '1.1.0', name: 'n', type: 'vhostplug', ipam: { type: 'no-such-ipam' } });
-    await expect(ipamAdd(missing, env('ADD'))).rejects.toMatchObject({ code: 7, msg: 'failed to find plugin "no-such-ipam" in path' });
+    await expect(ipamAdd(missing, env('ADD'))).rejects.toMatchObject({ cniCode: 7, msg: 'failed to find plugin "no-such-ipam" in path' });
     // host-local with no ranges: its own invalid-config error comes back.
     const broken = parseNetConf({ cniVersion: '1.0.0', name: 'n', type: 'vhostplug', ipam: { type: 'host-local', dataDir } });
     const err = (await ipamAdd(broken, env('ADD')).catch((e: unknown) => e)) as CniError;
     expect(err).toBeInstanceOf(CniError);
-    expect(err.code).toBeGreaterThan(0);
+    expect(err.cniCode).toBeGreaterThan(0);
     expect(err.msg.length).toBeGreaterThan(0);
   });
 
@@ -165,7 +165,7 @@ describeIf(needsBinaries(HOST_LOCAL))('IPAM delegation to host-local', () => {
     const hang = path.join(dataDir, 'hang');
     fs.writeFileSync(hang, '#!/bin/sh\nexec sleep 30\n', { mode: 0o755 });
     const t0 = Date.now();
-    await expect(execPlugin(hang, { CNI_COMMAND: 'ADD' }, '{}', { timeoutMs: 300 })).rejects.toMatchObject({ code: 5 });
+    await expect(execPlugin(hang, { CNI_COMMAND: 'ADD' }, '{}', { timeoutMs: 300 })).rejects.toMatchObject({ cniCode: 5 });
     expect(Date.now() - t0).toBeLessThan(5000);
   });
 });

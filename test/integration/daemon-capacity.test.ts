@@ -24,7 +24,9 @@ import { parseConfig } from '../../src/agent/config';
 import { countVhostUserPorts, parseMaxVhostDevice, PortBudget, vhostUserLimit, VhostUserLimitError } from '../../src/binding/capacity';
 import { OvsdbClient } from '../../src/ovsdb/client';
 import { Vswitch } from '../../src/vswitch/vswitch';
-import { VhostUserDriver, VhostUserError } from '../../src/binding/vhostuser';
+import { VSWITCH_CACHE, VswitchRows } from '../../src/vswitch/rows';
+import { VhostUserDriver } from '../../src/binding/vhostuser';
+import { BindingError } from '../../src/binding/driver';
 import { makeVHostUserVif } from '../../src/vif/model';
 
 const CLI = path.resolve(__dirname, '../../dist/cli/main.js');
@@ -113,11 +115,11 @@ describeIf(firstReason(needsRoot(), needsOvs({ dpdk: true }), needsBinaries(SHIM
       expect(leftovers(sandbox(), d)).toEqual(before);
       expect(sandbox().vsctl('show')).toBe(vsctlBefore);
       // The driver itself (the Kuryr path has no daemon pre-check) refuses the same way, before OVSDB.
-      const c2 = await OvsdbClient.connect(sandbox().db);
+      const c2 = await OvsdbClient.connect(sandbox().db, { cache: VSWITCH_CACHE });
       try {
         const driver = new VhostUserDriver(new Vswitch(c2), { mountPoint: d.mount, ovsVhuPath: sandbox().runDir, fsync: false, vhostUserPortLimit: LIMIT });
         const err = await driver.connect({ vif: makeVHostUserVif('client', d.mount), containerId: 'capD', ifname: 'net1' }).catch((e: unknown) => e);
-        expect(err).toBeInstanceOf(VhostUserError);
+        expect(err).toBeInstanceOf(BindingError);
         expect(err).toMatchObject({ step: 'capacity', code: 'ENOSPC' });
         expect((err as Error).cause).toBeInstanceOf(VhostUserLimitError);
       } finally {
@@ -152,7 +154,7 @@ describeIf(firstReason(needsRoot(), needsOvs({ dpdk: false })))('capacity advert
 
   beforeAll(async () => {
     fake = await FakeK8s.start();
-    client = await OvsdbClient.connect(sandbox().db);
+    client = await OvsdbClient.connect(sandbox().db, { cache: VSWITCH_CACHE });
   });
   afterAll(async () => {
     client?.close();
@@ -161,7 +163,7 @@ describeIf(firstReason(needsRoot(), needsOvs({ dpdk: false })))('capacity advert
 
   async function advertiser(node: string, opts: { resyncMs?: number; retryMs?: number; limit?: number } = {}) {
     const { kc } = await loadKubeConfig(parseConfig(`[kubernetes]\napi_root = ${fake.url}\n`).config);
-    const budget = new PortBudget(client.cache, vhostUserLimit(opts.limit ?? 5));
+    const budget = new PortBudget(new VswitchRows(client.cache), vhostUserLimit(opts.limit ?? 5));
     return new NodeCapacityAdvertiser({ nodeName: node, client: kubeNodeStatusClient(await loadClientNode(), kc), budget, cache: client.cache, resyncMs: opts.resyncMs ?? 0, retryMs: opts.retryMs ?? 100, debounceMs: 50 });
   }
 
@@ -195,14 +197,14 @@ describeIf(firstReason(needsRoot(), needsOvs({ dpdk: false })))('capacity advert
     await until('2 advertised', () => (fake.getNode('n2')!.status.capacity[VHOSTUSER_RESOURCE] === '2' ? true : undefined));
     await new Promise((r) => setTimeout(r, 300));
     expect(patches()).toBe(2);
-    expect(countVhostUserPorts(client.cache)).toEqual({ total: 3, managed: 0, foreign: 3 });
+    expect(countVhostUserPorts(new VswitchRows(client.cache).interfaces())).toEqual({ total: 3, managed: 0, foreign: 3 });
     sandbox().vsctl('--', 'del-port', 'br-int', 'f0', '--', 'del-port', 'br-int', 'f1', '--', 'del-port', 'br-int', 'f2', '--', 'del-port', 'br-int', 'int0');
     await until('5 advertised', () => (fake.getNode('n2')!.status.capacity[VHOSTUSER_RESOURCE] === '5' ? true : undefined));
     await a.stop();
   });
 
   it('PortBudget: reservations count until released; the error names the numbers', () => {
-    const budget = new PortBudget(client.cache, { limit: 2, source: 'config' });
+    const budget = new PortBudget(new VswitchRows(client.cache), { limit: 2, source: 'config' });
     const a = budget.reserve();
     const b = budget.reserve();
     expect(() => budget.reserve()).toThrow(VhostUserLimitError);

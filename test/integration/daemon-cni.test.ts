@@ -60,6 +60,11 @@ describeIf(firstReason(needsRoot(), needsOvs({ dpdk: true }), needsBinaries(SHIM
       const itfs = res.interfaces as Record<string, unknown>[];
       expect(itfs.map((i) => i.name)).toEqual([host, 'net1']);
       expect(itfs[1]!.sandbox).toBe(ns.path);
+      // The host end carries its MAC too (docs/cni.md), the kernel's, as read back.
+      const hostLink = JSON.parse(run('ip', ['-n', sandbox().netns, '-j', 'link', 'show', 'dev', host])) as { address: string }[];
+      expect(itfs[0]!.mac).toMatch(/^([0-9a-f]{2}:){5}[0-9a-f]{2}$/);
+      expect(itfs[0]!.mac).toBe(hostLink[0]!.address);
+      expect(itfs[0]!.sandbox).toBeUndefined();
       const ip = String((res.ips as Record<string, unknown>[])[0]!.address);
       expect((res.ips as Record<string, unknown>[])[0]!.interface).toBe(1);
       expect(podAddrs(ns.name, 'net1')).toContain(ip);
@@ -175,7 +180,7 @@ describeIf(firstReason(needsRoot(), needsOvs({ dpdk: true }), needsBinaries(SHIM
 
         const ver = await runShim(d.socket, { CNI_COMMAND: 'VERSION' }, JSON.stringify({ cniVersion: version }));
         expect(ver.code).toBe(0);
-        expect(ver.json).toEqual({ cniVersion: '1.1.0', supportedVersions: [...VERSIONS] });
+        expect(ver.json).toEqual({ cniVersion: version, supportedVersions: [...VERSIONS] });
 
         const del = await runShim(d.socket, cniEnv('DEL', cid, 'net1', ns), withPrev);
         expect(del.code, del.stdout).toBe(0);
@@ -419,5 +424,28 @@ describeIf(firstReason(needsRoot(), needsOvs({ dpdk: true }), needsBinaries(SHIM
     expect(add.code, add.stdout).toBe(0);
     expect((await runShim(d.socket, cniEnv('DEL', 'nodb', 'net1'), conf)).code).toBe(0);
     expect(leftovers(sandbox(), d)).toEqual(NOTHING);
+  }, 60_000);
+
+  it('vhost-user as the pod\'s primary interface (eth0) with IPAM: warned on the shim\'s stderr (the runtime logs it); "vhostUserPrimary": "refuse" refuses with 7 and leaves nothing', async () => {
+    const conf = netconf(d, '1.0.0', 'server');
+    const ns = fakeNetns(d, 'prim');
+    const add = await runShim(d.socket, cniEnv('ADD', 'prim', 'eth0', ns), JSON.stringify(conf));
+    expect(add.code, add.stdout).toBe(0);
+    expect(add.stderr).toMatch(/^vhostplug: warning: network "dpdk-net" makes the pod's primary interface eth0 a vhost-user port: .*pod IP.*"vhostUserPrimary": "refuse"/);
+    expect((await runShim(d.socket, cniEnv('DEL', 'prim', 'eth0', ns), JSON.stringify(conf))).code).toBe(0);
+    // A secondary interface, or no IPAM (no pod IP to mislead with): no warning.
+    const second = await runShim(d.socket, cniEnv('ADD', 'prim', 'net1', ns), JSON.stringify(conf));
+    expect([second.code, second.stderr]).toEqual([0, '']);
+    expect((await runShim(d.socket, cniEnv('DEL', 'prim', 'net1', ns), JSON.stringify(conf))).code).toBe(0);
+    const { ipam: _ipam, ...noIpam } = conf;
+    const bare = await runShim(d.socket, cniEnv('ADD', 'prim', 'eth0', ns), JSON.stringify(noIpam));
+    expect([bare.code, bare.stderr]).toEqual([0, '']);
+    expect((await runShim(d.socket, cniEnv('DEL', 'prim', 'eth0', ns), JSON.stringify(noIpam))).code).toBe(0);
+    // Refused before any side effect.
+    const refuse = await runShim(d.socket, cniEnv('ADD', 'prim', 'eth0', ns), JSON.stringify({ ...conf, vhostUserPrimary: 'refuse' }));
+    expect([refuse.code, refuse.json?.code, refuse.json?.msg]).toEqual([1, 7, "vhost-user network on the pod's primary interface"]);
+    expect(leftovers(sandbox(), d)).toEqual(NOTHING);
+    const bad = await runShim(d.socket, cniEnv('ADD', 'prim', 'eth0', ns), JSON.stringify({ ...conf, vhostUserPrimary: 'maybe' }));
+    expect([bad.code, bad.json?.code]).toEqual([1, 7]);
   }, 60_000);
 });

@@ -18,7 +18,8 @@ import { afterAll, afterEach, beforeAll, expect, it } from 'vitest';
 import { parseConfig } from '../../src/agent/config';
 import { startKuryrDaemon, type KuryrDaemon } from '../../src/kuryr';
 import { decodeVIF } from '../../src/vif/ovo';
-import { FakeK8s } from '../helpers/fake-k8s';
+import { FakeK8s, type RbacRule } from '../helpers/fake-k8s';
+import { manifestObjects } from '../helpers/cri/pods';
 import { kubeletCniArgs, makeDaemonRequest, toCni031Result, type KuryrCniArgs } from '../helpers/kuryr-cni-client';
 import { useSandbox } from '../helpers/sandbox';
 import { describeIf, firstReason, itIf, needsOvs, needsRoot } from '../helpers/skip';
@@ -56,6 +57,12 @@ function vifPrimitive(file: string, opts: { mount?: string; active?: boolean; br
   return p;
 }
 
+/** The rules of deploy/kuryr/rbac.yaml's ClusterRole. */
+function kuryrClusterRoleRules(): RbacRule[] {
+  const role = manifestObjects(path.resolve(__dirname, '../../deploy/kuryr/rbac.yaml')).find((o) => o.kind === 'ClusterRole') as { rules: RbacRule[] };
+  return role.rules;
+}
+
 describeIf(firstReason(needsRoot(), needsOvs({ dpdk: true })))('Kuryr drop-in: kuryr-cni protocol, KuryrPort watches (Kubernetes API stand-in: the real kube-apiserver cannot run on these machines), real ports on a DPDK OVS', () => {
   const sandbox = useSandbox();
   let fake: FakeK8s;
@@ -84,7 +91,8 @@ describeIf(firstReason(needsRoot(), needsOvs({ dpdk: true })))('Kuryr drop-in: k
     tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'vhp-kuryr-'));
     mount = path.join(sandbox().dir, 'vhostuser'); // same filesystem as the OVS run dir
     fs.mkdirSync(mount);
-    fake = await FakeK8s.start({ token: 'kuryr-test-token' });
+    // The API stand-in authorizes every request with deploy/kuryr/rbac.yaml's ClusterRole.
+    fake = await FakeK8s.start({ token: 'kuryr-test-token', rbac: kuryrClusterRoleRules() });
     const tokenFile = path.join(tmp, 'token');
     fs.writeFileSync(tokenFile, 'kuryr-test-token\n');
     const { config, warnings } = parseConfig(
@@ -529,5 +537,10 @@ describeIf(firstReason(needsRoot(), needsOvs({ dpdk: true })))('Kuryr drop-in: k
     expect((await makeDaemonRequest(daemon.api.url, 'ADD', cni('healer', cid, { uid }))).ok).toBe(true);
     expect((await health('/alive')).status).toBe(200);
     expect((await makeDaemonRequest(daemon.api.url, 'DEL', cni('healer', cid, { uid }))).ok).toBe(true);
+  });
+
+  it('least privilege holds: every request of the tests above was allowed by deploy/kuryr/rbac.yaml, the list, watch and create rules are the ones used', () => {
+    expect(fake.forbidden).toEqual([]);
+    expect([...fake.authorized].sort()).toEqual(expect.arrayContaining(['create /events', 'list /pods', 'list openstack.org/kuryrports', 'watch /pods', 'watch openstack.org/kuryrports']));
   });
 });

@@ -1,5 +1,5 @@
 /**
- * rtnetlink (src/os/netlink.ts over native/netlink.cc) against the real kernel: throwaway
+ * rtnetlink (src/os/netlink/ over native/netlink.cc) against the real kernel: throwaway
  * netns made with `ip netns add vhpt-<random>`, and `ip -j` as the independent judge of
  * what we configured. The encoding tests at the top need neither root nor `ip`.
  * No sandbox dir is needed: the netns (and uniquely named host links) are the sandbox,
@@ -11,20 +11,15 @@ import * as path from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import {
   NetlinkError,
+  NetlinkHandle,
   addAddress,
-  attrString,
   blocksInKernel,
   addRoute,
   addrList,
-  cachedSocketCount,
-  closeNetlinkSockets,
+  closeHostNetlink,
   createBridge,
   createVethPair,
-  encodeAttrs,
-  encodeMessage,
-  ifinfomsg,
-  formatIp,
-  ipv4Broadcast,
+  hostNetlink,
   linkDel,
   linkGet,
   linkList,
@@ -33,20 +28,15 @@ import {
   linkSetMaster,
   linkSetMtu,
   linkSetUp,
-  parseAttrs,
-  parseCidr,
-  parseError,
-  parseIp,
-  parseMessages,
-  releaseNetns,
   routeList,
   routeMessage,
   setPromisc,
-  setNetnsSocketIdleMs,
   setSysctl,
   vethPairMessage,
 } from '../../src/os/netlink';
-import { AF, IFF, IFLA, IFLA_INFO, NLMSG, NLMSGERR_ATTR, NLM_F, RTA, RTM, VETH_INFO } from '../../src/os/netlink-constants';
+import { attrString, cidrBytes, encodeAttrs, encodeMessage, ifinfomsg, ipBytes, ipv4Broadcast, parseAttrs, parseError, parseMessages } from '../../src/os/netlink/wire';
+import { formatIp } from '../../src/core/net';
+import { AF, IFF, IFLA, IFLA_INFO, NLMSG, NLMSGERR_ATTR, NLM_F, RTA, RTM, VETH_INFO } from '../../src/os/netlink/constants';
 import { native, type SystemError } from '../../src/native';
 import { run } from '../helpers/proc';
 import { describeIf, firstReason, needsBinaries, needsRoot } from '../helpers/skip';
@@ -99,20 +89,20 @@ describe('rtnetlink message encoding (pure)', () => {
   });
 
   it('parses addresses the way inet_pton does', () => {
-    expect(parseIp('10.0.0.1')).toEqual({ family: AF.INET, bytes: Buffer.from([10, 0, 0, 1]) });
-    expect(parseIp('fd00::1').bytes.toString('hex')).toBe('fd000000000000000000000000000001');
-    expect(parseIp('::').bytes.toString('hex')).toBe('0'.repeat(32));
-    expect(parseIp('::ffff:1.2.3.4').bytes.toString('hex')).toBe('00000000000000000000ffff01020304');
-    expect(parseIp('1:2:3:4:5:6:7:8').bytes.toString('hex')).toBe('00010002000300040005000600070008');
-    expect(parseCidr('fe80::1/64')).toMatchObject({ family: AF.INET6, prefix: 64 });
+    expect(ipBytes('10.0.0.1')).toEqual({ family: AF.INET, bytes: Buffer.from([10, 0, 0, 1]) });
+    expect(ipBytes('fd00::1').bytes.toString('hex')).toBe('fd000000000000000000000000000001');
+    expect(ipBytes('::').bytes.toString('hex')).toBe('0'.repeat(32));
+    expect(ipBytes('::ffff:1.2.3.4').bytes.toString('hex')).toBe('00000000000000000000ffff01020304');
+    expect(ipBytes('1:2:3:4:5:6:7:8').bytes.toString('hex')).toBe('00010002000300040005000600070008');
+    expect(cidrBytes('fe80::1/64')).toMatchObject({ family: AF.INET6, prefix: 64 });
     for (const ip of ['10.0.0.1', 'fd00::1', '::', '::1', '1:0:0:2::3', '1:2:3:4:5:6:7:8', '1::2:0:0:3:4', 'fe80:0:0:a::1']) {
-      expect(formatIp(parseIp(ip).bytes)).toBe(ip);
+      expect(formatIp(ipBytes(ip).bytes)).toBe(ip);
     }
-    expect(formatIp(parseIp('1:0:2:3:4:5:6:7').bytes)).toBe('1:0:2:3:4:5:6:7'); // a single 0 group stays
+    expect(formatIp(ipBytes('1:0:2:3:4:5:6:7').bytes)).toBe('1:0:2:3:4:5:6:7'); // a single 0 group stays
     expect(ipv4Broadcast(Buffer.from([192, 168, 7, 9]), 24)).toEqual(Buffer.from([192, 168, 7, 255]));
     expect(ipv4Broadcast(Buffer.from([192, 168, 7, 9]), 31)).toBeUndefined();
     for (const bad of ['10.0.0.1', '10.0.0.1/33', 'fd00::1/129', 'x/24', '10.0.0.1/-1', 42]) {
-      expect(() => parseCidr(bad)).toThrow(expect.objectContaining({ code: 'ERR_INVALID_ARG_VALUE' }));
+      expect(() => cidrBytes(bad)).toThrow(expect.objectContaining({ code: 'ERR_INVALID_ARG_VALUE' }));
     }
   });
 
@@ -131,20 +121,25 @@ describe('rtnetlink message encoding (pure)', () => {
   });
 
   it('rejects bad names and MACs before anything is sent', async () => {
-    await expect(createVethPair({ name: 'a/b', peerName: 'eth0' })).rejects.toMatchObject({ code: 'ERR_INVALID_ARG_VALUE' });
-    await expect(createVethPair({ name: 'x'.repeat(16), peerName: 'eth0' })).rejects.toThrow(/interface name/);
-    await expect(createVethPair({ name: 'tapok', peerName: 'eth0', mac: '02:00:00:00:00' })).rejects.toThrow(/MAC/);
-    await expect(linkSetMtu('tapok', -1)).rejects.toMatchObject({ code: 'ERR_INVALID_ARG_VALUE' });
+    // A closed handle: anything that reached the socket would fail with EBADF instead.
+    const h = await NetlinkHandle.open();
+    h.close();
+    await expect(createVethPair(h, { name: 'a/b', peerName: 'eth0' })).rejects.toMatchObject({ code: 'ERR_INVALID_ARG_VALUE' });
+    await expect(createVethPair(h, { name: 'x'.repeat(16), peerName: 'eth0' })).rejects.toThrow(/interface name/);
+    await expect(createVethPair(h, { name: 'tapok', peerName: 'eth0', mac: '02:00:00:00:00' })).rejects.toThrow(/MAC/);
+    await expect(linkSetMtu(h, 'tapok', -1)).rejects.toMatchObject({ code: 'ERR_INVALID_ARG_VALUE' });
+    await expect(linkGet(h, 'lo')).rejects.toMatchObject({ code: 'EBADF', syscall: 'RTM_GETLINK' });
   });
 });
 
 describe('rtnetlink socket flow control (host netns, no root needed)', () => {
-  afterEach(() => closeNetlinkSockets());
+  afterEach(() => closeHostNetlink());
 
   it('queues past the in-flight limit: 3000 concurrent requests on one socket all succeed', async () => {
-    const r = await Promise.allSettled(Array.from({ length: 3000 }, () => linkGet('lo')));
+    const h = await hostNetlink();
+    const r = await Promise.allSettled(Array.from({ length: 3000 }, () => linkGet(h, 'lo')));
     expect(r.filter((x) => x.status === 'rejected')).toEqual([]);
-    expect(cachedSocketCount()).toBe(1);
+    expect(await hostNetlink()).toBe(h); // the shared handle stayed usable
   });
 
   it('the raw socket reports a receive overrun as ENOBUFS and keeps working', async () => {
@@ -201,6 +196,14 @@ describeIf(firstReason(needsRoot(), needsBinaries('ip')))('rtnetlink against the
   const namespaces: string[] = [];
   const hostLinks: string[] = [];
 
+  const handles: NetlinkHandle[] = [];
+  let host: NetlinkHandle;
+  /** A handle in a netns (by name), closed in afterEach. */
+  async function open(name: string): Promise<NetlinkHandle> {
+    const h = await NetlinkHandle.open(netnsPath(name));
+    handles.push(h);
+    return h;
+  }
   /** A throwaway netns, deleted in afterEach. */
   function makeNetns(): string {
     const name = `vhpt-${rand()}`;
@@ -215,12 +218,13 @@ describeIf(firstReason(needsRoot(), needsBinaries('ip')))('rtnetlink against the
     return n;
   }
 
-  // Long enough that no cached pod socket closes by itself in the middle of a test.
-  beforeAll(() => setNetnsSocketIdleMs(60_000));
-  afterAll(() => setNetnsSocketIdleMs(5000));
+  beforeAll(async () => {
+    host = await hostNetlink();
+  });
+  afterAll(() => closeHostNetlink());
 
-  afterEach(async () => {
-    await closeNetlinkSockets();
+  afterEach(() => {
+    for (const h of handles.splice(0)) h.close();
     for (const l of hostLinks.splice(0)) {
       try {
         run('ip', ['link', 'del', l]);
@@ -235,36 +239,38 @@ describeIf(firstReason(needsRoot(), needsBinaries('ip')))('rtnetlink against the
     const ns = makeNetns();
     const tap = hostName('vhpt');
     const hostNetnsBefore = mainThreadNetns();
+    const pod = await open(ns);
     // "eth0" also exists in the host netns: creating it anywhere but inside the pod would fail.
-    await createVethPair({ name: tap, peerName: 'eth0', peerNetnsPath: netnsPath(ns), mtu: 1400, mac: '02:00:00:aa:00:01', peerMac: '02:00:00:bb:00:02', up: true });
+    await createVethPair(host, { name: tap, peerName: 'eth0', peer: pod, mtu: 1400, mac: '02:00:00:aa:00:01', peerMac: '02:00:00:bb:00:02', up: true });
 
-    const [pod] = ipJson<IpLink[]>('-n', ns, '-d', 'link', 'show', 'eth0');
-    expect(pod).toMatchObject({ ifname: 'eth0', mtu: 1400, address: '02:00:00:bb:00:02' });
-    expect(pod.flags).toContain('UP');
-    expect(pod.linkinfo?.info_kind).toBe('veth');
-    const [host] = ipJson<IpLink[]>('-d', 'link', 'show', tap);
-    expect(host).toMatchObject({ ifname: tap, mtu: 1400, address: '02:00:00:aa:00:01' });
-    expect(host.flags).toContain('UP');
+    const [podLink] = ipJson<IpLink[]>('-n', ns, '-d', 'link', 'show', 'eth0');
+    expect(podLink).toMatchObject({ ifname: 'eth0', mtu: 1400, address: '02:00:00:bb:00:02' });
+    expect(podLink.flags).toContain('UP');
+    expect(podLink.linkinfo?.info_kind).toBe('veth');
+    const [hostLink] = ipJson<IpLink[]>('-d', 'link', 'show', tap);
+    expect(hostLink).toMatchObject({ ifname: tap, mtu: 1400, address: '02:00:00:aa:00:01' });
+    expect(hostLink.flags).toContain('UP');
     expect(ipJson<IpLink[]>('-n', ns, 'link', 'show').map((l) => l.ifname).sort()).toEqual(['eth0', 'lo']);
 
-    // linkGet through the cached pod-netns socket agrees with ip.
-    const got = await linkGet('eth0', { netns: netnsPath(ns) });
-    expect(got).toMatchObject({ index: pod.ifindex, name: 'eth0', mtu: 1400, mac: '02:00:00:bb:00:02', up: true, kind: 'veth' });
-    expect((await linkGet(tap)).index).toBe(host.ifindex);
-    expect((await linkList({ netns: netnsPath(ns) })).map((l) => l.name).sort()).toEqual(['eth0', 'lo']);
+    // linkGet through the pod-netns handle agrees with ip.
+    const got = await linkGet(pod, 'eth0');
+    expect(got).toMatchObject({ index: podLink.ifindex, name: 'eth0', mtu: 1400, mac: '02:00:00:bb:00:02', up: true, kind: 'veth' });
+    expect((await linkGet(host, tap)).index).toBe(hostLink.ifindex);
+    expect((await linkList(pod)).map((l) => l.name).sort()).toEqual(['eth0', 'lo']);
     expect(mainThreadNetns()).toBe(hostNetnsBefore);
   });
 
   it('adds IPv4 and IPv6 (not tentative) addresses and routes, incl. default; a second default is EEXIST', async () => {
     const ns = makeNetns();
     const nsPath = netnsPath(ns);
+    const pod = await open(ns);
     const tap = hostName('vhpt');
-    await createVethPair({ name: tap, peerName: 'eth0', peerNetnsPath: nsPath, mtu: 1500, up: true });
-    await addAddress('eth0', '10.77.0.5/24', { netns: nsPath });
-    await addAddress('eth0', 'fd00:77::5/64', { netns: nsPath });
-    await addRoute({ dst: 'default', gateway: '10.77.0.1' }, { netns: nsPath });
-    await addRoute({ dst: '10.99.0.0/16', gateway: '10.77.0.254', link: 'eth0' }, { netns: nsPath });
-    await addRoute({ dst: 'default', gateway: 'fd00:77::1', link: 'eth0' }, { netns: nsPath });
+    await createVethPair(host, { name: tap, peerName: 'eth0', peer: pod, mtu: 1500, up: true });
+    await addAddress(pod, 'eth0', '10.77.0.5/24');
+    await addAddress(pod, 'eth0', 'fd00:77::5/64');
+    await addRoute(pod, { dst: 'default', gateway: '10.77.0.1' });
+    await addRoute(pod, { dst: '10.99.0.0/16', gateway: '10.77.0.254', link: 'eth0' });
+    await addRoute(pod, { dst: 'default', gateway: 'fd00:77::1', link: 'eth0' });
 
     const [addrs] = ipJson<IpAddr[]>('-n', ns, 'addr', 'show', 'dev', 'eth0');
     const v4 = addrs.addr_info.find((a) => a.family === 'inet');
@@ -280,35 +286,36 @@ describeIf(firstReason(needsRoot(), needsBinaries('ip')))('rtnetlink against the
     expect(routes6).toContainEqual(expect.objectContaining({ dst: 'default', gateway: 'fd00:77::1', dev: 'eth0' }));
 
     // Our own listings agree (what CNI CHECK uses).
-    const eth0 = await linkGet('eth0', { netns: nsPath });
-    const ours = await addrList({ netns: nsPath, link: 'eth0' });
+    const eth0 = await linkGet(pod, 'eth0');
+    const ours = await addrList(pod, { link: 'eth0' });
     expect(ours).toContainEqual(expect.objectContaining({ index: eth0.index, family: 4, address: '10.77.0.5', prefix: 24 }));
     expect(ours).toContainEqual(expect.objectContaining({ family: 6, address: 'fd00:77::5', prefix: 64, tentative: false }));
-    const rl = await routeList({ netns: nsPath });
+    const rl = await routeList(pod);
     expect(rl).toContainEqual(expect.objectContaining({ family: 4, dst: 'default', gateway: '10.77.0.1', oif: eth0.index }));
     expect(rl).toContainEqual(expect.objectContaining({ family: 4, dst: '10.99.0.0/16', gateway: '10.77.0.254' }));
     expect(rl).toContainEqual(expect.objectContaining({ family: 6, dst: 'default', gateway: 'fd00:77::1' }));
 
-    const again = await addRoute({ dst: 'default', gateway: '10.77.0.1' }, { netns: nsPath }).catch((e: unknown) => e);
+    const again = await addRoute(pod, { dst: 'default', gateway: '10.77.0.1' }).catch((e: unknown) => e);
     expect(again).toBeInstanceOf(NetlinkError);
     expect(again).toMatchObject({ code: 'EEXIST', errno: -17, syscall: 'RTM_NEWROUTE', netns: nsPath });
-    await expect(addAddress('eth0', '10.77.0.5/24', { netns: nsPath })).rejects.toMatchObject({ code: 'EEXIST', syscall: 'RTM_NEWADDR' });
+    await expect(addAddress(pod, 'eth0', '10.77.0.5/24')).rejects.toMatchObject({ code: 'EEXIST', syscall: 'RTM_NEWADDR' });
   });
 
   it("gives errors the kernel's extended-ACK text: duplicate name EEXIST, bad MTU EINVAL", async () => {
     const ns = makeNetns();
     const tap = hostName('vhpt');
-    await createVethPair({ name: tap, peerName: 'eth0', peerNetnsPath: netnsPath(ns) });
-    const dup = await createVethPair({ name: tap, peerName: 'eth1', peerNetnsPath: netnsPath(ns) }).catch((e: unknown) => e);
+    const pod = await open(ns);
+    await createVethPair(host, { name: tap, peerName: 'eth0', peer: pod });
+    const dup = await createVethPair(host, { name: tap, peerName: 'eth1', peer: pod }).catch((e: unknown) => e);
     expect(dup).toMatchObject({ code: 'EEXIST', errno: -17, syscall: 'RTM_NEWLINK', link: tap });
     expect((dup as Error).message).toMatch(/^EEXIST: /);
 
-    const tooSmall = await linkSetMtu(tap, 10).catch((e: unknown) => e);
+    const tooSmall = await linkSetMtu(host, tap, 10).catch((e: unknown) => e);
     expect(tooSmall).toMatchObject({ code: 'EINVAL', syscall: 'RTM_NEWLINK' });
     expect((tooSmall as NetlinkError).extack).toMatch(/mtu/i);
     expect((tooSmall as Error).message).toContain((tooSmall as NetlinkError).extack);
 
-    const badCreate = await createVethPair({ name: hostName('vhpt'), peerName: 'eth9', peerNetnsPath: netnsPath(ns), mtu: 70000 }).catch((e: unknown) => e);
+    const badCreate = await createVethPair(host, { name: hostName('vhpt'), peerName: 'eth9', peer: pod, mtu: 70000 }).catch((e: unknown) => e);
     // The veth create path gives no ext-ack text for this one (neither does `ip`): code only.
     expect(badCreate).toMatchObject({ code: 'EINVAL', syscall: 'RTM_NEWLINK' });
     // Nothing half-made: neither end exists.
@@ -317,23 +324,23 @@ describeIf(firstReason(needsRoot(), needsBinaries('ip')))('rtnetlink against the
 
   it('linkSetUp/Down/Mtu act on the link; linkDel is idempotent with ifExists', async () => {
     const ns = makeNetns();
-    const nsPath = netnsPath(ns);
+    const pod = await open(ns);
     const tap = hostName('vhpt');
-    await createVethPair({ name: tap, peerName: 'eth0', peerNetnsPath: nsPath });
-    expect((await linkGet('eth0', { netns: nsPath })).up).toBe(false);
-    await linkSetUp('eth0', { netns: nsPath });
-    await linkSetMtu('eth0', 9000, { netns: nsPath });
+    await createVethPair(host, { name: tap, peerName: 'eth0', peer: pod });
+    expect((await linkGet(pod, 'eth0')).up).toBe(false);
+    await linkSetUp(pod, 'eth0');
+    await linkSetMtu(pod, 'eth0', 9000);
     expect(ipJson<IpLink[]>('-n', ns, 'link', 'show', 'eth0')[0]).toMatchObject({ mtu: 9000, flags: expect.arrayContaining(['UP']) });
-    await linkSetAddress('eth0', '02:00:00:00:0e:0e', { netns: nsPath });
-    expect((await linkGet('eth0', { netns: nsPath })).mac).toBe('02:00:00:00:0e:0e');
-    await linkSetDown('eth0', { netns: nsPath });
+    await linkSetAddress(pod, 'eth0', '02:00:00:00:0e:0e');
+    expect((await linkGet(pod, 'eth0')).mac).toBe('02:00:00:00:0e:0e');
+    await linkSetDown(pod, 'eth0');
     expect(ipJson<IpLink[]>('-n', ns, 'link', 'show', 'eth0')[0].flags).not.toContain('UP');
 
-    expect(await linkDel(tap)).toBe(true);
+    expect(await linkDel(host, tap)).toBe(true);
     expect(ipJson<IpLink[]>('-n', ns, 'link', 'show').map((l) => l.ifname)).toEqual(['lo']); // the peer went too
-    expect(await linkDel(tap, { ifExists: true })).toBe(false);
-    await expect(linkDel(tap)).rejects.toMatchObject({ code: 'ENODEV', syscall: 'RTM_DELLINK' });
-    await expect(linkGet(tap)).rejects.toMatchObject({ code: 'ENODEV', syscall: 'RTM_GETLINK' });
+    expect(await linkDel(host, tap, { ifExists: true })).toBe(false);
+    await expect(linkDel(host, tap)).rejects.toMatchObject({ code: 'ENODEV', syscall: 'RTM_DELLINK' });
+    await expect(linkGet(host, tap)).rejects.toMatchObject({ code: 'ENODEV', syscall: 'RTM_GETLINK' });
   });
 
   it('builds the hybrid layout: qbr bridge (ageing 0, IPv6 off), promiscuous qvb enslaved, qvo on the host', async () => {
@@ -341,12 +348,12 @@ describeIf(firstReason(needsRoot(), needsBinaries('ip')))('rtnetlink against the
     const qbr = hostName(`qbr${suffix}`);
     const qvb = hostName(`qvb${suffix}`);
     const qvo = hostName(`qvo${suffix}`);
-    await createBridge(qbr, { up: true });
-    await createVethPair({ name: qvb, peerName: qvo, mtu: 1450, up: true });
-    await setPromisc(qvb, true);
-    await setPromisc(qvo, true);
+    await createBridge(host, qbr, { up: true });
+    await createVethPair(host, { name: qvb, peerName: qvo, mtu: 1450, up: true });
+    await setPromisc(host, qvb, true);
+    await setPromisc(host, qvo, true);
     expect(ipJson<IpLink[]>('-d', 'link', 'show', qvo)[0]).toMatchObject({ promiscuity: 1, flags: expect.arrayContaining(['PROMISC']) });
-    await linkSetMaster(qvb, qbr);
+    await linkSetMaster(host, qvb, qbr);
 
     const [br] = ipJson<IpLink[]>('-d', 'link', 'show', qbr);
     expect(br.linkinfo?.info_kind).toBe('bridge');
@@ -356,63 +363,51 @@ describeIf(firstReason(needsRoot(), needsBinaries('ip')))('rtnetlink against the
     const [b] = ipJson<IpLink[]>('-d', 'link', 'show', qvb);
     expect(b).toMatchObject({ master: qbr, mtu: 1450, promiscuity: 2 }); // ours + the bridge port's
     expect(b.flags).toContain('PROMISC');
-    expect((await linkGet(qvb)).master).toBe(br.ifindex);
-    await linkSetMaster(qvb, null);
+    expect((await linkGet(host, qvb)).master).toBe(br.ifindex);
+    await linkSetMaster(host, qvb, null);
     expect(ipJson<IpLink[]>('link', 'show', qvb)[0].master).toBeUndefined();
-    await expect(createBridge(qbr)).rejects.toMatchObject({ code: 'EEXIST' });
+    await expect(createBridge(host, qbr)).rejects.toMatchObject({ code: 'EEXIST' });
   });
 
   it('writes per-netns sysctls from inside the pod netns, leaving the host value alone', async () => {
     const ns = makeNetns();
-    const nsPath = netnsPath(ns);
+    const pod = await open(ns);
     const file = '/proc/sys/net/ipv6/conf/default/disable_ipv6';
     const hostBefore = fs.readFileSync(file, 'utf8').trim();
     const flipped = hostBefore === '1' ? '0' : '1';
-    await setSysctl('ipv6.conf.default.disable_ipv6', flipped, { netns: nsPath });
+    await setSysctl(pod, 'ipv6.conf.default.disable_ipv6', flipped);
     expect(run('ip', ['netns', 'exec', ns, 'cat', file]).trim()).toBe(flipped);
     expect(fs.readFileSync(file, 'utf8').trim()).toBe(hostBefore);
     // A bridge made inside the pod gets IPv6 switched off there, too.
-    await createBridge('br-pod', { netns: nsPath });
+    await createBridge(pod, 'br-pod');
     expect(run('ip', ['netns', 'exec', ns, 'cat', '/proc/sys/net/ipv6/conf/br-pod/disable_ipv6']).trim()).toBe('1');
-    await expect(setSysctl('ipv6/conf/nosuchdev/disable_ipv6', '1', { netns: nsPath })).rejects.toMatchObject({
+    await expect(setSysctl(pod, 'ipv6/conf/nosuchdev/disable_ipv6', '1')).rejects.toMatchObject({
       code: 'ENOENT',
       syscall: 'open',
       path: '/proc/sys/net/ipv6/conf/nosuchdev/disable_ipv6',
     });
-    await expect(setSysctl('../../etc/passwd', 'x', { netns: nsPath })).rejects.toMatchObject({ code: 'ERR_INVALID_ARG_VALUE' });
+    await expect(setSysctl(pod, '../../etc/passwd', 'x')).rejects.toMatchObject({ code: 'ERR_INVALID_ARG_VALUE' });
   });
 
-  it('a cached socket pins the pod netns until released; idle sockets close by themselves', async () => {
+  it('a handle pins its netns until closed; a closed handle fails its requests with EBADF', async () => {
     const ns = makeNetns();
-    const nsPath = netnsPath(ns);
     const tap = hostName('vhpt');
-    await createVethPair({ name: tap, peerName: 'eth0', peerNetnsPath: nsPath, up: true });
-    expect((await linkGet('eth0', { netns: nsPath })).name).toBe('eth0'); // socket now cached
+    const pod = await NetlinkHandle.open(netnsPath(ns));
+    await createVethPair(host, { name: tap, peerName: 'eth0', peer: pod, up: true });
+    expect((await linkGet(pod, 'eth0')).name).toBe('eth0');
     run('ip', ['netns', 'del', ns]);
     namespaces.splice(namespaces.indexOf(ns), 1);
     await new Promise((r) => setTimeout(r, 300));
-    // Our socket keeps the deleted netns, and so the veth, alive.
-    expect((await linkGet(tap)).name).toBe(tap);
-    await releaseNetns(nsPath); // by path, although the file is gone
-    // Released, the netns is destroyed by the kernel, taking the pod end and so the host end.
+    // Our handle keeps the deleted netns, and so the veth, alive.
+    expect((await linkGet(host, tap)).name).toBe(tap);
+    pod.close();
+    await expect(linkGet(pod, 'eth0')).rejects.toMatchObject({ code: 'EBADF' });
+    // Closed, the netns is destroyed by the kernel, taking the pod end and so the host end.
     const deadline = Date.now() + 10_000;
-    while ((await linkGet(tap).then(() => true, () => false)) && Date.now() < deadline) {
+    while ((await linkGet(host, tap).then(() => true, () => false)) && Date.now() < deadline) {
       await new Promise((r) => setTimeout(r, 50));
     }
-    await expect(linkGet(tap)).rejects.toMatchObject({ code: 'ENODEV' });
-
-    // Idle close: a short idle time closes the pod socket; the next call opens a new one.
-    const ns2 = makeNetns();
-    setNetnsSocketIdleMs(50);
-    try {
-      await linkGet('lo', { netns: netnsPath(ns2) });
-      const before = cachedSocketCount();
-      await new Promise((r) => setTimeout(r, 300));
-      expect(cachedSocketCount()).toBe(before - 1);
-      expect((await linkGet('lo', { netns: netnsPath(ns2) })).name).toBe('lo');
-    } finally {
-      setNetnsSocketIdleMs(60_000);
-    }
+    await expect(linkGet(host, tap)).rejects.toMatchObject({ code: 'ENODEV' });
   });
 
   it('a worker that exits with open sockets (host and pod netns) does not take the process down', () => {
@@ -441,7 +436,7 @@ describeIf(firstReason(needsRoot(), needsBinaries('ip')))('rtnetlink against the
 
   it('a socket closed while a send is on its thread: the send completes, the thread owns its own fd', async () => {
     const tap = hostName('vhpt');
-    await createVethPair({ name: tap, peerName: hostName('vhpt') });
+    await createVethPair(host, { name: tap, peerName: hostName('vhpt') });
     const raw = await native().netlinkOpen(-1, '', () => {}, () => {});
     const sent = raw.sendOnThread(encodeMessage(RTM.DELLINK, NLM_F.REQUEST | NLM_F.ACK, 1, ifinfomsg(), [attrString(IFLA.IFNAME, tap)]));
     raw.close(); // while the thread is (most likely) still inside sendto
@@ -479,7 +474,7 @@ describeIf(firstReason(needsRoot(), needsBinaries('ip')))('rtnetlink against the
     }
     const makePairs = async () => {
       const names = Array.from({ length: 20 }, () => hostName('vhpt'));
-      for (const n of names) await createVethPair({ name: n, peerName: hostName('vhpt') });
+      for (const n of names) await createVethPair(host, { name: n, peerName: hostName('vhpt') });
       return names;
     };
     const hostLinkNames = () => ipJson<IpLink[]>('link', 'show').map((l) => l.ifname);
@@ -499,7 +494,7 @@ describeIf(firstReason(needsRoot(), needsBinaries('ip')))('rtnetlink against the
 
     // After: linkDel, 20 at once.
     const names = await makePairs();
-    const after = await maxLoopGap(() => Promise.all(names.map((n) => linkDel(n))));
+    const after = await maxLoopGap(() => Promise.all(names.map((n) => linkDel(host, n))));
     expect(hostLinkNames().filter((n) => names.includes(n))).toEqual([]);
     console.log(`20 veth deletions: main-thread sendto stalls the loop ${before.maxGapMs.toFixed(1)} ms (wall ${before.wallMs.toFixed(0)} ms); ` +
       `on dedicated threads max loop gap ${after.maxGapMs.toFixed(1)} ms over ${after.ticks} ticks (wall ${after.wallMs.toFixed(0)} ms)`);
@@ -541,25 +536,25 @@ describeIf(firstReason(needsRoot(), needsBinaries('ip')))('rtnetlink against the
 
   it('a netns path that does not exist is an ENOENT SystemError with the path', async () => {
     const missing = `/run/netns/vhpt-missing-${rand()}`;
-    await expect(linkGet('lo', { netns: missing })).rejects.toMatchObject({ code: 'ENOENT', syscall: expect.stringMatching(/^(stat|open)$/), path: missing });
-    await expect(createVethPair({ name: hostName('vhpt'), peerName: 'eth0', peerNetnsPath: missing })).rejects.toMatchObject({ code: 'ENOENT', path: missing });
+    await expect(NetlinkHandle.open(missing)).rejects.toMatchObject({ code: 'ENOENT', syscall: 'open', path: missing });
     // A file that is not a netns: setns refuses it, named by path.
-    await expect(linkGet('lo', { netns: '/proc/self/stat' })).rejects.toMatchObject({ code: 'EINVAL', syscall: 'setns', path: '/proc/self/stat' });
+    await expect(NetlinkHandle.open('/proc/self/stat')).rejects.toMatchObject({ code: 'EINVAL', syscall: 'setns', path: '/proc/self/stat' });
   });
 
-  it('creates 20 veth pairs into 20 netns in parallel; one socket per netns; no thread is left in a pod netns', async () => {
+  it('creates 20 veth pairs into 20 netns in parallel, one handle each; no thread is left in a pod netns', async () => {
     const hostNs = mainThreadNetns();
     const nss = Array.from({ length: 20 }, () => makeNetns());
     const taps = nss.map(() => hostName('vhpt'));
-    await Promise.all(
+    const pods = await Promise.all(
       nss.map(async (ns, i) => {
-        const p = netnsPath(ns);
-        await createVethPair({ name: taps[i], peerName: 'eth0', peerNetnsPath: p, mtu: 1500, peerMac: `02:00:00:00:01:${i.toString(16).padStart(2, '0')}`, up: true });
-        await addAddress('eth0', `10.88.${i}.2/24`, { netns: p });
-        await addRoute({ dst: 'default', gateway: `10.88.${i}.1` }, { netns: p });
+        const pod = await open(ns);
+        await createVethPair(host, { name: taps[i], peerName: 'eth0', peer: pod, mtu: 1500, peerMac: `02:00:00:00:01:${i.toString(16).padStart(2, '0')}`, up: true });
+        await addAddress(pod, 'eth0', `10.88.${i}.2/24`);
+        await addRoute(pod, { dst: 'default', gateway: `10.88.${i}.1` });
+        return pod;
       }),
     );
-    expect(cachedSocketCount()).toBe(21); // 20 pod netns + the host
+    expect(new Set(pods.map((p) => p.netns)).size).toBe(20);
     for (const [i, ns] of nss.entries()) {
       const [addr] = ipJson<IpAddr[]>('-n', ns, 'addr', 'show', 'dev', 'eth0');
       expect(addr.addr_info.find((a) => a.family === 'inet')?.local).toBe(`10.88.${i}.2`);
@@ -581,8 +576,5 @@ describeIf(firstReason(needsRoot(), needsBinaries('ip')))('rtnetlink against the
       if (foreign.length) await new Promise((r) => setTimeout(r, 20));
     } while (foreign.length && Date.now() < deadline);
     expect(foreign).toEqual([]);
-
-    await releaseNetns(netnsPath(nss[0]));
-    expect(cachedSocketCount()).toBe(20);
   });
 });

@@ -9,6 +9,7 @@ import * as path from 'node:path';
 import { randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { OvsdbClient } from '../../src/ovsdb/client';
+import { VSWITCH_CACHE } from '../../src/vswitch/rows';
 import { Vswitch } from '../../src/vswitch/vswitch';
 import { VhostUserDriver } from '../../src/binding/vhostuser';
 import { encodeVIF } from '../../src/vif/ovo';
@@ -51,7 +52,7 @@ describeIf(firstReason(needsRoot(), needsOvs({ dpdk: true }), osVifUnavailable()
   let mount: string;
 
   beforeAll(async () => {
-    client = await OvsdbClient.connect(sandbox().db);
+    client = await OvsdbClient.connect(sandbox().db, { cache: VSWITCH_CACHE });
     osvif = await OsVif.start(sandbox().db);
     mount = path.join(sandbox().dir, 'vhostuser');
     fs.mkdirSync(mount);

@@ -40,8 +40,8 @@ import {
 } from '../../src/ovsdb';
 import { JsonFramer } from '../../src/ovsdb/framing';
 import { NetTransport } from '../../src/ovsdb/net-transport';
-import { describeIf, needsOvs } from '../helpers/skip';
-import { startSandbox, type Sandbox } from '../helpers/sandbox';
+import { describeIf } from '../helpers/skip';
+import { FULL_CACHE, needsOvsdbServer, startOvsdbServer, type OvsdbServer } from '../helpers/ovsdb-server';
 
 const NATIVE_AVAILABLE = existsSync(path.resolve(__dirname, '../../src/ovsdb/native-transport.ts'));
 const TRANSPORTS: ('net' | 'native')[] = NATIVE_AVAILABLE ? ['net', 'native'] : ['net'];
@@ -67,10 +67,11 @@ function expectRowsEqual(cached: Record<string, unknown>, dumped: Record<string,
   }
 }
 
-describeIf(needsOvs())('OvsdbClient against a real ovsdb-server', () => {
-  let sb: Sandbox;
+// A bare ovsdb-server: no root, no DPDK, no ovs-vswitchd (nothing here needs it to act).
+describeIf(needsOvsdbServer())('OvsdbClient against a real ovsdb-server', () => {
+  let sb: OvsdbServer;
   beforeAll(async () => {
-    sb = await startSandbox({ prefix: 'vhp-ovsdb-client-' });
+    sb = await startOvsdbServer({ prefix: 'vhp-ovsdb-client-' });
   });
   afterAll(async () => {
     await sb?.stop();
@@ -81,7 +82,7 @@ describeIf(needsOvs())('OvsdbClient against a real ovsdb-server', () => {
     let sent: string[];
     beforeAll(async () => {
       sent = [];
-      client = await OvsdbClient.connect(sb.db, { transport: transport === 'net' ? recording(sent) : 'native' });
+      client = await OvsdbClient.connect(sb.db, { transport: transport === 'net' ? recording(sent) : 'native', cache: FULL_CACHE });
     });
     afterAll(() => client?.close());
 
@@ -104,7 +105,7 @@ describeIf(needsOvs())('OvsdbClient against a real ovsdb-server', () => {
 
     it('the cache mirrors the database after connect', () => {
       expect(client.cache.isSynced).toBe(true);
-      expect(client.cache.bridge('br-int')).toBeDefined();
+      expect(client.cache.lookup('Bridge', 'name', 'br-int')).toBeDefined();
       expect(client.cache.count('Open_vSwitch')).toBe(1);
       for (const table of ['Open_vSwitch', 'Bridge', 'Port', 'Interface']) {
         const dump = sb.dumpTable(table);
@@ -136,9 +137,9 @@ describeIf(needsOvs())('OvsdbClient against a real ovsdb-server', () => {
       expect(results[3]).toEqual({});
 
       // update-before-reply: in the cache the moment transact resolved
-      const cached = client.cache.iface(name)!;
+      const cached = client.cache.lookup('Interface', 'name', name)!;
       expect(cached._uuid).toEqual(['uuid', fixed]);
-      expect(client.cache.port(name)!._uuid[1]).toBe(portUuid);
+      expect(client.cache.lookup('Port', 'name', name)!._uuid[1]).toBe(portUuid);
 
       // ovs-vsctl and ovsdb-client read back exactly what we wrote
       expect(sb.vsctl('get', 'Interface', name, '_uuid').trim()).toBe(fixed);
@@ -148,7 +149,7 @@ describeIf(needsOvs())('OvsdbClient against a real ovsdb-server', () => {
       // (vswitchd keeps writing status columns; compare the ones we wrote)
       const dumped = sb.dumpTable('Interface').find((r) => r['name'] === name)!;
       const written = ['_uuid', 'name', 'type', 'external_ids', 'mtu_request'];
-      expectRowsEqual(client.cache.iface(name)!, Object.fromEntries(written.map((c) => [c, dumped[c]])), `Interface ${name}`);
+      expectRowsEqual(client.cache.lookup('Interface', 'name', name)!, Object.fromEntries(written.map((c) => [c, dumped[c]])), `Interface ${name}`);
       expect(decodeStringMap(dumped['external_ids'] as Value)).toEqual({ 'vhostplug-owner': 'test', 'iface-id': 'ä€-1' });
 
       // update replaces whole values; mutate inserts into maps; select reads them
@@ -161,14 +162,14 @@ describeIf(needsOvs())('OvsdbClient against a real ovsdb-server', () => {
       expect(u.slice(0, 3)).toEqual([{ count: 1 }, { count: 1 }, { count: 1 }]);
       expect(u[3]!.rows).toHaveLength(1);
       expect(decodeStringMap(u[3]!.rows![0]!['external_ids'])).toEqual({ a: '1', b: '2' });
-      expect(decodeStringMap(client.cache.iface(name)!['external_ids'])).toEqual({ a: '1', b: '2' });
-      expect(client.cache.port(name)!['tag']).toBe(43);
+      expect(decodeStringMap(client.cache.lookup('Interface', 'name', name)!['external_ids'])).toEqual({ a: '1', b: '2' });
+      expect(client.cache.lookup('Port', 'name', name)!['tag']).toBe(43);
       expect(sb.vsctl('get', 'Interface', name, 'external_ids').trim()).toBe('{a="1", b="2"}');
       expect(sb.vsctl('get', 'Port', name, 'tag').trim()).toBe('43');
 
       // what ovs-vsctl writes, the cache sees
       sb.vsctl('set', 'Interface', name, 'external_ids:c=3');
-      await waitUntil(() => decodeStringMap(client.cache.iface(name)!['external_ids'])['c'] === '3');
+      await waitUntil(() => decodeStringMap(client.cache.lookup('Interface', 'name', name)!['external_ids'])['c'] === '3');
 
       // wait (timeout 0) as an optimistic-concurrency check: holds, then fails
       await client.transact('Open_vSwitch', [
@@ -187,8 +188,8 @@ describeIf(needsOvs())('OvsdbClient against a real ovsdb-server', () => {
         { op: 'commit', durable: true },
       ]);
       expect(d).toEqual([{ count: 1 }, { count: 1 }, {}]);
-      expect(client.cache.port(name)).toBeUndefined();
-      expect(client.cache.iface(name)).toBeUndefined(); // garbage-collected with its Port
+      expect(client.cache.lookup('Port', 'name', name)).toBeUndefined();
+      expect(client.cache.lookup('Interface', 'name', name)).toBeUndefined(); // garbage-collected with its Port
       expect(() => sb.vsctl('get', 'Interface', name, 'name')).toThrow();
       await client.transact('Open_vSwitch', [{ op: 'commit', durable: false }]);
     });
@@ -216,11 +217,11 @@ describeIf(needsOvs())('OvsdbClient against a real ovsdb-server', () => {
       const [cliPort, cliIface] = [cli[0]!.rows[0]!, cli[1]!.rows[0]!];
       for (const [col, v] of Object.entries(portRow)) {
         expect(valuesEqual(cliPort[col], v as Value), `Port.${col}`).toBe(true);
-        expect(valuesEqual(client.cache.port(name)![col], v as Value), `cached Port.${col}`).toBe(true);
+        expect(valuesEqual(client.cache.lookup('Port', 'name', name)![col], v as Value), `cached Port.${col}`).toBe(true);
       }
       for (const [col, v] of Object.entries(ifaceRow)) {
         expect(valuesEqual(cliIface[col], v as Value), `Interface.${col}`).toBe(true);
-        expect(valuesEqual(client.cache.iface(name)![col], v as Value), `cached Interface.${col}`).toBe(true);
+        expect(valuesEqual(client.cache.lookup('Interface', 'name', name)![col], v as Value), `cached Interface.${col}`).toBe(true);
       }
       expect(cliPort['interfaces']).toEqual(r[0]!.uuid); // a one-element set comes back bare
       expect(sb.vsctl('get', 'Port', name, 'trunks').trim()).toBe('[10, 20, 30]');
@@ -252,13 +253,13 @@ describeIf(needsOvs())('OvsdbClient against a real ovsdb-server', () => {
       ).rejects.toBeInstanceOf(DomainError);
       await expect(client.transact('Open_vSwitch', [{ op: 'assert', lock: 'vhp_nolock' }])).rejects.toBeInstanceOf(NotOwnerError);
 
-      const brUuid = client.cache.bridge('br-int')!._uuid[1];
+      const brUuid = client.cache.lookup('Bridge', 'name', 'br-int')!._uuid[1];
       await expect(
         client.transact('Open_vSwitch', [{ op: 'insert', table: 'Bridge', row: { name: 'zz' }, uuid: brUuid }]),
       ).rejects.toBeInstanceOf(DuplicateUuidError);
 
       // Deleting a Port still referenced by Bridge.ports: every op succeeds, the commit fails.
-      const brPort = client.cache.port('br-int')!._uuid[1];
+      const brPort = client.cache.lookup('Port', 'name', 'br-int')!._uuid[1];
       const ri = client.transact('Open_vSwitch', [{ op: 'delete', table: 'Port', where: [['_uuid', '==', uuid(brPort)]] }]);
       await expect(ri).rejects.toBeInstanceOf(CommitError);
       await expect(ri).rejects.toMatchObject({ code: 'EOVSDBCOMMIT', error: 'referential integrity violation' });
@@ -272,7 +273,7 @@ describeIf(needsOvs())('OvsdbClient against a real ovsdb-server', () => {
       expect(cv).toBeInstanceOf(CommitError);
       expect((cv as CommitError).cause).toBeInstanceOf(ConstraintViolationError);
       expect((cv as CommitError).details).toMatch(/identical values \(br-int\) for index on column "name"/);
-      expect(client.cache.port(`dupname${transport}`)).toBeUndefined();
+      expect(client.cache.lookup('Port', 'name', `dupname${transport}`)).toBeUndefined();
     });
 
     it('cancel is a notification: a parked wait is dropped and rejects with CanceledError', async () => {
@@ -367,25 +368,26 @@ describeIf(needsOvs())('OvsdbClient against a real ovsdb-server', () => {
         t.mutate('Bridge', [['name', '==', 'br-int']], [['ports', 'insert', set(t.insert('Port', { name, interfaces: iface }))]]);
         const p = client.transact('Open_vSwitch', t.ops);
         const r = await p;
-        expect(client.cache.iface(name)?._uuid[1]).toBe(r[0]!.uuid![1]);
-        expect(client.cache.port(name)?._uuid[1]).toBe(r[1]!.uuid![1]);
+        expect(client.cache.lookup('Interface', 'name', name)?._uuid[1]).toBe(r[0]!.uuid![1]);
+        expect(client.cache.lookup('Port', 'name', name)?._uuid[1]).toBe(r[1]!.uuid![1]);
       }
       const names = Array.from({ length: 50 }, (_, i) => `ryw${transport}${i}`);
-      const portUuids = names.map((n) => uuid(client.cache.port(n)!._uuid[1]));
+      const portUuids = names.map((n) => uuid(client.cache.lookup('Port', 'name', n)!._uuid[1]));
       await client.transact('Open_vSwitch', [{ op: 'mutate', table: 'Bridge', where: [['name', '==', 'br-int']], mutations: [['ports', 'delete', set(...portUuids)]] }]);
-      for (const n of names) expect(client.cache.port(n)).toBeUndefined();
+      for (const n of names) expect(client.cache.lookup('Port', 'name', n)).toBeUndefined();
     });
 
     it('a cache restricted to some tables and columns holds just those', async () => {
-      const c = await OvsdbClient.connect(sb.db, { transport, cache: { tables: ['Open_vSwitch', 'Bridge'], columns: { Bridge: ['name', 'ports'] } } });
+      const c = await OvsdbClient.connect(sb.db, {
+        transport,
+        cache: { database: 'Open_vSwitch', tables: { Open_vSwitch: {}, Bridge: { columns: ['name', 'ports'], indexes: ['name'] } } },
+      });
       try {
-        const br = c.cache.bridge('br-int')!;
+        const br = c.cache.lookup('Bridge', 'name', 'br-int')!;
         expect(Object.keys(br).sort()).toEqual(['_uuid', 'name', 'ports']);
-        expect(c.cache.curCfg).toBe(client.cache.curCfg);
+        expect(c.cache.first('Open_vSwitch')!['next_cfg']).toBe(client.cache.first('Open_vSwitch')!['next_cfg']);
         expect(() => c.cache.rows('Interface')).toThrow(/not cached/);
-        const n = c.cache.nextCfg;
-        await expect(c.transact('Open_vSwitch', [{ op: 'mutate', table: 'Open_vSwitch', where: [], mutations: [['next_cfg', '+=', 1]] }], { waitForVswitchd: true })).rejects.toThrow(/waitForVswitchd needs the cache/);
-        expect(c.cache.nextCfg).toBe(n); // nothing was sent
+        expect(() => c.cache.lookup('Bridge', 'datapath_type', 'netdev')).toThrow(/not an indexed column/);
       } finally {
         c.close();
       }
@@ -531,11 +533,11 @@ describe('JSON-RPC peer behaviour (scripted peer on a real unix socket)', () => 
       }
     });
     try {
-      const client = await OvsdbClient.connect(peer.endpoint, { transport: 'net' });
+      const client = await OvsdbClient.connect(peer.endpoint, { transport: 'net', cache: FULL_CACHE });
       expect(peer.received.map((m) => m.method)).toEqual(expect.arrayContaining(['monitor_cond_since', 'monitor_cond']));
-      await client.cache.waitForCurCfg(6, 2000);
-      expect(client.cache.openVSwitch()!._uuid[1]).toBe(O);
-      expect(client.cache.openVSwitch()!['bridges']).toEqual(['set', []]); // schema default filled in
+      await client.cache.waitFor(['Open_vSwitch'], () => client.cache.first('Open_vSwitch')?.['cur_cfg'] === 6, { timeoutMs: 2000 });
+      expect(client.cache.first('Open_vSwitch')!._uuid[1]).toBe(O);
+      expect(client.cache.first('Open_vSwitch')!['bridges']).toEqual(['set', []]); // schema default filled in
       client.close();
     } finally {
       peer.close();

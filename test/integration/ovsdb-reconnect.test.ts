@@ -25,8 +25,8 @@ import {
 } from '../../src/ovsdb';
 import { NativeTransport } from '../../src/ovsdb/native-transport';
 import { NetTransport } from '../../src/ovsdb/net-transport';
-import { describeIf, needsOvs } from '../helpers/skip';
-import { startSandbox, type Sandbox } from '../helpers/sandbox';
+import { describeIf } from '../helpers/skip';
+import { FULL_CACHE, needsOvsdbServer, startOvsdbServer, type OvsdbServer } from '../helpers/ovsdb-server';
 
 describe('reconnect state machine (pure)', () => {
   it('backoff grows exponentially to the cap, with jitter inside [d/2, d]', () => {
@@ -117,7 +117,7 @@ async function waitUntil(pred: () => boolean, timeoutMs: number, what: string): 
 }
 
 /** The cache equals a fresh `ovsdb-client dump` of the four tables (row count, every column). */
-function cacheMismatch(client: OvsdbClient, sb: Sandbox): string | undefined {
+function cacheMismatch(client: OvsdbClient, sb: OvsdbServer): string | undefined {
   for (const table of ['Open_vSwitch', 'Bridge', 'Port', 'Interface']) {
     const dump = sb.dumpTable(table);
     if (client.cache.count(table) !== dump.length) return `${table}: ${client.cache.count(table)} cached rows vs ${dump.length} dumped`;
@@ -135,7 +135,7 @@ function cacheMismatch(client: OvsdbClient, sb: Sandbox): string | undefined {
 }
 
 /** Polls until the cache equals the dump (vswitchd keeps writing status while we compare). */
-async function expectCacheEqualsDump(client: OvsdbClient, sb: Sandbox): Promise<void> {
+async function expectCacheEqualsDump(client: OvsdbClient, sb: OvsdbServer): Promise<void> {
   let last: string | undefined;
   for (let i = 0; i < 40; i++) {
     last = cacheMismatch(client, sb);
@@ -145,10 +145,11 @@ async function expectCacheEqualsDump(client: OvsdbClient, sb: Sandbox): Promise<
   throw new Error(`cache never matched ovsdb-client dump: ${last}`);
 }
 
-describeIf(needsOvs())('OvsdbClient reconnect against a real ovsdb-server', () => {
-  let sb: Sandbox;
+// A bare ovsdb-server: no root, no DPDK, no ovs-vswitchd.
+describeIf(needsOvsdbServer())('OvsdbClient reconnect against a real ovsdb-server', () => {
+  let sb: OvsdbServer;
   beforeAll(async () => {
-    sb = await startSandbox({ prefix: 'vhp-ovsdb-reconnect-' });
+    sb = await startOvsdbServer({ prefix: 'vhp-ovsdb-reconnect-' });
   });
   afterAll(async () => {
     await sb?.stop();
@@ -162,6 +163,7 @@ describeIf(needsOvs())('OvsdbClient reconnect against a real ovsdb-server', () =
     it('SIGKILL mid-stream: in-flight requests reject with DisconnectedError, nothing is replayed, reconnect < 100 ms after the socket is back, cache == dump', async () => {
       const sent: string[][] = [];
       const client = await OvsdbClient.connect(sb.db, {
+        cache: FULL_CACHE,
         transport: recording(kind, sent),
         onSocketAppeared: trigger === 'inotify' ? inotifySocketAppeared : fsWatchSocketAppeared,
       });
@@ -197,7 +199,7 @@ describeIf(needsOvs())('OvsdbClient reconnect against a real ovsdb-server', () =
       await sb.killDb();
       await waitUntil(() => client.state === 'backoff' || client.state === 'connecting', 2000, 'the client to notice');
       expect(client.cache.isSynced).toBe(false); // stale until the resync
-      expect(client.cache.bridge('br-int')).toBeDefined(); // but still readable
+      expect(client.cache.lookup('Bridge', 'name', 'br-int')).toBeDefined(); // but still readable
       const okAtKill = ok;
       const transactsBefore = sent.map((c) => c.filter((t) => t.includes('"method":"transact"')).length);
 
@@ -241,6 +243,7 @@ describeIf(needsOvs())('OvsdbClient reconnect against a real ovsdb-server', () =
     let watchedPath: string | undefined;
     let unsubscribed = false;
     const client = await OvsdbClient.connect(sb.db, {
+      cache: FULL_CACHE,
       transport: 'native',
       backoff: { minMs: 10_000, maxMs: 10_000 },
       onSocketAppeared: (p, cb) => {
@@ -282,12 +285,12 @@ describeIf(needsOvs())('OvsdbClient reconnect against a real ovsdb-server', () =
 
   it('waitForServer: the first connect waits for a server that is not there yet', async () => {
     await sb.killDb();
-    const pending = OvsdbClient.connect(sb.db, { transport: 'native', waitForServer: true });
+    const pending = OvsdbClient.connect(sb.db, { transport: 'native', waitForServer: true, cache: FULL_CACHE });
     await new Promise((r) => setTimeout(r, 200));
     await sb.startDb();
     const client = await pending;
     expect(client.state).toBe('ready');
-    expect(client.cache.bridge('br-int')).toBeDefined();
+    expect(client.cache.lookup('Bridge', 'name', 'br-int')).toBeDefined();
     client.close();
   }, 30_000);
 });

@@ -28,7 +28,10 @@ import { stablePortName } from '../../src/daemon/cni-plugin';
 import { parsePodIndex } from '../../src/binding/pod-index';
 import { parseConfig } from '../../src/agent/config';
 import { openRuntime } from '../../src/agent/runtime';
-import { vhostUserBinding } from '../../src/kuryr/flows';
+import { KuryrFlows, parseCniRequest } from '../../src/kuryr/flows';
+import { KuryrRegistry } from '../../src/kuryr/registry';
+import type { KuryrKube, PodInfo } from '../../src/kuryr/k8s-source';
+import { kubeletCniArgs, kuryrDaemonBody } from '../helpers/kuryr-cni-client';
 import { makeVHostUserVif } from '../../src/vif/model';
 import { vhostUserPortName } from '../../src/vif/names';
 import { createPod, probeScript, type FakePod } from '../helpers/pod';
@@ -300,12 +303,24 @@ describeIf(
     ).config;
     const rt = await openRuntime(config);
     try {
-      const binding = vhostUserBinding(rt.vhostuser);
-      const base = { containerId: 'kuryrc', netns: '/proc/1/ns/net', podNamespace: 'default', podName: 'k', isDefaultGateway: false };
-      const withSc = { ...base, vif: makeVHostUserVif('client', d.mount), ifname: 'eth0', podUid: 'cccccccc-3333-4333-8333-333333333333', securityContext: { runAsUser: 1000, runAsGroup: 2000, fsGroup: 3000 } };
-      const noSc = { ...base, containerId: 'kuryrd', vif: makeVHostUserVif('client', d.mount), ifname: 'eth0', podUid: 'dddddddd-4444-4444-8444-444444444444' };
-      await binding.connect(withSc);
-      await binding.connect(noSc);
+      // The Kuryr flows with the runtime's real drivers; the Kubernetes API is a stub (no
+      // kube-apiserver can run here): it answers the pod lookups with the Pods' securityContext.
+      const pods = new Map<string, PodInfo>();
+      const kube: KuryrKube = { getPod: async (ns, name) => pods.get(`${ns}/${name}`) ?? null, emitEvent: () => undefined };
+      const registry = new KuryrRegistry();
+      const flows = new KuryrFlows({ registry, kube, drivers: rt.drivers, vifTimeoutMs: 5000, delTimeoutMs: 1000 });
+      const mk = (name: string, containerId: string, podUid: string, securityContext?: PodInfo['securityContext']) => {
+        const vif = makeVHostUserVif('client', d.mount);
+        pods.set(`default/${name}`, { namespace: 'default', name, uid: podUid, static: false, deleting: false, ...(securityContext ? { securityContext } : {}) });
+        registry.upsert(`default/${name}`, { source: 'kuryrport', objectUid: `kp-${name}`, podUid, vifs: [{ ifname: 'eth0', default: true, vif }] });
+        const req = (command: 'ADD' | 'DEL') =>
+          parseCniRequest(JSON.parse(kuryrDaemonBody(command, { ifname: 'eth0', netns: '/proc/1/ns/net', containerId, args: kubeletCniArgs('default', name, containerId, podUid) })), command);
+        return { vif, podUid, req };
+      };
+      const withSc = mk('k1', 'kuryrc', 'cccccccc-3333-4333-8333-333333333333', { runAsUser: 1000, runAsGroup: 2000, fsGroup: 3000 });
+      const noSc = mk('k2', 'kuryrd', 'dddddddd-4444-4444-8444-444444444444');
+      await flows.add(withSc.req('ADD'));
+      await flows.add(noSc.req('ADD'));
       const owned = (uid: string, f: string) => {
         const st = fs.lstatSync(path.join(d.mount, uid, f));
         return [st.uid, st.gid, st.mode & 0o777];
@@ -317,8 +332,8 @@ describeIf(
       expect(owned(withSc.podUid, 'interfaces.json')).toEqual([1000, 3000, 0o640]);
       // No securityContext: [vhostuser] owner.
       expect(owned(noSc.podUid, portOf(noSc))).toEqual([23499, 23499, 0o640]);
-      await binding.disconnect(withSc);
-      await binding.disconnect(noSc);
+      await flows.del(withSc.req('DEL'));
+      await flows.del(noSc.req('DEL'));
       expect(fs.existsSync(path.join(d.mount, withSc.podUid))).toBe(false);
       expect(fs.existsSync(path.join(d.mount, noSc.podUid))).toBe(false);
     } finally {

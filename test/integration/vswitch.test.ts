@@ -5,6 +5,7 @@
  */
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { OvsdbClient } from '../../src/ovsdb/client';
+import { VSWITCH_CACHE } from '../../src/vswitch/rows';
 import { DatapathMismatchError } from '../../src/vswitch/ports';
 import { osVifExternalIds, ownerExternalIds, type Attachment } from '../../src/vswitch/ownership';
 import { PortConflictError, Vswitch } from '../../src/vswitch/vswitch';
@@ -22,7 +23,7 @@ describeIf(needsOvs({ dpdk: true }))('Vswitch on a private DPDK OVS', () => {
   const owner: Attachment = { containerId: 'c0ffee', ifname: 'eth0', podNamespace: 'ns1', podName: 'pod1' };
 
   beforeAll(async () => {
-    client = await OvsdbClient.connect(sandbox().db, { transport: process.env.VHP_TRANSPORT === 'net' ? 'net' : 'native' });
+    client = await OvsdbClient.connect(sandbox().db, { transport: process.env.VHP_TRANSPORT === 'net' ? 'net' : 'native', cache: VSWITCH_CACHE });
     vs = new Vswitch(client);
   });
   afterAll(() => client?.close());
@@ -69,7 +70,7 @@ describeIf(needsOvs({ dpdk: true }))('Vswitch on a private DPDK OVS', () => {
     const sb = sandbox();
     sb.vsctl('--no-wait', 'add-br', 'br-sys');
     await client.ready();
-    await expect.poll(() => client.cache.bridge('br-sys') !== undefined).toBe(true);
+    await expect.poll(() => client.cache.lookup('Bridge', 'name', 'br-sys') !== undefined).toBe(true);
     const before = sb.vsctl('list-ports', 'br-sys');
     await expect(vs.addPort({ ...spec('vhu-b'), bridge: 'br-sys' }, owner)).rejects.toBeInstanceOf(DatapathMismatchError);
     expect(sb.vsctl('list-ports', 'br-sys')).toBe(before);

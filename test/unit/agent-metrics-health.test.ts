@@ -60,8 +60,8 @@ describe('Prometheus exposition', () => {
     m.request('ADD', 'success', 0.012);
     m.request('ADD', 'timeout', 60);
     m.request('DEL', 'success', 0.004);
-    m.connectPhases('vhostuser', { commitMs: 1.5, ackMs: 3, socketWaitMs: 0.4, renameMs: 0.02, fileMs: 0.3 });
-    m.connectPhases('vhostuser', { commitMs: 1.1, ackMs: 2, socketWaitMs: 0, renameMs: 0, fileMs: 0.2 }); // server mode
+    m.connectPhases('vhostuser', { 'ovsdb-commit': 1.5, 'vswitchd-ack': 3, 'socket-wait': 0.4, rename: 0.02, 'config-file': 0.3 });
+    m.connectPhases('vhostuser', { 'ovsdb-commit': 1.1, 'vswitchd-ack': 2, 'config-file': 0.2, cleanup: 5 }); // server mode; a phase without a label
     m.waits.observe({ stage: 'kuryrport' }, 0.2);
     m.events.inc({ reason: 'CNIWaitingForActiveVIFs' });
     const text = m.expose();

@@ -125,7 +125,7 @@ describe('JSON output', () => {
     expect(JSON.parse(text)).toEqual(r);
     const cdfLines = text.split('\n').filter((l) => l.includes('"cdf"'));
     expect(cdfLines).toHaveLength(r.series.length);
-    for (const l of cdfLines) expect(l).toMatch(/"cdf": \[\[[-0-9.e,\[\]]+\]\],?$/);
+    for (const l of cdfLines) expect(l).toMatch(/"cdf": \[\[[-0-9.e,[\]]+\]\],?$/);
     expect(text.endsWith('}\n')).toBe(true);
   });
 });

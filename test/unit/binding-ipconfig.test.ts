@@ -9,7 +9,7 @@ import { VETH_KEYS, VethDriver, vethMtu } from '../../src/binding/veth';
 import type { Vswitch } from '../../src/vswitch/vswitch';
 import { hybridNames, hybridNamesFromPort, hybridQvbName, hybridQvoName } from '../../src/binding/hybrid';
 import { ValidationError } from '../../src/core/validate';
-import { parseCidr, parseIp } from '../../src/os/netlink';
+import { parseCidr, parseIp } from '../../src/core/net';
 import type { Network } from '../../src/vif/model';
 
 const network = (subnets: Network['subnets']): { network: Network } => ({ network: { id: 'n1', subnets } });
@@ -154,15 +154,15 @@ describe('normalizeIpConfig', () => {
 
 describe('subnet arithmetic', () => {
   it('inSubnet compares the leading prefix bits, including non-octet prefixes', () => {
-    expect(inSubnet(parseIp('10.0.0.130'), parseCidr('10.0.0.128/25'))).toBe(true);
-    expect(inSubnet(parseIp('10.0.0.127'), parseCidr('10.0.0.128/25'))).toBe(false);
-    expect(inSubnet(parseIp('fd00::1'), parseCidr('10.0.0.0/8'))).toBe(false);
-    expect(inSubnet(parseIp('1.2.3.4'), parseCidr('0.0.0.0/0'))).toBe(true);
+    expect(inSubnet(parseIp('10.0.0.130')!, parseCidr('10.0.0.128/25')!)).toBe(true);
+    expect(inSubnet(parseIp('10.0.0.127')!, parseCidr('10.0.0.128/25')!)).toBe(false);
+    expect(inSubnet(parseIp('fd00::1')!, parseCidr('10.0.0.0/8')!)).toBe(false);
+    expect(inSubnet(parseIp('1.2.3.4')!, parseCidr('0.0.0.0/0')!)).toBe(true);
   });
 
   it('networkOf clears host bits', () => {
-    expect(networkOf(parseCidr('10.1.2.3/12'))).toBe('10.0.0.0/12');
-    expect(networkOf(parseCidr('2001:db8:ffff::1/33'))).toBe('2001:db8:8000::/33');
+    expect(networkOf(parseCidr('10.1.2.3/12')!)).toBe('10.0.0.0/12');
+    expect(networkOf(parseCidr('2001:db8:ffff::1/33')!)).toBe('2001:db8:8000::/33');
   });
 });
 

@@ -95,7 +95,7 @@ describe('netconf keys', () => {
         err = e;
       }
       expect(err, k).toBeInstanceOf(CniError);
-      expect((err as CniError).code).toBe(7);
+      expect((err as CniError).cniCode).toBe(7);
       expect(`${(err as CniError).msg}: ${(err as CniError).details}`).toMatch(msg);
     }
     expect(() => parseNetConf({ ...base, mode: 'veth', owner: '1:1' })).toThrow(CniError);

@@ -58,7 +58,7 @@ describe('device-info', () => {
     ];
     for (const file of outside) {
       expect(() => checkDeviceInfoPath(file, opts), file).toThrowError(CniError);
-      await expect(writeDeviceInfo(file, vhostUserDeviceInfo('client', '/run/a'), opts)).rejects.toMatchObject({ code: 7 });
+      await expect(writeDeviceInfo(file, vhostUserDeviceInfo('client', '/run/a'), opts)).rejects.toMatchObject({ cniCode: 7 });
     }
     expect(fs.readdirSync(root)).toEqual([]);
     // The defaults are Multus's directories.
@@ -72,7 +72,7 @@ describe('device-info', () => {
     const file = path.join(dir, 'is-a-dir');
     fs.mkdirSync(file);
     fs.writeFileSync(path.join(file, 'keep'), 'x'); // rename over a non-empty dir fails
-    await expect(writeDeviceInfo(file, vhostUserDeviceInfo('client', '/run/a'), opts)).rejects.toMatchObject({ code: 5 });
+    await expect(writeDeviceInfo(file, vhostUserDeviceInfo('client', '/run/a'), opts)).rejects.toMatchObject({ cniCode: 5 });
     expect(fs.readdirSync(dir)).toEqual(['is-a-dir']);
   });
 });

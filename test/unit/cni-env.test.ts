@@ -45,10 +45,10 @@ describe('parseCniEnv', () => {
         const env: Record<string, string> = { CNI_COMMAND: command, ...FULL };
         delete env[name];
         const err = cniErrorOf(() => parseCniEnv(env));
-        expect(err.code).toBe(CniErrorCode.InvalidEnvironment);
+        expect(err.cniCode).toBe(CniErrorCode.InvalidEnvironment);
         expect(err.msg).toContain(name);
         // An empty value counts as missing.
-        expect(cniErrorOf(() => parseCniEnv({ ...env, [name]: '' })).code).toBe(4);
+        expect(cniErrorOf(() => parseCniEnv({ ...env, [name]: '' })).cniCode).toBe(4);
       }
       // Variables not required may be absent.
       const minimal: Record<string, string> = { CNI_COMMAND: command };
@@ -68,11 +68,11 @@ describe('parseCniEnv', () => {
   });
 
   it('rejects a missing or unknown CNI_COMMAND with code 4', () => {
-    expect(cniErrorOf(() => parseCniEnv({ ...FULL })).code).toBe(4);
+    expect(cniErrorOf(() => parseCniEnv({ ...FULL })).cniCode).toBe(4);
     const err = cniErrorOf(() => parseCniEnv({ ...FULL, CNI_COMMAND: 'UPDATE' }));
-    expect(err.code).toBe(4);
+    expect(err.cniCode).toBe(4);
     expect(err.msg).toBe('unknown CNI_COMMAND: UPDATE');
-    expect(cniErrorOf(() => parseCniEnv({ ...FULL, CNI_COMMAND: 'add' })).code).toBe(4);
+    expect(cniErrorOf(() => parseCniEnv({ ...FULL, CNI_COMMAND: 'add' })).cniCode).toBe(4);
   });
 
   const badContainerIds = [
@@ -91,7 +91,7 @@ describe('parseCniEnv', () => {
   for (const id of badContainerIds) {
     it(`rejects container id ${JSON.stringify(id.length > 40 ? `${id.slice(0, 10)}...(${id.length})` : id)} with code 4`, () => {
       const err = cniErrorOf(() => parseCniEnv({ ...FULL, CNI_COMMAND: 'ADD', CNI_CONTAINERID: id }));
-      expect(err.code).toBe(CniErrorCode.InvalidEnvironment);
+      expect(err.cniCode).toBe(CniErrorCode.InvalidEnvironment);
       expect(err.msg).toBe('invalid CNI_CONTAINERID');
     });
   }
@@ -106,7 +106,7 @@ describe('parseCniEnv', () => {
   for (const name of badIfnames) {
     it(`rejects ifname ${JSON.stringify(name)} with code 4`, () => {
       const err = cniErrorOf(() => parseCniEnv({ ...FULL, CNI_COMMAND: 'ADD', CNI_IFNAME: name }));
-      expect(err.code).toBe(CniErrorCode.InvalidEnvironment);
+      expect(err.cniCode).toBe(CniErrorCode.InvalidEnvironment);
       expect(err.msg).toBe('invalid CNI_IFNAME');
     });
   }
@@ -118,11 +118,11 @@ describe('parseCniEnv', () => {
   it('rejects relative or traversing netns and CNI_PATH entries', () => {
     for (const netns of ['netns/pod', '/var/run/netns/../../etc/x', '/proc/./1/ns/net']) {
       const err = cniErrorOf(() => parseCniEnv({ ...FULL, CNI_COMMAND: 'ADD', CNI_NETNS: netns }));
-      expect(err.code).toBe(4);
+      expect(err.cniCode).toBe(4);
       expect(err.msg).toBe('invalid CNI_NETNS');
     }
     const err = cniErrorOf(() => parseCniEnv({ ...FULL, CNI_COMMAND: 'ADD', CNI_PATH: '/opt/cni/bin:bin' }));
-    expect(err.code).toBe(4);
+    expect(err.cniCode).toBe(4);
     expect(err.msg).toBe('invalid CNI_PATH');
     // Empty entries are harmless and dropped.
     expect(parseCniEnv({ ...FULL, CNI_COMMAND: 'ADD', CNI_PATH: ':/opt/cni/bin::' }).path).toEqual(['/opt/cni/bin']);
@@ -163,7 +163,7 @@ describe('parseCniArgs', () => {
   it('rejects malformed pairs, repeated keys and bad K8S values with code 4', () => {
     for (const bad of ['NOEQUALS', '=value', 'A=1;A=2', 'K8S_POD_NAMESPACE=Bad_NS', 'K8S_POD_NAMESPACE=../x', 'K8S_POD_NAME=-x', 'K8S_POD_UID=a/b', 'K8S_POD_UID=0b5c-11ee', 'K8S_POD_INFRA_CONTAINER_ID=../x']) {
       const err = cniErrorOf(() => parseCniArgs(bad));
-      expect(err.code).toBe(CniErrorCode.InvalidEnvironment);
+      expect(err.cniCode).toBe(CniErrorCode.InvalidEnvironment);
       expect(err.msg).toBe('invalid CNI_ARGS');
     }
   });

@@ -47,6 +47,9 @@ describe('parseNetConf', () => {
     expect(c.ipam).toBeUndefined();
     // An empty ipam object means no IPAM.
     expect(parseNetConf(withConf({ ipam: {} })).ipam).toBeUndefined();
+    // vhost-user on the primary interface: warned about unless refused.
+    expect(c.vhostUserPrimary).toBe('warn');
+    expect(parseNetConf(withConf({ vhostUserPrimary: 'refuse' })).vhostUserPrimary).toBe('refuse');
   });
 
   it('accepts bytes as well as text', () => {
@@ -103,26 +106,26 @@ describe('parseNetConf', () => {
     it('malformed JSON -> 6', () => {
       for (const bad of ['', '{', '{"cniVersion":"1.1.0",}', 'not json', '{"a":1}{"b":2}', '\u0000']) {
         const e = errOf(bad);
-        expect(e.code).toBe(CniErrorCode.DecodeFailure);
+        expect(e.cniCode).toBe(CniErrorCode.DecodeFailure);
       }
     });
 
     it('JSON that is not an object -> 6', () => {
-      for (const bad of ['[]', '"x"', '42', 'null']) expect(errOf(bad).code).toBe(6);
+      for (const bad of ['[]', '"x"', '42', 'null']) expect(errOf(bad).cniCode).toBe(6);
     });
 
     it('oversize input -> 6 with a clear message, before parsing', () => {
       const big = JSON.stringify({ ...BASE, pad: 'x'.repeat(MAX_NETCONF_BYTES) });
       const e = errOf(big);
-      expect(e.code).toBe(CniErrorCode.DecodeFailure);
+      expect(e.cniCode).toBe(CniErrorCode.DecodeFailure);
       expect(e.msg).toBe('network configuration too large');
       expect(e.details).toContain(String(MAX_NETCONF_BYTES));
     });
 
     it('unknown or missing cniVersion -> 1', () => {
-      expect(errOf(withConf({ cniVersion: '2.0.0' })).code).toBe(CniErrorCode.IncompatibleVersion);
-      expect(errOf(withConf({ cniVersion: '0.2.0' })).code).toBe(1);
-      expect(errOf(withConf({ cniVersion: undefined })).code).toBe(1);
+      expect(errOf(withConf({ cniVersion: '2.0.0' })).cniCode).toBe(CniErrorCode.IncompatibleVersion);
+      expect(errOf(withConf({ cniVersion: '0.2.0' })).cniCode).toBe(1);
+      expect(errOf(withConf({ cniVersion: undefined })).cniCode).toBe(1);
     });
 
     const wrongTypes: Record<string, unknown>[] = [
@@ -169,11 +172,13 @@ describe('parseNetConf', () => {
       { disableGC: 1 },
       { args: [] },
       { cniVersions: '1.1.0' },
+      { vhostUserPrimary: 'allow' },
+      { vhostUserPrimary: true },
     ];
     for (const over of wrongTypes) {
       it(`${JSON.stringify(over).slice(0, 70)} -> 7`, () => {
         const e = errOf(withConf(over));
-        expect(e.code).toBe(CniErrorCode.InvalidConfig);
+        expect(e.cniCode).toBe(CniErrorCode.InvalidConfig);
         expect(e.details).toBeTruthy();
       });
     }

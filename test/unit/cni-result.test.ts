@@ -134,7 +134,7 @@ describe('result decoding and conversion', () => {
       try {
         parseResult(raw, { code: 7, what: 'prevResult' });
       } catch (e) {
-        code = (e as CniError).code;
+        code = (e as CniError).cniCode;
       }
       expect(code, JSON.stringify(raw)).toBe(7);
     }

@@ -35,7 +35,10 @@ describe('dispatchCni', () => {
     const { plugin, calls } = recorder();
     const res = await dispatchCni({ env: { CNI_COMMAND: 'VERSION' }, stdin: '{"cniVersion":"0.4.0"}' }, plugin);
     expect(res.exitCode).toBe(0);
-    expect(JSON.parse(res.stdout)).toEqual({ cniVersion: '1.1.0', supportedVersions: [...SUPPORTED_CNI_VERSIONS] });
+    // SPEC "Version": cniVersion is the value given on input.
+    expect(JSON.parse(res.stdout)).toEqual({ cniVersion: '0.4.0', supportedVersions: [...SUPPORTED_CNI_VERSIONS] });
+    const none = await dispatchCni({ env: { CNI_COMMAND: 'VERSION' }, stdin: '{}' }, plugin);
+    expect(JSON.parse(none.stdout)).toEqual({ cniVersion: '1.1.0', supportedVersions: [...SUPPORTED_CNI_VERSIONS] });
     expect(calls).toHaveLength(0);
   });
 
@@ -101,6 +104,21 @@ describe('dispatchCni', () => {
     expect(JSON.parse(foreign.stdout)).toMatchObject({ code: 100, details: 'oops' });
   });
 
+  it('warnings from ADD go to the shim\'s stderr (the runtime logs it), one line each', async () => {
+    const { plugin } = recorder();
+    const add = plugin.add;
+    plugin.add = async (c) => {
+      c.warn?.('first');
+      c.warn?.('second');
+      return add(c);
+    };
+    const res = await dispatchCni({ env: { ...ENV, CNI_COMMAND: 'ADD' }, stdin: conf('1.0.0') }, plugin);
+    expect(res.exitCode).toBe(0);
+    expect(res.stderr).toBe('vhostplug: warning: first\nvhostplug: warning: second\n');
+    const quiet = await dispatchCni({ env: { ...ENV, CNI_COMMAND: 'ADD' }, stdin: conf('1.0.0') }, recorder().plugin);
+    expect(quiet.stderr).toBeUndefined();
+  });
+
   it('passes the abort signal through', async () => {
     const { plugin, calls } = recorder();
     const ac = new AbortController();
@@ -112,7 +130,7 @@ describe('dispatchCni', () => {
     const { plugin } = recorder();
     const seen: string[] = [];
     plugin.delWithoutConfig = async (u) => {
-      seen.push(`${u.env.containerId}/${u.env.ifname}:${u.error.code}`);
+      seen.push(`${u.env.containerId}/${u.env.ifname}:${u.error.cniCode}`);
     };
     for (const stdin of ['{broken', conf('1.1.0', { mode: 'hybrid' }), conf('9.9.9')]) {
       const res = await dispatchCni({ env: { ...ENV, CNI_COMMAND: 'DEL' }, stdin }, plugin);

@@ -14,7 +14,7 @@ function codeOf(fn: () => unknown): number {
     fn();
   } catch (e) {
     expect(isCniError(e)).toBe(true);
-    return (e as CniError).code;
+    return (e as CniError).cniCode;
   }
   throw new Error('expected a CniError');
 }
@@ -25,8 +25,11 @@ describe('CNI versions', () => {
     expect(CURRENT_CNI_VERSION).toBe('1.1.0');
   });
 
-  it('answers VERSION with the current version and every supported version', () => {
+  it('answers VERSION with the input version (else the current one) and every supported version', () => {
     expect(versionReply()).toEqual({ cniVersion: '1.1.0', supportedVersions: ['0.3.0', '0.3.1', '0.4.0', '1.0.0', '1.1.0'] });
+    expect(versionReply('1.0.0').cniVersion).toBe('1.0.0');
+    expect(versionReply('2.0.0').cniVersion).toBe('2.0.0');
+    for (const bad of [undefined, 42, '', '1.0', 'x.y.z', '01.0.0']) expect(versionReply(bad).cniVersion).toBe('1.1.0');
   });
 
   it('compares numerically, not lexically', () => {
@@ -102,11 +105,11 @@ describe('CniError', () => {
   it('maps foreign errors: system errors to 5, others to 100', () => {
     const sys = Object.assign(new Error("ENOENT: no such file or directory, open '/x'"), { code: 'ENOENT', syscall: 'open', path: '/x' });
     const io = toCniError(sys);
-    expect(io.code).toBe(CniErrorCode.IoFailure);
+    expect(io.cniCode).toBe(CniErrorCode.IoFailure);
     expect(io.msg).toBe('open failed');
     expect(io.details).toContain('ENOENT');
     expect(io.cause).toBe(sys);
-    expect(toCniError(new TypeError('boom')).code).toBe(CniErrorCode.Internal);
+    expect(toCniError(new TypeError('boom')).cniCode).toBe(CniErrorCode.Internal);
     expect(toCniError('a string').toJSON('1.1.0')).toEqual({ cniVersion: '1.1.0', code: 100, msg: 'internal error', details: 'a string' });
     const own = new CniError(7, 'bad');
     expect(toCniError(own)).toBe(own);

@@ -3,7 +3,6 @@ import { describe, expect, it } from 'vitest';
 import {
   MAX_CONTAINER_ID_BYTES,
   ValidationError,
-  canonicalMac,
   isValidationError,
   validateAbsolutePath,
   validateContainerId,
@@ -15,6 +14,7 @@ import {
   validateUnixSocketPath,
   validateVifName,
 } from '../../src/core/validate';
+import { canonicalMac } from '../../src/core/net';
 
 function rejects(fn: () => unknown, rule: string, field?: string): ValidationError {
   let caught: unknown;

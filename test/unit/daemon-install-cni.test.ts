@@ -56,6 +56,12 @@ describe('install-cni', () => {
     await expect(installCniCommand.run(['--bin-dir', dir, '--conf-dir', dir, '--shim', path.join(dir, 'missing')])).rejects.toThrow(/cannot read the shim/);
   });
 
+  it('conflist: cniVersion 1.0.0 for libcni < 1.2 (containerd 1.6 refuses a 1.1.0 result), cniVersions up to 1.1.0 for libcni >= 1.2', () => {
+    const list = buildConflist({ name: 'n', mode: 'client', bridge: 'br-int' });
+    expect(list.cniVersion).toBe('1.0.0');
+    expect(list.cniVersions).toEqual(['0.3.0', '0.3.1', '0.4.0', '1.0.0', '1.1.0']);
+  });
+
   it('veth conflists carry no device-info capability', () => {
     expect((buildConflist({ name: 'n', mode: 'veth', bridge: 'br-int' }).plugins as Record<string, unknown>[])[0]!.capabilities).toBeUndefined();
   });

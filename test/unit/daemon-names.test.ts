@@ -5,9 +5,10 @@
 import { describe, expect, it } from 'vitest';
 import { cniErrorOf, isDerivedPort, stableMac, stablePortId, stablePortName } from '../../src/daemon/cni-plugin';
 import { CniError } from '../../src/cni/errors';
-import { VhostUserError } from '../../src/binding/vhostuser';
+import { BindingError } from '../../src/binding/driver';
+import { systemError } from '../../src/core/errors';
 import { ValidationError } from '../../src/core/validate';
-import { DisconnectedError } from '../../src/ovsdb/errors';
+import { ConnectTimeoutError, DisconnectedError, TimeoutError } from '../../src/ovsdb/errors';
 import { PortConflictError } from '../../src/vswitch/vswitch';
 import { normalizeMac } from '../../src/cni/env';
 
@@ -46,13 +47,15 @@ describe('stable names', () => {
 
 describe('cniErrorOf', () => {
   it('maps driver and OVSDB errors to CNI codes', () => {
-    expect(cniErrorOf(new CniError(4, 'x')).code).toBe(4);
-    expect(cniErrorOf(new VhostUserError('validate', new ValidationError('mac', 'x', 'format', 'bad'))).code).toBe(7);
-    expect(cniErrorOf(new VhostUserError('plug', new DisconnectedError())).code).toBe(11);
-    expect(cniErrorOf(new VhostUserError('plug', new PortConflictError('vhu1', undefined))).code).toBe(102);
-    const sys = Object.assign(new Error('ETIMEDOUT: socket'), { code: 'ETIMEDOUT', syscall: 'inotify' });
-    expect(cniErrorOf(new VhostUserError('socket', sys)).code).toBe(5);
-    expect(cniErrorOf(new VhostUserError('socket', new Error('odd'))).code).toBe(5);
-    expect(cniErrorOf(new Error('bug')).code).toBe(100);
+    expect(cniErrorOf(new CniError(4, 'x')).cniCode).toBe(4);
+    expect(cniErrorOf(new BindingError('vhostuser', 'validate', new ValidationError('mac', 'x', 'charset', 'bad'))).cniCode).toBe(7);
+    expect(cniErrorOf(new BindingError('vhostuser', 'plug', new DisconnectedError())).cniCode).toBe(11);
+    expect(cniErrorOf(new BindingError('veth', 'cleanup', new PortConflictError('vhu1', undefined))).cniCode).toBe(102);
+    expect(cniErrorOf(new BindingError('vhostuser', 'socket', systemError('ETIMEDOUT', 'inotify', { path: '/x' }))).cniCode).toBe(5);
+    expect(cniErrorOf(new BindingError('vhostuser', 'socket', new Error('odd'))).cniCode).toBe(5);
+    // Type decides, never text: a TimeoutError saying "connect" is not "unreachable", a ConnectTimeoutError is.
+    expect(cniErrorOf(new TimeoutError('connect to the peer took long')).cniCode).toBe(5);
+    expect(cniErrorOf(new ConnectTimeoutError('no answer')).cniCode).toBe(11);
+    expect(cniErrorOf(new Error('bug')).cniCode).toBe(100);
   });
 });

@@ -10,7 +10,9 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { KuryrFlows, parseCniRequest, rewriteNetns, toKuryrError, type BindingRequest, type Bindings, type VifBinding } from '../../src/kuryr/flows';
+import { KuryrFlows, parseCniRequest, rewriteNetns, toKuryrError } from '../../src/kuryr/flows';
+import { DriverRegistry, type BindingDriver, type BindingRequest, type BindingResult, type UnbindRequest } from '../../src/binding/driver';
+import type { VIFKind } from '../../src/vif/model';
 import type { KuryrKube, PodEvent, PodInfo } from '../../src/kuryr/k8s-source';
 import { KuryrRegistry } from '../../src/kuryr/registry';
 import { decodeKuryrPortVifs, decodeVIF } from '../../src/vif/ovo';
@@ -28,22 +30,33 @@ function activeVifs(): PodVIF[] {
   return v;
 }
 
-class Recorder implements VifBinding {
-  readonly name = 'rec';
+/** A stand-in driver that records what the flows ask of it (the contract, not a real plug). */
+class Recorder implements BindingDriver {
+  readonly kind = 'vhostuser';
+  readonly podSocket = true;
   readonly log: string[] = [];
   failOn: string | undefined;
-  async connect(req: BindingRequest) {
+  constructor(readonly vifKinds: readonly VIFKind[] = ['VIFVHostUser', 'VIFOpenVSwitch', 'VIFBridge']) {}
+  async connect(req: BindingRequest): Promise<BindingResult> {
     this.log.push(`connect ${req.ifname}${req.isDefaultGateway ? ' default' : ''} ${req.containerId}`);
     if (req.ifname === this.failOn) throw new Error(`${req.ifname} exploded`);
-    return { timings: { commitMs: 1 } };
+    return { driver: 'vhostuser', containerId: req.containerId, ifname: req.ifname, portName: 'p', mac: '02:00:00:00:00:01', mtu: 1500, created: true, warnings: [], phases: { 'ovsdb-commit': 1 } };
   }
-  async disconnect(req: BindingRequest) {
-    this.log.push(`disconnect ${req.ifname}`);
+  async disconnect(req: UnbindRequest) {
+    this.log.push(req.containerId === 'c1' ? `disconnect ${req.ifname}` : `disconnect ${req.ifname} of ${req.containerId}`);
     if (this.failOn === `del:${req.ifname}`) throw new Error('unplug failed');
+    return { removed: {} };
   }
-  async cleanupContainer(containerId: string, ifname: string) {
-    this.log.push(`cleanup ${containerId} ${ifname}`);
+  async check() {
+    return [];
   }
+  health() {
+    return { ok: true, problems: [] };
+  }
+  attachments() {
+    return [];
+  }
+  close() {}
 }
 
 class KubeStub implements KuryrKube {
@@ -59,11 +72,11 @@ class KubeStub implements KuryrKube {
   }
 }
 
-function setup(bindings?: (r: Recorder) => Bindings) {
+function setup(vifKinds?: VIFKind[]) {
   const registry = new KuryrRegistry();
   const kube = new KubeStub();
-  const rec = new Recorder();
-  const flows = new KuryrFlows({ registry, kube, bindings: bindings ? bindings(rec) : { VIFVHostUser: rec, VIFOpenVSwitch: rec, VIFBridge: rec }, vifTimeoutMs: 300, delTimeoutMs: 100 });
+  const rec = new Recorder(vifKinds);
+  const flows = new KuryrFlows({ registry, kube, drivers: new DriverRegistry([rec]), vifTimeoutMs: 300, delTimeoutMs: 100 });
   return { registry, kube, rec, flows };
 }
 
@@ -88,7 +101,7 @@ describe('Kuryr ADD/DEL flows', () => {
     rec.failOn = 'eth1';
     registry.upsert(KEY, { source: 'kuryrport', objectUid: 'kp', podUid: POD_UID, vifs: activeVifs() });
     const err = toKuryrError(await flows.add(params('ADD', 'c1', { uid: POD_UID })).catch((e: unknown) => e));
-    expect(err).toMatchObject({ status: 500, code: 999, msg: 'Error processing request' });
+    expect(err).toMatchObject({ status: 500, cniCode: 999, msg: 'Error processing request' });
     expect(err.details).toMatch(/connecting eth1 \(VIFVHostUser\) failed: eth1 exploded/);
     expect(rec.log).toContain('disconnect eth0');
     const e = registry.get(KEY);
@@ -96,16 +109,16 @@ describe('Kuryr ADD/DEL flows', () => {
   });
 
   it('a VIF class without a driver is a clear 500', async () => {
-    const { registry, flows } = setup((r) => ({ VIFVHostUser: r }));
+    const { registry, flows } = setup(['VIFVHostUser']);
     registry.upsert(KEY, { source: 'kuryrport', objectUid: 'kp', podUid: POD_UID, vifs: [{ ifname: 'eth0', default: true, vif: { ...decodeVIF(OVS), active: true } }] });
     const err = toKuryrError(await flows.add(params('ADD', 'c1', { uid: POD_UID })).catch((e: unknown) => e));
-    expect(err).toMatchObject({ status: 500, code: 999 });
+    expect(err).toMatchObject({ status: 500, cniCode: 999 });
     expect(err.details).toMatch(/no binding driver for VIFOpenVSwitch.*drivers for VIFVHostUser/);
   });
 
   it('no K8S_POD_UID: the UID comes from the pod; a missing pod is 410 code 3', async () => {
     const { registry, kube, flows } = setup();
-    expect(toKuryrError(await flows.add(params('ADD', 'c1')).catch((e: unknown) => e))).toMatchObject({ status: 410, code: 3 });
+    expect(toKuryrError(await flows.add(params('ADD', 'c1')).catch((e: unknown) => e))).toMatchObject({ status: 410, cniCode: 3 });
     kube.pods.set(KEY, { namespace: 'nfv', name: 'dpdk-pod', uid: POD_UID, static: false, deleting: false });
     registry.upsert(KEY, { source: 'kuryrport', objectUid: 'kp', podUid: POD_UID, vifs: activeVifs() });
     await expect(flows.add(params('ADD', 'c1'))).resolves.toMatchObject({ kind: 'VIFVHostUser' });
@@ -120,7 +133,7 @@ describe('Kuryr ADD/DEL flows', () => {
     await expect(add).resolves.toMatchObject({ kind: 'VIFVHostUser' });
     registry.remove(KEY);
     registry.markPodGone(KEY, POD_UID);
-    expect(toKuryrError(await flows.add(params('ADD', 'c3', { uid: POD_UID })).catch((e: unknown) => e))).toMatchObject({ status: 410, code: 3 });
+    expect(toKuryrError(await flows.add(params('ADD', 'c3', { uid: POD_UID })).catch((e: unknown) => e))).toMatchObject({ status: 410, cniCode: 3 });
   });
 
   it('DEL: a failed disconnect is 500 and the entry is not marked unplugged; the VIFs of a newer pod are left alone', async () => {
@@ -128,7 +141,7 @@ describe('Kuryr ADD/DEL flows', () => {
     registry.upsert(KEY, { source: 'kuryrport', objectUid: 'kp', podUid: POD_UID, vifs: activeVifs() });
     await flows.add(params('ADD', 'c1', { uid: POD_UID }));
     rec.failOn = 'del:eth1';
-    expect(toKuryrError(await flows.del(params('DEL', 'c1', { uid: POD_UID })).catch((e: unknown) => e))).toMatchObject({ status: 500, code: 999 });
+    expect(toKuryrError(await flows.del(params('DEL', 'c1', { uid: POD_UID })).catch((e: unknown) => e))).toMatchObject({ status: 500, cniCode: 999 });
     const e = registry.get(KEY);
     expect(e?.kind === 'entry' && e.vifUnplugged).toBe(false);
 
@@ -136,7 +149,7 @@ describe('Kuryr ADD/DEL flows', () => {
     registry.upsert(KEY, { source: 'kuryrport', objectUid: 'kp-new', podUid: 'new-uid', vifs: activeVifs() });
     rec.log.length = 0;
     expect(await flows.del(params('DEL', 'old-container', { uid: POD_UID }))).toBe('cleaned-up');
-    expect(rec.log).toEqual(['cleanup old-container eth0']);
+    expect(rec.log).toEqual(['disconnect eth0 of old-container']);
   });
 
   it('a DEL that runs while the ADD waits for activation ends the ADD (never a 202 for removed VIFs)', async () => {
@@ -147,7 +160,7 @@ describe('Kuryr ADD/DEL flows', () => {
     const add = flows.add(params('ADD', 'c1', { uid: POD_UID })).catch((e: unknown) => e);
     await expect.poll(() => rec.log.length).toBe(2);
     expect(await flows.del(params('DEL', 'c1', { uid: POD_UID }))).toBe('disconnected');
-    expect(toKuryrError(await add)).toMatchObject({ status: 410, code: 3 });
+    expect(toKuryrError(await add)).toMatchObject({ status: 410, cniCode: 3 });
   });
 
   it('docker_mode: /proc netns paths go through netns_proc_dir; others unchanged', () => {
@@ -162,6 +175,6 @@ describe('Kuryr ADD/DEL flows', () => {
     const ac = new AbortController();
     const add = flows.add(params('ADD', 'c1', { uid: POD_UID }), ac.signal);
     ac.abort();
-    expect(toKuryrError(await add.catch((e: unknown) => e))).toMatchObject({ status: 504, code: 11, kind: 'timeout' });
+    expect(toKuryrError(await add.catch((e: unknown) => e))).toMatchObject({ status: 504, cniCode: 11, kind: 'timeout' });
   });
 });

@@ -61,7 +61,7 @@ describe('CNI_ARGS and request parsing (Kuryr CNIParameters)', () => {
       } catch (e) {
         err = e;
       }
-      expect(err, JSON.stringify(body)).toMatchObject({ status: 400, code: 4, msg: 'Required CNI params missing.' });
+      expect(err, JSON.stringify(body)).toMatchObject({ status: 400, cniCode: 4, msg: 'Required CNI params missing.' });
       expect((err as Error).message).toMatch(re);
     }
   });

@@ -250,7 +250,10 @@ describe('raw inotify handle', () => {
 function transpileForChild(): string {
   const out = path.join(root(), 'js');
   if (fs.existsSync(out)) return out;
-  const files = ['src/native.ts', ...fs.readdirSync(path.join(ROOT, 'src/os')).filter((f) => f.endsWith('.ts')).map((f) => `src/os/${f}`)];
+  // The os layer and what it stands on (src/core, src/native.ts).
+  const under = (dir: string): string[] =>
+    (fs.readdirSync(path.join(ROOT, dir), { recursive: true }) as string[]).filter((f) => f.endsWith('.ts')).map((f) => `${dir}/${f}`);
+  const files = ['src/native.ts', ...under('src/core'), ...under('src/os')];
   for (const f of files) {
     const js = ts.transpileModule(fs.readFileSync(path.join(ROOT, f), 'utf8'), {
       compilerOptions: { module: ts.ModuleKind.CommonJS, target: ts.ScriptTarget.ES2022, esModuleInterop: true },

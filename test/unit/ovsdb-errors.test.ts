@@ -25,11 +25,11 @@ import {
   TimedOutError,
   TimeoutError,
   UnknownColumnError,
-  VswitchdError,
   errorFromRpc,
   errorFromString,
   transactError,
 } from '../../src/ovsdb/errors';
+import { VswitchdError } from '../../src/vswitch/ack';
 
 describe('RFC 7047 error strings map to typed classes', () => {
   it.each([

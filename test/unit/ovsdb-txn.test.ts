@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { nextCfgFromResult, nextCfgOps, prefixUuidNames, Transaction, type Operation } from '../../src/ovsdb/txn';
+import { prefixUuidNames, Transaction, type Operation } from '../../src/ovsdb/txn';
 
 describe('Transaction builder', () => {
   it('builds the 3-op add-port exactly as sent on the wire', () => {
@@ -46,19 +46,6 @@ describe('Transaction builder', () => {
     expect(() => t.insert('Port', {}, { uuidName: 'a.b' })).toThrow(TypeError);
     expect(() => t.insert('Port', {}, { uuidName: 'row2' })).toThrow(/already used/);
     expect(() => t.insert('Port', {}, { uuid: 'nope' })).toThrow(/invalid UUID "nope"/);
-  });
-
-  it('bumpNextCfg adds mutate next_cfg += 1 and select next_cfg', () => {
-    const t = new Transaction();
-    const i = t.bumpNextCfg();
-    expect(i).toBe(1);
-    expect(t.ops).toEqual(nextCfgOps());
-    expect(t.ops).toEqual([
-      { op: 'mutate', table: 'Open_vSwitch', where: [], mutations: [['next_cfg', '+=', 1]] },
-      { op: 'select', table: 'Open_vSwitch', where: [], columns: ['next_cfg'] },
-    ]);
-    expect(nextCfgFromResult({ rows: [{ next_cfg: 12 }] })).toBe(12);
-    expect(() => nextCfgFromResult({ rows: [] })).toThrow(/no row/);
   });
 });
 

@@ -26,9 +26,10 @@ import {
 } from '../../src/vif/ovo';
 import type { VIF, VIFVHostUser } from '../../src/vif/model';
 import { describeIf } from '../helpers/skip';
-import { canonicalMac } from '../../src/core/validate';
+import { canonicalMac } from '../../src/core/net';
 
 const FIXTURES = path.resolve(__dirname, '../fixtures/vif');
+// eslint-disable-next-line @typescript-eslint/no-explicit-any -- fixtures are walked and mutated field by field
 const fixture = (name: string): any => JSON.parse(readFileSync(path.join(FIXTURES, `${name}.json`), 'utf8'));
 const CODEC_FIXTURES = ['vhu-client', 'vhu-server', 'ovs', 'bridge', 'vhu-full', 'vhu-full-nochanges', 'vhu-minimal'];
 const PYTHON = '/usr/bin/python3';
@@ -186,8 +187,10 @@ describe('version handling', () => {
 });
 
 describe('bad primitives get typed errors naming the field', () => {
+  /* eslint-disable @typescript-eslint/no-explicit-any -- primitives broken on purpose */
   const base = (): any => clone(fixture('vhu-client'));
   const data = (p: any): any => p['versioned_object.data'];
+  /* eslint-enable @typescript-eslint/no-explicit-any */
 
   it('not an object, or no name', () => {
     expectFormatError(() => decodeVIF('VIFVHostUser'), 'EOVO_NOT_OBJECT');

@@ -4,10 +4,12 @@
  */
 import * as fs from 'node:fs';
 import { parseArgs } from 'node:util';
-import { formatOvsdbReport, OVSDB_SYSTEMS, runOvsdbBench, type OvsdbSystem } from '../bench/ovsdb-bench';
-import { formatPlugReport, PLUG_SYSTEMS, runPlugBench, type PlugSystem } from '../bench/plug-bench';
-import { benchScenarios } from '../bench/scenarios';
-import { UsageError, type Command } from './command';
+import { formatOvsdbReport, OVSDB_SYSTEMS, runOvsdbBench, type OvsdbSystem } from './ovsdb-bench';
+import { formatPlugReport, PLUG_SYSTEMS, runPlugBench, type PlugSystem } from './plug-bench';
+import { benchScenarios } from './scenarios';
+import { faultsScenario } from './faults';
+import { UsageError } from '../core/errors';
+import type { Command } from '../cli/command';
 
 function intOption(v: string | undefined, name: string, dflt: number, min = 0): number {
   if (v === undefined) return dflt;
@@ -101,6 +103,8 @@ private OVS, interleaved. S plug+unplug pairs per system (default 100).
   },
   // sequential, churn, scale, restart (src/bench/scenarios.ts)
   ...benchScenarios,
+  // the reliability campaign (src/bench/faults, scripts/reliability.sh)
+  faults: faultsScenario,
 };
 
 export const benchCommand: Command = {

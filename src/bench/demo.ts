@@ -9,15 +9,16 @@ import { randomUUID } from 'node:crypto';
 import { parseArgs } from 'node:util';
 import { OvsdbClient } from '../ovsdb/client';
 import { Vswitch } from '../vswitch/vswitch';
-import { VSWITCH_CACHE_COLUMNS } from '../vswitch/ports';
+import { VSWITCH_CACHE } from '../vswitch/rows';
 import { VhostUserDriver, type ConnectResult } from '../binding/vhostuser';
 import { startSandbox, type Sandbox } from '../sandbox/ovs-sandbox';
 import { startTestpmd, type Testpmd } from '../sandbox/testpmd';
 import { which } from '../sandbox/proc';
-import { LatencyRecorder } from '../bench/stats';
+import { LatencyRecorder } from './stats';
 import { makeVHostUserVif } from '../vif/model';
-import { exec } from '../bench/common';
-import { UsageError, type Command } from './command';
+import { exec } from './common';
+import { UsageError } from '../core/errors';
+import type { Command } from '../cli/command';
 
 /** A fresh VIFVHostUser on br-int with a random port id and MAC. */
 const vif = (mode: 'server' | 'client', mount: string) => makeVHostUserVif(mode, mount);
@@ -64,7 +65,7 @@ OVS. --keep leaves the sandbox directory for inspection.
     let client: OvsdbClient | undefined;
     try {
       t = performance.now();
-      client = await OvsdbClient.connect(sb.db, { transport: 'native', cache: { columns: { ...VSWITCH_CACHE_COLUMNS } } });
+      client = await OvsdbClient.connect(sb.db, { transport: 'native', cache: VSWITCH_CACHE });
       out(`[2/5] OVSDB connected (native transport, monitor cache synced) in ${ms(performance.now() - t)}`);
       const mount = path.join(sb.dir, 'vhostuser');
       fs.mkdirSync(mount);
