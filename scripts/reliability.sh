@@ -9,7 +9,7 @@
 #   scripts/reliability.sh [bench faults options]   the full campaign (each fault many times)
 #
 # Options after the script name go to `vhostplug bench faults` (e.g. --only ID, --runs N,
-# --out FILE, --table FILE, --layout per-pod). Environment: RELIABILITY_FUZZ_SECONDS
+# --out FILE, --table FILE, --layout flat|per-pod, default per-pod). Environment: RELIABILITY_FUZZ_SECONDS
 # (quick 10, full 300), RELIABILITY_FC_RUNS (quick 300, full 20000).
 set -uo pipefail
 cd "$(dirname "$0")/.."

@@ -140,7 +140,7 @@ export async function runCampaign(opts: CampaignOptions): Promise<CampaignReport
   const log = opts.log ?? (() => undefined);
   const cond = await conditions();
   const node = await FaultNode.start({ log });
-  const ledger = new Ledger();
+  const ledger = new Ledger(opts.layout.name);
   const churn = new Churn(node, ledger, DEFAULT_CHURN);
   const reports: FaultReport[] = [];
   let final: CampaignReport['final'] = { lost: 0, leaked: 0, problems: [], reconciled: undefined };

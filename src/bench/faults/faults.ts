@@ -315,7 +315,7 @@ const addFlood: Fault = {
     const ns = await node.addNetns();
     const pods: TrackedPod[] = Array.from({ length: n }, (_, i) => {
       const mode: PodMode = i % 2 ? 'client' : 'server';
-      const pod: TrackedPod = { ...newPodIdentity(`flood-${i}`, ns.path), mode, nsName: ns.name, conf: netconf(node, mode), fate: 'gone' };
+      const pod: TrackedPod = { ...newPodIdentity(`flood-${i}`, ns.path), mode, nsName: ns.name, conf: netconf(node, mode, ledger.layout), fate: 'gone' };
       ledger.pods.set(pod.containerId, pod);
       return pod;
     });

@@ -26,7 +26,8 @@ points under the churn; after every injection the invariants are checked (every 
 succeeded is fully present and passes CHECK, every DEL that succeeded left nothing,
 nothing leaked). Prints PASS/FAIL per fault and "N passed, M failed"; exits 0 only if all
 pass. --quick runs every fault once (also RELIABILITY_QUICK=1); otherwise each runs
-many times. Needs root. Faults: ${FAULTS.map((f) => f.id).join(', ')}.
+many times. --layout: where the pods' files go (default per-pod: <mount_point>/<pod-uid>/
+with interfaces.json, checked too; flat: Kuryr's shared directory). Needs root. Faults: ${FAULTS.map((f) => f.id).join(', ')}.
 `,
   async run(argv) {
     const { values } = parseArgs({
@@ -51,7 +52,7 @@ many times. Needs root. Faults: ${FAULTS.map((f) => f.id).join(', ')}.
     }
     const only = values.only?.split(',').map((s) => s.trim()).filter(Boolean);
     for (const id of only ?? []) if (!FAULTS.some((f) => f.id === id)) throw new UsageError(`unknown fault "${id}"; known: ${FAULTS.map((f) => f.id).join(', ')}`);
-    const layout: PodLayout | undefined = LAYOUTS[(values.layout ?? 'flat') as PodLayout['name']];
+    const layout: PodLayout | undefined = LAYOUTS[(values.layout ?? 'per-pod') as PodLayout['name']];
     if (!layout) throw new UsageError('--layout must be flat or per-pod');
     if (process.getuid?.() !== 0) throw new UsageError('the fault campaign needs root (network namespaces, tmpfs mounts, OVS)');
     const say = (s: string) => process.stdout.write(s + '\n');

@@ -13,21 +13,32 @@
  *
  * Where a pod's socket and config file live is a {@link PodLayout}: the flat layout of
  * docs/vhostuser.md (`<mount_point>/<port>`, `<mount_point>/<containerId>-<ifname>`) or
- * the per-pod directories `<mount_point>/<pod-uid>/`.
+ * the per-pod directories `<mount_point>/<pod-uid>/` (docs/pod-side.md; the default). In the
+ * per-pod layout a live pod's directory also holds `interfaces.json`, which must list the
+ * interface (port, mode, MAC, the socket as the pod sees it), and the directory must be
+ * gone with the pod's last interface.
  */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { stablePortName } from '../../daemon/cni-plugin';
 import { OWNER_KEYS, OWNER_VALUE } from '../../vswitch/ownership';
+import { findInterface, parsePodIndex, POD_INDEX_FILE } from '../../binding/pod-index';
+import { DEFAULT_POD_MOUNT_PATH } from '../../binding/pod-files';
 import { runAsync } from '../../sandbox/proc';
 import { NETWORK, socketAccepts, type FaultNode, type PodIdentity } from './node';
 
 export type PodMode = 'client' | 'server' | 'veth';
 
 /** Where a pod's vhost-user files live under `[vhostuser] mount_point`. */
+export type PodLayoutName = 'flat' | 'per-pod';
+
 export interface PodLayout {
-  readonly name: 'flat' | 'per-pod';
+  readonly name: PodLayoutName;
   socketPath(mount: string, pod: PodIdentity, portName: string): string;
+  /** The socket as the pod sees it (the ADD result's socketPath). */
+  podSocketPath(mount: string, pod: PodIdentity, portName: string): string;
+  /** The pod's interfaces.json (per-pod layout only). */
+  indexPath?(mount: string, pod: PodIdentity): string;
   configPath(mount: string, pod: PodIdentity): string;
   /** Every path under the mount point a live vhost-user pod may hold (directories included). */
   owned(mount: string, pod: PodIdentity, portName: string): string[];
@@ -36,6 +47,7 @@ export interface PodLayout {
 export const FLAT_LAYOUT: PodLayout = {
   name: 'flat',
   socketPath: (mount, _pod, port) => path.join(mount, port),
+  podSocketPath: (mount, _pod, port) => path.join(mount, port),
   configPath: (mount, pod) => path.join(mount, `${pod.containerId}-${pod.ifname}`),
   owned: (mount, pod, port) => [path.join(mount, port), path.join(mount, `${pod.containerId}-${pod.ifname}`)],
 };
@@ -43,8 +55,16 @@ export const FLAT_LAYOUT: PodLayout = {
 export const PER_POD_LAYOUT: PodLayout = {
   name: 'per-pod',
   socketPath: (mount, pod, port) => path.join(mount, pod.podUid, port),
+  // The netconf names no podMountPath: the pod mounts its directory at the default.
+  podSocketPath: (_mount, _pod, port) => path.join(DEFAULT_POD_MOUNT_PATH, port),
+  indexPath: (mount, pod) => path.join(mount, pod.podUid, POD_INDEX_FILE),
   configPath: (mount, pod) => path.join(mount, pod.podUid, `${pod.containerId}-${pod.ifname}`),
-  owned: (mount, pod, port) => [path.join(mount, pod.podUid), path.join(mount, pod.podUid, port), path.join(mount, pod.podUid, `${pod.containerId}-${pod.ifname}`)],
+  owned: (mount, pod, port) => [
+    path.join(mount, pod.podUid),
+    path.join(mount, pod.podUid, port),
+    path.join(mount, pod.podUid, `${pod.containerId}-${pod.ifname}`),
+    path.join(mount, pod.podUid, POD_INDEX_FILE),
+  ],
 };
 
 export const LAYOUTS: Record<PodLayout['name'], PodLayout> = { flat: FLAT_LAYOUT, 'per-pod': PER_POD_LAYOUT };
@@ -214,8 +234,10 @@ export async function livePodProblems(s: NodeSnapshot, node: FaultNode, layout: 
   }
   if (pod.mode !== 'veth') {
     const sock = layout.socketPath(node.mountPoint, pod, name);
+    const podSock = layout.podSocketPath(node.mountPoint, pod, name);
     const given = (pod.result?.interfaces as { socketPath?: string }[] | undefined)?.[0]?.socketPath;
-    if (given !== undefined && given !== sock) p.push(`ADD returned socketPath ${given}, the layout says ${sock}`);
+    if (given !== undefined && given !== podSock) p.push(`ADD returned socketPath ${given}, the layout says ${podSock}`);
+    if (layout.indexPath) p.push(...indexProblems(s, layout.indexPath(node.mountPoint, pod), pod, name, podSock));
     if (pod.mode === 'client') {
       if (s.mount.get(sock) !== 'socket') p.push(`socket ${sock} missing (${s.mount.get(sock) ?? 'absent'})`);
       else if (connect && !(await socketAccepts(sock))) p.push(`socket ${sock} does not accept connections`);
@@ -248,6 +270,24 @@ export async function livePodProblems(s: NodeSnapshot, node: FaultNode, layout: 
   const st = s.state.get(stateFile(pod));
   if (st !== 'added') p.push(`state record ${st ?? 'missing'}`);
   return p;
+}
+
+/** The per-pod index: a file that parses and lists this interface as the pod must see it. */
+function indexProblems(s: NodeSnapshot, file: string, pod: TrackedPod, port: string, podSock: string): string[] {
+  if (s.mount.get(file) !== 'file') return [`${POD_INDEX_FILE} ${file} missing`];
+  try {
+    const index = parsePodIndex(fs.readFileSync(file, 'utf8'));
+    if (index.pod_uid !== pod.podUid) return [`${file} names pod ${index.pod_uid}`];
+    const e = findInterface(index, pod.ifname);
+    if (!e) return [`${file} does not list ${pod.ifname}`];
+    const mac = (pod.result?.interfaces as { mac?: string }[] | undefined)?.[0]?.mac?.toLowerCase();
+    if (e.vhostname !== port || e.mode !== pod.mode || e.socket_path !== podSock || (mac !== undefined && e.mac !== mac) || e.container_id !== pod.containerId) {
+      return [`${file} lists ${pod.ifname} as ${e.vhostname}/${e.mode}/${e.socket_path ?? '-'}/${e.mac}, not ${port}/${pod.mode}/${podSock}/${mac ?? '?'}`];
+    }
+  } catch (e) {
+    return [`${file} unreadable: ${(e as Error).message}`];
+  }
+  return [];
 }
 
 /** Problems with a pod the runtime believes gone (invariant 2). */

@@ -9,7 +9,7 @@
  * node against what the runtime was told.
  */
 import { cniEnvOf, NETWORK, newPodIdentity, sleep, SUBNET, uniform, type FaultNode, type ShimAnswer } from './node';
-import type { PodMode, TrackedPod } from './invariants';
+import type { PodLayoutName, PodMode, TrackedPod } from './invariants';
 
 export interface OpRecord {
   op: 'ADD' | 'DEL' | 'CHECK';
@@ -24,6 +24,10 @@ export interface OpRecord {
 /** Every pod and every call of a run. */
 export class Ledger {
   readonly pods = new Map<string, TrackedPod>();
+
+  /** Where the pods' vhost-user files go (the netconf's socketLayout). */
+  constructor(readonly layout: PodLayoutName = 'per-pod') {}
+
   readonly ops: OpRecord[] = [];
   private readonly inFlight = { ADD: 0, DEL: 0, CHECK: 0 };
   private waiters: { op: OpRecord['op']; resolve: () => void }[] = [];
@@ -61,12 +65,13 @@ export class Ledger {
   }
 }
 
-export function netconf(node: FaultNode, mode: PodMode): string {
+export function netconf(node: FaultNode, mode: PodMode, layout: PodLayoutName = 'per-pod'): string {
   return JSON.stringify({
     cniVersion: '1.1.0',
     name: NETWORK,
     type: 'vhostplug',
     mode,
+    socketLayout: layout,
     bridge: 'br-int',
     mtu: 1500,
     ipam: { type: 'host-local', dataDir: node.ipamDir, ranges: [[{ subnet: SUBNET }]], routes: [{ dst: '0.0.0.0/0' }] },
@@ -76,7 +81,7 @@ export function netconf(node: FaultNode, mode: PodMode): string {
 /** Creates a pod sandbox (its own netns) and tracks it. */
 export async function newPod(node: FaultNode, ledger: Ledger, mode: PodMode, name: string): Promise<TrackedPod> {
   const ns = await node.addNetns();
-  const pod: TrackedPod = { ...newPodIdentity(name, ns.path), mode, nsName: ns.name, conf: netconf(node, mode), fate: 'gone' };
+  const pod: TrackedPod = { ...newPodIdentity(name, ns.path), mode, nsName: ns.name, conf: netconf(node, mode, ledger.layout), fate: 'gone' };
   ledger.pods.set(pod.containerId, pod);
   return pod;
 }
