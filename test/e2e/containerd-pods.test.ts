@@ -114,12 +114,17 @@ describeIf(needsContainerdNode())('pods through containerd 1.6 (CRI) with vhostp
         const addrs = JSON.parse(node.exec(['nsenter', '-t', pid, '-n', 'ip', '-j', 'addr', 'show', 'dev', 'eth0'], { net: false })) as { addr_info: { local: string }[] }[];
         expect(addrs[0]!.addr_info.map((a) => a.local)).toContain(ip);
       } else {
-        const sock = node.path(`/run/openvswitch/vhostuser/${port}`);
+        // The pod's own directory <mount_point>/<pod-uid>/ (containerd passes K8S_POD_UID).
+        const dir = `/run/openvswitch/vhostuser/${cfg.metadata.uid}`;
+        const sock = node.path(`${dir}/${port}`);
         if (mode === 'client') expect(fs.lstatSync(sock).isSocket()).toBe(true);
         // Server mode: the pod's app creates the socket; OVS was told where.
-        else expect(node.vsctl('get', 'Interface', port, 'options:vhost-server-path').trim()).toBe(`"/var/run/openvswitch/vhostuser/${port}"`);
-        const conf = JSON.parse(fs.readFileSync(node.path(`/run/openvswitch/vhostuser/${id}-eth0`), 'utf8')) as Record<string, unknown>;
+        else expect(node.vsctl('get', 'Interface', port, 'options:vhost-server-path').trim()).toBe(`"/var${dir}/${port}"`);
+        const conf = JSON.parse(fs.readFileSync(node.path(`${dir}/${id}-eth0`), 'utf8')) as Record<string, unknown>;
         expect(conf).toMatchObject({ vhostname: port, mode });
+        const index = JSON.parse(fs.readFileSync(node.path(`${dir}/interfaces.json`), 'utf8')) as { pod_uid: string; interfaces: Record<string, unknown>[] };
+        expect(index.pod_uid).toBe(cfg.metadata.uid);
+        expect(index.interfaces).toEqual([expect.objectContaining({ ifname: 'eth0', vhostname: port, mode, socket_path: `/var/run/vhostuser/${port}` })]);
         // The runtime logged the daemon's warning: a vhost-user port as the pod's primary interface.
         expect(fs.readFileSync(node.containerdLog, 'utf8')).toContain(`vhostplug: warning: network "${net.handler}" makes the pod's primary interface eth0 a vhost-user port`);
       }
@@ -156,12 +161,20 @@ describeIf(needsContainerdNode())('pods through containerd 1.6 (CRI) with vhostp
     expect(libcni12Version({ cniVersion: '1.0.0', cniVersions: ['1.0.0', '1.1.0', '2.0.0'] })).toBe('1.1.0');
     expect(libcni12Version({ cniVersion: '1.0.0' })).toBe('1.0.0');
     const plugin = { ...conflist.plugins[0], cniVersion: picked, name: conflist.name };
-    const env = { CNI_COMMAND: 'ADD', CNI_CONTAINERID: 'libcni12', CNI_IFNAME: 'net1', CNI_NETNS: '/proc/self/ns/net', CNI_PATH: '/opt/cni/bin' };
+    const env = {
+      CNI_COMMAND: 'ADD',
+      CNI_CONTAINERID: 'libcni12',
+      CNI_IFNAME: 'net1',
+      CNI_NETNS: '/proc/self/ns/net',
+      CNI_PATH: '/opt/cni/bin',
+      CNI_ARGS: 'IgnoreUnknown=1;K8S_POD_NAMESPACE=default;K8S_POD_NAME=libcni12;K8S_POD_UID=0f0f0f0f-1111-4222-8333-444444444444',
+    };
     const res = shimOnNode(node, env, JSON.stringify(plugin));
     expect(res.status, res.stdout).toBe(0);
     const add = JSON.parse(res.stdout) as { cniVersion: string; interfaces: { socketPath?: string; mtu?: number }[] };
     expect(add.cniVersion).toBe('1.1.0');
-    expect(add.interfaces[0]!.socketPath).toBe(`/var/run/openvswitch/vhostuser/${stablePortName('libcni12', 'net1', 'vhostuser')}`);
+    // The socket as the pod sees it: its own directory mounted at /var/run/vhostuser.
+    expect(add.interfaces[0]!.socketPath).toBe(`/var/run/vhostuser/${stablePortName('libcni12', 'net1', 'vhostuser')}`);
     expect(shimOnNode(node, { ...env, CNI_COMMAND: 'DEL' }, JSON.stringify(plugin)).status).toBe(0);
     expect(nodeLeftovers()).toEqual(NOTHING);
   }, 120_000);
@@ -172,13 +185,13 @@ describeIf(needsContainerdNode())('pods through containerd 1.6 (CRI) with vhostp
       modes.map(async (mode, i) => {
         const cfg = podConfig(node, `par-${i}-${mode}`);
         const id = await node.cri.runPodSandbox(cfg, NETS[mode].handler);
-        return { mode, id, ip: (await node.cri.podSandboxStatus(id)).status.network!.ip };
+        return { mode, id, uid: cfg.metadata.uid, ip: (await node.cri.podSandboxStatus(id)).status.network!.ip };
       }),
     );
     expect(new Set(pods.map((p) => p.ip)).size).toBe(8);
     const ports = node.ports();
     for (const p of pods) expect(ports).toContain(stablePortName(p.id, 'eth0', p.mode === 'veth' ? 'veth' : 'vhostuser'));
-    for (const p of pods.filter((x) => x.mode === 'client')) expect(fs.lstatSync(node.path(`/run/openvswitch/vhostuser/${stablePortName(p.id, 'eth0', 'vhostuser')}`)).isSocket()).toBe(true);
+    for (const p of pods.filter((x) => x.mode === 'client')) expect(fs.lstatSync(node.path(`/run/openvswitch/vhostuser/${p.uid}/${stablePortName(p.id, 'eth0', 'vhostuser')}`)).isSocket()).toBe(true);
     await Promise.all(
       pods.map(async (p) => {
         await node.cri.stopPodSandbox(p.id);
@@ -189,7 +202,8 @@ describeIf(needsContainerdNode())('pods through containerd 1.6 (CRI) with vhostp
   }, 180_000);
 
   it('the daemon down: RunPodSandbox fails with the shim\'s code 11 ("try again later") and leaves nothing; once it is back, pods run and the ones from before are removed cleanly', async () => {
-    const before = await node.cri.runPodSandbox(podConfig(node, 'before-crash'), NETS.client.handler);
+    const beforeCfg = podConfig(node, 'before-crash');
+    const before = await node.cri.runPodSandbox(beforeCfg, NETS.client.handler);
     daemon.kill();
     try {
       const err = await node.cri.runPodSandbox(podConfig(node, 'while-down'), NETS.server.handler).then(
@@ -218,7 +232,7 @@ describeIf(needsContainerdNode())('pods through containerd 1.6 (CRI) with vhostp
     }
     const after = await node.cri.runPodSandbox(podConfig(node, 'after-restart'), NETS.server.handler);
     expect((await node.cri.podSandboxStatus(after)).status.network!.ip).toMatch(/^10\.61\.0\./);
-    expect(fs.lstatSync(node.path(`/run/openvswitch/vhostuser/${stablePortName(before, 'eth0', 'vhostuser')}`)).isSocket()).toBe(true);
+    expect(fs.lstatSync(node.path(`/run/openvswitch/vhostuser/${beforeCfg.metadata.uid}/${stablePortName(before, 'eth0', 'vhostuser')}`)).isSocket()).toBe(true);
     for (const id of [before, after]) {
       await node.cri.stopPodSandbox(id);
       await node.cri.removePodSandbox(id);
