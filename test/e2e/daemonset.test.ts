@@ -120,7 +120,10 @@ describeIf(needsContainerdNode())('deploy/daemonset.yaml as containers under con
     expect(probe('/alive').status).toBe(200);
 
     for (const [net, mode] of Object.entries(NETWORKS)) {
-      const id = await node.cri.runPodSandbox(podConfig(node, `app-${mode}`), net);
+      const cfg = podConfig(node, `app-${mode}`);
+      const id = await node.cri.runPodSandbox(cfg, net);
+      // The NADs' default layout: the pod's own directory <mount_point>/<pod-uid>/ (K8S_POD_UID from containerd).
+      const dir = `/run/openvswitch/vhostuser/${cfg.metadata.uid}`;
       const ip = (await node.cri.podSandboxStatus(id)).status.network!.ip;
       // host-local ran in the daemon container and wrote to the node's /var/lib/cni (the cni-ipam-data mount).
       expect(fs.readFileSync(node.path(`/var/lib/cni/networks/${net}/${ip}`), 'utf8')).toContain(id);
@@ -128,10 +131,10 @@ describeIf(needsContainerdNode())('deploy/daemonset.yaml as containers under con
       expect(node.ports()).toContain(port);
       if (mode === 'client') {
         // OVS created it in /var/run/openvswitch; the daemon renamed it into the pods' dir: one volume.
-        expect(fs.lstatSync(node.path(`/run/openvswitch/vhostuser/${port}`)).isSocket()).toBe(true);
+        expect(fs.lstatSync(node.path(`${dir}/${port}`)).isSocket()).toBe(true);
         expect(fs.existsSync(node.path(`/run/openvswitch/${port}`))).toBe(false);
       }
-      if (mode !== 'veth') expect(JSON.parse(fs.readFileSync(node.path(`/run/openvswitch/vhostuser/${id}-eth0`), 'utf8'))).toMatchObject({ vhostname: port, mode });
+      if (mode !== 'veth') expect(JSON.parse(fs.readFileSync(node.path(`${dir}/${id}-eth0`), 'utf8'))).toMatchObject({ vhostname: port, mode });
       // State in the node's /var/lib/vhostplug (the state mount survives the container).
       expect(fs.readdirSync(node.path('/var/lib/vhostplug'))).toContain(`${id}:eth0.json`);
       await node.cri.stopPodSandbox(id);
@@ -169,7 +172,8 @@ describeIf(needsContainerdNode())('deploy/daemonset.yaml as containers under con
     );
     expect(err).toBeInstanceOf(CriError);
     expect(err!.message).toContain('EXDEV');
-    expect(err!.message).toMatch(/'\/var\/run\/openvswitch' is on tmpfs 'node-run' mounted at \/run\/openvswitch .*'\/var\/run\/vhostuser' is on tmpfs 'node-run' mounted at \/run\/vhostuser/);
+    // The target is the pod's own directory (the NADs' per-pod layout), on the second mount.
+    expect(err!.message).toMatch(/'\/var\/run\/openvswitch' is on tmpfs 'node-run' mounted at \/run\/openvswitch .*'\/var\/run\/vhostuser\/[0-9a-f-]{36}' is on tmpfs 'node-run' mounted at \/run\/vhostuser/);
     expect(err!.message).toContain('deploy/daemonset.yaml mounts /var/run/openvswitch once');
     // Rolled back: no port, no socket left in OVS's dir, no IP held; containerd dropped the sandbox.
     expect((await node.cri.listPodSandbox()).map((p) => p.id)).toEqual([pod.id]);
