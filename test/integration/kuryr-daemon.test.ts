@@ -40,7 +40,8 @@ const FIXTURES = path.resolve(__dirname, '../fixtures/vif');
 const fixture = (name: string): Record<string, any> => JSON.parse(fs.readFileSync(path.join(FIXTURES, name), 'utf8')); // eslint-disable-line @typescript-eslint/no-explicit-any
 
 /** A fixture primitive (made by real os-vif) with a fresh port id, our paths, `active` (default true); the shape is untouched. */
-function vifPrimitive(file: string, opts: { mount?: string; active?: boolean; bridge?: string } = {}): Record<string, any> { // eslint-disable-line @typescript-eslint/no-explicit-any
+// eslint-disable-next-line @typescript-eslint/no-explicit-any
+function vifPrimitive(file: string, opts: { mount?: string; active?: boolean; bridge?: string } = {}): Record<string, any> {
   const p = fixture(file);
   const d = p['versioned_object.data'];
   const id = randomUUID();

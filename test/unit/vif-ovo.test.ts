@@ -519,7 +519,8 @@ describeIf(osvifMissing())('parity with os-vif, live', () => {
     const macs: string[] = [];
     for (let i = 0; i < 500; i++) {
       const sep = rnd(2) ? ':' : '-';
-      macs.push(Array.from({ length: 6 }, () => rnd(256).toString(16).padStart(2, '0')).join(sep)[rnd(2) ? 'toUpperCase' : 'toLowerCase']());
+      const mac = Array.from({ length: 6 }, () => rnd(256).toString(16).padStart(2, '0')).join(sep);
+      macs.push(rnd(2) ? mac.toUpperCase() : mac.toLowerCase());
     }
     const script = [
       'import json, sys, netaddr',
