@@ -23,23 +23,30 @@ readonly START_TIMEOUT=${VHP_SANDBOX_TIMEOUT:-20}
 
 usage() {
   cat <<'EOF'
-Usage: ovs-sandbox.sh COMMAND DIR [--no-dpdk] [--owner PID]
+Usage: ovs-sandbox.sh COMMAND DIR [--no-dpdk] [--pmd sleep|busy] [--owner PID]
 
 A private Open vSwitch in DIR: ovsdb-server on DIR/conf.db (remote unix:DIR/db.sock) and a DPDK
-ovs-vswitchd (no hugepages, PMD sleeping when idle) in its own network namespace, with bridge
-br-int (datapath_type=netdev). dpdkvhostuser sockets appear in DIR (OVS_RUNDIR=DIR).
+ovs-vswitchd (no hugepages) in its own network namespace, with bridge br-int
+(datapath_type=netdev). dpdkvhostuser sockets appear in DIR (OVS_RUNDIR=DIR).
 
 Commands:
-  start DIR [--no-dpdk] [--owner PID]
+  start DIR [--no-dpdk] [--pmd sleep|busy] [--owner PID]
                           create DIR if needed and start both daemons; returns once vswitchd has
                           applied the config (cur_cfg == next_cfg) and dpdk_initialized is true.
                           --no-dpdk runs the plain ovs-vswitchd (still in its own netns).
+                          --pmd sleep (default): the PMD sleeps when idle (pmd-maxsleep=10000),
+                          sparing a core; every port add/delete then waits for it to wake.
+                          --pmd busy: as production nodes run it: the PMD busy-polls
+                          (pmd-maxsleep=0) on its own core, and every other thread of both
+                          daemons is pinned to the remaining CPUs (taskset), when there are any.
+                          A busy PMD takes a whole core: stop the sandbox when done.
                           --owner PID: a watchdog stops the sandbox once PID has exited.
                           A failed start prints the log tails, cleans up and exits non-zero.
   stop DIR                stop everything (processes, netns, taps, DPDK runtime dir). Idempotent.
                           conf.db and the logs stay in DIR.
   env DIR                 print `export` lines: OVS_RUNDIR OVS_DBDIR OVS_LOGDIR OVS_SYSCONFDIR
-                          VHP_DB VHP_NETNS VHP_DPDK_PREFIX. Use: eval "$(ovs-sandbox.sh env DIR)"
+                          VHP_DB VHP_NETNS VHP_DPDK_PREFIX VHP_PMD VHP_PMD_CPUS VHP_HOUSEKEEPING_CPUS.
+                          Use: eval "$(ovs-sandbox.sh env DIR)"
   status DIR              print the state of each daemon; exit 0 if both run, 3 otherwise.
   restart-vswitchd DIR    stop and start ovs-vswitchd only; the database keeps its rows and the new
                           vswitchd re-creates existing vhost-user sockets.
@@ -47,7 +54,8 @@ Commands:
   start-db DIR            start ovsdb-server again on the same conf.db (removes a stale db.sock).
 
 Environment: VHP_SANDBOX_TIMEOUT (seconds, default 20), VHP_SANDBOX_PMD_MASK (default 0x2 when
-the machine has a CPU 1, else 0x1).
+the machine has a CPU 1, else 0x1), VHP_SANDBOX_PIN=0 (busy PMD without pinning the other threads), VHP_SANDBOX_OTHER_CONFIG
+("key=value ..." added to Open_vSwitch other_config at start, after the defaults).
 Needs root (network namespaces, /var/run/dpdk).
 EOF
 }
@@ -149,6 +157,7 @@ setup_env() {
   VSWITCHD_PIDFILE=$DIR/ovs-vswitchd.pid
   VSWITCHD_CTL=$DIR/ovs-vswitchd.ctl
   MODE_FILE=$DIR/sandbox.mode
+  PMD_FILE=$DIR/sandbox.pmd
   WATCHDOG_PIDFILE=$DIR/watchdog.pid
 }
 
@@ -165,6 +174,80 @@ pmd_mask() {
     echo 0x2 # keep the PMD off CPU 0, where the main thread and testpmd live
   else
     echo 0x1
+  fi
+}
+
+# ---- PMD placement ------------------------------------------------------------------------------
+
+# "0-2,5" -> "0 1 2 5"
+expand_cpu_list() {
+  local part a b out=() parts
+  IFS=, read -ra parts <<<"$1"
+  for part in "${parts[@]}"; do
+    if [[ "$part" == *-* ]]; then
+      a=${part%-*} b=${part#*-}
+      while ((a <= b)); do out+=("$a"); a=$((a + 1)); done
+    elif [[ -n "$part" ]]; then
+      out+=("$part")
+    fi
+  done
+  echo "${out[*]}"
+}
+
+# 0x6 -> "1 2"
+mask_to_cpus() {
+  local mask=$(($1)) cpu=0 out=()
+  while ((mask > 0)); do
+    ((mask & 1)) && out+=("$cpu")
+    mask=$((mask >> 1)) cpu=$((cpu + 1))
+  done
+  echo "${out[*]}"
+}
+
+# Decides where the PMD and everything else run: sets PMD (sleep|busy), PMD_CPUS and
+# HOUSEKEEPING (comma list of the CPUs this script may use minus the PMD's; empty when pinning
+# is off or impossible). Only a busy PMD is isolated: a sleeping one hardly uses its core.
+plan_pmd() {
+  PMD=$1
+  PMD_CPUS=$(mask_to_cpus "$(pmd_mask)")
+  HOUSEKEEPING=""
+  [[ "$PMD" == busy && "${VHP_SANDBOX_PIN:-1}" != 0 ]] || return 0
+  local allowed c keep=()
+  allowed=$(awk '/^Cpus_allowed_list:/ {print $2}' /proc/self/status)
+  for c in $(expand_cpu_list "$allowed"); do
+    [[ " $PMD_CPUS " == *" $c "* ]] || keep+=("$c")
+  done
+  local IFS=,
+  HOUSEKEEPING="${keep[*]}"
+}
+
+save_pmd() {
+  printf 'pmd=%s\npmd_cpus=%s\nhousekeeping=%s\n' "$PMD" "${PMD_CPUS// /,}" "$HOUSEKEEPING" >"$PMD_FILE"
+}
+
+# Reads sandbox.pmd (written by start); a sandbox from before it existed had a sleeping PMD.
+load_pmd() {
+  PMD=sleep PMD_CPUS="" HOUSEKEEPING=""
+  [[ -f "$PMD_FILE" ]] || return 0
+  local k v
+  while IFS='=' read -r k v; do
+    case "$k" in
+      pmd) PMD=$v ;;
+      pmd_cpus) PMD_CPUS=${v//,/ } ;;
+      housekeeping) HOUSEKEEPING=$v ;;
+    esac
+  done <"$PMD_FILE"
+}
+
+# Runs a daemon on the housekeeping CPUs when pinning is on. vswitchd must START there: DPDK
+# gives its control threads (vhost-events, eal-intr-thread, ...) the start-up affinity minus the
+# EAL lcores, which would otherwise be the PMD's core. The PMD thread pins itself to
+# pmd-cpu-mask all the same (ovs-numa sees every CPU of the machine).
+pinned() {
+  if [[ -n "$HOUSEKEEPING" ]]; then
+    taskset -c "$HOUSEKEEPING" "$@"
+  else
+    "$@"
   fi
 }
 
@@ -187,7 +270,7 @@ start_db() {
   # instead of ENOENT, and inotify watchers would miss the socket reappearing.
   rm -f "$DIR/db.sock" "$OVSDB_CTL"
   [[ -f "$DIR/conf.db" ]] || ovsdb-tool create "$DIR/conf.db" "$SCHEMA"
-  ovsdb-server "$DIR/conf.db" \
+  pinned ovsdb-server "$DIR/conf.db" \
     --remote="punix:$DIR/db.sock" \
     --unixctl="$OVSDB_CTL" \
     --pidfile="$OVSDB_PIDFILE" \
@@ -218,7 +301,9 @@ start_vswitchd() {
     bin=$VSWITCHD_PLAIN
   fi
   ensure_netns
-  ip netns exec "$NAME" "$bin" "$DB" \
+  local -a pin=()
+  [[ -z "$HOUSEKEEPING" ]] || pin=(taskset -c "$HOUSEKEEPING")
+  ip netns exec "$NAME" "${pin[@]}" "$bin" "$DB" \
     --unixctl="$VSWITCHD_CTL" \
     --pidfile="$VSWITCHD_PIDFILE" \
     -vconsole:off --log-file="$DIR/ovs-vswitchd.log" \
@@ -268,7 +353,7 @@ stop_vswitchd() {
 
 cmd_start() {
   need_root
-  local dpdk=$1 owner=${2:-}
+  local dpdk=$1 owner=${2:-} pmd=${3:-sleep}
   if pid_alive "$(read_pid "$OVSDB_PIDFILE")" || pid_alive "$(read_pid "$VSWITCHD_PIDFILE")"; then
     die "a sandbox is already running in $DIR (stop it first)"
   fi
@@ -284,6 +369,8 @@ cmd_start() {
   fi
   STARTING=1
   echo "$dpdk" >"$MODE_FILE"
+  plan_pmd "$pmd"
+  save_pmd
   start_db
   # One transaction for the whole initial config; vswitchd reads it at start-up, so there is
   # nothing to reconfigure afterwards.
@@ -292,9 +379,15 @@ cmd_start() {
     cfg+=(-- set Open_vSwitch . other_config:dpdk-init=true
       "other_config:dpdk-extra=\"--legacy-mem --no-huge -m 512 --no-pci --file-prefix $NAME\""
       other_config:per-port-memory=true
-      other_config:pmd-maxsleep=10000
+      "other_config:pmd-maxsleep=$([[ "$PMD" == busy ]] && echo 0 || echo 10000)"
       "other_config:pmd-cpu-mask=$(pmd_mask)")
   fi
+  # Extra Open_vSwitch other_config for experiments (e.g. per-port-memory=false); last wins.
+  local kv
+  for kv in ${VHP_SANDBOX_OTHER_CONFIG:-}; do
+    [[ "$kv" == *=* ]] || die "VHP_SANDBOX_OTHER_CONFIG: '$kv' is not key=value"
+    cfg+=(-- set Open_vSwitch . "other_config:$kv")
+  done
   vsctl --no-wait "${cfg[@]}"
   start_vswitchd "$dpdk"
   [[ -z "$owner" ]] || start_watchdog "$owner"
@@ -339,6 +432,10 @@ cmd_env() {
   printf 'export VHP_DB=%q\n' "$DB"
   printf 'export VHP_NETNS=%q\n' "$NAME"
   printf 'export VHP_DPDK_PREFIX=%q\n' "$NAME"
+  load_pmd
+  printf 'export VHP_PMD=%q\n' "$PMD"
+  printf 'export VHP_PMD_CPUS=%q\n' "${PMD_CPUS// /,}"
+  printf 'export VHP_HOUSEKEEPING_CPUS=%q\n' "$HOUSEKEEPING"
 }
 
 cmd_status() {
@@ -348,6 +445,8 @@ cmd_status() {
   pid=$(read_pid "$VSWITCHD_PIDFILE")
   if pid_alive "$pid"; then echo "ovs-vswitchd: running (pid $pid, netns $NAME)"; else echo "ovs-vswitchd: stopped"; rc=3; fi
   echo "db: $DB"
+  load_pmd
+  echo "pmd: $PMD (cpus ${PMD_CPUS// /,}${HOUSEKEEPING:+; other threads on cpus $HOUSEKEEPING})"
   exit $rc
 }
 
@@ -356,6 +455,7 @@ cmd_restart_vswitchd() {
   local dpdk=1
   [[ -f "$MODE_FILE" ]] && dpdk=$(<"$MODE_FILE")
   pid_alive "$(read_pid "$OVSDB_PIDFILE")" || die "ovsdb-server is not running in $DIR"
+  load_pmd
   stop_vswitchd
   STARTING=restart
   start_vswitchd "$dpdk"
@@ -373,6 +473,7 @@ cmd_kill_db() {
 cmd_start_db() {
   need_root
   [[ -f "$DIR/conf.db" ]] || die "no $DIR/conf.db (use start)"
+  load_pmd
   start_db
 }
 
@@ -410,12 +511,21 @@ on_exit() {
 # ---- main ---------------------------------------------------------------------------------------
 
 main() {
-  local args=() dpdk=1 owner=""
+  local args=() dpdk=1 owner="" pmd=sleep
   while [[ $# -gt 0 ]]; do
     case "$1" in
       -h | --help) usage; exit 0 ;;
       --no-dpdk) dpdk=0 ;;
       --dpdk) dpdk=1 ;;
+      --pmd)
+        [[ $# -ge 2 && ("$2" == busy || "$2" == sleep) ]] || die "--pmd needs busy or sleep"
+        pmd=$2
+        shift
+        ;;
+      --pmd=*)
+        pmd=${1#--pmd=}
+        [[ "$pmd" == busy || "$pmd" == sleep ]] || die "--pmd needs busy or sleep"
+        ;;
       --owner)
         [[ $# -ge 2 && "$2" =~ ^[0-9]+$ ]] || die "--owner needs a PID"
         owner=$2
@@ -437,12 +547,13 @@ main() {
     start | stop | env | status | restart-vswitchd | kill-db | start-db | _watch) ;;
     *) die "unknown command '$CMD' (see --help)" ;;
   esac
+  [[ "$dpdk" == 1 || "$pmd" == sleep ]] || die "--pmd busy needs DPDK (drop --no-dpdk)"
   setup_env "${args[1]:-}"
   set -E
   trap 'echo "ovs-sandbox: failed (rc=$?): $BASH_COMMAND" >&2' ERR
   trap on_exit EXIT
   case "$CMD" in
-    start) cmd_start "$dpdk" "$owner" ;;
+    start) cmd_start "$dpdk" "$owner" "$pmd" ;;
     stop) cmd_stop ;;
     env) cmd_env ;;
     status) cmd_status ;;

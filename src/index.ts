@@ -51,6 +51,7 @@ export {
   type DisconnectResult,
   type VhostUserDriverEvents,
 } from './binding/vhostuser';
+export { VhostUserPortPool, PoolSet, type PortPoolOptions, type PoolStats, type PooledPort } from './binding/pool';
 export {
   VethDriver,
   type VethDriverOptions,

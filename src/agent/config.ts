@@ -103,6 +103,12 @@ export interface VhostplugConfig {
     metrics_port: number;
     /** The network namespace (a file such as /run/netns/ovs) ovs-vswitchd runs in, where veth host ends go; null: the daemon's own. */
     vswitchd_netns: string | null;
+    /** Warm client-mode ports kept ready per pooled bridge (0: no pool). */
+    pool_size: number;
+    /** Refill the pool when fewer ports than this are ready; -1: half the size. */
+    pool_low_water: number;
+    /** Bridges with a pool (comma-separated); empty: `[neutron_defaults] ovs_bridge`, else br-int. */
+    pool_bridges: string;
     /** Most vhost-user ports on the switch; 0: DPDK's RTE_MAX_VHOST_DEVICE (headers), else 1024. */
     vhostuser_port_limit: number;
     /** Advertise the free vhost-user ports as the Node's `vhostplug.io/vhostuser` extended resource when the daemon has Kubernetes access. */
@@ -452,6 +458,16 @@ export const OPTIONS: { readonly [S in ConfigSection]: { readonly [O in keyof Vh
     },
     metrics_port: portOpt(9655, 'Prometheus metrics port (default: [prometheus_exporter] cni_exporter_port).'),
     vswitchd_netns: pathOpt(null, 'Network namespace file of ovs-vswitchd (e.g. /run/netns/ovs), where veth host ends are created; unset: the daemon\'s own.'),
+    pool_size: intOpt(0, 'Warm client-mode (dpdkvhostuser) ports kept ready per pooled bridge; a client-mode plug takes one (0: no pool).', 0, 512),
+    pool_low_water: intOpt(-1, 'Refill the pool when fewer ports than this are ready (-1: half of pool_size).', -1, 512),
+    pool_bridges: {
+      default: '',
+      help: 'Bridges that get a pool, comma-separated (default: [neutron_defaults] ovs_bridge, else br-int).',
+      parse: (t) => {
+        for (const b of t.split(',').map((x) => x.trim()).filter(Boolean)) if (!/^[A-Za-z0-9_.-]{1,15}$/.test(b)) bad(`${JSON.stringify(b)} is not a bridge name`);
+        return t;
+      },
+    },
     vhostuser_port_limit: intOpt(0, 'Most vhost-user ports on this ovs-vswitchd (a plug past it is refused); 0: RTE_MAX_VHOST_DEVICE from the DPDK headers when installed, else 1024.', 0, 65535),
     advertise_capacity: boolOpt(true, 'With Kubernetes access, keep the Node\'s extended resource vhostplug.io/vhostuser (status.capacity and allocatable) at the free vhost-user ports.'),
   },

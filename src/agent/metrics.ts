@@ -12,11 +12,15 @@
  * - `vhostplug_plug_phase_duration_seconds{driver, phase}`: OVSDB commit, vswitchd
  *   acknowledgement, socket wait, rename, config file write of every VIF connect;
  * - `vhostplug_kuryr_wait_duration_seconds{stage}`: time an ADD waited for the KuryrPort
- *   and for its VIFs to become active.
+ *   and for its VIFs to become active;
+ * - `vhostplug_process_resident_memory_bytes`, `vhostplug_nodejs_heap_bytes{kind}`: the
+ *   daemon's memory (its RSS target, and the V8 heap it is tuned by, src/agent/heap.ts).
  */
 import * as http from 'node:http';
 import type { AddressInfo } from 'node:net';
+import * as v8 from 'node:v8';
 import type { BindingPhase } from '../binding/driver';
+import type { PoolStats } from '../binding/pool';
 
 /** Seconds; from 0.5 ms (a cached plug) to 2 min (Kuryr's vif_annotation_timeout x2). */
 export const DEFAULT_BUCKETS: readonly number[] = [
@@ -148,6 +152,43 @@ export class Counter implements Metric {
   }
 }
 
+/** A gauge read when scraped (`collect` returns the value of each label set). */
+export class Gauge implements Metric {
+  constructor(
+    readonly name: string,
+    readonly help: string,
+    readonly labelNames: readonly string[],
+    private readonly collect: () => Iterable<[Record<string, string>, number]>,
+    /** `counter` for a monotonic total kept elsewhere and read at scrape time. */
+    readonly type: 'gauge' | 'counter' = 'gauge',
+  ) {
+    if (!NAME_RE.test(name)) throw new TypeError(`invalid metric name ${JSON.stringify(name)}`);
+  }
+
+  expose(): string {
+    const out = [`# HELP ${this.name} ${escapeHelp(this.help)}`, `# TYPE ${this.name} ${this.type}`];
+    const rows = [...this.collect()].map(([labels, v]) => [labelText(this.labelNames, this.labelNames.map((n) => labels[n] ?? '')), v] as const);
+    rows.sort((a, b) => (a[0] < b[0] ? -1 : a[0] > b[0] ? 1 : 0));
+    for (const [l, v] of rows) out.push(`${this.name}${l} ${formatValue(v)}`);
+    return out.join('\n') + '\n';
+  }
+}
+
+/** The process's memory as the daemon's memory targets are stated (RSS) and as V8 sees it. */
+export function processMemoryGauges(): Gauge[] {
+  return [
+    new Gauge('vhostplug_process_resident_memory_bytes', 'Resident set size of the daemon process.', [], () => [[{}, process.memoryUsage().rss]]),
+    new Gauge('vhostplug_nodejs_heap_bytes', 'V8 heap: used, total (allocated) and limit.', ['kind'], () => {
+      const m = process.memoryUsage();
+      return [
+        [{ kind: 'used' }, m.heapUsed],
+        [{ kind: 'total' }, m.heapTotal],
+        [{ kind: 'limit' }, v8.getHeapStatistics().heap_size_limit],
+      ];
+    }),
+  ];
+}
+
 /** A set of metrics exposed together. */
 export class MetricsRegistry {
   private readonly metrics: Metric[] = [];
@@ -193,6 +234,44 @@ export class CniMetrics {
     new Histogram('vhostplug_kuryr_wait_duration_seconds', 'Time a Kuryr ADD waited for its KuryrPort (stage=kuryrport) and for active VIFs (stage=active).', ['stage']),
   );
   readonly events = this.registry.register(new Counter('vhostplug_kuryr_events_total', 'Kubernetes Events emitted, by reason.', ['reason']));
+
+  constructor() {
+    for (const g of processMemoryGauges()) this.registry.register(g);
+  }
+
+  /**
+   * The warm port pools (src/binding/pool.ts), read at each scrape: ports ready and being
+   * created, takes served (hit) or not (miss), refill transactions by result.
+   */
+  observePools(stats: () => readonly PoolStats[]): void {
+    this.registry.register(
+      new Gauge('vhostplug_pool_ports', 'Warm client-mode ports per pooled bridge: ready, being created, and the configured size.', ['bridge', 'state'], () =>
+        stats().flatMap((p) => [
+          [{ bridge: p.bridge, state: 'available' }, p.available] as [Record<string, string>, number],
+          [{ bridge: p.bridge, state: 'creating' }, p.creating] as [Record<string, string>, number],
+          [{ bridge: p.bridge, state: 'size' }, p.size] as [Record<string, string>, number],
+        ]),
+      ),
+    );
+    this.registry.register(
+      new Gauge(
+        'vhostplug_pool_takes_total',
+        'Client-mode plugs that found a ready pool port (hit) or an empty pool (miss).',
+        ['bridge', 'result'],
+        () => stats().flatMap((p) => [[{ bridge: p.bridge, result: 'hit' }, p.hits] as [Record<string, string>, number], [{ bridge: p.bridge, result: 'miss' }, p.misses] as [Record<string, string>, number]]),
+        'counter',
+      ),
+    );
+    this.registry.register(
+      new Gauge(
+        'vhostplug_pool_refills_total',
+        'Pool refill transactions by result.',
+        ['bridge', 'result'],
+        () => stats().flatMap((p) => [[{ bridge: p.bridge, result: 'ok' }, p.refills] as [Record<string, string>, number], [{ bridge: p.bridge, result: 'error' }, p.refillErrors] as [Record<string, string>, number]]),
+        'counter',
+      ),
+    );
+  }
 
   /** Records one CNI request. */
   request(command: string, result: RequestResult, seconds: number): void {

@@ -11,6 +11,7 @@ import { silentLogger, type Logger } from '../core/log';
 import { ConfigError, type VhostplugConfig } from './config';
 import { DriverRegistry } from '../binding/driver';
 import { VhostUserDriver, type VhostUserDriverOptions } from '../binding/vhostuser';
+import { PoolSet } from '../binding/pool';
 import type { PodAccess } from '../binding/pod-dir';
 import { validateOwner } from '../core/validate';
 import { VethDriver, type VethDriverOptions } from '../binding/veth';
@@ -102,6 +103,8 @@ export interface Runtime {
   veth: VethDriver;
   /** Both drivers, by kind and by VIF class. */
   drivers: DriverRegistry;
+  /** The warm port pools (`[vhostplug] pool_size` > 0 starts one per pooled bridge). */
+  pools: PoolSet;
   close(): void;
 }
 
@@ -114,7 +117,9 @@ export async function openRuntime(config: VhostplugConfig, opts: RuntimeOptions 
     cache: VSWITCH_CACHE,
   });
   const vswitch = new Vswitch(client, { allowDatapathChange: config.vhostplug.allow_datapath_change });
-  const vhostuser = new VhostUserDriver(vswitch, vhostUserOptions(config, log));
+  const vhostuser: VhostUserDriver = new VhostUserDriver(vswitch, { ...vhostUserOptions(config, log), pools: (bridge) => pools.get(bridge) });
+  // Pool ports take slots of the driver's vhost-user port budget (DPDK's device table).
+  const pools: PoolSet = new PoolSet(vswitch, { ovsVhuPath: config.vhostuser.ovs_vhu_path, mtu: config.os_vif_ovs.network_device_mtu, timeoutMs: ackTimeoutMs(config), budget: vhostuser.budget, log });
   const veth = new VethDriver(vswitch, { ...vethOptions(config, log), ...(opts.vethHostNetns ? { hostNetns: opts.vethHostNetns } : {}) });
   const drivers = new DriverRegistry([vhostuser, veth]);
   return {
@@ -124,7 +129,9 @@ export async function openRuntime(config: VhostplugConfig, opts: RuntimeOptions 
     vhostuser,
     veth,
     drivers,
+    pools,
     close: () => {
+      pools.close();
       drivers.close();
       client.close();
     },

@@ -2,6 +2,9 @@
  * `vhostplug bench churn`: C concurrent pods, each plugging and unplugging a vhost-user VIF
  * in a loop, for D seconds (or K cycles in total), on a bridge holding N filler ports.
  * Each "via" runs in turn on the same OVS:
+ * - `floor`: C concurrent bare transactions of exactly the rows a plug writes (and the delete
+ *   of an unplug) on the bench's connection, each waiting for its own acknowledgement: what
+ *   OVS itself sustains for this pattern (src/bench/floor.ts);
  * - `driver`: the vhost-user driver in this process: one OVSDB connection, and concurrent
  *   writers merged into one transaction (one vswitchd reconfiguration) by the write queue;
  * - `daemon`: the node daemon through its shim socket (CNI ADD/DEL as the shim sends them);
@@ -17,12 +20,14 @@ import type { WriteQueueStats } from '../ovsdb/write-queue';
 import { VhostUserDriver } from '../binding/vhostuser';
 import type { ChurnWorker } from './worker';
 import { encodeVIF } from '../vif/ovo';
-import { conditions, exec, openBenchEnv, Progress, type BenchEnv } from './common';
+import { conditions, exec, openBenchEnv, Progress, type BenchEnv, type TargetOptions } from './common';
+import { Floor, floorPortSpec } from './floor';
 import { daemonUnavailable, startBenchDaemon, type BenchDaemon } from './daemon-client';
 import { OsVif, osVifUnavailable } from './osvif';
-import { makeVif, vsctlPlugArgs } from './plug-bench';
+import { makeVif, vsctlPlugArgs } from './vifs';
 import {
   findSeries,
+  overFloor,
   ProcessMonitor,
   ratiosAgainst,
   seriesOf,
@@ -35,10 +40,10 @@ import {
 } from './report';
 import { LatencyRecorder, round3 } from './stats';
 
-export const CHURN_VIAS = ['driver', 'daemon', 'shim', 'ovs-vsctl', 'os-vif'] as const;
+export const CHURN_VIAS = ['floor', 'driver', 'daemon', 'shim', 'ovs-vsctl', 'os-vif'] as const;
 export type ChurnVia = (typeof CHURN_VIAS)[number];
 
-export interface ChurnOptions {
+export interface ChurnOptions extends Pick<TargetOptions, 'pmd' | 'anchor'> {
   vias?: ChurnVia[];
   concurrency?: number;
   durationS?: number;
@@ -147,6 +152,13 @@ function driverWorker(driver: VhostUserDriver): ChurnWorker {
   };
 }
 
+function floorWorker(floor: Floor, specDriver: VhostUserDriver, ack: boolean): ChurnWorker {
+  return {
+    plug: async (vif, id) => void (await floor.plug(floorPortSpec(specDriver, vif, id), ack)),
+    unplug: async (vif) => void (await floor.unplug(vif.vif_name!, ack)),
+  };
+}
+
 function vsctlWorker(db: string, ack: boolean): ChurnWorker {
   const wait = ack ? [] : ['--no-wait'];
   return {
@@ -172,6 +184,10 @@ async function runVia(via: ChurnVia, env: BenchEnv, o: Required<Pick<ChurnOption
     return { ...r, batching: { ...vswitch.queue.stats } };
   }
   if (via === 'ovs-vsctl') return churnLoop(vsctlWorker(env.target.db, o.ack), loop);
+  if (via === 'floor') {
+    const specDriver = new VhostUserDriver(new Vswitch(env.client), { mountPoint: env.mount, ovsVhuPath: env.target.runDir });
+    return churnLoop(floorWorker(new Floor(env.client), specDriver, o.ack), loop);
+  }
   if (via === 'os-vif') {
     const why = osVifUnavailable();
     if (why) {
@@ -208,7 +224,7 @@ export async function runChurnBench(opts: ChurnOptions = {}): Promise<BenchRepor
   const ports = opts.ports ?? 1000;
   const vias = opts.vias ?? [...CHURN_VIAS];
   const notes: string[] = [];
-  const env = await openBenchEnv({ db: opts.db, runDir: opts.runDir });
+  const env = await openBenchEnv({ db: opts.db, runDir: opts.runDir, pmd: opts.pmd, anchor: opts.anchor });
   try {
     await env.fillTo(ports);
     const load0 = (await conditions()).machine.loadavg;
@@ -230,18 +246,23 @@ export async function runChurnBench(opts: ChurnOptions = {}): Promise<BenchRepor
     }
     const base = (s: SeriesResult) => findSeries(series, 'driver', s.op) ?? findSeries(series, 'daemon', s.op);
     const ratios = ratiosAgainst(series, base);
+    // Throughput against the floor's too: the share of what OVS sustains that each via reaches.
+    const floorCycle = findSeries(series, 'floor', 'cycle');
+    const ofFloor: Record<string, number> = {};
+    if (floorCycle?.throughputPerS) for (const s of series.filter((x) => x.op === 'cycle' && x.system !== 'floor')) ofFloor[s.system] = round3(s.throughputPerS / floorCycle.throughputPerS);
     const throughput: Record<string, number> = {};
     for (const s of series.filter((x) => x.op === 'cycle')) throughput[s.system] = s.throughputPerS;
     return {
       benchmark: 'churn',
       command: opts.command ?? `vhostplug bench churn --concurrency ${o.concurrency} --duration ${o.durationS} --ports ${ports}`,
-      conditions: { ...(await conditions()), ports, concurrency: o.concurrency, durationS: o.durationS, cycles: opts.cycles, mode: o.mode, ack: o.ack, target: env.info, loadavgStart: load0 },
+      conditions: { ...(await env.conditions()), ports, concurrency: o.concurrency, durationS: o.durationS, cycles: opts.cycles, mode: o.mode, ack: o.ack, loadavgStart: load0 },
       series,
       ratios,
+      overFloor: overFloor(series, (s) => findSeries(series, 'floor', s.op)),
       timelines,
       process: Object.values(usage),
       targets: churnTargets(series, usage, ports, o.ack, timelines),
-      extra: { 'cycles per second': throughput, 'write queue (writers merged into transactions)': batching },
+      extra: { 'cycles per second': throughput, 'cycles per second, fraction of the floor': ofFloor, 'write queue (writers merged into transactions)': batching },
       notes,
     };
   } finally {
@@ -281,6 +302,13 @@ export function churnTargets(
       measured: `${s.throughputPerS} cycles/s at ${ports} ports${ack || via !== 'driver' ? '' : ' (no ack: not comparable)'}, concurrency ${s.labels.concurrency}`,
       met: (ack || via !== 'driver') && ports >= 1000 && s.throughputPerS >= 500,
     });
+  }
+  // Issue 11: the daemon within 15 % of the driver's throughput.
+  const drv = findSeries(series, 'driver', 'cycle');
+  const dmn = findSeries(series, 'daemon', 'cycle');
+  if (drv && dmn && drv.throughputPerS > 0) {
+    const frac = round3(dmn.throughputPerS / drv.throughputPerS);
+    out.push({ target: 'churn through the daemon within 15 % of the driver (cycles/s)', measured: `${dmn.throughputPerS} vs ${drv.throughputPerS} cycles/s (${frac}x)`, met: frac >= 0.85 });
   }
   for (const [via, u] of Object.entries(usage)) {
     const cycles = findSeries(series, via, 'cycle')?.summary.samples ?? 0;

@@ -13,6 +13,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { callShimDaemon, type ShimResponse } from '../cni/shim-protocol';
 import { cniShimPath } from '../native';
+import { DAEMON_V8_FLAGS } from '../agent/heap';
 import type { ChurnWorker } from './worker';
 
 /** The built CLI (`dist/cli/main.js`), from the sources (vitest) or from dist itself. */
@@ -82,7 +83,10 @@ export async function startBenchDaemon(o: { db: string; runDir: string; mount: s
     conf,
     ['[vhostuser]', `mount_point = ${o.mount}`, `ovs_vhu_path = ${o.runDir}`, '[os_vif_ovs]', `ovsdb_connection = ${o.db}`, '[vhostplug]', `state_dir = ${path.join(root, 'state')}`, `daemon_socket = ${socket}`, ''].join('\n'),
   );
-  const child: ChildProcess = spawn(process.execPath, [cliMainPath(), 'daemon', '--config', conf, '--reconcile-interval', '0', '--log-level', 'warn'], {
+  // The daemon as shipped: the V8 heap settings of deploy/daemonset.yaml (src/agent/heap.ts).
+  // VHP_BENCH_DAEMON_NODE_ARGS: extra node flags for the daemon (e.g. `--cpu-prof --cpu-prof-dir=DIR`, which NODE_OPTIONS refuses).
+  const extra = (process.env.VHP_BENCH_DAEMON_NODE_ARGS ?? '').split(' ').filter(Boolean);
+  const child: ChildProcess = spawn(process.execPath, [...DAEMON_V8_FLAGS, ...extra, cliMainPath(), 'daemon', '--config', conf, '--reconcile-interval', '0', '--log-level', 'warn'], {
     stdio: ['ignore', 'ignore', 'pipe'],
   });
   let stderr = '';

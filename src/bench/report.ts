@@ -8,7 +8,8 @@
  */
 import * as fs from 'node:fs';
 import * as hdr from 'hdr-histogram-js';
-import type { Conditions } from './common';
+import type { Conditions, PmdConditions } from './common';
+import type { CpuRecorder } from './cpu';
 import { LatencyRecorder, ratio, round3, type LatencySummary } from './stats';
 
 /** One measured latency series, e.g. "vhostplug server ack" plug. */
@@ -28,6 +29,26 @@ export interface SeriesResult {
   cdf: [number, number][];
   /** Samples that failed (not in the histogram). */
   errors: number;
+  /** Where a sample's time went, per phase (e.g. commitMs, ackMs, fileMs): p50 and p99, ms. */
+  phases?: Record<string, { p50: number; p99: number }>;
+  /**
+   * CPU ms one sample cost each process (bench, ovs-vswitchd without its PMD, ovsdb-server),
+   * from the scheduler's accounting: independent of what else ran on the machine.
+   */
+  cpuMs?: Record<string, { mean: number; p50: number }>;
+}
+
+/**
+ * A series against the floor (the bare transaction of the same rows, same run): what the
+ * system adds on top of what OVS itself needs, in ms (difference of p50s and of p99s), and
+ * per phase the difference of the phases' p50s (a phase the floor does not have counts whole).
+ */
+export interface OverFloorResult {
+  series: string;
+  floor: string;
+  p50Ms: number;
+  p99Ms: number;
+  phases?: Record<string, number>;
 }
 
 /** Series `series` against baseline `baseline` (same op): how many times slower it is. */
@@ -84,6 +105,8 @@ export interface BenchReport {
   timelines?: Record<string, TimelinePoint[]>;
   process?: ProcessUsage[];
   targets?: TargetCheck[];
+  /** Every system against the floor of the same op and settings (issue 11). */
+  overFloor?: OverFloorResult[];
   /** Scenario-specific figures (e.g. restart: time until every socket is back). */
   extra?: Record<string, unknown>;
   notes: string[];
@@ -113,11 +136,11 @@ export function seriesOf(
   op: string,
   labels: SeriesResult['labels'],
   rec: LatencyRecorder,
-  opts: { wallMs?: number; errors?: number } = {},
+  opts: { wallMs?: number; errors?: number; phases?: ReadonlyMap<string, LatencyRecorder>; cpu?: CpuRecorder } = {},
 ): SeriesResult {
   const summary = rec.summary();
   const wallMs = opts.wallMs ?? summary.mean * summary.samples;
-  return {
+  const out: SeriesResult = {
     name,
     system,
     op,
@@ -127,6 +150,46 @@ export function seriesOf(
     cdf: cdfPoints(rec),
     errors: opts.errors ?? 0,
   };
+  if (opts.cpu?.size) out.cpuMs = opts.cpu.summary();
+  if (opts.phases?.size) {
+    out.phases = {};
+    for (const [ph, r] of opts.phases) {
+      const m = r.summary();
+      out.phases[ph] = { p50: m.p50, p99: m.p99 };
+    }
+  }
+  return out;
+}
+
+/** Records named phase durations of one sample into per-phase recorders. */
+export function recordPhases(into: Map<string, LatencyRecorder>, phases: Record<string, number> | undefined): void {
+  for (const [ph, ms] of Object.entries(phases ?? {})) {
+    let r = into.get(ph);
+    if (!r) into.set(ph, (r = new LatencyRecorder()));
+    r.record(ms);
+  }
+}
+
+/** `s` over the floor `f`: differences of p50, p99 and of each phase's p50. */
+export function overFloorOf(s: SeriesResult, f: SeriesResult): OverFloorResult {
+  const out: OverFloorResult = { series: s.name, floor: f.name, p50Ms: round3(s.summary.p50 - f.summary.p50), p99Ms: round3(s.summary.p99 - f.summary.p99) };
+  if (s.phases) {
+    out.phases = {};
+    for (const ph of new Set([...Object.keys(s.phases), ...Object.keys(f.phases ?? {})])) {
+      out.phases[ph] = round3((s.phases[ph]?.p50 ?? 0) - (f.phases?.[ph]?.p50 ?? 0));
+    }
+  }
+  return out;
+}
+
+/** Every series (but the floor's own) against the floor series `floorOf` picks for it. */
+export function overFloor(series: SeriesResult[], floorOf: (s: SeriesResult) => SeriesResult | undefined): OverFloorResult[] {
+  const out: OverFloorResult[] = [];
+  for (const s of series) {
+    const f = floorOf(s);
+    if (f && f !== s && f.summary.samples > 0 && s.summary.samples > 0) out.push(overFloorOf(s, f));
+  }
+  return out;
 }
 
 /** p50/p99 ratio of `s` against `base`. */
@@ -333,14 +396,25 @@ function fmt(x: number): string {
   return x >= 100 ? x.toFixed(0) : x >= 10 ? x.toFixed(1) : x.toFixed(3);
 }
 
+/** One line on the PMD set-up of a run, for the terminal and the README. */
+export function pmdLine(p: PmdConditions): string {
+  const cpus = (l: number[] | undefined) => (l?.length ? l.join(',') : '?');
+  const sleep = p.pmdMaxSleepUs === undefined ? 'OVS default' : `pmd-maxsleep=${p.pmdMaxSleepUs}`;
+  const pin = p.housekeepingCpus?.length ? `other OVS threads on CPU ${cpus(p.housekeepingCpus)}` : 'other OVS threads not pinned';
+  const fsText = p.mountFs ? `; mount dir on ${p.mountFs}` : '';
+  return `PMD ${p.pmd} (${sleep}) on CPU ${cpus(p.pmdCpus)}, ${pin}, bench on CPU ${cpus(p.benchCpus)}${fsText}; anchor: ${p.pmdAnchor}`;
+}
+
 /** The terminal table of a report: one row per series, then ratios, targets and notes. */
 export function formatReport(r: BenchReport): string {
   const c = r.conditions;
   const lines = [
     `vhostplug bench ${r.benchmark}: ${r.command}`,
     `OVS ${c.ovsVersion ?? '?'} / DPDK ${c.dpdkVersion ?? '?'}, ${c.machine.cpus} CPUs (${c.machine.cpuModel}), ${c.machine.kernel}, Node ${c.node}, load ${c.machine.loadavg.join(' ')}`,
-    '',
   ];
+  const pmd = c.ovs as PmdConditions | undefined;
+  if (pmd) lines.push(pmdLine(pmd));
+  lines.push('');
   const w = Math.max(24, ...r.series.map((s) => s.name.length + 2));
   lines.push(`${pad('series', w)}${pad('op', 9)}${lpad('n', 7)}${lpad('p50', 9)}${lpad('p90', 9)}${lpad('p99', 9)}${lpad('max', 9)}${lpad('per s', 9)}${lpad('err', 5)}`);
   for (const s of r.series) {
@@ -353,6 +427,13 @@ export function formatReport(r: BenchReport): string {
   if (r.ratios.length) {
     lines.push('', 'ratios measured in the same run (p50, p99; above 1 = slower than the baseline):');
     for (const q of r.ratios) lines.push(`  ${q.series} / ${q.baseline}: ${q.p50}x, ${q.p99}x`);
+  }
+  if (r.overFloor?.length) {
+    lines.push('', 'over the floor (the bare transaction of the same rows, same run; ms, p50 and p99 differences):');
+    for (const q of r.overFloor) {
+      const ph = q.phases ? ` [${Object.entries(q.phases).map(([k, v]) => `${k} ${v >= 0 ? '+' : ''}${v}`).join(', ')}]` : '';
+      lines.push(`  ${q.series}: ${q.p50Ms >= 0 ? '+' : ''}${q.p50Ms}, ${q.p99Ms >= 0 ? '+' : ''}${q.p99Ms}${ph}`);
+    }
   }
   for (const p of r.process ?? []) {
     lines.push(`process ${p.role} (pid ${p.pid}): RSS ${p.rssMiBStart} → ${p.rssMiBEnd} MiB (peak ${p.rssMiBPeak}), CPU ${p.cpuSeconds} s = ${p.cpuPercent}% of a core over ${p.wallSeconds} s`);

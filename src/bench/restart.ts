@@ -14,12 +14,12 @@ import { randomUUID } from 'node:crypto';
 import { Vswitch } from '../vswitch/vswitch';
 import { VhostUserDriver, type VhostUserAttachment } from '../binding/vhostuser';
 import { churnLoop, type ChurnResult } from './churn';
-import { conditions, openBenchEnv } from './common';
-import { makeVif } from './plug-bench';
+import { openBenchEnv, type TargetOptions } from './common';
+import { makeVif } from './vifs';
 import { ProcessMonitor, seriesOf, type BenchReport, type SeriesResult, type TargetCheck } from './report';
 import { LatencyRecorder, round3 } from './stats';
 
-export interface RestartOptions {
+export interface RestartOptions extends Pick<TargetOptions, 'pmd' | 'anchor'> {
   /** Client-mode pods whose sockets must come back (default 50). */
   pods?: number;
   /** Pods churning (server mode) across the restart (default 4; 0 = none). */
@@ -59,7 +59,7 @@ export async function runRestartBench(opts: RestartOptions = {}): Promise<BenchR
   const timeoutMs = opts.timeoutMs ?? 60_000;
   if (pods + concurrency > 1000) throw new RangeError('pods + concurrency must stay under DPDK\'s 1024 vhost-user ports per ovs-vswitchd');
   const notes: string[] = [];
-  const env = await openBenchEnv({});
+  const env = await openBenchEnv({ pmd: opts.pmd, anchor: opts.anchor });
   const sb = env.target.sandbox!;
   const vswitch = new Vswitch(env.client);
   const driver = new VhostUserDriver(vswitch, { mountPoint: env.mount, ovsVhuPath: env.target.runDir, waitForVswitchd: true });
@@ -141,7 +141,7 @@ export async function runRestartBench(opts: RestartOptions = {}): Promise<BenchR
     return {
       benchmark: 'restart',
       command: opts.command ?? `vhostplug bench restart --pods ${pods} --concurrency ${concurrency}`,
-      conditions: { ...(await conditions()), pods, concurrency, ports, settleS: settleMs / 1000, target: env.info },
+      conditions: { ...(await env.conditions()), pods, concurrency, ports, settleS: settleMs / 1000 },
       series,
       ratios: [],
       timelines: churned ? { 'churn across restart': churned.timeline } : undefined,

@@ -10,15 +10,15 @@ import { randomUUID } from 'node:crypto';
 import { Vswitch } from '../vswitch/vswitch';
 import { VhostUserDriver } from '../binding/vhostuser';
 import { encodeVIF } from '../vif/ovo';
-import { availableSystems, conditions, exec, openBenchEnv, Progress, settleVswitchd } from './common';
+import { availableSystems, exec, openBenchEnv, Progress, settleVswitchd, type TargetOptions } from './common';
 import { OsVif } from './osvif';
-import { makeVif, vsctlPlugArgs } from './plug-bench';
+import { makeVif, vsctlPlugArgs } from './vifs';
 import { ProcessMonitor, seriesOf, type BenchReport, type RatioResult, type SeriesResult, type TargetCheck } from './report';
 import { LatencyRecorder, ratio } from './stats';
 
 export type ScaleSystem = 'vhostplug' | 'ovs-vsctl' | 'os-vif';
 
-export interface ScaleOptions {
+export interface ScaleOptions extends Pick<TargetOptions, 'pmd' | 'anchor'> {
   portsList?: number[];
   samples?: number;
   systems?: ScaleSystem[];
@@ -35,7 +35,7 @@ export async function runScaleBench(opts: ScaleOptions = {}): Promise<BenchRepor
   const mode = opts.mode ?? 'server';
   const notes: string[] = [];
   const systems = availableSystems<ScaleSystem>(opts.systems, ['vhostplug', 'ovs-vsctl', 'os-vif'], notes);
-  const env = await openBenchEnv({ db: opts.db, runDir: opts.runDir });
+  const env = await openBenchEnv({ db: opts.db, runDir: opts.runDir, pmd: opts.pmd, anchor: opts.anchor });
   let osvif: OsVif | undefined;
   const extra: Record<string, unknown> = {};
   try {
@@ -138,7 +138,7 @@ export async function runScaleBench(opts: ScaleOptions = {}): Promise<BenchRepor
     return {
       benchmark: 'scale',
       command: opts.command ?? `vhostplug bench scale --ports-list ${portsList.join(',')} --samples ${samples}`,
-      conditions: { ...(await conditions()), portsList, samples, mode, target: env.info, filler: 'patch ports, peered two by two' },
+      conditions: { ...(await env.conditions()), portsList, samples, mode, filler: 'patch ports, peered two by two' },
       series,
       ratios,
       process: [monitor.usage()],

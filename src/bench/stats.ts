@@ -59,29 +59,6 @@ export function ratio(a: number, b: number): number {
   return b > 0 ? Math.round((a / b) * 100) / 100 : NaN;
 }
 
-/**
- * Per system, the p50 and p99 of each series divided by the baseline system's, keyed
- * `<series>P50`/`<series>P99` (e.g. `plugP50`); empty when the baseline did not run.
- */
-export function ratiosVs<S extends string>(
-  results: Record<string, Record<S, LatencySummary>>,
-  base: string,
-  series: readonly S[],
-): Record<string, Record<`${S}P50` | `${S}P99`, number>> {
-  const out: Record<string, Record<string, number>> = {};
-  const b = results[base];
-  if (!b) return {};
-  for (const [sys, r] of Object.entries(results)) {
-    const row: Record<string, number> = {};
-    for (const k of series) {
-      row[`${k}P50`] = ratio(r[k].p50, b[k].p50);
-      row[`${k}P99`] = ratio(r[k].p99, b[k].p99);
-    }
-    out[sys] = row;
-  }
-  return out as Record<string, Record<`${S}P50` | `${S}P99`, number>>;
-}
-
 /** Times an async function in ms (performance.now). */
 export async function timed<T>(fn: () => Promise<T>): Promise<[T, number]> {
   const t0 = performance.now();

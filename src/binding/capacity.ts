@@ -14,7 +14,7 @@
  */
 import * as fs from 'node:fs';
 import { errnoOf, SystemError } from '../core/errors';
-import { attachmentOf } from '../vswitch/ownership';
+import { attachmentOf, OWNER_KEYS, OWNER_VALUE } from '../vswitch/ownership';
 import type { InterfaceRow, VswitchRows } from '../vswitch/rows';
 
 /** DPDK's RTE_MAX_VHOST_DEVICE in every release to date. */
@@ -61,7 +61,7 @@ export function vhostUserLimit(configured: number | undefined, headers: readonly
 /** vhost-user Interfaces of the switch. */
 export interface VhostUserPortCount {
   total: number;
-  /** Carrying vhostplug's ownership keys. */
+  /** Carrying vhostplug's ownership keys (the warm pool's free ports included: they are there for pods). */
   managed: number;
   /** total - managed: ports the scheduler does not account for. */
   foreign: number;
@@ -76,7 +76,9 @@ export function countVhostUserPorts(ifaces: Iterable<Pick<InterfaceRow, 'type' |
   for (const iface of ifaces) {
     if (!isVhostUserType(iface.type)) continue;
     total++;
-    if (attachmentOf(iface.external_ids)) managed++;
+    // vhostplug's: attached, or a warm-pool port waiting for a pod (src/binding/pool.ts). A pod
+    // that takes a pool port needs no new one, so the pool does not lower what is advertised.
+    if (attachmentOf(iface.external_ids) || iface.external_ids[OWNER_KEYS.owner] === OWNER_VALUE) managed++;
   }
   return { total, managed, foreign: total - managed };
 }

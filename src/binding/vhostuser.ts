@@ -44,6 +44,8 @@ import type { PodAccess, SocketLayout } from './pod-dir';
 import type { PodIndexEntry } from './pod-index';
 import { bindingError, Rollback, type BindingCheckRequest, type BindingPreflight, type BindingDriver, type BindingPhase, type HealthReport, type SweepOptions, type SweepReport, type UnbindRequest } from './driver';
 import { hasCode } from '../core/errors';
+import { CommitError, TimedOutError } from '../ovsdb/errors';
+import { POOL_KEY, POOL_PORT_NAME, SOCKET_NAME_KEY, type PooledPort, type VhostUserPortPool } from './pool';
 import {
   ValidationError,
   validateAbsolutePath,
@@ -99,6 +101,11 @@ export interface VhostUserDriverOptions {
    */
   vhostUserPortLimit?: number;
   log?: Logger;
+  /**
+   * The warm port pool of a bridge, if it has one (src/binding/pool.ts): a client-mode plug
+   * then takes a pre-created port instead of adding one.
+   */
+  pools?: (bridge: string) => VhostUserPortPool | undefined;
 }
 
 /** One vhost-user attachment as the driver tracks it. */
@@ -115,6 +122,8 @@ export interface VhostUserAttachment extends Attachment {
   podSocketPath: string;
   configPath: string;
   generation: number;
+  /** Set when the port came from the warm pool of this bridge (its OVS name is then `vhp...`, not `vifName`'s derivation). */
+  pool?: string;
 }
 
 /** Where the time of one connect went (ms). */
@@ -175,6 +184,11 @@ export interface VhostUserDriverEvents {
   /** A client-mode socket re-created by a restarted ovs-vswitchd was moved back to the pod. */
   'socket-restored': [{ attachment: VhostUserAttachment; latencyMs: number }];
   'restore-failed': [{ vifName: string; error: Error }];
+}
+
+/** The error of a claim whose `wait` (timeout 0) found the pool port taken. */
+function isClaimLost(err: unknown): boolean {
+  return err instanceof TimedOutError || (err instanceof CommitError && err.cause instanceof TimedOutError);
 }
 
 /** What the driver keeps per pod: connects in flight, and one chain of file operations (directory, index). */
@@ -271,7 +285,18 @@ export class VhostUserDriver extends EventEmitter<VhostUserDriverEvents> impleme
 
   /** The place of an attachment (its recorded layout, pod and owner). */
   private placeOfAttachment(att: VhostUserAttachment): PodPlace {
-    return this.places.get(att.vifName) ?? this.placeOf({ ...att, socketLayout: att.socketLayout ?? 'flat', access: accessOf(att) });
+    const vifName = att.pool !== undefined ? path.basename(att.socketPath) : att.vifName;
+    return this.places.get(att.vifName) ?? this.placeOf({ ...att, vifName, socketLayout: att.socketLayout ?? 'flat', access: accessOf(att) });
+  }
+
+  /**
+   * The name of a port's socket in the pod's directory: the port's own, or for a port taken
+   * from the warm pool (OVS names it `vhp...`) the VIF's, which the claim recorded in
+   * external_ids (validated like any port name: OVSDB is ours, but never trusted blindly).
+   */
+  private socketNameOf(portName: string, externalIds?: Readonly<Record<string, string>>): string {
+    const recorded = (externalIds ?? this.vswitch.portInfo(portName)?.external_ids)?.[SOCKET_NAME_KEY];
+    return recorded !== undefined ? validateVifName(recorded, SOCKET_NAME_KEY) : portName;
   }
 
   /** Attachments known to the driver. */
@@ -325,7 +350,13 @@ export class VhostUserDriver extends EventEmitter<VhostUserDriverEvents> impleme
     if (key === undefined) return Promise.resolve().then(fn);
     const st = this.podState(key);
     const run = st.chain.then(fn);
-    st.chain = run.catch(() => undefined);
+    const tail = run.catch(() => undefined);
+    st.chain = tail;
+    // The pod's state goes with its last attachment once nothing is queued or in flight: in the
+    // flat layout no directory removal does it, and every pod UID would otherwise stay here.
+    void tail.then(() => {
+      if (this.pods.get(key) === st && st.chain === tail && st.pending === 0 && this.podAttachments(key).length === 0) this.pods.delete(key);
+    });
     return run;
   }
 
@@ -422,6 +453,8 @@ export class VhostUserDriver extends EventEmitter<VhostUserDriverEvents> impleme
       external_ids: {
         ...osVifExternalIds({ ifaceId: profileIfaceId ?? att.portId, mac: att.mac, vmUuid: att.podUid }),
         ...ownerExternalIds(att),
+        // A pooled port: the pod-visible socket name differs from the port's (rebuilt from here).
+        ...(att.pool !== undefined ? { [POOL_KEY]: att.pool, [SOCKET_NAME_KEY]: path.basename(att.socketPath) } : {}),
       },
       mtu_request: att.mtu,
       datapath_type: 'netdev',
@@ -464,6 +497,23 @@ export class VhostUserDriver extends EventEmitter<VhostUserDriverEvents> impleme
       throw bindingError('vhostuser', 'validate', err);
     }
     const { att, place, warnings } = planned;
+    // A repeated plug of an attachment whose port came from the pool: that port, not a new
+    // one. The tracked map knows it (a restarted agent rebuilds it from OVSDB first); the
+    // OVSDB owner index would be rebuilt on every plug (each one changes Interface).
+    const prior = this.byAttachment.get(attKey(att.containerId, att.ifname))?.vifName;
+    if (prior !== undefined && prior !== att.vifName && POOL_PORT_NAME.test(prior)) {
+      att.vifName = prior;
+      att.pool = att.bridge;
+    } else if (att.mode === 'client' && !this.vswitch.portOwner(att.vifName)) {
+      const pooled = this.opts.pools?.(att.bridge)?.take();
+      if (pooled) {
+        const r = await this.connectPooled(att, place, pooled, req, warnings, t0);
+        if (r) return r;
+        // Claimed by someone else meanwhile (another process on this OVS): plug as usual.
+        att.vifName = vhostUserPortName(req.vif.id);
+        att.pool = undefined;
+      }
+    }
     const rollback = new Rollback(this.log, { driver: 'vhostuser', vif: att.vifName });
     const timings: ConnectTimings = { commitMs: 0, ackMs: 0, socketWaitMs: 0, renameMs: 0, fileMs: 0, totalMs: 0 };
     let step = 'plug';
@@ -485,8 +535,7 @@ export class VhostUserDriver extends EventEmitter<VhostUserDriverEvents> impleme
       if (place.layout === 'per-pod') {
         // Created before the plug: a server-mode app creates its socket there, OVS connects to it.
         step = 'directory';
-        const dir = await this.podOp(place, () => this.files.ensureDir(place));
-        if (dir.created) rollback.add('directory', () => this.podOp(place, () => this.removePodDirIfUnused(place)));
+        await this.ensurePodDir(place, rollback);
       }
       step = 'plug';
       const alreadyMoved = att.mode === 'client' && existing?.attachment !== undefined && lstatOrUndefined(att.socketPath)?.isSocket() === true;
@@ -516,12 +565,10 @@ export class VhostUserDriver extends EventEmitter<VhostUserDriverEvents> impleme
         step = 'socket';
         const t = performance.now();
         await this.socketAppears(socketWait, att);
+        ac.abort(); // the watch is done with (it may still be waiting when lstat found the socket)
         timings.socketWaitMs = performance.now() - t;
         step = 'rename';
-        const r = performance.now();
-        this.moveIntoPodDir(att, place);
-        timings.renameMs = performance.now() - r;
-        rollback.add('socket', () => unlinkIfExists(att.socketPath));
+        this.handOverSocket(att, place, timings, rollback);
       }
 
       step = 'config-file';
@@ -530,19 +577,8 @@ export class VhostUserDriver extends EventEmitter<VhostUserDriverEvents> impleme
       if (previous) att.generation = previous.generation;
       await this.writeConfig(att, place);
       rollback.add('config-file', () => unlinkIfExists(att.configPath));
-      // Tracked and indexed in one step of the pod's chain, so parallel connects of one
-      // pod each see the others in the index.
       step = 'index';
-      await this.podOp(place, async () => {
-        this.track(att, place);
-        try {
-          await this.writeIndex(place);
-        } catch (err) {
-          if (previous) this.track(previous, this.places.get(previous.vifName) ?? place);
-          else this.untrack(att.vifName);
-          throw err;
-        }
-      });
+      await this.trackAndIndex(att, place, previous);
       timings.fileMs = performance.now() - f;
     } catch (err) {
       slot?.release();
@@ -552,11 +588,118 @@ export class VhostUserDriver extends EventEmitter<VhostUserDriverEvents> impleme
       throw bindingError('vhostuser', step, err);
     }
     if (pod) pod.pending--;
+    return this.connected(att, created, timings, warnings, t0);
+  }
+
+  /** The result of a connect (the attachment is tracked already). */
+  private connected(att: VhostUserAttachment, created: boolean, timings: ConnectTimings, warnings: string[], t0: number): ConnectResult {
     timings.totalMs = performance.now() - t0;
     for (const w of warnings) this.log.warn(w, { vif: att.vifName });
     const phases: ConnectResult['phases'] = { 'ovsdb-commit': timings.commitMs, 'vswitchd-ack': timings.ackMs, 'config-file': timings.fileMs };
     if (att.mode === 'client') Object.assign(phases, { 'socket-wait': timings.socketWaitMs, rename: timings.renameMs });
     return { ...att, driver: 'vhostuser', portName: att.vifName, created, timings, phases, warnings };
+  }
+
+  /** Per-pod layout: the pod's directory, made (with its owner) in the pod's chain; the rollback removes it if this connect made it. */
+  private async ensurePodDir(place: PodPlace, rollback: Rollback): Promise<void> {
+    const dir = await this.podOp(place, () => this.files.ensureDir(place));
+    if (dir.created) rollback.add('directory', () => this.podOp(place, () => this.removePodDirIfUnused(place)));
+  }
+
+  /**
+   * Tracks the attachment and rewrites its pod's index in one step of the pod's chain, so
+   * parallel connects of one pod each see the others in the index.
+   */
+  private async trackAndIndex(att: VhostUserAttachment, place: PodPlace, previous: VhostUserAttachment | undefined): Promise<void> {
+    await this.podOp(place, async () => {
+      this.track(att, place);
+      try {
+        await this.writeIndex(place);
+      } catch (err) {
+        if (previous) this.track(previous, this.places.get(previous.vifName) ?? place);
+        else this.untrack(att.vifName);
+        throw err;
+      }
+    });
+  }
+
+  /**
+   * A client-mode plug from the warm pool: ONE transaction claims the pre-created port for
+   * the attachment (external_ids, MTU; conditional on it still being free); while it is in
+   * flight the pod's directory and the config file are made; then the socket, already made
+   * by ovs-vswitchd, gets the pod's owner and mode in ovs_vhu_path and is renamed into the
+   * pod's directory under the VIF's name (exactly as a plain client-mode plug moves its
+   * socket), and the pod's index is written. No capacity slot is taken: the port exists and
+   * is counted already. A failure after the claim deletes the port (never back to the pool);
+   * a lost claim (another agent took the port) undoes everything and resolves undefined.
+   */
+  private async connectPooled(att: VhostUserAttachment, place: PodPlace, pooled: PooledPort, req: ConnectRequest, warnings: string[], t0: number): Promise<ConnectResult | undefined> {
+    const pool = this.opts.pools!(att.bridge)!;
+    att.vifName = pooled.name;
+    att.pool = att.bridge;
+    const timings: ConnectTimings = { commitMs: 0, ackMs: 0, socketWaitMs: 0, renameMs: 0, fileMs: 0, totalMs: 0 };
+    const rollback = new Rollback(this.log, { driver: 'vhostuser', vif: att.vifName, pool: att.bridge });
+    const podKey = this.podKeyOf(place);
+    const pod = podKey === undefined ? undefined : this.podState(podKey);
+    if (pod) pod.pending++;
+    let step = 'plug';
+    try {
+      // Registered first: once the claim commits the port is this attachment's.
+      rollback.add('port', () => this.delPortIfOurs(att));
+      // The claim goes out now; the directory and the config file are made while it is in
+      // flight (they name only this attachment's own socket and MAC, and go again if the claim fails).
+      const claim = pool.claim(pooled, this.portSpec(att, req.vif.port_profile?.interface_id).external_ids, att.mtu, {
+        waitForVswitchd: this.opts.waitForVswitchd ?? true,
+        timeoutMs: this.opts.ackTimeoutMs ?? 120_000,
+      });
+      claim.catch(() => undefined); // observed below
+      if (place.layout === 'per-pod') {
+        step = 'directory';
+        await this.ensurePodDir(place, rollback);
+      }
+      step = 'config-file';
+      const f = performance.now();
+      rollback.add('config-file', () => unlinkIfExists(att.configPath));
+      await this.writeConfig(att, place);
+      timings.fileMs = performance.now() - f;
+      step = 'plug';
+      let claimed: WriteTimings;
+      try {
+        claimed = await claim;
+      } catch (err) {
+        // The claim's `wait` failed: the port no longer carries the pool's external_ids.
+        if (!isClaimLost(err)) throw err;
+        if (pod) pod.pending--;
+        await rollback.run();
+        return undefined;
+      }
+      timings.commitMs = claimed.commitMs;
+      timings.ackMs = claimed.ackMs;
+      // The socket moves only once the port is this attachment's: a lost claim leaves it to the winner.
+      step = 'rename';
+      this.handOverSocket(att, place, timings, rollback);
+      step = 'index';
+      const i = performance.now();
+      await this.trackAndIndex(att, place, undefined);
+      timings.fileMs += performance.now() - i;
+    } catch (err) {
+      if (pod) pod.pending--;
+      await rollback.run();
+      throw bindingError('vhostuser', step, err);
+    } finally {
+      // Only now: a refill's transaction must not go out ahead of this plug's claim.
+      pool.refillSoon();
+    }
+    if (pod) pod.pending--;
+    return this.connected(att, true, timings, warnings, t0);
+  }
+
+  /** Moves OVS's socket into the pod's directory with the pod's owner (timed); the rollback removes it again. */
+  private handOverSocket(att: VhostUserAttachment, place: PodPlace, timings: ConnectTimings, rollback: Rollback): void {
+    const r = performance.now();
+    this.moveIntoPodDir(att, place);
+    timings.renameMs = performance.now() - r;
+    rollback.add('socket', () => unlinkIfExists(att.socketPath));
   }
 
   /** Deletes the attachment's port if it exists and carries this attachment's ownership keys. */
@@ -569,6 +712,10 @@ export class VhostUserDriver extends EventEmitter<VhostUserDriverEvents> impleme
 
   /** Waits for OVS's socket with the bounded socket timeout counted from now (after the ack). */
   private async socketAppears(wait: Promise<fs.Stats>, att: VhostUserAttachment): Promise<void> {
+    // Usually there already: ovs-vswitchd creates the socket while it applies the port, before
+    // it acknowledges. One lstat(2) then saves waiting for the inotify event's turn on the
+    // loop (~0.2 ms); the watch (armed before the plug) covers the other case.
+    if (lstatOrUndefined(this.ovsSocketPathOf(att.vifName))?.isSocket()) return;
     const limit = this.opts.socketTimeoutMs ?? 10_000;
     let timer: NodeJS.Timeout | undefined;
     const timeout = new Promise<never>((_, reject) => {
@@ -605,7 +752,8 @@ export class VhostUserDriver extends EventEmitter<VhostUserDriverEvents> impleme
 
   private async writeConfig(att: VhostUserAttachment, place: PodPlace): Promise<void> {
     const text = formatAppConfig({
-      vhostname: att.vifName,
+      // The socket's name in the mount dir (a pooled port's OVS name differs from it).
+      vhostname: path.basename(att.socketPath),
       vhostmac: att.mac,
       mode: att.mode,
       socket_path: att.socketPath,
@@ -635,7 +783,8 @@ export class VhostUserDriver extends EventEmitter<VhostUserDriverEvents> impleme
       const ours = a && a.containerId === containerId && a.ifname === ifname ? a : undefined;
       const layout = ours ? (ours.socketLayout ?? 'flat') : (hints.socketLayout ?? 'flat');
       const podUid = ours ? ours.podUid : hints.podUid;
-      return this.placeOf({ vifName: vifName ?? 'vhux', containerId, ifname, socketLayout: layout === 'per-pod' && !podUid ? 'flat' : layout, ...(podUid ? { podUid } : {}) });
+      const socketName = vifName === undefined ? 'vhux' : this.socketNameOf(vifName);
+      return this.placeOf({ vifName: socketName, containerId, ifname, socketLayout: layout === 'per-pod' && !podUid ? 'flat' : layout, ...(podUid ? { podUid } : {}) });
     } catch (err) {
       // A recorded UID that is not one (hand-edited OVSDB): the flat names are all we can trust.
       this.log.warn("vhost-user: cannot place the attachment's files; using the flat layout", { containerId, ifname, error: err });
@@ -701,7 +850,7 @@ export class VhostUserDriver extends EventEmitter<VhostUserDriverEvents> impleme
       let place: PodPlace;
       try {
         place = this.placeOf({
-          vifName: p.name,
+          vifName: this.socketNameOf(p.name, p.external_ids),
           containerId: p.attachment.containerId,
           ifname: p.attachment.ifname,
           socketLayout: p.attachment.socketLayout ?? 'flat',
@@ -731,6 +880,7 @@ export class VhostUserDriver extends EventEmitter<VhostUserDriverEvents> impleme
         configPath: place.configPath,
         generation,
       };
+      if (p.external_ids[POOL_KEY] !== undefined) att.pool = p.external_ids[POOL_KEY];
       this.track(att, place);
       out.push(att);
     }
@@ -904,7 +1054,7 @@ export class VhostUserDriver extends EventEmitter<VhostUserDriverEvents> impleme
       if (cfgSt.size > 64 * 1024) throw new Error('larger than 64 KiB');
       const cfg = JSON.parse(fs.readFileSync(cfgPath, 'utf8')) as Record<string, unknown>;
       const mac = req.expect?.mac ?? tracked?.mac ?? port?.external_ids['attached-mac'];
-      if (cfg.vhostname !== portName) problems.push(`config file ${cfgPath}: vhostname "${String(cfg.vhostname)}" is not ${portName}`);
+      if (cfg.vhostname !== path.basename(sock)) problems.push(`config file ${cfgPath}: vhostname "${String(cfg.vhostname)}" is not ${path.basename(sock)}`);
       if (mac !== undefined && String(cfg.vhostmac).toLowerCase() !== mac) problems.push(`config file ${cfgPath}: vhostmac "${String(cfg.vhostmac)}" is not ${mac}`);
       if (cfg.mode !== mode) problems.push(`config file ${cfgPath}: mode "${String(cfg.mode)}" is not ${mode}`);
     } catch (e) {
@@ -927,7 +1077,8 @@ export class VhostUserDriver extends EventEmitter<VhostUserDriverEvents> impleme
     const held: HeldFiles = { ports: new Set(), files: new Set(), flatUids: new Set() };
     const heldPodDirs = new Set<string>();
     for (const p of this.vswitch.ownedPorts()) {
-      held.ports.add(p.name);
+      // A pooled port's socket is in the pod's directory under the VIF's name, not the port's.
+      held.ports.add(p.external_ids[SOCKET_NAME_KEY] ?? p.name);
       held.files.add(path.basename(this.configPathOf(p.attachment.containerId, p.attachment.ifname)));
       if (p.attachment.podUid && p.attachment.socketLayout === 'per-pod') heldPodDirs.add(p.attachment.podUid);
       else if (p.attachment.podUid) held.flatUids.add(p.attachment.podUid);
@@ -975,7 +1126,8 @@ function accessOf(a: Attachment): PodAccess | undefined {
 function indexEntryOf(a: VhostUserAttachment, p: PodPlace): PodIndexEntry {
   return {
     ifname: a.ifname,
-    vhostname: a.vifName,
+    // The socket's name (a port from the warm pool has another OVS name), as in the config file.
+    vhostname: path.basename(p.socketPath),
     socket: path.basename(p.socketPath),
     socket_path: p.podSocketPath,
     mode: a.mode,

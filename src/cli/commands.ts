@@ -14,7 +14,7 @@ const demoCommand = toolCommand(
 );
 const benchCommand = toolCommand(
   'bench',
-  'measure plug latency against ovs-vsctl, os-vif and node:net baselines',
+  'measure plug latency against the floor, ovs-vsctl, os-vif and node:net baselines',
   async () => (await import('../bench/command')).benchCommand,
 );
 

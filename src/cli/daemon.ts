@@ -8,6 +8,7 @@ import { formatConfigWarning, loadConfig, parseConfig } from '../agent/config';
 import { Daemon } from '../daemon/daemon';
 import { CniMetrics, observeDaemon, startMetricsServer, type MetricsServer } from '../agent/metrics';
 import { HealthState, memoryCheck, netAdminCheck, startHealthServer, type HealthServer } from '../agent/health';
+import { heapLimitMiB, heapPolicyWarning } from '../agent/heap';
 import { NodeCapacityAdvertiser, kubeNodeStatusClient } from '../agent/node-capacity';
 import type { VhostplugConfig } from '../agent/config';
 import type { Daemon as RunningDaemon } from '../daemon/daemon';
@@ -31,6 +32,8 @@ const OPTIONS = {
   'max-concurrent': { type: 'string' },
   'metrics-port': { type: 'string' },
   'health-port': { type: 'string' },
+  'pool-size': { type: 'string' },
+  'pool-low-water': { type: 'string' },
 } as const;
 
 /** Where kubelet mounts a pod's service account token (absent with automountServiceAccountToken: false). */
@@ -83,7 +86,7 @@ usage: vhostplug daemon [--config kuryr.conf] [--kuryr [--node-name NAME]] [--so
                         [--log-level debug|info|warn|error] [--reconcile-interval S]
                         [--grace S] [--fsync] [--transport native|net]
                         [--veth-host-netns NETNS_FILE] [--max-concurrent N]
-                        [--metrics-port N] [--health-port N]
+                        [--metrics-port N] [--health-port N] [--pool-size N [--pool-low-water M]]
 
 Runs the node agent: one OVSDB connection ([os_vif_ovs] ovsdb_connection, retried until
 ovsdb-server answers), the shim socket (default [vhostplug] daemon_socket,
@@ -101,6 +104,11 @@ file of ovs-vswitchd when it is not the daemon's (veth host ends live there).
 --metrics-port serves Prometheus /metrics (requests by command and result, per-phase
 latency); --health-port serves /ready (STATUS would pass) and /alive. Both are off unless
 given (0 picks a free port; the log line names it).
+--pool-size keeps N client-mode (dpdkvhostuser) ports ready on each pooled bridge
+([vhostplug] pool_bridges, default [neutron_defaults] ovs_bridge, else br-int; overrides [vhostplug]
+pool_size): a client-mode plug takes one instead of adding a port, and the pool refills in
+the background when fewer than --pool-low-water (default N/2) are ready. A netconf
+"pool": {"size": N, "lowWater": M} starts one for its bridge. See docs/vhostuser.md.
 --kuryr also serves the kuryr-daemon API for kuryr-cni from the same process and OVSDB
 connection (POST /addNetwork, /delNetwork on [cni_daemon] bind_address, VIFs from
 KuryrPort objects; /ready, /alive on [cni_health_server] port; /metrics on [vhostplug]
@@ -121,6 +129,15 @@ See docs/daemon.md, docs/kuryr.md and docs/capacity.md.
     const file = values.config ?? values['config-file'];
     const loaded = file ? loadConfig(file) : parseConfig('');
     for (const w of loaded.warnings) log.warn('config warning', { message: formatConfigWarning(w, loaded.file) });
+    const poolInt = (v: string | undefined, name: string): number | undefined => {
+      if (v === undefined) return undefined;
+      if (!/^\d+$/.test(v) || Number(v) > 512) throw new UsageError(`--${name} must be an integer in [0, 512]`);
+      return Number(v);
+    };
+    const poolSize = poolInt(values['pool-size'], 'pool-size');
+    const poolLow = poolInt(values['pool-low-water'], 'pool-low-water');
+    if (poolSize !== undefined) loaded.config.vhostplug.pool_size = poolSize;
+    if (poolLow !== undefined) loaded.config.vhostplug.pool_low_water = poolLow;
     let maxConcurrent: number | undefined;
     if (values['max-concurrent'] !== undefined) {
       maxConcurrent = Number(values['max-concurrent']);
@@ -138,6 +155,9 @@ See docs/daemon.md, docs/kuryr.md and docs/capacity.md.
       fsync: values.fsync === true && !values['no-fsync'],
       vethHostNetns: values['veth-host-netns'],
     });
+    log.info('daemon: V8 heap', { limitMiB: heapLimitMiB() });
+    const heapWarning = heapPolicyWarning(values.kuryr === true);
+    if (heapWarning) log.warn(`daemon: ${heapWarning}`);
     const metricsPort = port(values['metrics-port'], 'metrics-port');
     const healthPort = port(values['health-port'], 'health-port');
     let metricsServer: MetricsServer | undefined;
@@ -157,6 +177,7 @@ See docs/daemon.md, docs/kuryr.md and docs/capacity.md.
         });
         // One /metrics for both front ends.
         observeDaemon(daemon, kuryr.metrics);
+        kuryr.metrics.observePools(() => daemon.runtime.pools.stats());
       } catch (e) {
         await daemon.stop();
         throw e;
@@ -170,6 +191,7 @@ See docs/daemon.md, docs/kuryr.md and docs/capacity.md.
       if (!kuryr && metricsPort !== undefined) {
         const metrics = new CniMetrics();
         observeDaemon(daemon, metrics);
+        metrics.observePools(() => daemon.runtime.pools.stats());
         metricsServer = await startMetricsServer({ port: metricsPort, metrics });
         log.info('daemon: metrics listening', { host: metricsServer.host, port: metricsServer.port });
       }

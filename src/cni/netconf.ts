@@ -80,6 +80,11 @@ export interface NetConf {
   mode: NetconfMode;
   bridge: string;
   mtu?: number;
+  /**
+   * A warm port pool for this network's bridge (client mode): `{"size": N, "lowWater": M}`.
+   * The daemon starts one for the bridge on the first ADD that asks, unless it has one.
+   */
+  pool?: { size: number; lowWater?: number };
   /** The IPAM section (at least `{type}`), passed to the delegate untouched. */
   ipam?: Readonly<Record<string, unknown>> & { type: string };
   /** Daemon socket the shim should use (informational for the daemon). */
@@ -261,6 +266,13 @@ export function parseNetConf(input: string | Uint8Array | Obj, opts: ParseNetCon
     const mtu = doc.mtu;
     if (typeof mtu !== 'number' || !Number.isInteger(mtu) || mtu < 68 || mtu > 65535) throw invalid('mtu must be an integer in [68, 65535]');
     conf.mtu = mtu;
+  }
+  if (doc.pool !== undefined && doc.pool !== null) {
+    const p = doc.pool as Record<string, unknown>;
+    const int = (v: unknown) => typeof v === 'number' && Number.isInteger(v) && v >= 0 && v <= 512;
+    if (typeof p !== 'object' || Array.isArray(p) || !int(p.size)) throw invalid('pool must be {"size": 0..512, "lowWater": 0..512}');
+    if (p.lowWater !== undefined && !int(p.lowWater)) throw invalid('pool.lowWater must be an integer in [0, 512]');
+    conf.pool = { size: p.size as number, ...(p.lowWater !== undefined ? { lowWater: p.lowWater as number } : {}) };
   }
 
   if (doc.ipam !== undefined && doc.ipam !== null) {

@@ -22,6 +22,7 @@
  * config / names; 11 OVSDB unreachable (retry); 5 I/O; 101 CHECK found a problem
  * (details list every problem); 102 a port of that name belongs to someone else.
  */
+import type { PoolSet } from '../binding/pool';
 import * as crypto from 'node:crypto';
 import * as fs from 'node:fs';
 import { CniError, CniErrorCode, isCniError, toCniError } from '../cni/errors';
@@ -132,6 +133,8 @@ export interface PluginOptions {
   /** STATUS reports 51 when next_cfg stays ahead of cur_cfg this long (default 10 s). */
   vswitchdStuckMs?: number;
   onPhase?: (ev: PhaseEvent) => void;
+  /** The warm port pools: a netconf `pool` starts one for its bridge (client mode). */
+  pools?: PoolSet;
 }
 
 /** What teardown needs: a state record, or what a DEL can derive without one. */
@@ -319,6 +322,7 @@ export class VhostplugCniPlugin implements CniPlugin {
         'K8S_POD_UID is required: the per-pod socket layout keeps the pod\'s files in <mount_point>/<pod-uid>/ (set "socketLayout": "flat" in the network configuration for the shared directory)',
       );
     }
+    if (conf.pool && conf.mode === 'client' && conf.pool.size > 0) this.opts.pools?.ensure(conf.bridge, conf.pool.size, conf.pool.lowWater);
 
     const portId = stablePortId(containerId, ifname);
     const portName = portNameOf(portId, kind);
@@ -354,6 +358,8 @@ export class VhostplugCniPlugin implements CniPlugin {
       // IPAM's addresses and routes as given (like the bridge plugin); none without IPAM.
       const res = await driver.connect({ ...req, ipConfig: ipConfigFromIpam(ipam ?? {}) });
       this.phase('ADD', 'plug', t0, containerId, ifname);
+      // A port taken from the warm pool has its own OVS name: record that one.
+      rec.portName = res.portName;
       for (const phase of REPORTED_PHASES) {
         const ms = res.phases[phase];
         if (ms !== undefined) this.opts.onPhase?.({ command: 'ADD', phase, ms, containerId, ifname });

@@ -20,6 +20,7 @@ import type { VhostplugConfig } from '../agent/config';
 import * as path from 'node:path';
 import { openRuntime, type Runtime } from '../agent/runtime';
 import { DriverRegistry, type BindingDriver } from '../binding/driver';
+import { pooledBridges } from '../binding/pool';
 import { listenShimSocket, type ShimContext, type ShimRequest, type ShimResponse, type ShimServer } from '../cni/shim-protocol';
 import { dispatchCni } from '../cni/skel';
 import type { DeviceInfoOptions } from '../cni/device-info';
@@ -125,8 +126,9 @@ export class Daemon extends EventEmitter<DaemonEvents> {
         vswitchdPidFile: opts.vswitchdPidFile ?? path.join(config.vhostuser.ovs_vhu_path, 'ovs-vswitchd.pid'),
         maxConcurrent: opts.maxConcurrent,
         onPhase: (ev) => daemon?.emit('phase', ev),
+        pools: runtime.pools,
       });
-      const reconciler = new Reconciler({ plugin, state, vswitch: runtime.vswitch, log, graceMs: opts.graceMs, intervalMs: opts.reconcileIntervalMs });
+      const reconciler = new Reconciler({ plugin, state, vswitch: runtime.vswitch, log, graceMs: opts.graceMs, intervalMs: opts.reconcileIntervalMs, pools: runtime.pools });
       daemon = new Daemon(runtime, state, plugin, reconciler, socketPath, log, opts);
       reconciler.onReport = (r) => daemon?.emit('reconcile', r);
 
@@ -145,6 +147,11 @@ export class Daemon extends EventEmitter<DaemonEvents> {
         errors: report.errors,
         ms: Math.round(report.ms),
       });
+      // The warm pools of kuryr.conf: adopted from OVSDB (a restart), then filled in the background.
+      if (config.vhostplug.pool_size > 0) {
+        const lowWater = config.vhostplug.pool_low_water >= 0 ? config.vhostplug.pool_low_water : undefined;
+        for (const b of pooledBridges(config.vhostplug.pool_bridges, config.neutron_defaults.ovs_bridge)) runtime.pools.ensure(b, config.vhostplug.pool_size, lowWater);
+      }
       reconciler.start();
       const d = daemon;
       d.server = await listenShimSocket(socketPath, (req, ctx) => d.handle(req, ctx), {

@@ -32,6 +32,7 @@
  */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
+import { POOL_KEY, POOL_PORT_NAME } from '../binding/pool';
 import { hasCode } from '../core/errors';
 import { silentLogger, type Logger } from '../core/log';
 import { existsNoFollow } from '../os/lstat';
@@ -49,6 +50,8 @@ export interface ReconcilerOptions {
   graceMs?: number;
   /** Period of the background passes (default 60 s; 0 disables them). */
   intervalMs?: number;
+  /** The warm port pools, reconciled at each pass (broken pool ports replaced, levels restored). */
+  pools?: { reconcile(): Promise<void> };
 }
 
 /** What one pass did. */
@@ -159,7 +162,15 @@ export class Reconciler {
     const pass: Pass = { startup, old, r };
     await this.reconcileRecords(records, held, pass); // 1. half-done ADDs and dead attachments
     await this.removeOrphanPorts(held, pass); // 2. owned ports that no record holds
-    // 3. Stray files the drivers left in their directories (only against a synced cache, see above).
+    // 3. The warm pools: ports without their socket replaced, levels restored.
+    if (this.opts.pools) {
+      try {
+        await this.opts.pools.reconcile();
+      } catch (e) {
+        r.errors.push(`pools: ${(e as Error).message}`);
+      }
+    }
+    // 4. Stray files the drivers left in their directories (only against a synced cache, see above).
     if (client.state === 'ready' && client.cache.isSynced) {
       for (const d of plugin.drivers.all()) {
         const swept = d.sweep?.({ startup, isOld: old });
@@ -217,7 +228,8 @@ export class Reconciler {
     for (const p of vswitch.ownedPorts()) {
       const { containerId, ifname } = p.attachment;
       const key = attachmentKey(containerId, ifname);
-      if (held.has(key) || !isDerivedPort(p.name, containerId, ifname)) continue;
+      // Our ports: the name derived from the attachment, or a port the attachment took from a pool.
+      if (held.has(key) || !(isDerivedPort(p.name, containerId, ifname) || (POOL_PORT_NAME.test(p.name) && p.external_ids[POOL_KEY] !== undefined))) continue;
       if (!startup && plugin.locks.isHeld(key)) continue;
       try {
         const done = await plugin.gate.runShared(() =>

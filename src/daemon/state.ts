@@ -156,7 +156,9 @@ export class StateStore {
   private async readFile(file: string, onBad?: (b: BadStateFile) => void): Promise<AttachmentRecord | undefined> {
     let text: string;
     try {
-      text = await fs.promises.readFile(file, 'utf8');
+      // A small local file: read synchronously (a thread-pool read is four round trips:
+      // open, fstat, read, close; see unlinkIfExists in os/atomic-file.ts).
+      text = fs.readFileSync(file, 'utf8');
     } catch (e) {
       if (hasCode(e, 'ENOENT')) return undefined;
       throw e;

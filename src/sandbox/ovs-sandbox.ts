@@ -17,13 +17,24 @@ import { run, runAsync } from './proc';
 /** Absolute path of scripts/ovs-sandbox.sh. */
 export const SANDBOX_SCRIPT = path.resolve(__dirname, '../../scripts/ovs-sandbox.sh');
 
+/**
+ * How the DPDK datapath's PMD thread runs: `sleep` (pmd-maxsleep=10000: cheap, for tests;
+ * every port add/delete then waits for it to wake) or `busy` (pmd-maxsleep=0 on its own core,
+ * every other thread of both daemons pinned to the remaining CPUs: as production nodes run).
+ */
+export type PmdMode = 'sleep' | 'busy';
+
 export interface SandboxOptions {
   /** DPDK ovs-vswitchd (default true); false runs the plain one (no vhost-user port types). */
   dpdk?: boolean;
+  /** The PMD's mode (default `sleep`); `busy` takes a whole core while a vhost-user port exists. */
+  pmd?: PmdMode;
   /** Keep the directory after stop() (also when VHP_KEEP_SANDBOX=1), e.g. to read the logs. */
   keepDir?: boolean;
-  /** Prefix of the mkdtemp directory under os.tmpdir(). */
+  /** Prefix of the mkdtemp directory. */
   prefix?: string;
+  /** Where the directory is made (default os.tmpdir()); e.g. a tmpfs, as a node's /run is. */
+  baseDir?: string;
 }
 
 /** One OVSDB row from `ovsdb-client -f json dump`: column name to value in RFC 7047 notation. */
@@ -43,6 +54,14 @@ export interface Sandbox {
   /** DPDK --file-prefix of the vswitchd (its runtime dir is /var/run/dpdk/<prefix>). */
   readonly dpdkPrefix: string;
   readonly dpdk: boolean;
+  readonly pmd: PmdMode;
+  /** CPUs of the PMD thread (pmd-cpu-mask). */
+  readonly pmdCpus: number[];
+  /**
+   * CPUs every other thread of ovsdb-server and ovs-vswitchd is pinned to (busy PMD only);
+   * empty when nothing is pinned (sleeping PMD, a single CPU, or VHP_SANDBOX_PIN=0).
+   */
+  readonly housekeepingCpus: number[];
   /** Environment with OVS_RUNDIR/OVS_DBDIR/OVS_LOGDIR/OVS_SYSCONFDIR set, for child processes. */
   readonly env: NodeJS.ProcessEnv;
   /** `ovs-vsctl --db=<db> --timeout=10 ...args`, synchronously; returns stdout. */
@@ -99,16 +118,31 @@ function parseEnv(text: string): Record<string, string> {
   return out;
 }
 
+/**
+ * A Linux CPU list ("0-2,5", as in Cpus_allowed_list; the script's lists come printed with
+ * %q, commas escaped) to [0, 1, 2, 5].
+ */
+export function cpuList(text: string | undefined): number[] {
+  const out: number[] = [];
+  for (const part of (text ?? '').replace(/\\/g, '').split(',')) {
+    const m = /^(\d+)(?:-(\d+))?$/.exec(part.trim());
+    if (!m) continue;
+    for (let c = Number(m[1]); c <= Number(m[2] ?? m[1]); c++) out.push(c);
+  }
+  return out;
+}
+
 /** Starts a private OVS in a fresh temp dir. Rejects (after cleaning up) if it cannot start. */
 export async function startSandbox(opts: SandboxOptions = {}): Promise<Sandbox> {
   const dpdk = opts.dpdk ?? true;
+  const pmd = opts.pmd ?? 'sleep';
   const keepDir = opts.keepDir ?? process.env.VHP_KEEP_SANDBOX === '1';
-  const dir = mkdtempSync(path.join(os.tmpdir(), opts.prefix ?? 'vhp-sandbox-'));
+  const dir = mkdtempSync(path.join(opts.baseDir ?? os.tmpdir(), opts.prefix ?? 'vhp-sandbox-'));
   const script = (...args: string[]) => runAsync('bash', [SANDBOX_SCRIPT, ...args], { timeout: 60_000 });
 
   try {
     // --owner: a watchdog stops the sandbox if this process dies without running its exit hook.
-    await script('start', dir, '--owner', String(process.pid), ...(dpdk ? [] : ['--no-dpdk']));
+    await script('start', dir, '--owner', String(process.pid), '--pmd', pmd, ...(dpdk ? [] : ['--no-dpdk']));
   } catch (e) {
     // The script cleans up after a failed start itself, but not if it was killed (timeout).
     await script('stop', dir).catch(() => undefined);
@@ -146,6 +180,9 @@ export async function startSandbox(opts: SandboxOptions = {}): Promise<Sandbox> 
     netns: vars.VHP_NETNS!,
     dpdkPrefix: vars.VHP_DPDK_PREFIX!,
     dpdk,
+    pmd,
+    pmdCpus: cpuList(vars.VHP_PMD_CPUS),
+    housekeepingCpus: cpuList(vars.VHP_HOUSEKEEPING_CPUS),
     env,
     vsctl: (...args) => run('ovs-vsctl', vsctlArgs(args), { env }),
     vsctlAsync: (...args) => runAsync('ovs-vsctl', vsctlArgs(args), { env }),

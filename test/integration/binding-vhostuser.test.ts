@@ -18,7 +18,7 @@ import { DirWatcher } from '../../src/os/inotify';
 import { makeVHostUserVif, type VIFVHostUser } from '../../src/vif/model';
 import { vhostUserPortName } from '../../src/vif/names';
 import { useSandbox, type Sandbox } from '../helpers/sandbox';
-import { startTestpmd, type Testpmd } from '../helpers/testpmd';
+import { expectTrafficBetween, type Testpmd } from '../helpers/testpmd';
 import { describeIf, firstReason, needsOvs, needsRoot, needsTestpmd } from '../helpers/skip';
 import { run } from '../helpers/proc';
 
@@ -106,17 +106,7 @@ describeIf(firstReason(needsRoot(), needsOvs({ dpdk: true }), needsTestpmd()))('
     expect(b.timings.socketWaitMs).toBeGreaterThanOrEqual(0);
 
     // Real packets: testpmd is the server for A and a client of the moved socket for B.
-    pmds.push(await startTestpmd({ ports: [{ path: a.socketPath, server: true, mac: server.address! }] }));
-    pmds.push(await startTestpmd({ ports: [{ path: b.socketPath, mac: clientVif.address! }] }));
-    sb.vsctl('--timeout=20', 'wait-until', 'Interface', a.vifName, 'link_state=up');
-    sb.vsctl('--timeout=20', 'wait-until', 'Interface', b.vifName, 'link_state=up');
-    for (const t of pmds) await t.startForwarding();
-    for (const t of pmds) {
-      const [st] = await t.waitForTraffic({ minPackets: 100, timeoutMs: 20_000 });
-      expect(st!.rxPackets).toBeGreaterThan(100);
-      expect(st!.txPackets).toBeGreaterThan(100);
-    }
-    await Promise.all(pmds.splice(0).map((t) => t.stop()));
+    await expectTrafficBetween(sb, { vifName: a.vifName, socketPath: a.socketPath, mac: server.address! }, { vifName: b.vifName, socketPath: b.socketPath, mac: clientVif.address! }, pmds);
 
     // Unplug leaves nothing (and again: idempotent).
     await d.disconnect({ containerId: 'ctr-a', ifname: 'eth0' });
@@ -151,15 +141,7 @@ describeIf(firstReason(needsRoot(), needsOvs({ dpdk: true }), needsTestpmd()))('
     expect(JSON.parse(fs.readFileSync(c.configPath, 'utf8')).generation).toBe(2);
 
     // A new DPDK app connects to the same path and passes packets, without a replug.
-    pmds.push(await startTestpmd({ ports: [{ path: p.socketPath, server: true, mac: peer.address! }] }));
-    pmds.push(await startTestpmd({ ports: [{ path: c.socketPath, mac: vif.address! }] }));
-    sb.vsctl('--timeout=20', 'wait-until', 'Interface', c.vifName, 'link_state=up');
-    sb.vsctl('--timeout=20', 'wait-until', 'Interface', p.vifName, 'link_state=up');
-    for (const t of pmds) await t.startForwarding();
-    for (const t of pmds) {
-      const [st] = await t.waitForTraffic({ minPackets: 100, timeoutMs: 20_000 });
-      expect(st!.rxPackets).toBeGreaterThan(100);
-    }
+    await expectTrafficBetween(sb, { vifName: p.vifName, socketPath: p.socketPath, mac: peer.address! }, { vifName: c.vifName, socketPath: c.socketPath, mac: vif.address! }, pmds);
     d.stopSocketRecovery();
     await d.disconnect({ containerId: 'ctr-p', ifname: 'eth0' });
     await d.disconnect({ containerId: 'ctr-r', ifname: 'eth0' });

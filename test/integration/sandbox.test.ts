@@ -8,7 +8,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { afterAll, expect, it } from 'vitest';
 import { pidAlive, readPidFile, run, waitFor } from '../helpers/proc';
-import { SANDBOX_SCRIPT, startSandbox, type Sandbox } from '../helpers/sandbox';
+import { cpuList, SANDBOX_SCRIPT, startSandbox, type Sandbox } from '../helpers/sandbox';
 import { describeIf, firstReason, needsBinaries, needsOvs } from '../helpers/skip';
 
 /** Value of `ovs-vsctl get` without quotes. */
@@ -160,6 +160,72 @@ describeIf(needsOvs({ dpdk: true }))('ovs-sandbox (DPDK)', () => {
       200,
     );
     expect(get(sb, 'Open_vSwitch', '.', 'cur_cfg')).toBe(get(sb, 'Open_vSwitch', '.', 'next_cfg'));
+  });
+});
+
+/** thread name -> CPUs it may run on, for every thread of a process. */
+function threadCpus(pid: number): Map<string, number[]> {
+  const out = new Map<string, number[]>();
+  for (const tid of readdirSync(`/proc/${pid}/task`)) {
+    try {
+      const comm = readFileSync(`/proc/${pid}/task/${tid}/comm`, 'utf8').trim();
+      const list = /^Cpus_allowed_list:\s*(\S+)/m.exec(readFileSync(`/proc/${pid}/task/${tid}/status`, 'utf8'))![1]!;
+      out.set(`${comm}#${tid}`, cpuList(list));
+    } catch {
+      // the thread ended meanwhile
+    }
+  }
+  return out;
+}
+
+describeIf(needsOvs({ dpdk: true }))('ovs-sandbox --pmd busy', () => {
+  it('busy-polls the PMD on its own core and pins every other OVS thread off it, across a vswitchd restart', async () => {
+    // A busy PMD spins a whole core while a vhost-user port exists: this test keeps it short.
+    const sb = await startSandbox({ pmd: 'busy' });
+    try {
+      expect(sb.pmd).toBe('busy');
+      expect(get(sb, 'Open_vSwitch', '.', 'other_config:pmd-maxsleep')).toBe('0');
+      expect(sb.pmdCpus.length).toBe(1);
+      const pinnable = os.cpus().length > 1;
+      // With one CPU there is nothing to keep off the PMD's core.
+      expect(sb.housekeepingCpus.length > 0).toBe(pinnable);
+      expect(sb.housekeepingCpus).not.toContain(sb.pmdCpus[0]);
+      expect(run('bash', [SANDBOX_SCRIPT, 'status', sb.dir])).toMatch(/pmd: busy/);
+      const check = () => {
+        // The PMD thread exists only while a port needs polling.
+        sb.vsctl('--may-exist', 'add-port', 'br-int', 'vhu-busy', '--', 'set', 'Interface', 'vhu-busy', 'type=dpdkvhostuser');
+        const vs = threadCpus(readPidFile(path.join(sb.dir, 'ovs-vswitchd.pid'))!);
+        const pmd = [...vs].filter(([n]) => n.startsWith('pmd'));
+        expect(pmd.length).toBe(1);
+        expect(pmd[0]![1]).toEqual(sb.pmdCpus);
+        if (pinnable) {
+          // Every other thread, DPDK's control threads (vhost-events, eal-intr-thread) included.
+          for (const [name, cpus] of vs) if (!name.startsWith('pmd')) expect({ name, cpus }).toEqual({ name, cpus: sb.housekeepingCpus });
+          for (const [name, cpus] of threadCpus(readPidFile(path.join(sb.dir, 'ovsdb-server.pid'))!)) expect({ name, cpus }).toEqual({ name, cpus: sb.housekeepingCpus });
+        }
+        sb.vsctl('del-port', 'br-int', 'vhu-busy');
+      };
+      check();
+      await sb.restartVswitchd();
+      check();
+    } finally {
+      await sb.stop();
+    }
+    // A sleeping sandbox pins nothing.
+    const sleepy = await startSandbox();
+    try {
+      expect(sleepy.pmd).toBe('sleep');
+      expect(sleepy.housekeepingCpus).toEqual([]);
+      expect(get(sleepy, 'Open_vSwitch', '.', 'other_config:pmd-maxsleep')).toBe('10000');
+    } finally {
+      await sleepy.stop();
+    }
+  });
+
+  it('refuses --pmd without DPDK or with a bad value', () => {
+    expect(() => run('bash', [SANDBOX_SCRIPT, 'start', '/tmp/vhp-sandbox-never', '--no-dpdk', '--pmd', 'busy'])).toThrow(/--pmd busy needs DPDK/);
+    expect(() => run('bash', [SANDBOX_SCRIPT, 'start', '/tmp/vhp-sandbox-never', '--pmd', 'spin'])).toThrow(/--pmd needs busy or sleep/);
+    expect(existsSync('/tmp/vhp-sandbox-never')).toBe(false);
   });
 });
 

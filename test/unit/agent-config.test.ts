@@ -47,6 +47,9 @@ describe('defaults', () => {
       daemon_socket: '/run/vhostplug/daemon.sock',
       metrics_port: 9655,
       vswitchd_netns: null,
+      pool_size: 0,
+      pool_low_water: -1,
+      pool_bridges: '',
       vhostuser_port_limit: 0,
       advertise_capacity: true,
     });

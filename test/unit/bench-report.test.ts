@@ -9,6 +9,10 @@ import {
   cdfPoints,
   findSeries,
   formatReport,
+  overFloor,
+  overFloorOf,
+  pmdLine,
+  recordPhases,
   parseProcStat,
   parseProcStatus,
   ProcessMonitor,
@@ -21,7 +25,9 @@ import {
 } from '../../src/bench/report';
 import { escapeXml, headlinePlugCdf, htmlReport, linearTicks, logTicks, reportPlots, svgPlot } from '../../src/bench/report-html';
 import { churnTargets, rssGrowth } from '../../src/bench/churn';
-import { intOption, listOption } from '../../src/bench/scenarios';
+import { intOption, listOption, targetOptions } from '../../src/bench/scenarios';
+import { allowedCpus } from '../../src/bench/common';
+import { cpuList } from '../../src/sandbox/ovs-sandbox';
 import { sequentialTargets } from '../../src/bench/sequential';
 import { LatencyRecorder } from '../../src/bench/stats';
 
@@ -298,5 +304,46 @@ describe('scenario options', () => {
     expect(listOption(undefined, 'modes', ['server'])).toBeUndefined();
     expect(() => listOption('server,tap', 'modes', ['server', 'client'])).toThrow(/unknown "tap"; known: server, client/);
     expect(() => listOption(',', 'modes', ['server'])).toThrow(UsageError);
+  });
+});
+
+describe('the floor and the PMD set-up in reports', () => {
+  const phases = (commit: number, ack: number, file?: number) => {
+    const m = new Map<string, LatencyRecorder>();
+    for (let i = 0; i < 10; i++) recordPhases(m, { commitMs: commit, ackMs: ack, ...(file === undefined ? {} : { fileMs: file }) });
+    return m;
+  };
+
+  it('a series carries its phases; over the floor is the difference of p50s, p99s and phase p50s', () => {
+    const floor = seriesOf('floor server ack plug', 'floor', 'plug', { mode: 'server', ack: true }, uniform(100, 0.03), { phases: phases(1, 2) });
+    const vhp = seriesOf('vhostplug server ack plug', 'vhostplug', 'plug', { mode: 'server', ack: true }, uniform(100, 0.04), { phases: phases(1.5, 2, 0.25) });
+    expect(floor.phases).toEqual({ commitMs: { p50: 1, p99: 1 }, ackMs: { p50: 2, p99: 2 } });
+    const q = overFloorOf(vhp, floor);
+    expect(q).toEqual({ series: 'vhostplug server ack plug', floor: 'floor server ack plug', p50Ms: 0.5, p99Ms: 0.99, phases: { commitMs: 0.5, ackMs: 0, fileMs: 0.25 } });
+    // The floor itself and series without a floor get none.
+    const noFloor = seriesOf('os-vif veth ack plug', 'os-vif', 'plug', { mode: 'veth', ack: true }, uniform(10));
+    const all = overFloor([floor, vhp, noFloor], (s) => findSeries([floor], 'floor', s.op, { mode: s.labels.mode! }));
+    expect(all.map((x) => x.series)).toEqual(['vhostplug server ack plug']);
+    const text = formatReport({ ...sampleReport(), overFloor: all, conditions: { ...sampleReport().conditions, ovs: { pmd: 'busy', pmdMaxSleepUs: 0, pmdCpuMask: '0x2', pmdCpus: [1], housekeepingCpus: [0], benchCpus: [0], pmdAnchor: 'vhpanchor', mountFs: 'tmpfs' } } });
+    expect(text).toContain('vhostplug server ack plug: +0.5, +0.99 [commitMs +0.5, ackMs +0, fileMs +0.25]');
+    expect(text).toContain('PMD busy (pmd-maxsleep=0) on CPU 1, other OVS threads on CPU 0, bench on CPU 0; mount dir on tmpfs; anchor: vhpanchor');
+  });
+
+  it('pmdLine says when nothing is pinned or the OVS default applies', () => {
+    expect(pmdLine({ pmd: 'sleep', pmdMaxSleepUs: 10000, pmdCpuMask: '0x2', pmdCpus: [1], housekeepingCpus: [], benchCpus: [0, 1], pmdAnchor: 'x', mountFs: 'disk' })).toBe(
+      'PMD sleep (pmd-maxsleep=10000) on CPU 1, other OVS threads not pinned, bench on CPU 0,1; mount dir on disk; anchor: x',
+    );
+    expect(pmdLine({ pmd: 'unknown', pmdMaxSleepUs: undefined, pmdCpuMask: undefined, pmdCpus: undefined, housekeepingCpus: undefined, benchCpus: [0], pmdAnchor: 'x', mountFs: 'disk' })).toContain('PMD unknown (OVS default) on CPU ?');
+  });
+
+  it('--pmd, --no-anchor and --db as the scenarios read them; CPU lists with ranges', () => {
+    expect(targetOptions({})).toEqual({ db: undefined, runDir: undefined, pmd: undefined, anchor: true });
+    expect(targetOptions({ pmd: 'sleep', 'no-anchor': true })).toMatchObject({ pmd: 'sleep', anchor: false });
+    expect(() => targetOptions({ pmd: 'spin' })).toThrow(/--pmd must be busy or sleep/);
+    expect(() => targetOptions({ pmd: 'busy', db: 'unix:/x' })).toThrow(/private OVS only/);
+    expect(cpuList('0-2,5')).toEqual([0, 1, 2, 5]);
+    expect(cpuList('0\\,1')).toEqual([0, 1]);
+    expect(cpuList('')).toEqual([]);
+    expect(allowedCpus().length).toBeGreaterThan(0);
   });
 });

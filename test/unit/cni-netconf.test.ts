@@ -27,6 +27,12 @@ function errOf(input: string | Uint8Array): CniError {
 }
 
 describe('parseNetConf', () => {
+  it('reads a warm pool request: size and optional low-water mark', () => {
+    expect(parseNetConf(withConf({ pool: { size: 4, lowWater: 1 } })).pool).toEqual({ size: 4, lowWater: 1 });
+    expect(parseNetConf(withConf({ pool: { size: 0 } })).pool).toEqual({ size: 0 });
+    expect(parseNetConf(withConf({})).pool).toBeUndefined();
+  });
+
   it('decodes the standalone netconf', () => {
     const c = parseNetConf(JSON.stringify(BASE));
     expect(c.cniVersion).toBe('1.1.0');
@@ -142,6 +148,11 @@ describe('parseNetConf', () => {
       { bridge: '../br' },
       { bridge: 'x'.repeat(16) },
       { mtu: '1500' },
+      { pool: 4 },
+      { pool: [] },
+      { pool: { size: -1 } },
+      { pool: { size: 513 } },
+      { pool: { size: 2, lowWater: 'x' } },
       { mtu: 15.5 },
       { mtu: 67 },
       { mtu: 65536 },

@@ -3,7 +3,7 @@ import * as net from 'node:net';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { openNewFile, unlinkIfExists, UnsafeTargetError, writeFileAtomic } from '../../src/os';
+import { onMemoryFs, openNewFile, unlinkIfExists, UnsafeTargetError, writeFileAtomic } from '../../src/os';
 import { itIf, needsRoot } from '../helpers/skip';
 import { useTmpRoot } from '../helpers/tmp';
 
@@ -131,5 +131,27 @@ describe('unlinkIfExists', () => {
     fs.mkdirSync(path.join(d, 'sub'));
     await expect(unlinkIfExists(path.join(d, 'sub'))).rejects.toMatchObject({ code: 'EISDIR', syscall: 'unlink' });
     expect(fs.statSync(path.join(d, 'sub')).isDirectory()).toBe(true);
+  });
+});
+
+describe('onMemoryFs (fsync skipped where it flushes nothing)', () => {
+  it('tells tmpfs from a disk filesystem by statfs, and a missing dir is "not memory"', () => {
+    const fsType = (d: string) => Number(fs.statfsSync(d).type);
+    if (fs.existsSync('/dev/shm')) expect(onMemoryFs('/dev/shm')).toBe(fsType('/dev/shm') === 0x01021994);
+    expect(onMemoryFs(os.tmpdir())).toBe([0x01021994, 0x858458f6].includes(fsType(os.tmpdir())));
+    expect(onMemoryFs('/nonexistent/vhp-dir')).toBe(false);
+  });
+
+  it('an atomic write on tmpfs still replaces the file (no fsync needed for that)', async () => {
+    if (!fs.existsSync('/dev/shm') || !onMemoryFs('/dev/shm')) return;
+    const d = fs.mkdtempSync('/dev/shm/vhp-atomic-');
+    try {
+      await writeFileAtomic(path.join(d, 'f'), 'one', { fsync: true });
+      await writeFileAtomic(path.join(d, 'f'), 'two', { fsync: true });
+      expect(fs.readFileSync(path.join(d, 'f'), 'utf8')).toBe('two');
+      expect(fs.readdirSync(d)).toEqual(['f']);
+    } finally {
+      fs.rmSync(d, { recursive: true, force: true });
+    }
   });
 });
