@@ -50,7 +50,9 @@ function expectReportShape(r: BenchReport, benchmark: string): void {
   expect(r.conditions.machine.loadavg).toHaveLength(3);
   expect(r.series.length).toBeGreaterThan(0);
   for (const s of r.series) {
-    expect(s).toMatchObject({ name: expect.any(String), system: expect.any(String), op: expect.any(String), errors: 0 });
+    expect(s).toMatchObject({ name: expect.any(String), system: expect.any(String), op: expect.any(String) });
+    // The report's notes carry each system's first error: show them when a sample failed.
+    expect(s.errors, `${s.name}: ${r.notes.join('\n')}`).toBe(0);
     const m = s.summary;
     expect(m.samples).toBeGreaterThan(0);
     expect(m.p50).toBeGreaterThan(0);
