@@ -18,7 +18,10 @@ export default tseslint.config(
       '@typescript-eslint/no-floating-promises': 'error',
       '@typescript-eslint/no-misused-promises': 'error',
       '@typescript-eslint/await-thenable': 'error',
-      '@typescript-eslint/no-unused-vars': ['error', { argsIgnorePattern: '^_', varsIgnorePattern: '^_', caughtErrors: 'none' }],
+      '@typescript-eslint/no-unused-vars': [
+        'error',
+        { argsIgnorePattern: '^_', varsIgnorePattern: '^_', caughtErrors: 'none' },
+      ],
       // Empty callbacks and no-op loggers are deliberate here.
       '@typescript-eslint/no-empty-function': 'off',
       // A timer declared before the closure that clears it is assigned once, later.
@@ -29,7 +32,9 @@ export default tseslint.config(
     files: ['**/*.mjs', '**/*.js'],
     languageOptions: {
       globals: Object.fromEntries(
-        ['console', 'process', '__dirname', 'require', 'module', 'Buffer', 'URL', 'setTimeout', 'clearTimeout'].map((g) => [g, 'readonly']),
+        ['console', 'process', '__dirname', 'require', 'module', 'Buffer', 'URL', 'setTimeout', 'clearTimeout'].map(
+          (g) => [g, 'readonly'],
+        ),
       ),
     },
   },

@@ -39,7 +39,7 @@
 #include <time.h>
 #include <unistd.h>
 
-extern char **environ;
+extern char** environ;
 
 #define MAX_STDIN (1024 * 1024)
 /* stdin escaped can grow 6x (\u00XX); env and envelope fit in the extra 64 KiB. */
@@ -49,7 +49,7 @@ extern char **environ;
 #define DEFAULT_TIMEOUT_S 240.0
 #define CURRENT_VERSION "1.1.0"
 
-static const char *const SUPPORTED_VERSIONS[] = {"0.3.0", "0.3.1", "0.4.0", "1.0.0", "1.1.0"};
+static const char* const SUPPORTED_VERSIONS[] = {"0.3.0", "0.3.1", "0.4.0", "1.0.0", "1.1.0"};
 
 enum { ERR_ENV = 4, ERR_IO = 5, ERR_DECODE = 6, ERR_CONFIG = 7, ERR_TRY_AGAIN = 11 };
 
@@ -58,18 +58,18 @@ static size_t stdin_len;
 static char request_buf[MAX_REQUEST];
 static char response_buf[MAX_RESPONSE + 1];
 static char cni_version[24] = CURRENT_VERSION; /* echoed in local errors */
-static char conf_socket[sizeof(((struct sockaddr_un *)0)->sun_path) + 1];
+static char conf_socket[sizeof(((struct sockaddr_un*)0)->sun_path) + 1];
 static struct timespec deadline;
 
 /* ------------------------------------------------------------------ output buffer */
 
 struct buf {
-  char *p;
+  char* p;
   size_t len, cap;
   int overflow;
 };
 
-static void put(struct buf *b, const char *s, size_t n) {
+static void put(struct buf* b, const char* s, size_t n) {
   if (b->overflow || n > b->cap - b->len) {
     b->overflow = 1;
     return;
@@ -78,18 +78,22 @@ static void put(struct buf *b, const char *s, size_t n) {
   b->len += n;
 }
 
-static void puts_(struct buf *b, const char *s) { put(b, s, strlen(s)); }
+static void puts_(struct buf* b, const char* s) { put(b, s, strlen(s)); }
 
 /* Length of a valid UTF-8 sequence at s (n bytes left), or 0 if invalid. */
-static size_t utf8_seq(const unsigned char *s, size_t n) {
+static size_t utf8_seq(const unsigned char* s, size_t n) {
   unsigned c = s[0];
   size_t len;
   unsigned min;
   if (c < 0x80) return 1;
-  if (c >= 0xc2 && c <= 0xdf) len = 2, min = 0x80;
-  else if (c >= 0xe0 && c <= 0xef) len = 3, min = 0x800;
-  else if (c >= 0xf0 && c <= 0xf4) len = 4, min = 0x10000;
-  else return 0;
+  if (c >= 0xc2 && c <= 0xdf)
+    len = 2, min = 0x80;
+  else if (c >= 0xe0 && c <= 0xef)
+    len = 3, min = 0x800;
+  else if (c >= 0xf0 && c <= 0xf4)
+    len = 4, min = 0x10000;
+  else
+    return 0;
   if (n < len) return 0;
   unsigned cp = c & (0x3f >> (len - 1));
   for (size_t i = 1; i < len; i++) {
@@ -101,9 +105,9 @@ static size_t utf8_seq(const unsigned char *s, size_t n) {
 }
 
 /* Appends s as a JSON string literal; invalid UTF-8 becomes U+FFFD. */
-static void put_json_string(struct buf *b, const char *s, size_t n) {
+static void put_json_string(struct buf* b, const char* s, size_t n) {
   static const char hex[] = "0123456789abcdef";
-  const unsigned char *u = (const unsigned char *)s;
+  const unsigned char* u = (const unsigned char*)s;
   put(b, "\"", 1);
   size_t i = 0;
   while (i < n && !b->overflow) {
@@ -115,25 +119,32 @@ static void put_json_string(struct buf *b, const char *s, size_t n) {
       continue;
     }
     unsigned c = u[i];
-    if (c == '"') put(b, "\\\"", 2), i++;
-    else if (c == '\\') put(b, "\\\\", 2), i++;
-    else if (c == '\n') put(b, "\\n", 2), i++;
-    else if (c == '\r') put(b, "\\r", 2), i++;
-    else if (c == '\t') put(b, "\\t", 2), i++;
+    if (c == '"')
+      put(b, "\\\"", 2), i++;
+    else if (c == '\\')
+      put(b, "\\\\", 2), i++;
+    else if (c == '\n')
+      put(b, "\\n", 2), i++;
+    else if (c == '\r')
+      put(b, "\\r", 2), i++;
+    else if (c == '\t')
+      put(b, "\\t", 2), i++;
     else if (c < 0x20) {
       char e[6] = {'\\', 'u', '0', '0', hex[c >> 4], hex[c & 15]};
       put(b, e, 6);
       i++;
     } else {
       size_t len = utf8_seq(u + i, n - i);
-      if (len == 0) put(b, "\\ufffd", 6), i++;
-      else put(b, s + i, len), i += len;
+      if (len == 0)
+        put(b, "\\ufffd", 6), i++;
+      else
+        put(b, s + i, len), i += len;
     }
   }
   put(b, "\"", 1);
 }
 
-static int write_all(int fd, const char *p, size_t n) {
+static int write_all(int fd, const char* p, size_t n) {
   while (n > 0) {
     ssize_t w = write(fd, p, n);
     if (w < 0) {
@@ -147,7 +158,7 @@ static int write_all(int fd, const char *p, size_t n) {
 }
 
 /* Prints a CNI error JSON on stdout and returns the exit status 1. */
-static int cni_error(int code, const char *msg, const char *details) {
+static int cni_error(int code, const char* msg, const char* details) {
   static char out[8192];
   struct buf b = {out, 0, sizeof out - 1, 0};
   char num[16];
@@ -168,9 +179,9 @@ static int cni_error(int code, const char *msg, const char *details) {
 }
 
 /* "MAJOR.MINOR.PATCH", each a decimal without leading zeros (as src/cni/spec.ts parses). */
-static int is_semver(const char *v) {
+static int is_semver(const char* v) {
   for (int part = 0; part < 3; part++) {
-    const char *start = v;
+    const char* start = v;
     while (*v >= '0' && *v <= '9') v++;
     if (v == start || v - start > 6 || (*start == '0' && v - start > 1)) return 0;
     if (part < 2 && *v++ != '.') return 0;
@@ -183,7 +194,7 @@ static int version_reply(void) {
   static char out[256];
   struct buf b = {out, 0, sizeof out, 0};
   puts_(&b, "{\"cniVersion\":");
-  const char *v = is_semver(cni_version) ? cni_version : CURRENT_VERSION;
+  const char* v = is_semver(cni_version) ? cni_version : CURRENT_VERSION;
   put_json_string(&b, v, strlen(v));
   puts_(&b, ",\"supportedVersions\":[");
   for (size_t i = 0; i < sizeof SUPPORTED_VERSIONS / sizeof *SUPPORTED_VERSIONS; i++) {
@@ -201,7 +212,7 @@ struct jr {
   char *p, *end;
 };
 
-static void ws(struct jr *j) {
+static void ws(struct jr* j) {
   while (j->p < j->end && (*j->p == ' ' || *j->p == '\t' || *j->p == '\n' || *j->p == '\r')) j->p++;
 }
 
@@ -212,7 +223,7 @@ static int hexval(char c) {
   return -1;
 }
 
-static int read_hex4(struct jr *j, unsigned *out) {
+static int read_hex4(struct jr* j, unsigned* out) {
   if (j->end - j->p < 4) return -1;
   unsigned v = 0;
   for (int i = 0; i < 4; i++) {
@@ -225,7 +236,7 @@ static int read_hex4(struct jr *j, unsigned *out) {
   return 0;
 }
 
-static size_t put_utf8(char *o, unsigned cp) {
+static size_t put_utf8(char* o, unsigned cp) {
   if (cp < 0x80) return o[0] = (char)cp, 1;
   if (cp < 0x800) return o[0] = (char)(0xc0 | cp >> 6), o[1] = (char)(0x80 | (cp & 0x3f)), 2;
   if (cp < 0x10000) {
@@ -243,7 +254,7 @@ static size_t put_utf8(char *o, unsigned cp) {
  * With out == NULL the string is only skipped. Returns the decoded length, -1 on error,
  * -2 if it did not fit.
  */
-static long read_string(struct jr *j, char *out, size_t cap) {
+static long read_string(struct jr* j, char* out, size_t cap) {
   if (j->p >= j->end || *j->p != '"') return -1;
   j->p++;
   size_t n = 0;
@@ -251,7 +262,7 @@ static long read_string(struct jr *j, char *out, size_t cap) {
   char tmp[4];
   while (j->p < j->end) {
     unsigned char c = (unsigned char)*j->p++;
-    const char *src = (const char *)&c;
+    const char* src = (const char*)&c;
     size_t len = 1;
     if (c == '"') {
       if (out && n < cap) out[n] = '\0';
@@ -263,14 +274,30 @@ static long read_string(struct jr *j, char *out, size_t cap) {
       char e = *j->p++;
       src = tmp;
       switch (e) {
-        case '"': tmp[0] = '"'; break;
-        case '\\': tmp[0] = '\\'; break;
-        case '/': tmp[0] = '/'; break;
-        case 'b': tmp[0] = '\b'; break;
-        case 'f': tmp[0] = '\f'; break;
-        case 'n': tmp[0] = '\n'; break;
-        case 'r': tmp[0] = '\r'; break;
-        case 't': tmp[0] = '\t'; break;
+        case '"':
+          tmp[0] = '"';
+          break;
+        case '\\':
+          tmp[0] = '\\';
+          break;
+        case '/':
+          tmp[0] = '/';
+          break;
+        case 'b':
+          tmp[0] = '\b';
+          break;
+        case 'f':
+          tmp[0] = '\f';
+          break;
+        case 'n':
+          tmp[0] = '\n';
+          break;
+        case 'r':
+          tmp[0] = '\r';
+          break;
+        case 't':
+          tmp[0] = '\t';
+          break;
         case 'u': {
           unsigned cp;
           if (read_hex4(j, &cp) < 0) return -1;
@@ -290,12 +317,15 @@ static long read_string(struct jr *j, char *out, size_t cap) {
           len = put_utf8(tmp, cp);
           break;
         }
-        default: return -1;
+        default:
+          return -1;
       }
     }
     if (out) {
-      if (n + len < cap) memmove(out + n, src, len);
-      else fits = 0;
+      if (n + len < cap)
+        memmove(out + n, src, len);
+      else
+        fits = 0;
     }
     n += len;
   }
@@ -303,7 +333,7 @@ static long read_string(struct jr *j, char *out, size_t cap) {
 }
 
 /* Skips one value of any type. */
-static int skip_value(struct jr *j) {
+static int skip_value(struct jr* j) {
   ws(j);
   if (j->p >= j->end) return -1;
   if (*j->p == '"') return read_string(j, NULL, 0) < 0 ? -1 : 0;
@@ -316,25 +346,26 @@ static int skip_value(struct jr *j) {
         continue;
       }
       j->p++;
-      if (c == '{' || c == '[') depth++;
+      if (c == '{' || c == '[')
+        depth++;
       else if (c == '}' || c == ']') {
         if (--depth == 0) return 0;
       }
     }
     return -1;
   }
-  char *start = j->p;
+  char* start = j->p;
   while (j->p < j->end && *j->p && strchr("+-.0123456789eEtruefalsn", *j->p)) j->p++;
   return j->p > start ? 0 : -1;
 }
 
-typedef int (*member_fn)(const char *key, struct jr *j, void *ctx);
+typedef int (*member_fn)(const char* key, struct jr* j, void* ctx);
 
 /*
  * Walks a top-level object; for each member calls fn with j->p at the value. fn either
  * consumes the value (returns 1) or leaves it to be skipped (returns 0); < 0 aborts.
  */
-static int walk_object(char *p, size_t n, member_fn fn, void *ctx) {
+static int walk_object(char* p, size_t n, member_fn fn, void* ctx) {
   struct jr j = {p, p + n};
   ws(&j);
   if (j.p >= j.end || *j.p++ != '{') return -1;
@@ -362,7 +393,7 @@ static int walk_object(char *p, size_t n, member_fn fn, void *ctx) {
 }
 
 /* Copies a string member into dst (cap) if it fits, else leaves dst untouched. */
-static int take_string(struct jr *j, char *dst, size_t cap) {
+static int take_string(struct jr* j, char* dst, size_t cap) {
   char tmp[256];
   if (j->p >= j->end || *j->p != '"') return 0;
   long n = read_string(j, tmp, sizeof tmp);
@@ -372,7 +403,7 @@ static int take_string(struct jr *j, char *dst, size_t cap) {
 }
 
 /* Top-level "cniVersion" and "daemonSocket" of the config (last occurrence wins, as JSON.parse). */
-static int peek_conf_member(const char *key, struct jr *j, void *ctx) {
+static int peek_conf_member(const char* key, struct jr* j, void* ctx) {
   (void)ctx;
   if (strcmp(key, "cniVersion") == 0) {
     char v[sizeof cni_version] = "";
@@ -392,14 +423,15 @@ struct response {
   int have_exit, have_out;
 };
 
-static int response_member(const char *key, struct jr *j, void *ctx) {
-  struct response *r = ctx;
+static int response_member(const char* key, struct jr* j, void* ctx) {
+  struct response* r = ctx;
   int is_out = strcmp(key, "stdout") == 0, is_err = strcmp(key, "stderr") == 0;
   if (strcmp(key, "exitCode") == 0) {
     /* JSON integer syntax only (no leading zeros, sign, fraction or exponent), 0..255. */
-    char *q = j->p;
+    char* q = j->p;
     long v = 0;
-    if (q < j->end && *q == '0') q++;
+    if (q < j->end && *q == '0')
+      q++;
     else
       while (q < j->end && *q >= '0' && *q <= '9' && v <= 255) v = v * 10 + (*q++ - '0');
     if (q == j->p || v > 255 || (q < j->end && strchr(".eE0123456789", *q) && *q)) return -1;
@@ -409,11 +441,13 @@ static int response_member(const char *key, struct jr *j, void *ctx) {
     return 1;
   }
   if (is_out || is_err) {
-    char *start = j->p + 1; /* decode in place, just after the opening quote */
+    char* start = j->p + 1; /* decode in place, just after the opening quote */
     long n = read_string(j, start, (size_t)(j->end - start));
     if (n < 0) return -1;
-    if (is_out) r->out = start, r->out_len = (size_t)n, r->have_out = 1;
-    else r->err = start, r->err_len = (size_t)n;
+    if (is_out)
+      r->out = start, r->out_len = (size_t)n, r->have_out = 1;
+    else
+      r->err = start, r->err_len = (size_t)n;
     return 1;
   }
   return 0;
@@ -467,7 +501,7 @@ enum conn_result { CONN_OK, CONN_UNREACHABLE, CONN_FAILED };
  * that in a loop (a burst of pod starts) starve the daemon of the CPU it needs to drain
  * the backlog. The socket is non-blocking from then on (every later wait is a poll).
  */
-static enum conn_result connect_daemon(const char *path, int *out_fd, int *err) {
+static enum conn_result connect_daemon(const char* path, int* out_fd, int* err) {
   struct sockaddr_un sa;
   memset(&sa, 0, sizeof sa);
   sa.sun_family = AF_UNIX;
@@ -483,7 +517,7 @@ static enum conn_result connect_daemon(const char *path, int *out_fd, int *err) 
     return CONN_FAILED;
   }
   int r;
-  do r = connect(fd, (struct sockaddr *)&sa, sizeof sa);
+  do r = connect(fd, (struct sockaddr*)&sa, sizeof sa);
   while (r < 0 && errno == EINTR && remaining_ms() > 0);
   int e = r < 0 ? errno : 0;
   if (r < 0 && (e == EINPROGRESS || e == EAGAIN)) e = remaining_ms() > 0 ? EAGAIN : ETIMEDOUT;
@@ -494,7 +528,7 @@ static enum conn_result connect_daemon(const char *path, int *out_fd, int *err) 
   return (e == ENOENT || e == ECONNREFUSED || e == EAGAIN || e == ETIMEDOUT) ? CONN_UNREACHABLE : CONN_FAILED;
 }
 
-static int send_all(int fd, const char *p, size_t n) {
+static int send_all(int fd, const char* p, size_t n) {
   while (n > 0) {
     ssize_t w = send(fd, p, n, MSG_NOSIGNAL);
     if (w < 0) {
@@ -514,7 +548,7 @@ static int send_all(int fd, const char *p, size_t n) {
 }
 
 /* Receives exactly n bytes: 0 ok, -1 error (errno; ETIMEDOUT, ECONNRESET for early EOF). */
-static int recv_exact(int fd, char *p, size_t n) {
+static int recv_exact(int fd, char* p, size_t n) {
   while (n > 0) {
     int r = wait_fd(fd, POLLIN);
     if (r == 0) return errno = ETIMEDOUT, -1;
@@ -533,13 +567,13 @@ static int recv_exact(int fd, char *p, size_t n) {
 
 /* ------------------------------------------------------------------ main */
 
-static int build_request(struct buf *b) {
+static int build_request(struct buf* b) {
   put(b, "\0\0\0\0", 4); /* length, patched below */
   puts_(b, "{\"v\":1,\"env\":{");
   int first = 1;
-  for (char **e = environ; *e; e++) {
+  for (char** e = environ; *e; e++) {
     if (strncmp(*e, "CNI_", 4) != 0) continue;
-    const char *eq = strchr(*e, '=');
+    const char* eq = strchr(*e, '=');
     if (!eq) continue;
     if (!first) puts_(b, ",");
     first = 0;
@@ -561,22 +595,23 @@ static int usage(void) {
       "vhostplug-cni: the vhostplug CNI plugin (a shim in front of the vhostplug daemon).\n"
       "Run by a container runtime with CNI_COMMAND (ADD, DEL, CHECK, GC, STATUS, VERSION), the other\n"
       "CNI_* variables and the network configuration on stdin.\n"
-      "  VHOSTPLUG_DAEMON_SOCKET  daemon socket (else the config's \"daemonSocket\", else " DEFAULT_SOCKET ")\n"
+      "  VHOSTPLUG_DAEMON_SOCKET  daemon socket (else the config's \"daemonSocket\", else " DEFAULT_SOCKET
+      ")\n"
       "  VHOSTPLUG_SHIM_TIMEOUT   overall timeout in seconds (default 240)\n"
       "CNI protocol versions supported: 0.3.0, 0.3.1, 0.4.0, 1.0.0, 1.1.0\n";
   return write_all(STDOUT_FILENO, text, sizeof text - 1) == 0 ? 0 : 1;
 }
 
-int main(int argc, char **argv) {
+int main(int argc, char** argv) {
   signal(SIGPIPE, SIG_IGN);
   if (argc > 1 && (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0 || strcmp(argv[1], "--version") == 0)) {
     return usage();
   }
 
   double timeout_s = DEFAULT_TIMEOUT_S;
-  const char *t = getenv("VHOSTPLUG_SHIM_TIMEOUT");
+  const char* t = getenv("VHOSTPLUG_SHIM_TIMEOUT");
   if (t && *t) {
-    char *end;
+    char* end;
     timeout_s = strtod(t, &end);
     if (*end || !(timeout_s > 0 && timeout_s <= 86400)) {
       return cni_error(ERR_ENV, "invalid VHOSTPLUG_SHIM_TIMEOUT", "expected a number of seconds in (0, 86400]");
@@ -599,17 +634,17 @@ int main(int argc, char **argv) {
   if (rs == -3) return cni_error(ERR_TRY_AGAIN, "timed out reading the network configuration from stdin", NULL);
   if (rs < 0) return cni_error(ERR_IO, "error reading stdin", strerror(read_errno));
 
-  const char *command = getenv("CNI_COMMAND");
+  const char* command = getenv("CNI_COMMAND");
   if (!command || !*command) return cni_error(ERR_ENV, "required env variables [CNI_COMMAND] missing", NULL);
   int is_version = strcmp(command, "VERSION") == 0;
   if (!well_formed && !is_version) {
     return cni_error(ERR_DECODE, "error decoding network configuration", "stdin is not a JSON object");
   }
 
-  const char *sock_path = getenv("VHOSTPLUG_DAEMON_SOCKET");
+  const char* sock_path = getenv("VHOSTPLUG_DAEMON_SOCKET");
   int from_env = sock_path && *sock_path;
   if (!from_env) sock_path = conf_socket[0] ? conf_socket : DEFAULT_SOCKET;
-  if (strlen(sock_path) >= sizeof(((struct sockaddr_un *)0)->sun_path)) {
+  if (strlen(sock_path) >= sizeof(((struct sockaddr_un*)0)->sun_path)) {
     return cni_error(from_env ? ERR_ENV : ERR_CONFIG, "daemon socket path too long", sock_path);
   }
 
@@ -626,13 +661,14 @@ int main(int argc, char **argv) {
   }
 
   uint8_t hdr[4];
-  if (send_all(fd, req.p, req.len) < 0 || recv_exact(fd, (char *)hdr, 4) < 0) {
+  if (send_all(fd, req.p, req.len) < 0 || recv_exact(fd, (char*)hdr, 4) < 0) {
     int e = errno;
     close(fd);
     if (is_version) return version_reply();
     snprintf(details, sizeof details, "vhostplug daemon at %s: %s", sock_path, strerror(e));
     int transient = e == ETIMEDOUT || e == ECONNRESET || e == EPIPE;
-    return cni_error(transient ? ERR_TRY_AGAIN : ERR_IO, transient ? "vhostplug daemon did not answer" : "vhostplug daemon I/O error", details);
+    return cni_error(transient ? ERR_TRY_AGAIN : ERR_IO,
+                     transient ? "vhostplug daemon did not answer" : "vhostplug daemon I/O error", details);
   }
   uint32_t len = (uint32_t)hdr[0] << 24 | (uint32_t)hdr[1] << 16 | (uint32_t)hdr[2] << 8 | hdr[3];
   if (len > MAX_RESPONSE) {

@@ -2,6 +2,7 @@
 // with code, errno (negative, as Node's), syscall, path and dest properties.
 #pragma once
 #include <napi.h>
+
 #include <string>
 
 namespace vhostplug {

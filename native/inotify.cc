@@ -3,8 +3,8 @@
 // which directory, sharing, masks) is policy and lives in src/os/inotify.ts.
 #include "inotify.h"
 
-#include <climits>
 #include <cerrno>
+#include <climits>
 #include <cstring>
 #include <string>
 #include <vector>
@@ -89,7 +89,8 @@ void Inotify::Drain() {
     for (char* p = buf_; p < buf_ + n;) {
       auto* ev = reinterpret_cast<struct inotify_event*>(p);
       // The name is NUL-padded to an aligned length; len 0 means "the watched dir itself".
-      events.push_back({ev->wd, ev->mask, ev->cookie, std::string(ev->name, ev->len ? ::strnlen(ev->name, ev->len) : 0)});
+      events.push_back(
+          {ev->wd, ev->mask, ev->cookie, std::string(ev->name, ev->len ? ::strnlen(ev->name, ev->len) : 0)});
       p += sizeof(struct inotify_event) + ev->len;
     }
     // A read that left room for another maximal event drained the queue: skip the EAGAIN read.
@@ -129,7 +130,8 @@ Napi::Value Inotify::AddWatch(const Napi::CallbackInfo& info) {
   if (info.Length() < 2 || !info[0].IsString() || !info[1].IsNumber())
     throw Napi::TypeError::New(env, "addWatch(path: string, mask: number)");
   std::string path = info[0].As<Napi::String>().Utf8Value();
-  if (path.find('\0') != std::string::npos) throw SystemError(env, EINVAL, "inotify_add_watch", path, "", "NUL in path");
+  if (path.find('\0') != std::string::npos)
+    throw SystemError(env, EINVAL, "inotify_add_watch", path, "", "NUL in path");
   if (closed_) throw SystemError(env, EBADF, "inotify_add_watch", path, "", "watcher is closed");
   int wd = ::inotify_add_watch(fd_.get(), path.c_str(), info[1].As<Napi::Number>().Uint32Value());
   if (wd < 0) throw SystemError(env, errno, "inotify_add_watch", path);
@@ -141,7 +143,8 @@ Napi::Value Inotify::RmWatch(const Napi::CallbackInfo& info) {
   if (info.Length() < 1 || !info[0].IsNumber()) throw Napi::TypeError::New(env, "rmWatch(wd: number)");
   int wd = info[0].As<Napi::Number>().Int32Value();
   if (closed_) throw SystemError(env, EBADF, "inotify_rm_watch", "", "", "watcher is closed");
-  if (::inotify_rm_watch(fd_.get(), wd) != 0) throw SystemError(env, errno, "inotify_rm_watch", "", "", "wd " + std::to_string(wd));
+  if (::inotify_rm_watch(fd_.get(), wd) != 0)
+    throw SystemError(env, errno, "inotify_rm_watch", "", "", "wd " + std::to_string(wd));
   return env.Undefined();
 }
 

@@ -141,7 +141,8 @@ struct OpenSocketJob : NetnsJob {
 struct WriteSysctlJob : NetnsJob {
   std::string file;
   std::string value;
-  WriteSysctlJob(Napi::Env env, std::string f, std::string v) : NetnsJob(env), file(std::move(f)), value(std::move(v)) {}
+  WriteSysctlJob(Napi::Env env, std::string f, std::string v)
+      : NetnsJob(env), file(std::move(f)), value(std::move(v)) {}
   void RunInNetns() override {
     UniqueFd fd(open(file.c_str(), O_WRONLY | O_CLOEXEC | O_NOFOLLOW));
     if (!fd.valid()) return Fail(errno, "open");
@@ -221,15 +222,16 @@ void DedicatedThread(ThreadJob* job) {
 Napi::Promise StartDedicatedThread(Napi::Env env, std::unique_ptr<ThreadJob> job) {
   Napi::Promise promise = job->deferred.Promise();
   auto* gate_ref = new std::shared_ptr<TsfnGate>(job->gate);
-  job->tsfn = JobTsfn::New(env, "vhostplug:dedicated-thread", 0, 1, nullptr,
-                           [](Napi::Env, std::shared_ptr<TsfnGate>* g, void*) {
-                             {
-                               std::lock_guard<std::mutex> lock((*g)->mu);
-                               (*g)->open = false;
-                             }
-                             delete g;
-                           },
-                           gate_ref);
+  job->tsfn = JobTsfn::New(
+      env, "vhostplug:dedicated-thread", 0, 1, nullptr,
+      [](Napi::Env, std::shared_ptr<TsfnGate>* g, void*) {
+        {
+          std::lock_guard<std::mutex> lock((*g)->mu);
+          (*g)->open = false;
+        }
+        delete g;
+      },
+      gate_ref);
   try {
     std::thread(DedicatedThread, job.get()).detach();
     job.release();  // the thread owns it now
@@ -281,8 +283,7 @@ Napi::Value NetlinkOpen(const Napi::CallbackInfo& info) {
 // /proc/sys/net ("ipv6/conf/all/disable_ipv6"); no "..", no absolute paths.
 Napi::Value NetnsWriteSysctl(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
-  if (info.Length() < 4 || !info[0].IsNumber() || !info[1].IsString() || !info[2].IsString() ||
-      !info[3].IsString()) {
+  if (info.Length() < 4 || !info[0].IsNumber() || !info[1].IsString() || !info[2].IsString() || !info[3].IsString()) {
     throw Napi::TypeError::New(env, "netnsWriteSysctl(nsFd: number, nsPath: string, name: string, value: string)");
   }
   std::string name = info[2].As<Napi::String>().Utf8Value();
@@ -434,9 +435,7 @@ Napi::Value NetlinkSocket::UnrefHandle(const Napi::CallbackInfo& info) {
   return info.Env().Undefined();
 }
 
-Napi::Value NetlinkSocket::GetPortId(const Napi::CallbackInfo& info) {
-  return Napi::Number::New(info.Env(), port_id_);
-}
+Napi::Value NetlinkSocket::GetPortId(const Napi::CallbackInfo& info) { return Napi::Number::New(info.Env(), port_id_); }
 
 void NetlinkSocket::OnPoll(uv_poll_t* handle, int status, int) {
   static_cast<NetlinkSocket*>(handle->data)->OnReadable(status);

@@ -31,7 +31,6 @@ struct RouteSocketResult {
 // ACKs on and capped error replies, bound to a kernel-assigned port id.
 RouteSocketResult OpenRouteSocket();
 
-
 // One open NETLINK_ROUTE socket as seen from JS: send(bytes), sendOnThread(bytes),
 // close(), ref(), unref(), portId. Received datagrams go to onMessages(Buffer[]), socket
 // errors to onError(err).

@@ -78,7 +78,8 @@ int ApplyOwnership(const char* path, const OwnershipRequest& req, OwnershipResul
   // applied before the owner so the new owner never sees the old, wider bits.
   if (!req.xattr_name.empty()) {
     *syscall = "setxattr";
-    if (::setxattr(ProcFdPath(fd.get()).c_str(), req.xattr_name.c_str(), req.xattr_value.data(), req.xattr_value.size(), 0) != 0)
+    if (::setxattr(ProcFdPath(fd.get()).c_str(), req.xattr_name.c_str(), req.xattr_value.data(), req.xattr_value.size(),
+                   0) != 0)
       return errno;
   }
   if (req.mode >= 0) {
@@ -113,7 +114,8 @@ int64_t IntProp(Napi::Env env, Napi::Object o, const char* key, int64_t min, int
   if (v.IsUndefined()) return dflt;
   if (!v.IsNumber()) throw Napi::TypeError::New(env, std::string("The \"") + key + "\" option must be a number");
   double d = v.As<Napi::Number>().DoubleValue();
-  if (d != static_cast<double>(static_cast<int64_t>(d)) || d < static_cast<double>(min) || d > static_cast<double>(max)) {
+  if (d != static_cast<double>(static_cast<int64_t>(d)) || d < static_cast<double>(min) ||
+      d > static_cast<double>(max)) {
     Napi::Error err = Napi::RangeError::New(env, std::string("The \"") + key + "\" option is out of range");
     err.Value().Set("code", Napi::String::New(env, "ERR_OUT_OF_RANGE"));
     throw err;
@@ -136,22 +138,28 @@ Napi::Object ResultObject(Napi::Env env, const OwnershipResult& r) {
 Napi::Value JsApplyOwnership(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   std::string path = PathArg(info, 0, "path");
-  if (info.Length() < 2 || !info[1].IsObject()) throw Napi::TypeError::New(env, "The \"options\" argument must be an object");
+  if (info.Length() < 2 || !info[1].IsObject())
+    throw Napi::TypeError::New(env, "The \"options\" argument must be an object");
   Napi::Object o = info[1].As<Napi::Object>();
   OwnershipRequest req;
   if (o.Has("expect") && !o.Get("expect").IsUndefined()) {
     std::string e = o.Get("expect").ToString().Utf8Value();
-    if (e == "socket") req.expect = ExpectType::kSocket;
-    else if (e == "directory") req.expect = ExpectType::kDirectory;
-    else if (e == "file") req.expect = ExpectType::kRegular;
-    else throw Napi::TypeError::New(env, "The \"expect\" option must be \"socket\", \"directory\" or \"file\"");
+    if (e == "socket")
+      req.expect = ExpectType::kSocket;
+    else if (e == "directory")
+      req.expect = ExpectType::kDirectory;
+    else if (e == "file")
+      req.expect = ExpectType::kRegular;
+    else
+      throw Napi::TypeError::New(env, "The \"expect\" option must be \"socket\", \"directory\" or \"file\"");
   }
   req.uid = static_cast<uid_t>(IntProp(env, o, "uid", -1, 0xfffffffe, -1));
   req.gid = static_cast<gid_t>(IntProp(env, o, "gid", -1, 0xfffffffe, -1));
   req.mode = static_cast<int>(IntProp(env, o, "mode", -1, 07777, -1));
   if (o.Has("xattr") && !o.Get("xattr").IsUndefined()) {
     Napi::Value x = o.Get("xattr");
-    if (!x.IsArray() || x.As<Napi::Array>().Length() != 2 || !x.As<Napi::Array>().Get(0u).IsString() || !x.As<Napi::Array>().Get(1u).IsString())
+    if (!x.IsArray() || x.As<Napi::Array>().Length() != 2 || !x.As<Napi::Array>().Get(0u).IsString() ||
+        !x.As<Napi::Array>().Get(1u).IsString())
       throw Napi::TypeError::New(env, "The \"xattr\" option must be [name, value] strings");
     req.xattr_name = x.As<Napi::Array>().Get(0u).As<Napi::String>().Utf8Value();
     req.xattr_value = x.As<Napi::Array>().Get(1u).As<Napi::String>().Utf8Value();
@@ -186,7 +194,8 @@ Napi::Value JsFsetxattr(const Napi::CallbackInfo& info) {
   if (info.Length() < 1 || !info[0].IsNumber()) throw Napi::TypeError::New(env, "The \"fd\" argument must be a number");
   int fd = info[0].As<Napi::Number>().Int32Value();
   std::string name = PathArg(info, 1, "name");
-  if (info.Length() < 3 || !info[2].IsString()) throw Napi::TypeError::New(env, "The \"value\" argument must be a string");
+  if (info.Length() < 3 || !info[2].IsString())
+    throw Napi::TypeError::New(env, "The \"value\" argument must be a string");
   std::string value = info[2].As<Napi::String>().Utf8Value();
   if (::fsetxattr(fd, name.c_str(), value.data(), value.size(), 0) != 0) throw SystemError(env, errno, "fsetxattr");
   return env.Undefined();

@@ -194,8 +194,7 @@ class Stream : public Napi::ObjectWrap<Stream>, public Closeable {
 
   static Napi::FunctionReference CallbackArg(Napi::Object cb, const char* name) {
     Napi::Value v = cb.Get(name);
-    if (!v.IsFunction())
-      throw Napi::TypeError::New(cb.Env(), std::string("callbacks.") + name + " must be a function");
+    if (!v.IsFunction()) throw Napi::TypeError::New(cb.Env(), std::string("callbacks.") + name + " must be a function");
     return Napi::Persistent(v.As<Napi::Function>());
   }
 
@@ -203,7 +202,8 @@ class Stream : public Napi::ObjectWrap<Stream>, public Closeable {
 
   Napi::Value JsWrite(const Napi::CallbackInfo& info) {
     Napi::Env env = info.Env();
-    if (info.Length() < 1 || !info[0].IsString()) throw Napi::TypeError::New(env, "The \"text\" argument must be a string");
+    if (info.Length() < 1 || !info[0].IsString())
+      throw Napi::TypeError::New(env, "The \"text\" argument must be a string");
     if (state_ != State::kConnecting && state_ != State::kOpen) return env.Undefined();  // closed: dropped
     // Encode straight into the output buffer (no temporary std::string).
     size_t len = 0;
@@ -539,7 +539,8 @@ Stream* NewStream(Napi::Env env, Napi::Object* out) {
 // streamConnectUnix(path, opts, callbacks)
 static Napi::Value StreamConnectUnix(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
-  if (info.Length() < 1 || !info[0].IsString()) throw Napi::TypeError::New(env, "The \"path\" argument must be a string");
+  if (info.Length() < 1 || !info[0].IsString())
+    throw Napi::TypeError::New(env, "The \"path\" argument must be a string");
   std::string path = info[0].As<Napi::String>().Utf8Value();
   if (path.empty() || path.find('\0') != std::string::npos)
     throw Napi::TypeError::New(env, "The \"path\" argument must be a non-empty path without NUL bytes");
@@ -580,14 +581,14 @@ static Napi::Value StreamConnectTcp(const Napi::CallbackInfo& info) {
     v6->sin6_port = htons(static_cast<uint16_t>(port));
     len = sizeof(*v6);
   } else {
-    Napi::Error err = Napi::TypeError::New(env, "streamConnectTcp: \"" + ip + "\" is not a numeric IPv4 or IPv6 address");
+    Napi::Error err =
+        Napi::TypeError::New(env, "streamConnectTcp: \"" + ip + "\" is not a numeric IPv4 or IPv6 address");
     err.Value().Set("code", Napi::String::New(env, "ERR_INVALID_IP_ADDRESS"));
     throw err;
   }
   Napi::Object obj;
   Stream* s = NewStream(env, &obj);
-  s->Start(info[3], reinterpret_cast<const sockaddr*>(&ss), len, limits, std::string(), ip,
-           static_cast<int>(port));
+  s->Start(info[3], reinterpret_cast<const sockaddr*>(&ss), len, limits, std::string(), ip, static_cast<int>(port));
   return obj;
 }
 

@@ -1,6 +1,7 @@
 // RAII owner of a file descriptor: every fd the addon opens lives in one of these.
 #pragma once
 #include <unistd.h>
+
 #include <utility>
 
 namespace vhostplug {

@@ -52,7 +52,8 @@ for (const file of files) {
   const sf = ts.createSourceFile(file, text, ts.ScriptTarget.ES2022, true);
   const lineOf = (pos) => sf.getLineAndCharacterOfPosition(pos).line;
   const visit = (node, owner) => {
-    if (ts.isAsExpression(node) && !(ts.isTypeReferenceNode(node.type) && node.type.typeName.getText(sf) === 'const')) assertions++;
+    if (ts.isAsExpression(node) && !(ts.isTypeReferenceNode(node.type) && node.type.typeName.getText(sf) === 'const'))
+      assertions++;
     if (ts.isClassDeclaration(node) && node.name && node.heritageClauses) {
       for (const h of node.heritageClauses) {
         if (h.token !== ts.SyntaxKind.ExtendsKeyword) continue;
@@ -62,9 +63,14 @@ for (const file of files) {
     }
     let name;
     if (ts.isFunctionDeclaration(node) && node.name) name = node.name.text;
-    else if ((ts.isMethodDeclaration(node) || ts.isGetAccessor(node)) && node.name) name = `${owner ?? '?'}.${node.name.getText(sf)}`;
+    else if ((ts.isMethodDeclaration(node) || ts.isGetAccessor(node)) && node.name)
+      name = `${owner ?? '?'}.${node.name.getText(sf)}`;
     else if (ts.isConstructorDeclaration(node)) name = `${owner ?? '?'}.constructor`;
-    else if (ts.isVariableDeclaration(node) && node.initializer && (ts.isArrowFunction(node.initializer) || ts.isFunctionExpression(node.initializer))) {
+    else if (
+      ts.isVariableDeclaration(node) &&
+      node.initializer &&
+      (ts.isArrowFunction(node.initializer) || ts.isFunctionExpression(node.initializer))
+    ) {
       name = node.name.getText(sf);
     }
     if (name && (node.body || node.initializer?.body)) {
@@ -86,19 +92,27 @@ const isError = (name, seen = new Set()) => {
   seen.add(name);
   return isError(c.base, seen);
 };
-const errors = [...errorClasses.values()].filter((c) => isError(c.base)).map((c) => c.name).sort();
+const errors = [...errorClasses.values()]
+  .filter((c) => isError(c.base))
+  .map((c) => c.name)
+  .sort();
 
 // Runtime exports of each entry point of the built package (dist/).
 const pkg = JSON.parse(fs.readFileSync(path.join(repo, 'package.json'), 'utf8'));
 const entries = {};
-const entryMap = pkg.exports ? Object.fromEntries(Object.entries(pkg.exports).map(([k, v]) => [k, typeof v === 'string' ? v : v.require ?? v.default])) : { '.': pkg.main };
+const entryMap = pkg.exports
+  ? Object.fromEntries(
+      Object.entries(pkg.exports).map(([k, v]) => [k, typeof v === 'string' ? v : (v.require ?? v.default)]),
+    )
+  : { '.': pkg.main };
 for (const [k, rel] of Object.entries(entryMap)) {
   if (!/\.js$/.test(rel)) continue;
   try {
     const mod = require(path.join(repo, rel));
     const keys = Object.keys(mod);
     entries[k] = keys.length;
-    for (const ns of ['netlink', 'kuryr']) if (mod[ns] && typeof mod[ns] === 'object') entries[`${k} → ${ns}.*`] = Object.keys(mod[ns]).length;
+    for (const ns of ['netlink', 'kuryr'])
+      if (mod[ns] && typeof mod[ns] === 'object') entries[`${k} → ${ns}.*`] = Object.keys(mod[ns]).length;
   } catch (e) {
     entries[k] = `not built (${e.code ?? e.message})`;
   }
@@ -113,8 +127,12 @@ console.log(
       srcLines: totalLines,
       perFolder,
       largestFunctions: functions.slice(0, 10).map((f) => `${f.lines} ${f.name} (${f.file})`),
-      largestLibraryFunctions: functions.filter((f) => !/^(bench|sandbox)\//.test(f.file)).slice(0, 5).map((f) => `${f.lines} ${f.name} (${f.file})`),
+      largestLibraryFunctions: functions
+        .filter((f) => !/^(bench|sandbox)\//.test(f.file))
+        .slice(0, 5)
+        .map((f) => `${f.lines} ${f.name} (${f.file})`),
       functionsOver80Lines: functions.filter((f) => f.lines > 80).length,
+      libraryFunctionsOver80Lines: functions.filter((f) => f.lines > 80 && !/^(bench|sandbox)\//.test(f.file)).length,
       runtimeExports: entries,
       errorClasses: errors.length,
       errorClassNames: errors,

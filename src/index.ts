@@ -14,9 +14,24 @@
  */
 
 // The Open_vSwitch database: port operations, typed rows, the ovs-vswitchd acknowledgement.
-export { Vswitch, PortConflictError, type VswitchOptions, type WriteAckOptions, type AddPortResult, type WriteTimings, type OwnedPort } from './vswitch/vswitch';
+export {
+  Vswitch,
+  PortConflictError,
+  type VswitchOptions,
+  type WriteAckOptions,
+  type AddPortResult,
+  type WriteTimings,
+  type OwnedPort,
+} from './vswitch/vswitch';
 export { DatapathMismatchError, type PortSpec, type InterfaceType } from './vswitch/ports';
-export { VSWITCH_CACHE, VswitchRows, type OpenVSwitchRow, type BridgeRow, type PortRow, type InterfaceRow } from './vswitch/rows';
+export {
+  VSWITCH_CACHE,
+  VswitchRows,
+  type OpenVSwitchRow,
+  type BridgeRow,
+  type PortRow,
+  type InterfaceRow,
+} from './vswitch/rows';
 export { VswitchdAck, VswitchdError, transactAcked, type InterfaceFailure } from './vswitch/ack';
 export { OWNER_KEYS, attachmentOf, ownerExternalIds, osVifExternalIds, type Attachment } from './vswitch/ownership';
 export { OvsdbClient, type ClientOptions } from './ovsdb/client';
@@ -66,12 +81,24 @@ export {
   type VethStep,
   type VethPlan,
 } from './binding/veth';
-export { ipConfigFromIpam, ipConfigFromVif, type IpConfig, type IpRoute, type IpamResultLike } from './binding/ipconfig';
+export {
+  ipConfigFromIpam,
+  ipConfigFromVif,
+  type IpConfig,
+  type IpRoute,
+  type IpamResultLike,
+} from './binding/ipconfig';
 export { formatAppConfig, APP_CONFIG_VERSION, type AppConfig } from './binding/app-config';
 export type { HybridNames } from './binding/hybrid';
 
 // The pod's side: per-pod directories, ownership, interfaces.json, the vhost-user limit (docs/pod-side.md, docs/capacity.md).
-export { podAccessFromSecurityContext, podDirOf, type PodAccess, type PodSecurityContext, type SocketLayout } from './binding/pod-dir';
+export {
+  podAccessFromSecurityContext,
+  podDirOf,
+  type PodAccess,
+  type PodSecurityContext,
+  type SocketLayout,
+} from './binding/pod-dir';
 export {
   parsePodIndex,
   formatPodIndex,
@@ -84,8 +111,25 @@ export {
   type PodIndex,
   type PodIndexEntry,
 } from './binding/pod-index';
-export { vhostUserLimit, countVhostUserPorts, PortBudget, VhostUserLimitError, DEFAULT_VHOSTUSER_LIMIT, type VhostUserLimit, type VhostUserPortCount, type PortReservation } from './binding/capacity';
-export { NodeCapacityAdvertiser, kubeNodeStatusClient, capacityPatch, VHOSTUSER_RESOURCE, type NodeStatusClient, type NodeCapacityOptions, type NodeCapacityStatus } from './agent/node-capacity';
+export {
+  vhostUserLimit,
+  countVhostUserPorts,
+  PortBudget,
+  VhostUserLimitError,
+  DEFAULT_VHOSTUSER_LIMIT,
+  type VhostUserLimit,
+  type VhostUserPortCount,
+  type PortReservation,
+} from './binding/capacity';
+export {
+  NodeCapacityAdvertiser,
+  kubeNodeStatusClient,
+  capacityPatch,
+  VHOSTUSER_RESOURCE,
+  type NodeStatusClient,
+  type NodeCapacityOptions,
+  type NodeCapacityStatus,
+} from './agent/node-capacity';
 
 // The os-vif VIF model, its codec and the names derived from a port id.
 export type {
@@ -105,7 +149,16 @@ export type {
   VHostUserVifOptions,
 } from './vif/model';
 export { makeVHostUserVif } from './vif/model';
-export { decodeVIF, parseVIF, encodeVIF, decodeKuryrPortVifs, encodeKuryrPortVifs, VIFFormatError, type OvoPrimitive, type VIFFormatErrorCode } from './vif/ovo';
+export {
+  decodeVIF,
+  parseVIF,
+  encodeVIF,
+  decodeKuryrPortVifs,
+  encodeKuryrPortVifs,
+  VIFFormatError,
+  type OvoPrimitive,
+  type VIFFormatErrorCode,
+} from './vif/ovo';
 export {
   neutronPortToVIF,
   NeutronTranslationError,
@@ -119,10 +172,26 @@ export { vhostUserPortName, vethHostName, vhostUserSocketPath, vhostUserConfigFi
 
 // A node agent from kuryr.conf.
 export { openRuntime, type Runtime, type RuntimeOptions } from './agent/runtime';
-export { loadConfig, parseConfig, defaultConfig, ConfigError, type VhostplugConfig, type LoadedConfig, type ConfigWarning } from './agent/config';
+export {
+  loadConfig,
+  parseConfig,
+  defaultConfig,
+  ConfigError,
+  type VhostplugConfig,
+  type LoadedConfig,
+  type ConfigWarning,
+} from './agent/config';
 
 // Errors, validation, logging.
-export { VhostplugError, SystemError, systemError, errorCode, hasCode, UsageError, type SystemErrorFields } from './core/errors';
+export {
+  VhostplugError,
+  SystemError,
+  systemError,
+  errorCode,
+  hasCode,
+  UsageError,
+  type SystemErrorFields,
+} from './core/errors';
 export {
   ValidationError,
   validateContainerId,
@@ -146,7 +215,17 @@ export { jsonLogger, silentLogger, type Logger, type LogLevel } from './core/log
 
 // Filesystem primitives of the vhost-user binding.
 export { moveSocket, CrossDeviceError, NotASocketError, type MoveSocketOptions, type MovedSocket } from './os/rename';
-export { DirWatcher, waitForEntry, isSocket, EntryTimeoutError, WatchedDirGoneError, type DirEvent, type DirEventType, type DirWatcherOptions, type WaitForEntryOptions } from './os/inotify';
+export {
+  DirWatcher,
+  waitForEntry,
+  isSocket,
+  EntryTimeoutError,
+  WatchedDirGoneError,
+  type DirEvent,
+  type DirEventType,
+  type DirWatcherOptions,
+  type WaitForEntryOptions,
+} from './os/inotify';
 export { writeFileAtomic, unlinkIfExists, UnsafeTargetError, type AtomicWriteOptions } from './os/atomic-file';
 export { checkSameMount, type PathMount, type SameMountCheck, type MountInfoEntry } from './os/mounts';
 export { selinuxEnabled, SocketSwappedError, type FileOwnership } from './os/ownership';

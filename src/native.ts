@@ -167,7 +167,12 @@ export interface NativeBinding {
    * short-lived thread does setns + socket and exits. Rejects with a SystemError (setns,
    * socket, bind, ...) carrying nsPath as path.
    */
-  netlinkOpen(nsFd: number, nsPath: string, onMessages: RawNetlinkOnMessages, onError: RawNetlinkOnError): Promise<RawNetlinkSocket>;
+  netlinkOpen(
+    nsFd: number,
+    nsPath: string,
+    onMessages: RawNetlinkOnMessages,
+    onError: RawNetlinkOnError,
+  ): Promise<RawNetlinkSocket>;
   /**
    * Writes /proc/sys/net/<name> (relative, no "..") from a dedicated short-lived thread
    * inside the netns open as nsFd (dup'ed at once). Rejects with a SystemError (setns,

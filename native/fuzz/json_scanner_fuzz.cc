@@ -131,7 +131,8 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* input, size_t size) {
   size_t pos = 0;
   for (const std::string& m : got.messages) {
     while (pos < n && IsWs(data[pos])) pos++;
-    if (m.size() > n - pos || memcmp(data + pos, m.data(), m.size()) != 0) Violation("message is not the next input bytes");
+    if (m.size() > n - pos || memcmp(data + pos, m.data(), m.size()) != 0)
+      Violation("message is not the next input bytes");
     pos += m.size();
     if (m.size() > lim.max_message_bytes) Violation("message over the cap");
   }

@@ -17,7 +17,15 @@
 import { VhostplugError } from '../core/errors';
 import { readFileSync } from 'node:fs';
 import { parseEndpoint, type Endpoint } from '../ovsdb/transport';
-import { isValidationError, validateAbsolutePath, validateOwner, validateSeLabel, validateSocketMode, validateUnixSocketPath, validateVifName } from '../core/validate';
+import {
+  isValidationError,
+  validateAbsolutePath,
+  validateOwner,
+  validateSeLabel,
+  validateSocketMode,
+  validateUnixSocketPath,
+  validateVifName,
+} from '../core/validate';
 
 /** Typed, defaulted and validated configuration. Option names are kuryr.conf's. */
 export interface VhostplugConfig {
@@ -142,10 +150,22 @@ export class ConfigError extends VhostplugError {
   readonly line: number | undefined;
   readonly file: string | undefined;
 
-  constructor(message: string, where: { section?: string; option?: string; line?: number; file?: string; cause?: unknown } = {}) {
+  constructor(
+    message: string,
+    where: { section?: string; option?: string; line?: number; file?: string; cause?: unknown } = {},
+  ) {
     const loc = [where.file, where.line === undefined ? undefined : `line ${where.line}`].filter(Boolean).join(':');
-    const opt = where.section && where.option ? `[${where.section}] ${where.option}: ` : where.section ? `[${where.section}]: ` : '';
-    super('ECONFIG', `${loc ? `${loc}: ` : ''}${opt}${message}`, where.cause === undefined ? undefined : { cause: where.cause });
+    const opt =
+      where.section && where.option
+        ? `[${where.section}] ${where.option}: `
+        : where.section
+          ? `[${where.section}]: `
+          : '';
+    super(
+      'ECONFIG',
+      `${loc ? `${loc}: ` : ''}${opt}${message}`,
+      where.cause === undefined ? undefined : { cause: where.cause },
+    );
     this.section = where.section;
     this.option = where.option;
     this.line = where.line;
@@ -216,7 +236,8 @@ export function parseIni(text: string, file?: string): IniDocument {
     const at = colon < 0 || (eq >= 0 && eq < colon) ? eq : colon;
     const option = line.slice(0, at).trim();
     let value = line.slice(at + 1).trim();
-    if (value.length >= 2 && value[0] === value[value.length - 1] && (value[0] === '"' || value[0] === "'")) value = value.slice(1, -1);
+    if (value.length >= 2 && value[0] === value[value.length - 1] && (value[0] === '"' || value[0] === "'"))
+      value = value.slice(1, -1);
     if (!option) fail(n, 'empty option name');
     pending = { option, parts: [value], line: n };
   }
@@ -243,13 +264,23 @@ function bad(msg: string): never {
   throw new ConfigError(msg);
 }
 
-const BOOLEANS: Record<string, boolean> = { true: true, '1': true, on: true, yes: true, false: false, '0': false, off: false, no: false };
+const BOOLEANS: Record<string, boolean> = {
+  true: true,
+  '1': true,
+  on: true,
+  yes: true,
+  false: false,
+  '0': false,
+  off: false,
+  no: false,
+};
 
 function boolOpt(def: boolean, help: string): OptionSpec {
   return {
     default: def,
     help,
-    parse: (t) => BOOLEANS[t.toLowerCase()] ?? bad(`${JSON.stringify(t)} is not a boolean (use true/false, yes/no, on/off or 1/0)`),
+    parse: (t) =>
+      BOOLEANS[t.toLowerCase()] ?? bad(`${JSON.stringify(t)} is not a boolean (use true/false, yes/no, on/off or 1/0)`),
   };
 }
 
@@ -314,7 +345,12 @@ function ownerOpt(help: string): OptionSpec {
   return {
     default: null,
     help,
-    parse: (t) => (t === '' ? null : USER_OR_ID.test(t) && t.length <= 32 ? t : bad(`${JSON.stringify(t)} is not a user/group name or numeric id`)),
+    parse: (t) =>
+      t === ''
+        ? null
+        : USER_OR_ID.test(t) && t.length <= 32
+          ? t
+          : bad(`${JSON.stringify(t)} is not a user/group name or numeric id`),
   };
 }
 
@@ -336,7 +372,10 @@ function socketDirOpt(def: string, help: string): OptionSpec {
       const p = check(t);
       // <dir>/<14-character port name> must fit sun_path (107 bytes).
       const room = 107 - 1 - VIF_NAME_LEN;
-      if (Buffer.byteLength(p) > room) bad(`${JSON.stringify(p)} is ${Buffer.byteLength(p)} bytes; socket paths <dir>/vhuXXXXXXXX-XX must fit 107 bytes, so at most ${room}`);
+      if (Buffer.byteLength(p) > room)
+        bad(
+          `${JSON.stringify(p)} is ${Buffer.byteLength(p)} bytes; socket paths <dir>/vhuXXXXXXXX-XX must fit 107 bytes, so at most ${room}`,
+        );
       return p;
     },
   };
@@ -345,10 +384,22 @@ function socketDirOpt(def: string, help: string): OptionSpec {
 /** Every option vhostplug reads, per section. The docs table (docs/configuration.md) lists the same. */
 export const OPTIONS: { readonly [S in ConfigSection]: { readonly [O in keyof VhostplugConfig[S]]?: OptionSpec } } = {
   vhostuser: {
-    mount_point: socketDirOpt(DEFAULT_MOUNT_POINT, 'Directory, mounted into DPDK pods, holding the vhost-user sockets and per-interface config files.'),
-    ovs_vhu_path: socketDirOpt(DEFAULT_OVS_VHU_PATH, 'Directory where ovs-vswitchd creates client-mode (dpdkvhostuser) sockets; must be on the same filesystem as mount_point.'),
-    per_pod_dir: boolOpt(false, 'Kuryr mode: put every pod\'s socket, config files and interfaces.json in <mount_point>/<pod-uid>/ (pods mount it with subPathExpr: $(POD_UID)); false keeps Kuryr\'s shared directory.'),
-    pod_mount_path: pathOpt(null, 'Where pods mount their vhostplug directory: the socket path in CNI results, device-info and interfaces.json (default: /var/run/vhostuser with per_pod_dir, else mount_point).'),
+    mount_point: socketDirOpt(
+      DEFAULT_MOUNT_POINT,
+      'Directory, mounted into DPDK pods, holding the vhost-user sockets and per-interface config files.',
+    ),
+    ovs_vhu_path: socketDirOpt(
+      DEFAULT_OVS_VHU_PATH,
+      'Directory where ovs-vswitchd creates client-mode (dpdkvhostuser) sockets; must be on the same filesystem as mount_point.',
+    ),
+    per_pod_dir: boolOpt(
+      false,
+      "Kuryr mode: put every pod's socket, config files and interfaces.json in <mount_point>/<pod-uid>/ (pods mount it with subPathExpr: $(POD_UID)); false keeps Kuryr's shared directory.",
+    ),
+    pod_mount_path: pathOpt(
+      null,
+      'Where pods mount their vhostplug directory: the socket path in CNI results, device-info and interfaces.json (default: /var/run/vhostuser with per_pod_dir, else mount_point).',
+    ),
     owner: {
       default: null,
       help: 'Kuryr mode: "UID:GID" owning pods\' directories, client-mode sockets and files; a Pod\'s securityContext (runAsUser, fsGroup/runAsGroup) takes precedence.',
@@ -361,7 +412,7 @@ export const OPTIONS: { readonly [S in ConfigSection]: { readonly [O in keyof Vh
     },
     se_label: {
       default: null,
-      help: 'Kuryr mode: SELinux context set on pods\' directories, sockets and files where SELinux is enabled (a no-op elsewhere).',
+      help: "Kuryr mode: SELinux context set on pods' directories, sockets and files where SELinux is enabled (a no-op elsewhere).",
       parse: (t) => (t === '' ? null : checkedPath((v) => validateSeLabel(v, 'se_label'))(t)),
     },
   },
@@ -375,11 +426,17 @@ export const OPTIONS: { readonly [S in ConfigSection]: { readonly [O in keyof Vh
           if (ep.kind === 'unix') validateUnixSocketPath(ep.path, 'unix socket path');
           return t;
         } catch (err) {
-          return bad(`${JSON.stringify(t)} is not an OVSDB endpoint (unix:PATH or tcp:HOST:PORT): ${(err as Error).message}`);
+          return bad(
+            `${JSON.stringify(t)} is not an OVSDB endpoint (unix:PATH or tcp:HOST:PORT): ${(err as Error).message}`,
+          );
         }
       },
     },
-    ovs_vsctl_timeout: intOpt(120, 'Seconds to wait for an OVSDB transaction and the ovs-vswitchd acknowledgement; 0 waits forever.', 0),
+    ovs_vsctl_timeout: intOpt(
+      120,
+      'Seconds to wait for an OVSDB transaction and the ovs-vswitchd acknowledgement; 0 waits forever.',
+      0,
+    ),
     network_device_mtu: intOpt(1500, 'MTU for ports whose network has none.', 68, 65535),
     isolate_vif: boolOpt(false, 'Put new ports on the dead VLAN 4095 until an agent configures them.'),
   },
@@ -396,7 +453,12 @@ export const OPTIONS: { readonly [S in ConfigSection]: { readonly [O in keyof Vh
         }
       },
     },
-    network_device_mtu: intOpt(0, 'When non-zero and smaller than the network MTU, the veth MTU (veth drivers only).', 0, 65535),
+    network_device_mtu: intOpt(
+      0,
+      'When non-zero and smaller than the network MTU, the veth MTU (veth drivers only).',
+      0,
+      65535,
+    ),
   },
   cni_daemon: {
     bind_address: {
@@ -408,8 +470,15 @@ export const OPTIONS: { readonly [S in ConfigSection]: { readonly [O in keyof Vh
       },
     },
     worker_num: intOpt(30, 'Most CNI requests handled at once.', 1),
-    vif_annotation_timeout: intOpt(60, 'Seconds an ADD waits for the pod VIFs, and again for them to become active.', 1),
-    docker_mode: boolOpt(false, 'The daemon runs in a container: rewrite the /proc prefix of netns paths to netns_proc_dir.'),
+    vif_annotation_timeout: intOpt(
+      60,
+      'Seconds an ADD waits for the pod VIFs, and again for them to become active.',
+      1,
+    ),
+    docker_mode: boolOpt(
+      false,
+      'The daemon runs in a container: rewrite the /proc prefix of netns paths to netns_proc_dir.',
+    ),
     netns_proc_dir: pathOpt(null, 'The host /proc as mounted in the daemon container (docker_mode).'),
     cni_failures_count: intOpt(3, 'Consecutive failed requests after which the daemon reports itself unhealthy.', 1),
   },
@@ -421,7 +490,12 @@ export const OPTIONS: { readonly [S in ConfigSection]: { readonly [O in keyof Vh
     api_root: {
       default: null,
       help: 'Kubernetes API server URL; unset means in-cluster config or KUBECONFIG.',
-      parse: (t) => (t === '' ? null : /^https?:\/\/[^\s/]+/.test(t) ? t.replace(/\/+$/, '') : bad(`${JSON.stringify(t)} is not an http(s) URL`)),
+      parse: (t) =>
+        t === ''
+          ? null
+          : /^https?:\/\/[^\s/]+/.test(t)
+            ? t.replace(/\/+$/, '')
+            : bad(`${JSON.stringify(t)} is not an http(s) URL`),
     },
     ssl_ca_crt_file: pathOpt(null, 'CA bundle for the API server certificate.'),
     ssl_client_crt_file: pathOpt(null, 'Client certificate for the API server.'),
@@ -430,7 +504,7 @@ export const OPTIONS: { readonly [S in ConfigSection]: { readonly [O in keyof Vh
     ssl_verify_server_crt: boolOpt(false, 'Verify the API server certificate against ssl_ca_crt_file.'),
   },
   prometheus_exporter: {
-    cni_exporter_port: portOpt(9655, 'Kuryr\'s CNI metrics port; the default of [vhostplug] metrics_port.'),
+    cni_exporter_port: portOpt(9655, "Kuryr's CNI metrics port; the default of [vhostplug] metrics_port."),
   },
   vhostplug: {
     config_file_mode: {
@@ -445,31 +519,58 @@ export const OPTIONS: { readonly [S in ConfigSection]: { readonly [O in keyof Vh
         return mode;
       },
     },
-    config_file_owner: ownerOpt('Owner (user name or uid) of the per-interface config file; unset keeps the daemon\'s.'),
-    config_file_group: ownerOpt('Group (group name or gid) of the per-interface config file; unset keeps the daemon\'s.'),
+    config_file_owner: ownerOpt("Owner (user name or uid) of the per-interface config file; unset keeps the daemon's."),
+    config_file_group: ownerOpt(
+      "Group (group name or gid) of the per-interface config file; unset keeps the daemon's.",
+    ),
     socket_wait_timeout: secondsOpt(10, 'Seconds to wait for ovs-vswitchd to create a client-mode socket.'),
     allow_datapath_change: boolOpt(false, 'Allow switching an existing bridge of another datapath type to netdev.'),
     allow_remote_bind: boolOpt(false, 'Allow [cni_daemon] bind_address on a non-loopback address.'),
-    state_dir: pathOpt('/var/lib/vhostplug', 'Directory of the daemon\'s plug records.'),
+    state_dir: pathOpt('/var/lib/vhostplug', "Directory of the daemon's plug records."),
     daemon_socket: {
       default: '/run/vhostplug/daemon.sock',
       help: 'Unix socket between the CNI shim and the daemon.',
       parse: checkedPath((t) => validateUnixSocketPath(t, 'unix socket path')),
     },
     metrics_port: portOpt(9655, 'Prometheus metrics port (default: [prometheus_exporter] cni_exporter_port).'),
-    vswitchd_netns: pathOpt(null, 'Network namespace file of ovs-vswitchd (e.g. /run/netns/ovs), where veth host ends are created; unset: the daemon\'s own.'),
-    pool_size: intOpt(0, 'Warm client-mode (dpdkvhostuser) ports kept ready per pooled bridge; a client-mode plug takes one (0: no pool).', 0, 512),
-    pool_low_water: intOpt(-1, 'Refill the pool when fewer ports than this are ready (-1: half of pool_size).', -1, 512),
+    vswitchd_netns: pathOpt(
+      null,
+      "Network namespace file of ovs-vswitchd (e.g. /run/netns/ovs), where veth host ends are created; unset: the daemon's own.",
+    ),
+    pool_size: intOpt(
+      0,
+      'Warm client-mode (dpdkvhostuser) ports kept ready per pooled bridge; a client-mode plug takes one (0: no pool).',
+      0,
+      512,
+    ),
+    pool_low_water: intOpt(
+      -1,
+      'Refill the pool when fewer ports than this are ready (-1: half of pool_size).',
+      -1,
+      512,
+    ),
     pool_bridges: {
       default: '',
       help: 'Bridges that get a pool, comma-separated (default: [neutron_defaults] ovs_bridge, else br-int).',
       parse: (t) => {
-        for (const b of t.split(',').map((x) => x.trim()).filter(Boolean)) if (!/^[A-Za-z0-9_.-]{1,15}$/.test(b)) bad(`${JSON.stringify(b)} is not a bridge name`);
+        for (const b of t
+          .split(',')
+          .map((x) => x.trim())
+          .filter(Boolean))
+          if (!/^[A-Za-z0-9_.-]{1,15}$/.test(b)) bad(`${JSON.stringify(b)} is not a bridge name`);
         return t;
       },
     },
-    vhostuser_port_limit: intOpt(0, 'Most vhost-user ports on this ovs-vswitchd (a plug past it is refused); 0: RTE_MAX_VHOST_DEVICE from the DPDK headers when installed, else 1024.', 0, 65535),
-    advertise_capacity: boolOpt(true, 'With Kubernetes access, keep the Node\'s extended resource vhostplug.io/vhostuser (status.capacity and allocatable) at the free vhost-user ports.'),
+    vhostuser_port_limit: intOpt(
+      0,
+      'Most vhost-user ports on this ovs-vswitchd (a plug past it is refused); 0: RTE_MAX_VHOST_DEVICE from the DPDK headers when installed, else 1024.',
+      0,
+      65535,
+    ),
+    advertise_capacity: boolOpt(
+      true,
+      "With Kubernetes access, keep the Node's extended resource vhostplug.io/vhostuser (status.capacity and allocatable) at the free vhost-user ports.",
+    ),
   },
 };
 
@@ -543,7 +644,13 @@ export function parseConfig(text: string, file?: string): LoadedConfig {
     const key = `${a.section}\0${a.option}`;
     const prev = seen.get(key);
     if (prev !== undefined) {
-      warnings.push({ kind: 'duplicate', section: a.section, option: a.option, line: a.line, message: `[${a.section}] ${a.option} is set again (first on line ${prev}); the last value is used` });
+      warnings.push({
+        kind: 'duplicate',
+        section: a.section,
+        option: a.option,
+        line: a.line,
+        message: `[${a.section}] ${a.option} is set again (first on line ${prev}); the last value is used`,
+      });
     } else seen.set(key, a.line);
   }
 
@@ -560,7 +667,8 @@ export function parseConfig(text: string, file?: string): LoadedConfig {
         out[option] = spec.parse(v.value);
       } catch (err) {
         // A value parser's ConfigError names no option yet: say where the value was.
-        if (err instanceof ConfigError && err.option === undefined) throw new ConfigError(err.message, { section, option, line: v.line, file, cause: err.cause });
+        if (err instanceof ConfigError && err.option === undefined)
+          throw new ConfigError(err.message, { section, option, line: v.line, file, cause: err.cause });
         throw err;
       }
     }
@@ -571,11 +679,26 @@ export function parseConfig(text: string, file?: string): LoadedConfig {
     const known = (OPTIONS as Record<string, Record<string, OptionSpec>>)[section];
     for (const [option, v] of opts) {
       if (known && option in known) continue;
-      const ignored = KURYR_IGNORED_OPTIONS[section]?.includes(option) || (KURYR_SECTIONS.has(section) && !known) || PARTIAL_SECTIONS.has(section);
+      const ignored =
+        KURYR_IGNORED_OPTIONS[section]?.includes(option) ||
+        (KURYR_SECTIONS.has(section) && !known) ||
+        PARTIAL_SECTIONS.has(section);
       warnings.push(
         ignored
-          ? { kind: 'ignored', section, option, line: v.line, message: `[${section}] ${option} is not used by vhostplug and is ignored` }
-          : { kind: 'unknown', section, option, line: v.line, message: `[${section}] ${option} is not a known option (a typo?); ignored` },
+          ? {
+              kind: 'ignored',
+              section,
+              option,
+              line: v.line,
+              message: `[${section}] ${option} is not used by vhostplug and is ignored`,
+            }
+          : {
+              kind: 'unknown',
+              section,
+              option,
+              line: v.line,
+              message: `[${section}] ${option} is not a known option (a typo?); ignored`,
+            },
       );
     }
   }
@@ -585,21 +708,35 @@ export function parseConfig(text: string, file?: string): LoadedConfig {
   const bind = parseHostPort(cfg.cni_daemon.bind_address);
   cfg.cni_daemon.bind_host = bind.host;
   cfg.cni_daemon.bind_port = bind.port;
-  if (lineOf('vhostplug', 'metrics_port') === undefined) cfg.vhostplug.metrics_port = cfg.prometheus_exporter.cni_exporter_port;
+  if (lineOf('vhostplug', 'metrics_port') === undefined)
+    cfg.vhostplug.metrics_port = cfg.prometheus_exporter.cni_exporter_port;
   checkCombination(cfg, lineOf, file);
   return { config: cfg, warnings, ...(file === undefined ? {} : { file }) };
 }
 
 /** Rules across options. */
-function checkCombination(cfg: VhostplugConfig, lineOf: (s: string, o: string) => number | undefined, file?: string): void {
-  const err = (section: string, option: string, msg: string): ConfigError => new ConfigError(msg, { section, option, line: lineOf(section, option), file });
+function checkCombination(
+  cfg: VhostplugConfig,
+  lineOf: (s: string, o: string) => number | undefined,
+  file?: string,
+): void {
+  const err = (section: string, option: string, msg: string): ConfigError =>
+    new ConfigError(msg, { section, option, line: lineOf(section, option), file });
   // <mount_point>/<36-character pod UID>/<14-character port name> must fit sun_path (107 bytes).
   const perPodRoom = 107 - 1 - 36 - 1 - VIF_NAME_LEN;
   if (cfg.vhostuser.per_pod_dir && Buffer.byteLength(cfg.vhostuser.mount_point) > perPodRoom) {
-    throw err('vhostuser', 'mount_point', `is ${Buffer.byteLength(cfg.vhostuser.mount_point)} bytes; with per_pod_dir, socket paths <dir>/<pod-uid>/vhuXXXXXXXX-XX must fit 107 bytes, so at most ${perPodRoom}`);
+    throw err(
+      'vhostuser',
+      'mount_point',
+      `is ${Buffer.byteLength(cfg.vhostuser.mount_point)} bytes; with per_pod_dir, socket paths <dir>/<pod-uid>/vhuXXXXXXXX-XX must fit 107 bytes, so at most ${perPodRoom}`,
+    );
   }
   if (!cfg.vhostplug.allow_remote_bind && !isLoopback(cfg.cni_daemon.bind_host)) {
-    throw err('cni_daemon', 'bind_address', `${cfg.cni_daemon.bind_address} is not a loopback address; the API is unauthenticated (set [vhostplug] allow_remote_bind = true to allow it)`);
+    throw err(
+      'cni_daemon',
+      'bind_address',
+      `${cfg.cni_daemon.bind_address} is not a loopback address; the API is unauthenticated (set [vhostplug] allow_remote_bind = true to allow it)`,
+    );
   }
   const ports: Array<[string, string, number]> = [
     ['cni_daemon', 'bind_address', cfg.cni_daemon.bind_port],
@@ -615,7 +752,11 @@ function checkCombination(cfg: VhostplugConfig, lineOf: (s: string, o: string) =
     }
   }
   if (cfg.cni_daemon.docker_mode && cfg.cni_daemon.netns_proc_dir === null) {
-    throw err('cni_daemon', 'netns_proc_dir', 'docker_mode is on, so netns_proc_dir must name the host /proc as mounted in the container');
+    throw err(
+      'cni_daemon',
+      'netns_proc_dir',
+      'docker_mode is on, so netns_proc_dir must name the host /proc as mounted in the container',
+    );
   }
 }
 

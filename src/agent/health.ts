@@ -44,7 +44,9 @@ export function hasCapability(statusText: string, cap: number): boolean {
 export function netAdminCheck(statusFile = '/proc/self/status'): HealthCheckFn {
   return () => {
     try {
-      return hasCapability(fs.readFileSync(statusFile, 'utf8'), CAP_NET_ADMIN) ? undefined : 'the process lacks CAP_NET_ADMIN';
+      return hasCapability(fs.readFileSync(statusFile, 'utf8'), CAP_NET_ADMIN)
+        ? undefined
+        : 'the process lacks CAP_NET_ADMIN';
     } catch (err) {
       return `cannot read ${statusFile}: ${(err as Error).message}`;
     }
@@ -56,7 +58,9 @@ export function memoryCheck(maxMiB: number, rss: () => number = () => process.me
   return () => {
     if (maxMiB < 0) return undefined;
     const mib = rss() / (1024 * 1024);
-    return mib > maxMiB ? `memory usage ${mib.toFixed(1)} MiB is above [cni_health_server] max_memory_usage ${maxMiB} MiB` : undefined;
+    return mib > maxMiB
+      ? `memory usage ${mib.toFixed(1)} MiB is above [cni_health_server] max_memory_usage ${maxMiB} MiB`
+      : undefined;
   };
 }
 
@@ -101,7 +105,12 @@ export class HealthState {
 
   /** One check per binding driver (named `vhost-user`, `veth`): its health problems. */
   addDriverChecks(kind: ProbeKind, drivers: readonly Pick<BindingDriver, 'kind' | 'health'>[]): this {
-    for (const d of drivers) this.addCheck(kind, d.kind === 'vhostuser' ? 'vhost-user' : d.kind, () => d.health().problems.join('; ') || undefined);
+    for (const d of drivers)
+      this.addCheck(
+        kind,
+        d.kind === 'vhostuser' ? 'vhost-user' : d.kind,
+        () => d.health().problems.join('; ') || undefined,
+      );
     return this;
   }
 
@@ -131,9 +140,13 @@ export class HealthState {
   async probe(kind: ProbeKind): Promise<ProbeReport> {
     const mine = this.checks.filter((c) => c.kind === kind);
     const results = await Promise.all(mine.map((c) => withTimeout(c.fn, this.checkTimeoutMs)));
-    const problems = results.map((r, i) => (r === undefined ? undefined : `${mine[i]!.name}: ${r}`)).filter((x): x is string => x !== undefined);
+    const problems = results
+      .map((r, i) => (r === undefined ? undefined : `${mine[i]!.name}: ${r}`))
+      .filter((x): x is string => x !== undefined);
     if (kind === 'alive' && !this.requestsHealthy) {
-      problems.push(`requests: ${this.consecutive} consecutive CNI requests failed (limit [cni_daemon] cni_failures_count = ${this.failuresAllowed}); last: ${this.lastFailure}`);
+      problems.push(
+        `requests: ${this.consecutive} consecutive CNI requests failed (limit [cni_daemon] cni_failures_count = ${this.failuresAllowed}); last: ${this.lastFailure}`,
+      );
     }
     return { ok: problems.length === 0, problems };
   }
@@ -146,13 +159,21 @@ export interface HealthServer {
 }
 
 /** Serves `GET /ready` and `GET /alive` (Kuryr listens on `::`; so do we by default). */
-export async function startHealthServer(opts: { port: number; host?: string; state: HealthState }): Promise<HealthServer> {
+export async function startHealthServer(opts: {
+  port: number;
+  host?: string;
+  state: HealthState;
+}): Promise<HealthServer> {
   const host = opts.host ?? '::';
   const server = http.createServer((req, res) => {
     const url = (req.url ?? '/').split('?')[0];
     const kind: ProbeKind | undefined = url === '/ready' ? 'ready' : url === '/alive' ? 'alive' : undefined;
     const text = (status: number, body: string) => {
-      res.writeHead(status, { 'Content-Type': 'text/plain; charset=utf-8', 'Content-Length': Buffer.byteLength(body), Connection: 'close' });
+      res.writeHead(status, {
+        'Content-Type': 'text/plain; charset=utf-8',
+        'Content-Length': Buffer.byteLength(body),
+        Connection: 'close',
+      });
       res.end(req.method === 'HEAD' ? undefined : body);
     };
     if (!kind) return text(404, 'not found: try /ready or /alive\n');

@@ -78,9 +78,11 @@ export class Histogram implements Metric {
     buckets: readonly number[] = DEFAULT_BUCKETS,
   ) {
     if (!NAME_RE.test(name)) throw new TypeError(`invalid metric name ${JSON.stringify(name)}`);
-    for (const l of labelNames) if (!LABEL_RE.test(l) || l === 'le') throw new TypeError(`invalid label name ${JSON.stringify(l)}`);
+    for (const l of labelNames)
+      if (!LABEL_RE.test(l) || l === 'le') throw new TypeError(`invalid label name ${JSON.stringify(l)}`);
     const sorted = [...buckets].sort((a, b) => a - b);
-    if (sorted.some((b, i) => !Number.isFinite(b) || (i > 0 && b === sorted[i - 1]))) throw new TypeError('buckets must be finite and distinct');
+    if (sorted.some((b, i) => !Number.isFinite(b) || (i > 0 && b === sorted[i - 1])))
+      throw new TypeError('buckets must be finite and distinct');
     this.buckets = sorted;
   }
 
@@ -94,7 +96,8 @@ export class Histogram implements Metric {
     });
     const key = values.join('\u0000');
     let s = this.series.get(key);
-    if (!s) this.series.set(key, (s = { values, counts: new Array<number>(this.buckets.length).fill(0), sum: 0, count: 0 }));
+    if (!s)
+      this.series.set(key, (s = { values, counts: new Array<number>(this.buckets.length).fill(0), sum: 0, count: 0 }));
     for (let i = 0; i < this.buckets.length; i++) if (value <= this.buckets[i]!) s.counts[i]! += 1;
     s.sum += value;
     s.count += 1;
@@ -112,7 +115,9 @@ export class Histogram implements Metric {
       const s = this.series.get(k)!;
       // counts[] are already cumulative (each observation bumps every bucket it fits).
       for (let i = 0; i < this.buckets.length; i++) {
-        out.push(`${this.name}_bucket${labelText(this.labelNames, s.values, ['le', formatValue(this.buckets[i]!)])} ${s.counts[i]}`);
+        out.push(
+          `${this.name}_bucket${labelText(this.labelNames, s.values, ['le', formatValue(this.buckets[i]!)])} ${s.counts[i]}`,
+        );
       }
       out.push(`${this.name}_bucket${labelText(this.labelNames, s.values, ['le', '+Inf'])} ${s.count}`);
       out.push(`${this.name}_sum${labelText(this.labelNames, s.values)} ${formatValue(s.sum)}`);
@@ -167,7 +172,16 @@ export class Gauge implements Metric {
 
   expose(): string {
     const out = [`# HELP ${this.name} ${escapeHelp(this.help)}`, `# TYPE ${this.name} ${this.type}`];
-    const rows = [...this.collect()].map(([labels, v]) => [labelText(this.labelNames, this.labelNames.map((n) => labels[n] ?? '')), v] as const);
+    const rows = [...this.collect()].map(
+      ([labels, v]) =>
+        [
+          labelText(
+            this.labelNames,
+            this.labelNames.map((n) => labels[n] ?? ''),
+          ),
+          v,
+        ] as const,
+    );
     rows.sort((a, b) => (a[0] < b[0] ? -1 : a[0] > b[0] ? 1 : 0));
     for (const [l, v] of rows) out.push(`${this.name}${l} ${formatValue(v)}`);
     return out.join('\n') + '\n';
@@ -177,7 +191,9 @@ export class Gauge implements Metric {
 /** The process's memory as the daemon's memory targets are stated (RSS) and as V8 sees it. */
 export function processMemoryGauges(): Gauge[] {
   return [
-    new Gauge('vhostplug_process_resident_memory_bytes', 'Resident set size of the daemon process.', [], () => [[{}, process.memoryUsage().rss]]),
+    new Gauge('vhostplug_process_resident_memory_bytes', 'Resident set size of the daemon process.', [], () => [
+      [{}, process.memoryUsage().rss],
+    ]),
     new Gauge('vhostplug_nodejs_heap_bytes', 'V8 heap: used, total (allocated) and limit.', ['kind'], () => {
       const m = process.memoryUsage();
       return [
@@ -221,7 +237,11 @@ export type RequestResult = 'success' | 'bad_request' | 'pod_gone' | 'timeout' |
 export class CniMetrics {
   readonly registry = new MetricsRegistry();
   readonly requests = this.registry.register(
-    new Histogram('vhostplug_cni_request_duration_seconds', 'Duration of CNI requests by command (ADD, DEL) and result.', ['command', 'result']),
+    new Histogram(
+      'vhostplug_cni_request_duration_seconds',
+      'Duration of CNI requests by command (ADD, DEL) and result.',
+      ['command', 'result'],
+    ),
   );
   readonly phases = this.registry.register(
     new Histogram(
@@ -231,9 +251,15 @@ export class CniMetrics {
     ),
   );
   readonly waits = this.registry.register(
-    new Histogram('vhostplug_kuryr_wait_duration_seconds', 'Time a Kuryr ADD waited for its KuryrPort (stage=kuryrport) and for active VIFs (stage=active).', ['stage']),
+    new Histogram(
+      'vhostplug_kuryr_wait_duration_seconds',
+      'Time a Kuryr ADD waited for its KuryrPort (stage=kuryrport) and for active VIFs (stage=active).',
+      ['stage'],
+    ),
   );
-  readonly events = this.registry.register(new Counter('vhostplug_kuryr_events_total', 'Kubernetes Events emitted, by reason.', ['reason']));
+  readonly events = this.registry.register(
+    new Counter('vhostplug_kuryr_events_total', 'Kubernetes Events emitted, by reason.', ['reason']),
+  );
 
   constructor() {
     for (const g of processMemoryGauges()) this.registry.register(g);
@@ -245,12 +271,16 @@ export class CniMetrics {
    */
   observePools(stats: () => readonly PoolStats[]): void {
     this.registry.register(
-      new Gauge('vhostplug_pool_ports', 'Warm client-mode ports per pooled bridge: ready, being created, and the configured size.', ['bridge', 'state'], () =>
-        stats().flatMap((p) => [
-          [{ bridge: p.bridge, state: 'available' }, p.available] as [Record<string, string>, number],
-          [{ bridge: p.bridge, state: 'creating' }, p.creating] as [Record<string, string>, number],
-          [{ bridge: p.bridge, state: 'size' }, p.size] as [Record<string, string>, number],
-        ]),
+      new Gauge(
+        'vhostplug_pool_ports',
+        'Warm client-mode ports per pooled bridge: ready, being created, and the configured size.',
+        ['bridge', 'state'],
+        () =>
+          stats().flatMap((p) => [
+            [{ bridge: p.bridge, state: 'available' }, p.available] as [Record<string, string>, number],
+            [{ bridge: p.bridge, state: 'creating' }, p.creating] as [Record<string, string>, number],
+            [{ bridge: p.bridge, state: 'size' }, p.size] as [Record<string, string>, number],
+          ]),
       ),
     );
     this.registry.register(
@@ -258,7 +288,11 @@ export class CniMetrics {
         'vhostplug_pool_takes_total',
         'Client-mode plugs that found a ready pool port (hit) or an empty pool (miss).',
         ['bridge', 'result'],
-        () => stats().flatMap((p) => [[{ bridge: p.bridge, result: 'hit' }, p.hits] as [Record<string, string>, number], [{ bridge: p.bridge, result: 'miss' }, p.misses] as [Record<string, string>, number]]),
+        () =>
+          stats().flatMap((p) => [
+            [{ bridge: p.bridge, result: 'hit' }, p.hits] as [Record<string, string>, number],
+            [{ bridge: p.bridge, result: 'miss' }, p.misses] as [Record<string, string>, number],
+          ]),
         'counter',
       ),
     );
@@ -267,7 +301,11 @@ export class CniMetrics {
         'vhostplug_pool_refills_total',
         'Pool refill transactions by result.',
         ['bridge', 'result'],
-        () => stats().flatMap((p) => [[{ bridge: p.bridge, result: 'ok' }, p.refills] as [Record<string, string>, number], [{ bridge: p.bridge, result: 'error' }, p.refillErrors] as [Record<string, string>, number]]),
+        () =>
+          stats().flatMap((p) => [
+            [{ bridge: p.bridge, result: 'ok' }, p.refills] as [Record<string, string>, number],
+            [{ bridge: p.bridge, result: 'error' }, p.refillErrors] as [Record<string, string>, number],
+          ]),
         'counter',
       ),
     );
@@ -323,7 +361,9 @@ export interface DaemonEventSource {
  * API: requests by command and result, and the plug phases (driver label `daemon`).
  */
 export function observeDaemon(daemon: DaemonEventSource, metrics: CniMetrics): void {
-  daemon.on('request', (o) => metrics.request(o.command, o.exitCode === 0 ? 'success' : resultOfCniCode(o.code ?? 999), o.ms / 1000));
+  daemon.on('request', (o) =>
+    metrics.request(o.command, o.exitCode === 0 ? 'success' : resultOfCniCode(o.code ?? 999), o.ms / 1000),
+  );
   daemon.on('phase', (ev) => {
     const phase = DAEMON_PHASES[ev.phase];
     if (phase && ev.ms > 0) metrics.phases.observe({ driver: 'daemon', phase }, ev.ms / 1000);
@@ -340,7 +380,11 @@ export interface MetricsServer {
 }
 
 /** Serves `GET /metrics` on host:port (port 0 picks a free one). */
-export async function startMetricsServer(opts: { port: number; host?: string; metrics: { expose(): string } }): Promise<MetricsServer> {
+export async function startMetricsServer(opts: {
+  port: number;
+  host?: string;
+  metrics: { expose(): string };
+}): Promise<MetricsServer> {
   const host = opts.host ?? '0.0.0.0';
   const server = http.createServer((req, res) => {
     const url = (req.url ?? '/').split('?')[0];
@@ -349,7 +393,9 @@ export async function startMetricsServer(opts: { port: number; host?: string; me
       return;
     }
     if (req.method !== 'GET' && req.method !== 'HEAD') {
-      res.writeHead(405, { 'Content-Type': 'text/plain; charset=utf-8', Allow: 'GET, HEAD' }).end('method not allowed\n');
+      res
+        .writeHead(405, { 'Content-Type': 'text/plain; charset=utf-8', Allow: 'GET, HEAD' })
+        .end('method not allowed\n');
       return;
     }
     const body = opts.metrics.expose();

@@ -154,10 +154,20 @@ export class NodeCapacityAdvertiser {
       this.advertised = value;
       this.patches++;
       this.ok();
-      this.log.info('capacity: node resource advertised', { node: nodeName, resource: VHOSTUSER_RESOURCE, value, limit: this.opts.budget.limit.limit, source: this.opts.budget.limit.source });
+      this.log.info('capacity: node resource advertised', {
+        node: nodeName,
+        resource: VHOSTUSER_RESOURCE,
+        value,
+        limit: this.opts.budget.limit.limit,
+        source: this.opts.budget.limit.source,
+      });
     } catch (err) {
       this.lastError = (err as Error).message;
-      this.log.warn('capacity: cannot update the node resource; retrying', { node: nodeName, error: err, retryInMs: this.retryMs });
+      this.log.warn('capacity: cannot update the node resource; retrying', {
+        node: nodeName,
+        error: err,
+        retryInMs: this.retryMs,
+      });
       clearTimeout(this.retry);
       this.retry = setTimeout(() => void this.sync(true), this.retryMs);
       this.retry.unref();

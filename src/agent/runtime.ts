@@ -35,7 +35,10 @@ function resolveId(name: string | null, file: string, option: string): number | 
     if (f[0] === name && f[2] !== undefined && /^\d+$/.test(f[2])) return Number(f[2]);
   }
   const [section, opt] = option.slice(1).split('] ');
-  throw new ConfigError(`no such ${file.endsWith('group') ? 'group' : 'user'} "${name}" in ${file}`, { section, option: opt });
+  throw new ConfigError(`no such ${file.endsWith('group') ? 'group' : 'user'} "${name}" in ${file}`, {
+    section,
+    option: opt,
+  });
 }
 
 /** `[os_vif_ovs] ovs_vsctl_timeout` in ms; 0 means "wait forever" in os-vif, and a day is forever enough while keeping timers finite. */
@@ -117,10 +120,22 @@ export async function openRuntime(config: VhostplugConfig, opts: RuntimeOptions 
     cache: VSWITCH_CACHE,
   });
   const vswitch = new Vswitch(client, { allowDatapathChange: config.vhostplug.allow_datapath_change });
-  const vhostuser: VhostUserDriver = new VhostUserDriver(vswitch, { ...vhostUserOptions(config, log), pools: (bridge) => pools.get(bridge) });
+  const vhostuser: VhostUserDriver = new VhostUserDriver(vswitch, {
+    ...vhostUserOptions(config, log),
+    pools: (bridge) => pools.get(bridge),
+  });
   // Pool ports take slots of the driver's vhost-user port budget (DPDK's device table).
-  const pools: PoolSet = new PoolSet(vswitch, { ovsVhuPath: config.vhostuser.ovs_vhu_path, mtu: config.os_vif_ovs.network_device_mtu, timeoutMs: ackTimeoutMs(config), budget: vhostuser.budget, log });
-  const veth = new VethDriver(vswitch, { ...vethOptions(config, log), ...(opts.vethHostNetns ? { hostNetns: opts.vethHostNetns } : {}) });
+  const pools: PoolSet = new PoolSet(vswitch, {
+    ovsVhuPath: config.vhostuser.ovs_vhu_path,
+    mtu: config.os_vif_ovs.network_device_mtu,
+    timeoutMs: ackTimeoutMs(config),
+    budget: vhostuser.budget,
+    log,
+  });
+  const veth = new VethDriver(vswitch, {
+    ...vethOptions(config, log),
+    ...(opts.vethHostNetns ? { hostNetns: opts.vethHostNetns } : {}),
+  });
   const drivers = new DriverRegistry([vhostuser, veth]);
   return {
     config,

@@ -50,7 +50,8 @@ export interface BatchPoint {
 
 export async function runBatchBench(opts: BatchOptions = {}): Promise<BenchReport> {
   const sizes = [...new Set(opts.sizes ?? [1, 2, 4, 8, 16, 32, 64])].sort((a, b) => a - b);
-  if (sizes.some((b) => !Number.isInteger(b) || b < 1 || b > MAX_BATCH)) throw new RangeError(`batch sizes must be integers in [1, ${MAX_BATCH}]`);
+  if (sizes.some((b) => !Number.isInteger(b) || b < 1 || b > MAX_BATCH))
+    throw new RangeError(`batch sizes must be integers in [1, ${MAX_BATCH}]`);
   const ports = opts.ports ?? 1000;
   const samples = opts.samples ?? 20;
   const mode = opts.mode ?? 'server';
@@ -58,7 +59,10 @@ export async function runBatchBench(opts: BatchOptions = {}): Promise<BenchRepor
   try {
     await env.fillTo(ports);
     const floor = new Floor(env.client);
-    const specDriver = new VhostUserDriver(new Vswitch(env.client), { mountPoint: env.mount, ovsVhuPath: env.target.runDir });
+    const specDriver = new VhostUserDriver(new Vswitch(env.client), {
+      mountPoint: env.mount,
+      ovsVhuPath: env.target.runDir,
+    });
     type Rec = {
       add: LatencyRecorder;
       del: LatencyRecorder;
@@ -91,7 +95,10 @@ export async function runBatchBench(opts: BatchOptions = {}): Promise<BenchRepor
       const c1 = readCpu(sources);
       await settleVswitchd(env.client);
       const c2 = readCpu(sources);
-      const d = await floor.unplugMany(specs.map((s) => s.name), true);
+      const d = await floor.unplugMany(
+        specs.map((s) => s.name),
+        true,
+      );
       const c3 = readCpu(sources);
       await settleVswitchd(env.client);
       if (!rec) return;
@@ -108,7 +115,8 @@ export async function runBatchBench(opts: BatchOptions = {}): Promise<BenchRepor
     for (const b of sizes) await round(b); // warm-up, untimed
     const progress = new Progress('bench batch', samples);
     for (let i = 0; i < samples; i++) {
-      for (const b of sizes.slice(i % sizes.length).concat(sizes.slice(0, i % sizes.length))) await round(b, recs.get(b));
+      for (const b of sizes.slice(i % sizes.length).concat(sizes.slice(0, i % sizes.length)))
+        await round(b, recs.get(b));
       if (!opts.quiet) progress.tick(i + 1);
     }
     const series: SeriesResult[] = [];
@@ -119,10 +127,19 @@ export async function runBatchBench(opts: BatchOptions = {}): Promise<BenchRepor
       series.push(seriesOf(`add ${b} ports`, 'floor', 'add', labels, r.add, { phases: r.addPhases }));
       series.push(seriesOf(`delete ${b} ports`, 'floor', 'del', labels, r.del, { phases: r.delPhases }));
       series.push(seriesOf(`add ${b} ports, per port`, 'floor', 'add-per-port', labels, r.addPer, { cpu: r.addCpu }));
-      series.push(seriesOf(`delete ${b} ports, per port`, 'floor', 'del-per-port', labels, r.delPer, { cpu: r.delCpu }));
+      series.push(
+        seriesOf(`delete ${b} ports, per port`, 'floor', 'del-per-port', labels, r.delPer, { cpu: r.delCpu }),
+      );
       const addPer = r.addPer.summary().p50;
       const delPer = r.delPer.summary().p50;
-      const point: BatchPoint = { batch: b, addMs: r.add.summary().p50, delMs: r.del.summary().p50, addPerPortMs: addPer, delPerPortMs: delPer, cyclesPerSBound: round3(1000 / (addPer + delPer)) };
+      const point: BatchPoint = {
+        batch: b,
+        addMs: r.add.summary().p50,
+        delMs: r.del.summary().p50,
+        addPerPortMs: addPer,
+        delPerPortMs: delPer,
+        cyclesPerSBound: round3(1000 / (addPer + delPer)),
+      };
       const ac = r.addCpu.summary()['ovs-vswitchd'];
       const dc = r.delCpu.summary()['ovs-vswitchd'];
       if (ac && dc) {
@@ -141,7 +158,7 @@ export async function runBatchBench(opts: BatchOptions = {}): Promise<BenchRepor
       notes: [
         'each sample: B ports added in ONE transaction with the vswitchd acknowledgement (next_cfg bump, then cur_cfg), then deleted in one; vswitchd settled (untimed) between transactions',
         'rows: exactly those a vhostplug plug writes (src/bench/floor.ts); cyclesPerSBound = 1000 / (add + delete per port): the acknowledged churn ceiling at that batch size',
-        'cpuMs: CPU time per port from /proc/PID/task/*/schedstat (ovs-vswitchd without its PMD thread, ovsdb-server, this process): the cost that does not depend on the machine\'s load; cpuBoundCyclesPerS = 1000 / (vswitchd CPU per port added + deleted)',
+        "cpuMs: CPU time per port from /proc/PID/task/*/schedstat (ovs-vswitchd without its PMD thread, ovsdb-server, this process): the cost that does not depend on the machine's load; cpuBoundCyclesPerS = 1000 / (vswitchd CPU per port added + deleted)",
       ],
     };
   } finally {

@@ -94,7 +94,14 @@ export async function churnLoop(
     bucketMs?: number;
   },
 ): Promise<ChurnResult> {
-  const res: ChurnResult = { cycle: new LatencyRecorder(), plug: new LatencyRecorder(), unplug: new LatencyRecorder(), errors: 0, wallMs: 0, timeline: [] };
+  const res: ChurnResult = {
+    cycle: new LatencyRecorder(),
+    plug: new LatencyRecorder(),
+    unplug: new LatencyRecorder(),
+    errors: 0,
+    wallMs: 0,
+    timeline: [],
+  };
   const start = performance.now();
   const deadline = start + o.durationS * 1000;
   const timeline = new Timeline(start, o.bucketMs ?? Math.max(250, Math.min(1000, (o.durationS * 1000) / 20)));
@@ -106,7 +113,11 @@ export async function churnLoop(
   const sampler = setInterval(() => {
     const now = performance.now();
     timeline.noteRss(now, o.monitor?.rssMiB());
-    if (!o.quiet) progress.tick(o.cycles !== undefined ? done : Math.min(o.durationS, Math.floor((now - start) / 1000)), `${done} cycles`);
+    if (!o.quiet)
+      progress.tick(
+        o.cycles !== undefined ? done : Math.min(o.durationS, Math.floor((now - start) / 1000)),
+        `${done} cycles`,
+      );
   }, timeline.bucketMs);
   const run = async (slot: number) => {
     while (more()) {
@@ -147,7 +158,8 @@ export async function churnLoop(
 
 function driverWorker(driver: VhostUserDriver): ChurnWorker {
   return {
-    plug: async (vif, id) => void (await driver.connect({ vif, containerId: id, ifname: 'eth0', podUid: randomUUID() })),
+    plug: async (vif, id) =>
+      void (await driver.connect({ vif, containerId: id, ifname: 'eth0', podUid: randomUUID() })),
     unplug: async (_vif, id) => void (await driver.disconnect({ containerId: id, ifname: 'eth0' })),
   };
 }
@@ -163,7 +175,17 @@ function vsctlWorker(db: string, ack: boolean): ChurnWorker {
   const wait = ack ? [] : ['--no-wait'];
   return {
     plug: async (vif) => void (await exec('ovs-vsctl', [...wait, ...vsctlPlugArgs(db, vif, randomUUID())])),
-    unplug: async (vif) => void (await exec('ovs-vsctl', [...wait, '--timeout=120', `--db=${db}`, '--', '--if-exists', 'del-port', 'br-int', vif.vif_name!])),
+    unplug: async (vif) =>
+      void (await exec('ovs-vsctl', [
+        ...wait,
+        '--timeout=120',
+        `--db=${db}`,
+        '--',
+        '--if-exists',
+        'del-port',
+        'br-int',
+        vif.vif_name!,
+      ])),
   };
 }
 
@@ -175,17 +197,40 @@ function osVifWorker(osvif: OsVif): ChurnWorker {
 }
 
 /** Runs one via on the environment; the caller owns the environment. */
-async function runVia(via: ChurnVia, env: BenchEnv, o: Required<Pick<ChurnOptions, 'concurrency' | 'durationS' | 'mode' | 'ack'>> & ChurnOptions, notes: string[]): Promise<ChurnResult | undefined> {
-  const loop = { concurrency: o.concurrency, durationS: o.durationS, cycles: o.cycles, mode: o.mode, mount: env.mount, label: via, quiet: o.quiet };
+async function runVia(
+  via: ChurnVia,
+  env: BenchEnv,
+  o: Required<Pick<ChurnOptions, 'concurrency' | 'durationS' | 'mode' | 'ack'>> & ChurnOptions,
+  notes: string[],
+): Promise<ChurnResult | undefined> {
+  const loop = {
+    concurrency: o.concurrency,
+    durationS: o.durationS,
+    cycles: o.cycles,
+    mode: o.mode,
+    mount: env.mount,
+    label: via,
+    quiet: o.quiet,
+  };
   if (via === 'driver') {
     const vswitch = new Vswitch(env.client);
-    const driver = new VhostUserDriver(vswitch, { mountPoint: env.mount, ovsVhuPath: env.target.runDir, waitForVswitchd: o.ack });
-    const r = await churnLoop(driverWorker(driver), { ...loop, monitor: new ProcessMonitor(process.pid, 'bench process (in-process driver)') });
+    const driver = new VhostUserDriver(vswitch, {
+      mountPoint: env.mount,
+      ovsVhuPath: env.target.runDir,
+      waitForVswitchd: o.ack,
+    });
+    const r = await churnLoop(driverWorker(driver), {
+      ...loop,
+      monitor: new ProcessMonitor(process.pid, 'bench process (in-process driver)'),
+    });
     return { ...r, batching: { ...vswitch.queue.stats } };
   }
   if (via === 'ovs-vsctl') return churnLoop(vsctlWorker(env.target.db, o.ack), loop);
   if (via === 'floor') {
-    const specDriver = new VhostUserDriver(new Vswitch(env.client), { mountPoint: env.mount, ovsVhuPath: env.target.runDir });
+    const specDriver = new VhostUserDriver(new Vswitch(env.client), {
+      mountPoint: env.mount,
+      ovsVhuPath: env.target.runDir,
+    });
     return churnLoop(floorWorker(new Floor(env.client), specDriver, o.ack), loop);
   }
   if (via === 'os-vif') {
@@ -196,7 +241,9 @@ async function runVia(via: ChurnVia, env: BenchEnv, o: Required<Pick<ChurnOption
     }
     const osvif = await OsVif.start(env.target.db);
     try {
-      notes.push('os-vif churn runs one os-vif process, one VIF at a time (its API is synchronous), whatever the concurrency');
+      notes.push(
+        'os-vif churn runs one os-vif process, one VIF at a time (its API is synchronous), whatever the concurrency',
+      );
       return await churnLoop(osVifWorker(osvif), { ...loop, concurrency: 1 });
     } finally {
       await osvif.close();
@@ -213,7 +260,13 @@ async function runVia(via: ChurnVia, env: BenchEnv, o: Required<Pick<ChurnOption
     if (!o.ack) notes.push(`${via}: the daemon always waits for ovs-vswitchd (--no-ack does not apply)`);
     daemon = await startBenchDaemon({ db: env.target.db, runDir: env.target.runDir, mount: env.mount });
     const worker = via === 'daemon' ? daemon.socketWorker(o.mode) : daemon.shimWorker(o.mode);
-    return await churnLoop(worker, { ...loop, monitor: new ProcessMonitor(daemon.pid, `vhostplug daemon (${via === 'daemon' ? 'requests on its socket' : 'requests through the shim'})`) });
+    return await churnLoop(worker, {
+      ...loop,
+      monitor: new ProcessMonitor(
+        daemon.pid,
+        `vhostplug daemon (${via === 'daemon' ? 'requests on its socket' : 'requests through the shim'})`,
+      ),
+    });
   } finally {
     await daemon?.stop();
   }
@@ -249,20 +302,37 @@ export async function runChurnBench(opts: ChurnOptions = {}): Promise<BenchRepor
     // Throughput against the floor's too: the share of what OVS sustains that each via reaches.
     const floorCycle = findSeries(series, 'floor', 'cycle');
     const ofFloor: Record<string, number> = {};
-    if (floorCycle?.throughputPerS) for (const s of series.filter((x) => x.op === 'cycle' && x.system !== 'floor')) ofFloor[s.system] = round3(s.throughputPerS / floorCycle.throughputPerS);
+    if (floorCycle?.throughputPerS)
+      for (const s of series.filter((x) => x.op === 'cycle' && x.system !== 'floor'))
+        ofFloor[s.system] = round3(s.throughputPerS / floorCycle.throughputPerS);
     const throughput: Record<string, number> = {};
     for (const s of series.filter((x) => x.op === 'cycle')) throughput[s.system] = s.throughputPerS;
     return {
       benchmark: 'churn',
-      command: opts.command ?? `vhostplug bench churn --concurrency ${o.concurrency} --duration ${o.durationS} --ports ${ports}`,
-      conditions: { ...(await env.conditions()), ports, concurrency: o.concurrency, durationS: o.durationS, cycles: opts.cycles, mode: o.mode, ack: o.ack, loadavgStart: load0 },
+      command:
+        opts.command ??
+        `vhostplug bench churn --concurrency ${o.concurrency} --duration ${o.durationS} --ports ${ports}`,
+      conditions: {
+        ...(await env.conditions()),
+        ports,
+        concurrency: o.concurrency,
+        durationS: o.durationS,
+        cycles: opts.cycles,
+        mode: o.mode,
+        ack: o.ack,
+        loadavgStart: load0,
+      },
       series,
       ratios,
       overFloor: overFloor(series, (s) => findSeries(series, 'floor', s.op)),
       timelines,
       process: Object.values(usage),
       targets: churnTargets(series, usage, ports, o.ack, timelines),
-      extra: { 'cycles per second': throughput, 'cycles per second, fraction of the floor': ofFloor, 'write queue (writers merged into transactions)': batching },
+      extra: {
+        'cycles per second': throughput,
+        'cycles per second, fraction of the floor': ofFloor,
+        'write queue (writers merged into transactions)': batching,
+      },
       notes,
     };
   } finally {
@@ -308,11 +378,19 @@ export function churnTargets(
   const dmn = findSeries(series, 'daemon', 'cycle');
   if (drv && dmn && drv.throughputPerS > 0) {
     const frac = round3(dmn.throughputPerS / drv.throughputPerS);
-    out.push({ target: 'churn through the daemon within 15 % of the driver (cycles/s)', measured: `${dmn.throughputPerS} vs ${drv.throughputPerS} cycles/s (${frac}x)`, met: frac >= 0.85 });
+    out.push({
+      target: 'churn through the daemon within 15 % of the driver (cycles/s)',
+      measured: `${dmn.throughputPerS} vs ${drv.throughputPerS} cycles/s (${frac}x)`,
+      met: frac >= 0.85,
+    });
   }
   for (const [via, u] of Object.entries(usage)) {
     const cycles = findSeries(series, via, 'cycle')?.summary.samples ?? 0;
-    out.push({ target: `RSS of the plugging process <= 100 MB (${u.role}, ${via})`, measured: `peak ${u.rssMiBPeak} MiB, ${u.rssMiBStart} → ${u.rssMiBEnd} MiB, ${ports} ports`, met: u.rssMiBPeak <= 100 });
+    out.push({
+      target: `RSS of the plugging process <= 100 MB (${u.role}, ${via})`,
+      measured: `peak ${u.rssMiBPeak} MiB, ${u.rssMiBStart} → ${u.rssMiBEnd} MiB, ${ports} ports`,
+      met: u.rssMiBPeak <= 100,
+    });
     const growth = rssGrowth(timelines[via] ?? []);
     if (growth !== undefined) {
       out.push({

@@ -35,7 +35,12 @@ Run "vhostplug bench help <scenario>" for its options.
     }
     const [name, ...rest] = argv;
     const sc = name ? scenarios[name] : undefined;
-    if (!sc) throw new UsageError(name ? `unknown scenario "${name}"; known: ${Object.keys(scenarios).join(', ')}` : `a scenario is required: ${Object.keys(scenarios).join(', ')}`);
+    if (!sc)
+      throw new UsageError(
+        name
+          ? `unknown scenario "${name}"; known: ${Object.keys(scenarios).join(', ')}`
+          : `a scenario is required: ${Object.keys(scenarios).join(', ')}`,
+      );
     if (rest.includes('--help') || rest.includes('-h')) {
       process.stdout.write(sc.usage.trim() + '\n');
       return 0;

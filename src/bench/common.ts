@@ -201,7 +201,11 @@ export class Progress {
     this.last = now;
     const width = 30;
     const filled = Math.round((done / this.total) * width);
-    process.stderr.write(`\r${this.label} [${'#'.repeat(filled)}${' '.repeat(width - filled)}] ${done}/${this.total} ${note}`.slice(0, 120).padEnd(100));
+    process.stderr.write(
+      `\r${this.label} [${'#'.repeat(filled)}${' '.repeat(width - filled)}] ${done}/${this.total} ${note}`
+        .slice(0, 120)
+        .padEnd(100),
+    );
     if (done >= this.total) process.stderr.write('\n');
   }
 }
@@ -249,14 +253,22 @@ export interface BenchEnv {
 /** Adds the PMD anchor when no port of the bridge needs a PMD; returns what the report says. */
 async function ensurePmdAnchor(client: OvsdbClient, mount: string): Promise<{ note: string; added: boolean }> {
   for (const iface of new VswitchRows(client.cache).interfaces()) {
-    if (PMD_TYPES.has(iface.type)) return { note: `none added: ${iface.name} (${iface.type}) keeps a PMD thread`, added: false };
+    if (PMD_TYPES.has(iface.type))
+      return { note: `none added: ${iface.name} (${iface.type}) keeps a PMD thread`, added: false };
   }
   const t = new Transaction();
-  const iface = t.insert('Interface', { name: PMD_ANCHOR, type: 'dpdkvhostuserclient', options: map({ 'vhost-server-path': path.join(mount, '.pmd-anchor.sock') }) });
+  const iface = t.insert('Interface', {
+    name: PMD_ANCHOR,
+    type: 'dpdkvhostuserclient',
+    options: map({ 'vhost-server-path': path.join(mount, '.pmd-anchor.sock') }),
+  });
   const port = t.insert('Port', { name: PMD_ANCHOR, interfaces: iface });
   t.mutate('Bridge', [['name', '==', 'br-int']], [['ports', 'insert', set(port)]]);
   await transactAcked(client, t.ops, { timeoutMs: 60_000 });
-  return { note: `${PMD_ANCHOR} (dpdkvhostuserclient, no server): keeps a PMD thread as a node's DPDK NIC does`, added: true };
+  return {
+    note: `${PMD_ANCHOR} (dpdkvhostuserclient, no server): keeps a PMD thread as a node's DPDK NIC does`,
+    added: true,
+  };
 }
 
 /** The PMD figures of the report, from the sandbox and the OVS's own other_config. */
@@ -308,7 +320,9 @@ export async function openBenchEnv(opts: TargetOptions & { mountPrefix?: string 
   const c = client;
   const m = mount;
   const sb = target.sandbox;
-  const info: TargetInfo = sb ? { private: true, db: target.db, sandboxDir: sb.dir, netns: sb.netns, dpdkPrefix: sb.dpdkPrefix } : { private: false, db: target.db };
+  const info: TargetInfo = sb
+    ? { private: true, db: target.db, sandboxDir: sb.dir, netns: sb.netns, dpdkPrefix: sb.dpdkPrefix }
+    : { private: false, db: target.db };
   return {
     target,
     info,

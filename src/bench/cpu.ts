@@ -32,7 +32,10 @@ export function threadRunTime(pid: number | 'self', skip?: RegExp): RunTime | un
   for (const tid of tids) {
     try {
       if (skip && skip.test(fs.readFileSync(path.join(dir, tid, 'comm'), 'utf8').trim())) continue;
-      const [run, wait] = fs.readFileSync(path.join(dir, tid, 'schedstat'), 'utf8').split(' ').map(Number);
+      const [run, wait] = fs
+        .readFileSync(path.join(dir, tid, 'schedstat'), 'utf8')
+        .split(' ')
+        .map(Number);
       out.runNs += run ?? 0;
       out.waitNs += wait ?? 0;
     } catch {

@@ -18,14 +18,18 @@ import type { ChurnWorker } from './worker';
 
 /** The built CLI (`dist/cli/main.js`), from the sources (vitest) or from dist itself. */
 export function cliMainPath(): string {
-  return __filename.endsWith('.ts') ? path.resolve(__dirname, '../../dist/cli/main.js') : path.resolve(__dirname, '../cli/main.js');
+  return __filename.endsWith('.ts')
+    ? path.resolve(__dirname, '../../dist/cli/main.js')
+    : path.resolve(__dirname, '../cli/main.js');
 }
 
 /** Why the daemon (or the shim) cannot be benchmarked here, or undefined. */
 export function daemonUnavailable(via: 'daemon' | 'shim'): string | undefined {
   const main = cliMainPath();
-  if (!fs.existsSync(main) || !fs.existsSync(path.join(path.dirname(main), 'daemon.js'))) return `the built CLI with the daemon (${main}) is missing: run npm run build`;
-  if (via === 'shim' && !fs.existsSync(cniShimPath())) return `the shim ${cniShimPath()} is not built (npm run build:native)`;
+  if (!fs.existsSync(main) || !fs.existsSync(path.join(path.dirname(main), 'daemon.js')))
+    return `the built CLI with the daemon (${main}) is missing: run npm run build`;
+  if (via === 'shim' && !fs.existsSync(cniShimPath()))
+    return `the shim ${cniShimPath()} is not built (npm run build:native)`;
   return undefined;
 }
 
@@ -47,11 +51,23 @@ export function benchPodUid(id: string): string {
 
 /** The netconf a runtime would pass (standalone, no IPAM). */
 export function benchNetconf(mode: 'server' | 'client', socket: string): string {
-  return JSON.stringify({ cniVersion: '1.1.0', name: 'bench-net', type: 'vhostplug', mode, bridge: 'br-int', mtu: 1500, ipam: {}, daemonSocket: socket });
+  return JSON.stringify({
+    cniVersion: '1.1.0',
+    name: 'bench-net',
+    type: 'vhostplug',
+    mode,
+    bridge: 'br-int',
+    mtu: 1500,
+    ipam: {},
+    daemonSocket: socket,
+  });
 }
 
 function ok(res: ShimResponse, what: string): void {
-  if (res.exitCode !== 0) throw new Error(`${what}: exit ${res.exitCode}: ${res.stdout.slice(0, 300)}${res.stderr ? ` ${res.stderr.slice(0, 200)}` : ''}`);
+  if (res.exitCode !== 0)
+    throw new Error(
+      `${what}: exit ${res.exitCode}: ${res.stdout.slice(0, 300)}${res.stderr ? ` ${res.stderr.slice(0, 200)}` : ''}`,
+    );
 }
 
 /** Runs the shim with exactly the CNI environment and the netconf on stdin. */
@@ -64,7 +80,9 @@ function runShim(env: Record<string, string>, stdin: string): Promise<ShimRespon
     child.stderr.on('data', (c: Buffer) => err.push(c));
     child.stdin.on('error', () => undefined);
     child.on('error', reject);
-    child.on('close', (code) => resolve({ exitCode: code ?? -1, stdout: Buffer.concat(out).toString(), stderr: Buffer.concat(err).toString() }));
+    child.on('close', (code) =>
+      resolve({ exitCode: code ?? -1, stdout: Buffer.concat(out).toString(), stderr: Buffer.concat(err).toString() }),
+    );
     child.stdin.end(stdin);
   });
 }
@@ -81,14 +99,39 @@ export async function startBenchDaemon(o: { db: string; runDir: string; mount: s
   const conf = path.join(root, 'kuryr.conf');
   fs.writeFileSync(
     conf,
-    ['[vhostuser]', `mount_point = ${o.mount}`, `ovs_vhu_path = ${o.runDir}`, '[os_vif_ovs]', `ovsdb_connection = ${o.db}`, '[vhostplug]', `state_dir = ${path.join(root, 'state')}`, `daemon_socket = ${socket}`, ''].join('\n'),
+    [
+      '[vhostuser]',
+      `mount_point = ${o.mount}`,
+      `ovs_vhu_path = ${o.runDir}`,
+      '[os_vif_ovs]',
+      `ovsdb_connection = ${o.db}`,
+      '[vhostplug]',
+      `state_dir = ${path.join(root, 'state')}`,
+      `daemon_socket = ${socket}`,
+      '',
+    ].join('\n'),
   );
   // The daemon as shipped: the V8 heap settings of deploy/daemonset.yaml (src/agent/heap.ts).
   // VHP_BENCH_DAEMON_NODE_ARGS: extra node flags for the daemon (e.g. `--cpu-prof --cpu-prof-dir=DIR`, which NODE_OPTIONS refuses).
   const extra = (process.env.VHP_BENCH_DAEMON_NODE_ARGS ?? '').split(' ').filter(Boolean);
-  const child: ChildProcess = spawn(process.execPath, [...DAEMON_V8_FLAGS, ...extra, cliMainPath(), 'daemon', '--config', conf, '--reconcile-interval', '0', '--log-level', 'warn'], {
-    stdio: ['ignore', 'ignore', 'pipe'],
-  });
+  const child: ChildProcess = spawn(
+    process.execPath,
+    [
+      ...DAEMON_V8_FLAGS,
+      ...extra,
+      cliMainPath(),
+      'daemon',
+      '--config',
+      conf,
+      '--reconcile-interval',
+      '0',
+      '--log-level',
+      'warn',
+    ],
+    {
+      stdio: ['ignore', 'ignore', 'pipe'],
+    },
+  );
   let stderr = '';
   child.stderr!.on('data', (d: Buffer) => {
     stderr = (stderr + d.toString()).slice(-4000);
@@ -121,7 +164,13 @@ export async function startBenchDaemon(o: { db: string; runDir: string; mount: s
   };
   const env = (cmd: string, id: string, netns?: string): Record<string, string> => {
     // K8S_POD_UID as kubelet passes it: the per-pod layout (the default) names the pod's directory after it.
-    const e: Record<string, string> = { CNI_COMMAND: cmd, CNI_CONTAINERID: id, CNI_IFNAME: 'net1', CNI_PATH: '/usr/lib/cni', CNI_ARGS: `K8S_POD_UID=${benchPodUid(id)}` };
+    const e: Record<string, string> = {
+      CNI_COMMAND: cmd,
+      CNI_CONTAINERID: id,
+      CNI_IFNAME: 'net1',
+      CNI_PATH: '/usr/lib/cni',
+      CNI_ARGS: `K8S_POD_UID=${benchPodUid(id)}`,
+    };
     if (netns) e.CNI_NETNS = netns;
     return e;
   };
@@ -129,9 +178,13 @@ export async function startBenchDaemon(o: { db: string; runDir: string; mount: s
     pid: child.pid!,
     socket,
     socketWorker: (mode) => ({
-      plug: async (_vif, id) => ok(await callShimDaemon(socket, { env: env('ADD', id, netnsOf(id)), stdin: netconfs[mode] }), 'ADD'),
+      plug: async (_vif, id) =>
+        ok(await callShimDaemon(socket, { env: env('ADD', id, netnsOf(id)), stdin: netconfs[mode] }), 'ADD'),
       unplug: async (_vif, id) => {
-        ok(await callShimDaemon(socket, { env: env('DEL', id, path.join(netnsDir, id)), stdin: netconfs[mode] }), 'DEL');
+        ok(
+          await callShimDaemon(socket, { env: env('DEL', id, path.join(netnsDir, id)), stdin: netconfs[mode] }),
+          'DEL',
+        );
         fs.rmSync(path.join(netnsDir, id), { force: true });
       },
     }),

@@ -74,8 +74,18 @@ OVS. --keep leaves the sandbox directory for inspection.
       if (!health.ok) throw new Error(health.problems.join('; '));
 
       out(`[3/5] plugging two vhost-user VIFs (mount point ${mount}):`);
-      const a = await driver.connect({ vif: vif('server', mount), containerId: 'demo-pod-a', ifname: 'eth0', podUid: randomUUID() });
-      const b = await driver.connect({ vif: vif('client', mount), containerId: 'demo-pod-b', ifname: 'eth0', podUid: randomUUID() });
+      const a = await driver.connect({
+        vif: vif('server', mount),
+        containerId: 'demo-pod-a',
+        ifname: 'eth0',
+        podUid: randomUUID(),
+      });
+      const b = await driver.connect({
+        vif: vif('client', mount),
+        containerId: 'demo-pod-b',
+        ifname: 'eth0',
+        podUid: randomUUID(),
+      });
       for (const r of [a, b]) {
         out(`      ${r.mode.padEnd(6)} mode  ${r.vifName}  plugged in ${ms(r.timings.totalMs)} (${phases(r)})`);
         out(`                    socket ${r.socketPath}`);
@@ -93,7 +103,9 @@ OVS. --keep leaves the sandbox directory for inspection.
         for (const [i, p] of pmds.entries()) {
           const [st] = await p.stats();
           const r = i === 0 ? a : b;
-          out(`      ${r.mode.padEnd(6)} mode  ${r.vifName}  RX ${st?.rxPackets ?? 0} packets, TX ${st?.txPackets ?? 0} packets`);
+          out(
+            `      ${r.mode.padEnd(6)} mode  ${r.vifName}  RX ${st?.rxPackets ?? 0} packets, TX ${st?.txPackets ?? 0} packets`,
+          );
         }
         await Promise.all(pmds.splice(0).map((p) => p.stop()));
       } else {
@@ -117,18 +129,34 @@ OVS. --keep leaves the sandbox directory for inspection.
           const name = `vsctl${i}`;
           const opt = mode === 'server' ? [`options:vhost-server-path=${mount}/${name}`] : [];
           const s = performance.now();
-          await exec('ovs-vsctl', [`--db=${sb.db}`, 'add-port', 'br-int', name, '--', 'set', 'Interface', name, `type=${mode === 'server' ? 'dpdkvhostuserclient' : 'dpdkvhostuser'}`, ...opt]);
+          await exec('ovs-vsctl', [
+            `--db=${sb.db}`,
+            'add-port',
+            'br-int',
+            name,
+            '--',
+            'set',
+            'Interface',
+            name,
+            `type=${mode === 'server' ? 'dpdkvhostuserclient' : 'dpdkvhostuser'}`,
+            ...opt,
+          ]);
           vsctl.record(performance.now() - s);
           await exec('ovs-vsctl', [`--db=${sb.db}`, 'del-port', 'br-int', name]);
         }
         const p = plug.summary();
         const u = unplug.summary();
         const v = vsctl.summary();
-        out(`      ${mode.padEnd(6)} mode  plug p50 ${ms(p.p50)}, p99 ${ms(p.p99)}; unplug p50 ${ms(u.p50)}, p99 ${ms(u.p99)}; ` + `ovs-vsctl add-port p50 ${ms(v.p50)}`);
+        out(
+          `      ${mode.padEnd(6)} mode  plug p50 ${ms(p.p50)}, p99 ${ms(p.p99)}; unplug p50 ${ms(u.p50)}, p99 ${ms(u.p99)}; ` +
+            `ovs-vsctl add-port p50 ${ms(v.p50)}`,
+        );
       }
       const left = sb.vsctl('list-ports', 'br-int').trim();
       const files = fs.readdirSync(mount);
-      out(`\nunplugged everything: ${left ? `ports left: ${left}` : 'no port'} on br-int, ${files.length ? `files left: ${files.join(' ')}` : 'no file'} in the mount point`);
+      out(
+        `\nunplugged everything: ${left ? `ports left: ${left}` : 'no port'} on br-int, ${files.length ? `files left: ${files.join(' ')}` : 'no file'} in the mount point`,
+      );
     } finally {
       await Promise.all(pmds.map((p) => p.stop()));
       client?.close();

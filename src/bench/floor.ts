@@ -33,7 +33,12 @@ export interface FloorSample {
  * The port a vhostplug plug of `vif` writes, as the driver builds it (same external_ids,
  * options, MTU), for an attachment `containerId`/eth0 of pod `podUid`.
  */
-export function floorPortSpec(driver: VhostUserDriver, vif: VIFVHostUser, containerId: string, podUid: string = randomUUID()): PortSpec {
+export function floorPortSpec(
+  driver: VhostUserDriver,
+  vif: VIFVHostUser,
+  containerId: string,
+  podUid: string = randomUUID(),
+): PortSpec {
   const vifName = vif.vif_name!;
   const att: VhostUserAttachment = {
     containerId,

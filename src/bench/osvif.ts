@@ -17,7 +17,8 @@ export const OSVIF_DRIVER_SCRIPT = path.resolve(__dirname, '../../scripts/osvif-
 /** Why os-vif cannot run here, or undefined when it can. */
 export function osVifUnavailable(): string | undefined {
   if (!fs.existsSync(DEBIAN_PYTHON)) return `${DEBIAN_PYTHON} not found`;
-  if (!fs.existsSync('/usr/lib/python3/dist-packages/os_vif')) return 'python3-os-vif is not installed (apt-get install python3-os-vif)';
+  if (!fs.existsSync('/usr/lib/python3/dist-packages/os_vif'))
+    return 'python3-os-vif is not installed (apt-get install python3-os-vif)';
   return undefined;
 }
 
@@ -54,7 +55,9 @@ export class OsVif {
     const lines = readline.createInterface({ input: child.stdout });
     const first = await new Promise<string>((resolve, reject) => {
       lines.once('line', resolve);
-      child.once('exit', (code) => reject(new OsVifError(`driver exited with ${code} before it was ready: ${stderr.slice(-2000)}`)));
+      child.once('exit', (code) =>
+        reject(new OsVifError(`driver exited with ${code} before it was ready: ${stderr.slice(-2000)}`)),
+      );
     });
     const ready = JSON.parse(first) as { ready?: boolean; init_ms?: number };
     if (!ready.ready) throw new OsVifError(`unexpected first line ${first}`);

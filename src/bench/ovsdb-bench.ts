@@ -22,7 +22,15 @@ import { VhostUserDriver } from '../binding/vhostuser';
 import { exec, openBenchEnv, Progress, type TargetOptions } from './common';
 import { Floor, floorPortSpec } from './floor';
 import { makeVif } from './vifs';
-import { findSeries, overFloor, ratiosAgainst, recordPhases, seriesOf, type BenchReport, type SeriesResult } from './report';
+import {
+  findSeries,
+  overFloor,
+  ratiosAgainst,
+  recordPhases,
+  seriesOf,
+  type BenchReport,
+  type SeriesResult,
+} from './report';
 import { LatencyRecorder } from './stats';
 
 /** Quiet time after vswitchd's acknowledgement before the next timed call. */
@@ -56,7 +64,14 @@ function addOps(bridge: string, name: string, dir: string): Operation[] {
 }
 
 function delOps(portUuid: string): Operation[] {
-  return [{ op: 'mutate', table: 'Bridge', where: [['ports', 'includes', ['uuid', portUuid]]], mutations: [['ports', 'delete', set(['uuid', portUuid])]] }];
+  return [
+    {
+      op: 'mutate',
+      table: 'Bridge',
+      where: [['ports', 'includes', ['uuid', portUuid]]],
+      mutations: [['ports', 'delete', set(['uuid', portUuid])]],
+    },
+  ];
 }
 
 const ackLabel = (ack: boolean) => (ack ? 'ack' : 'no-ack');
@@ -75,7 +90,10 @@ export async function runOvsdbBench(opts: OvsdbBenchOptions = {}): Promise<Bench
     net = await OvsdbClient.connect(env.target.db, { transport: 'net', cache: VSWITCH_CACHE });
     await env.fillTo(ports);
     const floor = new Floor(native);
-    const specDriver = new VhostUserDriver(new Vswitch(native), { mountPoint: env.mount, ovsVhuPath: env.target.runDir });
+    const specDriver = new VhostUserDriver(new Vswitch(native), {
+      mountPoint: env.mount,
+      ovsVhuPath: env.target.runDir,
+    });
     const vsctlDb = `--db=${env.target.db}`;
     const dir = env.mount;
     // Untimed, between two timed calls: vswitchd applies the change (ack), then a quiet
@@ -87,16 +105,33 @@ export async function runOvsdbBench(opts: OvsdbBenchOptions = {}): Promise<Bench
         .catch(() => undefined)
         .then(() => new Promise((r) => setTimeout(r, SETTLE_QUIET_MS)));
 
-    type Run = { system: OvsdbSystem; ack: boolean; add: LatencyRecorder; del: LatencyRecorder; addPhases: Map<string, LatencyRecorder>; delPhases: Map<string, LatencyRecorder> };
+    type Run = {
+      system: OvsdbSystem;
+      ack: boolean;
+      add: LatencyRecorder;
+      del: LatencyRecorder;
+      addPhases: Map<string, LatencyRecorder>;
+      delPhases: Map<string, LatencyRecorder>;
+    };
     const runs: Run[] = [];
     for (const ack of acks) {
       for (const system of systems) {
         if (ack && system === 'ovsdb-client') continue;
-        runs.push({ system, ack, add: new LatencyRecorder(), del: new LatencyRecorder(), addPhases: new Map(), delPhases: new Map() });
+        runs.push({
+          system,
+          ack,
+          add: new LatencyRecorder(),
+          del: new LatencyRecorder(),
+          addPhases: new Map(),
+          delPhases: new Map(),
+        });
       }
     }
-    if (acks.includes(true) && systems.includes('ovsdb-client')) notes.push('ovsdb-client transact cannot wait for vswitchd: no-ack rounds only');
-    notes.push('floor: the rows a vhostplug plug writes (bridge wait, Interface with os-vif and ownership external_ids, mtu_request, options; Port; Bridge.ports); native/net/ovsdb-client: a minimal 3-op add-port; ovs-vsctl: add-port + set Interface type/options');
+    if (acks.includes(true) && systems.includes('ovsdb-client'))
+      notes.push('ovsdb-client transact cannot wait for vswitchd: no-ack rounds only');
+    notes.push(
+      'floor: the rows a vhostplug plug writes (bridge wait, Interface with os-vif and ownership external_ids, mtu_request, options; Port; Bridge.ports); native/net/ovsdb-client: a minimal 3-op add-port; ovs-vsctl: add-port + set Interface type/options',
+    );
 
     /** One add+del of a system; returns the two durations and the floor's phases. */
     const once = async (r: Run, name: string): Promise<void> => {
@@ -122,16 +157,36 @@ export async function runOvsdbBench(opts: OvsdbBenchOptions = {}): Promise<Bench
         r.del.record(performance.now() - t0);
       } else if (r.system === 'ovsdb-client') {
         let t0 = performance.now();
-        const out = await exec('ovsdb-client', ['transact', env.target.db, JSON.stringify(['Open_vSwitch', ...addOps(bridge, name, dir)])]);
+        const out = await exec('ovsdb-client', [
+          'transact',
+          env.target.db,
+          JSON.stringify(['Open_vSwitch', ...addOps(bridge, name, dir)]),
+        ]);
         r.add.record(performance.now() - t0);
         await settle();
         const res = JSON.parse(out) as { uuid?: [string, string] }[];
         t0 = performance.now();
-        await exec('ovsdb-client', ['transact', env.target.db, JSON.stringify(['Open_vSwitch', ...delOps(res[1]!.uuid![1])])]);
+        await exec('ovsdb-client', [
+          'transact',
+          env.target.db,
+          JSON.stringify(['Open_vSwitch', ...delOps(res[1]!.uuid![1])]),
+        ]);
         r.del.record(performance.now() - t0);
       } else {
         let t0 = performance.now();
-        await exec('ovs-vsctl', [vsctlDb, ...wait, 'add-port', bridge, name, '--', 'set', 'Interface', name, 'type=dpdkvhostuserclient', `options:vhost-server-path=${dir}/${name}`]);
+        await exec('ovs-vsctl', [
+          vsctlDb,
+          ...wait,
+          'add-port',
+          bridge,
+          name,
+          '--',
+          'set',
+          'Interface',
+          name,
+          'type=dpdkvhostuserclient',
+          `options:vhost-server-path=${dir}/${name}`,
+        ]);
         r.add.record(performance.now() - t0);
         await settle();
         t0 = performance.now();
@@ -152,8 +207,12 @@ export async function runOvsdbBench(opts: OvsdbBenchOptions = {}): Promise<Bench
     const series: SeriesResult[] = [];
     for (const r of runs) {
       const labels = { ack: r.ack, ports };
-      series.push(seriesOf(`${r.system} ${ackLabel(r.ack)} add`, r.system, 'add', labels, r.add, { phases: r.addPhases }));
-      series.push(seriesOf(`${r.system} ${ackLabel(r.ack)} del`, r.system, 'del', labels, r.del, { phases: r.delPhases }));
+      series.push(
+        seriesOf(`${r.system} ${ackLabel(r.ack)} add`, r.system, 'add', labels, r.add, { phases: r.addPhases }),
+      );
+      series.push(
+        seriesOf(`${r.system} ${ackLabel(r.ack)} del`, r.system, 'del', labels, r.del, { phases: r.delPhases }),
+      );
     }
     return {
       benchmark: 'ovsdb',

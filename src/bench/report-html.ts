@@ -12,7 +12,18 @@ export function escapeXml(s: string): string {
 }
 
 /** A colour-blind-safe palette (Okabe-Ito), then greys. */
-const PALETTE = ['#0072B2', '#D55E00', '#009E73', '#CC79A7', '#E69F00', '#56B4E9', '#000000', '#F0E442', '#666666', '#999999'];
+const PALETTE = [
+  '#0072B2',
+  '#D55E00',
+  '#009E73',
+  '#CC79A7',
+  '#E69F00',
+  '#56B4E9',
+  '#000000',
+  '#F0E442',
+  '#666666',
+  '#999999',
+];
 
 export interface PlotLine {
   name: string;
@@ -89,14 +100,28 @@ export function svgPlot(lines: PlotLine[], o: PlotOptions): string {
     yHi = 10 ** Math.ceil(Math.log10(ys.length ? Math.max(...ys) * 1.001 : 1));
     if (yHi <= yLo) yHi = yLo * 10;
   }
-  const X = (x: number) => m.l + (o.logX ? (Math.log10(Math.max(x, xLo)) - Math.log10(xLo)) / (Math.log10(xHi) - Math.log10(xLo)) : (x - xLo) / (xHi - xLo)) * plotW;
+  const X = (x: number) =>
+    m.l +
+    (o.logX
+      ? (Math.log10(Math.max(x, xLo)) - Math.log10(xLo)) / (Math.log10(xHi) - Math.log10(xLo))
+      : (x - xLo) / (xHi - xLo)) *
+      plotW;
   const Y = (y: number) =>
-    m.t + plotH - (o.logY ? (Math.log10(Math.max(y, yLo)) - Math.log10(yLo)) / (Math.log10(yHi) - Math.log10(yLo)) : (y - yLo) / (yHi - yLo || 1)) * plotH;
+    m.t +
+    plotH -
+    (o.logY
+      ? (Math.log10(Math.max(y, yLo)) - Math.log10(yLo)) / (Math.log10(yHi) - Math.log10(yLo))
+      : (y - yLo) / (yHi - yLo || 1)) *
+      plotH;
   const f = (v: number) => v.toFixed(1);
   const parts: string[] = [];
-  parts.push(`<svg xmlns="http://www.w3.org/2000/svg" width="${W}" height="${H}" viewBox="0 0 ${W} ${H}" font-family="sans-serif" font-size="12">`);
+  parts.push(
+    `<svg xmlns="http://www.w3.org/2000/svg" width="${W}" height="${H}" viewBox="0 0 ${W} ${H}" font-family="sans-serif" font-size="12">`,
+  );
   parts.push(`<rect width="${W}" height="${H}" fill="#ffffff"/>`);
-  parts.push(`<text x="${W / 2}" y="20" text-anchor="middle" font-size="14" font-weight="bold">${escapeXml(o.title)}</text>`);
+  parts.push(
+    `<text x="${W / 2}" y="20" text-anchor="middle" font-size="14" font-weight="bold">${escapeXml(o.title)}</text>`,
+  );
   // Grid and ticks.
   const xt = o.logX ? logTicks(xLo, xHi) : linearTicks(xLo, xHi);
   for (const v of xt) {
@@ -109,11 +134,15 @@ export function svgPlot(lines: PlotLine[], o: PlotOptions): string {
   }
   parts.push(`<rect x="${m.l}" y="${m.t}" width="${plotW}" height="${plotH}" fill="none" stroke="#333"/>`);
   parts.push(`<text x="${m.l + plotW / 2}" y="${m.t + plotH + 34}" text-anchor="middle">${escapeXml(o.xLabel)}</text>`);
-  parts.push(`<text transform="translate(16 ${m.t + plotH / 2}) rotate(-90)" text-anchor="middle">${escapeXml(o.yLabel)}</text>`);
+  parts.push(
+    `<text transform="translate(16 ${m.t + plotH / 2}) rotate(-90)" text-anchor="middle">${escapeXml(o.yLabel)}</text>`,
+  );
   // Lines.
   lines.forEach((l, i) => {
     const color = PALETTE[i % PALETTE.length]!;
-    const pts = l.points.filter((p) => Number.isFinite(p[0]) && Number.isFinite(p[1]) && (!o.logX || p[0] > 0) && (!o.logY || p[1] > 0));
+    const pts = l.points.filter(
+      (p) => Number.isFinite(p[0]) && Number.isFinite(p[1]) && (!o.logX || p[0] > 0) && (!o.logY || p[1] > 0),
+    );
     if (pts.length === 0) return;
     let d = '';
     pts.forEach(([x, y], j) => {
@@ -121,7 +150,9 @@ export function svgPlot(lines: PlotLine[], o: PlotOptions): string {
       else if (o.steps) d += `H${f(X(x))}V${f(Y(y))}`;
       else d += `L${f(X(x))},${f(Y(y))}`;
     });
-    parts.push(`<path d="${d}" fill="none" stroke="${color}" stroke-width="2"><title>${escapeXml(l.name)}</title></path>`);
+    parts.push(
+      `<path d="${d}" fill="none" stroke="${color}" stroke-width="2"><title>${escapeXml(l.name)}</title></path>`,
+    );
     // Legend, two columns under the plot.
     const lx = m.l + (i % 2) * (plotW / 2);
     const ly = m.t + plotH + 56 + 18 * Math.floor(i / 2);
@@ -136,12 +167,23 @@ export function svgPlot(lines: PlotLine[], o: PlotOptions): string {
 export function svgCdf(series: SeriesResult[], title: string): string {
   return svgPlot(
     series.map((s) => ({ name: `${s.name} (p50 ${s.summary.p50} ms)`, points: s.cdf })),
-    { title, xLabel: 'latency, ms (log scale)', yLabel: 'fraction of samples ≤ x', logX: true, yRange: [0, 1], steps: true },
+    {
+      title,
+      xLabel: 'latency, ms (log scale)',
+      yLabel: 'fraction of samples ≤ x',
+      logX: true,
+      yRange: [0, 1],
+      steps: true,
+    },
   );
 }
 
 /** Throughput, or p50/p99 latency, over time of one or more churn timelines. */
-export function svgTimeline(timelines: Record<string, TimelinePoint[]>, what: 'throughput' | 'latency', title: string): string {
+export function svgTimeline(
+  timelines: Record<string, TimelinePoint[]>,
+  what: 'throughput' | 'latency',
+  title: string,
+): string {
   const lines: PlotLine[] = [];
   for (const [name, pts] of Object.entries(timelines)) {
     if (what === 'throughput') lines.push({ name, points: pts.map((p) => [p.t, p.throughputPerS]) });
@@ -163,8 +205,13 @@ export function svgTimeline(timelines: Record<string, TimelinePoint[]>, what: 't
  * system, plus vhostplug without it (the README shows it as bench/results/plug-cdf.svg).
  */
 export function headlinePlugCdf(r: BenchReport, mode = 'server'): string {
-  const pick = r.series.filter((s) => s.op === 'plug' && s.labels.mode === mode && (s.labels.ack === true || s.system === 'vhostplug'));
-  return svgCdf(pick, `vhost-user plug latency, ${mode} mode, ${r.conditions['ports'] ?? '?'} ports on br-int (same run, same OVS)`);
+  const pick = r.series.filter(
+    (s) => s.op === 'plug' && s.labels.mode === mode && (s.labels.ack === true || s.system === 'vhostplug'),
+  );
+  return svgCdf(
+    pick,
+    `vhost-user plug latency, ${mode} mode, ${r.conditions['ports'] ?? '?'} ports on br-int (same run, same OVS)`,
+  );
 }
 
 /** The plots of one report: a CDF per op, and the churn timelines. */
@@ -183,8 +230,14 @@ export function reportPlots(r: BenchReport): { title: string; svg: string }[] {
     out.push({ title, svg: svgCdf(ss, title) });
   }
   if (r.timelines && Object.keys(r.timelines).length) {
-    out.push({ title: `${r.benchmark}: throughput over time`, svg: svgTimeline(r.timelines, 'throughput', `${r.benchmark}: throughput over time`) });
-    out.push({ title: `${r.benchmark}: latency over time`, svg: svgTimeline(r.timelines, 'latency', `${r.benchmark}: cycle latency over time`) });
+    out.push({
+      title: `${r.benchmark}: throughput over time`,
+      svg: svgTimeline(r.timelines, 'throughput', `${r.benchmark}: throughput over time`),
+    });
+    out.push({
+      title: `${r.benchmark}: latency over time`,
+      svg: svgTimeline(r.timelines, 'latency', `${r.benchmark}: cycle latency over time`),
+    });
   }
   return out;
 }
@@ -208,10 +261,27 @@ export function htmlReport(reports: BenchReport[], title = 'vhostplug bench'): s
     body.push(
       table(
         ['series', 'op', 'samples', 'p50 ms', 'p90 ms', 'p99 ms', 'max ms', 'per s', 'errors'],
-        r.series.map((s) => [s.name, s.op, s.summary.samples, s.summary.p50, s.summary.p90, s.summary.p99, s.summary.max, s.throughputPerS, s.errors]),
+        r.series.map((s) => [
+          s.name,
+          s.op,
+          s.summary.samples,
+          s.summary.p50,
+          s.summary.p90,
+          s.summary.p99,
+          s.summary.max,
+          s.throughputPerS,
+          s.errors,
+        ]),
       ),
     );
-    if (r.ratios.length) body.push('<h3>Ratios (same run)</h3>', table(['series', 'baseline', 'p50 ratio', 'p99 ratio'], r.ratios.map((q) => [q.series, q.baseline, q.p50, q.p99])));
+    if (r.ratios.length)
+      body.push(
+        '<h3>Ratios (same run)</h3>',
+        table(
+          ['series', 'baseline', 'p50 ratio', 'p99 ratio'],
+          r.ratios.map((q) => [q.series, q.baseline, q.p50, q.p99]),
+        ),
+      );
     if (r.process?.length) {
       body.push(
         '<h3>Process</h3>',
@@ -221,9 +291,17 @@ export function htmlReport(reports: BenchReport[], title = 'vhostplug bench'): s
         ),
       );
     }
-    if (r.targets?.length) body.push('<h3>Targets (reported, not asserted)</h3>', table(['target', 'measured', 'met'], r.targets.map((t) => [t.target, t.measured, t.met ? 'yes' : 'NO'])));
+    if (r.targets?.length)
+      body.push(
+        '<h3>Targets (reported, not asserted)</h3>',
+        table(
+          ['target', 'measured', 'met'],
+          r.targets.map((t) => [t.target, t.measured, t.met ? 'yes' : 'NO']),
+        ),
+      );
     if (r.extra) body.push('<h3>Details</h3>', `<pre>${escapeXml(JSON.stringify(r.extra, null, 2))}</pre>`);
-    for (const p of reportPlots(r)) body.push(`<figure>${p.svg}<figcaption>${escapeXml(p.title)}</figcaption></figure>`);
+    for (const p of reportPlots(r))
+      body.push(`<figure>${p.svg}<figcaption>${escapeXml(p.title)}</figcaption></figure>`);
     if (r.notes.length) body.push(`<ul>${r.notes.map((n) => `<li>${escapeXml(n)}</li>`).join('')}</ul>`);
     body.push('</section>');
   }

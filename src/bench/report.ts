@@ -172,7 +172,12 @@ export function recordPhases(into: Map<string, LatencyRecorder>, phases: Record<
 
 /** `s` over the floor `f`: differences of p50, p99 and of each phase's p50. */
 export function overFloorOf(s: SeriesResult, f: SeriesResult): OverFloorResult {
-  const out: OverFloorResult = { series: s.name, floor: f.name, p50Ms: round3(s.summary.p50 - f.summary.p50), p99Ms: round3(s.summary.p99 - f.summary.p99) };
+  const out: OverFloorResult = {
+    series: s.name,
+    floor: f.name,
+    p50Ms: round3(s.summary.p50 - f.summary.p50),
+    p99Ms: round3(s.summary.p99 - f.summary.p99),
+  };
   if (s.phases) {
     out.phases = {};
     for (const ph of new Set([...Object.keys(s.phases), ...Object.keys(f.phases ?? {})])) {
@@ -183,7 +188,10 @@ export function overFloorOf(s: SeriesResult, f: SeriesResult): OverFloorResult {
 }
 
 /** Every series (but the floor's own) against the floor series `floorOf` picks for it. */
-export function overFloor(series: SeriesResult[], floorOf: (s: SeriesResult) => SeriesResult | undefined): OverFloorResult[] {
+export function overFloor(
+  series: SeriesResult[],
+  floorOf: (s: SeriesResult) => SeriesResult | undefined,
+): OverFloorResult[] {
   const out: OverFloorResult[] = [];
   for (const s of series) {
     const f = floorOf(s);
@@ -194,14 +202,22 @@ export function overFloor(series: SeriesResult[], floorOf: (s: SeriesResult) => 
 
 /** p50/p99 ratio of `s` against `base`. */
 export function ratioOf(s: SeriesResult, base: SeriesResult): RatioResult {
-  return { series: s.name, baseline: base.name, p50: ratio(s.summary.p50, base.summary.p50), p99: ratio(s.summary.p99, base.summary.p99) };
+  return {
+    series: s.name,
+    baseline: base.name,
+    p50: ratio(s.summary.p50, base.summary.p50),
+    p99: ratio(s.summary.p99, base.summary.p99),
+  };
 }
 
 /**
  * Ratios of every series against the baseline picked for it by `baselineOf` (a series in the
  * same run measuring the same op); series without a baseline, or that are their own, get none.
  */
-export function ratiosAgainst(series: SeriesResult[], baselineOf: (s: SeriesResult) => SeriesResult | undefined): RatioResult[] {
+export function ratiosAgainst(
+  series: SeriesResult[],
+  baselineOf: (s: SeriesResult) => SeriesResult | undefined,
+): RatioResult[] {
   const out: RatioResult[] = [];
   for (const s of series) {
     const b = baselineOf(s);
@@ -211,8 +227,15 @@ export function ratiosAgainst(series: SeriesResult[], baselineOf: (s: SeriesResu
 }
 
 /** Finds a series by system, op and labels (every given label must match). */
-export function findSeries(series: SeriesResult[], system: string, op: string, labels: SeriesResult['labels'] = {}): SeriesResult | undefined {
-  return series.find((s) => s.system === system && s.op === op && Object.entries(labels).every(([k, v]) => s.labels[k] === v));
+export function findSeries(
+  series: SeriesResult[],
+  system: string,
+  op: string,
+  labels: SeriesResult['labels'] = {},
+): SeriesResult | undefined {
+  return series.find(
+    (s) => s.system === system && s.op === op && Object.entries(labels).every(([k, v]) => s.labels[k] === v),
+  );
 }
 
 // ---------------------------------------------------------------- /proc sampling
@@ -234,7 +257,10 @@ export function parseProcStat(text: string): ProcStat {
   const open = text.indexOf('(');
   const close = text.lastIndexOf(')');
   if (open < 0 || close < open) throw new Error(`not a /proc/PID/stat line: ${JSON.stringify(text.slice(0, 80))}`);
-  const rest = text.slice(close + 2).trim().split(/\s+/);
+  const rest = text
+    .slice(close + 2)
+    .trim()
+    .split(/\s+/);
   // rest[0] is field 3 (state); utime and stime are fields 14 and 15.
   const utime = Number(rest[11]);
   const stime = Number(rest[12]);
@@ -268,7 +294,12 @@ export function sampleProcess(pid: number): ProcSample | undefined {
     const st = parseProcStat(fs.readFileSync(`/proc/${pid}/stat`, 'utf8'));
     if (st.state === 'Z' || st.state === 'X') return undefined;
     const status = parseProcStatus(fs.readFileSync(`/proc/${pid}/status`, 'utf8'));
-    return { at: performance.now(), cpuSeconds: (st.utime + st.stime) / CLK_TCK, rssKiB: status.vmRssKiB, hwmKiB: status.vmHwmKiB };
+    return {
+      at: performance.now(),
+      cpuSeconds: (st.utime + st.stime) / CLK_TCK,
+      rssKiB: status.vmRssKiB,
+      hwmKiB: status.vmHwmKiB,
+    };
   } catch {
     return undefined;
   }
@@ -325,12 +356,21 @@ export class ProcessMonitor {
  * the run measures.
  */
 class BucketHistogram {
-  private readonly h = hdr.build({ lowestDiscernibleValue: 1, highestTrackableValue: 600_000_000, numberOfSignificantValueDigits: 2, bitBucketSize: 'packed' });
+  private readonly h = hdr.build({
+    lowestDiscernibleValue: 1,
+    highestTrackableValue: 600_000_000,
+    numberOfSignificantValueDigits: 2,
+    bitBucketSize: 'packed',
+  });
   record(ms: number): void {
     this.h.recordValue(Math.min(600_000_000, Math.max(1, Math.round(ms * 1000))));
   }
   summary(): { samples: number; p50: number; p99: number } {
-    return { samples: this.h.totalCount, p50: round3(this.h.getValueAtPercentile(50) / 1000), p99: round3(this.h.getValueAtPercentile(99) / 1000) };
+    return {
+      samples: this.h.totalCount,
+      p50: round3(this.h.getValueAtPercentile(50) / 1000),
+      p99: round3(this.h.getValueAtPercentile(99) / 1000),
+    };
   }
 }
 
@@ -364,7 +404,10 @@ export class Timeline {
     return this.buckets.map((b, i) => {
       const s = b.rec.summary();
       const from = i * this.bucketMs;
-      const to = i === this.buckets.length - 1 && end !== undefined ? Math.min((i + 1) * this.bucketMs, end - this.start) : (i + 1) * this.bucketMs;
+      const to =
+        i === this.buckets.length - 1 && end !== undefined
+          ? Math.min((i + 1) * this.bucketMs, end - this.start)
+          : (i + 1) * this.bucketMs;
       const width = Math.max(1, to - from);
       const p: TimelinePoint = {
         t: round3(to / 1000),
@@ -400,7 +443,9 @@ function fmt(x: number): string {
 export function pmdLine(p: PmdConditions): string {
   const cpus = (l: number[] | undefined) => (l?.length ? l.join(',') : '?');
   const sleep = p.pmdMaxSleepUs === undefined ? 'OVS default' : `pmd-maxsleep=${p.pmdMaxSleepUs}`;
-  const pin = p.housekeepingCpus?.length ? `other OVS threads on CPU ${cpus(p.housekeepingCpus)}` : 'other OVS threads not pinned';
+  const pin = p.housekeepingCpus?.length
+    ? `other OVS threads on CPU ${cpus(p.housekeepingCpus)}`
+    : 'other OVS threads not pinned';
   const fsText = p.mountFs ? `; mount dir on ${p.mountFs}` : '';
   return `PMD ${p.pmd} (${sleep}) on CPU ${cpus(p.pmdCpus)}, ${pin}, bench on CPU ${cpus(p.benchCpus)}${fsText}; anchor: ${p.pmdAnchor}`;
 }
@@ -416,7 +461,9 @@ export function formatReport(r: BenchReport): string {
   if (pmd) lines.push(pmdLine(pmd));
   lines.push('');
   const w = Math.max(24, ...r.series.map((s) => s.name.length + 2));
-  lines.push(`${pad('series', w)}${pad('op', 9)}${lpad('n', 7)}${lpad('p50', 9)}${lpad('p90', 9)}${lpad('p99', 9)}${lpad('max', 9)}${lpad('per s', 9)}${lpad('err', 5)}`);
+  lines.push(
+    `${pad('series', w)}${pad('op', 9)}${lpad('n', 7)}${lpad('p50', 9)}${lpad('p90', 9)}${lpad('p99', 9)}${lpad('max', 9)}${lpad('per s', 9)}${lpad('err', 5)}`,
+  );
   for (const s of r.series) {
     const m = s.summary;
     lines.push(
@@ -431,14 +478,22 @@ export function formatReport(r: BenchReport): string {
   if (r.overFloor?.length) {
     lines.push('', 'over the floor (the bare transaction of the same rows, same run; ms, p50 and p99 differences):');
     for (const q of r.overFloor) {
-      const ph = q.phases ? ` [${Object.entries(q.phases).map(([k, v]) => `${k} ${v >= 0 ? '+' : ''}${v}`).join(', ')}]` : '';
+      const ph = q.phases
+        ? ` [${Object.entries(q.phases)
+            .map(([k, v]) => `${k} ${v >= 0 ? '+' : ''}${v}`)
+            .join(', ')}]`
+        : '';
       lines.push(`  ${q.series}: ${q.p50Ms >= 0 ? '+' : ''}${q.p50Ms}, ${q.p99Ms >= 0 ? '+' : ''}${q.p99Ms}${ph}`);
     }
   }
   for (const p of r.process ?? []) {
-    lines.push(`process ${p.role} (pid ${p.pid}): RSS ${p.rssMiBStart} → ${p.rssMiBEnd} MiB (peak ${p.rssMiBPeak}), CPU ${p.cpuSeconds} s = ${p.cpuPercent}% of a core over ${p.wallSeconds} s`);
+    lines.push(
+      `process ${p.role} (pid ${p.pid}): RSS ${p.rssMiBStart} → ${p.rssMiBEnd} MiB (peak ${p.rssMiBPeak}), CPU ${p.cpuSeconds} s = ${p.cpuPercent}% of a core over ${p.wallSeconds} s`,
+    );
   }
-  if (r.extra) for (const [k, v] of Object.entries(r.extra)) lines.push(`${k}: ${typeof v === 'object' ? JSON.stringify(v) : String(v)}`);
+  if (r.extra)
+    for (const [k, v] of Object.entries(r.extra))
+      lines.push(`${k}: ${typeof v === 'object' ? JSON.stringify(v) : String(v)}`);
   if (r.targets?.length) {
     lines.push('', 'targets (reported, not asserted):');
     for (const t of r.targets) lines.push(`  [${t.met ? 'met' : 'MISSED'}] ${t.target}: ${t.measured}`);

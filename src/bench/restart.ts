@@ -57,13 +57,22 @@ export async function runRestartBench(opts: RestartOptions = {}): Promise<BenchR
   const ports = opts.ports ?? 0;
   const settleMs = (opts.settleS ?? 2) * 1000;
   const timeoutMs = opts.timeoutMs ?? 60_000;
-  if (pods + concurrency > 1000) throw new RangeError('pods + concurrency must stay under DPDK\'s 1024 vhost-user ports per ovs-vswitchd');
+  if (pods + concurrency > 1000)
+    throw new RangeError("pods + concurrency must stay under DPDK's 1024 vhost-user ports per ovs-vswitchd");
   const notes: string[] = [];
   const env = await openBenchEnv({ pmd: opts.pmd, anchor: opts.anchor });
   const sb = env.target.sandbox!;
   const vswitch = new Vswitch(env.client);
-  const driver = new VhostUserDriver(vswitch, { mountPoint: env.mount, ovsVhuPath: env.target.runDir, waitForVswitchd: true });
-  const churnDriver = new VhostUserDriver(vswitch, { mountPoint: env.mount, ovsVhuPath: env.target.runDir, waitForVswitchd: true });
+  const driver = new VhostUserDriver(vswitch, {
+    mountPoint: env.mount,
+    ovsVhuPath: env.target.runDir,
+    waitForVswitchd: true,
+  });
+  const churnDriver = new VhostUserDriver(vswitch, {
+    mountPoint: env.mount,
+    ovsVhuPath: env.target.runDir,
+    waitForVswitchd: true,
+  });
   let ids: string[] = [];
   try {
     await env.fillTo(ports);
@@ -81,7 +90,17 @@ export async function runRestartBench(opts: RestartOptions = {}): Promise<BenchR
               plug: async (vif, id) => void (await churnDriver.connect({ vif, containerId: id, ifname: 'eth0' })),
               unplug: async (_vif, id) => void (await churnDriver.disconnect({ containerId: id, ifname: 'eth0' })),
             },
-            { concurrency, durationS: 3600, mode: 'server', mount: env.mount, label: 'across restart', quiet: opts.quiet, shouldStop: () => stopChurn, bucketMs: 250, monitor },
+            {
+              concurrency,
+              durationS: 3600,
+              mode: 'server',
+              mount: env.mount,
+              label: 'across restart',
+              quiet: opts.quiet,
+              shouldStop: () => stopChurn,
+              bucketMs: 250,
+              monitor,
+            },
           )
         : Promise.resolve(undefined);
     await sleep(settleMs);
@@ -111,7 +130,9 @@ export async function runRestartBench(opts: RestartOptions = {}): Promise<BenchR
     const churned = await churn;
 
     // Every socket really is back: a socket at the pod's path.
-    const inPlace = ids.filter((id) => fs.lstatSync(driver.find(id, 'eth0')!.socketPath, { throwIfNoEntry: false })?.isSocket()).length;
+    const inPlace = ids.filter((id) =>
+      fs.lstatSync(driver.find(id, 'eth0')!.socketPath, { throwIfNoEntry: false })?.isSocket(),
+    ).length;
     const sinceRestart = new LatencyRecorder();
     for (const t of backAt.values()) sinceRestart.record(t - restartAt);
     const series: SeriesResult[] = [
@@ -120,10 +141,16 @@ export async function runRestartBench(opts: RestartOptions = {}): Promise<BenchR
     ];
     if (churned) {
       const labels = { concurrency, mode: 'server', ports };
-      series.push(seriesOf('churn across the restart cycle', 'vhostplug', 'cycle', labels, churned.cycle, { wallMs: churned.wallMs, errors: churned.errors }));
+      series.push(
+        seriesOf('churn across the restart cycle', 'vhostplug', 'cycle', labels, churned.cycle, {
+          wallMs: churned.wallMs,
+          errors: churned.errors,
+        }),
+      );
       if (churned.firstError) notes.push(`churn: ${churned.errors} failed cycles; first: ${churned.firstError}`);
     }
-    if (backAt.size < want.size) notes.push(`${want.size - backAt.size} of ${want.size} sockets were not restored within ${timeoutMs} ms`);
+    if (backAt.size < want.size)
+      notes.push(`${want.size - backAt.size} of ${want.size} sockets were not restored within ${timeoutMs} ms`);
     const allBackMs = round3(lastBackAt - restartAt);
     const extra = {
       pods,
@@ -135,8 +162,16 @@ export async function runRestartBench(opts: RestartOptions = {}): Promise<BenchR
       'every socket back in place, ms after vswitchd applied the config': round3(lastBackAt - vswitchdBackAt),
     };
     const targets: TargetCheck[] = [
-      { target: 'every client-mode socket back in place after an OVS restart, no replug', measured: `${backAt.size}/${pods} restored, ${inPlace}/${pods} in place, last ${allBackMs} ms after the restart began`, met: inPlace === pods && backAt.size === pods },
-      { target: 'socket re-moved within 100 ms of OVS re-creating it (issue 3)', measured: `p99 ${moveMs.summary().p99} ms, max ${moveMs.summary().max} ms`, met: moveMs.count > 0 && moveMs.summary().max <= 100 },
+      {
+        target: 'every client-mode socket back in place after an OVS restart, no replug',
+        measured: `${backAt.size}/${pods} restored, ${inPlace}/${pods} in place, last ${allBackMs} ms after the restart began`,
+        met: inPlace === pods && backAt.size === pods,
+      },
+      {
+        target: 'socket re-moved within 100 ms of OVS re-creating it (issue 3)',
+        measured: `p99 ${moveMs.summary().p99} ms, max ${moveMs.summary().max} ms`,
+        met: moveMs.count > 0 && moveMs.summary().max <= 100,
+      },
     ];
     return {
       benchmark: 'restart',

@@ -13,7 +13,14 @@ import { encodeVIF } from '../vif/ovo';
 import { availableSystems, exec, openBenchEnv, Progress, settleVswitchd, type TargetOptions } from './common';
 import { OsVif } from './osvif';
 import { makeVif, vsctlPlugArgs } from './vifs';
-import { ProcessMonitor, seriesOf, type BenchReport, type RatioResult, type SeriesResult, type TargetCheck } from './report';
+import {
+  ProcessMonitor,
+  seriesOf,
+  type BenchReport,
+  type RatioResult,
+  type SeriesResult,
+  type TargetCheck,
+} from './report';
 import { LatencyRecorder, ratio } from './stats';
 
 export type ScaleSystem = 'vhostplug' | 'ovs-vsctl' | 'os-vif';
@@ -41,7 +48,10 @@ export async function runScaleBench(opts: ScaleOptions = {}): Promise<BenchRepor
   try {
     const vswitch = new Vswitch(env.client);
     const dOpts = { mountPoint: env.mount, ovsVhuPath: env.target.runDir };
-    const drivers = { ack: new VhostUserDriver(vswitch, { ...dOpts, waitForVswitchd: true }), noack: new VhostUserDriver(vswitch, { ...dOpts, waitForVswitchd: false }) };
+    const drivers = {
+      ack: new VhostUserDriver(vswitch, { ...dOpts, waitForVswitchd: true }),
+      noack: new VhostUserDriver(vswitch, { ...dOpts, waitForVswitchd: false }),
+    };
     const monitor = new ProcessMonitor(process.pid, 'bench process (in-process driver, OVSDB cache)');
     const rssAt: Record<string, number | undefined> = {};
     const fillMs: Record<string, number> = {};
@@ -78,7 +88,15 @@ export async function runScaleBench(opts: ScaleOptions = {}): Promise<BenchRepor
           await exec('ovs-vsctl', vsctlPlugArgs(env.target.db, vif, randomUUID()));
           const p = performance.now() - t;
           t = performance.now();
-          await exec('ovs-vsctl', ['--timeout=120', `--db=${env.target.db}`, '--', '--if-exists', 'del-port', 'br-int', vif.vif_name!]);
+          await exec('ovs-vsctl', [
+            '--timeout=120',
+            `--db=${env.target.db}`,
+            '--',
+            '--if-exists',
+            'del-port',
+            'br-int',
+            vif.vif_name!,
+          ]);
           return [p, performance.now() - t];
         },
       });
@@ -122,7 +140,9 @@ export async function runScaleBench(opts: ScaleOptions = {}): Promise<BenchRepor
       rssAt[n] = monitor.rssMiB();
       for (const [j, s] of sys.entries()) {
         const labels = { ports: n, mode, ack: s.ack };
-        series.push(seriesOf(`${s.name} @${n} plug`, s.system, 'plug', labels, recs[j]!.plug, { errors: recs[j]!.errors }));
+        series.push(
+          seriesOf(`${s.name} @${n} plug`, s.system, 'plug', labels, recs[j]!.plug, { errors: recs[j]!.errors }),
+        );
         series.push(seriesOf(`${s.name} @${n} unplug`, s.system, 'unplug', labels, recs[j]!.unplug));
       }
     }
@@ -130,8 +150,16 @@ export async function runScaleBench(opts: ScaleOptions = {}): Promise<BenchRepor
     const ratios: RatioResult[] = [];
     const n0 = portsList[0]!;
     for (const s of series) {
-      const base = series.find((b) => b.system === s.system && b.op === s.op && b.labels.ack === s.labels.ack && b.labels.ports === n0);
-      if (base && base !== s) ratios.push({ series: s.name, baseline: base.name, p50: ratio(s.summary.p50, base.summary.p50), p99: ratio(s.summary.p99, base.summary.p99) });
+      const base = series.find(
+        (b) => b.system === s.system && b.op === s.op && b.labels.ack === s.labels.ack && b.labels.ports === n0,
+      );
+      if (base && base !== s)
+        ratios.push({
+          series: s.name,
+          baseline: base.name,
+          p50: ratio(s.summary.p50, base.summary.p50),
+          p99: ratio(s.summary.p99, base.summary.p99),
+        });
     }
     extra['bench process RSS MiB at each N'] = rssAt;
     extra['filling the bridge to each N, ms'] = fillMs;
@@ -153,16 +181,33 @@ export async function runScaleBench(opts: ScaleOptions = {}): Promise<BenchRepor
 }
 
 /** "Latency nearly flat in N" and the RSS bound, from this run. */
-export function scaleTargets(series: SeriesResult[], ratios: RatioResult[], portsList: number[], rssAt: Record<string, number | undefined>): TargetCheck[] {
+export function scaleTargets(
+  series: SeriesResult[],
+  ratios: RatioResult[],
+  portsList: number[],
+  rssAt: Record<string, number | undefined>,
+): TargetCheck[] {
   const out: TargetCheck[] = [];
   const nMax = portsList[portsList.length - 1]!;
   if (portsList.length < 2) return out;
   for (const ack of [true, false]) {
-    const s = series.find((x) => x.system === 'vhostplug' && x.op === 'plug' && x.labels.ack === ack && x.labels.ports === nMax);
+    const s = series.find(
+      (x) => x.system === 'vhostplug' && x.op === 'plug' && x.labels.ack === ack && x.labels.ports === nMax,
+    );
     const r = s && ratios.find((q) => q.series === s.name);
-    if (r) out.push({ target: `vhostplug plug ${ack ? 'with' : 'without'} ack at ${nMax} ports <= 1.5x the ${portsList[0]}-port figure (p50)`, measured: `${r.p50}x (p99 ${r.p99}x)`, met: r.p50 <= 1.5 });
+    if (r)
+      out.push({
+        target: `vhostplug plug ${ack ? 'with' : 'without'} ack at ${nMax} ports <= 1.5x the ${portsList[0]}-port figure (p50)`,
+        measured: `${r.p50}x (p99 ${r.p99}x)`,
+        met: r.p50 <= 1.5,
+      });
   }
   const rss = rssAt[nMax];
-  if (rss !== undefined) out.push({ target: `RSS of the plugging process at ${nMax} ports <= 100 MB`, measured: `${rss} MiB (bench process: driver + OVSDB cache + harness)`, met: rss <= 100 });
+  if (rss !== undefined)
+    out.push({
+      target: `RSS of the plugging process at ${nMax} ports <= 100 MB`,
+      measured: `${rss} MiB (bench process: driver + OVSDB cache + harness)`,
+      met: rss <= 100,
+    });
   return out;
 }

@@ -49,25 +49,49 @@ const COMMON_OPTIONS = {
 } as const satisfies ParseArgsConfig['options'];
 
 /** --db, --run-dir, --pmd and --no-anchor as the scenarios take them. */
-export function targetOptions(v: { db?: string; 'run-dir'?: string; pmd?: string; 'no-anchor'?: boolean }): TargetOptions {
-  if (v.pmd !== undefined && v.pmd !== 'busy' && v.pmd !== 'sleep') throw new UsageError(`--pmd must be busy or sleep, got "${v.pmd}"`);
-  if (v.pmd !== undefined && v.db) throw new UsageError('--pmd applies to the private OVS only; a given OVS (--db) runs its PMD as configured (the report reads its other_config)');
+export function targetOptions(v: {
+  db?: string;
+  'run-dir'?: string;
+  pmd?: string;
+  'no-anchor'?: boolean;
+}): TargetOptions {
+  if (v.pmd !== undefined && v.pmd !== 'busy' && v.pmd !== 'sleep')
+    throw new UsageError(`--pmd must be busy or sleep, got "${v.pmd}"`);
+  if (v.pmd !== undefined && v.db)
+    throw new UsageError(
+      '--pmd applies to the private OVS only; a given OVS (--db) runs its PMD as configured (the report reads its other_config)',
+    );
   return { db: v.db, runDir: v['run-dir'], pmd: v.pmd as PmdMode | undefined, anchor: !v['no-anchor'] };
 }
 
 /** Parses `--name` as an integer >= min (default when absent). */
-export function intOption(v: string | undefined, name: string, dflt: number, min = 0, max = Number.MAX_SAFE_INTEGER): number {
+export function intOption(
+  v: string | undefined,
+  name: string,
+  dflt: number,
+  min = 0,
+  max = Number.MAX_SAFE_INTEGER,
+): number {
   if (v === undefined) return dflt;
-  if (!/^\d+$/.test(v) || Number(v) < min || Number(v) > max) throw new UsageError(`--${name} must be an integer in [${min}, ${max}], got "${v}"`);
+  if (!/^\d+$/.test(v) || Number(v) < min || Number(v) > max)
+    throw new UsageError(`--${name} must be an integer in [${min}, ${max}], got "${v}"`);
   return Number(v);
 }
 
 /** Parses a comma-separated list restricted to `known`. */
-export function listOption<T extends string>(v: string | undefined, name: string, known: readonly T[]): T[] | undefined {
+export function listOption<T extends string>(
+  v: string | undefined,
+  name: string,
+  known: readonly T[],
+): T[] | undefined {
   if (v === undefined) return undefined;
-  const items = v.split(',').map((s) => s.trim()).filter(Boolean);
+  const items = v
+    .split(',')
+    .map((s) => s.trim())
+    .filter(Boolean);
   if (items.length === 0) throw new UsageError(`--${name} needs at least one of: ${known.join(', ')}`);
-  for (const s of items) if (!known.includes(s as T)) throw new UsageError(`--${name}: unknown "${s}"; known: ${known.join(', ')}`);
+  for (const s of items)
+    if (!known.includes(s as T)) throw new UsageError(`--${name}: unknown "${s}"; known: ${known.join(', ')}`);
   return items as T[];
 }
 
@@ -93,7 +117,8 @@ export function emitReport(report: BenchReport, values: { json?: boolean; out?: 
 const command = (name: string, argv: string[]) => ['vhostplug bench', name, ...argv].join(' ');
 
 function parse<O extends ParseArgsConfig['options']>(argv: string[], options: O) {
-  return parseArgs({ args: argv, options: { ...COMMON_OPTIONS, ...options }, strict: true, allowPositionals: false }).values;
+  return parseArgs({ args: argv, options: { ...COMMON_OPTIONS, ...options }, strict: true, allowPositionals: false })
+    .values;
 }
 
 /** DPDK's limit of vhost-user sockets per ovs-vswitchd (MAX_VHOST_SOCKET). */
@@ -118,7 +143,12 @@ with it (next_cfg bumped in the same transaction, then cur_cfg).
 Reports p50/p90/p99, ratios against native and every system's overhead over the floor.
 ${OUTPUT_USAGE}`,
     async run(argv) {
-      const v = parse(argv, { ports: { type: 'string' }, samples: { type: 'string' }, systems: { type: 'string' }, ack: { type: 'string' } });
+      const v = parse(argv, {
+        ports: { type: 'string' },
+        samples: { type: 'string' },
+        systems: { type: 'string' },
+        ack: { type: 'string' },
+      });
       const report = await runOvsdbBench({
         ports: intOption(v.ports, 'ports', 10),
         samples: intOption(v.samples, 'samples', 200, 1),
@@ -144,7 +174,13 @@ transaction of the same rows; every system is also reported as its overhead over
 (bench sequential with one mode and one acknowledgement setting.)
 ${OUTPUT_USAGE}`,
     async run(argv) {
-      const v = parse(argv, { mode: { type: 'string' }, ports: { type: 'string' }, samples: { type: 'string' }, systems: { type: 'string' }, 'no-ack': { type: 'boolean' } });
+      const v = parse(argv, {
+        mode: { type: 'string' },
+        ports: { type: 'string' },
+        samples: { type: 'string' },
+        systems: { type: 'string' },
+        'no-ack': { type: 'boolean' },
+      });
       if (v.mode !== 'server' && v.mode !== 'client') throw new UsageError('--mode must be server or client');
       const report = await runPlugBench({
         mode: v.mode,
@@ -181,7 +217,15 @@ node, mount_point is on tmpfs under /run, where fsync costs nothing; here it may
 --svg FILE writes the headline plot alone: plug latency CDF per system, server mode.
 ${OUTPUT_USAGE}`,
     async run(argv) {
-      const v = parse(argv, { modes: { type: 'string' }, ack: { type: 'string' }, ports: { type: 'string' }, samples: { type: 'string' }, systems: { type: 'string' }, 'no-fsync': { type: 'boolean' }, svg: { type: 'string' } });
+      const v = parse(argv, {
+        modes: { type: 'string' },
+        ack: { type: 'string' },
+        ports: { type: 'string' },
+        samples: { type: 'string' },
+        systems: { type: 'string' },
+        'no-fsync': { type: 'boolean' },
+        svg: { type: 'string' },
+      });
       const report = await runSequentialBench({
         modes: listOption<SeqMode>(v.modes, 'modes', ['server', 'client', 'veth']),
         acks: ackOption(v.ack, [true, false]),
@@ -193,7 +237,11 @@ ${OUTPUT_USAGE}`,
         quiet: v.json,
         command: command('sequential', argv),
       });
-      if (v.svg) fs.writeFileSync(v.svg, headlinePlugCdf(report, report.series.some((s) => s.labels.mode === 'server') ? 'server' : 'client') + '\n');
+      if (v.svg)
+        fs.writeFileSync(
+          v.svg,
+          headlinePlugCdf(report, report.series.some((s) => s.labels.mode === 'server') ? 'server' : 'client') + '\n',
+        );
       emitReport(report, v);
       return 0;
     },
@@ -227,9 +275,13 @@ ${OUTPUT_USAGE}`,
         mode: { type: 'string' },
         'no-ack': { type: 'boolean' },
       });
-      if (v.mode !== undefined && v.mode !== 'server' && v.mode !== 'client') throw new UsageError('--mode must be server or client');
+      if (v.mode !== undefined && v.mode !== 'server' && v.mode !== 'client')
+        throw new UsageError('--mode must be server or client');
       const concurrency = intOption(v.concurrency, 'concurrency', 8, 1, 256);
-      if (v.mode === 'client' && concurrency > MAX_VHOST_PORTS - 4) throw new UsageError(`--concurrency: at most ${MAX_VHOST_PORTS - 4} client-mode ports at once (DPDK's vhost-user limit)`);
+      if (v.mode === 'client' && concurrency > MAX_VHOST_PORTS - 4)
+        throw new UsageError(
+          `--concurrency: at most ${MAX_VHOST_PORTS - 4} client-mode ports at once (DPDK's vhost-user limit)`,
+        );
       const report = await runChurnBench({
         vias: listOption<ChurnVia>(v.via, 'via', CHURN_VIAS),
         concurrency,
@@ -258,8 +310,14 @@ and N (default 50). Reports each figure against its N=0 (first N) value, and thi
 process's RSS at each N.
 ${OUTPUT_USAGE}`,
     async run(argv) {
-      const v = parse(argv, { 'ports-list': { type: 'string' }, samples: { type: 'string' }, systems: { type: 'string' }, mode: { type: 'string' } });
-      if (v.mode !== undefined && v.mode !== 'server' && v.mode !== 'client') throw new UsageError('--mode must be server or client');
+      const v = parse(argv, {
+        'ports-list': { type: 'string' },
+        samples: { type: 'string' },
+        systems: { type: 'string' },
+        mode: { type: 'string' },
+      });
+      if (v.mode !== undefined && v.mode !== 'server' && v.mode !== 'client')
+        throw new UsageError('--mode must be server or client');
       const report = await runScaleBench({
         portsList: intList(v['ports-list'], 'ports-list', 100_000),
         samples: intOption(v.samples, 'samples', 50, 1),
@@ -286,8 +344,14 @@ acknowledged, per transaction and per port, and the cycles/s ceiling it implies
 (1000 / (add + delete per port)).
 ${OUTPUT_USAGE}`,
     async run(argv) {
-      const v = parse(argv, { sizes: { type: 'string' }, ports: { type: 'string' }, samples: { type: 'string' }, mode: { type: 'string' } });
-      if (v.mode !== undefined && v.mode !== 'server' && v.mode !== 'client') throw new UsageError('--mode must be server or client');
+      const v = parse(argv, {
+        sizes: { type: 'string' },
+        ports: { type: 'string' },
+        samples: { type: 'string' },
+        mode: { type: 'string' },
+      });
+      if (v.mode !== undefined && v.mode !== 'server' && v.mode !== 'client')
+        throw new UsageError('--mode must be server or client');
       const sizes = intList(v.sizes, 'sizes', MAX_BATCH);
       if (sizes?.includes(0)) throw new UsageError('--sizes: a batch holds at least one port');
       const report = await runBatchBench({
@@ -314,8 +378,14 @@ the restart until every client-mode socket is back in the pod's mount dir (the d
 time across the restart. Needs the private OVS (no --db): it restarts ovs-vswitchd.
 ${OUTPUT_USAGE}`,
     async run(argv) {
-      const v = parse(argv, { pods: { type: 'string' }, concurrency: { type: 'string' }, ports: { type: 'string' }, settle: { type: 'string' } });
-      if (v.db) throw new UsageError('bench restart restarts ovs-vswitchd: it runs only on its own private OVS (drop --db)');
+      const v = parse(argv, {
+        pods: { type: 'string' },
+        concurrency: { type: 'string' },
+        ports: { type: 'string' },
+        settle: { type: 'string' },
+      });
+      if (v.db)
+        throw new UsageError('bench restart restarts ovs-vswitchd: it runs only on its own private OVS (drop --db)');
       const report = await runRestartBench({
         pods: intOption(v.pods, 'pods', 50, 1, MAX_VHOST_PORTS - 24),
         concurrency: intOption(v.concurrency, 'concurrency', 4, 0, 16),

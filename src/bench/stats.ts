@@ -16,7 +16,11 @@ export interface LatencySummary {
 
 /** Collects latencies (ms) into an HDR histogram. */
 export class LatencyRecorder {
-  private readonly h = hdr.build({ lowestDiscernibleValue: 1, highestTrackableValue: 3_600_000_000, numberOfSignificantValueDigits: 3 });
+  private readonly h = hdr.build({
+    lowestDiscernibleValue: 1,
+    highestTrackableValue: 3_600_000_000,
+    numberOfSignificantValueDigits: 3,
+  });
 
   /** Records one latency in milliseconds. */
   record(ms: number): void {

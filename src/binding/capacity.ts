@@ -21,7 +21,12 @@ import type { InterfaceRow, VswitchRows } from '../vswitch/rows';
 export const DEFAULT_VHOSTUSER_LIMIT = 1024;
 
 /** Headers of the DPDK build (dpdk-dev) that define RTE_MAX_VHOST_DEVICE, newest layout first. */
-export const DPDK_LIMIT_HEADERS = ['/usr/include/dpdk/rte_vhost.h', '/usr/local/include/dpdk/rte_vhost.h', '/usr/include/dpdk/rte_config.h', '/usr/local/include/rte_vhost.h'];
+export const DPDK_LIMIT_HEADERS = [
+  '/usr/include/dpdk/rte_vhost.h',
+  '/usr/local/include/dpdk/rte_vhost.h',
+  '/usr/include/dpdk/rte_config.h',
+  '/usr/local/include/rte_vhost.h',
+];
 
 /** The limit and where it came from. */
 export interface VhostUserLimit {
@@ -43,7 +48,10 @@ export function parseMaxVhostDevice(headerText: string): number | undefined {
  * RTE_MAX_VHOST_DEVICE from the DPDK headers when they are installed (the same DPDK as
  * ovs-vswitchd's on a Debian node with dpdk-dev), else {@link DEFAULT_VHOSTUSER_LIMIT}.
  */
-export function vhostUserLimit(configured: number | undefined, headers: readonly string[] = DPDK_LIMIT_HEADERS): VhostUserLimit {
+export function vhostUserLimit(
+  configured: number | undefined,
+  headers: readonly string[] = DPDK_LIMIT_HEADERS,
+): VhostUserLimit {
   if (configured !== undefined && configured > 0) return { limit: configured, source: 'config' };
   for (const h of headers) {
     let text: string;
@@ -136,7 +144,8 @@ export class PortBudget {
   /** Holds one slot, or throws {@link VhostUserLimitError} when none is left. */
   reserve(): PortReservation {
     const c = this.count();
-    if (c.total + this.pending >= this.limit.limit) throw new VhostUserLimitError(this.limit.limit, c, this.pending, this.limit.source);
+    if (c.total + this.pending >= this.limit.limit)
+      throw new VhostUserLimitError(this.limit.limit, c, this.pending, this.limit.source);
     this.pending++;
     let released = false;
     return {

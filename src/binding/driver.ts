@@ -22,7 +22,16 @@ import type { PodAccess, SocketLayout } from './pod-dir';
 export type DriverKind = 'vhostuser' | 'veth';
 
 /** The timed phases of a connect, as drivers report them (only the phases that ran). */
-export type BindingPhase = 'cleanup' | 'bridge' | 'veth' | 'ovsdb-commit' | 'vswitchd-ack' | 'address' | 'socket-wait' | 'rename' | 'config-file';
+export type BindingPhase =
+  | 'cleanup'
+  | 'bridge'
+  | 'veth'
+  | 'ovsdb-commit'
+  | 'vswitchd-ack'
+  | 'address'
+  | 'socket-wait'
+  | 'rename'
+  | 'config-file';
 
 /** A connect request. Each driver reads the fields its VIF kinds need. */
 export interface BindingRequest {
@@ -181,7 +190,11 @@ export class BindingError extends VhostplugError {
     readonly step: string,
     cause: Error,
   ) {
-    super(errorCode(cause) ?? 'EBINDING', `${driver === 'vhostuser' ? 'vhost-user' : driver} ${step} failed: ${cause.message}`, { cause });
+    super(
+      errorCode(cause) ?? 'EBINDING',
+      `${driver === 'vhostuser' ? 'vhost-user' : driver} ${step} failed: ${cause.message}`,
+      { cause },
+    );
   }
 }
 
@@ -274,7 +287,10 @@ export class NoDriverError extends VhostplugError {
     readonly vifKind: string,
     readonly available: readonly string[],
   ) {
-    super('ENODRIVER', `no binding driver for ${vifKind}; this node has drivers for ${available.join(', ') || 'nothing'}`);
+    super(
+      'ENODRIVER',
+      `no binding driver for ${vifKind}; this node has drivers for ${available.join(', ') || 'nothing'}`,
+    );
   }
 }
 
@@ -283,7 +299,18 @@ export class NoDriverError extends VhostplugError {
  * after the KuryrPort is gone, Kuryr's `cleanup(CNI_IFNAME, CNI_NETNS)`): `ifname` and
  * every other attachment of that container the driver knows.
  */
-export async function disconnectContainer(driver: BindingDriver, containerId: string, ifname: string, netns?: string): Promise<void> {
-  const ifnames = new Set([ifname, ...driver.attachments().filter((a) => a.containerId === containerId).map((a) => a.ifname)]);
+export async function disconnectContainer(
+  driver: BindingDriver,
+  containerId: string,
+  ifname: string,
+  netns?: string,
+): Promise<void> {
+  const ifnames = new Set([
+    ifname,
+    ...driver
+      .attachments()
+      .filter((a) => a.containerId === containerId)
+      .map((a) => a.ifname),
+  ]);
   for (const i of ifnames) await driver.disconnect({ containerId, ifname: i, ...(netns ? { netns } : {}) });
 }

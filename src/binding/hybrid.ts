@@ -13,7 +13,15 @@
  * OVS port and L3 are the veth driver's (veth.ts), which runs these steps for VIFBridge.
  */
 import { hasCode, systemError } from '../core/errors';
-import { createBridge, createVethPair, linkDel, linkGet, linkSetMaster, linkSetUp, type NetlinkHandle } from '../os/netlink';
+import {
+  createBridge,
+  createVethPair,
+  linkDel,
+  linkGet,
+  linkSetMaster,
+  linkSetUp,
+  type NetlinkHandle,
+} from '../os/netlink';
 import { deviceName, hybridBridgeName, vethHostName } from '../vif/names';
 import type { VIFBridge } from '../vif/model';
 import type { Rollback } from './driver';
@@ -47,7 +55,9 @@ export function hybridQvoName(portId: string): string {
 }
 
 /** The names of a VIFBridge: its own `vif_name`/`bridge_name` when set, else derived from the id. */
-export function hybridNames(vif: Pick<VIFBridge, 'id'> & Partial<Pick<VIFBridge, 'vif_name' | 'bridge_name'>>): HybridNames {
+export function hybridNames(
+  vif: Pick<VIFBridge, 'id'> & Partial<Pick<VIFBridge, 'vif_name' | 'bridge_name'>>,
+): HybridNames {
   return {
     tap: vif.vif_name ? validateIfName(vif.vif_name, 'vif_name') : vethHostName(vif.id),
     bridge: vif.bridge_name ? validateIfName(vif.bridge_name, 'bridge_name') : hybridBridgeName(vif.id),
@@ -73,7 +83,12 @@ export function hybridNamesFromPort(qvo: string): HybridNames | undefined {
  * the pair is created with both ends up and the MTU, and qvb is enslaved to qbr.
  * Everything created is registered with `rollback` (a leftover pair is the caller's to clear).
  */
-export async function plugHybridBridge(host: NetlinkHandle, names: HybridNames, mtu: number, rollback: Rollback): Promise<void> {
+export async function plugHybridBridge(
+  host: NetlinkHandle,
+  names: HybridNames,
+  mtu: number,
+  rollback: Rollback,
+): Promise<void> {
   try {
     await createBridge(host, names.bridge, { ageingTime: 0, up: true, disableIpv6: true });
     rollback.add('linux bridge', () => linkDel(host, names.bridge, { ifExists: true }));
@@ -81,7 +96,10 @@ export async function plugHybridBridge(host: NetlinkHandle, names: HybridNames, 
     if (!hasCode(e, 'EEXIST')) throw e;
     // os-vif's ensure_bridge: an existing qbr (a previous life of this port) is reused.
     const br = await linkGet(host, names.bridge);
-    if (br.kind !== 'bridge') throw systemError('EEXIST', 'RTM_NEWLINK', { detail: `${names.bridge} exists but is a ${br.kind ?? 'non-bridge'} device` });
+    if (br.kind !== 'bridge')
+      throw systemError('EEXIST', 'RTM_NEWLINK', {
+        detail: `${names.bridge} exists but is a ${br.kind ?? 'non-bridge'} device`,
+      });
     if (!br.up) await linkSetUp(host, names.bridge);
   }
   await createVethPair(host, { name: names.qvo, peerName: names.qvb, mtu, up: true });

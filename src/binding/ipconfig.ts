@@ -13,7 +13,16 @@
  * the kernel reports back: dotted quad, RFC 5952), so CHECK can compare them as strings.
  * Bad input is a {@link ValidationError} naming the field, before anything is configured.
  */
-import { formatCidr, formatIp, inNetwork, networkOf as networkAddress, parseCidr, parseIp, type IpAddress, type IpNetwork } from '../core/net';
+import {
+  formatCidr,
+  formatIp,
+  inNetwork,
+  networkOf as networkAddress,
+  parseCidr,
+  parseIp,
+  type IpAddress,
+  type IpNetwork,
+} from '../core/net';
 import type { Subnet, VIF } from '../vif/model';
 import { ValidationError } from '../core/validate';
 
@@ -43,7 +52,13 @@ export interface IpamResultLike {
 
 function cidrOrThrow(value: unknown, field: string): IpNetwork {
   const n = parseCidr(value);
-  if (!n) throw new ValidationError(field, value, 'charset', 'expected an IP address with a prefix length, e.g. 10.0.0.5/24 or fd00::5/64');
+  if (!n)
+    throw new ValidationError(
+      field,
+      value,
+      'charset',
+      'expected an IP address with a prefix length, e.g. 10.0.0.5/24 or fd00::5/64',
+    );
   return n;
 }
 
@@ -69,11 +84,14 @@ export function networkOf(cidr: IpNetwork): string {
  * when the routes through them are added.
  */
 export function normalizeIpConfig(c: IpConfig, field = 'ipConfig'): NormalizedIpConfig {
-  if (!c || typeof c !== 'object') throw new ValidationError(field, c, 'type', 'must be an object with addresses and routes');
+  if (!c || typeof c !== 'object')
+    throw new ValidationError(field, c, 'type', 'must be an object with addresses and routes');
   const addresses = c.addresses ?? [];
   const routes = c.routes ?? [];
-  if (!Array.isArray(addresses)) throw new ValidationError(`${field}.addresses`, addresses, 'type', 'must be an array of CIDR strings');
-  if (!Array.isArray(routes)) throw new ValidationError(`${field}.routes`, routes, 'type', 'must be an array of {dst, gateway?}');
+  if (!Array.isArray(addresses))
+    throw new ValidationError(`${field}.addresses`, addresses, 'type', 'must be an array of CIDR strings');
+  if (!Array.isArray(routes))
+    throw new ValidationError(`${field}.routes`, routes, 'type', 'must be an array of {dst, gateway?}');
   const out: NormalizedIpConfig = { addresses: [], routes: [] };
   const seen = new Set<string>();
   const nets: IpNetwork[] = [];
@@ -113,10 +131,20 @@ export function normalizeIpConfig(c: IpConfig, field = 'ipConfig'): NormalizedIp
       dst = d.prefix === 0 ? 'default' : networkOf(d);
     }
     if (gw && gw.family !== family) {
-      throw new ValidationError(`${f}.gateway`, r.gateway, 'reserved', `is IPv${gw.family} but the destination is IPv${family}`);
+      throw new ValidationError(
+        `${f}.gateway`,
+        r.gateway,
+        'reserved',
+        `is IPv${gw.family} but the destination is IPv${family}`,
+      );
     }
     if (gw && !nets.some((n) => inSubnet(gw!, n)) && !isIpv6LinkLocal(gw)) {
-      throw new ValidationError(`${f}.gateway`, r.gateway, 'reserved', 'is neither on a subnet of the interface addresses nor behind an on-link route (unreachable next hop)');
+      throw new ValidationError(
+        `${f}.gateway`,
+        r.gateway,
+        'reserved',
+        'is neither on a subnet of the interface addresses nor behind an on-link route (unreachable next hop)',
+      );
     }
     const gateway = gw ? formatIp(gw.bytes) : undefined;
     const key = `${family} ${dst} ${gateway ?? ''}`;
@@ -148,7 +176,12 @@ export function ipConfigFromVif(vif: Pick<VIF, 'network'>, opts: { isDefaultGate
     ips.forEach((ip, j) => {
       const a = ipOrThrow(ip.address, `${f}.ips[${j}].address`);
       if (!inSubnet(a, net)) {
-        throw new ValidationError(`${f}.ips[${j}].address`, ip.address, 'reserved', `is not inside the subnet ${s.cidr}`);
+        throw new ValidationError(
+          `${f}.ips[${j}].address`,
+          ip.address,
+          'reserved',
+          `is not inside the subnet ${s.cidr}`,
+        );
       }
       cfg.addresses.push(`${formatIp(a.bytes)}/${net.prefix}`);
     });
@@ -166,7 +199,10 @@ export function ipConfigFromVif(vif: Pick<VIF, 'network'>, opts: { isDefaultGate
  * ConfigureIface). With `isDefaultGateway: false`, default routes are left out, so a
  * secondary (Multus) interface does not steal the pod's default route.
  */
-export function ipConfigFromIpam(result: IpamResultLike, opts: { interfaceIndex?: number; isDefaultGateway?: boolean } = {}): IpConfig {
+export function ipConfigFromIpam(
+  result: IpamResultLike,
+  opts: { interfaceIndex?: number; isDefaultGateway?: boolean } = {},
+): IpConfig {
   const cfg: IpConfig = { addresses: [], routes: [] };
   const gateways = new Map<4 | 6, string>();
   (result.ips ?? []).forEach((ip, i) => {

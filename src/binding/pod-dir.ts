@@ -60,7 +60,10 @@ export function hasOwner(a: PodAccess | undefined): boolean {
  * config_file_mode`, owner `configFileOwner`), directory 0755, socket untouched unless a
  * mode is given.
  */
-export function accessModes(a: PodAccess | undefined, defaults: { fileMode: number; configFileOwner?: Partial<FileOwner> } = { fileMode: 0o644 }): AccessModes {
+export function accessModes(
+  a: PodAccess | undefined,
+  defaults: { fileMode: number; configFileOwner?: Partial<FileOwner> } = { fileMode: 0o644 },
+): AccessModes {
   const label = a?.seLabel === undefined ? {} : { seLabel: a.seLabel };
   const id = { ...(a?.uid === undefined ? {} : { uid: a.uid }), ...(a?.gid === undefined ? {} : { gid: a.gid }) };
   const socketMode = a?.socketMode ?? (hasOwner(a) ? DEFAULT_OWNED_SOCKET_MODE : undefined);
@@ -69,7 +72,12 @@ export function accessModes(a: PodAccess | undefined, defaults: { fileMode: numb
     return {
       dir: { mode: DEFAULT_DIR_MODE, ...label },
       socket: { ...label },
-      file: { mode: defaults.fileMode, ...(owner.uid === undefined ? {} : { uid: owner.uid }), ...(owner.gid === undefined ? {} : { gid: owner.gid }), ...label },
+      file: {
+        mode: defaults.fileMode,
+        ...(owner.uid === undefined ? {} : { uid: owner.uid }),
+        ...(owner.gid === undefined ? {} : { gid: owner.gid }),
+        ...label,
+      },
     };
   }
   return {

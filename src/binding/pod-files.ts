@@ -78,14 +78,33 @@ export class PodFiles {
    * The place of one interface. The per-pod layout needs the pod UID (K8S_POD_UID; Kuryr:
    * the Pod's): without one a {@link ValidationError} is thrown before anything is written.
    */
-  place(req: { layout: SocketLayout; podUid?: string; vifName: string; containerId: string; ifname: string; access?: PodAccess; podMountPath?: string }): PodPlace {
+  place(req: {
+    layout: SocketLayout;
+    podUid?: string;
+    vifName: string;
+    containerId: string;
+    ifname: string;
+    access?: PodAccess;
+    podMountPath?: string;
+  }): PodPlace {
     if (req.layout === 'per-pod' && !req.podUid) {
-      throw new ValidationError('pod UID', req.podUid, 'empty', 'the per-pod socket layout needs the pod UID (CNI_ARGS K8S_POD_UID; a Kuryr pod\'s metadata.uid)');
+      throw new ValidationError(
+        'pod UID',
+        req.podUid,
+        'empty',
+        "the per-pod socket layout needs the pod UID (CNI_ARGS K8S_POD_UID; a Kuryr pod's metadata.uid)",
+      );
     }
     const dir = req.layout === 'per-pod' ? podDirOf(this.mountPoint, req.podUid!) : this.mountPoint;
     const socketPath = vhostUserSocketPath(dir, req.vifName);
-    const mountPath = req.podMountPath ?? this.opts.podMountPath ?? (req.layout === 'per-pod' ? DEFAULT_POD_MOUNT_PATH : this.mountPoint);
-    const podSocketPath = validateUnixSocketPath(path.join(validateAbsolutePath(mountPath, 'pod mount path'), req.vifName), 'socket path in the pod');
+    const mountPath =
+      req.podMountPath ??
+      this.opts.podMountPath ??
+      (req.layout === 'per-pod' ? DEFAULT_POD_MOUNT_PATH : this.mountPoint);
+    const podSocketPath = validateUnixSocketPath(
+      path.join(validateAbsolutePath(mountPath, 'pod mount path'), req.vifName),
+      'socket path in the pod',
+    );
     let indexPath: string | undefined;
     if (req.layout === 'per-pod') indexPath = path.join(dir, POD_INDEX_FILE);
     else if (req.podUid) indexPath = path.join(this.mountPoint, flatPodIndexFile(req.podUid));
@@ -98,7 +117,10 @@ export class PodFiles {
       podSocketPath,
       configPath: path.join(dir, vhostUserConfigFileName(req.containerId, req.ifname)),
       indexPath,
-      access: accessModes(req.access, { fileMode: this.opts.fileMode ?? 0o644, ...(owner ? { configFileOwner: owner } : {}) }),
+      access: accessModes(req.access, {
+        fileMode: this.opts.fileMode ?? 0o644,
+        ...(owner ? { configFileOwner: owner } : {}),
+      }),
     };
   }
 

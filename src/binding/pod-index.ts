@@ -28,7 +28,16 @@
  * pod-writable directory, so the daemon never reads a name or path back from it.
  */
 import { canonicalMac } from '../core/net';
-import { MAX_UNIX_SOCKET_PATH_BYTES, validateContainerId, validateFileName, validateIfName, validateMode, validatePodUid, validateVifName, type VHostUserMode } from '../core/validate';
+import {
+  MAX_UNIX_SOCKET_PATH_BYTES,
+  validateContainerId,
+  validateFileName,
+  validateIfName,
+  validateMode,
+  validatePodUid,
+  validateVifName,
+  type VHostUserMode,
+} from '../core/validate';
 import { VhostplugError } from '../core/errors';
 
 /** The file name of the index in a pod's directory. */
@@ -92,7 +101,8 @@ function check<T>(what: string, fn: () => T): T {
 }
 
 function int(v: unknown, what: string, min: number, max: number): number {
-  if (typeof v !== 'number' || !Number.isSafeInteger(v) || v < min || v > max) throw new PodIndexError(`${what} must be an integer in [${min}, ${max}]`);
+  if (typeof v !== 'number' || !Number.isSafeInteger(v) || v < min || v > max)
+    throw new PodIndexError(`${what} must be an integer in [${min}, ${max}]`);
   return v;
 }
 
@@ -114,8 +124,14 @@ export function validatePodIndexEntry(e: unknown, where = 'interface'): PodIndex
   let socketPath: string | undefined;
   if (e.socket_path !== undefined) {
     socketPath = str(e, 'socket_path', where);
-    if (!socketPath.startsWith('/') || socketPath.includes('\0') || Buffer.byteLength(socketPath) > MAX_UNIX_SOCKET_PATH_BYTES) {
-      throw new PodIndexError(`${where}.socket_path must be an absolute unix socket path (at most ${MAX_UNIX_SOCKET_PATH_BYTES} bytes)`);
+    if (
+      !socketPath.startsWith('/') ||
+      socketPath.includes('\0') ||
+      Buffer.byteLength(socketPath) > MAX_UNIX_SOCKET_PATH_BYTES
+    ) {
+      throw new PodIndexError(
+        `${where}.socket_path must be an absolute unix socket path (at most ${MAX_UNIX_SOCKET_PATH_BYTES} bytes)`,
+      );
     }
   }
   // Keys in the documented order.
@@ -137,7 +153,10 @@ export function validatePodIndexEntry(e: unknown, where = 'interface'): PodIndex
  * The index of a pod from its interfaces (in connect order: for a repeated ifname, e.g. a
  * re-created sandbox whose old DEL has not come yet, the last one wins). Validates all.
  */
-export function buildPodIndex(pod: { uid: string; namespace?: string; name?: string }, entries: readonly PodIndexEntry[]): PodIndex {
+export function buildPodIndex(
+  pod: { uid: string; namespace?: string; name?: string },
+  entries: readonly PodIndexEntry[],
+): PodIndex {
   const byIfname = new Map<string, PodIndexEntry>();
   entries.forEach((e, i) => {
     const v = validatePodIndexEntry(e, `interfaces[${i}]`);
@@ -159,7 +178,8 @@ export function formatPodIndex(index: PodIndex): string {
 
 /** Parses and validates the file's text. Throws {@link PodIndexError}. */
 export function parsePodIndex(text: string): PodIndex {
-  if (Buffer.byteLength(text) > MAX_POD_INDEX_BYTES) throw new PodIndexError(`larger than ${MAX_POD_INDEX_BYTES} bytes`);
+  if (Buffer.byteLength(text) > MAX_POD_INDEX_BYTES)
+    throw new PodIndexError(`larger than ${MAX_POD_INDEX_BYTES} bytes`);
   let doc: unknown;
   try {
     doc = JSON.parse(text);
@@ -167,13 +187,15 @@ export function parsePodIndex(text: string): PodIndex {
     throw new PodIndexError(`not JSON (${(err as Error).message})`);
   }
   if (!isObj(doc)) throw new PodIndexError('the top level must be an object');
-  if (doc.version !== POD_INDEX_VERSION) throw new PodIndexError(`version ${JSON.stringify(doc.version)} is not ${POD_INDEX_VERSION}`);
+  if (doc.version !== POD_INDEX_VERSION)
+    throw new PodIndexError(`version ${JSON.stringify(doc.version)} is not ${POD_INDEX_VERSION}`);
   if (!Array.isArray(doc.interfaces)) throw new PodIndexError('interfaces must be an array');
   const pod: { uid: string; namespace?: string; name?: string } = { uid: str(doc, 'pod_uid', 'index') };
   for (const k of ['pod_namespace', 'pod_name'] as const) {
     if (doc[k] === undefined) continue;
     const v = str(doc, k, 'index');
-    if (v.length > 253 || !/^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$/.test(v)) throw new PodIndexError(`${k} ${JSON.stringify(v)} is not a Kubernetes name`);
+    if (v.length > 253 || !/^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$/.test(v))
+      throw new PodIndexError(`${k} ${JSON.stringify(v)} is not a Kubernetes name`);
     if (k === 'pod_namespace') pod.namespace = v;
     else pod.name = v;
   }

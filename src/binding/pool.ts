@@ -141,11 +141,13 @@ export class VhostUserPortPool {
     private readonly vswitch: Vswitch,
     private readonly opts: PortPoolOptions,
   ) {
-    if (!Number.isInteger(opts.size) || opts.size < 0) throw invalidArgument('size', opts.size, 'must be an integer >= 0', 'ERR_OUT_OF_RANGE');
+    if (!Number.isInteger(opts.size) || opts.size < 0)
+      throw invalidArgument('size', opts.size, 'must be an integer >= 0', 'ERR_OUT_OF_RANGE');
     this.bridge = opts.bridge;
     this.size = opts.size;
     this.lowWater = Math.min(opts.size, opts.lowWater ?? Math.ceil(opts.size / 2));
-    if (!Number.isInteger(this.lowWater) || this.lowWater < 0) throw invalidArgument('lowWater', opts.lowWater, 'must be an integer >= 0', 'ERR_OUT_OF_RANGE');
+    if (!Number.isInteger(this.lowWater) || this.lowWater < 0)
+      throw invalidArgument('lowWater', opts.lowWater, 'must be an integer >= 0', 'ERR_OUT_OF_RANGE');
     this.log = opts.log ?? silentLogger;
   }
 
@@ -181,9 +183,17 @@ export class VhostUserPortPool {
       else drop.push(p.name);
     }
     // The in-memory list follows OVSDB: adopt what is there, forget what is gone.
-    this.free.splice(0, this.free.length, ...this.free.filter((n) => keep.has(n)), ...[...keep].filter((n) => !this.free.includes(n)));
+    this.free.splice(
+      0,
+      this.free.length,
+      ...this.free.filter((n) => keep.has(n)),
+      ...[...keep].filter((n) => !this.free.includes(n)),
+    );
     if (drop.length) {
-      this.log.info('vhost-user pool: deleting pool ports without a socket or beyond the size', { bridge: this.bridge, ports: drop });
+      this.log.info('vhost-user pool: deleting pool ports without a socket or beyond the size', {
+        bridge: this.bridge,
+        ports: drop,
+      });
       await this.vswitch.delPorts(drop, { timeoutMs: this.opts.timeoutMs ?? 30_000 });
       this.counters.deleted += drop.length;
     }
@@ -205,11 +215,20 @@ export class VhostUserPortPool {
       // Still ours and still complete: realised by vswitchd (ofport, no error) and its socket
       // there (a vswitchd restart may be re-creating it).
       const iface = this.vswitch.rows.iface(name);
-      if (this.vswitch.rows.port(name) && iface?.ofport !== undefined && iface.ofport > 0 && iface.error === undefined && socketThere(socketPath)) {
+      if (
+        this.vswitch.rows.port(name) &&
+        iface?.ofport !== undefined &&
+        iface.ofport > 0 &&
+        iface.error === undefined &&
+        socketThere(socketPath)
+      ) {
         this.counters.hits++;
         return { name, socketPath };
       }
-      this.log.warn('vhost-user pool: skipping a pool port without its socket or row', { bridge: this.bridge, port: name });
+      this.log.warn('vhost-user pool: skipping a pool port without its socket or row', {
+        bridge: this.bridge,
+        port: name,
+      });
     }
     this.counters.misses++;
     this.maybeRefill();
@@ -226,7 +245,12 @@ export class VhostUserPortPool {
    * the vswitchd acknowledgement does not cover either), so it is not re-acknowledged unless
    * `ackClaims`; one that changes `mtu_request` is, as the MTU reconfigures the port.
    */
-  async claim(port: PooledPort, externalIds: Record<string, string>, mtu: number | undefined, opts: { waitForVswitchd?: boolean; timeoutMs?: number }): Promise<WriteTimings> {
+  async claim(
+    port: PooledPort,
+    externalIds: Record<string, string>,
+    mtu: number | undefined,
+    opts: { waitForVswitchd?: boolean; timeoutMs?: number },
+  ): Promise<WriteTimings> {
     const t = new Transaction();
     const where: [string, '==', string][] = [['name', '==', port.name]];
     t.wait('Interface', where, ['external_ids'], '==', [{ external_ids: map(poolExternalIds(this.bridge)) }], 0);
@@ -276,7 +300,12 @@ export class VhostUserPortPool {
         for (const s of slots) s.release();
         throw err;
       }
-      if (!this.atLimit) this.log.warn('vhost-user pool: the switch is at its vhost-user port limit; the pool stays short', { bridge: this.bridge, ready: this.free.length, size: this.size });
+      if (!this.atLimit)
+        this.log.warn('vhost-user pool: the switch is at its vhost-user port limit; the pool stays short', {
+          bridge: this.bridge,
+          ready: this.free.length,
+          size: this.size,
+        });
     }
     this.atLimit = slots.length < want;
     return slots;
@@ -295,7 +324,9 @@ export class VhostUserPortPool {
       const timeoutMs = this.opts.timeoutMs ?? 30_000;
       const ac = new AbortController();
       // Watches armed before the transaction: a socket's creation cannot be missed.
-      const sockets = names.map((n) => waitForEntry(this.opts.ovsVhuPath, n, { timeoutMs, predicate: isSocket, persistent: false, signal: ac.signal }));
+      const sockets = names.map((n) =>
+        waitForEntry(this.opts.ovsVhuPath, n, { timeoutMs, predicate: isSocket, persistent: false, signal: ac.signal }),
+      );
       for (const s of sockets) s.catch(() => undefined);
       const specs: PortSpec[] = names.map((name) => ({
         bridge: this.bridge,
@@ -344,7 +375,14 @@ export class VhostUserPortPool {
   }
 
   stats(): PoolStats {
-    return { bridge: this.bridge, size: this.size, lowWater: this.lowWater, available: this.free.length, creating: this.creating, ...this.counters };
+    return {
+      bridge: this.bridge,
+      size: this.size,
+      lowWater: this.lowWater,
+      available: this.free.length,
+      creating: this.creating,
+      ...this.counters,
+    };
   }
 
   /** Stops refilling; the ports stay (a restarted daemon adopts them). */
@@ -360,7 +398,10 @@ export class VhostUserPortPool {
     await this.settled();
     const names = this.scan().map((p) => p.name);
     this.free.length = 0;
-    if (names.length) this.counters.deleted += (await this.vswitch.delPorts(names, { timeoutMs: this.opts.timeoutMs ?? 30_000 })).length;
+    if (names.length)
+      this.counters.deleted += (
+        await this.vswitch.delPorts(names, { timeoutMs: this.opts.timeoutMs ?? 30_000 })
+      ).length;
   }
 }
 
@@ -386,7 +427,12 @@ export class PoolSet {
   ensure(bridge: string, size: number, lowWater?: number): VhostUserPortPool {
     const had = this.pools.get(bridge);
     if (had) {
-      if (had.size !== size) this.base.log?.warn('vhost-user pool: a pool of another size was asked for; keeping the first', { bridge, size: had.size, asked: size });
+      if (had.size !== size)
+        this.base.log?.warn('vhost-user pool: a pool of another size was asked for; keeping the first', {
+          bridge,
+          size: had.size,
+          asked: size,
+        });
       return had;
     }
     const pool = new VhostUserPortPool(this.vswitch, { ...this.base, bridge, size, lowWater });
@@ -415,6 +461,9 @@ export class PoolSet {
 
 /** The bridges kuryr.conf pools: `[vhostplug] pool_bridges`, else `[neutron_defaults] ovs_bridge`, else br-int. */
 export function pooledBridges(poolBridges: string, defaultBridge: string | null | undefined): string[] {
-  const list = poolBridges.split(',').map((b) => b.trim()).filter(Boolean);
+  const list = poolBridges
+    .split(',')
+    .map((b) => b.trim())
+    .filter(Boolean);
   return list.length ? list : [defaultBridge || 'br-int'];
 }

@@ -51,7 +51,15 @@ import {
   validatePodUid,
   validateVifName,
 } from '../core/validate';
-import { bindingError, Rollback, type BindingCheckRequest, type BindingDriver, type BindingPhase, type HealthReport, type UnbindRequest } from './driver';
+import {
+  bindingError,
+  Rollback,
+  type BindingCheckRequest,
+  type BindingDriver,
+  type BindingPhase,
+  type HealthReport,
+  type UnbindRequest,
+} from './driver';
 
 /** external_ids keys (besides ownership) that let DEL, CHECK and the reconciler work from OVSDB alone. */
 export const VETH_KEYS = {
@@ -175,7 +183,8 @@ export interface VethHealthReport extends HealthReport {
 }
 
 /** A device of this name is in the way. */
-const inTheWay = (path: string | undefined, detail: string) => systemError('EEXIST', 'RTM_NEWLINK', { ...(path ? { path } : {}), detail });
+const inTheWay = (path: string | undefined, detail: string) =>
+  systemError('EEXIST', 'RTM_NEWLINK', { ...(path ? { path } : {}), detail });
 
 /** The connect steps, in order. */
 export type VethStep = 'validate' | 'cleanup' | 'bridge' | 'veth' | 'plug' | 'address' | 'route';
@@ -187,7 +196,8 @@ export type VethStep = 'validate' | 'cleanup' | 'bridge' | 'veth' | 'plug' | 'ad
 export function vethMtu(networkMtu: number | null | undefined, defaultMtu = 1500, networkDeviceMtu = 0): number {
   let mtu = networkMtu || defaultMtu;
   if (networkDeviceMtu > 0 && networkDeviceMtu < mtu) mtu = networkDeviceMtu;
-  if (!Number.isInteger(mtu) || mtu < 68 || mtu > 65535) throw new ValidationError('mtu', mtu, 'reserved', 'must be an integer from 68 to 65535');
+  if (!Number.isInteger(mtu) || mtu < 68 || mtu > 65535)
+    throw new ValidationError('mtu', mtu, 'reserved', 'must be an integer from 68 to 65535');
   return mtu;
 }
 
@@ -255,7 +265,10 @@ export class VethDriver implements BindingDriver {
   close(): void {
     const h = this.hostHandle;
     this.hostHandle = undefined;
-    void h?.then((x) => x.close(), () => undefined);
+    void h?.then(
+      (x) => x.close(),
+      () => undefined,
+    );
   }
 
   /** Attachments plugged by this driver instance. */
@@ -271,9 +284,15 @@ export class VethDriver implements BindingDriver {
   plan(req: VethConnectRequest): VethPlan {
     const { vif } = req;
     if (!vif || (vif.kind !== 'VIFOpenVSwitch' && vif.kind !== 'VIFBridge')) {
-      throw new ValidationError('vif', (vif as { kind?: unknown } | undefined)?.kind, 'type', 'expected a VIFOpenVSwitch or VIFBridge');
+      throw new ValidationError(
+        'vif',
+        (vif as { kind?: unknown } | undefined)?.kind,
+        'type',
+        'expected a VIFOpenVSwitch or VIFBridge',
+      );
     }
-    if (typeof vif.id !== 'string' || vif.id === '') throw new ValidationError('vif.id', vif.id, 'empty', 'the VIF has no port id');
+    if (typeof vif.id !== 'string' || vif.id === '')
+      throw new ValidationError('vif.id', vif.id, 'empty', 'the VIF has no port id');
     const containerId = validateContainerId(req.containerId);
     const ifname = validateIfName(req.ifname);
     const netns = validateAbsolutePath(req.netns, 'netns');
@@ -293,7 +312,13 @@ export class VethDriver implements BindingDriver {
       portName = hybrid.qvo;
       bridge = vif.network?.bridge || this.opts.defaultBridge;
     }
-    if (!bridge) throw new ValidationError('bridge', undefined, 'empty', 'the VIF names no OVS bridge and [neutron_defaults] ovs_bridge is not set');
+    if (!bridge)
+      throw new ValidationError(
+        'bridge',
+        undefined,
+        'empty',
+        'the VIF names no OVS bridge and [neutron_defaults] ovs_bridge is not set',
+      );
     validateVifName(bridge, 'bridge');
     const ip = normalizeIpConfig(req.ipConfig ?? ipConfigFromVif(vif, { isDefaultGateway: req.isDefaultGateway }));
     const att: VethAttachment = {
@@ -341,7 +366,16 @@ export class VethDriver implements BindingDriver {
       throw bindingError('veth', 'validate', err);
     }
     const { att } = plan;
-    const timings: VethTimings = { cleanupMs: 0, bridgeMs: 0, vethMs: 0, ovsMs: 0, commitMs: 0, ackMs: 0, addrMs: 0, totalMs: 0 };
+    const timings: VethTimings = {
+      cleanupMs: 0,
+      bridgeMs: 0,
+      vethMs: 0,
+      ovsMs: 0,
+      commitMs: 0,
+      ackMs: 0,
+      addrMs: 0,
+      totalMs: 0,
+    };
     const warnings: string[] = [];
     const rollback = new Rollback(this.log, { driver: 'veth', port: att.portName });
     let step: VethStep = 'cleanup';
@@ -391,7 +425,10 @@ export class VethDriver implements BindingDriver {
       })();
       const inPod = (async () => {
         const a = performance.now();
-        if (att.hybrid) await linkSetMaster(host, att.hostIfname, att.hybrid.bridge).catch((e: Error) => Promise.reject(bindingError('veth', 'bridge', e)));
+        if (att.hybrid)
+          await linkSetMaster(host, att.hostIfname, att.hybrid.bridge).catch((e: Error) =>
+            Promise.reject(bindingError('veth', 'bridge', e)),
+          );
         await this.configureL3(pod!, att.ifname, plan.ip);
         timings.addrMs = performance.now() - a;
       })();
@@ -408,14 +445,21 @@ export class VethDriver implements BindingDriver {
     this.tracked.set(attKey(att.containerId, att.ifname), att);
     timings.totalMs = performance.now() - t0;
     for (const w of warnings) this.log.warn(w, { port: att.portName });
-    const phases: VethConnectResult['phases'] = { cleanup: timings.cleanupMs, veth: timings.vethMs, 'ovsdb-commit': timings.commitMs, 'vswitchd-ack': timings.ackMs, address: timings.addrMs };
+    const phases: VethConnectResult['phases'] = {
+      cleanup: timings.cleanupMs,
+      veth: timings.vethMs,
+      'ovsdb-commit': timings.commitMs,
+      'vswitchd-ack': timings.ackMs,
+      address: timings.addrMs,
+    };
     if (att.hybrid) phases.bridge = timings.bridgeMs;
     return { ...att, driver: 'veth', hostMac, created: !replaced, timings, phases, warnings };
   }
 
   private async delPortIfOurs(att: VethAttachment): Promise<void> {
     const info = this.vswitch.portInfo(att.portName);
-    if (info?.attachment && sameAttachment(info.attachment, att)) await this.vswitch.delPort(att.portName, this.ackOpts());
+    if (info?.attachment && sameAttachment(info.attachment, att))
+      await this.vswitch.delPort(att.portName, this.ackOpts());
   }
 
   /**
@@ -424,10 +468,15 @@ export class VethDriver implements BindingDriver {
    */
   private async clearStale(att: VethAttachment): Promise<boolean> {
     const info = this.vswitch.portInfo(att.portName);
-    if (info && (!info.attachment || !sameAttachment(info.attachment, att))) throw new PortConflictError(att.portName, info.attachment);
+    if (info && (!info.attachment || !sameAttachment(info.attachment, att)))
+      throw new PortConflictError(att.portName, info.attachment);
     const prev = this.vswitch.findByAttachment(att.containerId, att.ifname);
     if (!prev) return false;
-    this.log.info('veth: removing the previous plug of this attachment', { port: prev.name, containerId: att.containerId, ifname: att.ifname });
+    this.log.info('veth: removing the previous plug of this attachment', {
+      port: prev.name,
+      containerId: att.containerId,
+      ifname: att.ifname,
+    });
     await this.teardown(prev.name, prev.external_ids);
     return true;
   }
@@ -437,8 +486,21 @@ export class VethDriver implements BindingDriver {
    * its name, MAC and MTU, both up. A hanging host end with no OVS port (a crash between
    * the veth and the port) is removed and the create retried once, as Kuryr does.
    */
-  private async createPodVeth(att: VethAttachment, warnings: string[], host: NetlinkHandle, pod: NetlinkHandle): Promise<void> {
-    const create = () => createVethPair(host, { name: att.hostIfname, peerName: att.ifname, peer: pod, mtu: att.mtu, peerMac: att.mac, up: true });
+  private async createPodVeth(
+    att: VethAttachment,
+    warnings: string[],
+    host: NetlinkHandle,
+    pod: NetlinkHandle,
+  ): Promise<void> {
+    const create = () =>
+      createVethPair(host, {
+        name: att.hostIfname,
+        peerName: att.ifname,
+        peer: pod,
+        mtu: att.mtu,
+        peerMac: att.mac,
+        up: true,
+      });
     try {
       await create();
       return;
@@ -453,7 +515,10 @@ export class VethDriver implements BindingDriver {
     // client may have added a port of this name since clearStale looked).
     const info = this.vswitch.portInfo(att.hostIfname);
     if (hanging.kind !== 'veth' || (info && !(info.attachment && sameAttachment(info.attachment, att)))) {
-      throw inTheWay(undefined, `host interface '${att.hostIfname}' exists and is not a leftover of this attachment (kind ${hanging.kind ?? 'unknown'})`);
+      throw inTheWay(
+        undefined,
+        `host interface '${att.hostIfname}' exists and is not a leftover of this attachment (kind ${hanging.kind ?? 'unknown'})`,
+      );
     }
     warnings.push(`removed hanging interface ${att.hostIfname} (a leftover of an earlier plug)`);
     await linkDel(host, att.hostIfname, { ifExists: true });
@@ -464,7 +529,8 @@ export class VethDriver implements BindingDriver {
   private async configureL3(pod: NetlinkHandle, ifname: string, ip: NormalizedIpConfig): Promise<void> {
     if (ip.addresses.length === 0 && ip.routes.length === 0) return;
     // One lookup of the ifindex instead of one per address and route.
-    const index = (await linkGet(pod, ifname).catch((e: Error) => Promise.reject(bindingError('veth', 'address', e)))).index;
+    const index = (await linkGet(pod, ifname).catch((e: Error) => Promise.reject(bindingError('veth', 'address', e))))
+      .index;
     let v6Enabled = false;
     for (const a of ip.addresses) {
       try {
@@ -494,7 +560,11 @@ export class VethDriver implements BindingDriver {
   }
 
   /** Removes the OVS port and every host device of a plug; anything already gone is success. */
-  private async teardown(portName: string, ids: Record<string, string>, fallback?: { hostIfname: string; hybrid?: HybridNames }): Promise<VethDisconnectResult> {
+  private async teardown(
+    portName: string,
+    ids: Record<string, string>,
+    fallback?: { hostIfname: string; hybrid?: HybridNames },
+  ): Promise<VethDisconnectResult> {
     const hybrid = fallback?.hybrid ?? hybridOf(portName, ids);
     const hostIfname = ids[VETH_KEYS.hostIfname] ?? fallback?.hostIfname ?? hybrid?.tap ?? portName;
     validateIfName(hostIfname, 'host ifname');
@@ -543,7 +613,9 @@ export class VethDriver implements BindingDriver {
       if (tracked) names = { portName: tracked.portName, hostIfname: tracked.hostIfname, hybrid: tracked.hybrid };
       else if (req.portName !== undefined) {
         const hybrid = hybridNamesFromPort(validateVifName(req.portName));
-        names = hybrid ? { portName: req.portName, hostIfname: hybrid.tap, hybrid } : { portName: req.portName, hostIfname: req.portName };
+        names = hybrid
+          ? { portName: req.portName, hostIfname: hybrid.tap, hybrid }
+          : { portName: req.portName, hostIfname: req.portName };
       } else if (req.vif?.kind === 'VIFBridge') {
         const h = hybridNames(req.vif);
         names = { portName: h.qvo, hostIfname: h.tap, hybrid: h };
@@ -554,7 +626,10 @@ export class VethDriver implements BindingDriver {
       if (names) {
         const info = this.vswitch.portInfo(names.portName);
         if (info?.attachment && !sameAttachment(info.attachment, { containerId, ifname })) {
-          this.log.warn('veth: DEL names a port of another attachment; left alone', { port: names.portName, owner: info.attachment });
+          this.log.warn('veth: DEL names a port of another attachment; left alone', {
+            port: names.portName,
+            owner: info.attachment,
+          });
         } else {
           result = await this.teardown(names.portName, {}, names);
         }
@@ -586,10 +661,13 @@ export class VethDriver implements BindingDriver {
     if (!owned) problems.push(`no OVS port is recorded for ${containerId}/${ifname}`);
     else {
       if (owned.error) problems.push(`OVS port ${owned.name} has an error: ${owned.error}`);
-      else if (owned.ofport === undefined || owned.ofport < 0) problems.push(`OVS port ${owned.name} has no OpenFlow port number (ofport ${owned.ofport ?? 'unset'})`);
+      else if (owned.ofport === undefined || owned.ofport < 0)
+        problems.push(`OVS port ${owned.name} has no OpenFlow port number (ofport ${owned.ofport ?? 'unset'})`);
       const bridge = req.expect?.bridge ?? tracked?.bridge;
-      if (bridge !== undefined && owned.bridge !== bridge) problems.push(`OVS port ${owned.name} is on bridge ${owned.bridge}, expected ${bridge}`);
-      if (req.expect?.portName !== undefined && owned.name !== req.expect.portName) problems.push(`the attachment's OVS port is ${owned.name}, not ${req.expect.portName}`);
+      if (bridge !== undefined && owned.bridge !== bridge)
+        problems.push(`OVS port ${owned.name} is on bridge ${owned.bridge}, expected ${bridge}`);
+      if (req.expect?.portName !== undefined && owned.name !== req.expect.portName)
+        problems.push(`the attachment's OVS port is ${owned.name}, not ${req.expect.portName}`);
     }
     const ids = owned?.external_ids ?? {};
     const hostIfname = ids[VETH_KEYS.hostIfname] ?? tracked?.hostIfname;
@@ -609,7 +687,8 @@ export class VethDriver implements BindingDriver {
       if (!qvo) problems.push(`interface ${hybrid.qvo} does not exist`);
       if (!qvb) problems.push(`interface ${hybrid.qvb} does not exist`);
       if (br && qvb && qvb.master !== br.index) problems.push(`${hybrid.qvb} is not enslaved to ${hybrid.bridge}`);
-      if (br && hostLink && hostLink.master !== br.index) problems.push(`${hostLink.name} is not enslaved to ${hybrid.bridge}`);
+      if (br && hostLink && hostLink.master !== br.index)
+        problems.push(`${hostLink.name} is not enslaved to ${hybrid.bridge}`);
     }
 
     if (!fs.existsSync(netns)) {
@@ -658,7 +737,8 @@ export class VethDriver implements BindingDriver {
       for (const a of norm) {
         const h = have.find((x) => x.address === a.address && x.prefix === a.prefix);
         if (!h) problems.push(`${ifname} lacks address ${a.cidr}`);
-        else if (h.tentative) problems.push(`${ifname} address ${a.cidr} is still tentative (duplicate address detection)`);
+        else if (h.tentative)
+          problems.push(`${ifname} address ${a.cidr} is still tentative (duplicate address detection)`);
       }
     }
   }
@@ -699,7 +779,8 @@ export class VethDriver implements BindingDriver {
     }
     // OVSDB reachability is the daemons' readiness (CNI STATUS), not this driver's liveness.
     if (this.opts.defaultBridge && this.vswitch.client.state === 'ready') {
-      if (!this.vswitch.rows.bridge(this.opts.defaultBridge)) problems.push(`OVS bridge ${this.opts.defaultBridge} does not exist`);
+      if (!this.vswitch.rows.bridge(this.opts.defaultBridge))
+        problems.push(`OVS bridge ${this.opts.defaultBridge} does not exist`);
       else {
         const w = this.checksumCaveat(this.opts.defaultBridge);
         if (w) warnings.push(w);

@@ -42,7 +42,18 @@ import { PortBudget, vhostUserLimit, type PortReservation } from './capacity';
 import { PodFiles, removePodDirContents, type PodPlace } from './pod-files';
 import type { PodAccess, SocketLayout } from './pod-dir';
 import type { PodIndexEntry } from './pod-index';
-import { bindingError, Rollback, type BindingCheckRequest, type BindingPreflight, type BindingDriver, type BindingPhase, type HealthReport, type SweepOptions, type SweepReport, type UnbindRequest } from './driver';
+import {
+  bindingError,
+  Rollback,
+  type BindingCheckRequest,
+  type BindingPreflight,
+  type BindingDriver,
+  type BindingPhase,
+  type HealthReport,
+  type SweepOptions,
+  type SweepReport,
+  type UnbindRequest,
+} from './driver';
 import { hasCode } from '../core/errors';
 import { CommitError, TimedOutError } from '../ovsdb/errors';
 import { POOL_KEY, POOL_PORT_NAME, SOCKET_NAME_KEY, type PooledPort, type VhostUserPortPool } from './pool';
@@ -234,7 +245,14 @@ export class VhostUserDriver extends EventEmitter<VhostUserDriverEvents> impleme
     this.files = new PodFiles({
       mountPoint: this.mountPoint,
       fileMode: cf.mode ?? 0o644,
-      ...(cf.uid !== undefined || cf.gid !== undefined ? { configFileOwner: { ...(cf.uid === undefined ? {} : { uid: cf.uid }), ...(cf.gid === undefined ? {} : { gid: cf.gid }) } } : {}),
+      ...(cf.uid !== undefined || cf.gid !== undefined
+        ? {
+            configFileOwner: {
+              ...(cf.uid === undefined ? {} : { uid: cf.uid }),
+              ...(cf.gid === undefined ? {} : { gid: cf.gid }),
+            },
+          }
+        : {}),
       ...(opts.podMountPath ? { podMountPath: opts.podMountPath } : {}),
       fsync: opts.fsync ?? true,
       ...(opts.selinux === undefined ? {} : { selinux: opts.selinux }),
@@ -271,14 +289,22 @@ export class VhostUserDriver extends EventEmitter<VhostUserDriverEvents> impleme
    * Where a request's files will be (socket, pod's view of it, config file, directory),
    * validated; throws the ValidationError a connect would. No I/O.
    */
-  private placeOf(req: { vifName: string; containerId: string; ifname: string; podUid?: string; socketLayout?: SocketLayout; access?: PodAccess; podMountPath?: string }): PodPlace {
+  private placeOf(req: {
+    vifName: string;
+    containerId: string;
+    ifname: string;
+    podUid?: string;
+    socketLayout?: SocketLayout;
+    access?: PodAccess;
+    podMountPath?: string;
+  }): PodPlace {
     return this.files.place({
       layout: req.socketLayout ?? this.socketLayout,
       ...(req.podUid ? { podUid: validatePodUid(req.podUid) } : {}),
       vifName: req.vifName,
       containerId: req.containerId,
       ifname: req.ifname,
-      ...(req.access ?? this.opts.defaultAccess ? { access: req.access ?? this.opts.defaultAccess } : {}),
+      ...((req.access ?? this.opts.defaultAccess) ? { access: req.access ?? this.opts.defaultAccess } : {}),
       ...(req.podMountPath ? { podMountPath: req.podMountPath } : {}),
     });
   }
@@ -286,7 +312,10 @@ export class VhostUserDriver extends EventEmitter<VhostUserDriverEvents> impleme
   /** The place of an attachment (its recorded layout, pod and owner). */
   private placeOfAttachment(att: VhostUserAttachment): PodPlace {
     const vifName = att.pool !== undefined ? path.basename(att.socketPath) : att.vifName;
-    return this.places.get(att.vifName) ?? this.placeOf({ ...att, vifName, socketLayout: att.socketLayout ?? 'flat', access: accessOf(att) });
+    return (
+      this.places.get(att.vifName) ??
+      this.placeOf({ ...att, vifName, socketLayout: att.socketLayout ?? 'flat', access: accessOf(att) })
+    );
   }
 
   /**
@@ -355,7 +384,8 @@ export class VhostUserDriver extends EventEmitter<VhostUserDriverEvents> impleme
     // The pod's state goes with its last attachment once nothing is queued or in flight: in the
     // flat layout no directory removal does it, and every pod UID would otherwise stay here.
     void tail.then(() => {
-      if (this.pods.get(key) === st && st.chain === tail && st.pending === 0 && this.podAttachments(key).length === 0) this.pods.delete(key);
+      if (this.pods.get(key) === st && st.chain === tail && st.pending === 0 && this.podAttachments(key).length === 0)
+        this.pods.delete(key);
     });
     return run;
   }
@@ -377,7 +407,11 @@ export class VhostUserDriver extends EventEmitter<VhostUserDriverEvents> impleme
     const atts = this.podAttachments(key);
     const named = atts.find(([a]) => a.podNamespace && a.podName)?.[0];
     const pod = { uid: p.podUid, ...(named ? { namespace: named.podNamespace!, name: named.podName! } : {}) };
-    await this.files.writeIndex(p, pod, atts.map(([a, ap]) => indexEntryOf(a, ap)));
+    await this.files.writeIndex(
+      p,
+      pod,
+      atts.map(([a, ap]) => indexEntryOf(a, ap)),
+    );
   }
 
   /** Per-pod: the directory goes when no tracked attachment and no connect in flight holds it (inside {@link podOp}). */
@@ -396,12 +430,23 @@ export class VhostUserDriver extends EventEmitter<VhostUserDriverEvents> impleme
   private plan(req: ConnectRequest): { att: VhostUserAttachment; place: PodPlace; warnings: string[] } {
     const { vif } = req;
     const warnings: string[] = [];
-    if (!vif || vif.kind !== 'VIFVHostUser') throw new ValidationError('vif', (vif as { kind?: unknown } | undefined)?.kind, 'type', 'expected a VIFVHostUser');
+    if (!vif || vif.kind !== 'VIFVHostUser')
+      throw new ValidationError(
+        'vif',
+        (vif as { kind?: unknown } | undefined)?.kind,
+        'type',
+        'expected a VIFVHostUser',
+      );
     const containerId = validateContainerId(req.containerId);
     const ifname = validateIfName(req.ifname);
     const vifName = vhostUserPortName(vif.id); // validated there (deviceName)
     if (vif.vif_name && vif.vif_name !== vifName) {
-      throw new ValidationError('vif_name', vif.vif_name, 'reserved', `does not match the port id (expected "${vifName}")`);
+      throw new ValidationError(
+        'vif_name',
+        vif.vif_name,
+        'reserved',
+        `does not match the port id (expected "${vifName}")`,
+      );
     }
     const mode = validateMode(vif.mode);
     const mac = validateMac(vif.address ?? undefined);
@@ -409,14 +454,29 @@ export class VhostUserDriver extends EventEmitter<VhostUserDriverEvents> impleme
     // The request's owner, mode and label over the node's ([vhostuser] owner, socket_mode, se_label), field by field.
     const access = req.access || this.opts.defaultAccess ? { ...this.opts.defaultAccess, ...req.access } : undefined;
     const layout = req.socketLayout ?? this.socketLayout;
-    const place = this.placeOf({ vifName, containerId, ifname, socketLayout: layout, ...(podUid ? { podUid } : {}), ...(access ? { access } : {}), ...(req.podMountPath ? { podMountPath: req.podMountPath } : {}) });
+    const place = this.placeOf({
+      vifName,
+      containerId,
+      ifname,
+      socketLayout: layout,
+      ...(podUid ? { podUid } : {}),
+      ...(access ? { access } : {}),
+      ...(req.podMountPath ? { podMountPath: req.podMountPath } : {}),
+    });
     if (mode === 'client') validateUnixSocketPath(this.ovsSocketPathOf(vifName), 'OVS vhost-user socket path');
     if (vif.path && vif.path !== place.socketPath && vif.path !== place.podSocketPath) {
-      warnings.push(`vif.path "${vif.path}" differs from this node's socket path "${place.socketPath}"; using the node's ([vhostuser] mount_point)`);
+      warnings.push(
+        `vif.path "${vif.path}" differs from this node's socket path "${place.socketPath}"; using the node's ([vhostuser] mount_point)`,
+      );
     }
     const bridge = vif.network?.bridge || this.opts.defaultBridge;
     if (!bridge) {
-      throw new ValidationError('bridge', undefined, 'empty', 'the VIF names no bridge and [neutron_defaults] ovs_bridge is not set');
+      throw new ValidationError(
+        'bridge',
+        undefined,
+        'empty',
+        'the VIF names no bridge and [neutron_defaults] ovs_bridge is not set',
+      );
     }
     const mtu = vif.network?.mtu || this.opts.defaultMtu || 1500;
     const att: VhostUserAttachment = {
@@ -481,7 +541,12 @@ export class VhostUserDriver extends EventEmitter<VhostUserDriverEvents> impleme
     } catch (err) {
       throw bindingError('vhostuser', 'capacity', err);
     }
-    return { socketPath: place.socketPath, podSocketPath: place.podSocketPath, configPath: place.configPath, socketLayout: place.layout };
+    return {
+      socketPath: place.socketPath,
+      podSocketPath: place.podSocketPath,
+      configPath: place.configPath,
+      socketLayout: place.layout,
+    };
   }
 
   /**
@@ -538,7 +603,10 @@ export class VhostUserDriver extends EventEmitter<VhostUserDriverEvents> impleme
         await this.ensurePodDir(place, rollback);
       }
       step = 'plug';
-      const alreadyMoved = att.mode === 'client' && existing?.attachment !== undefined && lstatOrUndefined(att.socketPath)?.isSocket() === true;
+      const alreadyMoved =
+        att.mode === 'client' &&
+        existing?.attachment !== undefined &&
+        lstatOrUndefined(att.socketPath)?.isSocket() === true;
       if (att.mode === 'client' && !alreadyMoved) {
         // Arm the watch BEFORE the plug so the socket's creation cannot be missed.
         socketWait = waitForEntry(this.ovsVhuPath, att.vifName, {
@@ -592,10 +660,20 @@ export class VhostUserDriver extends EventEmitter<VhostUserDriverEvents> impleme
   }
 
   /** The result of a connect (the attachment is tracked already). */
-  private connected(att: VhostUserAttachment, created: boolean, timings: ConnectTimings, warnings: string[], t0: number): ConnectResult {
+  private connected(
+    att: VhostUserAttachment,
+    created: boolean,
+    timings: ConnectTimings,
+    warnings: string[],
+    t0: number,
+  ): ConnectResult {
     timings.totalMs = performance.now() - t0;
     for (const w of warnings) this.log.warn(w, { vif: att.vifName });
-    const phases: ConnectResult['phases'] = { 'ovsdb-commit': timings.commitMs, 'vswitchd-ack': timings.ackMs, 'config-file': timings.fileMs };
+    const phases: ConnectResult['phases'] = {
+      'ovsdb-commit': timings.commitMs,
+      'vswitchd-ack': timings.ackMs,
+      'config-file': timings.fileMs,
+    };
     if (att.mode === 'client') Object.assign(phases, { 'socket-wait': timings.socketWaitMs, rename: timings.renameMs });
     return { ...att, driver: 'vhostuser', portName: att.vifName, created, timings, phases, warnings };
   }
@@ -610,7 +688,11 @@ export class VhostUserDriver extends EventEmitter<VhostUserDriverEvents> impleme
    * Tracks the attachment and rewrites its pod's index in one step of the pod's chain, so
    * parallel connects of one pod each see the others in the index.
    */
-  private async trackAndIndex(att: VhostUserAttachment, place: PodPlace, previous: VhostUserAttachment | undefined): Promise<void> {
+  private async trackAndIndex(
+    att: VhostUserAttachment,
+    place: PodPlace,
+    previous: VhostUserAttachment | undefined,
+  ): Promise<void> {
     await this.podOp(place, async () => {
       this.track(att, place);
       try {
@@ -633,7 +715,14 @@ export class VhostUserDriver extends EventEmitter<VhostUserDriverEvents> impleme
    * is counted already. A failure after the claim deletes the port (never back to the pool);
    * a lost claim (another agent took the port) undoes everything and resolves undefined.
    */
-  private async connectPooled(att: VhostUserAttachment, place: PodPlace, pooled: PooledPort, req: ConnectRequest, warnings: string[], t0: number): Promise<ConnectResult | undefined> {
+  private async connectPooled(
+    att: VhostUserAttachment,
+    place: PodPlace,
+    pooled: PooledPort,
+    req: ConnectRequest,
+    warnings: string[],
+    t0: number,
+  ): Promise<ConnectResult | undefined> {
     const pool = this.opts.pools!(att.bridge)!;
     att.vifName = pooled.name;
     att.pool = att.bridge;
@@ -744,10 +833,17 @@ export class VhostUserDriver extends EventEmitter<VhostUserDriverEvents> impleme
     const src = this.ovsSocketPathOf(att.vifName);
     const existing = lstatOrUndefined(att.socketPath);
     if (existing && !existing.isSocket()) {
-      throw new UnsafeTargetError(existing.isSymbolicLink() ? 'ELOOP' : 'EEXIST', att.socketPath, existing.isSymbolicLink() ? 'symbolic link' : 'non-socket file');
+      throw new UnsafeTargetError(
+        existing.isSymbolicLink() ? 'ELOOP' : 'EEXIST',
+        att.socketPath,
+        existing.isSymbolicLink() ? 'symbolic link' : 'non-socket file',
+      );
     }
     // A stale socket (a previous life of this port) is replaced atomically.
-    moveSocketOwned(src, att.socketPath, place.access.socket, { replace: existing !== undefined, ...(this.opts.selinux === undefined ? {} : { selinux: this.opts.selinux }) });
+    moveSocketOwned(src, att.socketPath, place.access.socket, {
+      replace: existing !== undefined,
+      ...(this.opts.selinux === undefined ? {} : { selinux: this.opts.selinux }),
+    });
   }
 
   private async writeConfig(att: VhostUserAttachment, place: PodPlace): Promise<void> {
@@ -784,10 +880,20 @@ export class VhostUserDriver extends EventEmitter<VhostUserDriverEvents> impleme
       const layout = ours ? (ours.socketLayout ?? 'flat') : (hints.socketLayout ?? 'flat');
       const podUid = ours ? ours.podUid : hints.podUid;
       const socketName = vifName === undefined ? 'vhux' : this.socketNameOf(vifName);
-      return this.placeOf({ vifName: socketName, containerId, ifname, socketLayout: layout === 'per-pod' && !podUid ? 'flat' : layout, ...(podUid ? { podUid } : {}) });
+      return this.placeOf({
+        vifName: socketName,
+        containerId,
+        ifname,
+        socketLayout: layout === 'per-pod' && !podUid ? 'flat' : layout,
+        ...(podUid ? { podUid } : {}),
+      });
     } catch (err) {
       // A recorded UID that is not one (hand-edited OVSDB): the flat names are all we can trust.
-      this.log.warn("vhost-user: cannot place the attachment's files; using the flat layout", { containerId, ifname, error: err });
+      this.log.warn("vhost-user: cannot place the attachment's files; using the flat layout", {
+        containerId,
+        ifname,
+        error: err,
+      });
       return this.placeOf({ vifName: vifName ?? 'vhux', containerId, ifname, socketLayout: 'flat' });
     }
   }
@@ -810,14 +916,16 @@ export class VhostUserDriver extends EventEmitter<VhostUserDriverEvents> impleme
     if (vifName) {
       validateVifName(vifName);
       const info = this.vswitch.portOwner(vifName);
-      const foreign = info?.attachment && (info.attachment.containerId !== containerId || info.attachment.ifname !== ifname);
+      const foreign =
+        info?.attachment && (info.attachment.containerId !== containerId || info.attachment.ifname !== ifname);
       if (!foreign) {
         removed.socket = await unlinkIfExists(place.socketPath);
         // Client mode leftovers in OVS's dir: a socket never moved because a connect failed, or
         // one whose port is already gone but that vswitchd could not unlink (EROFS): with no
         // port of that name, nothing else can own a socket there.
         if (info?.type === 'dpdkvhostuser') await unlinkIfExists(this.ovsSocketPathOf(vifName));
-        else if (!info && lstatOrUndefined(this.ovsSocketPathOf(vifName))?.isSocket()) await unlinkIfExists(this.ovsSocketPathOf(vifName));
+        else if (!info && lstatOrUndefined(this.ovsSocketPathOf(vifName))?.isSocket())
+          await unlinkIfExists(this.ovsSocketPathOf(vifName));
       }
       removed.configFile = await unlinkIfExists(place.configPath);
       if (!foreign) {
@@ -858,7 +966,10 @@ export class VhostUserDriver extends EventEmitter<VhostUserDriverEvents> impleme
           access: accessOf(p.attachment),
         });
       } catch (err) {
-        this.log.error('vhost-user: an owned port records an unusable layout or pod; not tracked', { port: p.name, error: err });
+        this.log.error('vhost-user: an owned port records an unusable layout or pod; not tracked', {
+          port: p.name,
+          error: err,
+        });
         continue;
       }
       let generation = 1;
@@ -933,7 +1044,8 @@ export class VhostUserDriver extends EventEmitter<VhostUserDriverEvents> impleme
   /** Moves back every client-mode socket that sits in ovs_vhu_path. */
   private restoreAll(): void {
     for (const att of this.byName.values()) {
-      if (att.mode === 'client' && lstatOrUndefined(this.ovsSocketPathOf(att.vifName))?.isSocket()) void this.restore(att, performance.now());
+      if (att.mode === 'client' && lstatOrUndefined(this.ovsSocketPathOf(att.vifName))?.isSocket())
+        void this.restore(att, performance.now());
     }
   }
 
@@ -948,7 +1060,10 @@ export class VhostUserDriver extends EventEmitter<VhostUserDriverEvents> impleme
       case 'move_self':
       case 'unmount':
         // The watched directory went away (or was replaced): the kernel dropped the watch.
-        this.log.error('vhost-user: ovs_vhu_path went away; re-arming socket recovery', { dir: this.ovsVhuPath, event: ev.type });
+        this.log.error('vhost-user: ovs_vhu_path went away; re-arming socket recovery', {
+          dir: this.ovsVhuPath,
+          event: ev.type,
+        });
         this.watcher?.close();
         this.watcher = undefined;
         this.scheduleRearm();
@@ -974,10 +1089,17 @@ export class VhostUserDriver extends EventEmitter<VhostUserDriverEvents> impleme
       await this.writeConfig(att, place);
       await this.podOp(place, () => this.writeIndex(place));
       const latencyMs = performance.now() - seenAt;
-      this.log.info('vhost-user: socket re-created by ovs-vswitchd moved back to the pod', { vif: att.vifName, generation: att.generation, latencyMs });
+      this.log.info('vhost-user: socket re-created by ovs-vswitchd moved back to the pod', {
+        vif: att.vifName,
+        generation: att.generation,
+        latencyMs,
+      });
       this.emit('socket-restored', { attachment: { ...att }, latencyMs });
     } catch (err) {
-      this.log.error('vhost-user: could not move a re-created socket back to the pod', { vif: att.vifName, error: err });
+      this.log.error('vhost-user: could not move a re-created socket back to the pod', {
+        vif: att.vifName,
+        error: err,
+      });
       this.emit('restore-failed', { vifName: att.vifName, error: err as Error });
     }
   }
@@ -1002,7 +1124,12 @@ export class VhostUserDriver extends EventEmitter<VhostUserDriverEvents> impleme
     }
     if (bothOk) {
       try {
-        const m = checkSameMount(this.ovsVhuPath, this.mountPoint, ['[vhostuser] ovs_vhu_path', '[vhostuser] mount_point'], VHOSTUSER_SAME_MOUNT_HINT);
+        const m = checkSameMount(
+          this.ovsVhuPath,
+          this.mountPoint,
+          ['[vhostuser] ovs_vhu_path', '[vhostuser] mount_point'],
+          VHOSTUSER_SAME_MOUNT_HINT,
+        );
         if (!m.same) problems.push(m.message);
       } catch (err) {
         problems.push(`cannot compare the mounts of ovs_vhu_path and mount_point: ${(err as Error).message}`);
@@ -1026,17 +1153,20 @@ export class VhostUserDriver extends EventEmitter<VhostUserDriverEvents> impleme
     const ifname = validateIfName(req.ifname);
     const problems: string[] = [];
     const tracked = this.find(containerId, ifname);
-    const portName = req.expect?.portName ?? tracked?.vifName ?? this.vswitch.findByAttachment(containerId, ifname)?.name;
+    const portName =
+      req.expect?.portName ?? tracked?.vifName ?? this.vswitch.findByAttachment(containerId, ifname)?.name;
     if (!portName) return [`no vhost-user port is recorded for ${containerId}/${ifname}`];
     const port = this.vswitch.portInfo(portName);
     const mode = req.expect?.mode ?? tracked?.mode ?? (port?.type === 'dpdkvhostuser' ? 'client' : 'server');
     if (!port) problems.push(`OVS port ${portName} is missing`);
     else {
-      if (!port.attachment || port.attachment.containerId !== containerId || port.attachment.ifname !== ifname) problems.push(`OVS port ${portName} is not owned by this attachment`);
+      if (!port.attachment || port.attachment.containerId !== containerId || port.attachment.ifname !== ifname)
+        problems.push(`OVS port ${portName} is not owned by this attachment`);
       if (port.error) problems.push(`OVS interface ${portName} has error: ${port.error}`);
       if (port.ofport === -1) problems.push(`OVS interface ${portName} has ofport -1`);
       const bridge = req.expect?.bridge ?? tracked?.bridge;
-      if (bridge !== undefined && port.bridge !== bridge) problems.push(`OVS port ${portName} is on bridge ${port.bridge ?? '(none)'}, not ${bridge}`);
+      if (bridge !== undefined && port.bridge !== bridge)
+        problems.push(`OVS port ${portName} is on bridge ${port.bridge ?? '(none)'}, not ${bridge}`);
       const wantType = mode === 'client' ? 'dpdkvhostuser' : 'dpdkvhostuserclient';
       if (port.type !== wantType) problems.push(`OVS interface ${portName} has type "${port.type}", not ${wantType}`);
     }
@@ -1054,8 +1184,10 @@ export class VhostUserDriver extends EventEmitter<VhostUserDriverEvents> impleme
       if (cfgSt.size > 64 * 1024) throw new Error('larger than 64 KiB');
       const cfg = JSON.parse(fs.readFileSync(cfgPath, 'utf8')) as Record<string, unknown>;
       const mac = req.expect?.mac ?? tracked?.mac ?? port?.external_ids['attached-mac'];
-      if (cfg.vhostname !== path.basename(sock)) problems.push(`config file ${cfgPath}: vhostname "${String(cfg.vhostname)}" is not ${path.basename(sock)}`);
-      if (mac !== undefined && String(cfg.vhostmac).toLowerCase() !== mac) problems.push(`config file ${cfgPath}: vhostmac "${String(cfg.vhostmac)}" is not ${mac}`);
+      if (cfg.vhostname !== path.basename(sock))
+        problems.push(`config file ${cfgPath}: vhostname "${String(cfg.vhostname)}" is not ${path.basename(sock)}`);
+      if (mac !== undefined && String(cfg.vhostmac).toLowerCase() !== mac)
+        problems.push(`config file ${cfgPath}: vhostmac "${String(cfg.vhostmac)}" is not ${mac}`);
       if (cfg.mode !== mode) problems.push(`config file ${cfgPath}: mode "${String(cfg.mode)}" is not ${mode}`);
     } catch (e) {
       problems.push(`config file ${cfgPath} is unusable: ${(e as Error).message}`);
@@ -1147,7 +1279,13 @@ interface HeldFiles {
 }
 
 /** Removes our stray entries in one directory (the mount point, or a held pod's directory); subdirectories go to `onDir`. */
-function sweepDir(dir: string, held: HeldFiles, opts: SweepOptions, r: SweepReport, onDir?: (name: string, st: fs.Stats) => void): void {
+function sweepDir(
+  dir: string,
+  held: HeldFiles,
+  opts: SweepOptions,
+  r: SweepReport,
+  onDir?: (name: string, st: fs.Stats) => void,
+): void {
   let names: string[];
   try {
     names = fs.readdirSync(dir);
@@ -1184,7 +1322,12 @@ function isStray(file: string, name: string, st: fs.Stats, held: HeldFiles): boo
   // Pod-writable: only this entry itself can be removed on the strength of its content.
   try {
     const doc = JSON.parse(fs.readFileSync(file, 'utf8')) as { vhostname?: unknown; version?: unknown };
-    return typeof doc.vhostname === 'string' && PORT_NAME.test(doc.vhostname) && doc.version !== undefined && !held.ports.has(doc.vhostname);
+    return (
+      typeof doc.vhostname === 'string' &&
+      PORT_NAME.test(doc.vhostname) &&
+      doc.version !== undefined &&
+      !held.ports.has(doc.vhostname)
+    );
   } catch {
     return false;
   }

@@ -18,4 +18,13 @@ const benchCommand = toolCommand(
   async () => (await import('../bench/command')).benchCommand,
 );
 
-export const commands: Command[] = [demoCommand, plugCommand, unplugCommand, benchCommand, kuryrDaemonCommand, daemonCommand, installCniCommand, podInfoCommand];
+export const commands: Command[] = [
+  demoCommand,
+  plugCommand,
+  unplugCommand,
+  benchCommand,
+  kuryrDaemonCommand,
+  daemonCommand,
+  installCniCommand,
+  podInfoCommand,
+];

@@ -44,12 +44,27 @@ export const SERVICE_ACCOUNT_TOKEN = '/var/run/secrets/kubernetes.io/serviceacco
  * service account (KUBERNETES_SERVICE_HOST, set in every pod, AND a mounted token: the
  * standalone DaemonSet mounts none), or --kuryr.
  */
-export function hasKubernetesAccess(config: VhostplugConfig, env: NodeJS.ProcessEnv, kuryr: boolean, tokenFile = SERVICE_ACCOUNT_TOKEN): boolean {
-  return kuryr || config.kubernetes.api_root !== null || !!env.KUBECONFIG || (!!env.KUBERNETES_SERVICE_HOST && fs.existsSync(tokenFile));
+export function hasKubernetesAccess(
+  config: VhostplugConfig,
+  env: NodeJS.ProcessEnv,
+  kuryr: boolean,
+  tokenFile = SERVICE_ACCOUNT_TOKEN,
+): boolean {
+  return (
+    kuryr ||
+    config.kubernetes.api_root !== null ||
+    !!env.KUBECONFIG ||
+    (!!env.KUBERNETES_SERVICE_HOST && fs.existsSync(tokenFile))
+  );
 }
 
 /** Starts advertising vhostplug.io/vhostuser on this node's Node object (docs/capacity.md). */
-async function startCapacity(config: VhostplugConfig, daemon: RunningDaemon, node: string | undefined, log: Logger): Promise<NodeCapacityAdvertiser> {
+async function startCapacity(
+  config: VhostplugConfig,
+  daemon: RunningDaemon,
+  node: string | undefined,
+  log: Logger,
+): Promise<NodeCapacityAdvertiser> {
   // Loaded only here: the Kubernetes client takes seconds to load.
   const { loadKubeConfig, loadClientNode, nodeName } = await import('../kuryr/k8s-source');
   const { kc } = await loadKubeConfig(config);
@@ -124,7 +139,8 @@ See docs/daemon.md, docs/kuryr.md and docs/capacity.md.
     const { values, positionals } = parseArgs({ args: argv, options: OPTIONS, allowPositionals: true, strict: true });
     if (positionals.length) throw new UsageError(`unexpected argument "${positionals[0]}"`);
     const level = (values['log-level'] ?? 'info') as LogLevel;
-    if (!['debug', 'info', 'warn', 'error'].includes(level)) throw new UsageError('--log-level must be debug, info, warn or error');
+    if (!['debug', 'info', 'warn', 'error'].includes(level))
+      throw new UsageError('--log-level must be debug, info, warn or error');
     const log = jsonLogger(level);
     const file = values.config ?? values['config-file'];
     const loaded = file ? loadConfig(file) : parseConfig('');
@@ -141,7 +157,8 @@ See docs/daemon.md, docs/kuryr.md and docs/capacity.md.
     let maxConcurrent: number | undefined;
     if (values['max-concurrent'] !== undefined) {
       maxConcurrent = Number(values['max-concurrent']);
-      if (!Number.isInteger(maxConcurrent) || maxConcurrent < 1) throw new UsageError('--max-concurrent must be an integer >= 1');
+      if (!Number.isInteger(maxConcurrent) || maxConcurrent < 1)
+        throw new UsageError('--max-concurrent must be an integer >= 1');
     }
     const daemon = await Daemon.start({
       maxConcurrent,
@@ -185,7 +202,10 @@ See docs/daemon.md, docs/kuryr.md and docs/capacity.md.
     }
     let capacity: NodeCapacityAdvertiser | undefined;
     try {
-      if (loaded.config.vhostplug.advertise_capacity && hasKubernetesAccess(loaded.config, process.env, values.kuryr === true)) {
+      if (
+        loaded.config.vhostplug.advertise_capacity &&
+        hasKubernetesAccess(loaded.config, process.env, values.kuryr === true)
+      ) {
         capacity = await startCapacity(loaded.config, daemon, values['node-name'], log);
       }
       if (!kuryr && metricsPort !== undefined) {
@@ -198,10 +218,24 @@ See docs/daemon.md, docs/kuryr.md and docs/capacity.md.
       if (!kuryr && healthPort !== undefined) {
         const health = new HealthState({ failuresAllowed: loaded.config.cni_daemon.cni_failures_count });
         // Internal errors (5, 100+) count towards /alive; bad input and "try again" do not.
-        daemon.on('request', (o) => (o.exitCode === 0 ? health.recordSuccess() : o.code === 5 || (o.code ?? 0) >= 100 ? health.recordFailure(`${o.command}: ${o.msg ?? o.code}`) : undefined));
+        daemon.on('request', (o) =>
+          o.exitCode === 0
+            ? health.recordSuccess()
+            : o.code === 5 || (o.code ?? 0) >= 100
+              ? health.recordFailure(`${o.command}: ${o.msg ?? o.code}`)
+              : undefined,
+        );
         health
           .addCheck('ready', 'capabilities', netAdminCheck())
-          .addCheck('ready', 'status', () => daemon.statusProblems().map((p) => `${p.code}: ${p.msg}`).join('; ') || undefined)
+          .addCheck(
+            'ready',
+            'status',
+            () =>
+              daemon
+                .statusProblems()
+                .map((p) => `${p.code}: ${p.msg}`)
+                .join('; ') || undefined,
+          )
           .addDriverChecks('alive', daemon.plugin.drivers.all())
           .addCheck('alive', 'memory', memoryCheck(loaded.config.cni_health_server.max_memory_usage));
         healthServer = await startHealthServer({ port: healthPort, state: health });
@@ -223,7 +257,10 @@ See docs/daemon.md, docs/kuryr.md and docs/capacity.md.
           .then(() => capacity?.stop())
           .then(() => daemon.stop())
           .then(() => Promise.all([metricsServer?.close(), healthServer?.close()]))
-          .then(() => resolve(), () => resolve());
+          .then(
+            () => resolve(),
+            () => resolve(),
+          );
       };
       process.on('SIGTERM', onSignal);
       process.on('SIGINT', onSignal);

@@ -32,7 +32,14 @@ const OPTIONS = {
 } as const;
 
 /** The conflist install-cni writes (one vhostplug plugin, host-local IPAM when a subnet is given). */
-export function buildConflist(o: { name: string; mode: string; bridge: string; mtu?: number; subnet?: string; daemonSocket?: string }): Record<string, unknown> {
+export function buildConflist(o: {
+  name: string;
+  mode: string;
+  bridge: string;
+  mtu?: number;
+  subnet?: string;
+  daemonSocket?: string;
+}): Record<string, unknown> {
   const plugin: Record<string, unknown> = { type: 'vhostplug', mode: o.mode, bridge: o.bridge };
   if (o.mtu !== undefined) plugin.mtu = o.mtu;
   if (o.daemonSocket) plugin.daemonSocket = o.daemonSocket;
@@ -40,7 +47,12 @@ export function buildConflist(o: { name: string; mode: string; bridge: string; m
   if (o.subnet) plugin.ipam = { type: 'host-local', ranges: [[{ subnet: o.subnet }]], routes: [] };
   // libcni >= 1.2 picks the highest of cniVersions (1.1.0); older ones (containerd 1.6's)
   // ignore cniVersions and would refuse a 1.1.0 result, so cniVersion stays 1.0.0.
-  return { cniVersion: CONFLIST_CNI_VERSION, cniVersions: [...SUPPORTED_CNI_VERSIONS], name: o.name, plugins: [plugin] };
+  return {
+    cniVersion: CONFLIST_CNI_VERSION,
+    cniVersions: [...SUPPORTED_CNI_VERSIONS],
+    name: o.name,
+    plugins: [plugin],
+  };
 }
 
 export const installCniCommand: Command = {
@@ -66,16 +78,20 @@ come from NetworkAttachmentDefinitions instead). Defaults: --name vhostplug,
     if (!binDir) throw new UsageError('--bin-dir is required');
     if (!confDir && !values['no-conflist']) throw new UsageError('--conf-dir is required (or --no-conflist)');
     const name = values.name ?? 'vhostplug';
-    if (!/^[A-Za-z0-9][A-Za-z0-9_.-]*$/.test(name)) throw new UsageError(`--name "${name}" is not a valid network name`);
+    if (!/^[A-Za-z0-9][A-Za-z0-9_.-]*$/.test(name))
+      throw new UsageError(`--name "${name}" is not a valid network name`);
     const mode = values.mode ?? 'client';
-    if (!(NETCONF_MODES as readonly string[]).includes(mode)) throw new UsageError(`--mode must be one of ${NETCONF_MODES.join(', ')}`);
+    if (!(NETCONF_MODES as readonly string[]).includes(mode))
+      throw new UsageError(`--mode must be one of ${NETCONF_MODES.join(', ')}`);
     let mtu: number | undefined;
     if (values.mtu !== undefined) {
       mtu = Number(values.mtu);
-      if (!Number.isInteger(mtu) || mtu < 68 || mtu > 65535) throw new UsageError('--mtu must be an integer in [68, 65535]');
+      if (!Number.isInteger(mtu) || mtu < 68 || mtu > 65535)
+        throw new UsageError('--mtu must be an integer in [68, 65535]');
     }
     const confFile = values['conf-file'] ?? `10-${name}.conflist`;
-    if (confFile.includes('/') || confFile.startsWith('.')) throw new UsageError('--conf-file must be a plain file name');
+    if (confFile.includes('/') || confFile.startsWith('.'))
+      throw new UsageError('--conf-file must be a plain file name');
 
     const shim = values.shim ?? cniShimPath();
     const bin = await fs.promises.readFile(shim).catch((e: Error) => {
@@ -87,7 +103,14 @@ come from NetworkAttachmentDefinitions instead). Defaults: --name vhostplug,
     const out: Record<string, string> = { binary: binTarget };
     if (!values['no-conflist']) {
       await fs.promises.mkdir(confDir!, { recursive: true, mode: 0o755 });
-      const conflist = buildConflist({ name, mode, bridge: values.bridge ?? 'br-int', mtu, subnet: values.subnet, daemonSocket: values['daemon-socket'] });
+      const conflist = buildConflist({
+        name,
+        mode,
+        bridge: values.bridge ?? 'br-int',
+        mtu,
+        subnet: values.subnet,
+        daemonSocket: values['daemon-socket'],
+      });
       const confTarget = path.join(confDir!, confFile);
       await writeFileAtomic(confTarget, JSON.stringify(conflist, null, 2) + '\n', { mode: 0o644 });
       out.conflist = confTarget;

@@ -49,15 +49,22 @@ vhostplug uses stops the start with a message naming it (exit status 1).
     if (!LEVELS.includes(level)) throw new UsageError(`--log-level must be one of ${LEVELS.join(', ')}`);
     const file = values['config-file'] ?? values.config;
     const loaded = file ? loadConfig(file) : parseConfig('');
-    for (const w of loaded.warnings) process.stderr.write(`vhostplug: warning: ${formatConfigWarning(w, loaded.file)}\n`);
+    for (const w of loaded.warnings)
+      process.stderr.write(`vhostplug: warning: ${formatConfigWarning(w, loaded.file)}\n`);
     if (values['check-config']) {
-      process.stdout.write(`${file ?? '(defaults)'}: ok (${loaded.warnings.length} warning${loaded.warnings.length === 1 ? '' : 's'})\n`);
+      process.stdout.write(
+        `${file ?? '(defaults)'}: ok (${loaded.warnings.length} warning${loaded.warnings.length === 1 ? '' : 's'})\n`,
+      );
       return 0;
     }
     const log = jsonLogger(level);
     // Loaded here, not at the top: the Kubernetes client takes seconds to load.
     const { startKuryrDaemon } = await import('../kuryr');
-    const daemon = await startKuryrDaemon({ config: loaded.config, log, ...(values['node-name'] ? { nodeName: values['node-name'] } : {}) });
+    const daemon = await startKuryrDaemon({
+      config: loaded.config,
+      log,
+      ...(values['node-name'] ? { nodeName: values['node-name'] } : {}),
+    });
     await new Promise<void>((resolve) => {
       const stop = (sig: string) => {
         log.info('kuryr: stopping', { signal: sig });

@@ -26,7 +26,8 @@ function parse(argv: string[], needVif: boolean) {
   const { values, positionals } = parseArgs({ args: argv, options: OPTIONS, allowPositionals: true, strict: true });
   if (positionals.length) throw new UsageError(`unexpected argument "${positionals[0]}"`);
   for (const k of ['container-id', 'ifname'] as const) if (!values[k]) throw new UsageError(`--${k} is required`);
-  if (needVif && !values.vif) throw new UsageError('--vif is required (a file holding an os-vif VIF primitive, or - for stdin)');
+  if (needVif && !values.vif)
+    throw new UsageError('--vif is required (a file holding an os-vif VIF primitive, or - for stdin)');
   const loaded = values.config ? loadConfig(values.config) : parseConfig('');
   for (const w of loaded.warnings) process.stderr.write(`vhostplug: warning: ${formatConfigWarning(w, loaded.file)}\n`);
   let vif;
@@ -60,7 +61,10 @@ Prints the attachment and per-phase timings as JSON. Repeating it is harmless.
   async run(argv) {
     const { values, config, vif, transport } = parse(argv, true);
     if (!vif || vif.kind !== 'VIFVHostUser') {
-      throw new UsageError(`--vif holds a ${vif?.kind}; vhostplug plug handles VIFVHostUser (veth VIFs go through the CNI daemon)`, 1);
+      throw new UsageError(
+        `--vif holds a ${vif?.kind}; vhostplug plug handles VIFVHostUser (veth VIFs go through the CNI daemon)`,
+        1,
+      );
     }
     const rt = await openRuntime(config, { transport, log: jsonLogger('warn') });
     try {

@@ -14,7 +14,16 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { parseArgs } from 'node:util';
 import { hasCode, systemError, VhostplugError } from '../core/errors';
-import { findInterface, flatPodIndexFile, parsePodIndex, POD_INDEX_FILE, MAX_POD_INDEX_BYTES, PodIndexError, type PodIndex, type PodIndexEntry } from '../binding/pod-index';
+import {
+  findInterface,
+  flatPodIndexFile,
+  parsePodIndex,
+  POD_INDEX_FILE,
+  MAX_POD_INDEX_BYTES,
+  PodIndexError,
+  type PodIndex,
+  type PodIndexEntry,
+} from '../binding/pod-index';
 import { DirWatcher } from '../os/inotify';
 import { UsageError, type Command } from './command';
 
@@ -22,7 +31,17 @@ import { UsageError, type Command } from './command';
 export const DEFAULT_POD_DIR = '/var/run/vhostuser';
 
 /** Fields `--field` prints. */
-export const POD_INFO_FIELDS = ['socket', 'mac', 'mode', 'mtu', 'generation', 'ifname', 'vhostname', 'config', 'container-id'] as const;
+export const POD_INFO_FIELDS = [
+  'socket',
+  'mac',
+  'mode',
+  'mtu',
+  'generation',
+  'ifname',
+  'vhostname',
+  'config',
+  'container-id',
+] as const;
 export type PodInfoField = (typeof POD_INFO_FIELDS)[number];
 
 /** An interface as pod-info reports it: paths resolved against the directory actually read. */
@@ -82,25 +101,40 @@ export interface PodInfoQuery {
 }
 
 /** The interfaces that answer the query, or a reason why not (yet). */
-export function queryPodIndex(q: PodInfoQuery): { ok: true; interfaces: PodInterface[] } | { ok: false; reason: string } {
+export function queryPodIndex(
+  q: PodInfoQuery,
+): { ok: true; interfaces: PodInterface[] } | { ok: false; reason: string } {
   let index: PodIndex;
   try {
     index = readPodIndex(q.dir, q.podUid);
   } catch (err) {
     if (hasCode(err, 'ENOENT')) {
-      const names = [POD_INDEX_FILE, ...(q.podUid === undefined ? [] : [`interfaces-${q.podUid}.json`])].map((n) => path.join(q.dir, n));
+      const names = [POD_INDEX_FILE, ...(q.podUid === undefined ? [] : [`interfaces-${q.podUid}.json`])].map((n) =>
+        path.join(q.dir, n),
+      );
       return { ok: false, reason: `${names.join(' nor ')} exists (yet)` };
     }
     throw err;
   }
-  const entries = q.ifname === undefined ? index.interfaces : [findInterface(index, q.ifname)].filter((e): e is PodIndexEntry => e !== undefined);
+  const entries =
+    q.ifname === undefined
+      ? index.interfaces
+      : [findInterface(index, q.ifname)].filter((e): e is PodIndexEntry => e !== undefined);
   if (entries.length === 0) {
     const have = index.interfaces.map((e) => e.ifname).join(', ') || 'none';
-    return { ok: false, reason: q.ifname === undefined ? 'the pod has no vhost-user interfaces (yet)' : `no interface ${q.ifname} (the pod has: ${have})` };
+    return {
+      ok: false,
+      reason:
+        q.ifname === undefined
+          ? 'the pod has no vhost-user interfaces (yet)'
+          : `no interface ${q.ifname} (the pod has: ${have})`,
+    };
   }
   for (const e of entries) {
-    if (q.afterGeneration !== undefined && e.generation <= q.afterGeneration) return { ok: false, reason: `${e.ifname} is still at generation ${e.generation}` };
-    if (e.mode === 'client' && !isSocketAt(path.join(q.dir, e.socket))) return { ok: false, reason: `the socket of ${e.ifname} (${path.join(q.dir, e.socket)}) is not there (yet)` };
+    if (q.afterGeneration !== undefined && e.generation <= q.afterGeneration)
+      return { ok: false, reason: `${e.ifname} is still at generation ${e.generation}` };
+    if (e.mode === 'client' && !isSocketAt(path.join(q.dir, e.socket)))
+      return { ok: false, reason: `the socket of ${e.ifname} (${path.join(q.dir, e.socket)}) is not there (yet)` };
   }
   return { ok: true, interfaces: entries.map((e) => resolveInterface(q.dir, e)) };
 }
@@ -187,7 +221,7 @@ function textLine(i: PodInterface): string {
 
 export const podInfoCommand: Command = {
   name: 'pod-info',
-  summary: "inside a pod: print its vhost-user interfaces (socket, MAC, ...) from interfaces.json, optionally waiting",
+  summary: 'inside a pod: print its vhost-user interfaces (socket, MAC, ...) from interfaces.json, optionally waiting',
   usage: `
 usage: vhostplug pod-info [--dir D] [--pod-uid U] [--ifname X] [--wait S [--after-generation G]]
                           [--json | --field socket|mac|mode|mtu|generation|ifname|vhostname|config|container-id]
@@ -233,21 +267,25 @@ See docs/pod-side.md.
     let waitMs = 0;
     if (values.wait !== undefined) {
       const s = Number(values.wait);
-      if (!Number.isFinite(s) || s < 0 || s > 86_400) throw new UsageError('--wait must be a number of seconds in [0, 86400]');
+      if (!Number.isFinite(s) || s < 0 || s > 86_400)
+        throw new UsageError('--wait must be a number of seconds in [0, 86400]');
       waitMs = Math.round(s * 1000);
     }
     let afterGeneration: number | undefined;
     if (values['after-generation'] !== undefined) {
       afterGeneration = Number(values['after-generation']);
-      if (!Number.isSafeInteger(afterGeneration) || afterGeneration < 0) throw new UsageError('--after-generation must be an integer >= 0');
+      if (!Number.isSafeInteger(afterGeneration) || afterGeneration < 0)
+        throw new UsageError('--after-generation must be an integer >= 0');
     }
     const field = values.field as PodInfoField | undefined;
-    if (field !== undefined && !POD_INFO_FIELDS.includes(field)) throw new UsageError(`--field must be one of ${POD_INFO_FIELDS.join(', ')}`);
+    if (field !== undefined && !POD_INFO_FIELDS.includes(field))
+      throw new UsageError(`--field must be one of ${POD_INFO_FIELDS.join(', ')}`);
     if (field !== undefined && values.json) throw new UsageError('--field and --json exclude each other');
     const podUid = values['pod-uid'] ?? (process.env.POD_UID || undefined);
     const found = await waitForPodInfo({ dir, podUid, ifname: values.ifname, afterGeneration }, waitMs);
     if (field !== undefined) {
-      if (found.length > 1) throw new UsageError(`--field needs --ifname: the pod has ${found.map((i) => i.ifname).join(', ')}`, 1);
+      if (found.length > 1)
+        throw new UsageError(`--field needs --ifname: the pod has ${found.map((i) => i.ifname).join(', ')}`, 1);
       process.stdout.write(`${fieldOf(found[0]!, field)}\n`);
     } else if (values.json) {
       process.stdout.write(`${JSON.stringify(values.ifname === undefined ? found : found[0], null, 2)}\n`);

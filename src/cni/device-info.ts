@@ -27,7 +27,10 @@ import { absolutePathProblem } from './env';
 export const DEVICE_INFO_VERSION = '1.1.0';
 
 /** Where Multus keeps device-info files (`/var/run` is usually a symlink to `/run`). */
-export const DEFAULT_DEVICE_INFO_DIRS: readonly string[] = ['/var/run/k8s.cni.cncf.io/devinfo', '/run/k8s.cni.cncf.io/devinfo'];
+export const DEFAULT_DEVICE_INFO_DIRS: readonly string[] = [
+  '/var/run/k8s.cni.cncf.io/devinfo',
+  '/run/k8s.cni.cncf.io/devinfo',
+];
 
 /** A vhost-user device-info document. */
 export interface VhostUserDeviceInfo {
@@ -64,7 +67,11 @@ export function checkDeviceInfoPath(file: string, opts: DeviceInfoOptions = {}):
     return rel !== '' && !rel.startsWith('..') && !path.isAbsolute(rel);
   });
   if (!inside) {
-    throw new CniError(CniErrorCode.InvalidConfig, 'invalid CNIDeviceInfoFile', `"${file}" is outside the device-info directories [${dirs.join(' ')}]`);
+    throw new CniError(
+      CniErrorCode.InvalidConfig,
+      'invalid CNIDeviceInfoFile',
+      `"${file}" is outside the device-info directories [${dirs.join(' ')}]`,
+    );
   }
   return file;
 }
@@ -73,13 +80,21 @@ export function checkDeviceInfoPath(file: string, opts: DeviceInfoOptions = {}):
  * Writes the device-info file atomically (replacing an older one from a retried ADD).
  * Creates the parent directory (0755) if needed. Throws CniError 7 (path) or 5 (I/O).
  */
-export async function writeDeviceInfo(file: string, info: VhostUserDeviceInfo, opts: DeviceInfoOptions = {}): Promise<void> {
+export async function writeDeviceInfo(
+  file: string,
+  info: VhostUserDeviceInfo,
+  opts: DeviceInfoOptions = {},
+): Promise<void> {
   checkDeviceInfoPath(file, opts);
   const dir = path.dirname(file);
   const tmp = path.join(dir, `.${path.basename(file)}.${process.pid}.${Date.now().toString(36)}.tmp`);
   try {
     await fs.promises.mkdir(dir, { recursive: true, mode: 0o755 });
-    const fh = await fs.promises.open(tmp, fs.constants.O_WRONLY | fs.constants.O_CREAT | fs.constants.O_EXCL | fs.constants.O_NOFOLLOW, 0o444);
+    const fh = await fs.promises.open(
+      tmp,
+      fs.constants.O_WRONLY | fs.constants.O_CREAT | fs.constants.O_EXCL | fs.constants.O_NOFOLLOW,
+      0o444,
+    );
     try {
       await fh.writeFile(JSON.stringify(info));
       await fh.sync();
@@ -95,7 +110,12 @@ export async function writeDeviceInfo(file: string, info: VhostUserDeviceInfo, o
     }
   } catch (e) {
     await fs.promises.unlink(tmp).catch(() => undefined);
-    throw new CniError(CniErrorCode.IoFailure, 'cannot write the device-info file', `${file}: ${(e as Error).message}`, { cause: e });
+    throw new CniError(
+      CniErrorCode.IoFailure,
+      'cannot write the device-info file',
+      `${file}: ${(e as Error).message}`,
+      { cause: e },
+    );
   }
 }
 
@@ -106,7 +126,9 @@ export async function readDeviceInfo(file: string, opts: DeviceInfoOptions = {})
     return JSON.parse(await fs.promises.readFile(file, 'utf8')) as unknown;
   } catch (e) {
     if (hasCode(e, 'ENOENT')) return undefined;
-    throw new CniError(CniErrorCode.IoFailure, 'cannot read the device-info file', `${file}: ${(e as Error).message}`, { cause: e });
+    throw new CniError(CniErrorCode.IoFailure, 'cannot read the device-info file', `${file}: ${(e as Error).message}`, {
+      cause: e,
+    });
   }
 }
 
@@ -117,7 +139,12 @@ export async function removeDeviceInfo(file: string, opts: DeviceInfoOptions = {
     await fs.promises.unlink(file);
   } catch (e) {
     if (!hasCode(e, 'ENOENT')) {
-      throw new CniError(CniErrorCode.IoFailure, 'cannot remove the device-info file', `${file}: ${(e as Error).message}`, { cause: e });
+      throw new CniError(
+        CniErrorCode.IoFailure,
+        'cannot remove the device-info file',
+        `${file}: ${(e as Error).message}`,
+        { cause: e },
+      );
     }
   }
 }

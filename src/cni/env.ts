@@ -151,14 +151,18 @@ export function parseCniArgs(text: string | undefined): CniArgs {
     return v === undefined || v === '' ? undefined : v;
   };
   const ns = given('K8S_POD_NAMESPACE');
-  if (ns !== undefined) args.podNamespace = validEnv('invalid CNI_ARGS', `K8S_POD_NAMESPACE "${ns}"`, () => validatePodNamespace(ns));
+  if (ns !== undefined)
+    args.podNamespace = validEnv('invalid CNI_ARGS', `K8S_POD_NAMESPACE "${ns}"`, () => validatePodNamespace(ns));
   const name = given('K8S_POD_NAME');
-  if (name !== undefined) args.podName = validEnv('invalid CNI_ARGS', `K8S_POD_NAME "${name}"`, () => validatePodName(name));
+  if (name !== undefined)
+    args.podName = validEnv('invalid CNI_ARGS', `K8S_POD_NAME "${name}"`, () => validatePodName(name));
   const uid = given('K8S_POD_UID');
   if (uid !== undefined) args.podUid = validEnv('invalid CNI_ARGS', `K8S_POD_UID "${uid}"`, () => validatePodUid(uid));
   const infra = given('K8S_POD_INFRA_CONTAINER_ID');
   if (infra !== undefined) {
-    args.podInfraContainerId = validEnv('invalid CNI_ARGS', `K8S_POD_INFRA_CONTAINER_ID "${infra}"`, () => validateContainerId(infra));
+    args.podInfraContainerId = validEnv('invalid CNI_ARGS', `K8S_POD_INFRA_CONTAINER_ID "${infra}"`, () =>
+      validateContainerId(infra),
+    );
   }
   const mac = given('MAC');
   if (mac !== undefined) args.mac = validEnv('invalid CNI_ARGS', `MAC "${mac}"`, () => validateMac(mac));
@@ -188,7 +192,12 @@ export function parseCniEnv(env: CniEnvMap): CniEnv {
   if (missing.length > 0) throw envError(`required env variables [${missing.join(',')}] missing`);
   if (command === 'VERSION') return { command, args: { pairs: new Map() }, path: [], raw };
 
-  const out: { -readonly [K in keyof CniEnv]: CniEnv[K] } = { command, args: parseCniArgs(raw.CNI_ARGS), path: [], raw };
+  const out: { -readonly [K in keyof CniEnv]: CniEnv[K] } = {
+    command,
+    args: parseCniArgs(raw.CNI_ARGS),
+    path: [],
+    raw,
+  };
   const containerId = get('CNI_CONTAINERID');
   if (containerId !== undefined) {
     out.containerId = validEnv('invalid CNI_CONTAINERID', `"${containerId}"`, () => validateContainerId(containerId));

@@ -113,7 +113,8 @@ export function isCniError(err: unknown): err is CniError {
  */
 export function toCniError(err: unknown): CniError {
   if (isCniError(err)) return err;
-  if (isSystemError(err)) return new CniError(CniErrorCode.IoFailure, `${err.syscall} failed`, err.message, { cause: err });
+  if (isSystemError(err))
+    return new CniError(CniErrorCode.IoFailure, `${err.syscall} failed`, err.message, { cause: err });
   if (err instanceof Error) {
     return new CniError(CniErrorCode.Internal, 'internal error', err.message, { cause: err });
   }

@@ -77,7 +77,12 @@ function pluginError(stdout: string, plugin: string, exitCode: number | null, st
  * its output on exit 0; rejects with the plugin's own CniError otherwise, or error 5 on
  * timeout/abort/spawn failure.
  */
-export function execPlugin(plugin: string, env: Readonly<Record<string, string>>, stdin: string, opts: ExecOptions = {}): Promise<ExecResult> {
+export function execPlugin(
+  plugin: string,
+  env: Readonly<Record<string, string>>,
+  stdin: string,
+  opts: ExecOptions = {},
+): Promise<ExecResult> {
   return new Promise((resolve, reject) => {
     const child = spawn(plugin, [], {
       env: { PATH: '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin', ...env },
@@ -92,14 +97,23 @@ export function execPlugin(plugin: string, env: Readonly<Record<string, string>>
       child.kill('SIGKILL');
     };
     const timer = setTimeout(
-      () => kill(new CniError(CniErrorCode.IoFailure, `plugin ${path.basename(plugin)} timed out`, `no answer within ${opts.timeoutMs ?? DEFAULT_IPAM_TIMEOUT_MS} ms`)),
+      () =>
+        kill(
+          new CniError(
+            CniErrorCode.IoFailure,
+            `plugin ${path.basename(plugin)} timed out`,
+            `no answer within ${opts.timeoutMs ?? DEFAULT_IPAM_TIMEOUT_MS} ms`,
+          ),
+        ),
       opts.timeoutMs ?? DEFAULT_IPAM_TIMEOUT_MS,
     );
-    const onAbort = (): void => kill(new CniError(CniErrorCode.IoFailure, `plugin ${path.basename(plugin)} aborted`, 'the caller went away'));
+    const onAbort = (): void =>
+      kill(new CniError(CniErrorCode.IoFailure, `plugin ${path.basename(plugin)} aborted`, 'the caller went away'));
     opts.signal?.addEventListener('abort', onAbort, { once: true });
     child.stdout.on('data', (c: Buffer) => {
       outLen += c.length;
-      if (outLen > MAX_OUTPUT) kill(new CniError(CniErrorCode.DecodeFailure, `plugin ${path.basename(plugin)} output too large`));
+      if (outLen > MAX_OUTPUT)
+        kill(new CniError(CniErrorCode.DecodeFailure, `plugin ${path.basename(plugin)} output too large`));
       else out.push(c);
     });
     child.stderr.on('data', (c: Buffer) => {
@@ -132,10 +146,18 @@ export async function pluginVersions(plugin: string, opts: ExecOptions = {}): Pr
   try {
     versions = (JSON.parse(stdout) as { supportedVersions?: unknown }).supportedVersions;
   } catch (e) {
-    throw new CniError(CniErrorCode.DecodeFailure, `cannot decode VERSION reply of ${path.basename(plugin)}`, (e as Error).message);
+    throw new CniError(
+      CniErrorCode.DecodeFailure,
+      `cannot decode VERSION reply of ${path.basename(plugin)}`,
+      (e as Error).message,
+    );
   }
   if (!Array.isArray(versions) || !versions.every((v) => typeof v === 'string')) {
-    throw new CniError(CniErrorCode.DecodeFailure, `cannot decode VERSION reply of ${path.basename(plugin)}`, 'supportedVersions is not a list of strings');
+    throw new CniError(
+      CniErrorCode.DecodeFailure,
+      `cannot decode VERSION reply of ${path.basename(plugin)}`,
+      'supportedVersions is not a list of strings',
+    );
   }
   versionCache.set(plugin, { mtimeMs: st.mtimeMs, size: st.size, versions });
   return versions;
@@ -157,7 +179,8 @@ export interface IpamCallOptions extends ExecOptions {
 
 /** The IPAM section's type, or a CniError 7 when the config has no IPAM. */
 function ipamType(conf: NetConf): string {
-  if (!conf.ipam) throw new CniError(CniErrorCode.InvalidConfig, 'invalid network configuration', 'no ipam section to delegate to');
+  if (!conf.ipam)
+    throw new CniError(CniErrorCode.InvalidConfig, 'invalid network configuration', 'no ipam section to delegate to');
   return conf.ipam.type;
 }
 
@@ -169,7 +192,10 @@ async function prepare(command: Exclude<CniCommand, 'VERSION'>, conf: NetConf, e
 }
 
 function noCommonVersion(plugin: string, conf: NetConf): CniError {
-  return new CniError(CniErrorCode.IncompatibleVersion, `IPAM plugin ${path.basename(plugin)} supports no version up to ${conf.cniVersion}`);
+  return new CniError(
+    CniErrorCode.IncompatibleVersion,
+    `IPAM plugin ${path.basename(plugin)} supports no version up to ${conf.cniVersion}`,
+  );
 }
 
 /** Delegated ADD: allocates addresses; resolves the IPAM result in the internal model. */
@@ -181,9 +207,17 @@ export async function ipamAdd(conf: NetConf, env: CniEnv, opts: IpamCallOptions 
   try {
     doc = JSON.parse(stdout);
   } catch (e) {
-    throw new CniError(CniErrorCode.DecodeFailure, `cannot decode the result of IPAM plugin ${path.basename(plugin)}`, (e as Error).message);
+    throw new CniError(
+      CniErrorCode.DecodeFailure,
+      `cannot decode the result of IPAM plugin ${path.basename(plugin)}`,
+      (e as Error).message,
+    );
   }
-  return parseResult(doc, { code: CniErrorCode.DecodeFailure, what: `result of IPAM plugin ${path.basename(plugin)}`, ignoreInterfaceIndexes: true });
+  return parseResult(doc, {
+    code: CniErrorCode.DecodeFailure,
+    what: `result of IPAM plugin ${path.basename(plugin)}`,
+    ignoreInterfaceIndexes: true,
+  });
 }
 
 /**
@@ -203,7 +237,8 @@ export async function ipamDel(conf: NetConf, env: CniEnv, opts: IpamCallOptions 
  */
 export async function ipamCheck(conf: NetConf, env: CniEnv, opts: IpamCallOptions = {}): Promise<DelegateOutcome> {
   const { plugin, version, childEnv } = await prepare('CHECK', conf, env, opts);
-  if (!version || !versionAtLeast(version, '0.4.0')) return { skipped: `${path.basename(plugin)} does not support CHECK` };
+  if (!version || !versionAtLeast(version, '0.4.0'))
+    return { skipped: `${path.basename(plugin)} does not support CHECK` };
   const prev = conf.prevResult ? encodeResult(conf.prevResult, version) : undefined;
   await execPlugin(plugin, childEnv, JSON.stringify(delegateConfig(conf.raw, version, prev)), opts);
   return {};
@@ -212,7 +247,8 @@ export async function ipamCheck(conf: NetConf, env: CniEnv, opts: IpamCallOption
 /** Delegated GC (1.1.0 delegates only): forwards `cni.dev/valid-attachments` as received. */
 export async function ipamGc(conf: NetConf, env: CniEnv, opts: IpamCallOptions = {}): Promise<DelegateOutcome> {
   const { plugin, version, childEnv } = await prepare('GC', conf, env, opts);
-  if (!version || !versionAtLeast(version, '1.1.0')) return { skipped: `${path.basename(plugin)} does not support GC (needs CNI 1.1.0)` };
+  if (!version || !versionAtLeast(version, '1.1.0'))
+    return { skipped: `${path.basename(plugin)} does not support GC (needs CNI 1.1.0)` };
   await execPlugin(plugin, childEnv, JSON.stringify(delegateConfig(conf.raw, version)), opts);
   return {};
 }
@@ -220,7 +256,8 @@ export async function ipamGc(conf: NetConf, env: CniEnv, opts: IpamCallOptions =
 /** Delegated STATUS (1.1.0 delegates only): the delegate's error (50/51...) is thrown as is. */
 export async function ipamStatus(conf: NetConf, env: CniEnv, opts: IpamCallOptions = {}): Promise<DelegateOutcome> {
   const { plugin, version, childEnv } = await prepare('STATUS', conf, env, opts);
-  if (!version || !versionAtLeast(version, '1.1.0')) return { skipped: `${path.basename(plugin)} does not support STATUS (needs CNI 1.1.0)` };
+  if (!version || !versionAtLeast(version, '1.1.0'))
+    return { skipped: `${path.basename(plugin)} does not support STATUS (needs CNI 1.1.0)` };
   await execPlugin(plugin, childEnv, JSON.stringify(delegateConfig(conf.raw, version)), opts);
   return {};
 }

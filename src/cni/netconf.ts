@@ -138,7 +138,8 @@ const NETWORK_NAME = /^[A-Za-z0-9][A-Za-z0-9_.-]*$/;
 const BRIDGE_NAME = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,14}$/;
 
 type Obj = Record<string, unknown>;
-const isObj = (v: unknown): v is Obj => typeof v === 'object' && v !== null && !Array.isArray(v) && !ArrayBuffer.isView(v);
+const isObj = (v: unknown): v is Obj =>
+  typeof v === 'object' && v !== null && !Array.isArray(v) && !ArrayBuffer.isView(v);
 
 function optString(o: Obj, k: string): string | undefined {
   const v = o[k];
@@ -164,16 +165,26 @@ function optPath(o: Obj, k: string, socket = false): string | undefined {
 export function decodeJsonConfig(input: string | Uint8Array, maxBytes = MAX_NETCONF_BYTES): Obj {
   const size = typeof input === 'string' ? Buffer.byteLength(input) : input.byteLength;
   if (size > maxBytes) {
-    throw new CniError(CniErrorCode.DecodeFailure, 'network configuration too large', `${size} bytes on stdin, the limit is ${maxBytes}`);
+    throw new CniError(
+      CniErrorCode.DecodeFailure,
+      'network configuration too large',
+      `${size} bytes on stdin, the limit is ${maxBytes}`,
+    );
   }
-  const text = typeof input === 'string' ? input : Buffer.from(input.buffer, input.byteOffset, input.byteLength).toString('utf8');
+  const text =
+    typeof input === 'string' ? input : Buffer.from(input.buffer, input.byteOffset, input.byteLength).toString('utf8');
   let doc: unknown;
   try {
     doc = JSON.parse(text);
   } catch (e) {
     throw new CniError(CniErrorCode.DecodeFailure, 'error decoding network configuration', (e as Error).message);
   }
-  if (!isObj(doc)) throw new CniError(CniErrorCode.DecodeFailure, 'error decoding network configuration', 'the configuration must be a JSON object');
+  if (!isObj(doc))
+    throw new CniError(
+      CniErrorCode.DecodeFailure,
+      'error decoding network configuration',
+      'the configuration must be a JSON object',
+    );
   return doc;
 }
 
@@ -194,14 +205,17 @@ function parseRuntimeConfig(v: unknown): RuntimeConfig {
   const devInfo = v.CNIDeviceInfoFile;
   if (devInfo !== undefined && devInfo !== null && devInfo !== '') {
     if (typeof devInfo !== 'string') throw invalid('runtimeConfig.CNIDeviceInfoFile must be a string');
-    rc.CNIDeviceInfoFile = validConf(`runtimeConfig.CNIDeviceInfoFile "${devInfo}"`, () => validateAbsolutePath(devInfo));
+    rc.CNIDeviceInfoFile = validConf(`runtimeConfig.CNIDeviceInfoFile "${devInfo}"`, () =>
+      validateAbsolutePath(devInfo),
+    );
   }
   if (v.mac !== undefined && v.mac !== null && v.mac !== '') {
     const mac = v.mac;
     rc.mac = validConf(`runtimeConfig.mac ${JSON.stringify(mac)}`, () => validateMac(mac));
   }
   if (v.ips !== undefined && v.ips !== null) {
-    if (!Array.isArray(v.ips) || !v.ips.every((x) => typeof x === 'string')) throw invalid('runtimeConfig.ips must be an array of strings');
+    if (!Array.isArray(v.ips) || !v.ips.every((x) => typeof x === 'string'))
+      throw invalid('runtimeConfig.ips must be an array of strings');
     rc.ips = v.ips as string[];
   }
   return rc;
@@ -215,7 +229,9 @@ function parseValidAttachments(v: unknown): ValidAttachment[] | undefined {
       throw invalid(`cni.dev/valid-attachments[${i}] must be {containerID: string, ifname: string}`);
     }
     // Entries are only compared, never used as paths; still refuse junk loudly.
-    const containerID = validConf(`cni.dev/valid-attachments[${i}].containerID`, () => validateContainerId(a.containerID));
+    const containerID = validConf(`cni.dev/valid-attachments[${i}].containerID`, () =>
+      validateContainerId(a.containerID),
+    );
     const ifname = validConf(`cni.dev/valid-attachments[${i}].ifname`, () => validateIfName(a.ifname));
     return { containerID, ifname };
   });
@@ -231,7 +247,10 @@ export function parseNetConf(input: string | Uint8Array | Obj, opts: ParseNetCon
 
   const name = optString(doc, 'name');
   if (!name) throw invalid('name is required');
-  if (name.length > 253 || !NETWORK_NAME.test(name)) throw invalid(`name "${name}" must start with an alphanumeric character followed by alphanumerics, "_", "." or "-"`);
+  if (name.length > 253 || !NETWORK_NAME.test(name))
+    throw invalid(
+      `name "${name}" must start with an alphanumeric character followed by alphanumerics, "_", "." or "-"`,
+    );
 
   const type = optString(doc, 'type');
   if (!type) throw invalid('type is required');
@@ -239,10 +258,12 @@ export function parseNetConf(input: string | Uint8Array | Obj, opts: ParseNetCon
   if (type !== expectedType) throw invalid(`type "${type}" is not "${expectedType}"`);
 
   const modeText = optString(doc, 'mode') ?? DEFAULT_MODE;
-  if (!(NETCONF_MODES as readonly string[]).includes(modeText)) throw invalid(`mode "${modeText}" is not one of ${NETCONF_MODES.join(', ')}`);
+  if (!(NETCONF_MODES as readonly string[]).includes(modeText))
+    throw invalid(`mode "${modeText}" is not one of ${NETCONF_MODES.join(', ')}`);
 
   const bridge = optString(doc, 'bridge') ?? DEFAULT_BRIDGE;
-  if (!BRIDGE_NAME.test(bridge)) throw invalid(`bridge "${bridge}" is not a valid bridge name (1-15 of [A-Za-z0-9_.-])`);
+  if (!BRIDGE_NAME.test(bridge))
+    throw invalid(`bridge "${bridge}" is not a valid bridge name (1-15 of [A-Za-z0-9_.-])`);
 
   const conf: NetConf = {
     cniVersion,
@@ -259,18 +280,21 @@ export function parseNetConf(input: string | Uint8Array | Obj, opts: ParseNetCon
     raw: doc,
   };
   const primary = optString(doc, 'vhostUserPrimary');
-  if (primary !== undefined && primary !== 'warn' && primary !== 'refuse') throw invalid('vhostUserPrimary must be "warn" or "refuse"');
+  if (primary !== undefined && primary !== 'warn' && primary !== 'refuse')
+    throw invalid('vhostUserPrimary must be "warn" or "refuse"');
   if (primary) conf.vhostUserPrimary = primary;
 
   if (doc.mtu !== undefined && doc.mtu !== null) {
     const mtu = doc.mtu;
-    if (typeof mtu !== 'number' || !Number.isInteger(mtu) || mtu < 68 || mtu > 65535) throw invalid('mtu must be an integer in [68, 65535]');
+    if (typeof mtu !== 'number' || !Number.isInteger(mtu) || mtu < 68 || mtu > 65535)
+      throw invalid('mtu must be an integer in [68, 65535]');
     conf.mtu = mtu;
   }
   if (doc.pool !== undefined && doc.pool !== null) {
     const p = doc.pool as Record<string, unknown>;
     const int = (v: unknown) => typeof v === 'number' && Number.isInteger(v) && v >= 0 && v <= 512;
-    if (typeof p !== 'object' || Array.isArray(p) || !int(p.size)) throw invalid('pool must be {"size": 0..512, "lowWater": 0..512}');
+    if (typeof p !== 'object' || Array.isArray(p) || !int(p.size))
+      throw invalid('pool must be {"size": 0..512, "lowWater": 0..512}');
     if (p.lowWater !== undefined && !int(p.lowWater)) throw invalid('pool.lowWater must be an integer in [0, 512]');
     conf.pool = { size: p.size as number, ...(p.lowWater !== undefined ? { lowWater: p.lowWater as number } : {}) };
   }
@@ -290,22 +314,29 @@ export function parseNetConf(input: string | Uint8Array | Obj, opts: ParseNetCon
   }
 
   const layout = optString(doc, 'socketLayout') ?? 'per-pod';
-  if (!(SOCKET_LAYOUTS as readonly string[]).includes(layout)) throw invalid(`socketLayout "${layout}" is not one of ${SOCKET_LAYOUTS.join(', ')}`);
+  if (!(SOCKET_LAYOUTS as readonly string[]).includes(layout))
+    throw invalid(`socketLayout "${layout}" is not one of ${SOCKET_LAYOUTS.join(', ')}`);
   conf.socketLayout = layout as NetconfSocketLayout;
   const podMountPath = optPath(doc, 'podMountPath');
   if (podMountPath !== undefined) conf.podMountPath = podMountPath;
   const access: NonNullable<NetConf['access']> = {};
   const owner = optString(doc, 'owner');
-  if (owner !== undefined) Object.assign(access, validConf(`owner "${owner}"`, () => validateOwner(owner)));
+  if (owner !== undefined)
+    Object.assign(
+      access,
+      validConf(`owner "${owner}"`, () => validateOwner(owner)),
+    );
   if (doc.socketMode !== undefined && doc.socketMode !== null) {
     const m = doc.socketMode;
-    if (typeof m !== 'string') throw invalid('socketMode must be a string of octal digits, e.g. "0660" (JSON has no octal numbers)');
+    if (typeof m !== 'string')
+      throw invalid('socketMode must be a string of octal digits, e.g. "0660" (JSON has no octal numbers)');
     access.socketMode = validConf(`socketMode "${m}"`, () => validateSocketMode(m));
   }
   const seLabel = optString(doc, 'seLabel');
   if (seLabel !== undefined) access.seLabel = validConf(`seLabel "${seLabel}"`, () => validateSeLabel(seLabel));
   if (Object.keys(access).length > 0) {
-    if (conf.mode === 'veth') throw invalid('owner, socketMode and seLabel apply to vhost-user modes (client, server), not veth');
+    if (conf.mode === 'veth')
+      throw invalid('owner, socketMode and seLabel apply to vhost-user modes (client, server), not veth');
     conf.access = access;
   }
 
@@ -335,7 +366,11 @@ export function parseNetConf(input: string | Uint8Array | Obj, opts: ParseNetCon
  * The configuration to hand a delegated plugin (IPAM): the document as received with
  * `cniVersion` replaced, `cniVersions` dropped and prevResult re-encoded for that version.
  */
-export function delegateConfig(raw: Readonly<Record<string, unknown>>, cniVersion: string, prevResult?: Record<string, unknown>): Obj {
+export function delegateConfig(
+  raw: Readonly<Record<string, unknown>>,
+  cniVersion: string,
+  prevResult?: Record<string, unknown>,
+): Obj {
   const out: Obj = { ...raw, cniVersion };
   delete out.cniVersions;
   if (prevResult) out.prevResult = prevResult;

@@ -115,7 +115,8 @@ class Decoder {
   strArray(o: Obj, k: string, where: string): string[] | undefined {
     const v = o[k];
     if (v === undefined || v === null) return undefined;
-    if (!Array.isArray(v) || !v.every((x) => typeof x === 'string')) this.fail(`${where}.${k} must be an array of strings`);
+    if (!Array.isArray(v) || !v.every((x) => typeof x === 'string'))
+      this.fail(`${where}.${k} must be an array of strings`);
     return v as string[];
   }
   arr(o: Obj, k: string): Obj[] {
@@ -132,7 +133,10 @@ class Decoder {
  * and dropped. Throws CniError with `code` (7 for prevResult, 6 for plugin output).
  * `ignoreInterfaceIndexes` drops `ips[].interface` (IPAM output: the caller assigns them).
  */
-export function parseResult(raw: unknown, opts: { code?: number; what?: string; ignoreInterfaceIndexes?: boolean } = {}): CniResult {
+export function parseResult(
+  raw: unknown,
+  opts: { code?: number; what?: string; ignoreInterfaceIndexes?: boolean } = {},
+): CniResult {
   const d: Decoder = new Decoder(opts.code ?? CniErrorCode.DecodeFailure, opts.what ?? 'result');
   if (!isObj(raw)) d.fail('must be a JSON object');
   const res = emptyResult();
@@ -155,7 +159,8 @@ export function parseResult(raw: unknown, opts: { code?: number; what?: string; 
     const cidr = parseCidr(address);
     if (!cidr) d.fail(`${w}.address "${address}" is not an address in CIDR form`);
     const version = d.str(o, 'version', w);
-    if (version !== undefined && version !== String(cidr.family)) d.fail(`${w}.version "${version}" does not match ${address}`);
+    if (version !== undefined && version !== String(cidr.family))
+      d.fail(`${w}.version "${version}" does not match ${address}`);
     const ip: CniIpConfig = { address };
     const gw = d.str(o, 'gateway', w);
     if (gw !== undefined) {
@@ -224,7 +229,11 @@ function dnsOut(dns: CniDns): CniDns {
  */
 export function encodeResult(result: CniResult, cniVersion: CniVersion): Record<string, unknown> {
   if (!isSupportedCniVersion(cniVersion)) {
-    throw new CniError(CniErrorCode.IncompatibleVersion, 'incompatible CNI versions', `cannot encode a result as ${String(cniVersion)}`);
+    throw new CniError(
+      CniErrorCode.IncompatibleVersion,
+      'incompatible CNI versions',
+      `cannot encode a result as ${String(cniVersion)}`,
+    );
   }
   const v1 = compareCniVersions(cniVersion, '1.0.0') >= 0;
   const v11 = compareCniVersions(cniVersion, '1.1.0') >= 0;
@@ -254,7 +263,8 @@ export function encodeResult(result: CniResult, cniVersion: CniVersion): Record<
     out.routes = result.routes.map((r) => {
       const o: Record<string, unknown> = { dst: r.dst };
       if (r.gw) o.gw = r.gw;
-      if (v11) for (const k of ['mtu', 'advmss', 'priority', 'table', 'scope'] as const) if (r[k] !== undefined) o[k] = r[k];
+      if (v11)
+        for (const k of ['mtu', 'advmss', 'priority', 'table', 'scope'] as const) if (r[k] !== undefined) o[k] = r[k];
       return o;
     });
   }
@@ -285,7 +295,8 @@ function withIpam(res: CniResult, ipam: CniResult | undefined, index: number): C
 
 function checkedMac(mac: string): string {
   const m = normalizeMac(mac);
-  if (!m) throw new CniError(CniErrorCode.InvalidConfig, 'invalid MAC address', `"${mac}" is not a unicast Ethernet address`);
+  if (!m)
+    throw new CniError(CniErrorCode.InvalidConfig, 'invalid MAC address', `"${mac}" is not a unicast Ethernet address`);
   return m;
 }
 
@@ -354,9 +365,23 @@ export interface AttachmentResultInput {
 export function attachmentResult(input: AttachmentResultInput): CniResult {
   const { ifname, mac, mtu, ipam } = input;
   if (input.hostIfname !== undefined) {
-    if (input.netns === undefined) throw new CniError(CniErrorCode.Internal, 'internal error', 'a veth result needs the pod netns');
-    return vethResult({ hostIfname: input.hostIfname, hostMac: input.hostMac, ifname, mac, mtu, netns: input.netns, ipam });
+    if (input.netns === undefined)
+      throw new CniError(CniErrorCode.Internal, 'internal error', 'a veth result needs the pod netns');
+    return vethResult({
+      hostIfname: input.hostIfname,
+      hostMac: input.hostMac,
+      ifname,
+      mac,
+      mtu,
+      netns: input.netns,
+      ipam,
+    });
   }
-  if (input.socketPath === undefined) throw new CniError(CniErrorCode.Internal, 'internal error', 'an attachment result needs a socket or a host interface');
+  if (input.socketPath === undefined)
+    throw new CniError(
+      CniErrorCode.Internal,
+      'internal error',
+      'an attachment result needs a socket or a host interface',
+    );
   return vhostUserResult({ ifname, mac, mtu, socketPath: input.socketPath, ipam });
 }

@@ -107,7 +107,8 @@ export class FrameReader {
     const buf = this.chunks.length === 1 ? this.chunks[0]! : Buffer.concat(this.chunks, this.have);
     this.chunks = [buf];
     const len = buf.readUInt32BE(0);
-    if (len > this.maxFrame) throw new ShimProtocolError(`frame of ${len} bytes exceeds the ${this.maxFrame}-byte limit`);
+    if (len > this.maxFrame)
+      throw new ShimProtocolError(`frame of ${len} bytes exceeds the ${this.maxFrame}-byte limit`);
     if (this.have < 4 + len) return undefined;
     if (this.have > 4 + len) throw new ShimProtocolError('trailing bytes after the frame');
     try {
@@ -123,7 +124,8 @@ const isObj = (v: unknown): v is Record<string, unknown> => typeof v === 'object
 /** Validates a decoded request frame. Throws ShimProtocolError. */
 export function decodeShimRequest(value: unknown): ShimRequest {
   if (!isObj(value)) throw new ShimProtocolError('request is not an object');
-  if (value.v !== SHIM_PROTOCOL_VERSION) throw new ShimProtocolError(`unsupported shim protocol version ${JSON.stringify(value.v)}`);
+  if (value.v !== SHIM_PROTOCOL_VERSION)
+    throw new ShimProtocolError(`unsupported shim protocol version ${JSON.stringify(value.v)}`);
   if (!isObj(value.env) || !Object.values(value.env).every((x) => typeof x === 'string')) {
     throw new ShimProtocolError('request.env must be an object of strings');
   }
@@ -139,7 +141,8 @@ export function decodeShimResponse(value: unknown): ShimResponse {
     throw new ShimProtocolError('response.exitCode must be an integer in [0, 255]');
   }
   if (typeof stdout !== 'string') throw new ShimProtocolError('response.stdout must be a string');
-  if (stderr !== undefined && typeof stderr !== 'string') throw new ShimProtocolError('response.stderr must be a string');
+  if (stderr !== undefined && typeof stderr !== 'string')
+    throw new ShimProtocolError('response.stderr must be a string');
   return stderr ? { exitCode, stdout, stderr } : { exitCode, stdout };
 }
 
@@ -171,7 +174,11 @@ export interface ShimConnections {
  * The shim never half-closes, so EOF before the answer means it is gone (killed by the
  * runtime's timeout): the handler's signal is aborted then.
  */
-export function serveShimConnections(server: net.Server, handler: ShimHandler, opts: ServeOptions = {}): ShimConnections {
+export function serveShimConnections(
+  server: net.Server,
+  handler: ShimHandler,
+  opts: ServeOptions = {},
+): ShimConnections {
   const timeoutMs = opts.requestTimeoutMs ?? 30_000;
   const sockets = new Set<net.Socket>();
   server.on('connection', (sock: net.Socket) => {
@@ -187,7 +194,8 @@ export function serveShimConnections(server: net.Server, handler: ShimHandler, o
     }, timeoutMs);
     timer.unref();
     const gone = (): void => {
-      if (state !== 'done' && !abort.signal.aborted) abort.abort(new CniError(CniErrorCode.IoFailure, 'the shim disconnected before the answer'));
+      if (state !== 'done' && !abort.signal.aborted)
+        abort.abort(new CniError(CniErrorCode.IoFailure, 'the shim disconnected before the answer'));
     };
     const reply = (res: ShimResponse): void => {
       if (state === 'done') return;
@@ -220,7 +228,12 @@ export function serveShimConnections(server: net.Server, handler: ShimHandler, o
         clearTimeout(timer);
         opts.onError?.(e as Error);
         const version = isObj(decoded) && typeof decoded.stdin === 'string' ? peekCniVersion(decoded.stdin) : undefined;
-        reply(errorResponse(new CniError(CniErrorCode.IoFailure, 'vhostplug shim protocol error', (e as Error).message), version));
+        reply(
+          errorResponse(
+            new CniError(CniErrorCode.IoFailure, 'vhostplug shim protocol error', (e as Error).message),
+            version,
+          ),
+        );
         return;
       }
       clearTimeout(timer);
@@ -233,7 +246,10 @@ export function serveShimConnections(server: net.Server, handler: ShimHandler, o
           (res) => reply(decodeShimResponse(res)),
         )
         .catch((err: unknown) => {
-          const e = err instanceof ShimProtocolError ? new CniError(CniErrorCode.Internal, 'invalid answer from the CNI handler', err.message) : err;
+          const e =
+            err instanceof ShimProtocolError
+              ? new CniError(CniErrorCode.Internal, 'invalid answer from the CNI handler', err.message)
+              : err;
           reply(errorResponse(e, peekCniVersion(request.stdin)));
         });
     });
@@ -256,7 +272,6 @@ export interface ShimServer {
    */
   close(opts?: { abortInFlight?: boolean }): Promise<void>;
 }
-
 
 /** Resolves true when something accepts connections on `p`. */
 function socketIsLive(p: string): Promise<boolean> {
@@ -290,10 +305,19 @@ async function prepareSocketDir(dir: string, mode: number): Promise<void> {
     }
   }
   const st = await fs.promises.lstat(dir);
-  if (!st.isDirectory()) throw systemError('ENOTDIR', 'lstat', { path: dir, detail: 'the socket directory is not a directory' });
+  if (!st.isDirectory())
+    throw systemError('ENOTDIR', 'lstat', { path: dir, detail: 'the socket directory is not a directory' });
   const uid = process.geteuid?.() ?? st.uid;
-  if (st.uid !== uid) throw systemError('EPERM', 'lstat', { path: dir, detail: `the socket directory is owned by uid ${st.uid}, not ${uid}` });
-  if (st.mode & 0o022) throw systemError('EPERM', 'lstat', { path: dir, detail: `the socket directory is writable by group or others (mode ${(st.mode & 0o777).toString(8)})` });
+  if (st.uid !== uid)
+    throw systemError('EPERM', 'lstat', {
+      path: dir,
+      detail: `the socket directory is owned by uid ${st.uid}, not ${uid}`,
+    });
+  if (st.mode & 0o022)
+    throw systemError('EPERM', 'lstat', {
+      path: dir,
+      detail: `the socket directory is writable by group or others (mode ${(st.mode & 0o777).toString(8)})`,
+    });
 }
 
 /**
@@ -301,9 +325,17 @@ async function prepareSocketDir(dir: string, mode: number): Promise<void> {
  * stale socket left by a crashed daemon but refusing to take over a live one (EADDRINUSE)
  * or to delete anything that is not a socket, and serves shim connections on it.
  */
-export async function listenShimSocket(socketPath: string, handler: ShimHandler, opts: ListenOptions = {}): Promise<ShimServer> {
+export async function listenShimSocket(
+  socketPath: string,
+  handler: ShimHandler,
+  opts: ListenOptions = {},
+): Promise<ShimServer> {
   if (!path.isAbsolute(socketPath)) throw new TypeError(`daemon socket path must be absolute: ${socketPath}`);
-  if (Buffer.byteLength(socketPath) > 107) throw systemError('ENAMETOOLONG', 'bind', { path: socketPath, detail: 'a unix socket path holds at most 107 bytes' });
+  if (Buffer.byteLength(socketPath) > 107)
+    throw systemError('ENAMETOOLONG', 'bind', {
+      path: socketPath,
+      detail: 'a unix socket path holds at most 107 bytes',
+    });
   await prepareSocketDir(path.dirname(socketPath), opts.dirMode ?? 0o700);
 
   const existing = await fs.promises.lstat(socketPath).catch((e: unknown) => {
@@ -311,8 +343,10 @@ export async function listenShimSocket(socketPath: string, handler: ShimHandler,
     throw e;
   });
   if (existing) {
-    if (!existing.isSocket()) throw systemError('EEXIST', 'bind', { path: socketPath, detail: 'it exists and is not a socket' });
-    if (await socketIsLive(socketPath)) throw systemError('EADDRINUSE', 'bind', { path: socketPath, detail: 'another daemon is listening on it' });
+    if (!existing.isSocket())
+      throw systemError('EEXIST', 'bind', { path: socketPath, detail: 'it exists and is not a socket' });
+    if (await socketIsLive(socketPath))
+      throw systemError('EADDRINUSE', 'bind', { path: socketPath, detail: 'another daemon is listening on it' });
     await fs.promises.unlink(socketPath);
   }
 
@@ -374,7 +408,10 @@ export function callShimDaemon(socketPath: string, req: ShimRequest, opts: CallO
       if (err) reject(err);
       else resolve(res!);
     };
-    const timer = setTimeout(() => finish(new CniError(CniErrorCode.TryAgainLater, 'vhostplug daemon did not answer in time')), opts.timeoutMs ?? 240_000);
+    const timer = setTimeout(
+      () => finish(new CniError(CniErrorCode.TryAgainLater, 'vhostplug daemon did not answer in time')),
+      opts.timeoutMs ?? 240_000,
+    );
     // No half-close: the frame length delimits the request, and a daemon server created
     // without allowHalfOpen would otherwise end its side before answering.
     sock.on('connect', () => sock.write(encodeShimRequest(req)));

@@ -16,7 +16,13 @@ import { parseCniEnv, type CniEnv } from './env';
 import { parseNetConf, peekCniVersion, type NetConf, type ParseNetConfOptions } from './netconf';
 import { formatResult, type CniResult } from './result';
 import type { ShimContext, ShimRequest, ShimResponse } from './shim-protocol';
-import { assertCommandAllowed, CURRENT_CNI_VERSION, isSupportedCniVersion, versionReply, type CniCommand } from './spec';
+import {
+  assertCommandAllowed,
+  CURRENT_CNI_VERSION,
+  isSupportedCniVersion,
+  versionReply,
+  type CniCommand,
+} from './spec';
 
 /** One validated CNI call, as a plugin method receives it. */
 export interface CniCall {
@@ -64,10 +70,19 @@ export interface DispatchOptions extends ParseNetConfOptions {
 const never = new AbortController().signal;
 
 /** Config errors a DEL may survive (see {@link CniPlugin.delWithoutConfig}). */
-const CONFIG_CODES = new Set<number>([CniErrorCode.IncompatibleVersion, CniErrorCode.DecodeFailure, CniErrorCode.InvalidConfig]);
+const CONFIG_CODES = new Set<number>([
+  CniErrorCode.IncompatibleVersion,
+  CniErrorCode.DecodeFailure,
+  CniErrorCode.InvalidConfig,
+]);
 
 /** Handles one CNI call end to end; never throws. */
-export async function dispatchCni(request: ShimRequest, plugin: CniPlugin, ctx?: Partial<ShimContext>, opts: DispatchOptions = {}): Promise<ShimResponse> {
+export async function dispatchCni(
+  request: ShimRequest,
+  plugin: CniPlugin,
+  ctx?: Partial<ShimContext>,
+  opts: DispatchOptions = {},
+): Promise<ShimResponse> {
   // Errors are worded in the config's version when it is one we speak (spec: echo it).
   const peeked = peekCniVersion(request.stdin);
   let replyVersion = peeked !== undefined && isSupportedCniVersion(peeked) ? peeked : CURRENT_CNI_VERSION;
@@ -87,7 +102,13 @@ export async function dispatchCni(request: ShimRequest, plugin: CniPlugin, ctx?:
     replyVersion = conf.cniVersion;
     assertCommandAllowed(env.command, conf.cniVersion);
     const warnings: string[] = [];
-    const call: CniCall = { command: env.command, env, conf, signal: ctx?.signal ?? never, warn: (m) => warnings.push(`vhostplug: warning: ${m}\n`) };
+    const call: CniCall = {
+      command: env.command,
+      env,
+      conf,
+      signal: ctx?.signal ?? never,
+      warn: (m) => warnings.push(`vhostplug: warning: ${m}\n`),
+    };
     switch (env.command) {
       case 'ADD': {
         const stdout = formatResult(await plugin.add(call), conf.cniVersion);
@@ -113,4 +134,3 @@ export async function dispatchCni(request: ShimRequest, plugin: CniPlugin, ctx?:
     return { exitCode: 1, stdout: e.format(replyVersion) };
   }
 }
-

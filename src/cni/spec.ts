@@ -82,7 +82,11 @@ function incompatible(configVersion: string, extra?: string): CniError {
 export function negotiateCniVersion(conf: { cniVersion?: unknown; cniVersions?: unknown }): CniVersion {
   if (conf.cniVersions !== undefined) {
     if (!Array.isArray(conf.cniVersions) || !conf.cniVersions.every((v) => typeof v === 'string')) {
-      throw new CniError(CniErrorCode.InvalidConfig, 'invalid network configuration', 'cniVersions must be an array of strings');
+      throw new CniError(
+        CniErrorCode.InvalidConfig,
+        'invalid network configuration',
+        'cniVersions must be an array of strings',
+      );
     }
   }
   if (conf.cniVersion !== undefined) {

@@ -95,14 +95,21 @@ export function hasCode(err: unknown, ...codes: string[]): boolean {
 
 /** True for a system error (ours or Node's): a string `code` and a `syscall`. */
 export function isSystemError(err: unknown): err is Error & SystemErrorFields {
-  return err instanceof Error && errorCode(err) !== undefined && typeof (err as { syscall?: unknown }).syscall === 'string';
+  return (
+    err instanceof Error && errorCode(err) !== undefined && typeof (err as { syscall?: unknown }).syscall === 'string'
+  );
 }
 
 /**
  * Node's own argument errors (`ERR_INVALID_ARG_VALUE`, `ERR_OUT_OF_RANGE`): a programming
  * error of the caller, refused before anything is done, with Node's TypeError/RangeError.
  */
-export function invalidArgument(name: string, value: unknown, why: string, kind: 'ERR_INVALID_ARG_VALUE' | 'ERR_OUT_OF_RANGE' = 'ERR_INVALID_ARG_VALUE'): (TypeError | RangeError) & { code: string } {
+export function invalidArgument(
+  name: string,
+  value: unknown,
+  why: string,
+  kind: 'ERR_INVALID_ARG_VALUE' | 'ERR_OUT_OF_RANGE' = 'ERR_INVALID_ARG_VALUE',
+): (TypeError | RangeError) & { code: string } {
   const Cls = kind === 'ERR_OUT_OF_RANGE' ? RangeError : TypeError;
   return Object.assign(new Cls(`The argument '${name}' ${why}. Received ${JSON.stringify(value)}`), { code: kind });
 }

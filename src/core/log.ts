@@ -16,11 +16,19 @@ const ORDER: Record<LogLevel, number> = { debug: 10, info: 20, warn: 30, error: 
 function errorFields(v: unknown): unknown {
   if (!(v instanceof Error)) return v;
   const e = v as Error & { code?: unknown; cniCode?: unknown };
-  return { name: e.name, message: e.message, ...(e.code !== undefined ? { code: e.code } : {}), ...(e.cniCode !== undefined ? { cniCode: e.cniCode } : {}) };
+  return {
+    name: e.name,
+    message: e.message,
+    ...(e.code !== undefined ? { code: e.code } : {}),
+    ...(e.cniCode !== undefined ? { cniCode: e.cniCode } : {}),
+  };
 }
 
 /** A logger writing JSON lines to `out` (default stderr) at `level` and above. */
-export function jsonLogger(level: LogLevel = 'info', out: (line: string) => void = (l) => process.stderr.write(l)): Logger {
+export function jsonLogger(
+  level: LogLevel = 'info',
+  out: (line: string) => void = (l) => process.stderr.write(l),
+): Logger {
   const min = ORDER[level];
   const emit = (lvl: LogLevel, msg: string, fields?: Record<string, unknown>) => {
     if (ORDER[lvl] < min) return;

@@ -91,7 +91,7 @@ export function formatIp(bytes: Uint8Array): string {
   const w = Array.from({ length: 8 }, (_, i) => b.readUInt16BE(i * 2));
   let bestBase = -1;
   let bestLen = 0;
-  for (let i = 0; i < 8; ) {
+  for (let i = 0; i < 8;) {
     if (w[i] !== 0) {
       i++;
       continue;
@@ -199,12 +199,16 @@ export const MAX_IFNAME_BYTES = 15;
 const BAD_DEV_CHAR = /[/:\s\u0000-\u001f\u007f\u00a0]/;
 
 /** Why `name` is not a valid Linux interface name (rule and reason), or undefined when it is. */
-export function ifnameProblem(name: unknown): { rule: 'type' | 'empty' | 'too-long' | 'reserved' | 'charset'; reason: string } | undefined {
+export function ifnameProblem(
+  name: unknown,
+): { rule: 'type' | 'empty' | 'too-long' | 'reserved' | 'charset'; reason: string } | undefined {
   if (typeof name !== 'string') return { rule: 'type', reason: 'must be a string' };
   if (name.length === 0) return { rule: 'empty', reason: 'must not be empty' };
-  if (Buffer.byteLength(name, 'utf8') > MAX_IFNAME_BYTES) return { rule: 'too-long', reason: `is at most ${MAX_IFNAME_BYTES} bytes (IFNAMSIZ - 1)` };
+  if (Buffer.byteLength(name, 'utf8') > MAX_IFNAME_BYTES)
+    return { rule: 'too-long', reason: `is at most ${MAX_IFNAME_BYTES} bytes (IFNAMSIZ - 1)` };
   if (name === '.' || name === '..') return { rule: 'reserved', reason: 'must not be "." or ".."' };
   // The kernel checks bytes: a UTF-8 sequence holding 0xA0 is refused too.
-  if (BAD_DEV_CHAR.test(name) || Buffer.from(name, 'utf8').includes(0xa0)) return { rule: 'charset', reason: 'must not contain "/", ":", whitespace or control characters' };
+  if (BAD_DEV_CHAR.test(name) || Buffer.from(name, 'utf8').includes(0xa0))
+    return { rule: 'charset', reason: 'must not contain "/", ":", whitespace or control characters' };
   return undefined;
 }

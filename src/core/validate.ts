@@ -18,7 +18,6 @@
 import { VhostplugError } from './errors';
 import { canonicalMac, ifnameProblem, MAX_IFNAME_BYTES } from './net';
 
-
 /** Longest file name component (NAME_MAX). */
 export const MAX_NAME_BYTES = 255;
 /** Longest container id: NAME_MAX - 1 (`-`) - 15 (ifname), so the config file name always fits. */
@@ -110,7 +109,13 @@ export function validateContainerId(value: unknown, field = 'container id'): str
 
 function validateDevName(value: unknown, field: string, what: string): string {
   const problem = ifnameProblem(value);
-  if (problem) throw new ValidationError(field, value, problem.rule, problem.rule === 'too-long' ? `${what} ${problem.reason}` : problem.reason);
+  if (problem)
+    throw new ValidationError(
+      field,
+      value,
+      problem.rule,
+      problem.rule === 'too-long' ? `${what} ${problem.reason}` : problem.reason,
+    );
   return value as string;
 }
 
@@ -137,10 +142,20 @@ export function validateMac(value: unknown, field = 'MAC address'): string {
   const raw = requireString(value, field);
   const mac = canonicalMac(raw);
   if (mac === undefined) {
-    throw new ValidationError(field, value, 'charset', 'expected six hex octets separated by ":" (e.g. fa:16:3e:01:02:03)');
+    throw new ValidationError(
+      field,
+      value,
+      'charset',
+      'expected six hex octets separated by ":" (e.g. fa:16:3e:01:02:03)',
+    );
   }
   if (parseInt(mac.slice(0, 2), 16) & 1) {
-    throw new ValidationError(field, value, 'multicast', 'is a multicast/broadcast address; an interface needs a unicast MAC');
+    throw new ValidationError(
+      field,
+      value,
+      'multicast',
+      'is a multicast/broadcast address; an interface needs a unicast MAC',
+    );
   }
   if (mac === '00:00:00:00:00:00') throw new ValidationError(field, value, 'zero', 'must not be all zeros');
   return mac;
@@ -174,7 +189,12 @@ export function validatePodUid(value: unknown, field = 'pod UID'): string {
   const uid = requireString(value, field);
   if (uid.length === 0) throw new ValidationError(field, value, 'empty', 'must not be empty');
   if (!POD_UID.test(uid)) {
-    throw new ValidationError(field, value, 'charset', 'expected a UUID (8-4-4-4-12 hex digits) or a static pod\'s 32 hex digits');
+    throw new ValidationError(
+      field,
+      value,
+      'charset',
+      "expected a UUID (8-4-4-4-12 hex digits) or a static pod's 32 hex digits",
+    );
   }
   return uid;
 }
@@ -186,7 +206,13 @@ const DNS1123_SUBDOMAIN = /^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$/;
 export function validatePodNamespace(value: unknown, field = 'pod namespace'): string {
   const ns = requireString(value, field);
   if (ns.length === 0) throw new ValidationError(field, value, 'empty', 'must not be empty');
-  if (ns.length > 63 || !DNS1123_LABEL.test(ns)) throw new ValidationError(field, value, 'charset', 'must be a DNS-1123 label (a-z, 0-9 and "-", at most 63 characters)');
+  if (ns.length > 63 || !DNS1123_LABEL.test(ns))
+    throw new ValidationError(
+      field,
+      value,
+      'charset',
+      'must be a DNS-1123 label (a-z, 0-9 and "-", at most 63 characters)',
+    );
   return ns;
 }
 
@@ -195,7 +221,12 @@ export function validatePodName(value: unknown, field = 'pod name'): string {
   const name = requireString(value, field);
   if (name.length === 0) throw new ValidationError(field, value, 'empty', 'must not be empty');
   if (name.length > 253 || !DNS1123_SUBDOMAIN.test(name)) {
-    throw new ValidationError(field, value, 'charset', 'must be a DNS-1123 subdomain (a-z, 0-9, "-" and ".", at most 253 characters)');
+    throw new ValidationError(
+      field,
+      value,
+      'charset',
+      'must be a DNS-1123 subdomain (a-z, 0-9, "-" and ".", at most 253 characters)',
+    );
   }
   return name;
 }
@@ -215,7 +246,8 @@ export function validateAbsolutePath(value: unknown, field = 'path'): string {
     throw new ValidationError(field, value, 'dot-component', 'must not contain "." or ".." components');
   }
   const out = `/${parts.join('/')}`;
-  if (byteLength(out) > MAX_PATH_BYTES) throw new ValidationError(field, value, 'too-long', `longer than ${MAX_PATH_BYTES} bytes`);
+  if (byteLength(out) > MAX_PATH_BYTES)
+    throw new ValidationError(field, value, 'too-long', `longer than ${MAX_PATH_BYTES} bytes`);
   return out;
 }
 
@@ -230,7 +262,8 @@ export function validateFileName(value: unknown, field = 'file name'): string {
   if (name.includes('/') || name.includes('\0')) {
     throw new ValidationError(field, value, 'charset', 'must be a single path component (no "/" or NUL)');
   }
-  if (byteLength(name) > MAX_NAME_BYTES) throw new ValidationError(field, value, 'too-long', `longer than ${MAX_NAME_BYTES} bytes`);
+  if (byteLength(name) > MAX_NAME_BYTES)
+    throw new ValidationError(field, value, 'too-long', `longer than ${MAX_NAME_BYTES} bytes`);
   return name;
 }
 
@@ -263,7 +296,13 @@ export interface FileOwner {
 }
 
 function validateId(text: string, field: string, value: unknown, what: string): number {
-  if (!/^\d{1,10}$/.test(text)) throw new ValidationError(field, value, 'charset', `${what} must be a number (names in the node's /etc/passwd mean nothing in the pod)`);
+  if (!/^\d{1,10}$/.test(text))
+    throw new ValidationError(
+      field,
+      value,
+      'charset',
+      `${what} must be a number (names in the node's /etc/passwd mean nothing in the pod)`,
+    );
   const n = Number(text);
   if (n > MAX_ID) throw new ValidationError(field, value, 'range', `${what} must be at most ${MAX_ID}`);
   return n;
@@ -290,10 +329,19 @@ export function validateSocketMode(value: unknown, field = 'socketMode'): number
     if (!m) throw new ValidationError(field, value, 'charset', 'expected octal permission bits, e.g. "0660"');
     mode = parseInt(m[1]!, 8);
   }
-  if (!Number.isInteger(mode) || mode < 0 || mode > 0o7777) throw new ValidationError(field, value, 'range', 'expected permission bits (0 to 07777)');
-  if (mode & 0o7000) throw new ValidationError(field, value, 'range', 'must not set the set-user-ID, set-group-ID or sticky bits');
-  if (mode & 0o002) throw new ValidationError(field, value, 'range', 'must not be world-writable (anyone could connect)');
-  if ((mode & 0o600) !== 0o600) throw new ValidationError(field, value, 'range', 'must give the owner read and write (connecting to a socket needs write)');
+  if (!Number.isInteger(mode) || mode < 0 || mode > 0o7777)
+    throw new ValidationError(field, value, 'range', 'expected permission bits (0 to 07777)');
+  if (mode & 0o7000)
+    throw new ValidationError(field, value, 'range', 'must not set the set-user-ID, set-group-ID or sticky bits');
+  if (mode & 0o002)
+    throw new ValidationError(field, value, 'range', 'must not be world-writable (anyone could connect)');
+  if ((mode & 0o600) !== 0o600)
+    throw new ValidationError(
+      field,
+      value,
+      'range',
+      'must give the owner read and write (connecting to a socket needs write)',
+    );
   return mode;
 }
 
@@ -305,8 +353,12 @@ export function validateSeLabel(value: unknown, field = 'seLabel'): string {
   const s = requireString(value, field);
   if (s.length === 0) throw new ValidationError(field, value, 'empty', 'must not be empty');
   if (s.length > 255 || !SE_CONTEXT.test(s)) {
-    throw new ValidationError(field, value, 'charset', 'expected an SELinux context user:role:type[:level], e.g. system_u:object_r:container_file_t:s0');
+    throw new ValidationError(
+      field,
+      value,
+      'charset',
+      'expected an SELinux context user:role:type[:level], e.g. system_u:object_r:container_file_t:s0',
+    );
   }
   return s;
 }
-

@@ -30,10 +30,23 @@ import { parseCniEnv, type CniEnv } from '../cni/env';
 import { ipamAdd, ipamCheck, ipamDel, ipamGc, ipamStatus, type IpamCallOptions } from '../cni/ipam';
 import { parseNetConf, type NetConf } from '../cni/netconf';
 import { attachmentResult, emptyResult, parseResult, type CniResult } from '../cni/result';
-import { checkDeviceInfoPath, readDeviceInfo, removeDeviceInfo, vhostUserDeviceInfo, writeDeviceInfo, type DeviceInfoOptions } from '../cni/device-info';
+import {
+  checkDeviceInfoPath,
+  readDeviceInfo,
+  removeDeviceInfo,
+  vhostUserDeviceInfo,
+  writeDeviceInfo,
+  type DeviceInfoOptions,
+} from '../cni/device-info';
 import type { CniCall, CniPlugin } from '../cni/skel';
 import { ValidationError } from '../core/validate';
-import { BindingError, NoDriverError, type BindingPhase, type BindingRequest, type DriverRegistry } from '../binding/driver';
+import {
+  BindingError,
+  NoDriverError,
+  type BindingPhase,
+  type BindingRequest,
+  type DriverRegistry,
+} from '../binding/driver';
 import { VhostUserLimitError } from '../binding/capacity';
 import { ipConfigFromIpam } from '../binding/ipconfig';
 import { silentLogger, type Logger } from '../core/log';
@@ -107,7 +120,14 @@ export function vhostUserPrimaryMessage(network: string, ifname: string): string
 /** One timed phase of a request (for latency histograms). */
 export interface PhaseEvent {
   command: 'ADD' | 'DEL' | 'CHECK' | 'GC' | 'STATUS' | 'RECONCILE';
-  phase: 'state' | 'ipam' | 'plug' | 'unplug' | 'device-info' | 'check' | Extract<BindingPhase, 'ovsdb-commit' | 'vswitchd-ack' | 'socket-wait' | 'rename' | 'config-file'>;
+  phase:
+    | 'state'
+    | 'ipam'
+    | 'plug'
+    | 'unplug'
+    | 'device-info'
+    | 'check'
+    | Extract<BindingPhase, 'ovsdb-commit' | 'vswitchd-ack' | 'socket-wait' | 'rename' | 'config-file'>;
   ms: number;
   containerId?: string;
   ifname?: string;
@@ -155,7 +175,11 @@ interface TeardownPlan {
 }
 
 /** The VIF class a standalone netconf mode plugs. */
-const VIF_OF_MODE: Readonly<Record<NetConf['mode'], VIFKind>> = { client: 'VIFVHostUser', server: 'VIFVHostUser', veth: 'VIFOpenVSwitch' };
+const VIF_OF_MODE: Readonly<Record<NetConf['mode'], VIFKind>> = {
+  client: 'VIFVHostUser',
+  server: 'VIFVHostUser',
+  veth: 'VIFOpenVSwitch',
+};
 
 /**
  * The os-vif VIF of a standalone attachment (no Neutron: the netconf is the network).
@@ -201,17 +225,24 @@ export function cniErrorOf(err: unknown): CniError {
   const e = err as Error;
   const stepError = e instanceof BindingError ? e : undefined;
   const cause = stepError ? (stepError.cause as Error) : e;
-  if (stepError?.step === 'validate') return new CniError(CniErrorCode.InvalidConfig, 'invalid attachment', cause.message, { cause: e });
-  if (cause instanceof ValidationError || cause instanceof DatapathMismatchError) return new CniError(CniErrorCode.InvalidConfig, 'invalid attachment', cause.message, { cause: e });
-  if (cause instanceof NoDriverError) return new CniError(CniErrorCode.InvalidConfig, 'invalid network configuration', cause.message, { cause: e });
-  if (cause instanceof PortConflictError) return new CniError(DaemonErrorCode.PortConflict, 'port name conflict', cause.message, { cause: e });
-  if (cause instanceof VhostUserLimitError) return new CniError(DaemonErrorCode.PortLimit, 'vhost-user port limit reached', cause.message, { cause: e });
+  if (stepError?.step === 'validate')
+    return new CniError(CniErrorCode.InvalidConfig, 'invalid attachment', cause.message, { cause: e });
+  if (cause instanceof ValidationError || cause instanceof DatapathMismatchError)
+    return new CniError(CniErrorCode.InvalidConfig, 'invalid attachment', cause.message, { cause: e });
+  if (cause instanceof NoDriverError)
+    return new CniError(CniErrorCode.InvalidConfig, 'invalid network configuration', cause.message, { cause: e });
+  if (cause instanceof PortConflictError)
+    return new CniError(DaemonErrorCode.PortConflict, 'port name conflict', cause.message, { cause: e });
+  if (cause instanceof VhostUserLimitError)
+    return new CniError(DaemonErrorCode.PortLimit, 'vhost-user port limit reached', cause.message, { cause: e });
   if (cause instanceof DisconnectedError || cause instanceof ConnectTimeoutError) {
     return new CniError(CniErrorCode.TryAgainLater, 'OVSDB is not reachable', cause.message, { cause: e });
   }
-  if (cause instanceof OvsdbError) return new CniError(CniErrorCode.IoFailure, 'OVSDB operation failed', e.message, { cause: e });
+  if (cause instanceof OvsdbError)
+    return new CniError(CniErrorCode.IoFailure, 'OVSDB operation failed', e.message, { cause: e });
   const c = toCniError(e);
-  if (stepError && c.cniCode === CniErrorCode.Internal) return new CniError(CniErrorCode.IoFailure, e.message, cause?.message, { cause: e });
+  if (stepError && c.cniCode === CniErrorCode.Internal)
+    return new CniError(CniErrorCode.IoFailure, e.message, cause?.message, { cause: e });
   return c;
 }
 
@@ -238,11 +269,23 @@ export class VhostplugCniPlugin implements CniPlugin {
     this.vswitch = opts.vswitch;
   }
 
-  private phase(command: PhaseEvent['command'], phase: PhaseEvent['phase'], t0: number, containerId?: string, ifname?: string): void {
+  private phase(
+    command: PhaseEvent['command'],
+    phase: PhaseEvent['phase'],
+    t0: number,
+    containerId?: string,
+    ifname?: string,
+  ): void {
     this.opts.onPhase?.({ command, phase, ms: performance.now() - t0, containerId, ifname });
   }
 
-  private async timed<T>(command: PhaseEvent['command'], phase: PhaseEvent['phase'], fn: () => Promise<T>, containerId?: string, ifname?: string): Promise<T> {
+  private async timed<T>(
+    command: PhaseEvent['command'],
+    phase: PhaseEvent['phase'],
+    fn: () => Promise<T>,
+    containerId?: string,
+    ifname?: string,
+  ): Promise<T> {
     const t0 = performance.now();
     try {
       return await fn();
@@ -254,16 +297,24 @@ export class VhostplugCniPlugin implements CniPlugin {
   private ovsdbReady(): void {
     const c = this.opts.client;
     if (c.state !== 'ready' || !c.cache.isSynced) {
-      throw new CniError(CniErrorCode.TryAgainLater, 'OVSDB is not reachable', `the daemon's OVSDB connection is ${c.state}${c.cache.isSynced ? '' : ' (cache not synced)'}`);
+      throw new CniError(
+        CniErrorCode.TryAgainLater,
+        'OVSDB is not reachable',
+        `the daemon's OVSDB connection is ${c.state}${c.cache.isSynced ? '' : ' (cache not synced)'}`,
+      );
     }
   }
 
-/** The driver of a netconf mode; a mode this daemon has no driver for is an invalid config (7). */
+  /** The driver of a netconf mode; a mode this daemon has no driver for is an invalid config (7). */
   private driverFor(mode: NetConf['mode']) {
     try {
       return this.drivers.forVif(VIF_OF_MODE[mode]);
     } catch (e) {
-      throw new CniError(CniErrorCode.InvalidConfig, 'invalid network configuration', `mode "${mode}" is not available in this daemon (${(e as Error).message})`);
+      throw new CniError(
+        CniErrorCode.InvalidConfig,
+        'invalid network configuration',
+        `mode "${mode}" is not available in this daemon (${(e as Error).message})`,
+      );
     }
   }
 
@@ -275,8 +326,14 @@ export class VhostplugCniPlugin implements CniPlugin {
     const ifname = env.ifname!;
     if (conf.mode !== 'veth' && ifname === PRIMARY_IFNAME && conf.ipam) {
       const msg = vhostUserPrimaryMessage(conf.name, ifname);
-      if (conf.vhostUserPrimary === 'refuse') throw new CniError(CniErrorCode.InvalidConfig, 'vhost-user network on the pod\'s primary interface', msg);
-      this.log.warn('daemon: vhost-user on the primary interface', { containerId, ifname, network: conf.name, message: msg });
+      if (conf.vhostUserPrimary === 'refuse')
+        throw new CniError(CniErrorCode.InvalidConfig, "vhost-user network on the pod's primary interface", msg);
+      this.log.warn('daemon: vhost-user on the primary interface', {
+        containerId,
+        ifname,
+        network: conf.name,
+        message: msg,
+      });
       call.warn?.(msg);
     }
     return this.gate.runShared(() =>
@@ -294,10 +351,16 @@ export class VhostplugCniPlugin implements CniPlugin {
 
   private async addLocked(env: CniEnv, conf: NetConf, containerId: string, ifname: string): Promise<CniResult> {
     const kind = kindOf(conf.mode);
-    const existing = await this.state.read(containerId, ifname, (b) => this.log.warn('daemon: unusable state file', { ...b }));
+    const existing = await this.state.read(containerId, ifname, (b) =>
+      this.log.warn('daemon: unusable state file', { ...b }),
+    );
     if (existing?.phase === 'added') {
       if (existing.network !== conf.name || existing.mode !== conf.mode || !existing.result) {
-        throw new CniError(CniErrorCode.InvalidConfig, 'attachment already exists', `${containerId}/${ifname} is attached to network "${existing.network}" (mode ${existing.mode}); DEL it first`);
+        throw new CniError(
+          CniErrorCode.InvalidConfig,
+          'attachment already exists',
+          `${containerId}/${ifname} is attached to network "${existing.network}" (mode ${existing.mode}); DEL it first`,
+        );
       }
       this.ovsdbReady();
       if (this.vswitch.portInfo(existing.portName)) {
@@ -305,7 +368,11 @@ export class VhostplugCniPlugin implements CniPlugin {
         this.log.info('daemon: repeated ADD answered from state', { containerId, ifname });
         return parseResult(existing.result);
       }
-      this.log.warn('daemon: repeated ADD found its port gone; plugging again', { containerId, ifname, port: existing.portName });
+      this.log.warn('daemon: repeated ADD found its port gone; plugging again', {
+        containerId,
+        ifname,
+        port: existing.portName,
+      });
     }
     if (existing) {
       // A half-done ADD from a previous life (crash), or one whose port vanished: undo, start over.
@@ -322,7 +389,8 @@ export class VhostplugCniPlugin implements CniPlugin {
         'K8S_POD_UID is required: the per-pod socket layout keeps the pod\'s files in <mount_point>/<pod-uid>/ (set "socketLayout": "flat" in the network configuration for the shared directory)',
       );
     }
-    if (conf.pool && conf.mode === 'client' && conf.pool.size > 0) this.opts.pools?.ensure(conf.bridge, conf.pool.size, conf.pool.lowWater);
+    if (conf.pool && conf.mode === 'client' && conf.pool.size > 0)
+      this.opts.pools?.ensure(conf.bridge, conf.pool.size, conf.pool.lowWater);
 
     const portId = stablePortId(containerId, ifname);
     const portName = portNameOf(portId, kind);
@@ -344,7 +412,15 @@ export class VhostplugCniPlugin implements CniPlugin {
     // Refused before the state record and IPAM: an invalid request (a socket path too long
     // for sun_path, ...) or a switch at its vhost-user limit (the driver holds the real slot).
     const pre = driver.preflight?.(req);
-    const rec = addingRecord(env, conf, { containerId, ifname, kind, portId, portName, mac, deviceInfoFile: devInfoFile });
+    const rec = addingRecord(env, conf, {
+      containerId,
+      ifname,
+      kind,
+      portId,
+      portName,
+      mac,
+      deviceInfoFile: devInfoFile,
+    });
     if (pre?.socketPath !== undefined) rec.socketPath = pre.socketPath;
     if (pre?.podSocketPath !== undefined) rec.podSocketPath = pre.podSocketPath;
     if (pre?.configPath !== undefined) rec.configPath = pre.configPath;
@@ -353,7 +429,9 @@ export class VhostplugCniPlugin implements CniPlugin {
 
     let result: CniResult;
     try {
-      const ipam = conf.ipam ? await this.timed('ADD', 'ipam', () => ipamAdd(conf, env, this.opts.ipam), containerId, ifname) : undefined;
+      const ipam = conf.ipam
+        ? await this.timed('ADD', 'ipam', () => ipamAdd(conf, env, this.opts.ipam), containerId, ifname)
+        : undefined;
       const t0 = performance.now();
       // IPAM's addresses and routes as given (like the bridge plugin); none without IPAM.
       const res = await driver.connect({ ...req, ipConfig: ipConfigFromIpam(ipam ?? {}) });
@@ -370,11 +448,26 @@ export class VhostplugCniPlugin implements CniPlugin {
       if (res.configPath !== undefined) rec.configPath = res.configPath;
       // The socket as the pod sees it (its mounted directory), as interfaces.json says.
       const podSocket = res.podSocketPath ?? res.socketPath;
-      result = attachmentResult({ ifname, mac: res.mac, mtu: res.mtu, socketPath: podSocket, hostIfname: res.hostIfname, hostMac: res.hostMac, netns: env.netns, ipam });
+      result = attachmentResult({
+        ifname,
+        mac: res.mac,
+        mtu: res.mtu,
+        socketPath: podSocket,
+        hostIfname: res.hostIfname,
+        hostMac: res.hostMac,
+        netns: env.netns,
+        ipam,
+      });
       if (rec.deviceInfoFile && podSocket !== undefined) {
         const file = rec.deviceInfoFile;
         const info = vhostUserDeviceInfo(conf.mode as 'client' | 'server', podSocket);
-        await this.timed('ADD', 'device-info', () => writeDeviceInfo(file, info, this.opts.deviceInfo), containerId, ifname);
+        await this.timed(
+          'ADD',
+          'device-info',
+          () => writeDeviceInfo(file, info, this.opts.deviceInfo),
+          containerId,
+          ifname,
+        );
       }
     } catch (err) {
       this.log.warn('daemon: ADD failed, rolling back', { containerId, ifname, error: err });
@@ -420,7 +513,11 @@ export class VhostplugCniPlugin implements CniPlugin {
         const env = parseCniEnv({ ...rec.cniEnv, CNI_COMMAND: 'DEL' });
         if (conf.ipam) plan.ipam = { conf, env };
       } catch (e) {
-        this.log.error('daemon: recorded config unusable for IPAM DEL', { containerId: rec.containerId, ifname: rec.ifname, error: e });
+        this.log.error('daemon: recorded config unusable for IPAM DEL', {
+          containerId: rec.containerId,
+          ifname: rec.ifname,
+          error: e,
+        });
       }
     }
     return plan;
@@ -465,7 +562,8 @@ export class VhostplugCniPlugin implements CniPlugin {
         await this.timed(command, 'ipam', () => ipamDel(conf, env, this.opts.ipam), containerId, ifname);
       } catch (e) {
         // A plugin that cannot be found will never release anything: do not fail DEL forever.
-        if (isCniError(e) && e.cniCode === CniErrorCode.InvalidConfig) this.log.warn('daemon: IPAM DEL impossible, skipped', { containerId, ifname, error: e });
+        if (isCniError(e) && e.cniCode === CniErrorCode.InvalidConfig)
+          this.log.warn('daemon: IPAM DEL impossible, skipped', { containerId, ifname, error: e });
         else throw e;
       }
     }
@@ -478,13 +576,17 @@ export class VhostplugCniPlugin implements CniPlugin {
     const containerId = env.containerId!;
     const ifname = env.ifname!;
     await this.gate.runShared(() =>
-      this.locks.run(attachmentKey(containerId, ifname), () => this.slots.run(() => this.delLocked(env, conf, containerId, ifname))),
+      this.locks.run(attachmentKey(containerId, ifname), () =>
+        this.slots.run(() => this.delLocked(env, conf, containerId, ifname)),
+      ),
     );
   }
 
   private async delLocked(env: CniEnv, conf: NetConf, containerId: string, ifname: string): Promise<void> {
     try {
-      const rec = await this.state.read(containerId, ifname, (b) => this.log.warn('daemon: unusable state file', { ...b }));
+      const rec = await this.state.read(containerId, ifname, (b) =>
+        this.log.warn('daemon: unusable state file', { ...b }),
+      );
       const kind = rec?.kind ?? kindOf(conf.mode);
       // The runtime's config is authoritative for IPAM (it must not change between ADD and DEL).
       const ipam = conf.ipam ? { conf, env } : undefined;
@@ -492,14 +594,28 @@ export class VhostplugCniPlugin implements CniPlugin {
       if (rec) plan = this.planFromRecord(rec, ipam);
       else {
         const portId = stablePortId(containerId, ifname);
-        plan = { containerId, ifname, kind, portId, portName: portNameOf(portId, kind), mode: conf.mode, socketLayout: conf.socketLayout };
+        plan = {
+          containerId,
+          ifname,
+          kind,
+          portId,
+          portName: portNameOf(portId, kind),
+          mode: conf.mode,
+          socketLayout: conf.socketLayout,
+        };
         if (env.args.podUid) plan.podUid = env.args.podUid;
         if (ipam) plan.ipam = ipam;
       }
       if (env.netns) plan.netns = env.netns;
       const devInfo = conf.runtimeConfig.CNIDeviceInfoFile;
       // A path ADD would have refused is never ours to remove (and must not fail DEL forever).
-      if (!plan.deviceInfoFile && this.driverFor(plan.mode).podSocket && devInfo && deviceInfoPathOk(devInfo, this.opts.deviceInfo)) plan.deviceInfoFile = devInfo;
+      if (
+        !plan.deviceInfoFile &&
+        this.driverFor(plan.mode).podSocket &&
+        devInfo &&
+        deviceInfoPathOk(devInfo, this.opts.deviceInfo)
+      )
+        plan.deviceInfoFile = devInfo;
       await this.teardown(plan, 'DEL');
       await this.timed('DEL', 'state', () => this.state.remove(containerId, ifname), containerId, ifname);
     } catch (e) {
@@ -523,7 +639,13 @@ export class VhostplugCniPlugin implements CniPlugin {
     await this.locks.run(attachmentKey(containerId, ifname), () =>
       this.slots.run(async () => {
         try {
-          await this.timed('CHECK', 'check', () => this.checkLocked(env, conf, containerId, ifname), containerId, ifname);
+          await this.timed(
+            'CHECK',
+            'check',
+            () => this.checkLocked(env, conf, containerId, ifname),
+            containerId,
+            ifname,
+          );
         } catch (e) {
           throw cniErrorOf(e);
         }
@@ -535,7 +657,11 @@ export class VhostplugCniPlugin implements CniPlugin {
     this.ovsdbReady();
     const rec = await this.state.read(containerId, ifname);
     if (!rec || rec.phase !== 'added') {
-      throw new CniError(CniErrorCode.UnknownContainer, 'unknown attachment', `vhostplug has no completed ADD for ${containerId}/${ifname}`);
+      throw new CniError(
+        CniErrorCode.UnknownContainer,
+        'unknown attachment',
+        `vhostplug has no completed ADD for ${containerId}/${ifname}`,
+      );
     }
     const problems: string[] = [];
     if (rec.network !== conf.name) problems.push(`attached to network "${rec.network}", not "${conf.name}"`);
@@ -546,16 +672,27 @@ export class VhostplugCniPlugin implements CniPlugin {
       const addresses = (rec.result ? parseResult(rec.result) : emptyResult()).ips.map((i) => i.address);
       const mode = rec.mode === 'veth' ? undefined : rec.mode;
       problems.push(
-        ...(await driver.check({ containerId, ifname, netns: env.netns, expect: { portName: rec.portName, bridge: rec.bridge, mac: rec.mac, addresses, ...(mode ? { mode } : {}) } })),
+        ...(await driver.check({
+          containerId,
+          ifname,
+          netns: env.netns,
+          expect: { portName: rec.portName, bridge: rec.bridge, mac: rec.mac, addresses, ...(mode ? { mode } : {}) },
+        })),
       );
     }
     if (rec.deviceInfoFile) {
-      const info = (await readDeviceInfo(rec.deviceInfoFile, this.opts.deviceInfo)) as { 'vhost-user'?: { path?: string; mode?: string } } | undefined;
+      const info = (await readDeviceInfo(rec.deviceInfoFile, this.opts.deviceInfo)) as
+        { 'vhost-user'?: { path?: string; mode?: string } } | undefined;
       if (!info) problems.push(`device-info file ${rec.deviceInfoFile} is missing`);
-      else if (info['vhost-user']?.path !== (rec.podSocketPath ?? rec.socketPath) || info['vhost-user']?.mode !== rec.mode) problems.push(`device-info file ${rec.deviceInfoFile} does not match`);
+      else if (
+        info['vhost-user']?.path !== (rec.podSocketPath ?? rec.socketPath) ||
+        info['vhost-user']?.mode !== rec.mode
+      )
+        problems.push(`device-info file ${rec.deviceInfoFile} does not match`);
     }
     if (conf.prevResult) problems.push(...prevResultProblems(conf.prevResult, rec));
-    if (problems.length > 0) throw new CniError(DaemonErrorCode.CheckFailed, 'attachment check failed', problems.join('; '));
+    if (problems.length > 0)
+      throw new CniError(DaemonErrorCode.CheckFailed, 'attachment check failed', problems.join('; '));
     if (conf.ipam) {
       const out = await ipamCheck(conf, env, this.opts.ipam);
       if (out.skipped) this.log.debug('daemon: IPAM CHECK skipped', { reason: out.skipped });
@@ -568,7 +705,12 @@ export class VhostplugCniPlugin implements CniPlugin {
   async gc(call: CniCall): Promise<void> {
     const { env, conf } = call;
     // Without the list every attachment would look invalid: refuse rather than wipe the node.
-    if (!conf.validAttachments) throw new CniError(CniErrorCode.InvalidConfig, 'invalid network configuration', 'GC needs cni.dev/valid-attachments (an empty list means "none")');
+    if (!conf.validAttachments)
+      throw new CniError(
+        CniErrorCode.InvalidConfig,
+        'invalid network configuration',
+        'GC needs cni.dev/valid-attachments (an empty list means "none")',
+      );
     await this.gate.runExclusive(async () => {
       this.ovsdbReady();
       const valid = new Set((conf.validAttachments ?? []).map((a) => attachmentKey(a.containerID, a.ifname)));
@@ -591,9 +733,16 @@ export class VhostplugCniPlugin implements CniPlugin {
       // Ports the CNI plugin made (derived names) that no record holds: orphans of any network.
       for (const p of this.vswitch.ownedPorts()) {
         const key = attachmentKey(p.attachment.containerId, p.attachment.ifname);
-        if (valid.has(key) || recorded.has(key) || !isDerivedPort(p.name, p.attachment.containerId, p.attachment.ifname)) continue;
+        if (
+          valid.has(key) ||
+          recorded.has(key) ||
+          !isDerivedPort(p.name, p.attachment.containerId, p.attachment.ifname)
+        )
+          continue;
         try {
-          await this.locks.run(key, () => this.teardown(planForOrphanPort(p.name, p.type, p.attachment.containerId, p.attachment.ifname), 'GC'));
+          await this.locks.run(key, () =>
+            this.teardown(planForOrphanPort(p.name, p.type, p.attachment.containerId, p.attachment.ifname), 'GC'),
+          );
         } catch (e) {
           errors.push(`${key}: ${(e as Error).message}`);
         }
@@ -634,14 +783,16 @@ export class VhostplugCniPlugin implements CniPlugin {
     }
     if (pidText !== undefined) {
       const pid = Number(pidText.trim());
-      if (Number.isInteger(pid) && pid > 0 && !isProcessAlive(pid)) out.push({ code: 51, msg: `ovs-vswitchd (pid ${pid} from ${pidFile}) is not running` });
+      if (Number.isInteger(pid) && pid > 0 && !isProcessAlive(pid))
+        out.push({ code: 51, msg: `ovs-vswitchd (pid ${pid} from ${pidFile}) is not running` });
     }
     const root = this.vswitch.rows.openVSwitch();
     const next = root?.next_cfg;
     const cur = root?.cur_cfg;
     if (next !== undefined && cur !== undefined && cur < next) {
       this.lagSince ??= Date.now();
-      if (Date.now() - this.lagSince > (this.opts.vswitchdStuckMs ?? 10_000)) out.push({ code: 51, msg: `ovs-vswitchd is not applying the database (cur_cfg ${cur} < next_cfg ${next})` });
+      if (Date.now() - this.lagSince > (this.opts.vswitchdStuckMs ?? 10_000))
+        out.push({ code: 51, msg: `ovs-vswitchd is not applying the database (cur_cfg ${cur} < next_cfg ${next})` });
     } else this.lagSince = undefined;
     for (const d of this.drivers.all()) for (const p of d.health().problems) out.push({ code: 50, msg: p });
     return out;
@@ -653,7 +804,11 @@ export class VhostplugCniPlugin implements CniPlugin {
     const problems = this.statusProblems();
     if (problems.length > 0) {
       const code = problems.some((p) => p.code === 51) ? 51 : 50;
-      throw new CniError(code, code === 51 ? 'vhostplug unavailable; existing attachments may be degraded' : 'vhostplug unavailable', problems.map((p) => p.msg).join('; '));
+      throw new CniError(
+        code,
+        code === 51 ? 'vhostplug unavailable; existing attachments may be degraded' : 'vhostplug unavailable',
+        problems.map((p) => p.msg).join('; '),
+      );
     }
     if (call.conf.ipam) {
       const out = await ipamStatus(call.conf, call.env, this.opts.ipam);
@@ -684,7 +839,15 @@ function deviceInfoPathOk(file: string, opts: DeviceInfoOptions | undefined): bo
 function addingRecord(
   env: CniEnv,
   conf: NetConf,
-  a: { containerId: string; ifname: string; kind: AttachmentKind; portId: string; portName: string; mac: string; deviceInfoFile?: string },
+  a: {
+    containerId: string;
+    ifname: string;
+    kind: AttachmentKind;
+    portId: string;
+    portName: string;
+    mac: string;
+    deviceInfoFile?: string;
+  },
 ): AttachmentRecord {
   const now = new Date().toISOString();
   const rec: AttachmentRecord = {
@@ -714,7 +877,9 @@ function addingRecord(
 
 /** True when a port's name is the one the CNI plugin derives for its attachment (not a `vhostplug plug` port). */
 export function isDerivedPort(name: string, containerId: string, ifname: string): boolean {
-  return name === stablePortName(containerId, ifname, 'vhostuser') || name === stablePortName(containerId, ifname, 'veth');
+  return (
+    name === stablePortName(containerId, ifname, 'vhostuser') || name === stablePortName(containerId, ifname, 'veth')
+  );
 }
 
 /** Teardown plan for an owned port that has no state record. */
@@ -734,14 +899,19 @@ export function planForOrphanPort(name: string, type: string, containerId: strin
 function prevResultProblems(prev: CniResult, rec: AttachmentRecord): string[] {
   const problems: string[] = [];
   const ours = rec.result ? parseResult(rec.result) : emptyResult();
-  const mine = ours.interfaces.find((i) => i.name === rec.ifname && (i.sandbox !== undefined || rec.kind === 'vhostuser'));
+  const mine = ours.interfaces.find(
+    (i) => i.name === rec.ifname && (i.sandbox !== undefined || rec.kind === 'vhostuser'),
+  );
   const theirs = prev.interfaces.find((i) => i.name === rec.ifname);
   if (!theirs) problems.push(`prevResult has no interface ${rec.ifname}`);
   else {
-    if (theirs.mac && mine?.mac && theirs.mac.toLowerCase() !== mine.mac) problems.push(`prevResult MAC ${theirs.mac} is not ${mine.mac}`);
-    if (theirs.socketPath && mine?.socketPath && theirs.socketPath !== mine.socketPath) problems.push(`prevResult socketPath ${theirs.socketPath} is not ${mine.socketPath}`);
+    if (theirs.mac && mine?.mac && theirs.mac.toLowerCase() !== mine.mac)
+      problems.push(`prevResult MAC ${theirs.mac} is not ${mine.mac}`);
+    if (theirs.socketPath && mine?.socketPath && theirs.socketPath !== mine.socketPath)
+      problems.push(`prevResult socketPath ${theirs.socketPath} is not ${mine.socketPath}`);
   }
   const have = new Set(ours.ips.map((i) => i.address));
-  for (const ip of prev.ips) if (!have.has(ip.address)) problems.push(`prevResult address ${ip.address} was not assigned by this ADD`);
+  for (const ip of prev.ips)
+    if (!have.has(ip.address)) problems.push(`prevResult address ${ip.address} was not assigned by this ADD`);
   return problems;
 }

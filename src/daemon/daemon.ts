@@ -21,7 +21,13 @@ import * as path from 'node:path';
 import { openRuntime, type Runtime } from '../agent/runtime';
 import { DriverRegistry, type BindingDriver } from '../binding/driver';
 import { pooledBridges } from '../binding/pool';
-import { listenShimSocket, type ShimContext, type ShimRequest, type ShimResponse, type ShimServer } from '../cni/shim-protocol';
+import {
+  listenShimSocket,
+  type ShimContext,
+  type ShimRequest,
+  type ShimResponse,
+  type ShimServer,
+} from '../cni/shim-protocol';
 import { dispatchCni } from '../cni/skel';
 import type { DeviceInfoOptions } from '../cni/device-info';
 import type { IpamCallOptions } from '../cni/ipam';
@@ -108,7 +114,12 @@ export class Daemon extends EventEmitter<DaemonEvents> {
     const stateDir = opts.stateDir ?? config.vhostplug.state_dir;
     const state = await StateStore.open(stateDir, { fsync: opts.fsync ?? false });
     log.info('daemon: connecting to OVSDB', { endpoint: config.os_vif_ovs.ovsdb_connection });
-    const runtime = await openRuntime(config, { log, waitForServer: true, transport: opts.transport, vethHostNetns: opts.vethHostNetns });
+    const runtime = await openRuntime(config, {
+      log,
+      waitForServer: true,
+      transport: opts.transport,
+      vethHostNetns: opts.vethHostNetns,
+    });
     let daemon: Daemon | undefined;
     try {
       await fs.promises.mkdir(config.vhostuser.mount_point, { recursive: true, mode: 0o755 });
@@ -128,13 +139,22 @@ export class Daemon extends EventEmitter<DaemonEvents> {
         onPhase: (ev) => daemon?.emit('phase', ev),
         pools: runtime.pools,
       });
-      const reconciler = new Reconciler({ plugin, state, vswitch: runtime.vswitch, log, graceMs: opts.graceMs, intervalMs: opts.reconcileIntervalMs, pools: runtime.pools });
+      const reconciler = new Reconciler({
+        plugin,
+        state,
+        vswitch: runtime.vswitch,
+        log,
+        graceMs: opts.graceMs,
+        intervalMs: opts.reconcileIntervalMs,
+        pools: runtime.pools,
+      });
       daemon = new Daemon(runtime, state, plugin, reconciler, socketPath, log, opts);
       reconciler.onReport = (r) => daemon?.emit('reconcile', r);
 
       // The start-up check: a cross-mount set-up (two container volumes) fails every
       // client-mode plug with EXDEV; say so now, naming both mounts and the fix.
-      for (const problem of runtime.vhostuser.health().problems) log.error('daemon: vhost-user set-up problem', { problem });
+      for (const problem of runtime.vhostuser.health().problems)
+        log.error('daemon: vhost-user set-up problem', { problem });
       const rebuilt = runtime.vhostuser.rebuildFromOvsdb();
       runtime.vhostuser.startSocketRecovery();
       const report = await reconciler.runOnce(true);
@@ -150,7 +170,8 @@ export class Daemon extends EventEmitter<DaemonEvents> {
       // The warm pools of kuryr.conf: adopted from OVSDB (a restart), then filled in the background.
       if (config.vhostplug.pool_size > 0) {
         const lowWater = config.vhostplug.pool_low_water >= 0 ? config.vhostplug.pool_low_water : undefined;
-        for (const b of pooledBridges(config.vhostplug.pool_bridges, config.neutron_defaults.ovs_bridge)) runtime.pools.ensure(b, config.vhostplug.pool_size, lowWater);
+        for (const b of pooledBridges(config.vhostplug.pool_bridges, config.neutron_defaults.ovs_bridge))
+          runtime.pools.ensure(b, config.vhostplug.pool_size, lowWater);
       }
       reconciler.start();
       const d = daemon;
@@ -181,7 +202,11 @@ export class Daemon extends EventEmitter<DaemonEvents> {
     } finally {
       this.inFlight--;
     }
-    const out: RequestOutcome = { command: req.env.CNI_COMMAND ?? '', exitCode: res.exitCode, ms: performance.now() - t0 };
+    const out: RequestOutcome = {
+      command: req.env.CNI_COMMAND ?? '',
+      exitCode: res.exitCode,
+      ms: performance.now() - t0,
+    };
     if (req.env.CNI_CONTAINERID) out.containerId = req.env.CNI_CONTAINERID;
     if (req.env.CNI_IFNAME) out.ifname = req.env.CNI_IFNAME;
     try {

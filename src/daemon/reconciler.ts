@@ -71,7 +71,6 @@ export interface ReconcileReport {
   ms: number;
 }
 
-
 /** What one pass knows: whether it is the start-up one, the age test and its report. */
 interface Pass {
   startup: boolean;
@@ -130,9 +129,19 @@ export class Reconciler {
   private async pass(startup: boolean): Promise<ReconcileReport> {
     const t0 = performance.now();
     const { plugin, state, vswitch } = this.opts;
-    const r: ReconcileReport = { startup, rolledBack: [], dead: [], orphanPorts: [], strayFiles: [], badStateFiles: [], errors: [], ms: 0 };
+    const r: ReconcileReport = {
+      startup,
+      rolledBack: [],
+      dead: [],
+      orphanPorts: [],
+      strayFiles: [],
+      badStateFiles: [],
+      errors: [],
+      ms: 0,
+    };
     const now = Date.now();
-    const old = (iso: string | number): boolean => now - (typeof iso === 'number' ? iso : Date.parse(iso)) > this.graceMs;
+    const old = (iso: string | number): boolean =>
+      now - (typeof iso === 'number' ? iso : Date.parse(iso)) > this.graceMs;
     // Without a synced cache every port would look absent (and every socket stray): skip.
     const client = vswitch.client;
     if (client.state !== 'ready' || !client.cache.isSynced) {
@@ -191,7 +200,11 @@ export class Reconciler {
   }
 
   /** Rolls back half-done ADDs and tears down added attachments whose netns is gone. */
-  private async reconcileRecords(records: readonly AttachmentRecord[], held: Set<string>, { startup, old, r }: Pass): Promise<void> {
+  private async reconcileRecords(
+    records: readonly AttachmentRecord[],
+    held: Set<string>,
+    { startup, old, r }: Pass,
+  ): Promise<void> {
     const { plugin, state } = this.opts;
     for (const rec of records) {
       const key = attachmentKey(rec.containerId, rec.ifname);
@@ -229,7 +242,14 @@ export class Reconciler {
       const { containerId, ifname } = p.attachment;
       const key = attachmentKey(containerId, ifname);
       // Our ports: the name derived from the attachment, or a port the attachment took from a pool.
-      if (held.has(key) || !(isDerivedPort(p.name, containerId, ifname) || (POOL_PORT_NAME.test(p.name) && p.external_ids[POOL_KEY] !== undefined))) continue;
+      if (
+        held.has(key) ||
+        !(
+          isDerivedPort(p.name, containerId, ifname) ||
+          (POOL_PORT_NAME.test(p.name) && p.external_ids[POOL_KEY] !== undefined)
+        )
+      )
+        continue;
       if (!startup && plugin.locks.isHeld(key)) continue;
       try {
         const done = await plugin.gate.runShared(() =>

@@ -127,7 +127,8 @@ export class StateStore {
     if (!path.isAbsolute(dir)) throw new TypeError(`state dir must be an absolute path: ${dir}`);
     await fs.promises.mkdir(dir, { recursive: true, mode: 0o700 });
     const st = await fs.promises.lstat(dir);
-    if (!st.isDirectory()) throw systemError('ENOTDIR', 'lstat', { path: dir, detail: 'the state dir is not a directory' });
+    if (!st.isDirectory())
+      throw systemError('ENOTDIR', 'lstat', { path: dir, detail: 'the state dir is not a directory' });
     if (st.mode & 0o077) await fs.promises.chmod(dir, 0o700);
     return new StateStore(dir, opts);
   }
@@ -139,11 +140,18 @@ export class StateStore {
   /** Writes (replaces) a record atomically; `updatedAt` is set here. */
   async write(rec: AttachmentRecord): Promise<void> {
     rec.updatedAt = new Date().toISOString();
-    await writeFileAtomic(this.pathOf(rec.containerId, rec.ifname), JSON.stringify(rec, null, 1) + '\n', { mode: 0o600, fsync: this.opts.fsync ?? true });
+    await writeFileAtomic(this.pathOf(rec.containerId, rec.ifname), JSON.stringify(rec, null, 1) + '\n', {
+      mode: 0o600,
+      fsync: this.opts.fsync ?? true,
+    });
   }
 
   /** The record of an attachment, or undefined. A corrupt or foreign file reads as absent and is reported through `onBad`. */
-  async read(containerId: string, ifname: string, onBad?: (b: BadStateFile) => void): Promise<AttachmentRecord | undefined> {
+  async read(
+    containerId: string,
+    ifname: string,
+    onBad?: (b: BadStateFile) => void,
+  ): Promise<AttachmentRecord | undefined> {
     const file = this.pathOf(containerId, ifname);
     const rec = await this.readFile(file, onBad);
     if (rec && (rec.containerId !== containerId || rec.ifname !== ifname)) {

@@ -77,8 +77,12 @@ export async function startKuryrDaemon(opts: KuryrDaemonOptions): Promise<KuryrD
   const unwind = async () => void (await started.run());
   try {
     const kc = opts.kubeConfig ?? (await loadKubeConfig(config)).kc;
-    if (!opts.runtime) log.info('kuryr: connecting to OVSDB (waits until ovsdb-server answers)', { ovsdb: config.os_vif_ovs.ovsdb_connection });
-    const runtime = opts.runtime ?? (await openRuntime(config, { log, waitForServer: true, vethHostNetns: opts.vethHostNetns }));
+    if (!opts.runtime)
+      log.info('kuryr: connecting to OVSDB (waits until ovsdb-server answers)', {
+        ovsdb: config.os_vif_ovs.ovsdb_connection,
+      });
+    const runtime =
+      opts.runtime ?? (await openRuntime(config, { log, waitForServer: true, vethHostNetns: opts.vethHostNetns }));
     if (!opts.runtime) {
       started.add('runtime', () => runtime.close());
       runtime.vhostuser.rebuildFromOvsdb();
@@ -93,7 +97,10 @@ export async function startKuryrDaemon(opts: KuryrDaemonOptions): Promise<KuryrD
     source.start();
     started.add('watches', () => source.stop());
     const synced = await source.waitSynced(opts.syncTimeoutMs ?? 10_000);
-    if (!synced) log.warn('kuryr: the first KuryrPort/Pod list has not completed; serving anyway (ADDs wait for the watch)', { node });
+    if (!synced)
+      log.warn('kuryr: the first KuryrPort/Pod list has not completed; serving anyway (ADDs wait for the watch)', {
+        node,
+      });
     // Sentinels of pods deleted without a DEL would otherwise stay forever.
     const prune = setInterval(() => registry.pruneSentinels(10 * 60_000), 60_000);
     prune.unref();
@@ -101,7 +108,13 @@ export async function startKuryrDaemon(opts: KuryrDaemonOptions): Promise<KuryrD
 
     let capacity: NodeCapacityAdvertiser | undefined;
     if (opts.advertiseCapacity ?? (config.vhostplug.advertise_capacity && !opts.runtime)) {
-      const advertiser = new NodeCapacityAdvertiser({ nodeName: node, client: kubeNodeStatusClient(await loadClientNode(), kc), budget: runtime.vhostuser.budget, cache: runtime.client.cache, log });
+      const advertiser = new NodeCapacityAdvertiser({
+        nodeName: node,
+        client: kubeNodeStatusClient(await loadClientNode(), kc),
+        budget: runtime.vhostuser.budget,
+        cache: runtime.client.cache,
+        log,
+      });
       capacity = advertiser;
       started.add('capacity advertiser', () => advertiser.stop());
       await advertiser.start();
@@ -111,7 +124,9 @@ export async function startKuryrDaemon(opts: KuryrDaemonOptions): Promise<KuryrD
     health
       .addCheck('ready', 'capabilities', netAdminCheck())
       .addCheck('ready', 'kubernetes', () => source.apiHealthy())
-      .addCheck('ready', 'watches', () => (source.kuryrPorts.synced && source.pods.synced ? undefined : 'the KuryrPort/Pod watches have not listed yet'))
+      .addCheck('ready', 'watches', () =>
+        source.kuryrPorts.synced && source.pods.synced ? undefined : 'the KuryrPort/Pod watches have not listed yet',
+      )
       .addDriverChecks('alive', drivers.all())
       .addCheck('alive', 'watches', () => source.watchProblem())
       .addCheck('alive', 'memory', memoryCheck(config.cni_health_server.max_memory_usage));
@@ -130,12 +145,20 @@ export async function startKuryrDaemon(opts: KuryrDaemonOptions): Promise<KuryrD
 
     let healthServer: HealthServer | undefined;
     if (opts.healthServer !== false) {
-      healthServer = await startHealthServer({ port: opts.healthServer?.port ?? config.cni_health_server.port, host: opts.healthServer?.host, state: health });
+      healthServer = await startHealthServer({
+        port: opts.healthServer?.port ?? config.cni_health_server.port,
+        host: opts.healthServer?.host,
+        state: health,
+      });
       started.add('health server', () => healthServer!.close());
     }
     let metricsServer: MetricsServer | undefined;
     if (opts.metricsServer !== false) {
-      metricsServer = await startMetricsServer({ port: opts.metricsServer?.port ?? config.vhostplug.metrics_port, host: opts.metricsServer?.host, metrics });
+      metricsServer = await startMetricsServer({
+        port: opts.metricsServer?.port ?? config.vhostplug.metrics_port,
+        host: opts.metricsServer?.host,
+        metrics,
+      });
       started.add('metrics server', () => metricsServer!.close());
     }
     const api = await startKuryrApi({
@@ -149,7 +172,12 @@ export async function startKuryrDaemon(opts: KuryrDaemonOptions): Promise<KuryrD
       workerNum: config.cni_daemon.worker_num,
     });
     started.add('API', () => api.close());
-    log.info('kuryr: kuryr-daemon API serving', { url: api.url, node, health: healthServer?.port, metrics: metricsServer?.port });
+    log.info('kuryr: kuryr-daemon API serving', {
+      url: api.url,
+      node,
+      health: healthServer?.port,
+      metrics: metricsServer?.port,
+    });
     let closing: Promise<void> | undefined;
     return {
       api,

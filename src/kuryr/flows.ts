@@ -26,14 +26,29 @@
  * every VIF, then remove the entry if the KuryrPort is gone or mark it unplugged.
  */
 import { CniError, CniErrorCode, isCniError } from '../cni/errors';
-import { isValidationError, validateContainerId, validateIfName, validatePodName, validatePodNamespace, validatePodUid } from '../core/validate';
+import {
+  isValidationError,
+  validateContainerId,
+  validateIfName,
+  validatePodName,
+  validatePodNamespace,
+  validatePodUid,
+} from '../core/validate';
 import { disconnectContainer, Rollback, type BindingRequest, type DriverRegistry } from '../binding/driver';
 import { silentLogger, type Logger } from '../core/log';
 import { DEFAULT_IFNAME, type PodVIF, type VIF } from '../vif/model';
 import type { CniMetrics } from '../agent/metrics';
 import type { KuryrKube } from './k8s-source';
 import { podAccessFromSecurityContext, type PodSecurityContext } from '../binding/pod-dir';
-import { allActive, KuryrRegistry, podKey, RegistryWaitAborted, RegistryWaitTimeout, type RegistryEntry, type RegistryValue } from './registry';
+import {
+  allActive,
+  KuryrRegistry,
+  podKey,
+  RegistryWaitAborted,
+  RegistryWaitTimeout,
+  type RegistryEntry,
+  type RegistryValue,
+} from './registry';
 
 // ---------------------------------------------------------------------------------------
 // Errors: a CNI error plus the HTTP status the kuryr-daemon API answers with.
@@ -59,19 +74,33 @@ export class KuryrCniError extends CniError {
 }
 
 /** 400, code 4: Kuryr's answer to a malformed request. */
-export const badParams = (details: string): KuryrCniError => new KuryrCniError(400, 'bad_request', CniErrorCode.InvalidEnvironment, 'Required CNI params missing.', details);
+export const badParams = (details: string): KuryrCniError =>
+  new KuryrCniError(400, 'bad_request', CniErrorCode.InvalidEnvironment, 'Required CNI params missing.', details);
 /** 410, code 3: the pod is gone, or the VIFs belong to another pod with that name. */
-export const podGone = (details: string): KuryrCniError => new KuryrCniError(410, 'pod_gone', CniErrorCode.UnknownContainer, 'Pod was deleted while processing request', details);
-export const uidMismatch = (details: string): KuryrCniError => new KuryrCniError(410, 'pod_gone', CniErrorCode.UnknownContainer, 'Pod UID mismatch', details);
+export const podGone = (details: string): KuryrCniError =>
+  new KuryrCniError(
+    410,
+    'pod_gone',
+    CniErrorCode.UnknownContainer,
+    'Pod was deleted while processing request',
+    details,
+  );
+export const uidMismatch = (details: string): KuryrCniError =>
+  new KuryrCniError(410, 'pod_gone', CniErrorCode.UnknownContainer, 'Pod UID mismatch', details);
 /** 504, code 11: try again later. */
-export const timedOut = (msg: string, details: string): KuryrCniError => new KuryrCniError(504, 'timeout', CniErrorCode.TryAgainLater, `${msg} Try Again Later.`, details);
+export const timedOut = (msg: string, details: string): KuryrCniError =>
+  new KuryrCniError(504, 'timeout', CniErrorCode.TryAgainLater, `${msg} Try Again Later.`, details);
 
 /** Any error as the API reports it: KuryrCniErrors pass, everything else is 500 / 999. */
 export function toKuryrError(err: unknown): KuryrCniError {
   if (err instanceof KuryrCniError) return err;
   // The client went away (kubelet gave up) or the daemon stops: retryable, not a failure of ours.
   if (err instanceof RegistryWaitAborted) return timedOut('The request was cancelled.', err.message);
-  const details = isCniError(err) ? `${err.msg}${err.details ? `: ${err.details}` : ''}` : err instanceof Error ? err.message : String(err);
+  const details = isCniError(err)
+    ? `${err.msg}${err.details ? `: ${err.details}` : ''}`
+    : err instanceof Error
+      ? err.message
+      : String(err);
   return new KuryrCniError(500, 'error', KURYR_INTERNAL_CODE, 'Error processing request', details, { cause: err });
 }
 
@@ -115,7 +144,8 @@ export function parseCniArgs(text: string): Record<string, string> {
  * (strings) and `config_kuryr`. Throws a 400 {@link KuryrCniError} naming what is wrong.
  */
 export function parseCniRequest(body: unknown, command: 'ADD' | 'DEL'): CniParams {
-  if (typeof body !== 'object' || body === null || Array.isArray(body)) throw badParams('the request body must be a JSON object');
+  if (typeof body !== 'object' || body === null || Array.isArray(body))
+    throw badParams('the request body must be a JSON object');
   const b = body as Record<string, unknown>;
   const env: Record<string, string> = {};
   for (const [k, v] of Object.entries(b)) {
@@ -123,12 +153,17 @@ export function parseCniRequest(body: unknown, command: 'ADD' | 'DEL'): CniParam
     if (typeof v !== 'string') throw badParams(`${k} must be a string`);
     env[k] = v;
   }
-  const need = command === 'ADD' ? ['CNI_CONTAINERID', 'CNI_IFNAME', 'CNI_NETNS', 'CNI_ARGS'] : ['CNI_CONTAINERID', 'CNI_IFNAME', 'CNI_ARGS'];
+  const need =
+    command === 'ADD'
+      ? ['CNI_CONTAINERID', 'CNI_IFNAME', 'CNI_NETNS', 'CNI_ARGS']
+      : ['CNI_CONTAINERID', 'CNI_IFNAME', 'CNI_ARGS'];
   const missing = need.filter((k) => !env[k]);
   if (missing.length) throw badParams(`missing ${missing.join(', ')}`);
-  if (env.CNI_COMMAND !== undefined && env.CNI_COMMAND !== command) throw badParams(`CNI_COMMAND is ${JSON.stringify(env.CNI_COMMAND)} on the ${command} endpoint`);
+  if (env.CNI_COMMAND !== undefined && env.CNI_COMMAND !== command)
+    throw badParams(`CNI_COMMAND is ${JSON.stringify(env.CNI_COMMAND)} on the ${command} endpoint`);
   const cfg = b.config_kuryr ?? {};
-  if (typeof cfg !== 'object' || cfg === null || Array.isArray(cfg)) throw badParams('config_kuryr must be a JSON object');
+  if (typeof cfg !== 'object' || cfg === null || Array.isArray(cfg))
+    throw badParams('config_kuryr must be a JSON object');
   const args = parseCniArgs(env.CNI_ARGS!);
   for (const k of ['K8S_POD_NAMESPACE', 'K8S_POD_NAME']) if (!args[k]) throw badParams(`CNI_ARGS has no ${k}`);
   let containerId: string;
@@ -144,7 +179,16 @@ export function parseCniRequest(body: unknown, command: 'ADD' | 'DEL'): CniParam
     if (isValidationError(err)) throw badParams(err.message);
     throw err;
   }
-  return { command, containerId, ifname, netns: env.CNI_NETNS ?? '', path: env.CNI_PATH ?? '', args, config: cfg as Record<string, unknown>, env };
+  return {
+    command,
+    containerId,
+    ifname,
+    netns: env.CNI_NETNS ?? '',
+    path: env.CNI_PATH ?? '',
+    args,
+    config: cfg as Record<string, unknown>,
+    env,
+  };
 }
 
 // ---------------------------------------------------------------------------------------
@@ -207,7 +251,12 @@ export class KuryrFlows {
     return this.opts.registry;
   }
 
-  private request(p: CniParams, pv: PodVIF, podUid: string | undefined, securityContext?: PodSecurityContext): BindingRequest {
+  private request(
+    p: CniParams,
+    pv: PodVIF,
+    podUid: string | undefined,
+    securityContext?: PodSecurityContext,
+  ): BindingRequest {
     // The Pod's runAsUser/runAsGroup/fsGroup own its vhost-user files, over the node's
     // [vhostuser] owner (the driver keeps its socket_mode and se_label).
     const access = securityContext ? podAccessFromSecurityContext(securityContext) : undefined;
@@ -224,9 +273,22 @@ export class KuryrFlows {
     };
   }
 
-  private event(p: CniParams, podUid: string | undefined, reason: string, message: string, type: 'Normal' | 'Warning'): void {
+  private event(
+    p: CniParams,
+    podUid: string | undefined,
+    reason: string,
+    message: string,
+    type: 'Normal' | 'Warning',
+  ): void {
     this.opts.metrics?.events.inc({ reason });
-    this.opts.kube.emitEvent({ namespace: p.args.K8S_POD_NAMESPACE!, podName: p.args.K8S_POD_NAME!, podUid, reason, message, type });
+    this.opts.kube.emitEvent({
+      namespace: p.args.K8S_POD_NAMESPACE!,
+      podName: p.args.K8S_POD_NAME!,
+      podUid,
+      reason,
+      message,
+      type,
+    });
   }
 
   /** CNI ADD. Resolves with the default VIF (for the 202 body). */
@@ -250,7 +312,10 @@ export class KuryrFlows {
         const pod = await this.opts.kube.getPod(ns, name);
         if (pod && pod.uid === podUid) securityContext = pod.securityContext;
       } catch (err) {
-        this.log.warn('kuryr: cannot read the pod for its securityContext; the node defaults own its files', { pod: key, error: err });
+        this.log.warn('kuryr: cannot read the pod for its securityContext; the node defaults own its files', {
+          pod: key,
+          error: err,
+        });
       }
     }
 
@@ -271,24 +336,49 @@ export class KuryrFlows {
     const objectUid = entry.objectUid;
     const gone = (v: RegistryValue | undefined): RegistryEntry => {
       if (v?.kind !== 'entry' || v.objectUid !== objectUid || v.delReceived) {
-        throw podGone(`the KuryrPort ${key} was deleted while the ADD waited for its VIFs to become active; the VIFs stay plugged until DEL`);
+        throw podGone(
+          `the KuryrPort ${key} was deleted while the ADD waited for its VIFs to become active; the VIFs stay plugged until DEL`,
+        );
       }
       // A DEL (kubelet gave up on this ADD) already removed the VIFs: never answer 202 for them.
-      if (v.vifUnplugged || v.containerId !== p.containerId) throw podGone(`a DEL of ${key} removed the VIFs while the ADD waited for them to become active`);
+      if (v.vifUnplugged || v.containerId !== p.containerId)
+        throw podGone(`a DEL of ${key} removed the VIFs while the ADD waited for them to become active`);
       return v;
     };
     const now = gone(this.registry.get(key));
     let final = now;
     if (!allActive(now.vifs)) {
-      this.event(p, podUid, EVENT_REASONS.waitingActive, 'Waiting for Neutron ports of the pod to become ACTIVE after binding.', 'Normal');
+      this.event(
+        p,
+        podUid,
+        EVENT_REASONS.waitingActive,
+        'Waiting for Neutron ports of the pod to become ACTIVE after binding.',
+        'Normal',
+      );
       const t1 = performance.now();
       try {
-        final = await this.registry.waitFor(key, (v) => (allActive(gone(v).vifs) ? gone(v) : undefined), this.vifTimeoutMs, signal);
+        final = await this.registry.waitFor(
+          key,
+          (v) => (allActive(gone(v).vifs) ? gone(v) : undefined),
+          this.vifTimeoutMs,
+          signal,
+        );
       } catch (err) {
         if (!(err instanceof RegistryWaitTimeout)) throw err;
-        const inactive = gone(this.registry.get(key)).vifs.filter((v) => v.vif.active !== true).map((v) => v.ifname);
-        this.event(p, podUid, EVENT_REASONS.activeTimeout, `Timed out waiting for Neutron ports of the pod to become ACTIVE after binding (${inactive.join(', ')}).`, 'Warning');
-        throw timedOut('Timed out waiting for Neutron ports to become ACTIVE.', `VIFs ${inactive.join(', ')} of ${key} not active within ${this.vifTimeoutMs} ms; they stay plugged`);
+        const inactive = gone(this.registry.get(key))
+          .vifs.filter((v) => v.vif.active !== true)
+          .map((v) => v.ifname);
+        this.event(
+          p,
+          podUid,
+          EVENT_REASONS.activeTimeout,
+          `Timed out waiting for Neutron ports of the pod to become ACTIVE after binding (${inactive.join(', ')}).`,
+          'Warning',
+        );
+        throw timedOut(
+          'Timed out waiting for Neutron ports to become ACTIVE.',
+          `VIFs ${inactive.join(', ')} of ${key} not active within ${this.vifTimeoutMs} ms; they stay plugged`,
+        );
       } finally {
         this.opts.metrics?.waits.observe({ stage: 'active' }, (performance.now() - t1) / 1000);
       }
@@ -297,7 +387,13 @@ export class KuryrFlows {
   }
 
   /** ADD's wait for the pod's entry (event-driven), with Kuryr's UID and static-pod rules. */
-  private async waitForEntry(p: CniParams, key: string, podUid: string, podStatic: boolean | undefined, signal?: AbortSignal): Promise<RegistryEntry> {
+  private async waitForEntry(
+    p: CniParams,
+    key: string,
+    podUid: string,
+    podStatic: boolean | undefined,
+    signal?: AbortSignal,
+  ): Promise<RegistryEntry> {
     const deadline = performance.now() + this.vifTimeoutMs;
     const rejected = new Set<string>(); // entries of another pod UID, checked not static
     let mismatch: string | undefined;
@@ -326,8 +422,17 @@ export class KuryrFlows {
         if (!(err instanceof RegistryWaitTimeout)) throw err;
         if (mismatch) throw uidMismatch(mismatch);
         const problem = this.opts.vifProblem?.(key);
-        this.event(p, podUid, EVENT_REASONS.registryTimeout, `Timed out waiting for the KuryrPort of the pod (${Math.round(this.vifTimeoutMs / 1000)} s); check kuryr-controller.`, 'Warning');
-        throw timedOut('Timed out waiting for the pod VIFs (KuryrPort).', `no VIFs for ${key} within ${this.vifTimeoutMs} ms${problem ? `; the KuryrPort is unreadable: ${problem}` : ''}`);
+        this.event(
+          p,
+          podUid,
+          EVENT_REASONS.registryTimeout,
+          `Timed out waiting for the KuryrPort of the pod (${Math.round(this.vifTimeoutMs / 1000)} s); check kuryr-controller.`,
+          'Warning',
+        );
+        throw timedOut(
+          'Timed out waiting for the pod VIFs (KuryrPort).',
+          `no VIFs for ${key} within ${this.vifTimeoutMs} ms${problem ? `; the KuryrPort is unreadable: ${problem}` : ''}`,
+        );
       }
       if (e.podUid === undefined || e.podUid === podUid || e.podStatic === true) return e;
       // podStatic unknown: Kuryr asks the pod (a static pod's mirror has another UID).
@@ -340,8 +445,17 @@ export class KuryrFlows {
   }
 
   /** Connects every VIF in parallel; on a failure, disconnects the ones that succeeded. */
-  private async connectAll(p: CniParams, e: RegistryEntry, podUid: string | undefined, securityContext?: PodSecurityContext): Promise<void> {
-    const reqs = e.vifs.map((pv) => ({ pv, req: this.request(p, pv, podUid, securityContext), driver: this.opts.drivers.forVif(pv.vif.kind) }));
+  private async connectAll(
+    p: CniParams,
+    e: RegistryEntry,
+    podUid: string | undefined,
+    securityContext?: PodSecurityContext,
+  ): Promise<void> {
+    const reqs = e.vifs.map((pv) => ({
+      pv,
+      req: this.request(p, pv, podUid, securityContext),
+      driver: this.opts.drivers.forVif(pv.vif.kind),
+    }));
     const results = await Promise.allSettled(
       reqs.map(async ({ req, driver }) => {
         const r = await driver.connect(req);
@@ -358,7 +472,9 @@ export class KuryrFlows {
     await rollback.run();
     const err = (results[failed] as PromiseRejectedResult).reason as Error;
     const { req, pv } = reqs[failed]!;
-    throw toKuryrError(new Error(`connecting ${req.ifname} (${pv.vif.kind}) failed: ${err?.message ?? String(err)}`, { cause: err }));
+    throw toKuryrError(
+      new Error(`connecting ${req.ifname} (${pv.vif.kind}) failed: ${err?.message ?? String(err)}`, { cause: err }),
+    );
   }
 
   /** CNI DEL. */
@@ -372,7 +488,8 @@ export class KuryrFlows {
         this.registry.remove(key);
         return 'pod-gone' as const;
       }
-      if (v?.kind === 'entry' && v.containerId !== null && v.containerId !== p.containerId) return 'unknown-add' as const;
+      if (v?.kind === 'entry' && v.containerId !== null && v.containerId !== p.containerId)
+        return 'unknown-add' as const;
       return undefined;
     });
     if (early === 'unknown-add') {
@@ -426,7 +543,10 @@ export class KuryrFlows {
           errors.push(err as Error);
         }
       }
-      if (errors.length) throw toKuryrError(new Error(`disconnect failed: ${errors.map((e) => e.message).join('; ')}`, { cause: errors[0] }));
+      if (errors.length)
+        throw toKuryrError(
+          new Error(`disconnect failed: ${errors.map((e) => e.message).join('; ')}`, { cause: errors[0] }),
+        );
       this.registry.markUnplugged(key);
       return 'disconnected' as const;
     });
@@ -439,7 +559,11 @@ export class KuryrFlows {
       try {
         await disconnectContainer(d, p.containerId, p.ifname, netns || undefined);
       } catch (err) {
-        this.log.warn('kuryr: DEL cleanup failed (ignored)', { driver: d.kind, containerId: p.containerId, error: err });
+        this.log.warn('kuryr: DEL cleanup failed (ignored)', {
+          driver: d.kind,
+          containerId: p.containerId,
+          error: err,
+        });
       }
     }
   }

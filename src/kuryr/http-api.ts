@@ -71,7 +71,10 @@ export interface KuryrApi {
 /** The refusal for a non-loopback address without the opt-in. */
 export class RemoteBindError extends VhostplugError {
   constructor(host: string) {
-    super('EREMOTEBIND', `refusing to serve the unauthenticated kuryr-daemon API on ${host}: not a loopback address (set [vhostplug] allow_remote_bind = true to allow it)`);
+    super(
+      'EREMOTEBIND',
+      `refusing to serve the unauthenticated kuryr-daemon API on ${host}: not a loopback address (set [vhostplug] allow_remote_bind = true to allow it)`,
+    );
   }
 }
 
@@ -130,7 +133,11 @@ export async function startKuryrApi(opts: KuryrApiOptions): Promise<KuryrApi> {
     const path = (req.url ?? '/').split('?')[0]!;
     const command = ROUTES[path];
     if (!command) {
-      send(res, 404, { code: 999, msg: 'Not found', details: `no route ${path}; kuryr-daemon serves POST /addNetwork and /delNetwork` });
+      send(res, 404, {
+        code: 999,
+        msg: 'Not found',
+        details: `no route ${path}; kuryr-daemon serves POST /addNetwork and /delNetwork`,
+      });
       return;
     }
     if (req.method !== 'POST') {
@@ -166,17 +173,28 @@ export async function startKuryrApi(opts: KuryrApiOptions): Promise<KuryrApi> {
       }
       opts.metrics?.request(command, 'success', (performance.now() - t0) / 1000);
       opts.health?.recordSuccess();
-      log.info(`kuryr: ${command} done`, { containerId: params.containerId, pod: `${params.args.K8S_POD_NAMESPACE}/${params.args.K8S_POD_NAME}`, ms: Math.round(performance.now() - t0) });
+      log.info(`kuryr: ${command} done`, {
+        containerId: params.containerId,
+        pod: `${params.args.K8S_POD_NAMESPACE}/${params.args.K8S_POD_NAME}`,
+        ms: Math.round(performance.now() - t0),
+      });
     } catch (raw) {
       let e = toKuryrError(raw);
       // Kuryr answers 204 to a DEL it could not complete only in the documented cases (handled in the flows).
       // Counted failures (Kuryr's _check_failure): bad parameters and unexpected errors.
-      if (e.kind === 'bad_request' || e.kind === 'error') opts.health?.recordFailure(`${command}: ${e.msg}${e.details ? ` (${e.details})` : ''}`);
+      if (e.kind === 'bad_request' || e.kind === 'error')
+        opts.health?.recordFailure(`${command}: ${e.msg}${e.details ? ` (${e.details})` : ''}`);
       if (e.kind === 'error' && opts.health && !opts.health.requestsHealthy && command === 'ADD') {
         e = Object.assign(e, { msg: 'Maximum CNI ADD Failures Reached.' }) as KuryrCniError;
       }
       opts.metrics?.request(command, e.kind === 'error' ? 'error' : e.kind, (performance.now() - t0) / 1000);
-      const fields = { status: e.status, code: e.cniCode, msg: e.msg, details: e.details, containerId: params?.containerId };
+      const fields = {
+        status: e.status,
+        code: e.cniCode,
+        msg: e.msg,
+        details: e.details,
+        containerId: params?.containerId,
+      };
       if (e.kind === 'error') log.error(`kuryr: ${command} failed`, fields);
       else log.warn(`kuryr: ${command} failed`, fields);
       send(res, e.status, errorBody(e));

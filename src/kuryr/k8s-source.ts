@@ -81,14 +81,19 @@ export async function loadKubeConfig(
       ['ssl_client_key_file', k.ssl_client_key_file],
       ['token_file', k.token_file],
     ] as const) {
-      if (file && !fs.existsSync(file)) throw new ConfigError(`${file} does not exist`, { section: 'kubernetes', option: opt });
+      if (file && !fs.existsSync(file))
+        throw new ConfigError(`${file} does not exist`, { section: 'kubernetes', option: opt });
     }
     const user: Record<string, unknown> = { name: 'vhostplug' };
     // A token file is re-read when it changes (bound service account tokens rotate).
     if (k.token_file) user.authProvider = { name: 'tokenFile', config: { tokenFile: k.token_file } };
     if (k.ssl_client_crt_file) user.certFile = k.ssl_client_crt_file;
     if (k.ssl_client_key_file) user.keyFile = k.ssl_client_key_file;
-    const cluster: Record<string, unknown> = { name: 'kuryr', server: k.api_root, skipTLSVerify: !k.ssl_verify_server_crt };
+    const cluster: Record<string, unknown> = {
+      name: 'kuryr',
+      server: k.api_root,
+      skipTLSVerify: !k.ssl_verify_server_crt,
+    };
     if (k.ssl_ca_crt_file) cluster.caFile = k.ssl_ca_crt_file;
     kc.loadFromOptions({
       clusters: [cluster],
@@ -99,7 +104,8 @@ export async function loadKubeConfig(
     source = 'api_root';
   } else if (env.KUBECONFIG) {
     const file = env.KUBECONFIG.split(':').find((f) => f !== '');
-    if (!file || !fs.existsSync(file)) throw new ConfigError(`KUBECONFIG names ${JSON.stringify(env.KUBECONFIG)}, which does not exist`);
+    if (!file || !fs.existsSync(file))
+      throw new ConfigError(`KUBECONFIG names ${JSON.stringify(env.KUBECONFIG)}, which does not exist`);
     kc.loadFromFile(file);
     source = 'kubeconfig';
   } else if (env.KUBERNETES_SERVICE_HOST) {
@@ -110,7 +116,11 @@ export async function loadKubeConfig(
     source = 'default';
   }
   const server = kc.getCurrentCluster()?.server;
-  if (!server) throw new ConfigError('no Kubernetes API server: set [kubernetes] api_root, KUBECONFIG, or run in a pod', { section: 'kubernetes', option: 'api_root' });
+  if (!server)
+    throw new ConfigError('no Kubernetes API server: set [kubernetes] api_root, KUBECONFIG, or run in a pod', {
+      section: 'kubernetes',
+      option: 'api_root',
+    });
   return { kc, source, server };
 }
 
@@ -129,7 +139,14 @@ export interface PodInfo {
 
 /** A pod as the API returns it (list items are typed objects, watch objects raw JSON; both have these). */
 interface PodLike {
-  metadata?: { name?: string; namespace?: string; uid?: string; annotations?: Record<string, string>; deletionTimestamp?: unknown; resourceVersion?: string };
+  metadata?: {
+    name?: string;
+    namespace?: string;
+    uid?: string;
+    annotations?: Record<string, string>;
+    deletionTimestamp?: unknown;
+    resourceVersion?: string;
+  };
   spec?: { securityContext?: IdsLike; containers?: { securityContext?: IdsLike }[] };
 }
 
@@ -173,7 +190,14 @@ export function podInfo(pod: PodLike): PodInfo | undefined {
   const m = pod.metadata;
   if (!m?.name || !m.namespace || !m.uid) return undefined;
   const sc = podSecurityContext(pod);
-  return { namespace: m.namespace, name: m.name, uid: m.uid, static: isStaticPod(pod), deleting: !!m.deletionTimestamp, ...(sc ? { securityContext: sc } : {}) };
+  return {
+    namespace: m.namespace,
+    name: m.name,
+    uid: m.uid,
+    static: isStaticPod(pod),
+    deleting: !!m.deletionTimestamp,
+    ...(sc ? { securityContext: sc } : {}),
+  };
 }
 
 /** A Kubernetes Event about a pod, as Kuryr emits them. */
@@ -205,7 +229,10 @@ function deadline<T>(p: Promise<T>, ms: number, what: string): Promise<T> {
   return Promise.race([
     p,
     new Promise<never>((_, reject) => {
-      timer = setTimeout(() => reject(new VhostplugError('ETIMEDOUT', `${what}: no answer from the Kubernetes API within ${ms} ms`)), ms);
+      timer = setTimeout(
+        () => reject(new VhostplugError('ETIMEDOUT', `${what}: no answer from the Kubernetes API within ${ms} ms`)),
+        ms,
+      );
     }),
   ]).finally(() => clearTimeout(timer));
 }
@@ -404,7 +431,12 @@ export class KuryrK8sSource implements KuryrKube {
       { labelSelector },
       async () => {
         const l = (await deadline(
-          custom.listClusterCustomObject({ group: KURYRPORT_GROUP, version: KURYRPORT_VERSION, plural: KURYRPORT_PLURAL, labelSelector }),
+          custom.listClusterCustomObject({
+            group: KURYRPORT_GROUP,
+            version: KURYRPORT_VERSION,
+            plural: KURYRPORT_PLURAL,
+            labelSelector,
+          }),
           this.timeoutMs,
           'list KuryrPorts',
         )) as { items?: KuryrPortObject[]; metadata?: { resourceVersion?: string } };
@@ -488,7 +520,8 @@ export class KuryrK8sSource implements KuryrKube {
       kp,
       vifs,
     });
-    if (r && r.outcome !== 'unchanged') this.log.debug('kuryr: KuryrPort', { kuryrport: key, outcome: r.outcome, vifs: vifs.map((v) => v.ifname) });
+    if (r && r.outcome !== 'unchanged')
+      this.log.debug('kuryr: KuryrPort', { kuryrport: key, outcome: r.outcome, vifs: vifs.map((v) => v.ifname) });
   }
 
   private kuryrPortDeleted(kp: KuryrPortObject): void {
@@ -504,7 +537,8 @@ export class KuryrK8sSource implements KuryrKube {
       this.kuryrPortSeen(kp);
     }
     // Deleted while we were not watching.
-    for (const [key, e] of this.opts.registry.entries()) if (e.source === 'kuryrport' && !seen.has(key)) this.opts.registry.markDeleted(key, e.objectUid);
+    for (const [key, e] of this.opts.registry.entries())
+      if (e.source === 'kuryrport' && !seen.has(key)) this.opts.registry.markDeleted(key, e.objectUid);
   }
 
   // --- Pod events --------------------------------------------------------------------
@@ -533,7 +567,10 @@ export class KuryrK8sSource implements KuryrKube {
         reg.upsert(key, { source: 'annotation', objectUid: info.uid, podUid: info.uid, podStatic: info.static, vifs });
       } catch (err) {
         this.decodeErrors.set(key, (err as Error).message);
-        this.log.error(`kuryr: cannot decode the ${KURYR_VIF_ANNOTATION} annotation; ignored`, { pod: key, error: err });
+        this.log.error(`kuryr: cannot decode the ${KURYR_VIF_ANNOTATION} annotation; ignored`, {
+          pod: key,
+          error: err,
+        });
       }
     }
   }
@@ -545,7 +582,8 @@ export class KuryrK8sSource implements KuryrKube {
       if (info) seen.set(podKey(info.namespace, info.name), info.uid);
     }
     for (const [key, info] of [...this.podCache]) {
-      if (seen.get(key) !== info.uid) this.podSeen('DELETED', { metadata: { name: info.name, namespace: info.namespace, uid: info.uid } });
+      if (seen.get(key) !== info.uid)
+        this.podSeen('DELETED', { metadata: { name: info.name, namespace: info.namespace, uid: info.uid } });
     }
     for (const p of items) this.podSeen('ADDED', p);
   }
@@ -557,7 +595,11 @@ export class KuryrK8sSource implements KuryrKube {
     const cached = this.podCache.get(podKey(namespace, name));
     if (cached) return cached;
     try {
-      const pod = await deadline(this.core.readNamespacedPod({ namespace, name }), this.timeoutMs, `get pod ${namespace}/${name}`);
+      const pod = await deadline(
+        this.core.readNamespacedPod({ namespace, name }),
+        this.timeoutMs,
+        `get pod ${namespace}/${name}`,
+      );
       return podInfo(pod as PodLike) ?? null;
     } catch (err) {
       if (httpStatusOf(err) === 404) return null;
@@ -572,7 +614,13 @@ export class KuryrK8sSource implements KuryrKube {
       apiVersion: 'v1',
       kind: 'Event',
       metadata: { generateName: `${ev.podName}.`, namespace: ev.namespace },
-      involvedObject: { apiVersion: 'v1', kind: 'Pod', name: ev.podName, namespace: ev.namespace, ...(ev.podUid ? { uid: ev.podUid } : {}) },
+      involvedObject: {
+        apiVersion: 'v1',
+        kind: 'Pod',
+        name: ev.podName,
+        namespace: ev.namespace,
+        ...(ev.podUid ? { uid: ev.podUid } : {}),
+      },
       reason: ev.reason,
       message: ev.message,
       type: ev.type,
@@ -583,8 +631,18 @@ export class KuryrK8sSource implements KuryrKube {
       lastTimestamp: now,
       count: 1,
     };
-    const p = deadline(this.core.createNamespacedEvent({ namespace: ev.namespace, body: body as unknown as k8s.CoreV1Event }), this.timeoutMs, 'post Event')
-      .catch((err: unknown) => this.log.warn('kuryr: could not post a Kubernetes Event', { reason: ev.reason, pod: `${ev.namespace}/${ev.podName}`, error: err }))
+    const p = deadline(
+      this.core.createNamespacedEvent({ namespace: ev.namespace, body: body as unknown as k8s.CoreV1Event }),
+      this.timeoutMs,
+      'post Event',
+    )
+      .catch((err: unknown) =>
+        this.log.warn('kuryr: could not post a Kubernetes Event', {
+          reason: ev.reason,
+          pod: `${ev.namespace}/${ev.podName}`,
+          error: err,
+        }),
+      )
       .finally(() => this.pendingEvents.delete(p));
     this.pendingEvents.add(p);
   }

@@ -31,7 +31,14 @@ import type { PodVIF } from '../vif/model';
 export interface KuryrPortObject {
   apiVersion?: string;
   kind?: string;
-  metadata: { name: string; namespace: string; uid?: string; resourceVersion?: string; labels?: Record<string, string>; deletionTimestamp?: string | null };
+  metadata: {
+    name: string;
+    namespace: string;
+    uid?: string;
+    resourceVersion?: string;
+    labels?: Record<string, string>;
+    deletionTimestamp?: string | null;
+  };
   spec?: { podUid?: string; podNodeName?: string; podStatic?: boolean };
   status?: { vifs?: Record<string, unknown> | null };
 }
@@ -151,18 +158,30 @@ export class KuryrRegistry extends EventEmitter<Events> {
    * A KuryrPort was listed, added or modified with these (decoded) VIFs. An object whose
    * `status.vifs` is still empty is not an entry yet (the controller has not made ports).
    */
-  upsert(key: string, src: { source: RegistryEntry['source']; objectUid: string; podUid?: string; podStatic?: boolean; kp?: KuryrPortObject; vifs: PodVIF[] }): UpsertResult | undefined {
+  upsert(
+    key: string,
+    src: {
+      source: RegistryEntry['source'];
+      objectUid: string;
+      podUid?: string;
+      podStatic?: boolean;
+      kp?: KuryrPortObject;
+      vifs: PodVIF[];
+    },
+  ): UpsertResult | undefined {
     const cur = this.map.get(key);
     if (src.vifs.length === 0) return undefined;
     if (cur?.kind === 'entry' && cur.objectUid === src.objectUid) {
       // An annotation never overrides a KuryrPort of the same pod.
       if (cur.source === 'kuryrport' && src.source === 'annotation') return { outcome: 'unchanged', entry: cur };
-      const changed = activeFlags(cur.vifs) !== activeFlags(src.vifs) || JSON.stringify(cur.vifs) !== JSON.stringify(src.vifs);
+      const changed =
+        activeFlags(cur.vifs) !== activeFlags(src.vifs) || JSON.stringify(cur.vifs) !== JSON.stringify(src.vifs);
       const next: RegistryEntry = { ...cur, kp: src.kp ?? cur.kp, vifs: changed ? src.vifs : cur.vifs };
       this.set(key, next);
       return { outcome: changed ? 'updated' : 'unchanged', entry: next };
     }
-    if (cur?.kind === 'entry' && cur.source === 'kuryrport' && src.source === 'annotation') return { outcome: 'unchanged', entry: cur };
+    if (cur?.kind === 'entry' && cur.source === 'kuryrport' && src.source === 'annotation')
+      return { outcome: 'unchanged', entry: cur };
     const entry: RegistryEntry = {
       kind: 'entry',
       source: src.source,
@@ -246,7 +265,12 @@ export class KuryrRegistry extends EventEmitter<Events> {
    * Waits until `test(value)` returns something other than undefined (checked now and on
    * every change of `key`), up to `timeoutMs`. `test` may throw to end the wait with an error.
    */
-  waitFor<T>(key: string, test: (value: RegistryValue | undefined) => T | undefined, timeoutMs: number, signal?: AbortSignal): Promise<T> {
+  waitFor<T>(
+    key: string,
+    test: (value: RegistryValue | undefined) => T | undefined,
+    timeoutMs: number,
+    signal?: AbortSignal,
+  ): Promise<T> {
     return new Promise<T>((resolve, reject) => {
       let timer: NodeJS.Timeout | undefined;
       const done = (fn: () => void) => {
@@ -275,7 +299,10 @@ export class KuryrRegistry extends EventEmitter<Events> {
       if (check()) return;
       this.on('change', onChange);
       signal?.addEventListener('abort', onAbort, { once: true });
-      timer = setTimeout(() => done(() => reject(new RegistryWaitTimeout(key, timeoutMs, this.map.get(key)))), timeoutMs);
+      timer = setTimeout(
+        () => done(() => reject(new RegistryWaitTimeout(key, timeoutMs, this.map.get(key)))),
+        timeoutMs,
+      );
     });
   }
 

@@ -56,7 +56,10 @@ function checkTarget(target: string): void {
 
 /** A temp name next to the target, hidden, unguessable, and recognisable for cleanup. */
 export function tempNameFor(target: string): string {
-  return path.join(path.dirname(target), `.${path.basename(target)}.tmp-${process.pid}-${crypto.randomBytes(6).toString('hex')}`);
+  return path.join(
+    path.dirname(target),
+    `.${path.basename(target)}.tmp-${process.pid}-${crypto.randomBytes(6).toString('hex')}`,
+  );
 }
 
 /**
@@ -91,7 +94,11 @@ async function fsyncDir(dir: string): Promise<void> {
  * takes microseconds); only the two fsyncs, which can wait on a disk, leave the loop.
  * That is two thread-pool round trips instead of ten.
  */
-export async function writeFileAtomic(target: string, data: string | Uint8Array, opts: AtomicWriteOptions = {}): Promise<void> {
+export async function writeFileAtomic(
+  target: string,
+  data: string | Uint8Array,
+  opts: AtomicWriteOptions = {},
+): Promise<void> {
   const mode = opts.mode ?? 0o644;
   // On tmpfs fsync flushes nothing; skipping it saves two thread-pool round trips.
   const sync = (opts.fsync ?? true) && !onMemoryFs(path.dirname(target));

@@ -189,7 +189,14 @@ class InotifyHub {
     const deliver = (l: Listener, ev: RawInotifyEvent, type: DirEventType): void => {
       if (!(ev.mask & ALWAYS_DELIVERED) && !(ev.mask & l.mask & IN_ALL_EVENTS)) return;
       try {
-        l.onEvent({ type, dir: l.dir, name: ev.name, cookie: ev.cookie, isDir: (ev.mask & IN_ISDIR) !== 0, mask: ev.mask });
+        l.onEvent({
+          type,
+          dir: l.dir,
+          name: ev.name,
+          cookie: ev.cookie,
+          isDir: (ev.mask & IN_ISDIR) !== 0,
+          mask: ev.mask,
+        });
       } catch (err) {
         firstError ??= err;
       }
@@ -283,7 +290,10 @@ export class EntryTimeoutError extends SystemError {
     /** What was last seen at the path: 'missing', 'regular file', ... */
     readonly lastSeen: string,
   ) {
-    super({ code: 'ETIMEDOUT', errno: errnoOf('ETIMEDOUT'), syscall: 'inotify', path }, `ETIMEDOUT: '${path}' did not appear within ${timeoutMs} ms (last seen: ${lastSeen})`);
+    super(
+      { code: 'ETIMEDOUT', errno: errnoOf('ETIMEDOUT'), syscall: 'inotify', path },
+      `ETIMEDOUT: '${path}' did not appear within ${timeoutMs} ms (last seen: ${lastSeen})`,
+    );
   }
 }
 
@@ -292,7 +302,10 @@ export class WatchedDirGoneError extends SystemError {
   declare readonly path: string;
 
   constructor(path: string, how: DirEventType) {
-    super({ code: 'ENOENT', errno: errnoOf('ENOENT'), syscall: 'inotify', path }, `ENOENT: the directory '${path}' went away while waiting for an entry in it (${how})`);
+    super(
+      { code: 'ENOENT', errno: errnoOf('ENOENT'), syscall: 'inotify', path },
+      `ENOENT: the directory '${path}' went away while waiting for an entry in it (${how})`,
+    );
   }
 }
 
@@ -368,7 +381,8 @@ class DirWaiters {
       case 'move_self':
       case 'delete_self':
       case 'unmount':
-        for (const set of [...this.byName.values()]) for (const w of [...set]) w.settle(new WatchedDirGoneError(this.dir, ev.type));
+        for (const set of [...this.byName.values()])
+          for (const w of [...set]) w.settle(new WatchedDirGoneError(this.dir, ev.type));
         return;
       default: {
         const set = this.byName.get(ev.name);

@@ -129,7 +129,12 @@ export interface SameMountCheck {
  * Whether rename(2) between two directories can work, with a message for health checks
  * ("cross-mount setup detected"). `labels` name the settings the paths come from.
  */
-export function checkSameMount(a: string, b: string, labels: [string, string] = [a, b], hint = 'put both on the same mount'): SameMountCheck {
+export function checkSameMount(
+  a: string,
+  b: string,
+  labels: [string, string] = [a, b],
+  hint = 'put both on the same mount',
+): SameMountCheck {
   const ma = mountOf(a);
   const mb = mountOf(b);
   const same = isSameMount(ma, mb);

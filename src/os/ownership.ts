@@ -68,7 +68,12 @@ export function isEmptyOwnership(o: FileOwnership | undefined): boolean {
  * comment). `expect` is the type the file must have (ENOTSOCK/ENOTDIR/EISDIR otherwise,
  * nothing changed). Throws a Node-style system error (`code`, `errno`, `syscall`, `path`).
  */
-export function applyOwnership(path: string, expect: RawOwnershipRequest['expect'], own: FileOwnership, opts: OwnershipOptions = {}): OwnedFile {
+export function applyOwnership(
+  path: string,
+  expect: RawOwnershipRequest['expect'],
+  own: FileOwnership,
+  opts: OwnershipOptions = {},
+): OwnedFile {
   const label = own.seLabel !== undefined && (opts.selinux ?? selinuxEnabled());
   const req: RawOwnershipRequest = { expect };
   if (own.uid !== undefined) req.uid = own.uid;
@@ -105,7 +110,12 @@ export class SocketSwappedError extends SystemError {
  * ovs_vhu_path), then renames it into `dst` ({@link moveSocket}: EXDEV-checked, no replace
  * unless asked). The inode at `dst` afterwards must be the one that was changed.
  */
-export function moveSocketOwned(src: string, dst: string, own: FileOwnership, opts: MoveSocketOptions & OwnershipOptions = {}): MovedSocket & { owned?: OwnedFile } {
+export function moveSocketOwned(
+  src: string,
+  dst: string,
+  own: FileOwnership,
+  opts: MoveSocketOptions & OwnershipOptions = {},
+): MovedSocket & { owned?: OwnedFile } {
   if (isEmptyOwnership(own)) return moveSocket(src, dst, opts);
   const owned = applyOwnership(src, 'socket', own, opts);
   const moved = moveSocket(src, dst, opts);
@@ -127,7 +137,11 @@ export function moveSocketOwned(src: string, dst: string, own: FileOwnership, op
  * parent must not be writable by anyone the directory is protected from.
  * Returns whether it was created.
  */
-export function ensureOwnedDir(dir: string, own: FileOwnership, opts: OwnershipOptions = {}): { created: boolean; dir: OwnedFile } {
+export function ensureOwnedDir(
+  dir: string,
+  own: FileOwnership,
+  opts: OwnershipOptions = {},
+): { created: boolean; dir: OwnedFile } {
   let created = false;
   try {
     fs.mkdirSync(dir, { mode: 0o700 });

@@ -60,7 +60,10 @@ export class NotASocketError extends SystemError {
     /** What was found instead: "regular file", "directory", "symbolic link", ... */
     readonly actualType: string,
   ) {
-    super({ code: 'ENOTSOCK', errno: errnoOf('ENOTSOCK'), syscall: 'statx', path }, `ENOTSOCK: '${path}' is a ${actualType}, not a unix socket; refusing to move it`);
+    super(
+      { code: 'ENOTSOCK', errno: errnoOf('ENOTSOCK'), syscall: 'statx', path },
+      `ENOTSOCK: '${path}' is a ${actualType}, not a unix socket; refusing to move it`,
+    );
   }
 }
 

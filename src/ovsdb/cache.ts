@@ -102,7 +102,8 @@ export class OvsdbCache {
       this.tables.set(t, new Map());
       const idx = new Map<string, Map<string, string>>();
       for (const col of ts.indexes ?? []) {
-        if (ts.columns && !ts.columns.includes(col)) throw new TypeError(`cache: index ${t}.${col} is not a monitored column`);
+        if (ts.columns && !ts.columns.includes(col))
+          throw new TypeError(`cache: index ${t}.${col} is not a monitored column`);
         idx.set(col, new Map());
       }
       this.indexes.set(t, idx);
@@ -184,7 +185,13 @@ export class OvsdbCache {
     }
   }
 
-  private replace(table: string, rows: Map<string, CachedRow>, uuid: string, old: CachedRow | undefined, row: CachedRow | undefined): void {
+  private replace(
+    table: string,
+    rows: Map<string, CachedRow>,
+    uuid: string,
+    old: CachedRow | undefined,
+    row: CachedRow | undefined,
+  ): void {
     if (row) rows.set(uuid, row);
     else rows.delete(uuid);
     const idx = this.indexes.get(table);
@@ -240,7 +247,11 @@ export class OvsdbCache {
    * one of `tables`. Rejects with `onTimeout()` (default a TimeoutError) after `timeoutMs`,
    * or with DisconnectedError when the cache is closed.
    */
-  waitFor(tables: readonly string[], done: () => boolean, opts: { timeoutMs?: number; onTimeout?: () => Error } = {}): Promise<void> {
+  waitFor(
+    tables: readonly string[],
+    done: () => boolean,
+    opts: { timeoutMs?: number; onTimeout?: () => Error } = {},
+  ): Promise<void> {
     if (done()) return Promise.resolve();
     return new Promise<void>((resolve, reject) => {
       const w: Waiter = { tables: new Set(tables), done, resolve, reject, timer: undefined };

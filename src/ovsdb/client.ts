@@ -18,7 +18,15 @@
  */
 import { EventEmitter } from 'node:events';
 import { OvsdbCache, type CacheSpec, type TableUpdates2 } from './cache';
-import { CanceledError, ConnectTimeoutError, DisconnectedError, OvsdbRpcError, ProtocolError, TimeoutError, transactError } from './errors';
+import {
+  CanceledError,
+  ConnectTimeoutError,
+  DisconnectedError,
+  OvsdbRpcError,
+  ProtocolError,
+  TimeoutError,
+  transactError,
+} from './errors';
 import { JsonRpcSession } from './jsonrpc';
 import { NativeTransport } from './native-transport';
 import { NetTransport } from './net-transport';
@@ -215,10 +223,17 @@ export class OvsdbClient extends EventEmitter<OvsdbClientEvents> {
     const ep = typeof endpoint === 'string' ? parseEndpoint(endpoint) : endpoint;
     const client = new OvsdbClient(ep, opts);
     if (client.cacheRequests) {
-      const m = new Monitor(client, 'vhostplug-cache', client.cache.database, 'monitor_cond_since', client.cacheRequests, (ev) => {
-        client.cache.lastTxnId = ev.lastTxnId;
-        client.cache.applyUpdates2(ev.updates, ev.reset);
-      });
+      const m = new Monitor(
+        client,
+        'vhostplug-cache',
+        client.cache.database,
+        'monitor_cond_since',
+        client.cacheRequests,
+        (ev) => {
+          client.cache.lastTxnId = ev.lastTxnId;
+          client.cache.applyUpdates2(ev.updates, ev.reset);
+        },
+      );
       client.monitors.set(m.id, m);
     }
     const ready = client.ready();
@@ -267,7 +282,8 @@ export class OvsdbClient extends EventEmitter<OvsdbClientEvents> {
 
   private setState(s: ConnectionState): void {
     if (s === this.stateValue) return;
-    if (!canTransition(this.stateValue, s)) throw new Error(`ovsdb client: illegal state transition ${this.stateValue} -> ${s}`);
+    if (!canTransition(this.stateValue, s))
+      throw new Error(`ovsdb client: illegal state transition ${this.stateValue} -> ${s}`);
     this.stateValue = s;
     this.emit('state', s);
     if (s === 'ready') {
@@ -313,7 +329,15 @@ export class OvsdbClient extends EventEmitter<OvsdbClientEvents> {
       await Promise.race([
         transport.connect({ onMessages: (m) => session.receive(m), onClose: (err) => session.closeWith(err) }),
         new Promise<never>((_, reject) => {
-          timer = setTimeout(() => reject(new ConnectTimeoutError(`connect to ${this.endpoint.kind === 'unix' ? this.endpoint.path : this.endpoint.host} timed out after ${timeoutMs} ms`)), timeoutMs);
+          timer = setTimeout(
+            () =>
+              reject(
+                new ConnectTimeoutError(
+                  `connect to ${this.endpoint.kind === 'unix' ? this.endpoint.path : this.endpoint.host} timed out after ${timeoutMs} ms`,
+                ),
+              ),
+            timeoutMs,
+          );
         }),
       ]);
     } catch (err) {
@@ -486,7 +510,9 @@ export class OvsdbClient extends EventEmitter<OvsdbClientEvents> {
   private live(method: string): JsonRpcSession {
     const s = this.session;
     if (!s || this.stateValue !== 'ready') {
-      throw new DisconnectedError(`ovsdb: not connected (state ${this.stateValue}); ${method} was not sent`, { method });
+      throw new DisconnectedError(`ovsdb: not connected (state ${this.stateValue}); ${method} was not sent`, {
+        method,
+      });
     }
     return s;
   }
@@ -557,7 +583,8 @@ export class OvsdbClient extends EventEmitter<OvsdbClientEvents> {
       return Promise.reject(e);
     }
     const { signal } = opts;
-    if (signal?.aborted) return Promise.reject(new CanceledError({ method: 'transact', details: 'aborted before it was sent' }));
+    if (signal?.aborted)
+      return Promise.reject(new CanceledError({ method: 'transact', details: 'aborted before it was sent' }));
     const id = session.peekNextId();
     const p = session.request('transact', [db, ...ops], opts.timeoutMs ?? this.opts.requestTimeoutMs);
     let onAbort: (() => void) | undefined;
@@ -590,7 +617,11 @@ export class OvsdbClient extends EventEmitter<OvsdbClientEvents> {
     if (session.isClosed) return;
     session.notify('cancel', [id]);
     session.request('echo', ['vhostplug-cancel-barrier']).then(
-      () => session.abandon(id, new CanceledError({ method: 'transact', details: `request ${id} cancelled by the caller` })),
+      () =>
+        session.abandon(
+          id,
+          new CanceledError({ method: 'transact', details: `request ${id} cancelled by the caller` }),
+        ),
       () => {}, // disconnect: the transact itself already rejected with DisconnectedError
     );
   }
@@ -614,7 +645,12 @@ export class OvsdbClient extends EventEmitter<OvsdbClientEvents> {
     return this.addMonitor(db, 'monitor_cond_since', requests, handler);
   }
 
-  private async addMonitor(db: string, method: Monitor['method'], requests: MonitorRequests, handler: (ev: MonitorEvent) => void): Promise<Monitor> {
+  private async addMonitor(
+    db: string,
+    method: Monitor['method'],
+    requests: MonitorRequests,
+    handler: (ev: MonitorEvent) => void,
+  ): Promise<Monitor> {
     const session = this.live(method);
     const m = new Monitor(this, `m${++this.monitorSeq}`, db, method, requests, handler);
     this.monitors.set(m.id, m); // before the reply: updates may follow it immediately
@@ -642,14 +678,22 @@ export class OvsdbClient extends EventEmitter<OvsdbClientEvents> {
       return;
     }
     const applySince = (r: unknown) => {
-      if (!Array.isArray(r) || r.length !== 3) throw new ProtocolError('monitor_cond_since reply is not [found, last-txn-id, updates]', { method: 'monitor_cond_since' });
+      if (!Array.isArray(r) || r.length !== 3)
+        throw new ProtocolError('monitor_cond_since reply is not [found, last-txn-id, updates]', {
+          method: 'monitor_cond_since',
+        });
       m.found = r[0] === true;
       m.lastTxnId = r[1] as string;
       // found=false: no history for our id (always on a standalone server): full snapshot.
       m.handler({ updates: r[2] as TableUpdates2, initial: true, reset: !m.found, lastTxnId: m.lastTxnId });
     };
     try {
-      await session.request('monitor_cond_since', [m.db, m.id, m.requests, m.lastTxnId ?? ZERO_UUID], undefined, applySince);
+      await session.request(
+        'monitor_cond_since',
+        [m.db, m.id, m.requests, m.lastTxnId ?? ZERO_UUID],
+        undefined,
+        applySince,
+      );
     } catch (err) {
       // ovsdb-server < 2.12 has no monitor_cond_since: fall back to monitor_cond (full sync).
       if (!(err instanceof OvsdbRpcError && err.error === 'unknown method')) throw err;

@@ -231,14 +231,22 @@ export function errorFromString(error: string, init: OvsdbErrorInit = {}): Ovsdb
 export class CommitError extends OvsdbError {
   override readonly cause: OvsdbError;
   constructor(cause: OvsdbError) {
-    super('EOVSDBCOMMIT', cause.error, { details: cause.details, cause }, `ovsdb: commit failed: ${cause.error}${cause.details ? `: ${cause.details}` : ''}`);
+    super(
+      'EOVSDBCOMMIT',
+      cause.error,
+      { details: cause.details, cause },
+      `ovsdb: commit failed: ${cause.error}${cause.details ? `: ${cause.details}` : ''}`,
+    );
     this.cause = cause;
   }
 }
 
 /** The connection dropped (or was not up) while the request was outstanding; it was not replayed. */
 export class DisconnectedError extends OvsdbError {
-  constructor(message = 'ovsdb: disconnected from the server; the request was not replayed', init: OvsdbErrorInit = {}) {
+  constructor(
+    message = 'ovsdb: disconnected from the server; the request was not replayed',
+    init: OvsdbErrorInit = {},
+  ) {
     super('EOVSDBDISCONNECTED', 'disconnected', init, message);
   }
 }
@@ -295,7 +303,9 @@ export function transactError(results: unknown, ops: readonly unknown[]): OvsdbE
   }
   if (results.length < ops.length) {
     // Only legal when an op failed (reported above); otherwise the reply is short.
-    return new ProtocolError(`transact returned ${results.length} results for ${ops.length} operations`, { method: 'transact' });
+    return new ProtocolError(`transact returned ${results.length} results for ${ops.length} operations`, {
+      method: 'transact',
+    });
   }
   return undefined;
 }

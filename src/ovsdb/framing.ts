@@ -75,7 +75,11 @@ export class JsonFramer {
     this.maxMessageBytes = limits.maxMessageBytes ?? DEFAULT_MAX_MESSAGE_BYTES;
     this.maxDepth = limits.maxDepth ?? DEFAULT_MAX_DEPTH;
     // A message must fit in one JS string; the native scanner applies the same bounds.
-    if (!Number.isInteger(this.maxMessageBytes) || this.maxMessageBytes < 2 || this.maxMessageBytes > MAX_MESSAGE_LIMIT) {
+    if (
+      !Number.isInteger(this.maxMessageBytes) ||
+      this.maxMessageBytes < 2 ||
+      this.maxMessageBytes > MAX_MESSAGE_LIMIT
+    ) {
       throw new RangeError(`maxMessageBytes must be an integer from 2 to ${MAX_MESSAGE_LIMIT}`);
     }
     if (!Number.isInteger(this.maxDepth) || this.maxDepth < 1 || this.maxDepth > MAX_DEPTH_LIMIT) {

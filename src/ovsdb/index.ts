@@ -14,7 +14,18 @@ export {
   type MonitorEvent,
   type OvsdbClientEvents,
 } from './client';
-export { OvsdbCache, applyModify, applySetDiff, applyMapDiff, type CacheSpec, type CacheTable, type CachedRow, type CacheChange, type RowUpdate2, type TableUpdates2 } from './cache';
+export {
+  OvsdbCache,
+  applyModify,
+  applySetDiff,
+  applyMapDiff,
+  type CacheSpec,
+  type CacheTable,
+  type CachedRow,
+  type CacheChange,
+  type RowUpdate2,
+  type TableUpdates2,
+} from './cache';
 export {
   Transaction,
   checkUuidName,
@@ -35,7 +46,13 @@ export {
   type SelectResult,
   type CountResult,
 } from './txn';
-export { WriteQueue, type CommitAck, type WriteOptions, type WriteQueueOptions, type WriteQueueStats } from './write-queue';
+export {
+  WriteQueue,
+  type CommitAck,
+  type WriteOptions,
+  type WriteQueueOptions,
+  type WriteQueueStats,
+} from './write-queue';
 export {
   ZERO_UUID,
   uuid,
@@ -124,4 +141,12 @@ export {
   type BackoffOptions,
   type SocketAppearedSource,
 } from './reconnect';
-export { parseEndpoint, formatEndpoint, FramingError, type Endpoint, type Transport, type TransportHandlers, type TransportOptions } from './transport';
+export {
+  parseEndpoint,
+  formatEndpoint,
+  FramingError,
+  type Endpoint,
+  type Transport,
+  type TransportHandlers,
+  type TransportOptions,
+} from './transport';

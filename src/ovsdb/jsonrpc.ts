@@ -67,14 +67,20 @@ export class JsonRpcSession {
    * follow it in the same read (a promise continuation would run too late). If it throws,
    * the request rejects with that error.
    */
-  request(method: string, params: unknown[], timeoutMs?: number, onResult?: (result: unknown) => void): Promise<unknown> {
+  request(
+    method: string,
+    params: unknown[],
+    timeoutMs?: number,
+    onResult?: (result: unknown) => void,
+  ): Promise<unknown> {
     if (this.closed) return Promise.reject(new DisconnectedError(undefined, { method }));
     const id = this.nextId++;
     return new Promise<unknown>((resolve, reject) => {
       const p: Pending = { method, onResult, resolve, reject, timer: undefined };
       if (timeoutMs !== undefined && timeoutMs > 0) {
         p.timer = setTimeout(() => {
-          if (this.pending.delete(id)) reject(new TimeoutError(`${method} got no reply within ${timeoutMs} ms`, { method }));
+          if (this.pending.delete(id))
+            reject(new TimeoutError(`${method} got no reply within ${timeoutMs} ms`, { method }));
         }, timeoutMs);
       }
       this.pending.set(id, p);
@@ -186,10 +192,13 @@ export class JsonRpcSession {
     for (const p of pending) {
       if (p.timer) clearTimeout(p.timer);
       p.reject(
-        new DisconnectedError(`ovsdb: connection lost while ${p.method} was outstanding; it was not replayed${err ? ` (${err.message})` : ''}`, {
-          method: p.method,
-          cause: err,
-        }),
+        new DisconnectedError(
+          `ovsdb: connection lost while ${p.method} was outstanding; it was not replayed${err ? ` (${err.message})` : ''}`,
+          {
+            method: p.method,
+            cause: err,
+          },
+        ),
       );
     }
     this.handlers.onClose(err);

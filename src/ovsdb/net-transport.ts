@@ -36,13 +36,17 @@ export class NetTransport implements Transport {
   ) {}
 
   connect(handlers: TransportHandlers): Promise<void> {
-    if (this.socket) return Promise.reject(new Error(`NetTransport to ${formatEndpoint(this.endpoint)} already connected`));
+    if (this.socket)
+      return Promise.reject(new Error(`NetTransport to ${formatEndpoint(this.endpoint)} already connected`));
     const framer = new JsonFramer({
       maxMessageBytes: this.opts.maxMessageBytes ?? DEFAULT_MAX_MESSAGE_BYTES,
       maxDepth: this.opts.maxDepth ?? DEFAULT_MAX_DEPTH,
     });
     const ep = this.endpoint;
-    const socket = ep.kind === 'unix' ? net.createConnection({ path: ep.path }) : net.createConnection({ host: ep.host, port: ep.port });
+    const socket =
+      ep.kind === 'unix'
+        ? net.createConnection({ path: ep.path })
+        : net.createConnection({ host: ep.host, port: ep.port });
     this.socket = socket;
     this.closed = false;
     if (!this.refed) socket.unref();

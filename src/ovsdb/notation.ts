@@ -212,7 +212,13 @@ export type BaseTypeSchema =
   | 'boolean'
   | 'string'
   | 'uuid'
-  | { type: 'integer' | 'real' | 'boolean' | 'string' | 'uuid'; enum?: Value; refTable?: string; refType?: 'strong' | 'weak'; [k: string]: unknown };
+  | {
+      type: 'integer' | 'real' | 'boolean' | 'string' | 'uuid';
+      enum?: Value;
+      refTable?: string;
+      refType?: 'strong' | 'weak';
+      [k: string]: unknown;
+    };
 
 /** A column type: an atomic type name, or key/value/min/max. */
 export interface ColumnTypeSchema {

@@ -58,7 +58,8 @@ export function inotifySocketAppeared(socketPath: string, onAppeared: () => void
     w = new DirWatcher(
       dir,
       (ev) => {
-        if (ev.type === 'overflow' || ((ev.type === 'create' || ev.type === 'moved_to') && ev.name === base)) onAppeared();
+        if (ev.type === 'overflow' || ((ev.type === 'create' || ev.type === 'moved_to') && ev.name === base))
+          onAppeared();
       },
       { mask: IN_CREATE | IN_MOVED_TO, persistent: false },
     );

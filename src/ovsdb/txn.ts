@@ -4,7 +4,16 @@
  *
  * Operations are plain wire objects: what the builder returns is exactly what is sent.
  */
-import { isUuidString, isValidUuidName, namedUuid, type Condition, type Mutation, type NamedUuid, type Row, type Value } from './notation';
+import {
+  isUuidString,
+  isValidUuidName,
+  namedUuid,
+  type Condition,
+  type Mutation,
+  type NamedUuid,
+  type Row,
+  type Value,
+} from './notation';
 
 /** `insert`: result `{uuid}`. `uuid-name` lets later ops reference the row; `uuid` (OVS >= 2.13) picks its UUID. */
 export interface InsertOp {
@@ -72,7 +81,8 @@ export interface AssertOp {
 }
 
 /** Any operation. */
-export type Operation = InsertOp | SelectOp | UpdateOp | MutateOp | DeleteOp | WaitOp | CommitOp | AbortOp | CommentOp | AssertOp;
+export type Operation =
+  InsertOp | SelectOp | UpdateOp | MutateOp | DeleteOp | WaitOp | CommitOp | AbortOp | CommentOp | AssertOp;
 
 /** Per-operation results of a committed transaction. */
 /** Result of `insert`. */
@@ -161,7 +171,14 @@ export class Transaction {
   }
 
   /** Adds `wait`: `timeout` 0 checks at once (optimistic concurrency); > 0 parks the transaction. */
-  wait(table: string, where: Condition[], columns: string[], until: '==' | '!=', rows: Row[], timeout?: number): number {
+  wait(
+    table: string,
+    where: Condition[],
+    columns: string[],
+    until: '==' | '!=',
+    rows: Row[],
+    timeout?: number,
+  ): number {
     const op: WaitOp = { op: 'wait', table, where, columns, until, rows };
     if (timeout !== undefined) op.timeout = timeout;
     return this.ops.push(op) - 1;

@@ -35,7 +35,12 @@ export interface CommitAck {
   /** Operations appended to the transaction (e.g. `next_cfg += 1` and its `select`). */
   ops(): Operation[];
   /** Waits for one writer's acknowledgement; rejects with the writer's own error. */
-  wait(appended: readonly OpResult[], ops: readonly Operation[], results: readonly OpResult[], timeoutMs: number | undefined): Promise<void>;
+  wait(
+    appended: readonly OpResult[],
+    ops: readonly Operation[],
+    results: readonly OpResult[],
+    timeoutMs: number | undefined,
+  ): Promise<void>;
 }
 
 /** Options of one write. */
@@ -107,7 +112,8 @@ export class WriteQueue {
     const list = ops instanceof Transaction ? [...ops.ops] : ops;
     if (opts.ack) {
       try {
-        if (!this.opts.ack) throw new TypeError('WriteQueue: a write asked for an acknowledgement but the queue has no `ack`');
+        if (!this.opts.ack)
+          throw new TypeError('WriteQueue: a write asked for an acknowledgement but the queue has no `ack`');
         this.opts.ack.check();
       } catch (e) {
         return Promise.reject(e);
@@ -169,7 +175,13 @@ export class WriteQueue {
         // until single members remain. All retries are pipelined.
         const k = err.opIndex === undefined ? -1 : ranges.findIndex(([a, b]) => err.opIndex! >= a && err.opIndex! < b);
         if (k >= 0) {
-          await Promise.all([this.runSingle(batch[k]!, true), this.run(batch.filter((_, i) => i !== k), true)]);
+          await Promise.all([
+            this.runSingle(batch[k]!, true),
+            this.run(
+              batch.filter((_, i) => i !== k),
+              true,
+            ),
+          ]);
         } else {
           const mid = batch.length >> 1;
           await Promise.all([this.run(batch.slice(0, mid), true), this.run(batch.slice(mid), true)]);

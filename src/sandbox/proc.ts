@@ -41,7 +41,13 @@ export function run(file: string, args: readonly string[], opts: RunOptions = {}
     });
   } catch (e) {
     const err = e as { status?: number | null; signal?: string | null; stdout?: string; stderr?: string };
-    throw new CommandError([file, ...args], err.status ?? null, String(err.stdout ?? ''), String(err.stderr ?? ''), err.signal ?? null);
+    throw new CommandError(
+      [file, ...args],
+      err.status ?? null,
+      String(err.stdout ?? ''),
+      String(err.stderr ?? ''),
+      err.signal ?? null,
+    );
   }
 }
 

@@ -32,7 +32,15 @@ export {
   makeVifNetwork,
   portVifType,
 } from './neutron';
-export type { NeutronPort, NeutronVifDetails, NeutronNetwork, NeutronSubnet, SubnetMapping, TranslationConfig, NeutronTranslationErrorCode } from './neutron';
+export type {
+  NeutronPort,
+  NeutronVifDetails,
+  NeutronNetwork,
+  NeutronSubnet,
+  SubnetMapping,
+  TranslationConfig,
+  NeutronTranslationErrorCode,
+} from './neutron';
 export {
   NIC_NAME_LEN,
   VHOSTUSER_PREFIX,

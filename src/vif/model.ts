@@ -142,7 +142,10 @@ export interface PodVIF {
  * The values os-vif's `Network.__init__` gives fields that are not passed: an object
  * os-vif constructs or decodes always has them set.
  */
-export function networkDefaults(): Pick<Network, 'subnets' | 'multi_host' | 'should_provide_bridge' | 'should_provide_vlan' | 'mtu'> {
+export function networkDefaults(): Pick<
+  Network,
+  'subnets' | 'multi_host' | 'should_provide_bridge' | 'should_provide_vlan' | 'mtu'
+> {
   return { subnets: [], multi_host: false, should_provide_bridge: false, should_provide_vlan: false, mtu: null };
 }
 
@@ -173,7 +176,11 @@ export interface VHostUserVifOptions {
  * OpenVSwitch port profile, `vif_name` from the id, `path` = `<mountPoint>/<vif_name>`):
  * the one builder the benchmarks, the demo and the tests share.
  */
-export function makeVHostUserVif(mode: VHostUserMode, mountPoint: string, opts: VHostUserVifOptions = {}): VIFVHostUser {
+export function makeVHostUserVif(
+  mode: VHostUserMode,
+  mountPoint: string,
+  opts: VHostUserVifOptions = {},
+): VIFVHostUser {
   const id = opts.id ?? randomUUID();
   const name = vhostUserPortName(id);
   return {

@@ -11,7 +11,15 @@
  * disconnect removes are all `<mount_point>/<vif_name>`. (Kuryr joins `vif.path` with the
  * port name again in one place; we don't.)
  */
-import { ValidationError, validateAbsolutePath, validateContainerId, validateFileName, validateIfName, validateUnixSocketPath, validateVifName } from '../core/validate';
+import {
+  ValidationError,
+  validateAbsolutePath,
+  validateContainerId,
+  validateFileName,
+  validateIfName,
+  validateUnixSocketPath,
+  validateVifName,
+} from '../core/validate';
 
 /** Device names are cut to this many characters (kuryr-lib NIC_NAME_LEN). */
 export const NIC_NAME_LEN = 14;
@@ -26,7 +34,12 @@ export const HYBRID_BRIDGE_PREFIX = 'qbr';
 export function deviceName(prefix: string, portId: string): string {
   // Without this a VIF with no id would get the valid-looking name `vhuundefined`.
   if (typeof portId !== 'string' || portId === '') {
-    throw new ValidationError('port id', portId, portId === '' ? 'empty' : 'type', 'a Neutron port id (the VIF id) is required');
+    throw new ValidationError(
+      'port id',
+      portId,
+      portId === '' ? 'empty' : 'type',
+      'a Neutron port id (the VIF id) is required',
+    );
   }
   return validateVifName((prefix + portId).slice(0, NIC_NAME_LEN), 'vif_name');
 }

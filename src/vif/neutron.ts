@@ -22,7 +22,17 @@
 import { VhostplugError } from '../core/errors';
 import { isValidationError, validateMode, validateVifName } from '../core/validate';
 import { canonicalMac } from '../core/net';
-import type { FixedIP, Network, Route, Subnet, VIF, VIFBridge, VIFOpenVSwitch, VIFPortProfileOpenVSwitch, VIFVHostUser } from './model';
+import type {
+  FixedIP,
+  Network,
+  Route,
+  Subnet,
+  VIF,
+  VIFBridge,
+  VIFOpenVSwitch,
+  VIFPortProfileOpenVSwitch,
+  VIFVHostUser,
+} from './model';
 import { newNetwork } from './model';
 import { hybridBridgeName, vethHostName, vhostUserPortName, vhostUserSocketPath } from './names';
 import { canonicalIPAddress, canonicalIPNetwork } from './ovo';
@@ -82,7 +92,8 @@ export interface TranslationConfig {
   mount_point?: string | null;
 }
 
-export type NeutronTranslationErrorCode = 'EPORTBINDINGFAILED' | 'EVIFTYPE' | 'EREQUIREDOPT' | 'EINTEGRITY' | 'EBADVALUE';
+export type NeutronTranslationErrorCode =
+  'EPORTBINDINGFAILED' | 'EVIFTYPE' | 'EREQUIREDOPT' | 'EINTEGRITY' | 'EBADVALUE';
 
 /** The port cannot become a VIF. `section`/`option` name the kuryr.conf option to set for EREQUIREDOPT. */
 export class NeutronTranslationError extends VhostplugError {
@@ -97,7 +108,11 @@ export class NeutronTranslationError extends VhostplugError {
     message: string,
     extra: { section?: string; option?: string; cause?: unknown } = {},
   ) {
-    super(code, portId ? `port ${portId}: ${message}` : message, extra.cause === undefined ? undefined : { cause: extra.cause });
+    super(
+      code,
+      portId ? `port ${portId}: ${message}` : message,
+      extra.cause === undefined ? undefined : { cause: extra.cause },
+    );
     this.portId = portId;
     this.section = extra.section;
     this.option = extra.option;
@@ -105,7 +120,10 @@ export class NeutronTranslationError extends VhostplugError {
 }
 
 function requiredOpt(portId: string, section: string, option: string, why: string): NeutronTranslationError {
-  return new NeutronTranslationError('EREQUIREDOPT', portId, `${why}: set [${section}] ${option} in kuryr.conf`, { section, option });
+  return new NeutronTranslationError('EREQUIREDOPT', portId, `${why}: set [${section}] ${option} in kuryr.conf`, {
+    section,
+    option,
+  });
 }
 
 /** Runs a validator, turning its ValidationError into an EBADVALUE translation error. */
@@ -134,7 +152,12 @@ export function neutronNetworkToOsvif(net: NeutronNetwork): Network {
 export function neutronSubnetToOsvif(sn: NeutronSubnet): Subnet {
   const canon = (fn: (t: string) => string | undefined, v: string, what: string): string => {
     const out = fn(v);
-    if (out === undefined) throw new NeutronTranslationError('EBADVALUE', undefined, `subnet ${sn.id}: ${what} ${JSON.stringify(v)} is not valid`);
+    if (out === undefined)
+      throw new NeutronTranslationError(
+        'EBADVALUE',
+        undefined,
+        `subnet ${sn.id}: ${what} ${JSON.stringify(v)} is not valid`,
+      );
     return out;
   };
   const routes: Route[] = (sn.host_routes ?? []).map((r) => ({
@@ -151,12 +174,20 @@ export function neutronSubnetToOsvif(sn: NeutronSubnet): Subnet {
 }
 
 /** Builds Kuryr's subnet mapping from Neutron networks and subnets (one Network per subnet). */
-export function makeSubnetMapping(networks: readonly NeutronNetwork[], subnets: readonly NeutronSubnet[]): Record<string, Network> {
+export function makeSubnetMapping(
+  networks: readonly NeutronNetwork[],
+  subnets: readonly NeutronSubnet[],
+): Record<string, Network> {
   const byId = new Map(networks.map((n) => [n.id, n]));
   const out: Record<string, Network> = {};
   for (const sn of subnets) {
     const net = byId.get(sn.network_id);
-    if (!net) throw new NeutronTranslationError('EINTEGRITY', undefined, `subnet ${sn.id} belongs to network ${sn.network_id}, which was not given`);
+    if (!net)
+      throw new NeutronTranslationError(
+        'EINTEGRITY',
+        undefined,
+        `subnet ${sn.id} belongs to network ${sn.network_id}, which was not given`,
+      );
     out[sn.id] = { ...neutronNetworkToOsvif(net), subnets: [neutronSubnetToOsvif(sn)] };
   }
   return out;
@@ -182,18 +213,31 @@ export function makeVifNetwork(port: NeutronPort, subnets: SubnetMapping): Netwo
     if (!subnet) {
       const n = mapped.subnets?.length ?? 0;
       if (n !== 1) {
-        throw new NeutronTranslationError('EINTEGRITY', port.id, `the network object for subnet ${fip.subnet_id} must contain a single subnet, but ${n} found`);
+        throw new NeutronTranslationError(
+          'EINTEGRITY',
+          port.id,
+          `the network object for subnet ${fip.subnet_id} must contain a single subnet, but ${n} found`,
+        );
       }
       subnet = { ...structuredClone(mapped.subnets![0]!), ips: [] };
       vifSubnets.set(fip.subnet_id, subnet);
     }
     const address = canonicalIPAddress(fip.ip_address);
     if (address === undefined) {
-      throw new NeutronTranslationError('EBADVALUE', port.id, `fixed_ips[${i}].ip_address ${JSON.stringify(fip.ip_address)} is not an IP address`);
+      throw new NeutronTranslationError(
+        'EBADVALUE',
+        port.id,
+        `fixed_ips[${i}].ip_address ${JSON.stringify(fip.ip_address)} is not an IP address`,
+      );
     }
     subnet.ips.push({ address });
   });
-  if (vifSubnets.size === 0) throw new NeutronTranslationError('EINTEGRITY', port.id, 'no valid subnets found (no fixed IP is on a requested subnet)');
+  if (vifSubnets.size === 0)
+    throw new NeutronTranslationError(
+      'EINTEGRITY',
+      port.id,
+      'no valid subnets found (no fixed IP is on a requested subnet)',
+    );
   network.subnets = [...vifSubnets.values()];
   return network;
 }
@@ -213,25 +257,54 @@ export function neutronPortToVIF(port: NeutronPort, subnets: SubnetMapping, conf
   if (!portId) throw new NeutronTranslationError('EBADVALUE', undefined, 'the port has no id');
   const vifType = portVifType(port);
   if (vifType === 'binding_failed') {
-    throw new NeutronTranslationError('EPORTBINDINGFAILED', portId, 'Neutron failed to bind the port (binding:vif_type binding_failed); check the OVS agent on this host');
+    throw new NeutronTranslationError(
+      'EPORTBINDINGFAILED',
+      portId,
+      'Neutron failed to bind the port (binding:vif_type binding_failed); check the OVS agent on this host',
+    );
   }
   if (vifType !== 'ovs' && vifType !== 'vhostuser') {
-    throw new NeutronTranslationError('EVIFTYPE', portId, `binding:vif_type ${JSON.stringify(vifType ?? null)} is not supported (expected "ovs" or "vhostuser")`);
+    throw new NeutronTranslationError(
+      'EVIFTYPE',
+      portId,
+      `binding:vif_type ${JSON.stringify(vifType ?? null)} is not supported (expected "ovs" or "vhostuser")`,
+    );
   }
   const address = canonicalMac(String(port.mac_address));
-  if (address === undefined) throw new NeutronTranslationError('EBADVALUE', portId, `mac_address ${JSON.stringify(port.mac_address)} is not a MAC address`);
+  if (address === undefined)
+    throw new NeutronTranslationError(
+      'EBADVALUE',
+      portId,
+      `mac_address ${JSON.stringify(port.mac_address)} is not a MAC address`,
+    );
 
   const details: NeutronVifDetails = port['binding:vif_details'] ?? port.binding_vif_details ?? {};
   const bridge = details.bridge_name || config.ovs_bridge;
-  if (!bridge) throw requiredOpt(portId, 'neutron_defaults', 'ovs_bridge', 'the port names no bridge (binding:vif_details.bridge_name) and no default bridge is configured');
+  if (!bridge)
+    throw requiredOpt(
+      portId,
+      'neutron_defaults',
+      'ovs_bridge',
+      'the port names no bridge (binding:vif_details.bridge_name) and no default bridge is configured',
+    );
   checked(portId, () => validateVifName(bridge, 'bridge name'));
 
   const rawMode = details.vhostuser_mode;
   if (!rawMode && vifType === 'vhostuser') {
-    throw new NeutronTranslationError('EBADVALUE', portId, 'binding:vif_type is vhostuser but binding:vif_details has no vhostuser_mode');
+    throw new NeutronTranslationError(
+      'EBADVALUE',
+      portId,
+      'binding:vif_type is vhostuser but binding:vif_details has no vhostuser_mode',
+    );
   }
   const mode = rawMode ? checked(portId, () => validateMode(rawMode, 'binding:vif_details.vhostuser_mode')) : undefined;
-  if (mode && !config.mount_point) throw requiredOpt(portId, 'vhostuser', 'mount_point', 'a vhost-user port needs the directory its socket is exposed in');
+  if (mode && !config.mount_point)
+    throw requiredOpt(
+      portId,
+      'vhostuser',
+      'mount_point',
+      'a vhost-user port needs the directory its socket is exposed in',
+    );
 
   const network = makeVifNetwork(port, subnets);
   network.bridge = bridge;
@@ -261,6 +334,12 @@ export function neutronPortToVIF(port: NeutronPort, subnets: SubnetMapping, conf
     };
     return vif;
   }
-  const vif: VIFOpenVSwitch = { kind: 'VIFOpenVSwitch', ...common, plugin: vifType, vif_name: checked(portId, () => vethHostName(portId)), bridge_name: bridge };
+  const vif: VIFOpenVSwitch = {
+    kind: 'VIFOpenVSwitch',
+    ...common,
+    plugin: vifType,
+    vif_name: checked(portId, () => vethHostName(portId)),
+    bridge_name: bridge,
+  };
   return vif;
 }

@@ -167,7 +167,12 @@ const NONEMPTY_STRING = scalar('a non-empty string', (v) => typeof v === 'string
 const BOOLEAN = scalar('a boolean', (v) => typeof v === 'boolean');
 const NULLABLE_INTEGER = scalar('an integer', (v) => Number.isSafeInteger(v), true);
 
-function coerced(code: VIFFormatErrorCode, want: string, fn: (s: string) => string | undefined, nullable = false): FieldType {
+function coerced(
+  code: VIFFormatErrorCode,
+  want: string,
+  fn: (s: string) => string | undefined,
+  nullable = false,
+): FieldType {
   const run = (v: unknown, field: string): unknown => {
     if (typeof v !== 'string') throw wrongType(field, v, want);
     const out = fn(v);
@@ -183,16 +188,23 @@ const CIDR = coerced('EOVO_BAD_IP', 'an IP network (ADDRESS/PREFIX)', canonicalI
 const MODE: FieldType = (() => {
   const run = (v: unknown, field: string): unknown => {
     if (v === 'client' || v === 'server') return v;
-    throw new VIFFormatError('EOVO_BAD_MODE', field, v, `${JSON.stringify(v)} is not a vhost-user mode (expected "client" or "server")`);
+    throw new VIFFormatError(
+      'EOVO_BAD_MODE',
+      field,
+      v,
+      `${JSON.stringify(v)} is not a vhost-user mode (expected "client" or "server")`,
+    );
   };
   return { decode: run, encode: run };
 })();
 
 function listOf(item: FieldType, want: string): FieldType {
-  const run = (dir: 'decode' | 'encode') => (v: unknown, field: string): unknown => {
-    if (!Array.isArray(v)) throw wrongType(field, v, `a list of ${want}`);
-    return v.map((x, i) => item[dir](x, `${field}[${i}]`));
-  };
+  const run =
+    (dir: 'decode' | 'encode') =>
+    (v: unknown, field: string): unknown => {
+      if (!Array.isArray(v)) throw wrongType(field, v, `a list of ${want}`);
+      return v.map((x, i) => item[dir](x, `${field}[${i}]`));
+    };
   return { decode: run('decode'), encode: run('encode') };
 }
 
@@ -216,7 +228,8 @@ function listObjectField(listClass: ListClassName, item: ClassName): FieldType {
       const { data, m } = openPrimitive(v, [listClass], field);
       // os-vif would decode a list without `objects` into one that has no contents at all
       // (it re-encodes as `data: {}`); an array cannot say that, and no writer emits it.
-      if (!('objects' in data)) throw new VIFFormatError('EOVO_MISSING_FIELD', `${field}.objects`, undefined, 'required field is missing');
+      if (!('objects' in data))
+        throw new VIFFormatError('EOVO_MISSING_FIELD', `${field}.objects`, undefined, 'required field is missing');
       const objs = data.objects;
       if (!Array.isArray(objs)) throw wrongType(`${field}.objects`, objs, 'a list of objects');
       const arr = objs.map((o, i) => decodeAs(o, [item], `${field}[${i}]`));
@@ -347,8 +360,13 @@ function versionTuple(v: string): [number, number] | undefined {
 }
 
 /** Checks the envelope; returns the data and the metadata to remember. */
-function openPrimitive(v: unknown, expected: readonly string[], field: string): { name: string; data: Json; m: OvoMeta } {
-  if (!isPlainObject(v)) throw new VIFFormatError('EOVO_NOT_OBJECT', field, v, `expected a versioned object primitive, got ${typeName(v)}`);
+function openPrimitive(
+  v: unknown,
+  expected: readonly string[],
+  field: string,
+): { name: string; data: Json; m: OvoMeta } {
+  if (!isPlainObject(v))
+    throw new VIFFormatError('EOVO_NOT_OBJECT', field, v, `expected a versioned object primitive, got ${typeName(v)}`);
   const name = v[OVO_KEYS.name];
   const ns = v[OVO_KEYS.namespace];
   const version = v[OVO_KEYS.version];
@@ -358,10 +376,20 @@ function openPrimitive(v: unknown, expected: readonly string[], field: string): 
   }
   if (!KNOWN_NAMES.has(name) || !expected.includes(name)) {
     const known = KNOWN_NAMES.has(name) ? '' : ' (not an object vhostplug supports)';
-    throw new VIFFormatError('EOVO_UNKNOWN_NAME', field, name, `unexpected object ${JSON.stringify(name)}${known}; expected ${expected.join(' or ')}`);
+    throw new VIFFormatError(
+      'EOVO_UNKNOWN_NAME',
+      field,
+      name,
+      `unexpected object ${JSON.stringify(name)}${known}; expected ${expected.join(' or ')}`,
+    );
   }
   if (ns !== OVO_NAMESPACE) {
-    throw new VIFFormatError('EOVO_NAMESPACE', field, ns, `object ${name} has namespace ${JSON.stringify(ns)}; expected "${OVO_NAMESPACE}"`);
+    throw new VIFFormatError(
+      'EOVO_NAMESPACE',
+      field,
+      ns,
+      `object ${name} has namespace ${JSON.stringify(ns)}; expected "${OVO_NAMESPACE}"`,
+    );
   }
   const have = typeof version === 'string' ? versionTuple(version) : undefined;
   const know = versionTuple(OSVIF_VERSIONS[name as OvoClassName])!;
@@ -373,12 +401,22 @@ function openPrimitive(v: unknown, expected: readonly string[], field: string): 
       `${name} version ${JSON.stringify(version)} is not supported (supported: ${know[0]}.x, os-vif writes ${OSVIF_VERSIONS[name as OvoClassName]})`,
     );
   }
-  if (!isPlainObject(data)) throw new VIFFormatError('EOVO_NOT_OBJECT', `${field}`, data, `"${OVO_KEYS.data}" of ${name} must be an object`);
+  if (!isPlainObject(data))
+    throw new VIFFormatError('EOVO_NOT_OBJECT', `${field}`, data, `"${OVO_KEYS.data}" of ${name} must be an object`);
   const changes = v[OVO_KEYS.changes];
   if (changes !== undefined && !(Array.isArray(changes) && changes.every((c) => typeof c === 'string'))) {
-    throw new VIFFormatError('EOVO_FIELD_TYPE', `${field}`, changes, `"${OVO_KEYS.changes}" of ${name} must be a list of field names`);
+    throw new VIFFormatError(
+      'EOVO_FIELD_TYPE',
+      `${field}`,
+      changes,
+      `"${OVO_KEYS.changes}" of ${name} must be a list of field names`,
+    );
   }
-  return { name, data, m: { version: version as string, changes: (changes as string[] | undefined) ?? null, extra: {} } };
+  return {
+    name,
+    data,
+    m: { version: version as string, changes: (changes as string[] | undefined) ?? null, extra: {} },
+  };
 }
 
 /** Fields of a newer minor version are kept; unknown fields of a known version are dropped, as os-vif drops them. */
@@ -399,7 +437,8 @@ function decodeAs(v: unknown, classes: readonly ClassName[], field: string): Rec
   for (const [key, type] of schema.fields) {
     const sub = `${field}.${key}`;
     if (!(key in data)) {
-      if (schema.required.includes(key)) throw new VIFFormatError('EOVO_MISSING_FIELD', sub, undefined, `required field of ${cls} is missing`);
+      if (schema.required.includes(key))
+        throw new VIFFormatError('EOVO_MISSING_FIELD', sub, undefined, `required field of ${cls} is missing`);
       if (key in defaults) out[key] = defaults[key];
       continue;
     }
@@ -411,14 +450,20 @@ function decodeAs(v: unknown, classes: readonly ClassName[], field: string): Rec
     }
     out[key] = type.decode(val, sub);
   }
-  m.extra = pickExtra(data, schema.fields.map(([k]) => k), m.version, cls);
+  m.extra = pickExtra(
+    data,
+    schema.fields.map(([k]) => k),
+    m.version,
+    cls,
+  );
   meta.set(out, m);
   return out;
 }
 
 function envelope(name: OvoClassName, obj: object, data: Json): OvoPrimitive {
   const m = meta.get(obj);
-  for (const [k, v] of Object.entries(m?.extra ?? {})) Object.defineProperty(data, k, { value: v, enumerable: true, writable: true, configurable: true });
+  for (const [k, v] of Object.entries(m?.extra ?? {}))
+    Object.defineProperty(data, k, { value: v, enumerable: true, writable: true, configurable: true });
   const prim: OvoPrimitive = {
     'versioned_object.name': name,
     'versioned_object.namespace': OVO_NAMESPACE,
@@ -438,7 +483,13 @@ function envelope(name: OvoClassName, obj: object, data: Json): OvoPrimitive {
 }
 
 function encodeAs(v: unknown, classes: readonly ClassName[], field: string): OvoPrimitive {
-  if (!isPlainObject(v)) throw new VIFFormatError('EOVO_FIELD_TYPE', field, v, `expected a ${classes.join(' or ')} object, got ${typeName(v)}`);
+  if (!isPlainObject(v))
+    throw new VIFFormatError(
+      'EOVO_FIELD_TYPE',
+      field,
+      v,
+      `expected a ${classes.join(' or ')} object, got ${typeName(v)}`,
+    );
   let cls = classes[0]!;
   if (SCHEMAS[cls].kinded) {
     // Polymorphic fields accept only the subclasses we model.
@@ -456,7 +507,8 @@ function encodeAs(v: unknown, classes: readonly ClassName[], field: string): Ovo
     const val = v[key] === undefined ? defaults[key] : v[key];
     const sub = `${field}.${key}`;
     if (val === undefined) {
-      if (schema.required.includes(key)) throw new VIFFormatError('EOVO_MISSING_FIELD', sub, undefined, `required field of ${cls} is missing`);
+      if (schema.required.includes(key))
+        throw new VIFFormatError('EOVO_MISSING_FIELD', sub, undefined, `required field of ${cls} is missing`);
       continue;
     }
     if (val === null) {
@@ -476,7 +528,10 @@ const VIF_CLASSES: readonly ClassName[] = ['VIFVHostUser', 'VIFOpenVSwitch', 'VI
 
 /** Decodes a VIF primitive (VIFVHostUser, VIFOpenVSwitch or VIFBridge). Throws {@link VIFFormatError}. */
 export function decodeVIF(primitive: unknown, field?: string): VIF {
-  const name = isPlainObject(primitive) && typeof primitive[OVO_KEYS.name] === 'string' ? (primitive[OVO_KEYS.name] as string) : 'vif';
+  const name =
+    isPlainObject(primitive) && typeof primitive[OVO_KEYS.name] === 'string'
+      ? (primitive[OVO_KEYS.name] as string)
+      : 'vif';
   return decodeAs(primitive, VIF_CLASSES, field ?? name) as unknown as VIF;
 }
 
@@ -515,7 +570,9 @@ function parseJson(text: string, field: string): unknown {
   try {
     return JSON.parse(text);
   } catch (err) {
-    throw new VIFFormatError('EOVO_NOT_OBJECT', field, text, `not valid JSON (${(err as Error).message})`, { cause: err });
+    throw new VIFFormatError('EOVO_NOT_OBJECT', field, text, `not valid JSON (${(err as Error).message})`, {
+      cause: err,
+    });
   }
 }
 
@@ -532,7 +589,12 @@ function checkIfName(ifname: string, field: string): string {
 function podVifs(list: PodVIF[], field: string): PodVIF[] {
   const defaults = list.filter((p) => p.default);
   if (defaults.length > 1) {
-    throw new VIFFormatError('EOVO_BAD_VALUE', field, defaults.map((d) => d.ifname), `more than one default VIF (${defaults.map((d) => d.ifname).join(', ')})`);
+    throw new VIFFormatError(
+      'EOVO_BAD_VALUE',
+      field,
+      defaults.map((d) => d.ifname),
+      `more than one default VIF (${defaults.map((d) => d.ifname).join(', ')})`,
+    );
   }
   return [...defaults, ...list.filter((p) => !p.default)];
 }
@@ -544,14 +606,29 @@ function podVifs(list: PodVIF[], field: string): PodVIF[] {
  */
 export function decodePodState(primitive: unknown, field = 'PodState'): PodVIF[] {
   const { data } = openPrimitive(primitive, ['PodState'], field);
-  if (!('default_vif' in data)) throw new VIFFormatError('EOVO_MISSING_FIELD', `${field}.default_vif`, undefined, 'required field of PodState is missing');
-  const out: PodVIF[] = [{ ifname: DEFAULT_IFNAME, default: true, vif: decodeVIF(data.default_vif, `${field}.default_vif`) }];
+  if (!('default_vif' in data))
+    throw new VIFFormatError(
+      'EOVO_MISSING_FIELD',
+      `${field}.default_vif`,
+      undefined,
+      'required field of PodState is missing',
+    );
+  const out: PodVIF[] = [
+    { ifname: DEFAULT_IFNAME, default: true, vif: decodeVIF(data.default_vif, `${field}.default_vif`) },
+  ];
   const extra = data.additional_vifs ?? {};
-  if (!isPlainObject(extra)) throw wrongType(`${field}.additional_vifs`, extra, 'an object mapping interface names to VIFs');
+  if (!isPlainObject(extra))
+    throw wrongType(`${field}.additional_vifs`, extra, 'an object mapping interface names to VIFs');
   for (const [ifname, prim] of Object.entries(extra)) {
     const sub = `${field}.additional_vifs[${JSON.stringify(ifname)}]`;
     checkIfName(ifname, sub);
-    if (ifname === DEFAULT_IFNAME) throw new VIFFormatError('EOVO_BAD_VALUE', sub, ifname, `${DEFAULT_IFNAME} is the default VIF and cannot be an additional one`);
+    if (ifname === DEFAULT_IFNAME)
+      throw new VIFFormatError(
+        'EOVO_BAD_VALUE',
+        sub,
+        ifname,
+        `${DEFAULT_IFNAME} is the default VIF and cannot be an additional one`,
+      );
     out.push({ ifname, default: false, vif: decodeVIF(prim, sub) });
   }
   return out;
@@ -584,7 +661,8 @@ export function decodeKuryrPortVifs(kuryrPort: unknown): PodVIF[] {
     const sub = `${field}[${JSON.stringify(ifname)}]`;
     checkIfName(ifname, sub);
     if (!isPlainObject(entry)) throw wrongType(sub, entry, 'an object {default, vif}');
-    if (!('vif' in entry)) throw new VIFFormatError('EOVO_MISSING_FIELD', `${sub}.vif`, undefined, 'required field is missing');
+    if (!('vif' in entry))
+      throw new VIFFormatError('EOVO_MISSING_FIELD', `${sub}.vif`, undefined, 'required field is missing');
     const dflt = entry.default ?? false;
     if (typeof dflt !== 'boolean') throw wrongType(`${sub}.default`, dflt, 'a boolean');
     list.push({ ifname, default: dflt, vif: decodeVIF(entry.vif, `${sub}.vif`) });
@@ -614,10 +692,18 @@ export function encodeKuryrPortVifs(vifs: readonly PodVIF[]): Record<string, { d
 export function encodePodState(vifs: readonly PodVIF[]): OvoPrimitive {
   const ordered = podVifs([...vifs], 'PodState');
   const dflt = ordered[0];
-  if (!dflt?.default) throw new VIFFormatError('EOVO_MISSING_FIELD', 'PodState.default_vif', undefined, 'a PodState needs exactly one default VIF');
+  if (!dflt?.default)
+    throw new VIFFormatError(
+      'EOVO_MISSING_FIELD',
+      'PodState.default_vif',
+      undefined,
+      'a PodState needs exactly one default VIF',
+    );
   const defaultVif = encodeVIF(dflt.vif);
   const additional = Object.fromEntries(
-    ordered.slice(1).map((p) => [checkIfName(p.ifname, `PodState.additional_vifs[${JSON.stringify(p.ifname)}]`), encodeVIF(p.vif)]),
+    ordered
+      .slice(1)
+      .map((p) => [checkIfName(p.ifname, `PodState.additional_vifs[${JSON.stringify(p.ifname)}]`), encodeVIF(p.vif)]),
   );
   const prim: OvoPrimitive = {
     'versioned_object.name': 'PodState',

@@ -70,7 +70,12 @@ export class VswitchdError extends OvsdbError {
     const list = interfaces
       .map((f) => `${f.name}: ${f.error ?? (f.ofport === undefined ? 'no ofport assigned' : `ofport ${f.ofport}`)}`)
       .join('; ');
-    super('EOVSDBVSWITCHD', 'vswitchd error', {}, `ovs-vswitchd could not realise ${interfaces.length} interface(s): ${list}`);
+    super(
+      'EOVSDBVSWITCHD',
+      'vswitchd error',
+      {},
+      `ovs-vswitchd could not realise ${interfaces.length} interface(s): ${list}`,
+    );
     this.interfaces = interfaces;
     this.nextCfg = nextCfg;
   }
@@ -86,7 +91,8 @@ export function interfaceFailures(cache: OvsdbCache, uuids: readonly string[]): 
     const row = cache.row('Interface', u);
     if (!row) continue;
     const i = decodeInterface(row);
-    if (i.ofport === undefined || i.ofport === -1 || i.error !== undefined) out.push({ name: i.name, uuid: u, ofport: i.ofport, error: i.error });
+    if (i.ofport === undefined || i.ofport === -1 || i.error !== undefined)
+      out.push({ name: i.name, uuid: u, ofport: i.ofport, error: i.error });
   }
   return out;
 }
@@ -106,7 +112,9 @@ export class VswitchdAck implements CommitAck {
     try {
       checkCache(this.cache, ACK_NEEDS);
     } catch {
-      throw new TypeError('waitForVswitchd needs the cache with Open_vSwitch (cur_cfg) and Interface (name, ofport, error) monitored');
+      throw new TypeError(
+        'waitForVswitchd needs the cache with Open_vSwitch (cur_cfg) and Interface (name, ofport, error) monitored',
+      );
     }
   }
 
@@ -114,7 +122,12 @@ export class VswitchdAck implements CommitAck {
     return nextCfgOps();
   }
 
-  wait(appended: readonly OpResult[], ops: readonly Operation[], results: readonly OpResult[], timeoutMs: number | undefined): Promise<void> {
+  wait(
+    appended: readonly OpResult[],
+    ops: readonly Operation[],
+    results: readonly OpResult[],
+    timeoutMs: number | undefined,
+  ): Promise<void> {
     return this.waitFor(nextCfgFromResult(appended[1]), insertedInterfaceUuids(ops, results), timeoutMs);
   }
 
@@ -130,7 +143,10 @@ export class VswitchdAck implements CommitAck {
     };
     await this.cache.waitFor(['Open_vSwitch'], () => (curCfg() ?? -Infinity) >= nextCfg, {
       timeoutMs,
-      onTimeout: () => new TimeoutError(`ovs-vswitchd did not reach cur_cfg >= ${nextCfg} within ${timeoutMs} ms (cur_cfg ${curCfg() ?? 'unknown'})`),
+      onTimeout: () =>
+        new TimeoutError(
+          `ovs-vswitchd did not reach cur_cfg >= ${nextCfg} within ${timeoutMs} ms (cur_cfg ${curCfg() ?? 'unknown'})`,
+        ),
     });
     const failures = interfaceFailures(this.cache, interfaceUuids);
     if (failures.length) throw new VswitchdError(failures, nextCfg);
@@ -142,7 +158,11 @@ export class VswitchdAck implements CommitAck {
  * it, and the promise resolves (with the results of `ops` only) once ovs-vswitchd applied
  * it, or rejects with VswitchdError. `timeoutMs` covers the reply and the acknowledgement.
  */
-export async function transactAcked(client: OvsdbClient, ops: readonly Operation[], opts: TransactOptions = {}): Promise<OpResult[]> {
+export async function transactAcked(
+  client: OvsdbClient,
+  ops: readonly Operation[],
+  opts: TransactOptions = {},
+): Promise<OpResult[]> {
   const ack = new VswitchdAck(client.cache);
   ack.check();
   const deadline = opts.timeoutMs !== undefined ? performance.now() + opts.timeoutMs : undefined;

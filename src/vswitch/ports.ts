@@ -109,7 +109,12 @@ export function insertPortOps(t: Transaction, spec: PortSpec): void {
 }
 
 /** Appends the operations of one add-port on a bridge that may not exist yet. */
-export function addPortOps(t: Transaction, spec: PortSpec, bridge: BridgeRow | undefined, opts: { allowDatapathChange?: boolean } = {}): void {
+export function addPortOps(
+  t: Transaction,
+  spec: PortSpec,
+  bridge: BridgeRow | undefined,
+  opts: { allowDatapathChange?: boolean } = {},
+): void {
   ensureBridgeOps(t, spec.bridge, bridge, spec.datapath_type, opts);
   insertPortOps(t, spec);
 }

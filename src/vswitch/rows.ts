@@ -19,10 +19,24 @@ import { decodeOptional, decodeSet, decodeStringMap, decodeUuidSet } from '../ov
 export const VSWITCH_CACHE: CacheSpec = {
   database: 'Open_vSwitch',
   tables: {
-    Open_vSwitch: { columns: ['bridges', 'cur_cfg', 'next_cfg', 'other_config', 'ovs_version', 'dpdk_initialized', 'iface_types', 'datapath_types'] },
+    Open_vSwitch: {
+      columns: [
+        'bridges',
+        'cur_cfg',
+        'next_cfg',
+        'other_config',
+        'ovs_version',
+        'dpdk_initialized',
+        'iface_types',
+        'datapath_types',
+      ],
+    },
     Bridge: { columns: ['name', 'datapath_type', 'ports'], indexes: ['name'] },
     Port: { columns: ['name', 'interfaces'], indexes: ['name'] },
-    Interface: { columns: ['name', 'type', 'options', 'external_ids', 'mtu_request', 'ofport', 'error'], indexes: ['name'] },
+    Interface: {
+      columns: ['name', 'type', 'options', 'external_ids', 'mtu_request', 'ofport', 'error'],
+      indexes: ['name'],
+    },
   },
 };
 
@@ -91,7 +105,12 @@ export function decodeOpenVSwitch(r: CachedRow): OpenVSwitchRow {
 }
 
 export function decodeBridge(r: CachedRow): BridgeRow {
-  return { uuid: r._uuid[1], name: str(r['name']), datapath_type: str(r['datapath_type']), ports: decodeUuidSet(r['ports']) };
+  return {
+    uuid: r._uuid[1],
+    name: str(r['name']),
+    datapath_type: str(r['datapath_type']),
+    ports: decodeUuidSet(r['ports']),
+  };
 }
 
 export function decodePort(r: CachedRow): PortRow {
@@ -171,7 +190,8 @@ export class VswitchRows {
  */
 export function checkCache(cache: OvsdbCache, need: CacheSpec): void {
   const missing: string[] = [];
-  if (cache.database !== need.database) missing.push(`database ${need.database} (the cache follows ${cache.database || 'nothing'})`);
+  if (cache.database !== need.database)
+    missing.push(`database ${need.database} (the cache follows ${cache.database || 'nothing'})`);
   for (const [t, ts] of Object.entries(need.tables)) {
     const have = cache.spec.tables[t];
     if (!have) {
@@ -181,5 +201,8 @@ export function checkCache(cache: OvsdbCache, need: CacheSpec): void {
     for (const c of ts.columns ?? []) if (have.columns && !have.columns.includes(c)) missing.push(`${t}.${c}`);
     for (const c of ts.indexes ?? []) if (!have.indexes?.includes(c)) missing.push(`index ${t}.${c}`);
   }
-  if (missing.length) throw new TypeError(`the OVSDB client's cache does not cover what vhostplug reads (connect with VSWITCH_CACHE): missing ${missing.join(', ')}`);
+  if (missing.length)
+    throw new TypeError(
+      `the OVSDB client's cache does not cover what vhostplug reads (connect with VSWITCH_CACHE): missing ${missing.join(', ')}`,
+    );
 }

@@ -112,7 +112,11 @@ export class Vswitch {
   ) {
     this.rows = new VswitchRows(client.cache);
     this.ack = new VswitchdAck(client.cache);
-    this.queue = new WriteQueue(client, { db: 'Open_vSwitch', ack: this.ack, requestTimeoutMs: opts.requestTimeoutMs ?? 30_000 });
+    this.queue = new WriteQueue(client, {
+      db: 'Open_vSwitch',
+      ack: this.ack,
+      requestTimeoutMs: opts.requestTimeoutMs ?? 30_000,
+    });
     client.cache.onChange((c) => {
       if (c.reset || c.tables.has('Interface')) this.ownerIndex = undefined;
       if (c.reset || c.tables.has('Bridge')) this.bridgeIndex = undefined;
@@ -137,7 +141,10 @@ export class Vswitch {
    * Builds the add-port transaction for `specs` against the current cache. Existing ports
    * of the same attachment are updated in place (idempotent); others conflict.
    */
-  private buildAdd(specs: readonly PortSpec[], owners: readonly (Attachment | undefined)[]): { txn: Transaction; results: AddPortResult[] } {
+  private buildAdd(
+    specs: readonly PortSpec[],
+    owners: readonly (Attachment | undefined)[],
+  ): { txn: Transaction; results: AddPortResult[] } {
     const txn = new Transaction();
     const results: AddPortResult[] = [];
     const ensured = new Set<string>();
@@ -170,11 +177,18 @@ export class Vswitch {
    * write resolves once ovs-vswitchd applied it, or rejects with VswitchdError naming the
    * Interfaces it inserted that got `ofport` -1 or an `error`. Timed per phase.
    */
-  async transact(ops: readonly Operation[] | Transaction, opts: WriteAckOptions = {}): Promise<{ results: OpResult[]; timings: WriteTimings }> {
+  async transact(
+    ops: readonly Operation[] | Transaction,
+    opts: WriteAckOptions = {},
+  ): Promise<{ results: OpResult[]; timings: WriteTimings }> {
     const wait = opts.waitForVswitchd ?? true;
     const t0 = performance.now();
     let t1 = 0;
-    const results = await this.queue.submit(ops, { ack: wait, timeoutMs: opts.timeoutMs ?? 120_000, onCommitted: () => (t1 = performance.now()) });
+    const results = await this.queue.submit(ops, {
+      ack: wait,
+      timeoutMs: opts.timeoutMs ?? 120_000,
+      onCommitted: () => (t1 = performance.now()),
+    });
     const t2 = performance.now();
     return { results, timings: { commitMs: (t1 || t2) - t0, ackMs: wait ? t2 - (t1 || t2) : 0 } };
   }
@@ -206,7 +220,11 @@ export class Vswitch {
   }
 
   /** Adds one port; see {@link addPorts}. */
-  async addPort(spec: PortSpec, owner?: Attachment, opts: WriteAckOptions = {}): Promise<AddPortResult & { timings: WriteTimings }> {
+  async addPort(
+    spec: PortSpec,
+    owner?: Attachment,
+    opts: WriteAckOptions = {},
+  ): Promise<AddPortResult & { timings: WriteTimings }> {
     const { ports, timings } = await this.addPorts([spec], [owner], opts);
     return { ...ports[0]!, timings };
   }
@@ -278,7 +296,11 @@ export class Vswitch {
 }
 
 /** A port's owner view from its Interface row. */
-function ownedPortOf(name: string, bridge: string | undefined, iface: InterfaceRow | undefined): Omit<OwnedPort, 'attachment'> & { attachment: Attachment | undefined } {
+function ownedPortOf(
+  name: string,
+  bridge: string | undefined,
+  iface: InterfaceRow | undefined,
+): Omit<OwnedPort, 'attachment'> & { attachment: Attachment | undefined } {
   const ids = iface?.external_ids ?? {};
   return {
     name,

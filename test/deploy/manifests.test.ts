@@ -55,7 +55,9 @@ export function unknownFields(o: unknown, type: string, at = ''): string[] {
 }
 
 function modelName(o: Obj): string {
-  const [group, version] = String(o.apiVersion).includes('/') ? String(o.apiVersion).split('/') : ['', String(o.apiVersion)];
+  const [group, version] = String(o.apiVersion).includes('/')
+    ? String(o.apiVersion).split('/')
+    : ['', String(o.apiVersion)];
   const g = group ? group.split('.')[0]!.replace(/^./, (c) => c.toUpperCase()) : '';
   return `${version!.replace(/^./, (c) => c.toUpperCase())}${g === 'Apps' || g === 'Rbac' ? '' : g}${o.kind}`;
 }
@@ -100,7 +102,9 @@ describe('deploy/ manifests (offline OpenAPI validation; no API server here)', (
   const nads = manifestObjects(path.join(DEPLOY, 'nad-example.yaml'));
 
   it('the validator itself refuses a wrong type, a missing required field and an unknown field', () => {
-    const ds = structuredClone(daemonset.find((o) => o.kind === 'DaemonSet')!) as { spec: { template: { spec: { containers: Obj[] } } } } & Obj;
+    const ds = structuredClone(daemonset.find((o) => o.kind === 'DaemonSet')!) as {
+      spec: { template: { spec: { containers: Obj[] } } };
+    } & Obj;
     const bad1 = structuredClone(ds);
     bad1.spec.template.spec.containers[0]!.securityContext = { privileged: 'yes' };
     expect(() => validate(bad1, 'bad1')).toThrow(/privileged must be boolean/);
@@ -113,7 +117,7 @@ describe('deploy/ manifests (offline OpenAPI validation; no API server here)', (
     expect(() => validate(bad3, 'bad3')).toThrow(/volumeMounts\[0\]\.mountPropogation/);
   });
 
-  it('daemonset.yaml: ConfigMap, ServiceAccount and DaemonSet are valid; the ConfigMap\'s kuryr.conf parses without warnings', () => {
+  it("daemonset.yaml: ConfigMap, ServiceAccount and DaemonSet are valid; the ConfigMap's kuryr.conf parses without warnings", () => {
     expect(daemonset.map((o) => o.kind)).toEqual(['ConfigMap', 'ServiceAccount', 'DaemonSet']);
     for (const o of daemonset) validate(o, `daemonset.yaml ${o.kind}`);
     const conf = parseConfig((daemonset[0]!.data as Record<string, string>)['kuryr.conf']!);
@@ -124,11 +128,14 @@ describe('deploy/ manifests (offline OpenAPI validation; no API server here)', (
 
   it('standalone mode has no API access: no token mounted, nothing bound to its service account', () => {
     const sa = daemonset.find((o) => o.kind === 'ServiceAccount')!;
-    const pod = (daemonset.find((o) => o.kind === 'DaemonSet') as { spec: { template: { spec: Obj } } }).spec.template.spec;
+    const pod = (daemonset.find((o) => o.kind === 'DaemonSet') as { spec: { template: { spec: Obj } } }).spec.template
+      .spec;
     expect(sa.automountServiceAccountToken).toBe(false);
     expect(pod.automountServiceAccountToken).toBe(false);
     expect(pod.serviceAccountName).toBe((sa.metadata as Obj).name);
-    const bound = rbacObjs.filter((o) => o.kind === 'ClusterRoleBinding').flatMap((b) => (b.subjects as Obj[]).map((s) => s.name));
+    const bound = rbacObjs
+      .filter((o) => o.kind === 'ClusterRoleBinding')
+      .flatMap((b) => (b.subjects as Obj[]).map((s) => s.name));
     expect(bound).not.toContain((sa.metadata as Obj).name);
   });
 
@@ -141,11 +148,28 @@ describe('deploy/ manifests (offline OpenAPI validation; no API server here)', (
       { apiGroups: [''], resources: ['events'], verbs: ['create'] },
       { apiGroups: [''], resources: ['nodes/status'], verbs: ['get', 'patch'] },
     ]);
-    const kust = manifestObjects(path.join(DEPLOY, 'kuryr/kustomization.yaml'))[0] as { resources: string[]; patches: { path: string; target: Obj }[] };
+    const kust = manifestObjects(path.join(DEPLOY, 'kuryr/kustomization.yaml'))[0] as {
+      resources: string[];
+      patches: { path: string; target: Obj }[];
+    };
     expect(kust.resources).toEqual(['..', 'rbac.yaml']);
-    const ops = manifestObjects(path.join(DEPLOY, 'kuryr', kust.patches[0]!.path))[0] as unknown as { op: string; path: string; value: unknown }[];
+    const ops = manifestObjects(path.join(DEPLOY, 'kuryr', kust.patches[0]!.path))[0] as unknown as {
+      op: string;
+      path: string;
+      value: unknown;
+    }[];
     const ds = daemonset.find((o) => o.kind === 'DaemonSet')!;
-    const patched = applyJsonPatch(ds, ops) as { spec: { template: { spec: { serviceAccountName: string; automountServiceAccountToken: boolean; containers: { command: string[] }[] } } } } & Obj;
+    const patched = applyJsonPatch(ds, ops) as {
+      spec: {
+        template: {
+          spec: {
+            serviceAccountName: string;
+            automountServiceAccountToken: boolean;
+            containers: { command: string[] }[];
+          };
+        };
+      };
+    } & Obj;
     validate(patched, 'kuryr overlay DaemonSet');
     const spec = patched.spec.template.spec;
     expect(spec.serviceAccountName).toBe('vhostplug-kuryr');
@@ -158,17 +182,41 @@ describe('deploy/ manifests (offline OpenAPI validation; no API server here)', (
   it('capacity overlay: only nodes/status get/patch, bound to its own account; the patched DaemonSet is valid, mounts its token, knows its node', () => {
     const objs = manifestObjects(path.join(DEPLOY, 'capacity/rbac.yaml'));
     for (const o of objs) validate(o, `capacity/rbac.yaml ${o.kind}`);
-    expect(objs.find((o) => o.kind === 'ClusterRole')!.rules).toEqual([{ apiGroups: [''], resources: ['nodes/status'], verbs: ['get', 'patch'] }]);
-    const kust = manifestObjects(path.join(DEPLOY, 'capacity/kustomization.yaml'))[0] as { resources: string[]; patches: { path: string }[] };
+    expect(objs.find((o) => o.kind === 'ClusterRole')!.rules).toEqual([
+      { apiGroups: [''], resources: ['nodes/status'], verbs: ['get', 'patch'] },
+    ]);
+    const kust = manifestObjects(path.join(DEPLOY, 'capacity/kustomization.yaml'))[0] as {
+      resources: string[];
+      patches: { path: string }[];
+    };
     expect(kust.resources).toEqual(['..', 'rbac.yaml']);
-    const ops = manifestObjects(path.join(DEPLOY, 'capacity', kust.patches[0]!.path))[0] as unknown as { op: string; path: string; value: unknown }[];
-    const patched = applyJsonPatch(daemonset.find((o) => o.kind === 'DaemonSet')!, ops) as { spec: { template: { spec: { serviceAccountName: string; automountServiceAccountToken: boolean; containers: { env: { name: string }[] }[] } } } } & Obj;
+    const ops = manifestObjects(path.join(DEPLOY, 'capacity', kust.patches[0]!.path))[0] as unknown as {
+      op: string;
+      path: string;
+      value: unknown;
+    }[];
+    const patched = applyJsonPatch(
+      daemonset.find((o) => o.kind === 'DaemonSet')!,
+      ops,
+    ) as {
+      spec: {
+        template: {
+          spec: {
+            serviceAccountName: string;
+            automountServiceAccountToken: boolean;
+            containers: { env: { name: string }[] }[];
+          };
+        };
+      };
+    } & Obj;
     validate(patched, 'capacity overlay DaemonSet');
     expect(patched.spec.template.spec.serviceAccountName).toBe('vhostplug-capacity');
     expect(patched.spec.template.spec.automountServiceAccountToken).toBe(true);
     expect(patched.spec.template.spec.containers[0]!.env.map((e) => e.name)).toContain('KUBERNETES_NODE_NAME');
     const binding = objs.find((o) => o.kind === 'ClusterRoleBinding')!;
-    expect(binding.subjects).toEqual([{ kind: 'ServiceAccount', name: 'vhostplug-capacity', namespace: 'kube-system' }]);
+    expect(binding.subjects).toEqual([
+      { kind: 'ServiceAccount', name: 'vhostplug-capacity', namespace: 'kube-system' },
+    ]);
   });
 
   it("the example pod mounts only its own directory of the daemon's one vhost-user volume (subPathExpr $(POD_UID) from the downward API), runs as the networks' owner and requests one vhost-user port", () => {
@@ -176,7 +224,11 @@ describe('deploy/ manifests (offline OpenAPI validation; no API server here)', (
     const pod = nads.find((o) => o.kind === 'Pod') as unknown as {
       spec: {
         securityContext: { runAsUser: number; runAsGroup: number; runAsNonRoot: boolean };
-        containers: { env: { name: string; valueFrom?: { fieldRef?: { fieldPath: string } } }[]; volumeMounts: { name: string; mountPath: string; subPathExpr?: string }[]; resources: { requests: Record<string, string> } }[];
+        containers: {
+          env: { name: string; valueFrom?: { fieldRef?: { fieldPath: string } } }[];
+          volumeMounts: { name: string; mountPath: string; subPathExpr?: string }[];
+          resources: { requests: Record<string, string> };
+        }[];
         volumes: { name: string; hostPath?: { path: string } }[];
       };
     };
@@ -192,17 +244,25 @@ describe('deploy/ manifests (offline OpenAPI validation; no API server here)', (
       const nc = parseNetConf({ ...list.plugins[0], cniVersion: '1.0.0', name: list.name });
       if (nc.mode === 'veth') continue;
       expect(nc.socketLayout).toBe('per-pod');
-      expect(nc.access).toMatchObject({ uid: pod.spec.securityContext.runAsUser, gid: pod.spec.securityContext.runAsGroup });
+      expect(nc.access).toMatchObject({
+        uid: pod.spec.securityContext.runAsUser,
+        gid: pod.spec.securityContext.runAsGroup,
+      });
       // Paths handed to the pod are where it mounts its directory.
       expect(nc.podMountPath ?? '/var/run/vhostuser').toBe(mount.mountPath);
     }
   });
 
   it('kustomization.yaml names the image once; every container image is that name', () => {
-    const kust = manifestObjects(path.join(DEPLOY, 'kustomization.yaml'))[0] as { resources: string[]; images: { name: string; newName: string; newTag: string }[] };
+    const kust = manifestObjects(path.join(DEPLOY, 'kustomization.yaml'))[0] as {
+      resources: string[];
+      images: { name: string; newName: string; newTag: string }[];
+    };
     expect(kust.resources.every((r) => fs.existsSync(path.join(DEPLOY, r)))).toBe(true);
     expect(kust.images).toHaveLength(1);
-    const ds = daemonset.find((o) => o.kind === 'DaemonSet') as { spec: { template: { spec: { initContainers: { image: string }[]; containers: { image: string }[] } } } };
+    const ds = daemonset.find((o) => o.kind === 'DaemonSet') as {
+      spec: { template: { spec: { initContainers: { image: string }[]; containers: { image: string }[] } } };
+    };
     const all = [...ds.spec.template.spec.initContainers, ...ds.spec.template.spec.containers].map((c) => c.image);
     expect(new Set(all)).toEqual(new Set([kust.images[0]!.name]));
   });
@@ -217,7 +277,12 @@ describe('deploy/ manifests (offline OpenAPI validation; no API server here)', (
         continue;
       }
       validateNad(o);
-      const list = JSON.parse((o.spec as { config: string }).config) as { cniVersion: string; cniVersions: string[]; name: string; plugins: Obj[] };
+      const list = JSON.parse((o.spec as { config: string }).config) as {
+        cniVersion: string;
+        cniVersions: string[];
+        name: string;
+        plugins: Obj[];
+      };
       expect(list.name).toBe((o.metadata as Obj).name);
       expect(list.cniVersion).toBe('1.0.0');
       expect(list.cniVersions).toContain('1.1.0');

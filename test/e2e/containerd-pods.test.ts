@@ -41,8 +41,13 @@ type Mode = keyof typeof NETS;
  * `cniVersion` that is not newer than the spec it implements (1.1.0). libcni < 1.2 ignores
  * `cniVersions` and uses `cniVersion`.
  */
-export function libcni12Version(conflist: { cniVersion?: string; cniVersions?: string[] }, implemented = '1.1.0'): string | undefined {
-  const vs = [...(conflist.cniVersions ?? []), ...(conflist.cniVersion ? [conflist.cniVersion] : [])].filter((v) => compareCniVersions(v, implemented) <= 0);
+export function libcni12Version(
+  conflist: { cniVersion?: string; cniVersions?: string[] },
+  implemented = '1.1.0',
+): string | undefined {
+  const vs = [...(conflist.cniVersions ?? []), ...(conflist.cniVersion ? [conflist.cniVersion] : [])].filter(
+    (v) => compareCniVersions(v, implemented) <= 0,
+  );
   return vs.sort(compareCniVersions).at(-1) ?? conflist.cniVersion;
 }
 
@@ -57,7 +62,24 @@ describeIf(needsContainerdNode())('pods through containerd 1.6 (CRI) with vhostp
       daemon = await NodeDaemon.start(node);
       // The DaemonSet's init container does this on every node; here with a conflist per network.
       for (const [mode, n] of Object.entries(NETS)) {
-        node.exec([process.execPath, MAIN, 'install-cni', '--bin-dir', '/opt/cni/bin', '--conf-dir', node.confDir(n.handler), '--name', n.handler, '--mode', mode, '--subnet', n.subnet], { net: false });
+        node.exec(
+          [
+            process.execPath,
+            MAIN,
+            'install-cni',
+            '--bin-dir',
+            '/opt/cni/bin',
+            '--conf-dir',
+            node.confDir(n.handler),
+            '--name',
+            n.handler,
+            '--mode',
+            mode,
+            '--subnet',
+            n.subnet,
+          ],
+          { net: false },
+        );
       }
       node.installConflist('ptp', '10-ptp.conflist', {
         cniVersion: '1.0.0',
@@ -88,13 +110,15 @@ describeIf(needsContainerdNode())('pods through containerd 1.6 (CRI) with vhostp
       mountDir: ls('/run/openvswitch/vhostuser'),
       ovsSockets: ls('/run/openvswitch').filter((f) => f.startsWith('vhu')),
       state: ls('/var/lib/vhostplug'),
-      ips: Object.values(NETS).flatMap((n) => ls(`/var/lib/cni/networks/${n.handler}`).filter((f) => /^\d+\.\d+\.\d+\.\d+$/.test(f))),
+      ips: Object.values(NETS).flatMap((n) =>
+        ls(`/var/lib/cni/networks/${n.handler}`).filter((f) => /^\d+\.\d+\.\d+\.\d+$/.test(f)),
+      ),
       sandboxes: ls('/run/containerd/io.containerd.grpc.v1.cri/sandboxes'),
     };
   }
   const NOTHING = { ports: [], mountDir: [], ovsSockets: [], state: [], ips: [], sandboxes: [] };
 
-  it('server, client and veth pods from install-cni\'s conflists: port, socket, config file and IP in place, PodSandboxStatus\'s IP; Stop+Remove leave nothing', async () => {
+  it("server, client and veth pods from install-cni's conflists: port, socket, config file and IP in place, PodSandboxStatus's IP; Stop+Remove leave nothing", async () => {
     for (const mode of ['server', 'client', 'veth'] as Mode[]) {
       const net = NETS[mode];
       const cfg = podConfig(node, `pod-${mode}`);
@@ -107,11 +131,15 @@ describeIf(needsContainerdNode())('pods through containerd 1.6 (CRI) with vhostp
       expect(fs.readFileSync(node.path(`/var/lib/cni/networks/${net.handler}/${ip}`), 'utf8')).toContain(id);
       const port = stablePortName(id, 'eth0', mode === 'veth' ? 'veth' : 'vhostuser');
       expect(node.ports()).toContain(port);
-      expect(node.vsctl('get', 'Interface', port, 'type').trim()).toBe(mode === 'server' ? 'dpdkvhostuserclient' : mode === 'client' ? 'dpdkvhostuser' : '""');
+      expect(node.vsctl('get', 'Interface', port, 'type').trim()).toBe(
+        mode === 'server' ? 'dpdkvhostuserclient' : mode === 'client' ? 'dpdkvhostuser' : '""',
+      );
       expect(node.vsctl('get', 'Interface', port, 'external_ids:iface-id').trim()).not.toBe('');
       if (mode === 'veth') {
         const pid = String(info.pid);
-        const addrs = JSON.parse(node.exec(['nsenter', '-t', pid, '-n', 'ip', '-j', 'addr', 'show', 'dev', 'eth0'], { net: false })) as { addr_info: { local: string }[] }[];
+        const addrs = JSON.parse(
+          node.exec(['nsenter', '-t', pid, '-n', 'ip', '-j', 'addr', 'show', 'dev', 'eth0'], { net: false }),
+        ) as { addr_info: { local: string }[] }[];
         expect(addrs[0]!.addr_info.map((a) => a.local)).toContain(ip);
       } else {
         // The pod's own directory <mount_point>/<pod-uid>/ (containerd passes K8S_POD_UID).
@@ -119,14 +147,22 @@ describeIf(needsContainerdNode())('pods through containerd 1.6 (CRI) with vhostp
         const sock = node.path(`${dir}/${port}`);
         if (mode === 'client') expect(fs.lstatSync(sock).isSocket()).toBe(true);
         // Server mode: the pod's app creates the socket; OVS was told where.
-        else expect(node.vsctl('get', 'Interface', port, 'options:vhost-server-path').trim()).toBe(`"/var${dir}/${port}"`);
+        else
+          expect(node.vsctl('get', 'Interface', port, 'options:vhost-server-path').trim()).toBe(`"/var${dir}/${port}"`);
         const conf = JSON.parse(fs.readFileSync(node.path(`${dir}/${id}-eth0`), 'utf8')) as Record<string, unknown>;
         expect(conf).toMatchObject({ vhostname: port, mode });
-        const index = JSON.parse(fs.readFileSync(node.path(`${dir}/interfaces.json`), 'utf8')) as { pod_uid: string; interfaces: Record<string, unknown>[] };
+        const index = JSON.parse(fs.readFileSync(node.path(`${dir}/interfaces.json`), 'utf8')) as {
+          pod_uid: string;
+          interfaces: Record<string, unknown>[];
+        };
         expect(index.pod_uid).toBe(cfg.metadata.uid);
-        expect(index.interfaces).toEqual([expect.objectContaining({ ifname: 'eth0', vhostname: port, mode, socket_path: `/var/run/vhostuser/${port}` })]);
+        expect(index.interfaces).toEqual([
+          expect.objectContaining({ ifname: 'eth0', vhostname: port, mode, socket_path: `/var/run/vhostuser/${port}` }),
+        ]);
         // The runtime logged the daemon's warning: a vhost-user port as the pod's primary interface.
-        expect(fs.readFileSync(node.containerdLog, 'utf8')).toContain(`vhostplug: warning: network "${net.handler}" makes the pod's primary interface eth0 a vhost-user port`);
+        expect(fs.readFileSync(node.containerdLog, 'utf8')).toContain(
+          `vhostplug: warning: network "${net.handler}" makes the pod's primary interface eth0 a vhost-user port`,
+        );
       }
       await node.cri.stopPodSandbox(id);
       await node.cri.removePodSandbox(id);
@@ -136,7 +172,9 @@ describeIf(needsContainerdNode())('pods through containerd 1.6 (CRI) with vhostp
 
   it('cniVersion: containerd 1.6 (libcni 1.1) refuses the 1.1.0 result of a conflist at cniVersion 1.1.0 (the old install-cni) and works with the 1.0.0 install-cni writes; a libcni >= 1.2 runtime gets 1.1.0 with socketPath', async () => {
     // The old conflist: reproduces the field report exactly.
-    const conflist = JSON.parse(fs.readFileSync(path.join(node.confDir('vp-client'), '10-vp-client.conflist'), 'utf8')) as Record<string, unknown> & { cniVersion: string; cniVersions: string[]; plugins: Record<string, unknown>[] };
+    const conflist = JSON.parse(
+      fs.readFileSync(path.join(node.confDir('vp-client'), '10-vp-client.conflist'), 'utf8'),
+    ) as Record<string, unknown> & { cniVersion: string; cniVersions: string[]; plugins: Record<string, unknown>[] };
     expect(conflist.cniVersion).toBe('1.0.0');
     expect(conflist.cniVersions).toEqual([...SUPPORTED_CNI_VERSIONS]);
     node.installConflist('vp-client', '10-vp-client.conflist', { ...conflist, cniVersion: '1.1.0' });
@@ -167,7 +205,8 @@ describeIf(needsContainerdNode())('pods through containerd 1.6 (CRI) with vhostp
       CNI_IFNAME: 'net1',
       CNI_NETNS: '/proc/self/ns/net',
       CNI_PATH: '/opt/cni/bin',
-      CNI_ARGS: 'IgnoreUnknown=1;K8S_POD_NAMESPACE=default;K8S_POD_NAME=libcni12;K8S_POD_UID=0f0f0f0f-1111-4222-8333-444444444444',
+      CNI_ARGS:
+        'IgnoreUnknown=1;K8S_POD_NAMESPACE=default;K8S_POD_NAME=libcni12;K8S_POD_UID=0f0f0f0f-1111-4222-8333-444444444444',
     };
     const res = shimOnNode(node, env, JSON.stringify(plugin));
     expect(res.status, res.stdout).toBe(0);
@@ -190,8 +229,14 @@ describeIf(needsContainerdNode())('pods through containerd 1.6 (CRI) with vhostp
     );
     expect(new Set(pods.map((p) => p.ip)).size).toBe(8);
     const ports = node.ports();
-    for (const p of pods) expect(ports).toContain(stablePortName(p.id, 'eth0', p.mode === 'veth' ? 'veth' : 'vhostuser'));
-    for (const p of pods.filter((x) => x.mode === 'client')) expect(fs.lstatSync(node.path(`/run/openvswitch/vhostuser/${p.uid}/${stablePortName(p.id, 'eth0', 'vhostuser')}`)).isSocket()).toBe(true);
+    for (const p of pods)
+      expect(ports).toContain(stablePortName(p.id, 'eth0', p.mode === 'veth' ? 'veth' : 'vhostuser'));
+    for (const p of pods.filter((x) => x.mode === 'client'))
+      expect(
+        fs
+          .lstatSync(node.path(`/run/openvswitch/vhostuser/${p.uid}/${stablePortName(p.id, 'eth0', 'vhostuser')}`))
+          .isSocket(),
+      ).toBe(true);
     await Promise.all(
       pods.map(async (p) => {
         await node.cri.stopPodSandbox(p.id);
@@ -215,9 +260,23 @@ describeIf(needsContainerdNode())('pods through containerd 1.6 (CRI) with vhostp
       expect(err!.message).toContain('plugin type="vhostplug" failed (add): vhostplug daemon unavailable');
       expect(err!.message).toContain('cannot reach the vhostplug daemon at /run/vhostplug/daemon.sock');
       // The shim's own answer, as the runtime got it: code 11.
-      const shim = shimOnNode(node, { CNI_COMMAND: 'ADD', CNI_CONTAINERID: 'x1', CNI_IFNAME: 'eth0', CNI_NETNS: '/proc/self/ns/net', CNI_PATH: '/opt/cni/bin' }, '{"cniVersion":"1.0.0","name":"vp-server","type":"vhostplug"}');
+      const shim = shimOnNode(
+        node,
+        {
+          CNI_COMMAND: 'ADD',
+          CNI_CONTAINERID: 'x1',
+          CNI_IFNAME: 'eth0',
+          CNI_NETNS: '/proc/self/ns/net',
+          CNI_PATH: '/opt/cni/bin',
+        },
+        '{"cniVersion":"1.0.0","name":"vp-server","type":"vhostplug"}',
+      );
       expect(shim.status).toBe(1);
-      expect(JSON.parse(shim.stdout)).toMatchObject({ cniVersion: '1.0.0', code: 11, msg: 'vhostplug daemon unavailable' });
+      expect(JSON.parse(shim.stdout)).toMatchObject({
+        cniVersion: '1.0.0',
+        code: 11,
+        msg: 'vhostplug daemon unavailable',
+      });
     } finally {
       await daemon.restart();
     }
@@ -232,7 +291,15 @@ describeIf(needsContainerdNode())('pods through containerd 1.6 (CRI) with vhostp
     }
     const after = await node.cri.runPodSandbox(podConfig(node, 'after-restart'), NETS.server.handler);
     expect((await node.cri.podSandboxStatus(after)).status.network!.ip).toMatch(/^10\.61\.0\./);
-    expect(fs.lstatSync(node.path(`/run/openvswitch/vhostuser/${beforeCfg.metadata.uid}/${stablePortName(before, 'eth0', 'vhostuser')}`)).isSocket()).toBe(true);
+    expect(
+      fs
+        .lstatSync(
+          node.path(
+            `/run/openvswitch/vhostuser/${beforeCfg.metadata.uid}/${stablePortName(before, 'eth0', 'vhostuser')}`,
+          ),
+        )
+        .isSocket(),
+    ).toBe(true);
     for (const id of [before, after]) {
       await node.cri.stopPodSandbox(id);
       await node.cri.removePodSandbox(id);
@@ -242,12 +309,31 @@ describeIf(needsContainerdNode())('pods through containerd 1.6 (CRI) with vhostp
 });
 
 /** Runs the real shim on the node as a runtime runs a CNI plugin: only the CNI environment, config on stdin. */
-function shimOnNode(node: TestNode, env: Record<string, string>, stdin: string): { status: number | null; stdout: string; stderr: string } {
-  const r = spawnSync('nsenter', ['-t', String(node.initPid), '-m', '-p', `--net=${node.netnsPath}`, '--', 'env', '-i', ...Object.entries(env).map(([k, v]) => `${k}=${v}`), SHIM], {
-    input: stdin,
-    encoding: 'utf8',
-    timeout: 60_000,
-  });
+function shimOnNode(
+  node: TestNode,
+  env: Record<string, string>,
+  stdin: string,
+): { status: number | null; stdout: string; stderr: string } {
+  const r = spawnSync(
+    'nsenter',
+    [
+      '-t',
+      String(node.initPid),
+      '-m',
+      '-p',
+      `--net=${node.netnsPath}`,
+      '--',
+      'env',
+      '-i',
+      ...Object.entries(env).map(([k, v]) => `${k}=${v}`),
+      SHIM,
+    ],
+    {
+      input: stdin,
+      encoding: 'utf8',
+      timeout: 60_000,
+    },
+  );
   return { status: r.status, stdout: r.stdout, stderr: r.stderr };
 }
 
@@ -256,7 +342,9 @@ async function waitForNetworks(node: TestNode, handlers: string[]): Promise<void
   await waitFor(
     () => {
       const log = fs.readFileSync(node.containerdLog, 'utf8');
-      return handlers.every((h) => fs.readdirSync(node.confDir(h)).some((f) => f.endsWith('.conflist'))) && log.length > 0;
+      return (
+        handlers.every((h) => fs.readdirSync(node.confDir(h)).some((f) => f.endsWith('.conflist'))) && log.length > 0
+      );
     },
     'the CNI conflists',
     10_000,

@@ -87,12 +87,16 @@ describeIf(needsContainerdNode())('deploy/daemonset.yaml as containers under con
 
   /** Starts the DaemonSet's pod from a spec and waits until the daemon serves the shim. */
   async function startDaemonPod(spec: K8sPodSpec, data: Record<string, string>): Promise<RunningPod> {
-    const pod = await runPod(node, 'vhostplug-node1', spec, { images, configMaps: { [configMap.metadata.name]: data } });
+    const pod = await runPod(node, 'vhostplug-node1', spec, {
+      images,
+      configMaps: { [configMap.metadata.name]: data },
+    });
     daemonPod = pod;
     await waitFor(
       async () => {
         const st = await node.cri.containerStatus(pod.containers.daemon!);
-        if (st.state === 'CONTAINER_EXITED') throw new Error(`daemon container exited ${st.exit_code}:\n${containerLog(pod, 'daemon')}`);
+        if (st.state === 'CONTAINER_EXITED')
+          throw new Error(`daemon container exited ${st.exit_code}:\n${containerLog(pod, 'daemon')}`);
         return containerLog(pod, 'daemon').includes('"daemon: listening"');
       },
       'the daemon container to listen',
@@ -104,7 +108,11 @@ describeIf(needsContainerdNode())('deploy/daemonset.yaml as containers under con
 
   /** GET on the daemon's health port in the node's host network (what the probes hit). */
   function probe(p: string): { status: number; body: string } {
-    const out = node.exec([process.execPath, '-e', `fetch('http://127.0.0.1:8090${p}').then(async (r) => console.log(JSON.stringify({ status: r.status, body: await r.text() })))`]);
+    const out = node.exec([
+      process.execPath,
+      '-e',
+      `fetch('http://127.0.0.1:8090${p}').then(async (r) => console.log(JSON.stringify({ status: r.status, body: await r.text() })))`,
+    ]);
     return JSON.parse(out) as { status: number; body: string };
   }
 
@@ -134,14 +142,21 @@ describeIf(needsContainerdNode())('deploy/daemonset.yaml as containers under con
         expect(fs.lstatSync(node.path(`${dir}/${port}`)).isSocket()).toBe(true);
         expect(fs.existsSync(node.path(`/run/openvswitch/${port}`))).toBe(false);
       }
-      if (mode !== 'veth') expect(JSON.parse(fs.readFileSync(node.path(`${dir}/${id}-eth0`), 'utf8'))).toMatchObject({ vhostname: port, mode });
+      if (mode !== 'veth')
+        expect(JSON.parse(fs.readFileSync(node.path(`${dir}/${id}-eth0`), 'utf8'))).toMatchObject({
+          vhostname: port,
+          mode,
+        });
       // State in the node's /var/lib/vhostplug (the state mount survives the container).
       expect(fs.readdirSync(node.path('/var/lib/vhostplug'))).toContain(`${id}:eth0.json`);
       await node.cri.stopPodSandbox(id);
       await node.cri.removePodSandbox(id);
       expect(node.ports(), net).toEqual([]);
       expect(fs.readdirSync(node.path('/run/openvswitch/vhostuser')), net).toEqual([]);
-      expect(fs.readdirSync(node.path(`/var/lib/cni/networks/${net}`)).filter((f) => /^\d/.test(f)), net).toEqual([]);
+      expect(
+        fs.readdirSync(node.path(`/var/lib/cni/networks/${net}`)).filter((f) => /^\d/.test(f)),
+        net,
+      ).toEqual([]);
     }
     expect(fs.readdirSync(node.path('/var/lib/vhostplug')).filter((f) => f.endsWith('.json'))).toEqual([]);
   }, 300_000);
@@ -151,7 +166,9 @@ describeIf(needsContainerdNode())('deploy/daemonset.yaml as containers under con
     const spec = structuredClone(ds.spec.template.spec);
     spec.volumes!.push({ name: 'vhostuser', hostPath: { path: '/var/run/vhostuser', type: 'DirectoryOrCreate' } });
     spec.containers[0]!.volumeMounts!.push({ name: 'vhostuser', mountPath: '/var/run/vhostuser' });
-    const data = { 'kuryr.conf': configMap.data['kuryr.conf']!.replace(/^mount_point = .*$/m, 'mount_point = /var/run/vhostuser') };
+    const data = {
+      'kuryr.conf': configMap.data['kuryr.conf']!.replace(/^mount_point = .*$/m, 'mount_point = /var/run/vhostuser'),
+    };
     expect(data['kuryr.conf']).toContain('mount_point = /var/run/vhostuser');
     const pod = await startDaemonPod(spec, data);
 
@@ -173,7 +190,9 @@ describeIf(needsContainerdNode())('deploy/daemonset.yaml as containers under con
     expect(err).toBeInstanceOf(CriError);
     expect(err!.message).toContain('EXDEV');
     // The target is the pod's own directory (the NADs' per-pod layout), on the second mount.
-    expect(err!.message).toMatch(/'\/var\/run\/openvswitch' is on tmpfs 'node-run' mounted at \/run\/openvswitch .*'\/var\/run\/vhostuser\/[0-9a-f-]{36}' is on tmpfs 'node-run' mounted at \/run\/vhostuser/);
+    expect(err!.message).toMatch(
+      /'\/var\/run\/openvswitch' is on tmpfs 'node-run' mounted at \/run\/openvswitch .*'\/var\/run\/vhostuser\/[0-9a-f-]{36}' is on tmpfs 'node-run' mounted at \/run\/vhostuser/,
+    );
     expect(err!.message).toContain('deploy/daemonset.yaml mounts /var/run/openvswitch once');
     // Rolled back: no port, no socket left in OVS's dir, no IP held; containerd dropped the sandbox.
     expect((await node.cri.listPodSandbox()).map((p) => p.id)).toEqual([pod.id]);

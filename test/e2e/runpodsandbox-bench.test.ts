@@ -44,7 +44,24 @@ describeIf(needsContainerdNode())('bench: RunPodSandbox with vhostplug vs ptp vs
         ['client', '10.82.0.0/16'],
         ['veth', '10.83.0.0/16'],
       ] as const) {
-        node.exec([process.execPath, MAIN, 'install-cni', '--bin-dir', '/opt/cni/bin', '--conf-dir', node.confDir(`vp-${mode}`), '--name', `vp-${mode}`, '--mode', mode, '--subnet', subnet], { net: false });
+        node.exec(
+          [
+            process.execPath,
+            MAIN,
+            'install-cni',
+            '--bin-dir',
+            '/opt/cni/bin',
+            '--conf-dir',
+            node.confDir(`vp-${mode}`),
+            '--name',
+            `vp-${mode}`,
+            '--mode',
+            mode,
+            '--subnet',
+            subnet,
+          ],
+          { net: false },
+        );
       }
       node.installConflist('ptp', '10-ptp.conflist', {
         cniVersion: '1.0.0',
@@ -79,7 +96,9 @@ describeIf(needsContainerdNode())('bench: RunPodSandbox with vhostplug vs ptp vs
    */
   function phases(): Record<string, { preCni: number[]; cni: number[]; afterCni: number[] }> {
     const out: Record<string, { preCni: number[]; cni: number[]; afterCni: number[] }> = {};
-    const ts = (l: string) => Date.parse(/time="([^"]+)"/.exec(l)![1]!.replace(/(\.\d{3})\d*/, '$1')) + Number(/time="[^"]+\.\d{3}(\d{0,3})/.exec(l)?.[1]?.padEnd(3, '0') ?? 0) / 1000;
+    const ts = (l: string) =>
+      Date.parse(/time="([^"]+)"/.exec(l)![1]!.replace(/(\.\d{3})\d*/, '$1')) +
+      Number(/time="[^"]+\.\d{3}(\d{0,3})/.exec(l)?.[1]?.padEnd(3, '0') ?? 0) / 1000;
     let cur: { cell: string; t0: number; cni0?: number; cni1?: number } | undefined;
     for (const l of fs.readFileSync(node.containerdLog, 'utf8').split('\n')) {
       const m = /msg="RunPodSandbox for &PodSandboxMetadata\{Name:b-(\w+)-(\d+),/.exec(l);
@@ -103,57 +122,69 @@ describeIf(needsContainerdNode())('bench: RunPodSandbox with vhostplug vs ptp vs
     return out;
   }
 
-  it(`${SAMPLES} interleaved samples per cell: p50/p99 and same-run ratios, printed as JSON with the conditions`, async () => {
-    const ms: Record<Cell, number[]> = { server: [], client: [], veth: [], ptp: [], none: [] };
-    const addMs: Record<string, number[]> = { server: [], client: [], veth: [] };
-    // One warm-up round (image, first exec of each plugin), not counted.
-    for (let round = -1; round < SAMPLES; round++) {
-      for (const cell of CELLS) {
-        const cfg = podConfig(node, `b-${cell}-${round + 1}`, { hostNetwork: cell === 'none' });
-        const handler = cell === 'none' ? '' : cell === 'ptp' ? 'ptp' : `vp-${cell}`;
-        const t0 = performance.now();
-        const id = await node.cri.runPodSandbox(cfg, handler);
-        const t = performance.now() - t0;
-        await node.cri.stopPodSandbox(id);
-        await node.cri.removePodSandbox(id);
-        if (round < 0) continue;
-        ms[cell].push(t);
-        if (cell in addMs) {
-          const a = daemonAddMs(id);
-          if (a !== undefined) addMs[cell]!.push(a);
+  it(
+    `${SAMPLES} interleaved samples per cell: p50/p99 and same-run ratios, printed as JSON with the conditions`,
+    async () => {
+      const ms: Record<Cell, number[]> = { server: [], client: [], veth: [], ptp: [], none: [] };
+      const addMs: Record<string, number[]> = { server: [], client: [], veth: [] };
+      // One warm-up round (image, first exec of each plugin), not counted.
+      for (let round = -1; round < SAMPLES; round++) {
+        for (const cell of CELLS) {
+          const cfg = podConfig(node, `b-${cell}-${round + 1}`, { hostNetwork: cell === 'none' });
+          const handler = cell === 'none' ? '' : cell === 'ptp' ? 'ptp' : `vp-${cell}`;
+          const t0 = performance.now();
+          const id = await node.cri.runPodSandbox(cfg, handler);
+          const t = performance.now() - t0;
+          await node.cri.stopPodSandbox(id);
+          await node.cri.removePodSandbox(id);
+          if (round < 0) continue;
+          ms[cell].push(t);
+          if (cell in addMs) {
+            const a = daemonAddMs(id);
+            if (a !== undefined) addMs[cell]!.push(a);
+          }
         }
       }
-    }
-    const p50 = Object.fromEntries(CELLS.map((c) => [c, pct(ms[c], 50)])) as Record<Cell, number>;
-    const report = {
-      bench: 'cri-runpodsandbox',
-      conditions: {
-        runtime: 'containerd 1.6 (Debian 12) + runc, cgroupfs, overlayfs, CRI v1 over gRPC from Node',
-        cni: 'vhostplug shim -> daemon (host process, deploy/daemonset.yaml kuryr.conf) with host-local; ptp + host-local (Debian containernetworking-plugins 1.1.1); none = hostNetwork pod',
-        ovs: 'private DPDK ovs-vswitchd (scripts/ovs-sandbox.sh defaults, no hugepages)',
-        samplesPerCell: SAMPLES,
-        interleaved: true,
-        timed: 'RunPodSandbox only (Stop+Remove after each sample, untimed)',
-        cpus: os.cpus().length,
-        loadavg: os.loadavg().map((x) => Math.round(x * 100) / 100),
-        node: process.version,
-        date: new Date().toISOString(),
-      },
-      p50,
-      p99: Object.fromEntries(CELLS.map((c) => [c, pct(ms[c], 99)])),
-      ratioToPtp: Object.fromEntries(CELLS.map((c) => [c, Math.round((p50[c] / p50.ptp) * 100) / 100])),
-      ratioToNone: Object.fromEntries(CELLS.map((c) => [c, Math.round((p50[c] / p50.none) * 100) / 100])),
-      daemonAddP50: Object.fromEntries(Object.entries(addMs).map(([c, xs]) => [c, xs.length ? pct(xs, 50) : null])),
-      // From containerd's debug log (ms, p50): see phases().
-      phasesP50: Object.fromEntries(
-        Object.entries(phases()).map(([c, p]) => [c, { preCni: p.preCni.length ? pct(p.preCni, 50) : null, cniWindow: p.cni.length ? pct(p.cni, 50) : null, afterCni: pct(p.afterCni, 50) }]),
-      ),
-      samples: ms,
-    };
-    console.log(JSON.stringify(report));
-    if (process.env.VHP_CRI_BENCH_OUT) fs.writeFileSync(process.env.VHP_CRI_BENCH_OUT, JSON.stringify(report, null, 2) + '\n');
-    for (const c of CELLS) expect(ms[c]).toHaveLength(SAMPLES);
-    for (const c of ['server', 'client', 'veth']) expect(addMs[c]!.length).toBe(SAMPLES);
-    expect(node.ports()).toEqual([]);
-  }, 30 * 60_000);
+      const p50 = Object.fromEntries(CELLS.map((c) => [c, pct(ms[c], 50)])) as Record<Cell, number>;
+      const report = {
+        bench: 'cri-runpodsandbox',
+        conditions: {
+          runtime: 'containerd 1.6 (Debian 12) + runc, cgroupfs, overlayfs, CRI v1 over gRPC from Node',
+          cni: 'vhostplug shim -> daemon (host process, deploy/daemonset.yaml kuryr.conf) with host-local; ptp + host-local (Debian containernetworking-plugins 1.1.1); none = hostNetwork pod',
+          ovs: 'private DPDK ovs-vswitchd (scripts/ovs-sandbox.sh defaults, no hugepages)',
+          samplesPerCell: SAMPLES,
+          interleaved: true,
+          timed: 'RunPodSandbox only (Stop+Remove after each sample, untimed)',
+          cpus: os.cpus().length,
+          loadavg: os.loadavg().map((x) => Math.round(x * 100) / 100),
+          node: process.version,
+          date: new Date().toISOString(),
+        },
+        p50,
+        p99: Object.fromEntries(CELLS.map((c) => [c, pct(ms[c], 99)])),
+        ratioToPtp: Object.fromEntries(CELLS.map((c) => [c, Math.round((p50[c] / p50.ptp) * 100) / 100])),
+        ratioToNone: Object.fromEntries(CELLS.map((c) => [c, Math.round((p50[c] / p50.none) * 100) / 100])),
+        daemonAddP50: Object.fromEntries(Object.entries(addMs).map(([c, xs]) => [c, xs.length ? pct(xs, 50) : null])),
+        // From containerd's debug log (ms, p50): see phases().
+        phasesP50: Object.fromEntries(
+          Object.entries(phases()).map(([c, p]) => [
+            c,
+            {
+              preCni: p.preCni.length ? pct(p.preCni, 50) : null,
+              cniWindow: p.cni.length ? pct(p.cni, 50) : null,
+              afterCni: pct(p.afterCni, 50),
+            },
+          ]),
+        ),
+        samples: ms,
+      };
+      console.log(JSON.stringify(report));
+      if (process.env.VHP_CRI_BENCH_OUT)
+        fs.writeFileSync(process.env.VHP_CRI_BENCH_OUT, JSON.stringify(report, null, 2) + '\n');
+      for (const c of CELLS) expect(ms[c]).toHaveLength(SAMPLES);
+      for (const c of ['server', 'client', 'veth']) expect(addMs[c]!.length).toBe(SAMPLES);
+      expect(node.ports()).toEqual([]);
+    },
+    30 * 60_000,
+  );
 });

@@ -34,7 +34,24 @@ describeIf(firstReason(needsContainerdNode()))('dpdk-testpmd inside pod containe
       testpmdImage = importImages(node, ['testpmd']).testpmd;
       await NodeDaemon.start(node);
       for (const mode of ['server', 'client']) {
-        node.exec([process.execPath, MAIN, 'install-cni', '--bin-dir', '/opt/cni/bin', '--conf-dir', node.confDir(`vp-${mode}`), '--name', `vp-${mode}`, '--mode', mode, '--subnet', mode === 'server' ? '10.71.0.0/24' : '10.72.0.0/24'], { net: false });
+        node.exec(
+          [
+            process.execPath,
+            MAIN,
+            'install-cni',
+            '--bin-dir',
+            '/opt/cni/bin',
+            '--conf-dir',
+            node.confDir(`vp-${mode}`),
+            '--name',
+            `vp-${mode}`,
+            '--mode',
+            mode,
+            '--subnet',
+            mode === 'server' ? '10.71.0.0/24' : '10.72.0.0/24',
+          ],
+          { net: false },
+        );
       }
       await new Promise((r) => setTimeout(r, 500));
     } catch (e) {
@@ -54,7 +71,23 @@ describeIf(firstReason(needsContainerdNode()))('dpdk-testpmd inside pod containe
       metadata: { name },
       image: { image: testpmdImage },
       command: ['timeout', '120', 'stdbuf', '-oL', 'dpdk-testpmd'],
-      args: ['--no-pci', '--no-huge', '-m', '256', '--file-prefix', name, '--lcores', '0@0,1@0', `--vdev=${vdev}`, '--', '--total-num-mbufs=16384', '--forward-mode=flowgen', '--auto-start', '--stats-period', '1'],
+      args: [
+        '--no-pci',
+        '--no-huge',
+        '-m',
+        '256',
+        '--file-prefix',
+        name,
+        '--lcores',
+        '0@0,1@0',
+        `--vdev=${vdev}`,
+        '--',
+        '--total-num-mbufs=16384',
+        '--forward-mode=flowgen',
+        '--auto-start',
+        '--stats-period',
+        '1',
+      ],
       // The pod sees its own directory only (not the other pods', not OVS's db.sock).
       mounts: [{ container_path: '/var/run/vhostuser', host_path: `/var/run/openvswitch/vhostuser/${podUid}` }],
       log_path: `${name}.log`,
@@ -69,8 +102,14 @@ describeIf(firstReason(needsContainerdNode()))('dpdk-testpmd inside pod containe
       const socket = stablePortName(id, 'eth0', 'vhostuser');
       const uid = cfg.metadata.uid;
       // The config file the DPDK app reads names the same socket.
-      expect(JSON.parse(fs.readFileSync(node.path(`/run/openvswitch/vhostuser/${uid}/${id}-eth0`), 'utf8'))).toMatchObject({ vhostname: socket, mode });
-      const cid = await node.cri.createContainer(id, testpmdContainer(`testpmd-${mode}`, socket, mode === 'server', uid), cfg);
+      expect(
+        JSON.parse(fs.readFileSync(node.path(`/run/openvswitch/vhostuser/${uid}/${id}-eth0`), 'utf8')),
+      ).toMatchObject({ vhostname: socket, mode });
+      const cid = await node.cri.createContainer(
+        id,
+        testpmdContainer(`testpmd-${mode}`, socket, mode === 'server', uid),
+        cfg,
+      );
       await node.cri.startContainer(cid);
       pods.push({ id, cid, log: path.join(cfg.log_directory!, `testpmd-${mode}.log`), mode, uid, socket });
     }
@@ -78,15 +117,30 @@ describeIf(firstReason(needsContainerdNode()))('dpdk-testpmd inside pod containe
     // the other pod's directory and files are not there at all.
     for (const p of pods) {
       const other = pods.find((o) => o !== p)!;
-      await waitFor(() => fs.existsSync(node.path(`/run/openvswitch/vhostuser/${p.uid}/${p.socket}`)), `the ${p.mode} pod's socket`, 30_000, 200);
+      await waitFor(
+        () => fs.existsSync(node.path(`/run/openvswitch/vhostuser/${p.uid}/${p.socket}`)),
+        `the ${p.mode} pod's socket`,
+        30_000,
+        200,
+      );
       const ls = await node.cri.execSync(p.cid, ['ls', '-A', '/var/run/vhostuser']);
       expect(ls.exit_code, ls.stderr).toBe(0);
       const seen = ls.stdout.split('\n').filter(Boolean).sort();
       // Server mode: testpmd (the pod's app) creates its socket there itself.
       expect(seen, p.mode).toEqual([`${p.id}-eth0`, 'interfaces.json', p.socket].sort());
       const index = await node.cri.execSync(p.cid, ['cat', '/var/run/vhostuser/interfaces.json']);
-      expect(JSON.parse(index.stdout)).toMatchObject({ pod_uid: p.uid, interfaces: [{ ifname: 'eth0', vhostname: p.socket, mode: p.mode, socket_path: `/var/run/vhostuser/${p.socket}` }] });
-      for (const f of [other.socket, `${other.id}-eth0`, `../${other.uid}`, `/var/run/openvswitch/vhostuser/${other.uid}`]) {
+      expect(JSON.parse(index.stdout)).toMatchObject({
+        pod_uid: p.uid,
+        interfaces: [
+          { ifname: 'eth0', vhostname: p.socket, mode: p.mode, socket_path: `/var/run/vhostuser/${p.socket}` },
+        ],
+      });
+      for (const f of [
+        other.socket,
+        `${other.id}-eth0`,
+        `../${other.uid}`,
+        `/var/run/openvswitch/vhostuser/${other.uid}`,
+      ]) {
         const st = await node.cri.execSync(p.cid, ['stat', f.startsWith('/') ? f : `/var/run/vhostuser/${f}`]);
         expect(st.exit_code, `${p.mode} pod: stat ${f}`).not.toBe(0);
       }
@@ -97,12 +151,21 @@ describeIf(firstReason(needsContainerdNode()))('dpdk-testpmd inside pod containe
       const stats = parsePortStats(text);
       return stats.at(-1);
     };
-    const ovsStats = () => pods.map((p) => `${p.mode}: ${node.vsctl('get', 'Interface', stablePortName(p.id, 'eth0', 'vhostuser'), 'statistics', 'link_state', 'error')}`).join('\n');
+    const ovsStats = () =>
+      pods
+        .map(
+          (p) =>
+            `${p.mode}: ${node.vsctl('get', 'Interface', stablePortName(p.id, 'eth0', 'vhostuser'), 'statistics', 'link_state', 'error')}`,
+        )
+        .join('\n');
     const final = await waitFor(
       async () => {
         for (const p of pods) {
           const st = await node.cri.containerStatus(p.cid);
-          if (st.state === 'CONTAINER_EXITED') throw new Error(`testpmd in the ${p.mode} pod exited ${st.exit_code}:\n${fs.readFileSync(p.log, 'utf8').slice(-3000)}`);
+          if (st.state === 'CONTAINER_EXITED')
+            throw new Error(
+              `testpmd in the ${p.mode} pod exited ${st.exit_code}:\n${fs.readFileSync(p.log, 'utf8').slice(-3000)}`,
+            );
         }
         const s = pods.map((p) => lastStats(p.log));
         return s.every((x) => x && x.rxPackets > 1000 && x.txPackets > 1000) ? s : undefined;
@@ -120,7 +183,12 @@ describeIf(firstReason(needsContainerdNode()))('dpdk-testpmd inside pod containe
     // OVS counted the server-mode port's traffic too (dpdkvhostuser ports have no counters in
     // OVS 3.1; vswitchd refreshes the statistics column every few seconds).
     await waitFor(
-      () => Number(/rx_packets=(\d+)/.exec(node.vsctl('get', 'Interface', stablePortName(pods[0]!.id, 'eth0', 'vhostuser'), 'statistics'))?.[1] ?? 0) > 0,
+      () =>
+        Number(
+          /rx_packets=(\d+)/.exec(
+            node.vsctl('get', 'Interface', stablePortName(pods[0]!.id, 'eth0', 'vhostuser'), 'statistics'),
+          )?.[1] ?? 0,
+        ) > 0,
       "OVS's statistics of the server-mode port",
       20_000,
       500,

@@ -59,12 +59,33 @@ export interface FakeK8sOptions {
 }
 
 /** The RBAC verb and resource of a request, as the API server's authorizer derives them. */
-export function rbacAttributes(method: string, pathname: string, watch: boolean): { group: string; resource: string; verb: string } | undefined {
+export function rbacAttributes(
+  method: string,
+  pathname: string,
+  watch: boolean,
+): { group: string; resource: string; verb: string } | undefined {
   // A subresource (`nodes/<name>/status`) is authorized as `nodes/status`.
-  const m = /^\/(?:api\/v1|apis\/([^/]+)\/[^/]+)(?:\/namespaces\/[^/]+)?\/([^/]+)(\/[^/]+)?(?:\/([^/]+))?$/.exec(pathname);
+  const m = /^\/(?:api\/v1|apis\/([^/]+)\/[^/]+)(?:\/namespaces\/[^/]+)?\/([^/]+)(\/[^/]+)?(?:\/([^/]+))?$/.exec(
+    pathname,
+  );
   if (!m) return undefined;
   const named = m[3] !== undefined;
-  const verb = method === 'GET' ? (watch ? 'watch' : named ? 'get' : 'list') : method === 'POST' ? 'create' : method === 'PATCH' ? 'patch' : method === 'PUT' ? 'update' : method === 'DELETE' ? 'delete' : method.toLowerCase();
+  const verb =
+    method === 'GET'
+      ? watch
+        ? 'watch'
+        : named
+          ? 'get'
+          : 'list'
+      : method === 'POST'
+        ? 'create'
+        : method === 'PATCH'
+          ? 'patch'
+          : method === 'PUT'
+            ? 'update'
+            : method === 'DELETE'
+              ? 'delete'
+              : method.toLowerCase();
   return { group: m[1] ?? '', resource: m[4] ? `${m[2]!}/${m[4]}` : m[2]!, verb };
 }
 
@@ -112,7 +133,15 @@ export class FakeK8s {
   readonly forbidden: string[] = [];
   /** Requests the RBAC rules allowed ("verb group/resource"), deduplicated. */
   readonly authorized = new Set<string>();
-  readonly counts: RequestCounts = { podLists: 0, podWatches: 0, podGets: 0, kpLists: 0, kpWatches: 0, events: 0, other: 0 };
+  readonly counts: RequestCounts = {
+    podLists: 0,
+    podWatches: 0,
+    podGets: 0,
+    kpLists: 0,
+    kpWatches: 0,
+    events: 0,
+    other: 0,
+  };
   url = '';
 
   constructor(private readonly opts: FakeK8sOptions = {}) {}
@@ -187,7 +216,12 @@ export class FakeK8s {
     ns: string,
     name: string,
     node: string,
-    extra: { uid?: string; annotations?: Record<string, string>; labels?: Record<string, string>; securityContext?: Record<string, number> } = {},
+    extra: {
+      uid?: string;
+      annotations?: Record<string, string>;
+      labels?: Record<string, string>;
+      securityContext?: Record<string, number>;
+    } = {},
   ): Obj {
     return {
       apiVersion: 'v1',
@@ -211,7 +245,14 @@ export class FakeK8s {
   }
 
   /** A KuryrPort as kuryr-controller creates it (`status.vifs` set later by {@link setKuryrPortVifs}). */
-  static kuryrPort(ns: string, name: string, node: string, podUid: string, vifs?: Record<string, { default: boolean; vif: unknown }>, extra: { podStatic?: boolean } = {}): Obj {
+  static kuryrPort(
+    ns: string,
+    name: string,
+    node: string,
+    podUid: string,
+    vifs?: Record<string, { default: boolean; vif: unknown }>,
+    extra: { podStatic?: boolean } = {},
+  ): Obj {
     return {
       apiVersion: 'openstack.org/v1',
       kind: 'KuryrPort',
@@ -290,7 +331,13 @@ export class FakeK8s {
   /** A Node as kubelet registers it (capacity/allocatable with cpu, memory, pods). */
   static node(name: string): Obj {
     const res = { cpu: '2', memory: '24Gi', pods: '110' };
-    return { apiVersion: 'v1', kind: 'Node', metadata: { name, labels: { 'kubernetes.io/hostname': name } }, spec: {}, status: { capacity: { ...res }, allocatable: { ...res } } };
+    return {
+      apiVersion: 'v1',
+      kind: 'Node',
+      metadata: { name, labels: { 'kubernetes.io/hostname': name } },
+      spec: {},
+      status: { capacity: { ...res }, allocatable: { ...res } },
+    };
   }
 
   addNode(node: Obj): Obj {
@@ -308,7 +355,8 @@ export class FakeK8s {
   zeroExtendedResources(name: string): void {
     const o = this.nodes.get(name);
     if (!o) throw new Error(`no node ${name}`);
-    for (const k of ['capacity', 'allocatable']) for (const r of Object.keys(o.status[k] ?? {})) if (r.includes('/')) o.status[k][r] = '0';
+    for (const k of ['capacity', 'allocatable'])
+      for (const r of Object.keys(o.status[k] ?? {})) if (r.includes('/')) o.status[k][r] = '0';
     this.stamp(o, false);
   }
 
@@ -330,7 +378,9 @@ export class FakeK8s {
 
   /** Events about a pod, by reason. */
   eventReasons(ns: string, podName: string): string[] {
-    return this.events.filter((e) => e.metadata?.namespace === ns && e.involvedObject?.name === podName).map((e) => e.reason as string);
+    return this.events
+      .filter((e) => e.metadata?.namespace === ns && e.involvedObject?.name === podName)
+      .map((e) => e.reason as string);
   }
 
   // --- HTTP --------------------------------------------------------------------------
@@ -341,7 +391,8 @@ export class FakeK8s {
   }
 
   private handle(req: http.IncomingMessage, res: http.ServerResponse): void {
-    if (this.down) return this.json(res, 503, status(503, 'ServiceUnavailable', 'the API server is down (test outage)'));
+    if (this.down)
+      return this.json(res, 503, status(503, 'ServiceUnavailable', 'the API server is down (test outage)'));
     if (this.opts.token && req.headers.authorization !== `Bearer ${this.opts.token}`) {
       return this.json(res, 401, status(401, 'Unauthorized', 'Unauthorized'));
     }
@@ -351,11 +402,16 @@ export class FakeK8s {
       res.writeHead(200, { 'Content-Type': 'text/plain' }).end('ok');
       return;
     }
-    if (p === '/version') return this.json(res, 200, { major: '1', minor: '30', gitVersion: 'v1.30.0-fake', platform: 'linux/amd64' });
+    if (p === '/version')
+      return this.json(res, 200, { major: '1', minor: '30', gitVersion: 'v1.30.0-fake', platform: 'linux/amd64' });
     if (this.opts.rbac) {
       const a = rbacAttributes(req.method ?? 'GET', p, url.searchParams.get('watch') === 'true');
       const what = a ? `${a.verb} ${a.group}/${a.resource}` : `${req.method} ${p}`;
-      const ok = a && this.opts.rbac.some((r) => r.apiGroups.includes(a.group) && r.resources.includes(a.resource) && r.verbs.includes(a.verb));
+      const ok =
+        a &&
+        this.opts.rbac.some(
+          (r) => r.apiGroups.includes(a.group) && r.resources.includes(a.resource) && r.verbs.includes(a.verb),
+        );
       if (!ok) {
         this.forbidden.push(what);
         return this.json(res, 403, status(403, 'Forbidden', `${what} is forbidden for this service account`));
@@ -363,12 +419,17 @@ export class FakeK8s {
       this.authorized.add(what);
     }
     if (req.method === 'GET' && p === '/api/v1/pods') {
-      const match = selectorMatcher(url.searchParams.get('fieldSelector'), (o, k) => (k === 'spec.nodeName' ? o.spec?.nodeName : k === 'metadata.name' ? o.metadata?.name : undefined));
+      const match = selectorMatcher(url.searchParams.get('fieldSelector'), (o, k) =>
+        k === 'spec.nodeName' ? o.spec?.nodeName : k === 'metadata.name' ? o.metadata?.name : undefined,
+      );
       return this.listOrWatch(req, res, url, 'pods', match, { apiVersion: 'v1', kind: 'PodList' });
     }
     if (req.method === 'GET' && p === '/apis/openstack.org/v1/kuryrports') {
       const match = selectorMatcher(url.searchParams.get('labelSelector'), (o, k) => o.metadata?.labels?.[k]);
-      return this.listOrWatch(req, res, url, 'kuryrports', match, { apiVersion: 'openstack.org/v1', kind: 'KuryrPortList' });
+      return this.listOrWatch(req, res, url, 'kuryrports', match, {
+        apiVersion: 'openstack.org/v1',
+        kind: 'KuryrPortList',
+      });
     }
     let m = /^\/api\/v1\/namespaces\/([^/]+)\/pods\/([^/]+)$/.exec(p);
     if (m && req.method === 'GET') {
@@ -388,10 +449,12 @@ export class FakeK8s {
         } catch {
           return this.json(res, 400, status(400, 'BadRequest', 'invalid JSON'));
         }
-        if (ev.kind !== 'Event' || !ev.involvedObject || !ev.reason) return this.json(res, 422, status(422, 'Invalid', 'not an Event'));
+        if (ev.kind !== 'Event' || !ev.involvedObject || !ev.reason)
+          return this.json(res, 422, status(422, 'Invalid', 'not an Event'));
         ev.metadata ??= {};
         ev.metadata.namespace ??= decodeURIComponent(m![1]!);
-        if (ev.metadata.namespace !== decodeURIComponent(m![1]!)) return this.json(res, 400, status(400, 'BadRequest', 'namespace mismatch'));
+        if (ev.metadata.namespace !== decodeURIComponent(m![1]!))
+          return this.json(res, 400, status(400, 'BadRequest', 'namespace mismatch'));
         ev.metadata.name ??= `${ev.metadata.generateName ?? 'event.'}${randomUUID().slice(0, 8)}`;
         this.stamp(ev, true);
         this.events.push(ev);
@@ -400,9 +463,14 @@ export class FakeK8s {
       return;
     }
     m = /^\/api\/v1\/nodes\/([^/]+)(\/status)?$/.exec(p);
-    if (m && (req.method === 'GET' || (req.method === 'PATCH' && m[2]))) return this.node(req, res, decodeURIComponent(m[1]!));
+    if (m && (req.method === 'GET' || (req.method === 'PATCH' && m[2])))
+      return this.node(req, res, decodeURIComponent(m[1]!));
     this.counts.other++;
-    this.json(res, 404, status(404, 'NotFound', `the server could not find the requested resource (${req.method} ${p})`));
+    this.json(
+      res,
+      404,
+      status(404, 'NotFound', `the server could not find the requested resource (${req.method} ${p})`),
+    );
   }
 
   private node(req: http.IncomingMessage, res: http.ServerResponse, name: string): void {
@@ -412,7 +480,9 @@ export class FakeK8s {
     const chunks: Buffer[] = [];
     req.on('data', (c: Buffer) => chunks.push(c));
     req.on('end', () => {
-      const contentType = String(req.headers['content-type'] ?? '').split(';')[0]!.trim();
+      const contentType = String(req.headers['content-type'] ?? '')
+        .split(';')[0]!
+        .trim();
       let body: unknown;
       try {
         body = JSON.parse(Buffer.concat(chunks).toString('utf8'));
@@ -428,7 +498,16 @@ export class FakeK8s {
         } catch (err) {
           return this.json(res, 422, status(422, 'Invalid', (err as Error).message));
         }
-      } else return this.json(res, 415, status(415, 'UnsupportedMediaType', `the body of the request was in an unknown format - accepted media types include: application/json-patch+json, application/merge-patch+json (got ${contentType})`));
+      } else
+        return this.json(
+          res,
+          415,
+          status(
+            415,
+            'UnsupportedMediaType',
+            `the body of the request was in an unknown format - accepted media types include: application/json-patch+json, application/merge-patch+json (got ${contentType})`,
+          ),
+        );
       // The status subresource: only status changes.
       o.status = next.status ?? {};
       this.stamp(o, false);
@@ -436,26 +515,46 @@ export class FakeK8s {
     });
   }
 
-  private listOrWatch(req: http.IncomingMessage, res: http.ServerResponse, url: URL, resource: Change['resource'], match: (o: Obj) => boolean, list: { apiVersion: string; kind: string }): void {
+  private listOrWatch(
+    req: http.IncomingMessage,
+    res: http.ServerResponse,
+    url: URL,
+    resource: Change['resource'],
+    match: (o: Obj) => boolean,
+    list: { apiVersion: string; kind: string },
+  ): void {
     const store = resource === 'pods' ? this.pods : this.kps;
     if (url.searchParams.get('watch') !== 'true') {
       if (resource === 'pods') this.counts.podLists++;
       else this.counts.kpLists++;
       const items = [...store.values()].filter(match).map(clone);
-      return this.json(res, 200, { apiVersion: list.apiVersion, kind: list.kind, metadata: { resourceVersion: String(this.rv), continue: '' }, items });
+      return this.json(res, 200, {
+        apiVersion: list.apiVersion,
+        kind: list.kind,
+        metadata: { resourceVersion: String(this.rv), continue: '' },
+        items,
+      });
     }
     if (resource === 'pods') this.counts.podWatches++;
     else this.counts.kpWatches++;
     const from = Number(url.searchParams.get('resourceVersion') ?? '0');
-    res.writeHead(200, { 'Content-Type': 'application/json', 'Transfer-Encoding': 'chunked', 'Cache-Control': 'no-cache, private' });
+    res.writeHead(200, {
+      'Content-Type': 'application/json',
+      'Transfer-Encoding': 'chunked',
+      'Cache-Control': 'no-cache, private',
+    });
     res.flushHeaders();
     if (from > 0 && from < this.compactedAt) {
       // Our history no longer reaches back to `from`: the version is gone.
-      this.writeEvent(res, { type: 'ERROR', object: status(410, 'Expired', `too old resource version: ${from} (${this.compactedAt})`) });
+      this.writeEvent(res, {
+        type: 'ERROR',
+        object: status(410, 'Expired', `too old resource version: ${from} (${this.compactedAt})`),
+      });
       res.end();
       return;
     }
-    for (const ch of this.history) if (ch.resource === resource && ch.rv > from && match(ch.object)) this.writeEvent(res, ch);
+    for (const ch of this.history)
+      if (ch.resource === resource && ch.rv > from && match(ch.object)) this.writeEvent(res, ch);
     const w: Watcher = { resource, match, res };
     this.watchers.add(w);
     const drop = () => this.watchers.delete(w);
@@ -480,7 +579,10 @@ export function jsonPatch(target: Obj, ops: unknown): Obj {
   if (!Array.isArray(ops)) throw new Error('a JSON patch is an array of operations');
   const out = clone(target);
   for (const op of ops as Obj[]) {
-    const parts = String(op.path).split('/').slice(1).map((s) => s.replace(/~1/g, '/').replace(/~0/g, '~'));
+    const parts = String(op.path)
+      .split('/')
+      .slice(1)
+      .map((s) => s.replace(/~1/g, '/').replace(/~0/g, '~'));
     const last = parts.pop();
     let parent: Obj = out;
     for (const k of parts) {

@@ -33,11 +33,23 @@ export interface KuryrCniArgs {
 }
 
 /** kuryr-cni's conflist plugin config (10-kuryr.conflist). */
-export const KURYR_CONFLIST_PLUGIN = { cniVersion: '0.3.1', name: 'kuryr', type: 'kuryr-cni', kuryr_conf: '/etc/kuryr/kuryr.conf', debug: true };
+export const KURYR_CONFLIST_PLUGIN = {
+  cniVersion: '0.3.1',
+  name: 'kuryr',
+  type: 'kuryr-cni',
+  kuryr_conf: '/etc/kuryr/kuryr.conf',
+  debug: true,
+};
 
 /** CNI_ARGS as kubelet/containerd set them for a pod. */
 export function kubeletCniArgs(ns: string, pod: string, containerId: string, podUid?: string): string {
-  return ['IgnoreUnknown=1', `K8S_POD_NAMESPACE=${ns}`, `K8S_POD_NAME=${pod}`, `K8S_POD_INFRA_CONTAINER_ID=${containerId}`, ...(podUid ? [`K8S_POD_UID=${podUid}`] : [])].join(';');
+  return [
+    'IgnoreUnknown=1',
+    `K8S_POD_NAMESPACE=${ns}`,
+    `K8S_POD_NAME=${pod}`,
+    `K8S_POD_INFRA_CONTAINER_ID=${containerId}`,
+    ...(podUid ? [`K8S_POD_UID=${podUid}`] : []),
+  ].join(';');
 }
 
 /** A string as Go's json.Marshal writes it: HTML-safe escapes for <, >, & and U+2028/U+2029. */
@@ -92,13 +104,21 @@ export function postAsGo(baseUrl: string, path: string, body: string): Promise<R
         method: 'POST',
         path: u.pathname,
         // Go's header set for http.Post (canonical names; Host first as Go writes it).
-        headers: { Host: u.host, 'User-Agent': 'Go-http-client/1.1', 'Content-Length': Buffer.byteLength(body), 'Content-Type': 'application/json', 'Accept-Encoding': 'gzip' },
+        headers: {
+          Host: u.host,
+          'User-Agent': 'Go-http-client/1.1',
+          'Content-Length': Buffer.byteLength(body),
+          'Content-Type': 'application/json',
+          'Accept-Encoding': 'gzip',
+        },
         agent: false,
       },
       (res) => {
         const chunks: Buffer[] = [];
         res.on('data', (c: Buffer) => chunks.push(c));
-        res.on('end', () => resolve({ status: res.statusCode ?? 0, headers: res.headers, body: Buffer.concat(chunks).toString('utf8') }));
+        res.on('end', () =>
+          resolve({ status: res.statusCode ?? 0, headers: res.headers, body: Buffer.concat(chunks).toString('utf8') }),
+        );
         res.on('error', reject);
       },
     );
@@ -108,13 +128,24 @@ export function postAsGo(baseUrl: string, path: string, body: string): Promise<R
 }
 
 /** kuryr-cni's `makeDaemonRequest`: the body on the expected status, else a CNI error. */
-export async function makeDaemonRequest(baseUrl: string, command: 'ADD' | 'DEL', a: KuryrCniArgs): Promise<{ ok: true; raw: RawAnswer } | { ok: false; error: CniErrorResult; raw?: RawAnswer }> {
+export async function makeDaemonRequest(
+  baseUrl: string,
+  command: 'ADD' | 'DEL',
+  a: KuryrCniArgs,
+): Promise<{ ok: true; raw: RawAnswer } | { ok: false; error: CniErrorResult; raw?: RawAnswer }> {
   const path = command === 'ADD' ? '/addNetwork' : '/delNetwork';
   let raw: RawAnswer;
   try {
     raw = await postAsGo(baseUrl, path, kuryrDaemonBody(command, a));
   } catch (err) {
-    return { ok: false, error: { code: 11, msg: `Looks like ${baseUrl}${path} cannot be reached. Is kuryr-daemon running?`, details: String(err) } };
+    return {
+      ok: false,
+      error: {
+        code: 11,
+        msg: `Looks like ${baseUrl}${path} cannot be reached. Is kuryr-daemon running?`,
+        details: String(err),
+      },
+    };
   }
   const expected = command === 'ADD' ? 202 : 204;
   if (raw.status !== expected) {
@@ -135,13 +166,22 @@ type Json = Record<string, unknown>;
 export interface GoVif {
   id: string;
   address: string;
-  network: { subnets: Array<{ cidr: string; dns: string[]; gateway: string; ips: Array<{ address: string }>; routes: Array<{ cidr: string; gateway: string }> }> };
+  network: {
+    subnets: Array<{
+      cidr: string;
+      dns: string[];
+      gateway: string;
+      ips: Array<{ address: string }>;
+      routes: Array<{ cidr: string; gateway: string }>;
+    }>;
+  };
 }
 
 function data(o: unknown, want?: string): Json {
   if (!o || typeof o !== 'object') throw Object.assign(new Error('not an o.vo primitive'), { code: 899 });
   const p = o as Json;
-  if (want && p['versioned_object.name'] !== want) throw Object.assign(new Error(`expected ${want}, got ${String(p['versioned_object.name'])}`), { code: 899 });
+  if (want && p['versioned_object.name'] !== want)
+    throw Object.assign(new Error(`expected ${want}, got ${String(p['versioned_object.name'])}`), { code: 899 });
   const d = p['versioned_object.data'];
   if (!d || typeof d !== 'object') throw Object.assign(new Error('no versioned_object.data'), { code: 899 });
   return d as Json;
@@ -223,7 +263,10 @@ export function toCni031Result(primitive: unknown, ifname: string, containerId: 
     });
     for (const r of s.routes) {
       // main.go: a route gateway that net.ParseIP rejects (also an empty one) fails the ADD.
-      if (!r.gateway) throw Object.assign(new Error(`Error when parsing IP address ${r.gateway} received from kuryr-daemon`), { code: 799 });
+      if (!r.gateway)
+        throw Object.assign(new Error(`Error when parsing IP address ${r.gateway} received from kuryr-daemon`), {
+          code: 799,
+        });
       routes.push({ dst: networkOf(r.cidr), gw: r.gateway });
     }
     nameservers.push(...s.dns);

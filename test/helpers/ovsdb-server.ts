@@ -23,12 +23,20 @@ export const VSWITCH_SCHEMA = '/usr/share/openvswitch/vswitch.ovsschema';
 /** A cache of every column of Open_vSwitch, Bridge, Port and Interface, by name (what the client suites read). */
 export const FULL_CACHE: CacheSpec = {
   database: 'Open_vSwitch',
-  tables: { Open_vSwitch: {}, Bridge: { indexes: ['name'] }, Port: { indexes: ['name'] }, Interface: { indexes: ['name'] } },
+  tables: {
+    Open_vSwitch: {},
+    Bridge: { indexes: ['name'] },
+    Port: { indexes: ['name'] },
+    Interface: { indexes: ['name'] },
+  },
 };
 
 /** Skip reason when a bare ovsdb-server cannot run here (no root needed). */
 export function needsOvsdbServer(): string | undefined {
-  return needsBinaries('ovsdb-server', 'ovsdb-tool', 'ovs-vsctl', 'ovsdb-client') ?? (fs.existsSync(VSWITCH_SCHEMA) ? undefined : `missing ${VSWITCH_SCHEMA}`);
+  return (
+    needsBinaries('ovsdb-server', 'ovsdb-tool', 'ovs-vsctl', 'ovsdb-client') ??
+    (fs.existsSync(VSWITCH_SCHEMA) ? undefined : `missing ${VSWITCH_SCHEMA}`)
+  );
 }
 
 export interface OvsdbServer {
@@ -97,7 +105,10 @@ export async function startOvsdbServer(opts: { prefix?: string } = {}): Promise<
     vsctl,
     ovsdbClient: (command, ...args) => run('ovsdb-client', ['--timeout=10', command, db, ...args]),
     dumpTable(table) {
-      const t = JSON.parse(run('ovsdb-client', ['--timeout=10', '-f', 'json', 'dump', db, 'Open_vSwitch', table])) as { headings: string[]; data: unknown[][] };
+      const t = JSON.parse(run('ovsdb-client', ['--timeout=10', '-f', 'json', 'dump', db, 'Open_vSwitch', table])) as {
+        headings: string[];
+        data: unknown[][];
+      };
       return t.data.map((row) => Object.fromEntries(t.headings.map((h, i) => [h, row[i]])));
     },
     async killDb() {
@@ -126,7 +137,19 @@ export async function startOvsdbServer(opts: { prefix?: string } = {}): Promise<
   try {
     execFileSync('ovsdb-tool', ['create', conf, VSWITCH_SCHEMA]);
     await startDb();
-    vsctl('--', 'init', '--', '--may-exist', 'add-br', 'br-int', '--', 'set', 'Bridge', 'br-int', 'datapath_type=netdev');
+    vsctl(
+      '--',
+      'init',
+      '--',
+      '--may-exist',
+      'add-br',
+      'br-int',
+      '--',
+      'set',
+      'Bridge',
+      'br-int',
+      'datapath_type=netdev',
+    );
   } catch (e) {
     await server.stop();
     throw e;

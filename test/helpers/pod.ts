@@ -48,7 +48,10 @@ export interface FakePod {
   /** Runs `cmd` inside the pod and waits. */
   run(cmd: string[], opts?: { timeoutMs?: number }): SpawnSyncReturns<string>;
   /** Starts `cmd` inside the pod; resolves with its exit code and output. */
-  runAsync(cmd: string[], opts?: { timeoutMs?: number }): Promise<{ code: number | null; stdout: string; stderr: string }>;
+  runAsync(
+    cmd: string[],
+    opts?: { timeoutMs?: number },
+  ): Promise<{ code: number | null; stdout: string; stderr: string }>;
   /** Runs `cmd` as the pod's user on the node (same UID, no private mounts): for "what could this UID do anyway". */
   runAsUserOnNode(cmd: string[]): SpawnSyncReturns<string>;
   /** Removes the netns and the pod's own files. */
@@ -80,7 +83,21 @@ export function createPod(spec: PodSpec): FakePod {
     ...spec.hide.map((h) => `mount -t tmpfs -o size=64k,mode=0755 none ${q(h)}`),
     `exec setpriv --reuid=${spec.uid} --regid=${spec.gid} --clear-groups env XDG_RUNTIME_DIR=${q(runtimeDir)} HOME=${q(home)} "$@"`,
   ].join(' && ');
-  const argv = (cmd: string[]): string[] => ['ip', 'netns', 'exec', netns, 'unshare', '--mount', '--propagation', 'private', 'sh', '-c', setup, 'sh', ...cmd];
+  const argv = (cmd: string[]): string[] => [
+    'ip',
+    'netns',
+    'exec',
+    netns,
+    'unshare',
+    '--mount',
+    '--propagation',
+    'private',
+    'sh',
+    '-c',
+    setup,
+    'sh',
+    ...cmd,
+  ];
   return {
     name: spec.name,
     netns,
@@ -104,7 +121,11 @@ export function createPod(spec: PodSpec): FakePod {
         p.stderr.on('data', (c: Buffer) => (stderr += c.toString()));
         p.on('close', (code) => resolve({ code, stdout, stderr }));
       }),
-    runAsUserOnNode: (cmd) => spawnSync('setpriv', [`--reuid=${spec.uid}`, `--regid=${spec.gid}`, '--clear-groups', ...cmd], { encoding: 'utf8', timeout: 30_000 }),
+    runAsUserOnNode: (cmd) =>
+      spawnSync('setpriv', [`--reuid=${spec.uid}`, `--regid=${spec.gid}`, '--clear-groups', ...cmd], {
+        encoding: 'utf8',
+        timeout: 30_000,
+      }),
     destroy: () => {
       try {
         run('ip', ['netns', 'delete', netns]);

@@ -19,7 +19,12 @@ export interface PodEnd {
  * processes are pushed to `pmds` as they start (the caller's afterEach stops them on failure)
  * and stopped here on success.
  */
-export async function expectTrafficBetween(sb: Sandbox, server: PodEnd, client: PodEnd, pmds: Testpmd[]): Promise<void> {
+export async function expectTrafficBetween(
+  sb: Sandbox,
+  server: PodEnd,
+  client: PodEnd,
+  pmds: Testpmd[],
+): Promise<void> {
   const mine = [await startTestpmd({ ports: [{ path: server.socketPath, server: true, mac: server.mac }] })];
   pmds.push(mine[0]!);
   mine.push(await startTestpmd({ ports: [{ path: client.socketPath, mac: client.mac }] }));

@@ -22,7 +22,11 @@ describeIf(firstReason(needsRoot(), needsOvs({ dpdk: true })))('the docs/api.md 
           eth0: {
             default: true,
             vif: encodeVIF({
-              kind: 'VIFVHostUser', id, address: 'fa:16:3e:01:02:03', mode: 'client', vif_name: vhostUserPortName(id),
+              kind: 'VIFVHostUser',
+              id,
+              address: 'fa:16:3e:01:02:03',
+              mode: 'client',
+              vif_name: vhostUserPortName(id),
               network: { id: randomUUID(), bridge: 'br-int', mtu: 1500, subnets: [] },
               port_profile: { kind: 'VIFPortProfileOpenVSwitch', interface_id: id },
             }),

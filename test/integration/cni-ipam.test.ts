@@ -8,7 +8,17 @@ import * as path from 'node:path';
 import { afterEach, beforeEach, expect, it } from 'vitest';
 import { parseCniEnv } from '../../src/cni/env';
 import { CniError } from '../../src/cni/errors';
-import { commonVersion, execPlugin, findPlugin, ipamAdd, ipamCheck, ipamDel, ipamGc, ipamStatus, pluginVersions } from '../../src/cni/ipam';
+import {
+  commonVersion,
+  execPlugin,
+  findPlugin,
+  ipamAdd,
+  ipamCheck,
+  ipamDel,
+  ipamGc,
+  ipamStatus,
+  pluginVersions,
+} from '../../src/cni/ipam';
 import { parseNetConf, type NetConf } from '../../src/cni/netconf';
 import { encodeResult, vhostUserResult } from '../../src/cni/result';
 import { describeIf, needsBinaries } from '../helpers/skip';
@@ -43,14 +53,23 @@ describeIf(needsBinaries(HOST_LOCAL))('IPAM delegation to host-local', () => {
   }
 
   function env(command: string, containerId = 'c0ffee', ifname = 'net1') {
-    return parseCniEnv({ CNI_COMMAND: command, CNI_CONTAINERID: containerId, CNI_NETNS: '/var/run/netns/x', CNI_IFNAME: ifname, CNI_PATH: `/nonexistent:${CNI_DIR}` });
+    return parseCniEnv({
+      CNI_COMMAND: command,
+      CNI_CONTAINERID: containerId,
+      CNI_NETNS: '/var/run/netns/x',
+      CNI_IFNAME: ifname,
+      CNI_PATH: `/nonexistent:${CNI_DIR}`,
+    });
   }
 
   /** Reservation files host-local keeps: one per allocated IP, named by the address. */
   function reserved(): string[] {
     const dir = path.join(dataDir, 'dpdk-net');
     if (!fs.existsSync(dir)) return [];
-    return fs.readdirSync(dir).filter((f) => !f.startsWith('last_reserved_ip') && f !== 'lock').sort();
+    return fs
+      .readdirSync(dir)
+      .filter((f) => !f.startsWith('last_reserved_ip') && f !== 'lock')
+      .sort();
   }
 
   it('finds the plugin along CNI_PATH and negotiates down to its newest version', async () => {
@@ -83,7 +102,10 @@ describeIf(needsBinaries(HOST_LOCAL))('IPAM delegation to host-local', () => {
     expect(reserved()).toEqual([]);
     // Repeated DEL, and DEL without prevResult or netns, still succeed.
     await ipamDel(withPrev, env('DEL'));
-    await ipamDel(conf(), parseCniEnv({ CNI_COMMAND: 'DEL', CNI_CONTAINERID: 'c0ffee', CNI_IFNAME: 'net1', CNI_PATH: CNI_DIR }));
+    await ipamDel(
+      conf(),
+      parseCniEnv({ CNI_COMMAND: 'DEL', CNI_CONTAINERID: 'c0ffee', CNI_IFNAME: 'net1', CNI_PATH: CNI_DIR }),
+    );
     expect(reserved()).toEqual([]);
   });
 
@@ -97,7 +119,7 @@ describeIf(needsBinaries(HOST_LOCAL))('IPAM delegation to host-local', () => {
     expect((err as CniError).msg).toMatch(/.+/);
   });
 
-  it('allocates distinct addresses per attachment and reports exhaustion as the plugin\'s error', async () => {
+  it("allocates distinct addresses per attachment and reports exhaustion as the plugin's error", async () => {
     const got = new Set<string>();
     // /29 minus network, gateway and broadcast: 5 addresses.
     for (let i = 0; i < 5; i++) {
@@ -139,18 +161,30 @@ describeIf(needsBinaries(HOST_LOCAL))('IPAM delegation to host-local', () => {
     const noIpam = parseNetConf({ cniVersion: '1.1.0', name: 'n', type: 'vhostplug' });
     await expect(ipamAdd(noIpam, env('ADD'))).rejects.toMatchObject({ cniCode: 7 });
     const missing = parseNetConf({ cniVersion: '1.1.0', name: 'n', type: 'vhostplug', ipam: { type: 'no-such-ipam' } });
-    await expect(ipamAdd(missing, env('ADD'))).rejects.toMatchObject({ cniCode: 7, msg: 'failed to find plugin "no-such-ipam" in path' });
+    await expect(ipamAdd(missing, env('ADD'))).rejects.toMatchObject({
+      cniCode: 7,
+      msg: 'failed to find plugin "no-such-ipam" in path',
+    });
     // host-local with no ranges: its own invalid-config error comes back.
-    const broken = parseNetConf({ cniVersion: '1.0.0', name: 'n', type: 'vhostplug', ipam: { type: 'host-local', dataDir } });
+    const broken = parseNetConf({
+      cniVersion: '1.0.0',
+      name: 'n',
+      type: 'vhostplug',
+      ipam: { type: 'host-local', dataDir },
+    });
     const err = (await ipamAdd(broken, env('ADD')).catch((e: unknown) => e)) as CniError;
     expect(err).toBeInstanceOf(CniError);
     expect(err.cniCode).toBeGreaterThan(0);
     expect(err.msg.length).toBeGreaterThan(0);
   });
 
-  it('runs the delegate with only the caller\'s CNI_* environment', async () => {
+  it("runs the delegate with only the caller's CNI_* environment", async () => {
     const probe = path.join(dataDir, 'probe');
-    fs.writeFileSync(probe, '#!/bin/sh\nenv | sort | grep -v "^PWD=\\|^SHLVL=\\|^_=" > "$0.env"\necho \'{"cniVersion":"1.0.0","ips":[]}\'\n', { mode: 0o755 });
+    fs.writeFileSync(
+      probe,
+      '#!/bin/sh\nenv | sort | grep -v "^PWD=\\|^SHLVL=\\|^_=" > "$0.env"\necho \'{"cniVersion":"1.0.0","ips":[]}\'\n',
+      { mode: 0o755 },
+    );
     process.env.VHOSTPLUG_TEST_LEAK = 'should-not-leak';
     try {
       await execPlugin(probe, { CNI_COMMAND: 'ADD', CNI_IFNAME: 'net1' }, '{}');
@@ -165,7 +199,9 @@ describeIf(needsBinaries(HOST_LOCAL))('IPAM delegation to host-local', () => {
     const hang = path.join(dataDir, 'hang');
     fs.writeFileSync(hang, '#!/bin/sh\nexec sleep 30\n', { mode: 0o755 });
     const t0 = Date.now();
-    await expect(execPlugin(hang, { CNI_COMMAND: 'ADD' }, '{}', { timeoutMs: 300 })).rejects.toMatchObject({ cniCode: 5 });
+    await expect(execPlugin(hang, { CNI_COMMAND: 'ADD' }, '{}', { timeoutMs: 300 })).rejects.toMatchObject({
+      cniCode: 5,
+    });
     expect(Date.now() - t0).toBeLessThan(5000);
   });
 });

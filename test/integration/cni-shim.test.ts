@@ -41,7 +41,12 @@ function runShim(env: Record<string, string>, stdin: string | Buffer, timeoutMs 
     child.on('error', reject);
     child.on('close', (code) => {
       clearTimeout(timer);
-      resolve({ code, stdout: Buffer.concat(out).toString(), stderr: Buffer.concat(err).toString(), ms: performance.now() - t0 });
+      resolve({
+        code,
+        stdout: Buffer.concat(out).toString(),
+        stderr: Buffer.concat(err).toString(),
+        ms: performance.now() - t0,
+      });
     });
     child.stdin.end(stdin);
   });
@@ -126,7 +131,11 @@ describeIf(needsBinaries(SHIM))('vhostplug-cni shim', () => {
 
   it('escapes control characters and replaces invalid UTF-8 so the frame stays JSON', async () => {
     // VERSION: the one command whose stdin is forwarded even when it is not a JSON object.
-    const raw = Buffer.concat([Buffer.from('{"a":"\u0001\u001f\n\r"}'), Buffer.from([0xff, 0xc3, 0x28, 0xed, 0xa0, 0x80]), Buffer.from('\u0000end')]);
+    const raw = Buffer.concat([
+      Buffer.from('{"a":"\u0001\u001f\n\r"}'),
+      Buffer.from([0xff, 0xc3, 0x28, 0xed, 0xa0, 0x80]),
+      Buffer.from('\u0000end'),
+    ]);
     const r = await runShim(env({ CNI_COMMAND: 'VERSION', CNI_ARGS: 'X=\u0002"y"' }), raw);
     expect(r.code).toBe(0);
     const req = JSON.parse(r.stdout) as ShimRequest;
@@ -239,7 +248,10 @@ describeIf(needsBinaries(SHIM))('vhostplug-cni shim', () => {
     await daemon!.close();
     daemon = undefined;
     for (const input of ['1.0.0', '0.4.0', '2.0.0']) {
-      const down = await runShim({ CNI_COMMAND: 'VERSION', VHOSTPLUG_DAEMON_SOCKET: sock }, `{"cniVersion":"${input}"}`);
+      const down = await runShim(
+        { CNI_COMMAND: 'VERSION', VHOSTPLUG_DAEMON_SOCKET: sock },
+        `{"cniVersion":"${input}"}`,
+      );
       expect(down.code).toBe(0);
       // The C fallback must match src/cni/spec.ts byte for byte.
       expect(down.stdout).toBe(JSON.stringify(versionReply(input)));
@@ -258,7 +270,12 @@ describeIf(needsBinaries(SHIM))('vhostplug-cni shim', () => {
     expect(r.code).toBe(0);
     expect((JSON.parse(r.stdout) as ShimRequest).stdin).toBe(conf);
     // A value with an escaped NUL is ignored, never truncated to a different path.
-    const nul = JSON.stringify({ cniVersion: '1.0.0', name: 'n', type: 'vhostplug', daemonSocket: `${sock}\u0000/../x` });
+    const nul = JSON.stringify({
+      cniVersion: '1.0.0',
+      name: 'n',
+      type: 'vhostplug',
+      daemonSocket: `${sock}\u0000/../x`,
+    });
     const n = await runShim({ ...CNI_ENV }, nul);
     expect(n.code).not.toBe(0);
     expect(n.stdout).not.toContain('"stdin"'); // our echo daemon was not reached
@@ -275,7 +292,11 @@ describeIf(needsBinaries(SHIM))('vhostplug-cni shim', () => {
     };
     const r = await runShim(env({ VHOSTPLUG_SHIM_TIMEOUT: '0.5' }), CONF);
     expect(r.code).toBe(1);
-    expect(JSON.parse(r.stdout)).toMatchObject({ cniVersion: '0.4.0', code: 11, msg: 'vhostplug daemon did not answer' });
+    expect(JSON.parse(r.stdout)).toMatchObject({
+      cniVersion: '0.4.0',
+      code: 11,
+      msg: 'vhostplug daemon did not answer',
+    });
     expect(r.ms).toBeGreaterThanOrEqual(450);
     expect(r.ms).toBeLessThan(5000);
     expect(await aborted).toBe(true);
@@ -285,12 +306,23 @@ describeIf(needsBinaries(SHIM))('vhostplug-cni shim', () => {
     /** CPU seconds of 100 shims against a daemon (listen backlog 1) that accepts nothing for `busyS`, then answers all. */
     const burst = async (busyS: number): Promise<number> => {
       const busy = path.join(dir, `busy-${busyS}.sock`);
-      const server = spawn('python3', ['-c', BUSY_DAEMON, busy, String(busyS), '100'], { stdio: ['ignore', 'pipe', 'inherit'] });
+      const server = spawn('python3', ['-c', BUSY_DAEMON, busy, String(busyS), '100'], {
+        stdio: ['ignore', 'pipe', 'inherit'],
+      });
       await new Promise((r) => server.stdout!.once('data', r)); // "listening"
       const cpu0 = childrenCpuSeconds();
-      const runs = await Promise.all(Array.from({ length: 100 }, () => runShim({ ...CNI_ENV, VHOSTPLUG_DAEMON_SOCKET: busy, VHOSTPLUG_SHIM_TIMEOUT: '30' }, CONF)));
+      const runs = await Promise.all(
+        Array.from({ length: 100 }, () =>
+          runShim({ ...CNI_ENV, VHOSTPLUG_DAEMON_SOCKET: busy, VHOSTPLUG_SHIM_TIMEOUT: '30' }, CONF),
+        ),
+      );
       await new Promise((r) => (server.exitCode !== null ? r(null) : server.once('exit', r)));
-      expect(runs.map((r) => r.stdout).filter((o) => o !== "ok").slice(0, 2)).toEqual([]);
+      expect(
+        runs
+          .map((r) => r.stdout)
+          .filter((o) => o !== 'ok')
+          .slice(0, 2),
+      ).toEqual([]);
       return childrenCpuSeconds() - cpu0;
     };
     const idle = await burst(0);
@@ -337,7 +369,13 @@ describeIf(needsBinaries(SHIM))('vhostplug-cni shim', () => {
 
   it('end to end with the dispatcher: ADD result in the requested version, bad input coded', async () => {
     const plugin: CniPlugin = {
-      add: async (c) => vhostUserResult({ ifname: c.env.ifname!, mac: '0a:00:00:00:00:09', mtu: 1500, socketPath: '/run/vhostplug/x/vhu0' }),
+      add: async (c) =>
+        vhostUserResult({
+          ifname: c.env.ifname!,
+          mac: '0a:00:00:00:00:09',
+          mtu: 1500,
+          socketPath: '/run/vhostplug/x/vhu0',
+        }),
       del: async () => undefined,
       check: async () => undefined,
       gc: async () => undefined,
@@ -366,7 +404,11 @@ describeIf(needsBinaries(SHIM))('vhostplug-cni shim', () => {
       seed = (seed * 1103515245 + 12345) & 0x7fffffff;
       return seed % n;
     };
-    const valid = JSON.stringify({ exitCode: 0, stdout: '{"cniVersion":"1.1.0","dns":{}}\u00e9\ud834\udd1e', stderr: 'w' });
+    const valid = JSON.stringify({
+      exitCode: 0,
+      stdout: '{"cniVersion":"1.1.0","dns":{}}\u00e9\ud834\udd1e',
+      stderr: 'w',
+    });
     const alphabet = '{}[]":,\\u0123456789abcdefxyz-+.eE \n\t';
     let answer = Buffer.from(valid);
     let refusedCount = 0;
@@ -405,9 +447,16 @@ describeIf(needsBinaries(SHIM))('vhostplug-cni shim', () => {
         expect(parsed, `case ${i}: ${answer.toString('latin1')}`).toBeDefined();
         expect(r.code).toBe(parsed!.exitCode);
         expect(r.stdout).toBe(parsed!.stdout);
-      } else if (parsed && Number.isInteger(parsed.exitCode) && typeof parsed.stdout === 'string' && (parsed.exitCode as number) <= 255) {
+      } else if (
+        parsed &&
+        Number.isInteger(parsed.exitCode) &&
+        typeof parsed.stdout === 'string' &&
+        (parsed.exitCode as number) <= 255
+      ) {
         // Refusing valid JSON is only allowed for what the shim's strict reader rejects.
-        expect(answer.toString('utf8'), `case ${i}`).toMatch(/"exitCode":(-|\d+[.eE])|"exitCode":-?0\d|"(exitCode|stdout|stderr)":.*"\2":/);
+        expect(answer.toString('utf8'), `case ${i}`).toMatch(
+          /"exitCode":(-|\d+[.eE])|"exitCode":-?0\d|"(exitCode|stdout|stderr)":.*"\2":/,
+        );
       }
       refusedCount += refused ? 1 : 0;
     }

@@ -65,7 +65,14 @@ export function loadTestConfig(d: DaemonDirs): VhostplugConfig {
 
 /** An in-process daemon on the test's dirs: no fsync, no periodic reconciler, veth host ends in the sandbox netns. */
 export function startTestDaemon(sb: Sandbox, d: DaemonDirs, extra: Partial<DaemonOptions> = {}): Promise<Daemon> {
-  return Daemon.start({ config: loadTestConfig(d), fsync: false, reconcileIntervalMs: 0, deviceInfo: { allowedDirs: [d.devinfo] }, vethHostNetns: `/run/netns/${sb.netns}`, ...extra });
+  return Daemon.start({
+    config: loadTestConfig(d),
+    fsync: false,
+    reconcileIntervalMs: 0,
+    deviceInfo: { allowedDirs: [d.devinfo] },
+    vethHostNetns: `/run/netns/${sb.netns}`,
+    ...extra,
+  });
 }
 
 /** Creates a real pod network namespace (veth pods), remembered in `names` for {@link deleteNetns}; returns its path. */
@@ -87,7 +94,12 @@ export function deleteNetns(names: readonly string[]): void {
 }
 
 /** A standalone netconf with host-local IPAM in the test's data dir. */
-export function netconf(d: DaemonDirs, version: string, mode: string, extra: Record<string, unknown> = {}): Record<string, unknown> {
+export function netconf(
+  d: DaemonDirs,
+  version: string,
+  mode: string,
+  extra: Record<string, unknown> = {},
+): Record<string, unknown> {
   return {
     cniVersion: version,
     name: 'dpdk-net',
@@ -116,10 +128,19 @@ export interface ShimRun {
 }
 
 /** Runs the real shim (or an installed copy) with exactly `env` (+ the daemon socket) and `stdin`. */
-export function runShim(socket: string, env: Record<string, string>, stdin: string | Buffer, timeoutMs = 60_000, binary = SHIM): Promise<ShimRun> {
+export function runShim(
+  socket: string,
+  env: Record<string, string>,
+  stdin: string | Buffer,
+  timeoutMs = 60_000,
+  binary = SHIM,
+): Promise<ShimRun> {
   return new Promise((resolve, reject) => {
     const t0 = performance.now();
-    const child = spawn(binary, [], { env: { ...env, VHOSTPLUG_DAEMON_SOCKET: socket }, stdio: ['pipe', 'pipe', 'pipe'] });
+    const child = spawn(binary, [], {
+      env: { ...env, VHOSTPLUG_DAEMON_SOCKET: socket },
+      stdio: ['pipe', 'pipe', 'pipe'],
+    });
     const out: Buffer[] = [];
     const err: Buffer[] = [];
     const timer = setTimeout(() => child.kill('SIGKILL'), timeoutMs);
@@ -143,8 +164,20 @@ export function runShim(socket: string, env: Record<string, string>, stdin: stri
 }
 
 /** The CNI environment of one call. */
-export function cniEnv(command: string, containerId: string, ifname: string, netns?: string, extra: Record<string, string> = {}): Record<string, string> {
-  const env: Record<string, string> = { CNI_COMMAND: command, CNI_CONTAINERID: containerId, CNI_IFNAME: ifname, CNI_PATH: CNI_DIR, ...extra };
+export function cniEnv(
+  command: string,
+  containerId: string,
+  ifname: string,
+  netns?: string,
+  extra: Record<string, string> = {},
+): Record<string, string> {
+  const env: Record<string, string> = {
+    CNI_COMMAND: command,
+    CNI_CONTAINERID: containerId,
+    CNI_IFNAME: ifname,
+    CNI_PATH: CNI_DIR,
+    ...extra,
+  };
   if (netns !== undefined) env.CNI_NETNS = netns;
   return env;
 }
@@ -172,7 +205,10 @@ export function reservedIps(d: DaemonDirs): string[] {
 }
 
 /** Everything an attachment can leave behind, for "nothing leaked" assertions. */
-export function leftovers(sb: Sandbox, d: DaemonDirs): { ports: string[]; mount: string[]; state: string[]; ips: string[]; devinfo: string[]; ovsSockets: string[] } {
+export function leftovers(
+  sb: Sandbox,
+  d: DaemonDirs,
+): { ports: string[]; mount: string[]; state: string[]; ips: string[]; devinfo: string[]; ovsSockets: string[] } {
   return {
     ports: ports(sb),
     mount: fs.readdirSync(d.mount),

@@ -21,10 +21,35 @@ import { describeIf, firstReason, needsOvs, needsRoot } from '../helpers/skip';
 
 /** Columns ovs-vswitchd (not the client) writes, or that are row identities. */
 const RUNTIME_COLUMNS = new Set([
-  '_uuid', '_version', 'ofport', 'ifindex', 'link_state', 'link_speed', 'link_resets', 'duplex', 'mac_in_use', 'mtu',
-  'status', 'statistics', 'admin_state', 'error', 'bfd_status', 'cfm_fault', 'cfm_fault_status', 'cfm_flap_count',
-  'cfm_health', 'cfm_remote_mpids', 'cfm_remote_opstate', 'lacp_current', 'rstp_status', 'rstp_statistics',
-  'interfaces', 'ports', 'datapath_id', 'datapath_version', 'bond_active_slave',
+  '_uuid',
+  '_version',
+  'ofport',
+  'ifindex',
+  'link_state',
+  'link_speed',
+  'link_resets',
+  'duplex',
+  'mac_in_use',
+  'mtu',
+  'status',
+  'statistics',
+  'admin_state',
+  'error',
+  'bfd_status',
+  'cfm_fault',
+  'cfm_fault_status',
+  'cfm_flap_count',
+  'cfm_health',
+  'cfm_remote_mpids',
+  'cfm_remote_opstate',
+  'lacp_current',
+  'rstp_status',
+  'rstp_statistics',
+  'interfaces',
+  'ports',
+  'datapath_id',
+  'datapath_version',
+  'bond_active_slave',
 ]);
 
 function rowByName(rows: DumpRow[], name: string): DumpRow {
@@ -82,7 +107,11 @@ describeIf(firstReason(needsRoot(), needsOvs({ dpdk: true }), osVifUnavailable()
       // os-vif leaves a client-mode socket behind only if OVS did; make the dir clean for us.
       fs.rmSync(path.join(sb.runDir, vifName), { force: true });
 
-      const driver = new VhostUserDriver(new Vswitch(client), { mountPoint: mount, ovsVhuPath: sb.runDir, fsync: false });
+      const driver = new VhostUserDriver(new Vswitch(client), {
+        mountPoint: mount,
+        ovsVhuPath: sb.runDir,
+        fsync: false,
+      });
       await driver.connect({ vif, containerId: 'parity', ifname: 'eth0', podUid });
       const ours = {
         iface: rowByName(sb.dumpTable('Interface'), vifName),
@@ -100,7 +129,9 @@ describeIf(firstReason(needsRoot(), needsOvs({ dpdk: true }), osVifUnavailable()
       const { external_ids: _a, ...refIface } = clientColumns(ref.iface);
       const { external_ids: _b, ...ourIface } = clientColumns(ours.iface);
       expect(refIface['mtu_request']).toBe(1500);
-      expect(mapOf(refIface['options'])).toEqual(mode === 'server' ? { 'vhost-server-path': path.join(mount, vifName) } : {});
+      expect(mapOf(refIface['options'])).toEqual(
+        mode === 'server' ? { 'vhost-server-path': path.join(mount, vifName) } : {},
+      );
       expect(ref.bridge['datapath_type']).toBe('netdev');
       expect(ourIface).toEqual(refIface);
       expect(clientColumns(ours.port)).toEqual(clientColumns(ref.port));

@@ -73,18 +73,48 @@ describeIf(needsOvsdbServer())('WriteQueue: batching concurrent writers', () => 
     it('200 concurrent writers, 6 invalid: each gets its own outcome; fewer transactions than writers', async () => {
       const q = new WriteQueue(client, { db: 'Open_vSwitch' });
       const writers: { name: string; ops: Operation[]; expect: Expect }[] = [];
-      for (let i = 0; i < 200; i++) writers.push({ name: `b${kind}${i}`, ops: addPort(`b${kind}${i}`), expect: { kind: 'ok' } });
+      for (let i = 0; i < 200; i++)
+        writers.push({ name: `b${kind}${i}`, ops: addPort(`b${kind}${i}`), expect: { kind: 'ok' } });
       const brPort = client.cache.lookup('Port', 'name', 'br-int')!._uuid[1];
       // Deliberately invalid members, spread through the stream:
-      writers[17] = { name: 'br-int', ops: addPort('br-int'), expect: { kind: 'error', cls: ConstraintViolationError, commit: true } }; // duplicate Interface/Port name
+      writers[17] = {
+        name: 'br-int',
+        ops: addPort('br-int'),
+        expect: { kind: 'error', cls: ConstraintViolationError, commit: true },
+      }; // duplicate Interface/Port name
       writers[60] = {
         name: `dangling${kind}`,
-        ops: [{ op: 'insert', table: 'Port', row: { name: `dangling${kind}`, interfaces: uuid('00000000-0000-4000-8000-000000000001') }, 'uuid-name': 'p' }, { op: 'mutate', table: 'Bridge', where: [['name', '==', 'br-int']], mutations: [['ports', 'insert', ['named-uuid', 'p']]] }],
+        ops: [
+          {
+            op: 'insert',
+            table: 'Port',
+            row: { name: `dangling${kind}`, interfaces: uuid('00000000-0000-4000-8000-000000000001') },
+            'uuid-name': 'p',
+          },
+          {
+            op: 'mutate',
+            table: 'Bridge',
+            where: [['name', '==', 'br-int']],
+            mutations: [['ports', 'insert', ['named-uuid', 'p']]],
+          },
+        ],
         expect: { kind: 'error', cls: ReferentialIntegrityViolationError, commit: true },
       };
-      writers[99] = { name: `nocol${kind}`, ops: [{ op: 'insert', table: 'Interface', row: { name: `nocol${kind}`, no_such_column: 1 } }], expect: { kind: 'error', cls: UnknownColumnError } };
-      writers[120] = { name: `abort${kind}`, ops: [...addPort(`abort${kind}`), { op: 'abort' }], expect: { kind: 'error', cls: AbortedError } };
-      writers[150] = { name: `div0${kind}`, ops: [{ op: 'mutate', table: 'Open_vSwitch', where: [], mutations: [['next_cfg', '/=', 0]] }], expect: { kind: 'error', cls: DomainError } };
+      writers[99] = {
+        name: `nocol${kind}`,
+        ops: [{ op: 'insert', table: 'Interface', row: { name: `nocol${kind}`, no_such_column: 1 } }],
+        expect: { kind: 'error', cls: UnknownColumnError },
+      };
+      writers[120] = {
+        name: `abort${kind}`,
+        ops: [...addPort(`abort${kind}`), { op: 'abort' }],
+        expect: { kind: 'error', cls: AbortedError },
+      };
+      writers[150] = {
+        name: `div0${kind}`,
+        ops: [{ op: 'mutate', table: 'Open_vSwitch', where: [], mutations: [['next_cfg', '/=', 0]] }],
+        expect: { kind: 'error', cls: DomainError },
+      };
       writers[199] = {
         name: `delbr${kind}`,
         ops: [{ op: 'delete', table: 'Port', where: [['_uuid', '==', uuid(brPort)]] }], // still referenced by the Bridge
@@ -99,7 +129,10 @@ describeIf(needsOvsdbServer())('WriteQueue: batching concurrent writers', () => 
       outcomes.forEach((o, i) => {
         const w = writers[i]!;
         if (w.expect.kind === 'ok') {
-          expect(o.status, `writer ${i} (${w.name}): ${o.status === 'rejected' ? (o.reason as Error).message : ''}`).toBe('fulfilled');
+          expect(
+            o.status,
+            `writer ${i} (${w.name}): ${o.status === 'rejected' ? (o.reason as Error).message : ''}`,
+          ).toBe('fulfilled');
           const r = (o as PromiseFulfilledResult<OpResult[]>).value;
           // its own slice: insert Interface, insert Port, mutate Bridge
           expect(r).toHaveLength(3);
@@ -119,7 +152,9 @@ describeIf(needsOvsdbServer())('WriteQueue: batching concurrent writers', () => 
         }
       });
       expect(okCount).toBe(194);
-      console.log(`[${kind}] 200 writers -> ${reached} transactions (${q.stats.mergedTransactions} merged, ${q.stats.retries} member retries)`);
+      console.log(
+        `[${kind}] 200 writers -> ${reached} transactions (${q.stats.mergedTransactions} merged, ${q.stats.retries} member retries)`,
+      );
       expect(q.stats.writers).toBe(200);
       expect(q.stats.transactions).toBe(reached);
       expect(reached).toBeLessThan(200);
@@ -139,7 +174,12 @@ describeIf(needsOvsdbServer())('WriteQueue: batching concurrent writers', () => 
           .filter((w) => w.expect.kind === 'ok')
           .map((w) =>
             q.submit([
-              { op: 'mutate', table: 'Bridge', where: [['name', '==', 'br-int']], mutations: [['ports', 'delete', set(uuid(client.cache.lookup('Port', 'name', w.name)!._uuid[1]))]] },
+              {
+                op: 'mutate',
+                table: 'Bridge',
+                where: [['name', '==', 'br-int']],
+                mutations: [['ports', 'delete', set(uuid(client.cache.lookup('Port', 'name', w.name)!._uuid[1]))]],
+              },
             ]),
           ),
       );
@@ -153,7 +193,17 @@ describeIf(needsOvsdbServer())('WriteQueue: batching concurrent writers', () => 
         const first = q.submit([{ op: 'comment', comment: 'goes alone' }]);
         // These wait behind `first` and then leave as ONE transaction, parked by the wait op.
         const members = [
-          q.submit([{ op: 'wait', table: 'Bridge', where: [['name', '==', 'br-int']], columns: ['name'], until: '==', rows: [{ name: 'never' }], timeout: 30_000 }]),
+          q.submit([
+            {
+              op: 'wait',
+              table: 'Bridge',
+              where: [['name', '==', 'br-int']],
+              columns: ['name'],
+              until: '==',
+              rows: [{ name: 'never' }],
+              timeout: 30_000,
+            },
+          ]),
           ...Array.from({ length: 5 }, (_, i) => q.submit([{ op: 'comment', comment: `member ${i}` }])),
         ];
         const settled = Promise.allSettled(members);

@@ -63,7 +63,10 @@ function recording(sent: string[]): TransportFactory {
 function expectRowsEqual(cached: Record<string, unknown>, dumped: Record<string, unknown>, what: string): void {
   for (const [col, v] of Object.entries(dumped)) {
     if (col === '_version') continue;
-    expect(valuesEqual(cached[col] as Value, v as Value), `${what}.${col}: cache ${JSON.stringify(cached[col])} vs dump ${JSON.stringify(v)}`).toBe(true);
+    expect(
+      valuesEqual(cached[col] as Value, v as Value),
+      `${what}.${col}: cache ${JSON.stringify(cached[col])} vs dump ${JSON.stringify(v)}`,
+    ).toBe(true);
   }
 }
 
@@ -82,7 +85,10 @@ describeIf(needsOvsdbServer())('OvsdbClient against a real ovsdb-server', () => 
     let sent: string[];
     beforeAll(async () => {
       sent = [];
-      client = await OvsdbClient.connect(sb.db, { transport: transport === 'net' ? recording(sent) : 'native', cache: FULL_CACHE });
+      client = await OvsdbClient.connect(sb.db, {
+        transport: transport === 'net' ? recording(sent) : 'native',
+        cache: FULL_CACHE,
+      });
     });
     afterAll(() => client?.close());
 
@@ -92,7 +98,9 @@ describeIf(needsOvsdbServer())('OvsdbClient against a real ovsdb-server', () => 
       expect(dbs).toContain('_Server');
       const schema = await client.getSchema('Open_vSwitch');
       expect(schema.name).toBe('Open_vSwitch');
-      expect(Object.keys(schema.tables)).toEqual(expect.arrayContaining(['Open_vSwitch', 'Bridge', 'Port', 'Interface']));
+      expect(Object.keys(schema.tables)).toEqual(
+        expect.arrayContaining(['Open_vSwitch', 'Bridge', 'Port', 'Interface']),
+      );
       const fromCli = JSON.parse(sb.ovsdbClient('get-schema', 'Open_vSwitch'));
       expect(schema).toEqual(fromCli);
       await expect(client.getSchema('Nope')).rejects.toMatchObject({ code: 'EOVSDBRPC', error: 'unknown database' });
@@ -119,11 +127,17 @@ describeIf(needsOvsdbServer())('OvsdbClient against a real ovsdb-server', () => 
 
     it('insert (uuid-name and explicit uuid), mutate, update, select round-trip and read back with ovs-vsctl and ovsdb-client', async () => {
       const name = `rt${transport}0`;
-      const fixed = transport === 'net' ? '11111111-2222-4333-8444-555555555555' : '11111111-2222-4333-8444-666666666666';
+      const fixed =
+        transport === 'net' ? '11111111-2222-4333-8444-555555555555' : '11111111-2222-4333-8444-666666666666';
       const t = new Transaction();
       const iface = t.insert(
         'Interface',
-        { name, type: 'internal', external_ids: map({ 'vhostplug-owner': 'test', 'iface-id': 'ä€-1' }), mtu_request: 1400 },
+        {
+          name,
+          type: 'internal',
+          external_ids: map({ 'vhostplug-owner': 'test', 'iface-id': 'ä€-1' }),
+          mtu_request: 1400,
+        },
         { uuidName: 'iface_0', uuid: fixed },
       );
       const port = t.insert('Port', { name, interfaces: iface, tag: 42, external_ids: map({ k: 'v' }) });
@@ -149,41 +163,84 @@ describeIf(needsOvsdbServer())('OvsdbClient against a real ovsdb-server', () => 
       // (vswitchd keeps writing status columns; compare the ones we wrote)
       const dumped = sb.dumpTable('Interface').find((r) => r['name'] === name)!;
       const written = ['_uuid', 'name', 'type', 'external_ids', 'mtu_request'];
-      expectRowsEqual(client.cache.lookup('Interface', 'name', name)!, Object.fromEntries(written.map((c) => [c, dumped[c]])), `Interface ${name}`);
-      expect(decodeStringMap(dumped['external_ids'] as Value)).toEqual({ 'vhostplug-owner': 'test', 'iface-id': 'ä€-1' });
+      expectRowsEqual(
+        client.cache.lookup('Interface', 'name', name)!,
+        Object.fromEntries(written.map((c) => [c, dumped[c]])),
+        `Interface ${name}`,
+      );
+      expect(decodeStringMap(dumped['external_ids'] as Value)).toEqual({
+        'vhostplug-owner': 'test',
+        'iface-id': 'ä€-1',
+      });
 
       // update replaces whole values; mutate inserts into maps; select reads them
       const u = await client.transact('Open_vSwitch', [
-        { op: 'update', table: 'Interface', where: [['_uuid', '==', uuid(fixed)]], row: { external_ids: map({ a: '1' }) } },
-        { op: 'mutate', table: 'Interface', where: [['name', '==', name]], mutations: [['external_ids', 'insert', map({ b: '2' })]] },
+        {
+          op: 'update',
+          table: 'Interface',
+          where: [['_uuid', '==', uuid(fixed)]],
+          row: { external_ids: map({ a: '1' }) },
+        },
+        {
+          op: 'mutate',
+          table: 'Interface',
+          where: [['name', '==', name]],
+          mutations: [['external_ids', 'insert', map({ b: '2' })]],
+        },
         { op: 'mutate', table: 'Port', where: [['name', '==', name]], mutations: [['tag', '+=', 1]] },
         { op: 'select', table: 'Interface', where: [['name', '==', name]], columns: ['external_ids', 'name'] },
       ]);
       expect(u.slice(0, 3)).toEqual([{ count: 1 }, { count: 1 }, { count: 1 }]);
       expect(u[3]!.rows).toHaveLength(1);
       expect(decodeStringMap(u[3]!.rows![0]!['external_ids'])).toEqual({ a: '1', b: '2' });
-      expect(decodeStringMap(client.cache.lookup('Interface', 'name', name)!['external_ids'])).toEqual({ a: '1', b: '2' });
+      expect(decodeStringMap(client.cache.lookup('Interface', 'name', name)!['external_ids'])).toEqual({
+        a: '1',
+        b: '2',
+      });
       expect(client.cache.lookup('Port', 'name', name)!['tag']).toBe(43);
       expect(sb.vsctl('get', 'Interface', name, 'external_ids').trim()).toBe('{a="1", b="2"}');
       expect(sb.vsctl('get', 'Port', name, 'tag').trim()).toBe('43');
 
       // what ovs-vsctl writes, the cache sees
       sb.vsctl('set', 'Interface', name, 'external_ids:c=3');
-      await waitUntil(() => decodeStringMap(client.cache.lookup('Interface', 'name', name)!['external_ids'])['c'] === '3');
+      await waitUntil(
+        () => decodeStringMap(client.cache.lookup('Interface', 'name', name)!['external_ids'])['c'] === '3',
+      );
 
       // wait (timeout 0) as an optimistic-concurrency check: holds, then fails
       await client.transact('Open_vSwitch', [
-        { op: 'wait', table: 'Port', where: [['name', '==', name]], columns: ['tag'], until: '==', rows: [{ tag: 43 }], timeout: 0 },
+        {
+          op: 'wait',
+          table: 'Port',
+          where: [['name', '==', name]],
+          columns: ['tag'],
+          until: '==',
+          rows: [{ tag: 43 }],
+          timeout: 0,
+        },
       ]);
       await expect(
         client.transact('Open_vSwitch', [
-          { op: 'wait', table: 'Port', where: [['name', '==', name]], columns: ['tag'], until: '==', rows: [{ tag: 1 }], timeout: 0 },
+          {
+            op: 'wait',
+            table: 'Port',
+            where: [['name', '==', name]],
+            columns: ['tag'],
+            until: '==',
+            rows: [{ tag: 1 }],
+            timeout: 0,
+          },
         ]),
       ).rejects.toBeInstanceOf(TimedOutError);
 
       // commit (durable and not), delete with the Bridge reference removed in the same txn
       const d = await client.transact('Open_vSwitch', [
-        { op: 'mutate', table: 'Bridge', where: [['name', '==', 'br-int']], mutations: [['ports', 'delete', set(uuid(portUuid))]] },
+        {
+          op: 'mutate',
+          table: 'Bridge',
+          where: [['name', '==', 'br-int']],
+          mutations: [['ports', 'delete', set(uuid(portUuid))]],
+        },
         { op: 'delete', table: 'Port', where: [['_uuid', '==', uuid(portUuid)]] },
         { op: 'commit', durable: true },
       ]);
@@ -197,7 +254,13 @@ describeIf(needsOvsdbServer())('OvsdbClient against a real ovsdb-server', () => 
     it('every value type reads back identically through ovsdb-client transact, ovs-vsctl and the cache', async () => {
       const name = `types${transport}`;
       const t = new Transaction();
-      const ifaceRow = { name, type: 'internal', options: map({ 'x-opt': 'ö' }), mtu_request: 1500, ofport_request: set() };
+      const ifaceRow = {
+        name,
+        type: 'internal',
+        options: map({ 'x-opt': 'ö' }),
+        mtu_request: 1500,
+        ofport_request: set(),
+      };
       const portRow = {
         name,
         trunks: set(10, 20, 30),
@@ -212,16 +275,28 @@ describeIf(needsOvsdbServer())('OvsdbClient against a real ovsdb-server', () => 
       t.mutate('Bridge', [['name', '==', 'br-int']], [['ports', 'insert', set(port)]]);
       const r = await client.transact('Open_vSwitch', t.ops);
       const cli = JSON.parse(
-        sb.ovsdbClient('transact', JSON.stringify(['Open_vSwitch', { op: 'select', table: 'Port', where: [['name', '==', name]] }, { op: 'select', table: 'Interface', where: [['name', '==', name]] }])),
+        sb.ovsdbClient(
+          'transact',
+          JSON.stringify([
+            'Open_vSwitch',
+            { op: 'select', table: 'Port', where: [['name', '==', name]] },
+            { op: 'select', table: 'Interface', where: [['name', '==', name]] },
+          ]),
+        ),
       ) as { rows: Record<string, Value>[] }[];
       const [cliPort, cliIface] = [cli[0]!.rows[0]!, cli[1]!.rows[0]!];
       for (const [col, v] of Object.entries(portRow)) {
         expect(valuesEqual(cliPort[col], v as Value), `Port.${col}`).toBe(true);
-        expect(valuesEqual(client.cache.lookup('Port', 'name', name)![col], v as Value), `cached Port.${col}`).toBe(true);
+        expect(valuesEqual(client.cache.lookup('Port', 'name', name)![col], v as Value), `cached Port.${col}`).toBe(
+          true,
+        );
       }
       for (const [col, v] of Object.entries(ifaceRow)) {
         expect(valuesEqual(cliIface[col], v as Value), `Interface.${col}`).toBe(true);
-        expect(valuesEqual(client.cache.lookup('Interface', 'name', name)![col], v as Value), `cached Interface.${col}`).toBe(true);
+        expect(
+          valuesEqual(client.cache.lookup('Interface', 'name', name)![col], v as Value),
+          `cached Interface.${col}`,
+        ).toBe(true);
       }
       expect(cliPort['interfaces']).toEqual(r[0]!.uuid); // a one-element set comes back bare
       expect(sb.vsctl('get', 'Port', name, 'trunks').trim()).toBe('[10, 20, 30]');
@@ -229,7 +304,12 @@ describeIf(needsOvsdbServer())('OvsdbClient against a real ovsdb-server', () => 
       expect(sb.vsctl('get', 'Port', name, 'tag').trim()).toBe('[]');
       expect(sb.vsctl('get', 'Interface', name, 'options:x-opt').trim()).toBe('"ö"');
       await client.transact('Open_vSwitch', [
-        { op: 'mutate', table: 'Bridge', where: [['name', '==', 'br-int']], mutations: [['ports', 'delete', set(r[1]!.uuid!)]] },
+        {
+          op: 'mutate',
+          table: 'Bridge',
+          where: [['name', '==', 'br-int']],
+          mutations: [['ports', 'delete', set(r[1]!.uuid!)]],
+        },
       ]);
     });
 
@@ -241,17 +321,21 @@ describeIf(needsOvsdbServer())('OvsdbClient against a real ovsdb-server', () => 
       await expect(dup).rejects.toBeInstanceOf(DuplicateUuidNameError);
       await expect(dup).rejects.toMatchObject({ opIndex: 1, op: { 'uuid-name': 'a' } });
 
-      await expect(client.transact('Open_vSwitch', [{ op: 'insert', table: 'Interface', row: { nope: 1 } }])).rejects.toBeInstanceOf(
-        UnknownColumnError,
-      );
+      await expect(
+        client.transact('Open_vSwitch', [{ op: 'insert', table: 'Interface', row: { nope: 1 } }]),
+      ).rejects.toBeInstanceOf(UnknownColumnError);
       await expect(client.transact('Open_vSwitch', [{ op: 'frob' } as never])).rejects.toBeInstanceOf(OvsdbSyntaxError);
       const abort = client.transact('Open_vSwitch', [{ op: 'comment', comment: 'x' }, { op: 'abort' }]);
       await expect(abort).rejects.toBeInstanceOf(AbortedError);
       await expect(abort).rejects.toMatchObject({ opIndex: 1 });
       await expect(
-        client.transact('Open_vSwitch', [{ op: 'mutate', table: 'Open_vSwitch', where: [], mutations: [['next_cfg', '/=', 0]] }]),
+        client.transact('Open_vSwitch', [
+          { op: 'mutate', table: 'Open_vSwitch', where: [], mutations: [['next_cfg', '/=', 0]] },
+        ]),
       ).rejects.toBeInstanceOf(DomainError);
-      await expect(client.transact('Open_vSwitch', [{ op: 'assert', lock: 'vhp_nolock' }])).rejects.toBeInstanceOf(NotOwnerError);
+      await expect(client.transact('Open_vSwitch', [{ op: 'assert', lock: 'vhp_nolock' }])).rejects.toBeInstanceOf(
+        NotOwnerError,
+      );
 
       const brUuid = client.cache.lookup('Bridge', 'name', 'br-int')!._uuid[1];
       await expect(
@@ -260,15 +344,23 @@ describeIf(needsOvsdbServer())('OvsdbClient against a real ovsdb-server', () => 
 
       // Deleting a Port still referenced by Bridge.ports: every op succeeds, the commit fails.
       const brPort = client.cache.lookup('Port', 'name', 'br-int')!._uuid[1];
-      const ri = client.transact('Open_vSwitch', [{ op: 'delete', table: 'Port', where: [['_uuid', '==', uuid(brPort)]] }]);
+      const ri = client.transact('Open_vSwitch', [
+        { op: 'delete', table: 'Port', where: [['_uuid', '==', uuid(brPort)]] },
+      ]);
       await expect(ri).rejects.toBeInstanceOf(CommitError);
       await expect(ri).rejects.toMatchObject({ code: 'EOVSDBCOMMIT', error: 'referential integrity violation' });
-      expect(((await ri.catch((e: CommitError) => e)) as CommitError).cause).toBeInstanceOf(ReferentialIntegrityViolationError);
+      expect(((await ri.catch((e: CommitError) => e)) as CommitError).cause).toBeInstanceOf(
+        ReferentialIntegrityViolationError,
+      );
 
       // A duplicate Interface name breaks the unique index at commit.
       const t = new Transaction();
       const i = t.insert('Interface', { name: 'br-int' });
-      t.mutate('Bridge', [['name', '==', 'br-int']], [['ports', 'insert', set(t.insert('Port', { name: `dupname${transport}`, interfaces: i }))]]);
+      t.mutate(
+        'Bridge',
+        [['name', '==', 'br-int']],
+        [['ports', 'insert', set(t.insert('Port', { name: `dupname${transport}`, interfaces: i }))]],
+      );
       const cv = await client.transact('Open_vSwitch', t.ops).catch((e: unknown) => e);
       expect(cv).toBeInstanceOf(CommitError);
       expect((cv as CommitError).cause).toBeInstanceOf(ConstraintViolationError);
@@ -281,7 +373,17 @@ describeIf(needsOvsdbServer())('OvsdbClient against a real ovsdb-server', () => 
       const before = sent.length;
       const parked = client.transact(
         'Open_vSwitch',
-        [{ op: 'wait', table: 'Bridge', where: [['name', '==', 'br-int']], columns: ['name'], until: '==', rows: [{ name: 'never' }], timeout: 10_000 }],
+        [
+          {
+            op: 'wait',
+            table: 'Bridge',
+            where: [['name', '==', 'br-int']],
+            columns: ['name'],
+            until: '==',
+            rows: [{ name: 'never' }],
+            timeout: 10_000,
+          },
+        ],
         { signal: ac.signal },
       );
       await new Promise((r) => setTimeout(r, 50));
@@ -292,20 +394,30 @@ describeIf(needsOvsdbServer())('OvsdbClient against a real ovsdb-server', () => 
       expect(err).toBeInstanceOf(CanceledError);
       expect((err as CanceledError).code).toBe('EOVSDBCANCELED');
       if (transport === 'net') {
-        const cancelMsg = sent.slice(before).map((s) => JSON.parse(s)).find((m) => m.method === 'cancel');
-        const transactMsg = sent.slice(before).map((s) => JSON.parse(s)).find((m) => m.method === 'transact');
+        const cancelMsg = sent
+          .slice(before)
+          .map((s) => JSON.parse(s))
+          .find((m) => m.method === 'cancel');
+        const transactMsg = sent
+          .slice(before)
+          .map((s) => JSON.parse(s))
+          .find((m) => m.method === 'transact');
         expect(cancelMsg).toEqual({ id: null, method: 'cancel', params: [transactMsg.id] });
       }
       // Already aborted: never sent.
-      await expect(client.transact('Open_vSwitch', [{ op: 'comment', comment: 'x' }], { signal: AbortSignal.abort() })).rejects.toBeInstanceOf(CanceledError);
+      await expect(
+        client.transact('Open_vSwitch', [{ op: 'comment', comment: 'x' }], { signal: AbortSignal.abort() }),
+      ).rejects.toBeInstanceOf(CanceledError);
       // The connection is healthy afterwards (no reply to the notification confused it).
       expect(await client.echo('after-cancel')).toEqual(['after-cancel']);
     });
 
     it('monitor_cond / update2 and monitor_cond_since / update3 (found=false on a standalone server)', async () => {
       const events: MonitorEvent[] = [];
-      const m = await client.monitorCond('Open_vSwitch', { Bridge: { columns: ['name', 'external_ids'], where: [['name', '==', 'br-int']] } }, (ev) =>
-        events.push(ev),
+      const m = await client.monitorCond(
+        'Open_vSwitch',
+        { Bridge: { columns: ['name', 'external_ids'], where: [['name', '==', 'br-int']] } },
+        (ev) => events.push(ev),
       );
       expect(events).toHaveLength(1);
       expect(events[0]!.initial).toBe(true);
@@ -313,22 +425,38 @@ describeIf(needsOvsdbServer())('OvsdbClient against a real ovsdb-server', () => 
       const [[, row]] = Object.entries(events[0]!.updates['Bridge']!);
       expect(row!.initial).toMatchObject({ name: 'br-int' });
       await client.transact('Open_vSwitch', [
-        { op: 'mutate', table: 'Bridge', where: [['name', '==', 'br-int']], mutations: [['external_ids', 'insert', map({ [`mon${transport}`]: 'x' })]] },
+        {
+          op: 'mutate',
+          table: 'Bridge',
+          where: [['name', '==', 'br-int']],
+          mutations: [['external_ids', 'insert', map({ [`mon${transport}`]: 'x' })]],
+        },
       ]);
       expect(events).toHaveLength(2); // update2 arrived before the transact reply
-      expect(Object.values(events[1]!.updates['Bridge']!)[0]!.modify).toEqual({ external_ids: ['map', [[`mon${transport}`, 'x']]] });
+      expect(Object.values(events[1]!.updates['Bridge']!)[0]!.modify).toEqual({
+        external_ids: ['map', [[`mon${transport}`, 'x']]],
+      });
       await m.cancel();
       await client.transact('Open_vSwitch', [
-        { op: 'mutate', table: 'Bridge', where: [['name', '==', 'br-int']], mutations: [['external_ids', 'delete', set(`mon${transport}`)]] },
+        {
+          op: 'mutate',
+          table: 'Bridge',
+          where: [['name', '==', 'br-int']],
+          mutations: [['external_ids', 'delete', set(`mon${transport}`)]],
+        },
       ]);
       expect(events).toHaveLength(2);
 
       const ev3: MonitorEvent[] = [];
-      const m3 = await client.monitorCondSince('Open_vSwitch', { Open_vSwitch: { columns: ['next_cfg'] } }, (ev) => ev3.push(ev));
+      const m3 = await client.monitorCondSince('Open_vSwitch', { Open_vSwitch: { columns: ['next_cfg'] } }, (ev) =>
+        ev3.push(ev),
+      );
       expect(m3.found).toBe(false);
       expect(m3.lastTxnId).toBe(ZERO_UUID);
       expect(ev3[0]!.reset).toBe(true);
-      await client.transact('Open_vSwitch', [{ op: 'mutate', table: 'Open_vSwitch', where: [], mutations: [['next_cfg', '+=', 1]] }]);
+      await client.transact('Open_vSwitch', [
+        { op: 'mutate', table: 'Open_vSwitch', where: [], mutations: [['next_cfg', '+=', 1]] },
+      ]);
       expect(ev3).toHaveLength(2);
       expect(ev3[1]!.initial).toBe(false);
       expect(Object.values(ev3[1]!.updates['Open_vSwitch']!)[0]!.modify).toHaveProperty('next_cfg');
@@ -365,7 +493,11 @@ describeIf(needsOvsdbServer())('OvsdbClient against a real ovsdb-server', () => 
         const name = `ryw${transport}${i}`;
         const t = new Transaction();
         const iface = t.insert('Interface', { name, type: 'internal' });
-        t.mutate('Bridge', [['name', '==', 'br-int']], [['ports', 'insert', set(t.insert('Port', { name, interfaces: iface }))]]);
+        t.mutate(
+          'Bridge',
+          [['name', '==', 'br-int']],
+          [['ports', 'insert', set(t.insert('Port', { name, interfaces: iface }))]],
+        );
         const p = client.transact('Open_vSwitch', t.ops);
         const r = await p;
         expect(client.cache.lookup('Interface', 'name', name)?._uuid[1]).toBe(r[0]!.uuid![1]);
@@ -373,14 +505,24 @@ describeIf(needsOvsdbServer())('OvsdbClient against a real ovsdb-server', () => 
       }
       const names = Array.from({ length: 50 }, (_, i) => `ryw${transport}${i}`);
       const portUuids = names.map((n) => uuid(client.cache.lookup('Port', 'name', n)!._uuid[1]));
-      await client.transact('Open_vSwitch', [{ op: 'mutate', table: 'Bridge', where: [['name', '==', 'br-int']], mutations: [['ports', 'delete', set(...portUuids)]] }]);
+      await client.transact('Open_vSwitch', [
+        {
+          op: 'mutate',
+          table: 'Bridge',
+          where: [['name', '==', 'br-int']],
+          mutations: [['ports', 'delete', set(...portUuids)]],
+        },
+      ]);
       for (const n of names) expect(client.cache.lookup('Port', 'name', n)).toBeUndefined();
     });
 
     it('a cache restricted to some tables and columns holds just those', async () => {
       const c = await OvsdbClient.connect(sb.db, {
         transport,
-        cache: { database: 'Open_vSwitch', tables: { Open_vSwitch: {}, Bridge: { columns: ['name', 'ports'], indexes: ['name'] } } },
+        cache: {
+          database: 'Open_vSwitch',
+          tables: { Open_vSwitch: {}, Bridge: { columns: ['name', 'ports'], indexes: ['name'] } },
+        },
       });
       try {
         const br = c.cache.lookup('Bridge', 'name', 'br-int')!;
@@ -403,11 +545,15 @@ describeIf(needsOvsdbServer())('OvsdbClient against a real ovsdb-server', () => 
   });
 
   it('connect to a missing socket rejects with the system error', async () => {
-    await expect(OvsdbClient.connect(`unix:${sb.dir}/missing.sock`, { transport: 'net' })).rejects.toMatchObject({ code: 'ENOENT' });
+    await expect(OvsdbClient.connect(`unix:${sb.dir}/missing.sock`, { transport: 'net' })).rejects.toMatchObject({
+      code: 'ENOENT',
+    });
   });
 
   it('unknown options are rejected by name', async () => {
-    await expect(OvsdbClient.connect(sb.db, { transprot: 'net' } as never)).rejects.toThrow(/unknown option "transprot"/);
+    await expect(OvsdbClient.connect(sb.db, { transprot: 'net' } as never)).rejects.toThrow(
+      /unknown option "transprot"/,
+    );
   });
 });
 
@@ -475,7 +621,8 @@ describe('JSON-RPC peer behaviour (scripted peer on a real unix socket)', () => 
     let slowId: unknown;
     const peer = await scriptedPeer((m, send) => {
       if (m.method === 'get_server_id') send({ id: m.id, result: SERVER_ID, error: null });
-      else if (m.method === 'echo' && (m.params as unknown[])[0] === 'slow') slowId = m.id; // answered later
+      else if (m.method === 'echo' && (m.params as unknown[])[0] === 'slow')
+        slowId = m.id; // answered later
       else if (m.method === 'echo') {
         if (slowId !== undefined) send({ id: slowId, result: ['slow'], error: null }); // late
         send({ id: m.id, result: m.params, error: null });
@@ -529,13 +676,21 @@ describe('JSON-RPC peer behaviour (scripted peer on a real unix socket)', () => 
       else if (m.method === 'monitor_cond_since') send({ id: m.id, result: null, error: 'unknown method' });
       else if (m.method === 'monitor_cond') {
         send({ id: m.id, result: { Open_vSwitch: { [O]: { initial: { next_cfg: 5, cur_cfg: 5 } } } }, error: null });
-        send({ id: null, method: 'update2', params: [m.params![1], { Open_vSwitch: { [O]: { modify: { cur_cfg: 6, next_cfg: 6 } } } }] });
+        send({
+          id: null,
+          method: 'update2',
+          params: [m.params![1], { Open_vSwitch: { [O]: { modify: { cur_cfg: 6, next_cfg: 6 } } } }],
+        });
       }
     });
     try {
       const client = await OvsdbClient.connect(peer.endpoint, { transport: 'net', cache: FULL_CACHE });
-      expect(peer.received.map((m) => m.method)).toEqual(expect.arrayContaining(['monitor_cond_since', 'monitor_cond']));
-      await client.cache.waitFor(['Open_vSwitch'], () => client.cache.first('Open_vSwitch')?.['cur_cfg'] === 6, { timeoutMs: 2000 });
+      expect(peer.received.map((m) => m.method)).toEqual(
+        expect.arrayContaining(['monitor_cond_since', 'monitor_cond']),
+      );
+      await client.cache.waitFor(['Open_vSwitch'], () => client.cache.first('Open_vSwitch')?.['cur_cfg'] === 6, {
+        timeoutMs: 2000,
+      });
       expect(client.cache.first('Open_vSwitch')!._uuid[1]).toBe(O);
       expect(client.cache.first('Open_vSwitch')!['bridges']).toEqual(['set', []]); // schema default filled in
       client.close();

@@ -120,14 +120,16 @@ async function waitUntil(pred: () => boolean, timeoutMs: number, what: string): 
 function cacheMismatch(client: OvsdbClient, sb: OvsdbServer): string | undefined {
   for (const table of ['Open_vSwitch', 'Bridge', 'Port', 'Interface']) {
     const dump = sb.dumpTable(table);
-    if (client.cache.count(table) !== dump.length) return `${table}: ${client.cache.count(table)} cached rows vs ${dump.length} dumped`;
+    if (client.cache.count(table) !== dump.length)
+      return `${table}: ${client.cache.count(table)} cached rows vs ${dump.length} dumped`;
     for (const row of dump) {
       const u = (row['_uuid'] as [string, string])[1];
       const c = client.cache.row(table, u);
       if (!c) return `${table} ${u} missing from the cache`;
       for (const [col, v] of Object.entries(row)) {
         if (col === '_version') continue;
-        if (!valuesEqual(c[col] as Value, v as Value)) return `${table} ${u}.${col}: cache ${JSON.stringify(c[col])} vs dump ${JSON.stringify(v)}`;
+        if (!valuesEqual(c[col] as Value, v as Value))
+          return `${table} ${u}.${col}: cache ${JSON.stringify(c[col])} vs dump ${JSON.stringify(v)}`;
       }
     }
   }
@@ -182,8 +184,18 @@ describeIf(needsOvsdbServer())('OvsdbClient reconnect against a real ovsdb-serve
           const key = `k${kind}${seq++ % 64}`;
           try {
             await client.transact('Open_vSwitch', [
-              { op: 'mutate', table: 'Open_vSwitch', where: [], mutations: [['external_ids', 'delete', ['set', [key]]]] },
-              { op: 'mutate', table: 'Open_vSwitch', where: [], mutations: [['external_ids', 'insert', map({ [key]: String(seq) })]] },
+              {
+                op: 'mutate',
+                table: 'Open_vSwitch',
+                where: [],
+                mutations: [['external_ids', 'delete', ['set', [key]]]],
+              },
+              {
+                op: 'mutate',
+                table: 'Open_vSwitch',
+                where: [],
+                mutations: [['external_ids', 'insert', map({ [key]: String(seq) })]],
+              },
             ]);
             ok++;
           } catch (e) {
@@ -206,7 +218,9 @@ describeIf(needsOvsdbServer())('OvsdbClient reconnect against a real ovsdb-serve
       // In flight at the kill: rejected with DisconnectedError, typed and explained.
       expect(errors.length).toBeGreaterThan(0);
       for (const e of errors) expect(e).toBeInstanceOf(DisconnectedError);
-      expect(errors.some((e) => /connection lost while transact was outstanding; it was not replayed/.test(e.message))).toBe(true);
+      expect(
+        errors.some((e) => /connection lost while transact was outstanding; it was not replayed/.test(e.message)),
+      ).toBe(true);
 
       const tStart = Date.now();
       await sb.startDb();
@@ -216,7 +230,9 @@ describeIf(needsOvsdbServer())('OvsdbClient reconnect against a real ovsdb-serve
       const connectedAt = states.filter(([s, t]) => s === 'schema' && t >= tStart).map(([, t]) => t)[0]!;
       const readyAt = states.filter(([s, t]) => s === 'ready' && t >= tStart).map(([, t]) => t)[0]!;
       const connectDelay = connectedAt - sockBorn;
-      console.log(`[${kind}, ${trigger}] socket back -> connected ${connectDelay.toFixed(1)} ms, -> ready (cache resynced) ${(readyAt - sockBorn).toFixed(1)} ms`);
+      console.log(
+        `[${kind}, ${trigger}] socket back -> connected ${connectDelay.toFixed(1)} ms, -> ready (cache resynced) ${(readyAt - sockBorn).toFixed(1)} ms`,
+      );
       expect(connectDelay).toBeLessThan(100);
       expect(await restarted).not.toBe(firstServerId);
 
@@ -271,7 +287,15 @@ describeIf(needsOvsdbServer())('OvsdbClient reconnect against a real ovsdb-serve
   it('reconnect: false closes the client on disconnect; pending and later requests reject', async () => {
     const client = await OvsdbClient.connect(sb.db, { transport: 'net', reconnect: false, cache: false });
     const parked = client.transact('Open_vSwitch', [
-      { op: 'wait', table: 'Bridge', where: [], columns: ['name'], until: '==', rows: [{ name: 'never' }], timeout: 10_000 },
+      {
+        op: 'wait',
+        table: 'Bridge',
+        where: [],
+        columns: ['name'],
+        until: '==',
+        rows: [{ name: 'never' }],
+        timeout: 10_000,
+      },
     ]);
     const parkedErr = parked.catch((e: unknown) => e); // handled now; it rejects during killDb
     const closed = new Promise((r) => client.once('state', (s) => s === 'closed' && r(s)));

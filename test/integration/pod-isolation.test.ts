@@ -38,7 +38,19 @@ import { createPod, probeScript, type FakePod } from '../helpers/pod';
 import { useSandbox } from '../helpers/sandbox';
 import { startTestpmd, type Testpmd } from '../helpers/testpmd';
 import { describeIf, firstReason, needsBinaries, needsOvs, needsRoot, needsTestpmd } from '../helpers/skip';
-import { cniEnv, fakeNetns, HOST_LOCAL, leftovers, makeDirs, netconf, NOTHING, runShim, SHIM, startTestDaemon, type DaemonDirs } from './daemon-harness';
+import {
+  cniEnv,
+  fakeNetns,
+  HOST_LOCAL,
+  leftovers,
+  makeDirs,
+  netconf,
+  NOTHING,
+  runShim,
+  SHIM,
+  startTestDaemon,
+  type DaemonDirs,
+} from './daemon-harness';
 
 const REPO = path.resolve(__dirname, '../..');
 const CLI = path.join(REPO, 'dist/cli/main.js');
@@ -55,7 +67,13 @@ const PODS: PodDef[] = [
 ];
 
 describeIf(
-  firstReason(needsRoot(), needsOvs({ dpdk: true }), needsTestpmd(), needsBinaries(SHIM, HOST_LOCAL, 'setpriv', 'unshare', 'ip'), fs.existsSync(CLI) ? undefined : 'dist/ is not built (npm run build)'),
+  firstReason(
+    needsRoot(),
+    needsOvs({ dpdk: true }),
+    needsTestpmd(),
+    needsBinaries(SHIM, HOST_LOCAL, 'setpriv', 'unshare', 'ip'),
+    fs.existsSync(CLI) ? undefined : 'dist/ is not built (npm run build)',
+  ),
 )('two pods: per-pod directories, ownership, non-root DPDK apps, ovs-vswitchd restart', () => {
   const sandbox = useSandbox();
   let d: DaemonDirs;
@@ -79,7 +97,9 @@ describeIf(
         podMountPath: pod(n).view,
       }),
     );
-  const args = (n: string): Record<string, string> => ({ CNI_ARGS: `IgnoreUnknown=1;K8S_POD_NAMESPACE=default;K8S_POD_NAME=pod-${n};K8S_POD_UID=${def(n).podUid}` });
+  const args = (n: string): Record<string, string> => ({
+    CNI_ARGS: `IgnoreUnknown=1;K8S_POD_NAMESPACE=default;K8S_POD_NAME=pod-${n};K8S_POD_UID=${def(n).podUid}`,
+  });
   const ifaces: [ifname: string, mode: 'client' | 'server'][] = [
     ['net1', 'client'],
     ['net2', 'server'],
@@ -92,7 +112,18 @@ describeIf(
     fs.chmodSync(podsRoot, 0o755);
     daemon = await startTestDaemon(sandbox(), d);
     for (const p of PODS) {
-      pods.set(p.name, createPod({ name: p.name, uid: p.uid, gid: p.uid, hostDir: path.join(d.mount, p.podUid), hide: [sandbox().dir], root: podsRoot, binds: [REPO] }));
+      pods.set(
+        p.name,
+        createPod({
+          name: p.name,
+          uid: p.uid,
+          gid: p.uid,
+          hostDir: path.join(d.mount, p.podUid),
+          hide: [sandbox().dir],
+          root: podsRoot,
+          binds: [REPO],
+        }),
+      );
     }
   }, 90_000);
 
@@ -105,7 +136,13 @@ describeIf(
 
   it('an ADD without K8S_POD_UID is refused (CNI error 4) with nothing written', async () => {
     // pod() is needed for the netconf; the view path does not depend on the UID.
-    const r = await runShim(d.socket, cniEnv('ADD', 'nouid', 'net1', fakeNetns(d, 'nouid'), { CNI_ARGS: 'K8S_POD_NAMESPACE=default;K8S_POD_NAME=nouid' }), conf('a', 'client'));
+    const r = await runShim(
+      d.socket,
+      cniEnv('ADD', 'nouid', 'net1', fakeNetns(d, 'nouid'), {
+        CNI_ARGS: 'K8S_POD_NAMESPACE=default;K8S_POD_NAME=nouid',
+      }),
+      conf('a', 'client'),
+    );
     expect(r.json).toMatchObject({ code: 4, msg: 'invalid CNI_ARGS' });
     expect(String(r.json!.details)).toMatch(/K8S_POD_UID is required: the per-pod socket layout/);
     expect(leftovers(sandbox(), d)).toEqual(NOTHING);
@@ -114,10 +151,16 @@ describeIf(
   it('ADD: each pod gets its own directory, owned by its UID, with its sockets, config files and index', async () => {
     for (const p of PODS) {
       for (const [ifname, mode] of ifaces) {
-        const r = await runShim(d.socket, cniEnv('ADD', p.cid, ifname, fakeNetns(d, p.cid), args(p.name)), conf(p.name, mode));
+        const r = await runShim(
+          d.socket,
+          cniEnv('ADD', p.cid, ifname, fakeNetns(d, p.cid), args(p.name)),
+          conf(p.name, mode),
+        );
         expect(r.code, r.stdout).toBe(0);
         // The result and the index give the socket as the pod sees it.
-        expect((r.json!.interfaces as { socketPath?: string }[])[0]!.socketPath).toBe(path.join(pod(p.name).view, port(p.name, ifname)));
+        expect((r.json!.interfaces as { socketPath?: string }[])[0]!.socketPath).toBe(
+          path.join(pod(p.name).view, port(p.name, ifname)),
+        );
       }
     }
     expect(fs.readdirSync(d.mount).sort()).toEqual(PODS.map((p) => p.podUid).sort());
@@ -126,7 +169,9 @@ describeIf(
       const st = fs.statSync(dir);
       expect([st.uid, st.gid, st.mode & 0o7777], dir).toEqual([p.uid, p.uid, 0o770]);
       // Client mode: OVS's socket, moved in with the pod's owner and mode. Server mode: the app creates it later.
-      expect(fs.readdirSync(dir).sort()).toEqual([`${p.cid}-net1`, `${p.cid}-net2`, 'interfaces.json', port(p.name, 'net1')].sort());
+      expect(fs.readdirSync(dir).sort()).toEqual(
+        [`${p.cid}-net1`, `${p.cid}-net2`, 'interfaces.json', port(p.name, 'net1')].sort(),
+      );
       const sock = fs.lstatSync(path.join(dir, port(p.name, 'net1')));
       expect(sock.isSocket()).toBe(true);
       expect([sock.uid, sock.gid, sock.mode & 0o777]).toEqual([p.uid, p.uid, 0o660]);
@@ -145,23 +190,43 @@ describeIf(
     const devinfo = path.join(d.devinfo, 'pod-a-net3.json');
     const withDevinfo = JSON.parse(conf('a', 'client')) as Record<string, unknown>;
     withDevinfo.runtimeConfig = { CNIDeviceInfoFile: devinfo };
-    const add3 = await runShim(d.socket, cniEnv('ADD', def('a').cid, 'net3', fakeNetns(d, def('a').cid), args('a')), JSON.stringify(withDevinfo));
+    const add3 = await runShim(
+      d.socket,
+      cniEnv('ADD', def('a').cid, 'net3', fakeNetns(d, def('a').cid), args('a')),
+      JSON.stringify(withDevinfo),
+    );
     expect(add3.code, add3.stdout).toBe(0);
     const podPath = path.join(pod('a').view, port('a', 'net3'));
     expect((add3.json!.interfaces as { socketPath?: string }[])[0]!.socketPath).toBe(podPath);
-    expect(JSON.parse(fs.readFileSync(devinfo, 'utf8'))).toMatchObject({ type: 'vhost-user', 'vhost-user': { mode: 'client', path: podPath } });
-    expect(parsePodIndex(fs.readFileSync(path.join(podDir('a'), 'interfaces.json'), 'utf8')).interfaces.find((i) => i.ifname === 'net3')?.socket_path).toBe(podPath);
-    const check = await runShim(d.socket, cniEnv('CHECK', def('a').cid, 'net3', fakeNetns(d, def('a').cid), args('a')), JSON.stringify({ ...withDevinfo, prevResult: add3.json }));
+    expect(JSON.parse(fs.readFileSync(devinfo, 'utf8'))).toMatchObject({
+      type: 'vhost-user',
+      'vhost-user': { mode: 'client', path: podPath },
+    });
+    expect(
+      parsePodIndex(fs.readFileSync(path.join(podDir('a'), 'interfaces.json'), 'utf8')).interfaces.find(
+        (i) => i.ifname === 'net3',
+      )?.socket_path,
+    ).toBe(podPath);
+    const check = await runShim(
+      d.socket,
+      cniEnv('CHECK', def('a').cid, 'net3', fakeNetns(d, def('a').cid), args('a')),
+      JSON.stringify({ ...withDevinfo, prevResult: add3.json }),
+    );
     expect(check.code, check.stdout).toBe(0);
-    expect((await runShim(d.socket, cniEnv('DEL', def('a').cid, 'net3', undefined, args('a')), JSON.stringify(withDevinfo))).code).toBe(0);
+    expect(
+      (await runShim(d.socket, cniEnv('DEL', def('a').cid, 'net3', undefined, args('a')), JSON.stringify(withDevinfo)))
+        .code,
+    ).toBe(0);
     expect(fs.existsSync(devinfo)).toBe(false);
     expect(fs.existsSync(path.join(podDir('a'), port('a', 'net3')))).toBe(false);
 
     // The server-mode port waits for the app at the path inside the pod's directory.
-    expect(sandbox().vsctl('get', 'Interface', port('a', 'net2'), 'options:vhost-server-path').trim()).toBe(`"${path.join(podDir('a'), port('a', 'net2'))}"`);
+    expect(sandbox().vsctl('get', 'Interface', port('a', 'net2'), 'options:vhost-server-path').trim()).toBe(
+      `"${path.join(podDir('a'), port('a', 'net2'))}"`,
+    );
   }, 60_000);
 
-  it('neither pod can open, list or stat the other\'s socket or files: not in its mounts, and denied on the node as its UID', () => {
+  it("neither pod can open, list or stat the other's socket or files: not in its mounts, and denied on the node as its UID", () => {
     for (const [me, other] of [
       ['a', 'b'],
       ['b', 'a'],
@@ -179,7 +244,14 @@ describeIf(
       ];
       const ops = theirFiles.map(([p, op]) => [op, p] as [typeof op, string]);
       // Inside the pod: only its own directory is mounted; the node's directories are not there.
-      const inside = mine.run([...probeScript([...ops, ['list', mine.view], ['read', path.join(mine.view, 'interfaces.json')], ['stat', path.join(mine.view, port(me, 'net1'))]])]);
+      const inside = mine.run([
+        ...probeScript([
+          ...ops,
+          ['list', mine.view],
+          ['read', path.join(mine.view, 'interfaces.json')],
+          ['stat', path.join(mine.view, port(me, 'net1'))],
+        ]),
+      ]);
       expect(inside.status, inside.stderr).toBe(0);
       const r = JSON.parse(inside.stdout) as Record<string, string>;
       for (const [op, p] of ops) expect(r[`${op} ${p}`], `pod ${me} (inside): ${op} ${p}`).toBe('ENOENT');
@@ -190,7 +262,10 @@ describeIf(
       fs.chmodSync(sandbox().dir, 0o755); // the sandbox's own 0700 would hide the answer behind EACCES anyway
       const onNode = mine.runAsUserOnNode(probeScript(ops));
       const n = JSON.parse(onNode.stdout) as Record<string, string>;
-      for (const [op, p] of ops) expect(n[`${op} ${p}`], `UID of pod ${me} on the node: ${op} ${p}`).toBe(p === theirs && op === 'stat' ? 'ok' : 'EACCES');
+      for (const [op, p] of ops)
+        expect(n[`${op} ${p}`], `UID of pod ${me} on the node: ${op} ${p}`).toBe(
+          p === theirs && op === 'stat' ? 'ok' : 'EACCES',
+        );
     }
   });
 
@@ -210,11 +285,15 @@ describeIf(
   }
 
   async function trafficThrough(n: string): Promise<void> {
-    const t = await startPodPmd(n, { client: path.join(pod(n).view, port(n, 'net1')), server: path.join(pod(n).view, port(n, 'net2')) });
+    const t = await startPodPmd(n, {
+      client: path.join(pod(n).view, port(n, 'net1')),
+      server: path.join(pod(n).view, port(n, 'net2')),
+    });
     // The app (the pod's UID) created the server-mode socket in its directory; OVS connects to it.
     const srv = fs.lstatSync(path.join(podDir(n), port(n, 'net2')));
     expect([srv.isSocket(), srv.uid]).toEqual([true, def(n).uid]);
-    for (const ifname of ['net1', 'net2']) sandbox().vsctl('--timeout=30', 'wait-until', 'Interface', port(n, ifname), 'link_state=up');
+    for (const ifname of ['net1', 'net2'])
+      sandbox().vsctl('--timeout=30', 'wait-until', 'Interface', port(n, ifname), 'link_state=up');
     await t.startForwarding();
     const stats = await t.waitForTraffic({ minPackets: 100, timeoutMs: 30_000 });
     for (const s of stats) {
@@ -233,10 +312,25 @@ describeIf(
     }
   }, 180_000);
 
-  it('a non-root testpmd cannot connect to the other pod\'s socket', async () => {
+  it("a non-root testpmd cannot connect to the other pod's socket", async () => {
     // Pod a's testpmd given pod b's socket, by b's path on the node: not in its mounts.
     const other = path.join(podDir('b'), port('b', 'net1'));
-    const r = pod('a').run(['dpdk-testpmd', '--no-pci', '--no-huge', '-m', '256', '--file-prefix', `vhp-iso-${process.pid}`, `--vdev=net_virtio_user0,path=${other}`, '--', '--total-num-mbufs=16384', '--no-lsc-interrupt'], { timeoutMs: 60_000 });
+    const r = pod('a').run(
+      [
+        'dpdk-testpmd',
+        '--no-pci',
+        '--no-huge',
+        '-m',
+        '256',
+        '--file-prefix',
+        `vhp-iso-${process.pid}`,
+        `--vdev=net_virtio_user0,path=${other}`,
+        '--',
+        '--total-num-mbufs=16384',
+        '--no-lsc-interrupt',
+      ],
+      { timeoutMs: 60_000 },
+    );
     const out = r.stdout + r.stderr;
     expect(out).toMatch(/virtio_user_dev_init fails|Failed to probe|No probed ethernet devices/);
     expect(out).not.toMatch(/Port 0: [0-9A-F:]{17}/);
@@ -256,17 +350,42 @@ describeIf(
       }),
     );
     const cli = path.join(pod('a').bound(REPO), 'dist/cli/main.js');
-    const waiting = pod('a').runAsync([process.execPath, cli, 'pod-info', '--dir', pod('a').view, '--ifname', 'net1', '--wait', '60', '--after-generation', String(gen), '--json'], { timeoutMs: 90_000 });
+    const waiting = pod('a').runAsync(
+      [
+        process.execPath,
+        cli,
+        'pod-info',
+        '--dir',
+        pod('a').view,
+        '--ifname',
+        'net1',
+        '--wait',
+        '60',
+        '--after-generation',
+        String(gen),
+        '--json',
+      ],
+      { timeoutMs: 90_000 },
+    );
     await new Promise((r) => setTimeout(r, 500)); // pod-info is watching (it would also answer if late: the generation is above)
     await sandbox().restartVswitchd();
     await allBack;
     drv.removeAllListeners('socket-restored');
     const answer = await waiting;
     expect(answer.code, answer.stderr).toBe(0);
-    expect(JSON.parse(answer.stdout)).toMatchObject({ ifname: 'net1', generation: gen + 1, socket_path: path.join(pod('a').view, port('a', 'net1')) });
+    expect(JSON.parse(answer.stdout)).toMatchObject({
+      ifname: 'net1',
+      generation: gen + 1,
+      socket_path: path.join(pod('a').view, port('a', 'net1')),
+    });
     for (const p of PODS) {
       const sock = fs.lstatSync(path.join(podDir(p.name), port(p.name, 'net1')));
-      expect([sock.isSocket(), sock.uid, sock.gid, sock.mode & 0o777], `pod ${p.name}`).toEqual([true, p.uid, p.uid, 0o660]);
+      expect([sock.isSocket(), sock.uid, sock.gid, sock.mode & 0o777], `pod ${p.name}`).toEqual([
+        true,
+        p.uid,
+        p.uid,
+        0o660,
+      ]);
       expect(fs.existsSync(path.join(sandbox().runDir, port(p.name, 'net1')))).toBe(false);
       const index = parsePodIndex(fs.readFileSync(path.join(podDir(p.name), 'interfaces.json'), 'utf8'));
       expect(index.interfaces.map((i) => [i.ifname, i.generation])).toEqual([
@@ -288,7 +407,12 @@ describeIf(
   it('the same after a daemon restart: layout, pod and owner come back from OVSDB alone', async () => {
     await daemon.stop();
     daemon = await startTestDaemon(sandbox(), d);
-    expect(daemon.runtime.vhostuser.attachments().map((a) => [a.ifname, a.socketLayout, a.uid, a.socketMode, a.generation]).sort()).toEqual(
+    expect(
+      daemon.runtime.vhostuser
+        .attachments()
+        .map((a) => [a.ifname, a.socketLayout, a.uid, a.socketMode, a.generation])
+        .sort(),
+    ).toEqual(
       PODS.flatMap((p) => [
         ['net1', 'per-pod', p.uid, 0o660, 2],
         ['net2', 'per-pod', p.uid, 0o660, 1],
@@ -297,27 +421,66 @@ describeIf(
     await restartAndCheck(2);
   }, 180_000);
 
-  it('Kuryr mode ([vhostuser] per_pod_dir, owner, socket_mode): the Pod\'s securityContext owns its files, else the node default', async () => {
+  it("Kuryr mode ([vhostuser] per_pod_dir, owner, socket_mode): the Pod's securityContext owns its files, else the node default", async () => {
     const config = parseConfig(
-      [`[vhostuser]`, `mount_point = ${d.mount}`, `ovs_vhu_path = ${sandbox().runDir}`, 'per_pod_dir = true', 'owner = 23499:23499', 'socket_mode = 0640', `[os_vif_ovs]`, `ovsdb_connection = ${sandbox().db}`, ''].join('\n'),
+      [
+        `[vhostuser]`,
+        `mount_point = ${d.mount}`,
+        `ovs_vhu_path = ${sandbox().runDir}`,
+        'per_pod_dir = true',
+        'owner = 23499:23499',
+        'socket_mode = 0640',
+        `[os_vif_ovs]`,
+        `ovsdb_connection = ${sandbox().db}`,
+        '',
+      ].join('\n'),
     ).config;
     const rt = await openRuntime(config);
     try {
       // The Kuryr flows with the runtime's real drivers; the Kubernetes API is a stub (no
       // kube-apiserver can run here): it answers the pod lookups with the Pods' securityContext.
       const pods = new Map<string, PodInfo>();
-      const kube: KuryrKube = { getPod: async (ns, name) => pods.get(`${ns}/${name}`) ?? null, emitEvent: () => undefined };
+      const kube: KuryrKube = {
+        getPod: async (ns, name) => pods.get(`${ns}/${name}`) ?? null,
+        emitEvent: () => undefined,
+      };
       const registry = new KuryrRegistry();
       const flows = new KuryrFlows({ registry, kube, drivers: rt.drivers, vifTimeoutMs: 5000, delTimeoutMs: 1000 });
       const mk = (name: string, containerId: string, podUid: string, securityContext?: PodInfo['securityContext']) => {
         const vif = makeVHostUserVif('client', d.mount);
-        pods.set(`default/${name}`, { namespace: 'default', name, uid: podUid, static: false, deleting: false, ...(securityContext ? { securityContext } : {}) });
-        registry.upsert(`default/${name}`, { source: 'kuryrport', objectUid: `kp-${name}`, podUid, vifs: [{ ifname: 'eth0', default: true, vif }] });
+        pods.set(`default/${name}`, {
+          namespace: 'default',
+          name,
+          uid: podUid,
+          static: false,
+          deleting: false,
+          ...(securityContext ? { securityContext } : {}),
+        });
+        registry.upsert(`default/${name}`, {
+          source: 'kuryrport',
+          objectUid: `kp-${name}`,
+          podUid,
+          vifs: [{ ifname: 'eth0', default: true, vif }],
+        });
         const req = (command: 'ADD' | 'DEL') =>
-          parseCniRequest(JSON.parse(kuryrDaemonBody(command, { ifname: 'eth0', netns: '/proc/1/ns/net', containerId, args: kubeletCniArgs('default', name, containerId, podUid) })), command);
+          parseCniRequest(
+            JSON.parse(
+              kuryrDaemonBody(command, {
+                ifname: 'eth0',
+                netns: '/proc/1/ns/net',
+                containerId,
+                args: kubeletCniArgs('default', name, containerId, podUid),
+              }),
+            ),
+            command,
+          );
         return { vif, podUid, req };
       };
-      const withSc = mk('k1', 'kuryrc', 'cccccccc-3333-4333-8333-333333333333', { runAsUser: 1000, runAsGroup: 2000, fsGroup: 3000 });
+      const withSc = mk('k1', 'kuryrc', 'cccccccc-3333-4333-8333-333333333333', {
+        runAsUser: 1000,
+        runAsGroup: 2000,
+        fsGroup: 3000,
+      });
       const noSc = mk('k2', 'kuryrd', 'dddddddd-4444-4444-8444-444444444444');
       await flows.add(withSc.req('ADD'));
       await flows.add(noSc.req('ADD'));
@@ -341,7 +504,7 @@ describeIf(
     }
   }, 60_000);
 
-  it('the reconciler removes pod directories and flat indexes no attachment holds, and strays inside live pods\' directories, nothing else', async () => {
+  it("the reconciler removes pod directories and flat indexes no attachment holds, and strays inside live pods' directories, nothing else", async () => {
     const orphan = path.join(d.mount, 'eeeeeeee-5555-4555-8555-555555555555');
     fs.mkdirSync(orphan);
     fs.writeFileSync(path.join(orphan, 'interfaces.json'), '{}');
@@ -354,7 +517,10 @@ describeIf(
     // A socket file left by a dead process (bound, never unlinked).
     execFileSync('python3', ['-c', 'import socket,sys; socket.socket(socket.AF_UNIX).bind(sys.argv[1])', straySock]);
     expect(fs.lstatSync(straySock).isSocket()).toBe(true);
-    const before = fs.readdirSync(podDir('a')).filter((f) => f !== 'vhu12345678-9a').sort();
+    const before = fs
+      .readdirSync(podDir('a'))
+      .filter((f) => f !== 'vhu12345678-9a')
+      .sort();
     const report = await daemon.reconciler.runOnce(true);
     expect(report.strayFiles.sort()).toEqual([flatIndex, orphan, straySock].sort());
     expect(fs.existsSync(orphan)).toBe(false);
@@ -366,11 +532,25 @@ describeIf(
 
   it('DEL: the pod directory goes with its last interface; nothing is left', async () => {
     for (const p of PODS) {
-      expect((await runShim(d.socket, cniEnv('DEL', p.cid, 'net1', undefined, args(p.name)), conf(p.name, 'client'))).code).toBe(0);
+      expect(
+        (await runShim(d.socket, cniEnv('DEL', p.cid, 'net1', undefined, args(p.name)), conf(p.name, 'client'))).code,
+      ).toBe(0);
       // (The server-mode socket is the app's: testpmd removed it when it quit.)
-      expect(fs.readdirSync(podDir(p.name)).filter((f) => f !== port(p.name, 'net2')).sort(), `pod ${p.name} after net1`).toEqual([`${p.cid}-net2`, 'interfaces.json'].sort());
-      expect(parsePodIndex(fs.readFileSync(path.join(podDir(p.name), 'interfaces.json'), 'utf8')).interfaces.map((i) => i.ifname)).toEqual(['net2']);
-      expect((await runShim(d.socket, cniEnv('DEL', p.cid, 'net2', undefined, args(p.name)), conf(p.name, 'server'))).code).toBe(0);
+      expect(
+        fs
+          .readdirSync(podDir(p.name))
+          .filter((f) => f !== port(p.name, 'net2'))
+          .sort(),
+        `pod ${p.name} after net1`,
+      ).toEqual([`${p.cid}-net2`, 'interfaces.json'].sort());
+      expect(
+        parsePodIndex(fs.readFileSync(path.join(podDir(p.name), 'interfaces.json'), 'utf8')).interfaces.map(
+          (i) => i.ifname,
+        ),
+      ).toEqual(['net2']);
+      expect(
+        (await runShim(d.socket, cniEnv('DEL', p.cid, 'net2', undefined, args(p.name)), conf(p.name, 'server'))).code,
+      ).toBe(0);
       expect(fs.existsSync(podDir(p.name))).toBe(false);
     }
     expect(leftovers(sandbox(), d)).toEqual(NOTHING);

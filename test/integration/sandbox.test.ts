@@ -13,7 +13,10 @@ import { describeIf, firstReason, needsBinaries, needsOvs } from '../helpers/ski
 
 /** Value of `ovs-vsctl get` without quotes. */
 function get(sb: Sandbox, ...args: string[]): string {
-  return sb.vsctl('get', ...args).trim().replace(/^"(.*)"$/, '$1');
+  return sb
+    .vsctl('get', ...args)
+    .trim()
+    .replace(/^"(.*)"$/, '$1');
 }
 
 function netnsExists(name: string): boolean {
@@ -193,15 +196,27 @@ describeIf(needsOvs({ dpdk: true }))('ovs-sandbox --pmd busy', () => {
       expect(run('bash', [SANDBOX_SCRIPT, 'status', sb.dir])).toMatch(/pmd: busy/);
       const check = () => {
         // The PMD thread exists only while a port needs polling.
-        sb.vsctl('--may-exist', 'add-port', 'br-int', 'vhu-busy', '--', 'set', 'Interface', 'vhu-busy', 'type=dpdkvhostuser');
+        sb.vsctl(
+          '--may-exist',
+          'add-port',
+          'br-int',
+          'vhu-busy',
+          '--',
+          'set',
+          'Interface',
+          'vhu-busy',
+          'type=dpdkvhostuser',
+        );
         const vs = threadCpus(readPidFile(path.join(sb.dir, 'ovs-vswitchd.pid'))!);
         const pmd = [...vs].filter(([n]) => n.startsWith('pmd'));
         expect(pmd.length).toBe(1);
         expect(pmd[0]![1]).toEqual(sb.pmdCpus);
         if (pinnable) {
           // Every other thread, DPDK's control threads (vhost-events, eal-intr-thread) included.
-          for (const [name, cpus] of vs) if (!name.startsWith('pmd')) expect({ name, cpus }).toEqual({ name, cpus: sb.housekeepingCpus });
-          for (const [name, cpus] of threadCpus(readPidFile(path.join(sb.dir, 'ovsdb-server.pid'))!)) expect({ name, cpus }).toEqual({ name, cpus: sb.housekeepingCpus });
+          for (const [name, cpus] of vs)
+            if (!name.startsWith('pmd')) expect({ name, cpus }).toEqual({ name, cpus: sb.housekeepingCpus });
+          for (const [name, cpus] of threadCpus(readPidFile(path.join(sb.dir, 'ovsdb-server.pid'))!))
+            expect({ name, cpus }).toEqual({ name, cpus: sb.housekeepingCpus });
         }
         sb.vsctl('del-port', 'br-int', 'vhu-busy');
       };
@@ -223,8 +238,12 @@ describeIf(needsOvs({ dpdk: true }))('ovs-sandbox --pmd busy', () => {
   });
 
   it('refuses --pmd without DPDK or with a bad value', () => {
-    expect(() => run('bash', [SANDBOX_SCRIPT, 'start', '/tmp/vhp-sandbox-never', '--no-dpdk', '--pmd', 'busy'])).toThrow(/--pmd busy needs DPDK/);
-    expect(() => run('bash', [SANDBOX_SCRIPT, 'start', '/tmp/vhp-sandbox-never', '--pmd', 'spin'])).toThrow(/--pmd needs busy or sleep/);
+    expect(() =>
+      run('bash', [SANDBOX_SCRIPT, 'start', '/tmp/vhp-sandbox-never', '--no-dpdk', '--pmd', 'busy']),
+    ).toThrow(/--pmd busy needs DPDK/);
+    expect(() => run('bash', [SANDBOX_SCRIPT, 'start', '/tmp/vhp-sandbox-never', '--pmd', 'spin'])).toThrow(
+      /--pmd needs busy or sleep/,
+    );
     expect(existsSync('/tmp/vhp-sandbox-never')).toBe(false);
   });
 });

@@ -31,7 +31,16 @@ it('parsePortStats reads the testpmd NIC statistics block', () => {
   ############################################################################
 `;
   expect(parsePortStats(text)).toEqual([
-    { port: 0, rxPackets: 446528, rxMissed: 0, rxBytes: 28577792, rxErrors: 0, txPackets: 444800, txErrors: 1, txBytes: 28467200 },
+    {
+      port: 0,
+      rxPackets: 446528,
+      rxMissed: 0,
+      rxBytes: 28577792,
+      rxErrors: 0,
+      txPackets: 444800,
+      txErrors: 1,
+      txBytes: 28467200,
+    },
     { port: 1, rxPackets: 7, rxMissed: 2, rxBytes: 448, rxErrors: 3, txPackets: 32, txErrors: 0, txBytes: 2048 },
   ]);
   expect(parsePortStats('testpmd> ')).toEqual([]);
@@ -63,9 +72,24 @@ describeIf(firstReason(needsOvs({ dpdk: true }), needsTestpmd()))('testpmd throu
     const sb = sandbox();
     const clientSock = path.join(podDir, 'vhuc0.sock');
     sb.vsctl(
-      'add-port', 'br-int', 'vhuc0', '--', 'set', 'Interface', 'vhuc0', 'type=dpdkvhostuserclient',
+      'add-port',
+      'br-int',
+      'vhuc0',
+      '--',
+      'set',
+      'Interface',
+      'vhuc0',
+      'type=dpdkvhostuserclient',
       `options:vhost-server-path=${clientSock}`,
-      '--', 'add-port', 'br-int', 'vhu0', '--', 'set', 'Interface', 'vhu0', 'type=dpdkvhostuser',
+      '--',
+      'add-port',
+      'br-int',
+      'vhu0',
+      '--',
+      'set',
+      'Interface',
+      'vhu0',
+      'type=dpdkvhostuser',
     );
     // testpmd is the vhost-user server for OVS's client port, and a client of OVS's server port
     // (whose socket OVS created in its run dir).

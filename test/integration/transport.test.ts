@@ -35,8 +35,18 @@ interface TransportKind {
 }
 
 const kinds: TransportKind[] = [
-  { name: 'NetTransport', module: 'src/ovsdb/net-transport.ts', exportName: 'NetTransport', make: (ep, o) => new NetTransport(ep, o) },
-  { name: 'NativeTransport', module: 'src/ovsdb/native-transport.ts', exportName: 'NativeTransport', make: (ep, o) => new NativeTransport(ep, o) },
+  {
+    name: 'NetTransport',
+    module: 'src/ovsdb/net-transport.ts',
+    exportName: 'NetTransport',
+    make: (ep, o) => new NetTransport(ep, o),
+  },
+  {
+    name: 'NativeTransport',
+    module: 'src/ovsdb/native-transport.ts',
+    exportName: 'NativeTransport',
+    make: (ep, o) => new NativeTransport(ep, o),
+  },
 ];
 
 interface OvsdbServer {
@@ -125,7 +135,10 @@ class Peer {
 }
 
 function withTimeout<T>(p: Promise<T>, ms: number, what: string): Promise<T> {
-  return Promise.race([p, new Promise<T>((_, reject) => setTimeout(() => reject(new Error(`timed out: ${what}`)), ms))]);
+  return Promise.race([
+    p,
+    new Promise<T>((_, reject) => setTimeout(() => reject(new Error(`timed out: ${what}`)), ms)),
+  ]);
 }
 
 /** A node:net server on a fresh unix socket that runs `onConn` for each connection. */
@@ -147,7 +160,11 @@ async function fakePeer(onConn: (s: net.Socket) => void): Promise<{ sock: string
  * Runs `body` in a child node process that can require the TS sources (transpiled on
  * load with the typescript package); resolves with its exit code and output.
  */
-async function runTsChild(body: string, args: string[], nodeFlags: string[] = []): Promise<{ code: number | null; out: string }> {
+async function runTsChild(
+  body: string,
+  args: string[],
+  nodeFlags: string[] = [],
+): Promise<{ code: number | null; out: string }> {
   const script = `
     const ts = require(${JSON.stringify(require.resolve('typescript'))});
     const fs = require('node:fs');
@@ -223,17 +240,30 @@ describeIf(ovsdbMissing)('OVSDB transports against ovsdb-server', () => {
         const ops: unknown[] = [];
         const names: unknown[] = [];
         for (let i = 0; i < 400; i++) {
-          ops.push({ op: 'insert', table: 'Bridge', row: { name: `br${i}-ü€𝄞`, external_ids: ['map', [['pad', '{['.repeat(400)]]] }, 'uuid-name': `b${i}` });
+          ops.push({
+            op: 'insert',
+            table: 'Bridge',
+            row: { name: `br${i}-ü€𝄞`, external_ids: ['map', [['pad', '{['.repeat(400)]]] },
+            'uuid-name': `b${i}`,
+          });
           names.push(['named-uuid', `b${i}`]);
         }
         ops.push({ op: 'insert', table: 'Open_vSwitch', row: { bridges: ['set', names] } });
         const tx = await withTimeout(peer.request('transact', ['Open_vSwitch', ...ops]), 10000, 'transact');
         expect(tx.error).toBeNull();
-        const mon = await withTimeout(peer.request('monitor_cond', ['Open_vSwitch', null, { Bridge: [{ columns: ['name', 'external_ids'] }] }]), 10000, 'monitor');
+        const mon = await withTimeout(
+          peer.request('monitor_cond', ['Open_vSwitch', null, { Bridge: [{ columns: ['name', 'external_ids'] }] }]),
+          10000,
+          'monitor',
+        );
         const rows = Object.values((mon.result as { Bridge: Record<string, { initial: { name: string } }> }).Bridge);
         expect(rows.length).toBe(400);
         expect(rows.map((r) => r.initial.name)).toContain('br7-ü€𝄞');
-        const del = await withTimeout(peer.request('transact', ['Open_vSwitch', { op: 'delete', table: 'Open_vSwitch', where: [] }]), 10000, 'delete');
+        const del = await withTimeout(
+          peer.request('transact', ['Open_vSwitch', { op: 'delete', table: 'Open_vSwitch', where: [] }]),
+          10000,
+          'delete',
+        );
         expect(del.error).toBeNull();
         peer.transport.close();
         await peer.closed;
@@ -242,7 +272,9 @@ describeIf(ovsdbMissing)('OVSDB transports against ovsdb-server', () => {
       it('rejects a missing unix socket with ENOENT and the path', async () => {
         const missing = path.join(server.dir, 'missing.sock');
         const t = kind.make({ kind: 'unix', path: missing });
-        const err = (await t.connect({ onMessages: () => {}, onClose: () => {} }).catch((e: unknown) => e)) as NodeJS.ErrnoException;
+        const err = (await t
+          .connect({ onMessages: () => {}, onClose: () => {} })
+          .catch((e: unknown) => e)) as NodeJS.ErrnoException;
         expect(err).toBeInstanceOf(Error);
         expect(err.code).toBe('ENOENT');
         expect(err.path).toBe(missing);
@@ -255,7 +287,9 @@ describeIf(ovsdbMissing)('OVSDB transports against ovsdb-server', () => {
         const port = (probe.address() as net.AddressInfo).port;
         await new Promise<void>((r) => probe.close(() => r()));
         const t = kind.make({ kind: 'tcp', host: '127.0.0.1', port });
-        const err = (await t.connect({ onMessages: () => {}, onClose: () => {} }).catch((e: unknown) => e)) as NodeJS.ErrnoException;
+        const err = (await t
+          .connect({ onMessages: () => {}, onClose: () => {} })
+          .catch((e: unknown) => e)) as NodeJS.ErrnoException;
         expect(err.code).toBe('ECONNREFUSED');
         expect(err.syscall).toBe('connect');
         const where = err as NodeJS.ErrnoException & { address?: string; port?: number };
@@ -305,7 +339,9 @@ describeIf(ovsdbMissing)('OVSDB transports against ovsdb-server', () => {
       });
 
       it('fails with EOVSDBTOOBIG past maxMessageBytes (fake peer)', async () => {
-        const { err, closeCount } = await closeErrorFrom(`{"id":1,"result":"${'a'.repeat(5000)}"}`, false, { maxMessageBytes: 4096 });
+        const { err, closeCount } = await closeErrorFrom(`{"id":1,"result":"${'a'.repeat(5000)}"}`, false, {
+          maxMessageBytes: 4096,
+        });
         expect(err).toBeInstanceOf(FramingError);
         expect(err.code).toBe('EOVSDBTOOBIG');
         expect(err.message).toMatch(/4096 bytes/);
@@ -403,17 +439,17 @@ describeIf(ovsdbMissing)('OVSDB transports against ovsdb-server', () => {
 
     it('tries every address of a TCP host name until one connects', async () => {
       // "localhost" often resolves to ::1 first while ovsdb-server listens on 127.0.0.1 only.
-      const lookup = vi
-        .spyOn(dns.promises, 'lookup')
-        .mockResolvedValue([
-          { address: '::1', family: 6 },
-          { address: '127.0.0.1', family: 4 },
-        ] as unknown as dns.LookupAddress);
+      const lookup = vi.spyOn(dns.promises, 'lookup').mockResolvedValue([
+        { address: '::1', family: 6 },
+        { address: '127.0.0.1', family: 4 },
+      ] as unknown as dns.LookupAddress);
       try {
         // ::1 alone fails at connect (refused, or no IPv6 here) ...
         lookup.mockResolvedValueOnce([{ address: '::1', family: 6 }] as unknown as dns.LookupAddress);
         const only6 = new NativeTransport({ kind: 'tcp', host: 'ovsdb.test', port: server.port });
-        const err = (await only6.connect({ onMessages: () => {}, onClose: () => {} }).catch((e: unknown) => e)) as NodeJS.ErrnoException;
+        const err = (await only6
+          .connect({ onMessages: () => {}, onClose: () => {} })
+          .catch((e: unknown) => e)) as NodeJS.ErrnoException;
         expect(err.syscall).toBe('connect');
         // ... so with both, the second address is the one that connects.
         const peer = new Peer(new NativeTransport({ kind: 'tcp', host: 'ovsdb.test', port: server.port }));

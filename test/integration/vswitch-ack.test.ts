@@ -7,7 +7,16 @@
 import { readFileSync } from 'node:fs';
 import * as path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { OvsdbClient, TimeoutError, Transaction, WriteQueue, prefixUuidNames, set, uuid, type TransportFactory } from '../../src/ovsdb';
+import {
+  OvsdbClient,
+  TimeoutError,
+  Transaction,
+  WriteQueue,
+  prefixUuidNames,
+  set,
+  uuid,
+  type TransportFactory,
+} from '../../src/ovsdb';
 import { VSWITCH_CACHE, VswitchRows } from '../../src/vswitch/rows';
 import { VswitchdAck, VswitchdError, transactAcked } from '../../src/vswitch/ack';
 import { NativeTransport } from '../../src/ovsdb/native-transport';
@@ -33,7 +42,11 @@ function recording(kind: Kind, sent: string[]): TransportFactory {
 function addPort(name: string, type: string): Transaction {
   const t = new Transaction();
   const iface = t.insert('Interface', { name, type });
-  t.mutate('Bridge', [['name', '==', 'br-int']], [['ports', 'insert', set(t.insert('Port', { name, interfaces: iface }))]]);
+  t.mutate(
+    'Bridge',
+    [['name', '==', 'br-int']],
+    [['ports', 'insert', set(t.insert('Port', { name, interfaces: iface }))]],
+  );
   return t;
 }
 
@@ -73,7 +86,10 @@ describeIf(needsOvs())('vswitchd acknowledgement (next_cfg / cur_cfg) against DP
       let p: Promise<unknown>;
       try {
         p = transactAcked(client, addPort(name, 'internal').ops, { timeoutMs: 20_000 });
-        p.then(() => (resolved = true), () => {});
+        p.then(
+          () => (resolved = true),
+          () => {},
+        );
         await new Promise((r) => setTimeout(r, 300));
         // committed (in the cache already) but not acknowledged: next_cfg ran ahead of cur_cfg
         expect(rows.iface(name)).toBeDefined();
@@ -89,7 +105,10 @@ describeIf(needsOvs())('vswitchd acknowledgement (next_cfg / cur_cfg) against DP
       expect(sb.vsctl('get', 'Interface', name, 'ofport').trim()).toBe(String(assigned));
 
       // The bump and its select ride in the SAME transaction; nothing waits on cur_cfg server-side.
-      const txns = sent.slice(before).map((s) => JSON.parse(s)).filter((m) => m.method === 'transact');
+      const txns = sent
+        .slice(before)
+        .map((s) => JSON.parse(s))
+        .filter((m) => m.method === 'transact');
       expect(txns).toHaveLength(1);
       const ops = txns[0].params.slice(1);
       expect(ops.slice(-2)).toEqual([
@@ -105,7 +124,9 @@ describeIf(needsOvs())('vswitchd acknowledgement (next_cfg / cur_cfg) against DP
       const bad = `badif${kind}`;
       const t = addPort(good, 'internal');
       const t2 = addPort(bad, 'nonexistent-type');
-      const err = await transactAcked(client, [...t.ops, ...prefixUuidNames(t2.ops, 'b_')], { timeoutMs: 20_000 }).catch((e: unknown) => e);
+      const err = await transactAcked(client, [...t.ops, ...prefixUuidNames(t2.ops, 'b_')], {
+        timeoutMs: 20_000,
+      }).catch((e: unknown) => e);
       expect(err).toBeInstanceOf(VswitchdError);
       const v = err as VswitchdError;
       expect(v.code).toBe('EOVSDBVSWITCHD');
@@ -150,7 +171,9 @@ describeIf(needsOvs())('vswitchd acknowledgement (next_cfg / cur_cfg) against DP
     it('times out with TimeoutError while vswitchd does not apply the change', async () => {
       process.kill(vswitchdPid, 'SIGSTOP');
       try {
-        const err = await transactAcked(client, [{ op: 'comment', comment: 'frozen' }], { timeoutMs: 200 }).catch((e: unknown) => e);
+        const err = await transactAcked(client, [{ op: 'comment', comment: 'frozen' }], { timeoutMs: 200 }).catch(
+          (e: unknown) => e,
+        );
         expect(err).toBeInstanceOf(TimeoutError);
         expect((err as TimeoutError).message).toMatch(/did not reach cur_cfg >= \d+ within \d+ ms/);
       } finally {
@@ -167,7 +190,11 @@ describeIf(needsOvs())('vswitchd acknowledgement (next_cfg / cur_cfg) against DP
       const transacts = () => sent.filter((m) => m.includes('"method":"transact"')).length;
       const before = transacts();
       const cfg0 = rows.openVSwitch()!.next_cfg;
-      const outcomes = await Promise.allSettled(names.map((n, i) => q.submit(addPort(n, badAt.has(i) ? 'nonexistent-type' : 'internal'), { ack: true, timeoutMs: 30_000 })));
+      const outcomes = await Promise.allSettled(
+        names.map((n, i) =>
+          q.submit(addPort(n, badAt.has(i) ? 'nonexistent-type' : 'internal'), { ack: true, timeoutMs: 30_000 }),
+        ),
+      );
       const reached = transacts() - before;
       expect(reached).toBeLessThan(40);
       expect(rows.openVSwitch()!.next_cfg - cfg0).toBe(reached); // one bump per transaction, not per writer
@@ -179,12 +206,19 @@ describeIf(needsOvs())('vswitchd acknowledgement (next_cfg / cur_cfg) against DP
           expect(e.interfaces.map((f) => f.name)).toEqual([names[i]]);
           expect(e.interfaces[0]!.error).toBeTruthy();
         } else {
-          expect(o.status, `${names[i]}: ${o.status === 'rejected' ? (o.reason as Error).message : ''}`).toBe('fulfilled');
+          expect(o.status, `${names[i]}: ${o.status === 'rejected' ? (o.reason as Error).message : ''}`).toBe(
+            'fulfilled',
+          );
           expect(ofport(names[i]!)).toBeGreaterThan(0);
         }
       });
       await client.transact('Open_vSwitch', [
-        { op: 'mutate', table: 'Bridge', where: [['name', '==', 'br-int']], mutations: [['ports', 'delete', set(...names.map((n) => uuid(rows.port(n)!.uuid)))]] },
+        {
+          op: 'mutate',
+          table: 'Bridge',
+          where: [['name', '==', 'br-int']],
+          mutations: [['ports', 'delete', set(...names.map((n) => uuid(rows.port(n)!.uuid)))]],
+        },
       ]);
     });
   });

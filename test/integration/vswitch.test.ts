@@ -13,7 +13,10 @@ import { useSandbox } from '../helpers/sandbox';
 import { describeIf, needsOvs } from '../helpers/skip';
 
 function get(sb: { vsctl(...a: string[]): string }, ...args: string[]): string {
-  return sb.vsctl('get', ...args).trim().replace(/^"(.*)"$/, '$1');
+  return sb
+    .vsctl('get', ...args)
+    .trim()
+    .replace(/^"(.*)"$/, '$1');
 }
 
 describeIf(needsOvs({ dpdk: true }))('Vswitch on a private DPDK OVS', () => {
@@ -23,7 +26,10 @@ describeIf(needsOvs({ dpdk: true }))('Vswitch on a private DPDK OVS', () => {
   const owner: Attachment = { containerId: 'c0ffee', ifname: 'eth0', podNamespace: 'ns1', podName: 'pod1' };
 
   beforeAll(async () => {
-    client = await OvsdbClient.connect(sandbox().db, { transport: process.env.VHP_TRANSPORT === 'net' ? 'net' : 'native', cache: VSWITCH_CACHE });
+    client = await OvsdbClient.connect(sandbox().db, {
+      transport: process.env.VHP_TRANSPORT === 'net' ? 'net' : 'native',
+      cache: VSWITCH_CACHE,
+    });
     vs = new Vswitch(client);
   });
   afterAll(() => client?.close());
@@ -34,7 +40,11 @@ describeIf(needsOvs({ dpdk: true }))('Vswitch on a private DPDK OVS', () => {
       name,
       type: 'dpdkvhostuserclient' as const,
       options: { 'vhost-server-path': `${sandbox().dir}/${name}.sock` },
-      external_ids: { ...osVifExternalIds({ ifaceId: `id-${name}`, mac: 'fa:16:3e:00:00:01', vmUuid: 'pod-uid-1' }), ...ownerExternalIds(owner), ...extra },
+      external_ids: {
+        ...osVifExternalIds({ ifaceId: `id-${name}`, mac: 'fa:16:3e:00:00:01', vmUuid: 'pod-uid-1' }),
+        ...ownerExternalIds(owner),
+        ...extra,
+      },
       mtu_request: 1500,
       datapath_type: 'netdev' as const,
     };
@@ -62,8 +72,15 @@ describeIf(needsOvs({ dpdk: true }))('Vswitch on a private DPDK OVS', () => {
   it('a repeated plug of the same attachment updates in place; another attachment conflicts', async () => {
     const again = await vs.addPort(spec('vhu-a', { 'iface-status': 'active' }), owner);
     expect(again.created).toBe(false);
-    expect(sandbox().vsctl('list-ports', 'br-int').split('\n').filter((n) => n === 'vhu-a')).toHaveLength(1);
-    await expect(vs.addPort(spec('vhu-a'), { containerId: 'other', ifname: 'eth0' })).rejects.toBeInstanceOf(PortConflictError);
+    expect(
+      sandbox()
+        .vsctl('list-ports', 'br-int')
+        .split('\n')
+        .filter((n) => n === 'vhu-a'),
+    ).toHaveLength(1);
+    await expect(vs.addPort(spec('vhu-a'), { containerId: 'other', ifname: 'eth0' })).rejects.toBeInstanceOf(
+      PortConflictError,
+    );
   });
 
   it('refuses a bridge of another datapath and writes nothing', async () => {
@@ -72,7 +89,9 @@ describeIf(needsOvs({ dpdk: true }))('Vswitch on a private DPDK OVS', () => {
     await client.ready();
     await expect.poll(() => client.cache.lookup('Bridge', 'name', 'br-sys') !== undefined).toBe(true);
     const before = sb.vsctl('list-ports', 'br-sys');
-    await expect(vs.addPort({ ...spec('vhu-b'), bridge: 'br-sys' }, owner)).rejects.toBeInstanceOf(DatapathMismatchError);
+    await expect(vs.addPort({ ...spec('vhu-b'), bridge: 'br-sys' }, owner)).rejects.toBeInstanceOf(
+      DatapathMismatchError,
+    );
     expect(sb.vsctl('list-ports', 'br-sys')).toBe(before);
     expect(() => sb.vsctl('get', 'Interface', 'vhu-b', 'name')).toThrow();
     sb.vsctl('--no-wait', 'del-br', 'br-sys');

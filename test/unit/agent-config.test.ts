@@ -3,7 +3,15 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { ConfigError, OPTIONS, defaultConfig, formatConfigWarning, loadConfig, parseConfig, parseIni } from '../../src/agent/config';
+import {
+  ConfigError,
+  OPTIONS,
+  defaultConfig,
+  formatConfigWarning,
+  loadConfig,
+  parseConfig,
+  parseIni,
+} from '../../src/agent/config';
 
 function configError(fn: () => unknown, section?: string, option?: string): ConfigError {
   let caught: unknown;
@@ -24,7 +32,15 @@ function configError(fn: () => unknown, section?: string, option?: string): Conf
 describe('defaults', () => {
   it('match the documented values, with sockets and mount point on one filesystem', () => {
     const c = defaultConfig();
-    expect(c.vhostuser).toStrictEqual({ mount_point: '/var/run/vhostuser', ovs_vhu_path: '/var/run/openvswitch', per_pod_dir: false, pod_mount_path: null, owner: null, socket_mode: null, se_label: null });
+    expect(c.vhostuser).toStrictEqual({
+      mount_point: '/var/run/vhostuser',
+      ovs_vhu_path: '/var/run/openvswitch',
+      per_pod_dir: false,
+      pod_mount_path: null,
+      owner: null,
+      socket_mode: null,
+      se_label: null,
+    });
     expect(c.os_vif_ovs).toStrictEqual({
       ovsdb_connection: 'unix:/var/run/openvswitch/db.sock',
       ovsdb_endpoint: { kind: 'unix', path: '/var/run/openvswitch/db.sock' },
@@ -33,7 +49,16 @@ describe('defaults', () => {
       isolate_vif: false,
     });
     expect(c.neutron_defaults).toStrictEqual({ ovs_bridge: null, network_device_mtu: 0 });
-    expect(c.cni_daemon).toMatchObject({ bind_address: '127.0.0.1:5036', bind_host: '127.0.0.1', bind_port: 5036, worker_num: 30, vif_annotation_timeout: 60, docker_mode: false, netns_proc_dir: null, cni_failures_count: 3 });
+    expect(c.cni_daemon).toMatchObject({
+      bind_address: '127.0.0.1:5036',
+      bind_host: '127.0.0.1',
+      bind_port: 5036,
+      worker_num: 30,
+      vif_annotation_timeout: 60,
+      docker_mode: false,
+      netns_proc_dir: null,
+      cni_failures_count: 3,
+    });
     expect(c.cni_health_server).toStrictEqual({ port: 8090, max_memory_usage: -1 });
     expect(c.kubernetes.api_root).toBeNull();
     expect(c.vhostplug).toStrictEqual({
@@ -100,9 +125,16 @@ port = 8091
     const { config, warnings } = parseConfig(KURYR_CONF, 'kuryr.conf');
     expect(config.kubernetes).toMatchObject({ api_root: 'https://10.0.0.1:6443', ssl_verify_server_crt: true });
     expect(config.neutron_defaults.ovs_bridge).toBe('br-int');
-    expect(config.vhostuser).toMatchObject({ mount_point: '/var/run/vhostuser', ovs_vhu_path: '/var/run/openvswitch', per_pod_dir: false });
+    expect(config.vhostuser).toMatchObject({
+      mount_point: '/var/run/vhostuser',
+      ovs_vhu_path: '/var/run/openvswitch',
+      per_pod_dir: false,
+    });
     expect(config.cni_daemon).toMatchObject({ worker_num: 8, vif_annotation_timeout: 30 });
-    expect(config.os_vif_ovs).toMatchObject({ ovsdb_endpoint: { kind: 'tcp', host: '127.0.0.1', port: 6640 }, ovs_vsctl_timeout: 60 });
+    expect(config.os_vif_ovs).toMatchObject({
+      ovsdb_endpoint: { kind: 'tcp', host: '127.0.0.1', port: 6640 },
+      ovs_vsctl_timeout: 60,
+    });
     expect(config.cni_health_server.port).toBe(8091);
     const byOpt = Object.fromEntries(warnings.map((w) => [`${w.section}.${w.option}`, w.kind]));
     expect(byOpt).toStrictEqual({
@@ -117,7 +149,9 @@ port = 8091
     });
     const w = warnings.find((x) => x.option === 'debug')!;
     expect(w.line).toBe(3);
-    expect(formatConfigWarning(w, 'kuryr.conf')).toBe('kuryr.conf:3: [DEFAULT] debug is not used by vhostplug and is ignored');
+    expect(formatConfigWarning(w, 'kuryr.conf')).toBe(
+      'kuryr.conf:3: [DEFAULT] debug is not used by vhostplug and is ignored',
+    );
   });
 
   it('a typo is an unknown option, reported with its line, not an error', () => {
@@ -146,7 +180,9 @@ describe('INI syntax as oslo.config reads it', () => {
   });
 
   it('a leading BOM and CRLF line ends are tolerated', () => {
-    expect(parseConfig('\uFEFF[neutron_defaults]\r\novs_bridge = br-int\r\n').config.neutron_defaults.ovs_bridge).toBe('br-int');
+    expect(parseConfig('\uFEFF[neutron_defaults]\r\novs_bridge = br-int\r\n').config.neutron_defaults.ovs_bridge).toBe(
+      'br-int',
+    );
   });
 
   it('continuation lines join with a newline; a blank line ends them', () => {
@@ -158,7 +194,15 @@ describe('INI syntax as oslo.config reads it', () => {
   it('a repeated option: the last wins, with a warning', () => {
     const { config, warnings } = parseConfig('[cni_daemon]\nworker_num = 4\n[cni_daemon]\nworker_num = 5\n');
     expect(config.cni_daemon.worker_num).toBe(5);
-    expect(warnings).toStrictEqual([{ kind: 'duplicate', section: 'cni_daemon', option: 'worker_num', line: 4, message: expect.stringContaining('first on line 2') }]);
+    expect(warnings).toStrictEqual([
+      {
+        kind: 'duplicate',
+        section: 'cni_daemon',
+        option: 'worker_num',
+        line: 4,
+        message: expect.stringContaining('first on line 2'),
+      },
+    ]);
   });
 
   it('syntax errors name the line', () => {
@@ -171,7 +215,16 @@ describe('INI syntax as oslo.config reads it', () => {
   });
 
   it('booleans: oslo.config spellings, any case', () => {
-    for (const [t, v] of [['True', true], ['yes', true], ['ON', true], ['1', true], ['False', false], ['no', false], ['off', false], ['0', false]] as const) {
+    for (const [t, v] of [
+      ['True', true],
+      ['yes', true],
+      ['ON', true],
+      ['1', true],
+      ['False', false],
+      ['no', false],
+      ['off', false],
+      ['0', false],
+    ] as const) {
       expect(parseConfig(`[os_vif_ovs]\nisolate_vif = ${t}\n`).config.os_vif_ovs.isolate_vif, t).toBe(v);
     }
   });
@@ -233,7 +286,10 @@ describe('rules across options', () => {
 
   it('metrics port defaults to [prometheus_exporter] cni_exporter_port; clashing ports are refused', () => {
     expect(parseConfig('[prometheus_exporter]\ncni_exporter_port = 9700\n').config.vhostplug.metrics_port).toBe(9700);
-    expect(parseConfig('[prometheus_exporter]\ncni_exporter_port = 9700\n[vhostplug]\nmetrics_port = 9800\n').config.vhostplug.metrics_port).toBe(9800);
+    expect(
+      parseConfig('[prometheus_exporter]\ncni_exporter_port = 9700\n[vhostplug]\nmetrics_port = 9800\n').config
+        .vhostplug.metrics_port,
+    ).toBe(9800);
     const e = configError(() => parseConfig('[vhostplug]\nmetrics_port = 8090\n'), 'vhostplug', 'metrics_port');
     expect(e.message).toMatch(/\[cni_health_server\] port/);
     configError(() => parseConfig('[cni_health_server]\nport = 5036\n'), 'cni_health_server', 'port');
@@ -241,7 +297,9 @@ describe('rules across options', () => {
 
   it('docker_mode needs netns_proc_dir', () => {
     configError(() => parseConfig('[cni_daemon]\ndocker_mode = true\n'), 'cni_daemon', 'netns_proc_dir');
-    expect(parseConfig('[cni_daemon]\ndocker_mode = true\nnetns_proc_dir = /host_proc\n').config.cni_daemon.netns_proc_dir).toBe('/host_proc');
+    expect(
+      parseConfig('[cni_daemon]\ndocker_mode = true\nnetns_proc_dir = /host_proc\n').config.cni_daemon.netns_proc_dir,
+    ).toBe('/host_proc');
   });
 });
 
@@ -281,8 +339,16 @@ describe('docs/configuration.md', () => {
 
 describe('[vhostuser] per-pod directories and ownership', () => {
   it('parses per_pod_dir, pod_mount_path, owner, socket_mode and se_label', () => {
-    const c = parseConfig('[vhostuser]\nper_pod_dir = true\npod_mount_path = /dev/vhu\nowner = 1000:2000\nsocket_mode = 0640\nse_label = system_u:object_r:container_file_t:s0:c1,c2\n').config;
-    expect(c.vhostuser).toMatchObject({ per_pod_dir: true, pod_mount_path: '/dev/vhu', owner: '1000:2000', socket_mode: 0o640, se_label: 'system_u:object_r:container_file_t:s0:c1,c2' });
+    const c = parseConfig(
+      '[vhostuser]\nper_pod_dir = true\npod_mount_path = /dev/vhu\nowner = 1000:2000\nsocket_mode = 0640\nse_label = system_u:object_r:container_file_t:s0:c1,c2\n',
+    ).config;
+    expect(c.vhostuser).toMatchObject({
+      per_pod_dir: true,
+      pod_mount_path: '/dev/vhu',
+      owner: '1000:2000',
+      socket_mode: 0o640,
+      se_label: 'system_u:object_r:container_file_t:s0:c1,c2',
+    });
   });
   it('refuses bad values naming the option', () => {
     for (const [opt, v] of [
@@ -294,12 +360,15 @@ describe('[vhostuser] per-pod directories and ownership', () => {
       ['se_label', 'not a label'],
       ['pod_mount_path', 'relative'],
     ]) {
-      expect(() => parseConfig(`[vhostuser]\n${opt} = ${v}\n`), `${opt} = ${v}`).toThrow(new RegExp(`\\[vhostuser\\] ${opt}: `));
+      expect(() => parseConfig(`[vhostuser]\n${opt} = ${v}\n`), `${opt} = ${v}`).toThrow(
+        new RegExp(`\\[vhostuser\\] ${opt}: `),
+      );
     }
   });
   it('with per_pod_dir, mount_point leaves room for <pod-uid>/<port> in 107 bytes', () => {
-    expect(() => parseConfig(`[vhostuser]\nper_pod_dir = true\nmount_point = /${'m'.repeat(60)}\n`)).toThrow(/\[vhostuser\] mount_point: is 61 bytes; with per_pod_dir/);
+    expect(() => parseConfig(`[vhostuser]\nper_pod_dir = true\nmount_point = /${'m'.repeat(60)}\n`)).toThrow(
+      /\[vhostuser\] mount_point: is 61 bytes; with per_pod_dir/,
+    );
     expect(parseConfig(`[vhostuser]\nmount_point = /${'m'.repeat(60)}\n`).config.vhostuser.per_pod_dir).toBe(false);
   });
 });
-

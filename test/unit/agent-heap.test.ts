@@ -5,14 +5,21 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { describe, expect, it } from 'vitest';
+import { parseAllDocuments } from 'yaml';
 import { DAEMON_V8_FLAGS, heapLimitMiB, heapPolicyWarning, KURYR_V8_FLAGS, nodeOptions } from '../../src/agent/heap';
 import { CniMetrics, Gauge } from '../../src/agent/metrics';
 
+type Container = { name: string; env?: { name: string; value?: string }[] };
+
 describe('daemon heap policy', () => {
   it('the DaemonSet starts the daemon with exactly the flags the benchmark uses', () => {
-    const yaml = fs.readFileSync(path.resolve(__dirname, '../../deploy/daemonset.yaml'), 'utf8');
-    const m = /name: NODE_OPTIONS, value: "([^"]*)"/.exec(yaml);
-    expect(m?.[1]).toBe(nodeOptions(DAEMON_V8_FLAGS));
+    // Parsed, not matched as text: quoting and layout are the formatter's business.
+    const docs = parseAllDocuments(fs.readFileSync(path.resolve(__dirname, '../../deploy/daemonset.yaml'), 'utf8')).map(
+      (d) => d.toJS() as { kind?: string; spec?: { template: { spec: { containers: Container[] } } } },
+    );
+    const ds = docs.find((d) => d.kind === 'DaemonSet')!;
+    const env = ds.spec!.template.spec.containers.flatMap((c) => c.env ?? []);
+    expect(env.find((e) => e.name === 'NODE_OPTIONS')?.value).toBe(nodeOptions(DAEMON_V8_FLAGS));
     expect(nodeOptions(DAEMON_V8_FLAGS)).toBe('--max-old-space-size=64 --max-semi-space-size=2');
   });
 
@@ -32,7 +39,9 @@ describe('memory gauges', () => {
       [{ k: 'b' }, n],
       [{ k: 'a' }, 2.5],
     ]);
-    expect(g.expose()).toBe('# HELP t_gauge a "test" gauge\n# TYPE t_gauge gauge\nt_gauge{k="a"} 2.5\nt_gauge{k="b"} 1\n');
+    expect(g.expose()).toBe(
+      '# HELP t_gauge a "test" gauge\n# TYPE t_gauge gauge\nt_gauge{k="a"} 2.5\nt_gauge{k="b"} 1\n',
+    );
     n = 7;
     expect(g.expose()).toContain('t_gauge{k="b"} 7');
     expect(() => new Gauge('bad name', 'x', [], () => [])).toThrow(TypeError);
@@ -42,6 +51,7 @@ describe('memory gauges', () => {
     const text = new CniMetrics().expose();
     const rss = /^vhostplug_process_resident_memory_bytes (\d+)$/m.exec(text);
     expect(Number(rss?.[1])).toBeGreaterThan(10 * 2 ** 20);
-    for (const kind of ['used', 'total', 'limit']) expect(text).toMatch(new RegExp(`^vhostplug_nodejs_heap_bytes\\{kind="${kind}"\\} \\d+`, 'm'));
+    for (const kind of ['used', 'total', 'limit'])
+      expect(text).toMatch(new RegExp(`^vhostplug_nodejs_heap_bytes\\{kind="${kind}"\\} \\d+`, 'm'));
   });
 });

@@ -6,11 +6,30 @@
  */
 import { afterEach, describe, expect, it } from 'vitest';
 import { EventEmitter } from 'node:events';
-import { CniMetrics, Counter, observeDaemon, resultOfCniCode, Histogram, MetricsRegistry, escapeLabelValue, startMetricsServer, type MetricsServer } from '../../src/agent/metrics';
-import { CAP_NET_ADMIN, HealthState, hasCapability, memoryCheck, netAdminCheck, startHealthServer, type HealthServer } from '../../src/agent/health';
+import {
+  CniMetrics,
+  Counter,
+  observeDaemon,
+  resultOfCniCode,
+  Histogram,
+  MetricsRegistry,
+  escapeLabelValue,
+  startMetricsServer,
+  type MetricsServer,
+} from '../../src/agent/metrics';
+import {
+  CAP_NET_ADMIN,
+  HealthState,
+  hasCapability,
+  memoryCheck,
+  netAdminCheck,
+  startHealthServer,
+  type HealthServer,
+} from '../../src/agent/health';
 
 /** One exposition line: a comment, or `name{labels} value`. */
-const LINE = /^(# (HELP|TYPE) [a-zA-Z_:][a-zA-Z0-9_:]* .*|[a-zA-Z_:][a-zA-Z0-9_:]*(\{([a-zA-Z_][a-zA-Z0-9_]*="([^"\\\n]|\\["\\n])*",?)*\})? (-?[0-9.e+-]+|\+Inf|-Inf|NaN))$/;
+const LINE =
+  /^(# (HELP|TYPE) [a-zA-Z_:][a-zA-Z0-9_:]* .*|[a-zA-Z_:][a-zA-Z0-9_:]*(\{([a-zA-Z_][a-zA-Z0-9_]*="([^"\\\n]|\\["\\n])*",?)*\})? (-?[0-9.e+-]+|\+Inf|-Inf|NaN))$/;
 
 describe('Prometheus exposition', () => {
   it('a histogram: cumulative buckets, +Inf, _sum and _count per label set, sorted', () => {
@@ -47,7 +66,9 @@ describe('Prometheus exposition', () => {
     const c = new Counter('y_total', 'line1\nline2 \\', ['reason']);
     c.inc({ reason: 'we "quote"' });
     c.inc({ reason: 'we "quote"' }, 2);
-    expect(c.expose()).toBe('# HELP y_total line1\\nline2 \\\\\n# TYPE y_total counter\ny_total{reason="we \\"quote\\""} 3\n');
+    expect(c.expose()).toBe(
+      '# HELP y_total line1\\nline2 \\\\\n# TYPE y_total counter\ny_total{reason="we \\"quote\\""} 3\n',
+    );
     expect(() => new Histogram('bad-name', 'x', [])).toThrow(/invalid metric name/);
     expect(() => new Histogram('ok', 'x', ['le'])).toThrow(/invalid label name/);
     const r = new MetricsRegistry();
@@ -60,7 +81,13 @@ describe('Prometheus exposition', () => {
     m.request('ADD', 'success', 0.012);
     m.request('ADD', 'timeout', 60);
     m.request('DEL', 'success', 0.004);
-    m.connectPhases('vhostuser', { 'ovsdb-commit': 1.5, 'vswitchd-ack': 3, 'socket-wait': 0.4, rename: 0.02, 'config-file': 0.3 });
+    m.connectPhases('vhostuser', {
+      'ovsdb-commit': 1.5,
+      'vswitchd-ack': 3,
+      'socket-wait': 0.4,
+      rename: 0.02,
+      'config-file': 0.3,
+    });
     m.connectPhases('vhostuser', { 'ovsdb-commit': 1.1, 'vswitchd-ack': 2, 'config-file': 0.2, cleanup: 5 }); // server mode; a phase without a label
     m.waits.observe({ stage: 'kuryrport' }, 0.2);
     m.events.inc({ reason: 'CNIWaitingForActiveVIFs' });
@@ -73,7 +100,7 @@ describe('Prometheus exposition', () => {
     expect(text).toContain('vhostplug_kuryr_events_total{reason="CNIWaitingForActiveVIFs"} 1');
   });
 
-  it('the shim daemon\'s request/phase events feed the same metrics', () => {
+  it("the shim daemon's request/phase events feed the same metrics", () => {
     const m = new CniMetrics();
     const d = new EventEmitter();
     observeDaemon(d, m);
@@ -89,7 +116,14 @@ describe('Prometheus exposition', () => {
     expect(m.phases.count({ driver: 'daemon', phase: 'ovsdb_commit' })).toBe(1);
     expect(m.phases.count({ driver: 'daemon', phase: 'file_write' })).toBe(1);
     expect(m.expose()).not.toContain('phase="plug"');
-    expect([0, 3, 11, 7, 5, 100].map(resultOfCniCode)).toEqual(['success', 'pod_gone', 'timeout', 'bad_request', 'error', 'error']);
+    expect([0, 3, 11, 7, 5, 100].map(resultOfCniCode)).toEqual([
+      'success',
+      'pod_gone',
+      'timeout',
+      'bad_request',
+      'error',
+      'error',
+    ]);
   });
 
   describe('/metrics server', () => {
@@ -123,9 +157,11 @@ describe('health', () => {
     expect(netAdminCheck('/nonexistent/status')()).toMatch(/cannot read/);
   });
 
-  it('checks run per probe, so health RECOVERS when the cause goes away (Kuryr\'s flag is sticky)', async () => {
+  it("checks run per probe, so health RECOVERS when the cause goes away (Kuryr's flag is sticky)", async () => {
     let broken = true;
-    const h = new HealthState().addCheck('alive', 'dirs', () => (broken ? 'mount_point is missing' : undefined)).addCheck('ready', 'api', async () => undefined);
+    const h = new HealthState()
+      .addCheck('alive', 'dirs', () => (broken ? 'mount_point is missing' : undefined))
+      .addCheck('ready', 'api', async () => undefined);
     expect(await h.probe('alive')).toEqual({ ok: false, problems: ['dirs: mount_point is missing'] });
     expect((await h.probe('ready')).ok).toBe(true);
     broken = false;
@@ -174,7 +210,9 @@ describe('health', () => {
     });
     it('/ready and /alive: 200 ok, 500 with one problem per line, and back to 200', async () => {
       let ok = false;
-      const h = new HealthState().addCheck('ready', 'kubernetes', () => (ok ? undefined : 'unreachable')).addCheck('alive', 'x', () => undefined);
+      const h = new HealthState()
+        .addCheck('ready', 'kubernetes', () => (ok ? undefined : 'unreachable'))
+        .addCheck('alive', 'x', () => undefined);
       srv = await startHealthServer({ port: 0, host: '127.0.0.1', state: h });
       const get = async (p: string) => {
         const r = await fetch(`http://127.0.0.1:${srv!.port}${p}`);

@@ -77,14 +77,20 @@ export function importsOf(file: string): Edge[] {
     if (to) edges.push({ from: file, to, line: sf.getLineAndCharacterOfPosition(spec.getStart(sf)).line + 1, lazy });
   };
   const visit = (node: ts.Node, inFunction: boolean) => {
-    if ((ts.isImportDeclaration(node) || ts.isExportDeclaration(node)) && node.moduleSpecifier) add(node.moduleSpecifier, inFunction);
-    else if (ts.isImportEqualsDeclaration(node) && ts.isExternalModuleReference(node.moduleReference)) add(node.moduleReference.expression, inFunction);
+    if ((ts.isImportDeclaration(node) || ts.isExportDeclaration(node)) && node.moduleSpecifier)
+      add(node.moduleSpecifier, inFunction);
+    else if (ts.isImportEqualsDeclaration(node) && ts.isExternalModuleReference(node.moduleReference))
+      add(node.moduleReference.expression, inFunction);
     else if (ts.isImportTypeNode(node) && ts.isLiteralTypeNode(node.argument)) add(node.argument.literal, inFunction);
     else if (ts.isCallExpression(node) && node.arguments.length === 1) {
       const callee = node.expression;
-      if (callee.kind === ts.SyntaxKind.ImportKeyword || (ts.isIdentifier(callee) && callee.text === 'require')) add(node.arguments[0]!, inFunction);
+      if (callee.kind === ts.SyntaxKind.ImportKeyword || (ts.isIdentifier(callee) && callee.text === 'require'))
+        add(node.arguments[0]!, inFunction);
     }
-    const fn = ts.isFunctionLike(node) && node.kind !== ts.SyntaxKind.FunctionType && node.kind !== ts.SyntaxKind.ConstructorType;
+    const fn =
+      ts.isFunctionLike(node) &&
+      node.kind !== ts.SyntaxKind.FunctionType &&
+      node.kind !== ts.SyntaxKind.ConstructorType;
     ts.forEachChild(node, (c) => visit(c, inFunction || fn));
   };
   visit(sf, false);
@@ -156,7 +162,9 @@ describe('architecture: one-way layers (docs/architecture.md)', () => {
       const b = layerOf(e.to);
       if (a.layer === b.layer || b.rank < a.rank) continue;
       if (e.lazy && LAZY_UP.some(([x, y]) => x === a.layer && y === b.layer)) continue;
-      bad.push(`${rel(e.from)}:${e.line} (${a.layer}) imports ${rel(e.to)} (${b.layer})${b.rank === a.rank ? ', a sibling layer' : ', a layer above'}`);
+      bad.push(
+        `${rel(e.from)}:${e.line} (${a.layer}) imports ${rel(e.to)} (${b.layer})${b.rank === a.rank ? ', a sibling layer' : ', a layer above'}`,
+      );
     }
     expect(bad).toEqual([]);
   });
@@ -182,12 +190,22 @@ describe('architecture: one-way layers (docs/architecture.md)', () => {
   });
 
   it('src/ovsdb is schema-agnostic: no string in its code names an Open_vSwitch table or column', () => {
-    const OVS_NAMES = new Set(['Open_vSwitch', 'Bridge', 'Port', 'Interface', 'next_cfg', 'cur_cfg', 'ofport', 'external_ids']);
+    const OVS_NAMES = new Set([
+      'Open_vSwitch',
+      'Bridge',
+      'Port',
+      'Interface',
+      'next_cfg',
+      'cur_cfg',
+      'ofport',
+      'external_ids',
+    ]);
     const bad: string[] = [];
     for (const f of srcFiles.filter((x) => layerOf(x).layer === 'ovsdb')) {
       const sf = ts.createSourceFile(f, fs.readFileSync(f, 'utf8'), ts.ScriptTarget.ES2022, true);
       const visit = (n: ts.Node) => {
-        if (ts.isStringLiteralLike(n) && OVS_NAMES.has(n.text)) bad.push(`${rel(f)}:${sf.getLineAndCharacterOfPosition(n.getStart(sf)).line + 1} '${n.text}'`);
+        if (ts.isStringLiteralLike(n) && OVS_NAMES.has(n.text))
+          bad.push(`${rel(f)}:${sf.getLineAndCharacterOfPosition(n.getStart(sf)).line + 1} '${n.text}'`);
         ts.forEachChild(n, visit);
       };
       visit(sf);
@@ -198,7 +216,12 @@ describe('architecture: one-way layers (docs/architecture.md)', () => {
   it('the checker itself sees what it must (a cycle, an upward import, a lazy require)', () => {
     const a = path.join(SRC, 'core', 'a.ts');
     const b = path.join(SRC, 'core', 'b.ts');
-    expect(cycles([{ from: a, to: b, line: 1, lazy: false }, { from: b, to: a, line: 1, lazy: false }])).toHaveLength(1);
+    expect(
+      cycles([
+        { from: a, to: b, line: 1, lazy: false },
+        { from: b, to: a, line: 1, lazy: false },
+      ]),
+    ).toHaveLength(1);
     const cli = importsOf(path.join(SRC, 'cli', 'commands.ts'));
     expect(cli.some((e) => e.lazy && layerOf(e.to).layer === 'bench')).toBe(true);
     expect(layerOf(path.join(SRC, 'vif', 'x.ts')).rank).toBeGreaterThan(layerOf(path.join(SRC, 'core', 'x.ts')).rank);

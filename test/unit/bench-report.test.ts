@@ -23,7 +23,15 @@ import {
   Timeline,
   type BenchReport,
 } from '../../src/bench/report';
-import { escapeXml, headlinePlugCdf, htmlReport, linearTicks, logTicks, reportPlots, svgPlot } from '../../src/bench/report-html';
+import {
+  escapeXml,
+  headlinePlugCdf,
+  htmlReport,
+  linearTicks,
+  logTicks,
+  reportPlots,
+  svgPlot,
+} from '../../src/bench/report-html';
 import { churnTargets, rssGrowth } from '../../src/bench/churn';
 import { intOption, listOption, targetOptions } from '../../src/bench/scenarios';
 import { allowedCpus } from '../../src/bench/common';
@@ -49,9 +57,27 @@ const conditions = {
 };
 
 function sampleReport(): BenchReport {
-  const fast = seriesOf('vhostplug server ack plug', 'vhostplug', 'plug', { mode: 'server', ack: true }, uniform(100, 0.1));
-  const slow = seriesOf('ovs-vsctl server ack plug', 'ovs-vsctl', 'plug', { mode: 'server', ack: true }, uniform(100, 1));
-  const noack = seriesOf('vhostplug server no-ack plug', 'vhostplug', 'plug', { mode: 'server', ack: false }, uniform(100, 0.01));
+  const fast = seriesOf(
+    'vhostplug server ack plug',
+    'vhostplug',
+    'plug',
+    { mode: 'server', ack: true },
+    uniform(100, 0.1),
+  );
+  const slow = seriesOf(
+    'ovs-vsctl server ack plug',
+    'ovs-vsctl',
+    'plug',
+    { mode: 'server', ack: true },
+    uniform(100, 1),
+  );
+  const noack = seriesOf(
+    'vhostplug server no-ack plug',
+    'vhostplug',
+    'plug',
+    { mode: 'server', ack: false },
+    uniform(100, 0.01),
+  );
   const series = [fast, slow, noack];
   const tl = new Timeline(0, 1000);
   tl.record(500, 10);
@@ -63,7 +89,18 @@ function sampleReport(): BenchReport {
     series,
     ratios: ratiosAgainst(series, (s) => findSeries(series, 'vhostplug', s.op, { ack: s.labels.ack! })),
     timelines: { 'driver <x>': tl.points() },
-    process: [{ pid: 1, role: 'bench', rssMiBStart: 60, rssMiBEnd: 61, rssMiBPeak: 62, cpuSeconds: 1, cpuPercent: 10, wallSeconds: 10 }],
+    process: [
+      {
+        pid: 1,
+        role: 'bench',
+        rssMiBStart: 60,
+        rssMiBEnd: 61,
+        rssMiBPeak: 62,
+        cpuSeconds: 1,
+        cpuPercent: 10,
+        wallSeconds: 10,
+      },
+    ],
     targets: [{ target: 't', measured: 'm', met: true }],
     notes: ['a note with <markup> & "quotes"'],
   };
@@ -92,7 +129,10 @@ describe('percentiles and CDF points from the HDR histogram', () => {
     expect(pts.at(-1)![1]).toBe(1);
     expect(pts.at(-1)![0]).toBeCloseTo(100, 0);
     // Steps of 2 % to p90, 0.5 % to p99, 0.1 % beyond.
-    const gap = (lo: number, hi: number) => Math.max(...pts.filter((p, i) => i > 0 && p[1] > lo && p[1] <= hi).map((p) => p[1] - pts[pts.indexOf(p) - 1]![1]));
+    const gap = (lo: number, hi: number) =>
+      Math.max(
+        ...pts.filter((p, i) => i > 0 && p[1] > lo && p[1] <= hi).map((p) => p[1] - pts[pts.indexOf(p) - 1]![1]),
+      );
     expect(gap(0, 0.9)).toBeCloseTo(0.02, 6);
     expect(gap(0.9, 0.99)).toBeCloseTo(0.005, 6);
     expect(gap(0.99, 1)).toBeCloseTo(0.001, 6);
@@ -106,7 +146,9 @@ describe('percentiles and CDF points from the HDR histogram', () => {
 
   it('ratios compare each series with its baseline from the same run, never with itself', () => {
     const r = sampleReport();
-    expect(r.ratios).toEqual([{ series: 'ovs-vsctl server ack plug', baseline: 'vhostplug server ack plug', p50: 10, p99: 10 }]);
+    expect(r.ratios).toEqual([
+      { series: 'ovs-vsctl server ack plug', baseline: 'vhostplug server ack plug', p50: 10, p99: 10 },
+    ]);
     expect(findSeries(r.series, 'vhostplug', 'plug', { ack: false })?.name).toBe('vhostplug server no-ack plug');
     expect(findSeries(r.series, 'os-vif', 'plug')).toBeUndefined();
   });
@@ -163,12 +205,30 @@ describe('churn targets', () => {
     expect(rssGrowth(pts)).toBe(0);
     expect(rssGrowth(at([60, 70, 80, 72, 90, 74, 95, 76, 88, 78, 99, 80]))).toBe(6); // floor 72 → 78
     expect(rssGrowth(pts.slice(0, 5))).toBeUndefined();
-    const cycle = (n: number) => seriesOf('driver cycle', 'driver', 'cycle', { concurrency: 8 }, uniform(n), { wallMs: 1000 });
-    const usage = { driver: { pid: 1, role: 'bench process (in-process driver)', rssMiBStart: 60, rssMiBEnd: 75, rssMiBPeak: 76, cpuSeconds: 1, cpuPercent: 1, wallSeconds: 1 } };
+    const cycle = (n: number) =>
+      seriesOf('driver cycle', 'driver', 'cycle', { concurrency: 8 }, uniform(n), { wallMs: 1000 });
+    const usage = {
+      driver: {
+        pid: 1,
+        role: 'bench process (in-process driver)',
+        rssMiBStart: 60,
+        rssMiBEnd: 75,
+        rssMiBPeak: 76,
+        cpuSeconds: 1,
+        cpuPercent: 1,
+        wallSeconds: 1,
+      },
+    };
     const few = churnTargets([cycle(600)], usage, 1000, true, { driver: pts });
-    expect(few.find((t) => t.target.startsWith('churn with ack'))).toMatchObject({ met: true, measured: expect.stringContaining('600 cycles/s at 1000 ports') });
+    expect(few.find((t) => t.target.startsWith('churn with ack'))).toMatchObject({
+      met: true,
+      measured: expect.stringContaining('600 cycles/s at 1000 ports'),
+    });
     expect(few.find((t) => t.target.startsWith('RSS'))).toMatchObject({ met: true });
-    expect(few.find((t) => t.target.startsWith('no RSS growth'))).toMatchObject({ met: false, measured: expect.stringContaining('too few cycles') });
+    expect(few.find((t) => t.target.startsWith('no RSS growth'))).toMatchObject({
+      met: false,
+      measured: expect.stringContaining('too few cycles'),
+    });
     const many = churnTargets([cycle(100_000)], usage, 1000, true, { driver: pts });
     expect(many.find((t) => t.target.startsWith('no RSS growth'))).toMatchObject({ met: true });
     // Fewer ports than the target's 1000, or a slow run: not met.
@@ -179,7 +239,8 @@ describe('churn targets', () => {
 
 describe('/proc parsing', () => {
   it('stat: comm with spaces and parentheses; utime and stime are fields 14 and 15', () => {
-    const line = '4242 (my (odd) proc) S 1 4242 4242 0 -1 4194560 100 0 0 0 123 45 0 0 20 0 3 0 999 1000000 500 18446744073709551615';
+    const line =
+      '4242 (my (odd) proc) S 1 4242 4242 0 -1 4194560 100 0 0 0 123 45 0 0 20 0 3 0 999 1000000 500 18446744073709551615';
     expect(parseProcStat(line)).toEqual({ comm: 'my (odd) proc', state: 'S', utime: 123, stime: 45 });
     expect(() => parseProcStat('garbage')).toThrow(/not a \/proc\/PID\/stat line/);
     expect(() => parseProcStat('1 (x) S 1 2')).toThrow(/truncated/);
@@ -219,10 +280,32 @@ describe('SVG plots', () => {
   it('a plot is a standalone SVG: one path per line, names escaped, points inside the frame', () => {
     const svg = svgPlot(
       [
-        { name: 'a<b>&"c"', points: [[0.1, 0], [1, 0.5], [10, 1]] },
-        { name: 'second', points: [[0.5, 0.2], [50, 1]] },
+        {
+          name: 'a<b>&"c"',
+          points: [
+            [0.1, 0],
+            [1, 0.5],
+            [10, 1],
+          ],
+        },
+        {
+          name: 'second',
+          points: [
+            [0.5, 0.2],
+            [50, 1],
+          ],
+        },
       ],
-      { title: 'T & t', xLabel: 'ms', yLabel: 'frac', logX: true, yRange: [0, 1], steps: true, width: 600, height: 300 },
+      {
+        title: 'T & t',
+        xLabel: 'ms',
+        yLabel: 'frac',
+        logX: true,
+        yRange: [0, 1],
+        steps: true,
+        width: 600,
+        height: 300,
+      },
     );
     expect(svg.startsWith('<svg xmlns="http://www.w3.org/2000/svg"')).toBe(true);
     expect(svg.trimEnd().endsWith('</svg>')).toBe(true);
@@ -241,7 +324,19 @@ describe('SVG plots', () => {
   });
 
   it('a log y axis puts decades at equal distances', () => {
-    const svg = svgPlot([{ name: 'l', points: [[0, 1], [1, 10], [2, 100]] }], { title: 't', xLabel: 'x', yLabel: 'y', logY: true, width: 600, height: 300 });
+    const svg = svgPlot(
+      [
+        {
+          name: 'l',
+          points: [
+            [0, 1],
+            [1, 10],
+            [2, 100],
+          ],
+        },
+      ],
+      { title: 't', xLabel: 'x', yLabel: 'y', logY: true, width: 600, height: 300 },
+    );
     const d = / d="([^"]+)"/.exec(svg)![1]!;
     const ys = [...d.matchAll(/[ML][\d.]+,([\d.]+)/g)].map((m) => Number(m[1]));
     expect(ys).toHaveLength(3);
@@ -251,7 +346,9 @@ describe('SVG plots', () => {
 
   it('an empty plot still renders', () => {
     expect(svgPlot([], { title: 'empty', xLabel: 'x', yLabel: 'y' })).toContain('</svg>');
-    expect(svgPlot([{ name: 'nothing', points: [] }], { title: 'e', xLabel: 'x', yLabel: 'y', logX: true, logY: true })).toContain('</svg>');
+    expect(
+      svgPlot([{ name: 'nothing', points: [] }], { title: 'e', xLabel: 'x', yLabel: 'y', logX: true, logY: true }),
+    ).toContain('</svg>');
   });
 
   it('a report gets a CDF per op and ack setting, plus throughput and latency over time', () => {
@@ -302,7 +399,9 @@ describe('scenario options', () => {
     expect(() => intOption('2000', 'pods', 7, 1, 1000)).toThrow(/\[1, 1000\]/);
     expect(listOption('server, client', 'modes', ['server', 'client', 'veth'])).toEqual(['server', 'client']);
     expect(listOption(undefined, 'modes', ['server'])).toBeUndefined();
-    expect(() => listOption('server,tap', 'modes', ['server', 'client'])).toThrow(/unknown "tap"; known: server, client/);
+    expect(() => listOption('server,tap', 'modes', ['server', 'client'])).toThrow(
+      /unknown "tap"; known: server, client/,
+    );
     expect(() => listOption(',', 'modes', ['server'])).toThrow(UsageError);
   });
 });
@@ -310,30 +409,91 @@ describe('scenario options', () => {
 describe('the floor and the PMD set-up in reports', () => {
   const phases = (commit: number, ack: number, file?: number) => {
     const m = new Map<string, LatencyRecorder>();
-    for (let i = 0; i < 10; i++) recordPhases(m, { commitMs: commit, ackMs: ack, ...(file === undefined ? {} : { fileMs: file }) });
+    for (let i = 0; i < 10; i++)
+      recordPhases(m, { commitMs: commit, ackMs: ack, ...(file === undefined ? {} : { fileMs: file }) });
     return m;
   };
 
   it('a series carries its phases; over the floor is the difference of p50s, p99s and phase p50s', () => {
-    const floor = seriesOf('floor server ack plug', 'floor', 'plug', { mode: 'server', ack: true }, uniform(100, 0.03), { phases: phases(1, 2) });
-    const vhp = seriesOf('vhostplug server ack plug', 'vhostplug', 'plug', { mode: 'server', ack: true }, uniform(100, 0.04), { phases: phases(1.5, 2, 0.25) });
+    const floor = seriesOf(
+      'floor server ack plug',
+      'floor',
+      'plug',
+      { mode: 'server', ack: true },
+      uniform(100, 0.03),
+      { phases: phases(1, 2) },
+    );
+    const vhp = seriesOf(
+      'vhostplug server ack plug',
+      'vhostplug',
+      'plug',
+      { mode: 'server', ack: true },
+      uniform(100, 0.04),
+      { phases: phases(1.5, 2, 0.25) },
+    );
     expect(floor.phases).toEqual({ commitMs: { p50: 1, p99: 1 }, ackMs: { p50: 2, p99: 2 } });
     const q = overFloorOf(vhp, floor);
-    expect(q).toEqual({ series: 'vhostplug server ack plug', floor: 'floor server ack plug', p50Ms: 0.5, p99Ms: 0.99, phases: { commitMs: 0.5, ackMs: 0, fileMs: 0.25 } });
+    expect(q).toEqual({
+      series: 'vhostplug server ack plug',
+      floor: 'floor server ack plug',
+      p50Ms: 0.5,
+      p99Ms: 0.99,
+      phases: { commitMs: 0.5, ackMs: 0, fileMs: 0.25 },
+    });
     // The floor itself and series without a floor get none.
     const noFloor = seriesOf('os-vif veth ack plug', 'os-vif', 'plug', { mode: 'veth', ack: true }, uniform(10));
     const all = overFloor([floor, vhp, noFloor], (s) => findSeries([floor], 'floor', s.op, { mode: s.labels.mode! }));
     expect(all.map((x) => x.series)).toEqual(['vhostplug server ack plug']);
-    const text = formatReport({ ...sampleReport(), overFloor: all, conditions: { ...sampleReport().conditions, ovs: { pmd: 'busy', pmdMaxSleepUs: 0, pmdCpuMask: '0x2', pmdCpus: [1], housekeepingCpus: [0], benchCpus: [0], pmdAnchor: 'vhpanchor', mountFs: 'tmpfs' } } });
+    const text = formatReport({
+      ...sampleReport(),
+      overFloor: all,
+      conditions: {
+        ...sampleReport().conditions,
+        ovs: {
+          pmd: 'busy',
+          pmdMaxSleepUs: 0,
+          pmdCpuMask: '0x2',
+          pmdCpus: [1],
+          housekeepingCpus: [0],
+          benchCpus: [0],
+          pmdAnchor: 'vhpanchor',
+          mountFs: 'tmpfs',
+        },
+      },
+    });
     expect(text).toContain('vhostplug server ack plug: +0.5, +0.99 [commitMs +0.5, ackMs +0, fileMs +0.25]');
-    expect(text).toContain('PMD busy (pmd-maxsleep=0) on CPU 1, other OVS threads on CPU 0, bench on CPU 0; mount dir on tmpfs; anchor: vhpanchor');
+    expect(text).toContain(
+      'PMD busy (pmd-maxsleep=0) on CPU 1, other OVS threads on CPU 0, bench on CPU 0; mount dir on tmpfs; anchor: vhpanchor',
+    );
   });
 
   it('pmdLine says when nothing is pinned or the OVS default applies', () => {
-    expect(pmdLine({ pmd: 'sleep', pmdMaxSleepUs: 10000, pmdCpuMask: '0x2', pmdCpus: [1], housekeepingCpus: [], benchCpus: [0, 1], pmdAnchor: 'x', mountFs: 'disk' })).toBe(
+    expect(
+      pmdLine({
+        pmd: 'sleep',
+        pmdMaxSleepUs: 10000,
+        pmdCpuMask: '0x2',
+        pmdCpus: [1],
+        housekeepingCpus: [],
+        benchCpus: [0, 1],
+        pmdAnchor: 'x',
+        mountFs: 'disk',
+      }),
+    ).toBe(
       'PMD sleep (pmd-maxsleep=10000) on CPU 1, other OVS threads not pinned, bench on CPU 0,1; mount dir on disk; anchor: x',
     );
-    expect(pmdLine({ pmd: 'unknown', pmdMaxSleepUs: undefined, pmdCpuMask: undefined, pmdCpus: undefined, housekeepingCpus: undefined, benchCpus: [0], pmdAnchor: 'x', mountFs: 'disk' })).toContain('PMD unknown (OVS default) on CPU ?');
+    expect(
+      pmdLine({
+        pmd: 'unknown',
+        pmdMaxSleepUs: undefined,
+        pmdCpuMask: undefined,
+        pmdCpus: undefined,
+        housekeepingCpus: undefined,
+        benchCpus: [0],
+        pmdAnchor: 'x',
+        mountFs: 'disk',
+      }),
+    ).toContain('PMD unknown (OVS default) on CPU ?');
   });
 
   it('--pmd, --no-anchor and --db as the scenarios read them; CPU lists with ranges', () => {

@@ -1,10 +1,23 @@
 /** src/binding/driver.ts: the one error type, the undo stack and the lookup by kind (no I/O). */
 import { describe, expect, it } from 'vitest';
-import { BindingError, DriverRegistry, NoDriverError, Rollback, bindingError, disconnectContainer, type BindingDriver, type UnbindRequest } from '../../src/binding/driver';
+import {
+  BindingError,
+  DriverRegistry,
+  NoDriverError,
+  Rollback,
+  bindingError,
+  disconnectContainer,
+  type BindingDriver,
+  type UnbindRequest,
+} from '../../src/binding/driver';
 import { systemError } from '../../src/core/errors';
 import type { Logger } from '../../src/core/log';
 
-function fakeDriver(kind: 'vhostuser' | 'veth', vifKinds: BindingDriver['vifKinds'], attached: { containerId: string; ifname: string }[] = []) {
+function fakeDriver(
+  kind: 'vhostuser' | 'veth',
+  vifKinds: BindingDriver['vifKinds'],
+  attached: { containerId: string; ifname: string }[] = [],
+) {
   const calls: UnbindRequest[] = [];
   const d: BindingDriver = {
     kind,
@@ -67,17 +80,23 @@ describe('DriverRegistry', () => {
     const only = new DriverRegistry([vhu]);
     expect(only.find('VIFOpenVSwitch')).toBeUndefined();
     expect(() => only.forVif('VIFOpenVSwitch')).toThrow(NoDriverError);
-    expect(() => only.forVif('VIFOpenVSwitch')).toThrow(/no binding driver for VIFOpenVSwitch; this node has drivers for VIFVHostUser/);
+    expect(() => only.forVif('VIFOpenVSwitch')).toThrow(
+      /no binding driver for VIFOpenVSwitch; this node has drivers for VIFVHostUser/,
+    );
     // A later driver of the same kind replaces the earlier one.
     const other = fakeDriver('veth', ['VIFOpenVSwitch']).d;
     expect(new DriverRegistry([vhu, veth, other]).forVif('VIFOpenVSwitch')).toBe(other);
   });
 
-  it("disconnectContainer removes CNI_IFNAME and every other attachment the driver knows of that container", async () => {
-    const { d, calls } = fakeDriver('veth', ['VIFOpenVSwitch'], [
-      { containerId: 'c1', ifname: 'net1' },
-      { containerId: 'c2', ifname: 'eth0' },
-    ]);
+  it('disconnectContainer removes CNI_IFNAME and every other attachment the driver knows of that container', async () => {
+    const { d, calls } = fakeDriver(
+      'veth',
+      ['VIFOpenVSwitch'],
+      [
+        { containerId: 'c1', ifname: 'net1' },
+        { containerId: 'c2', ifname: 'eth0' },
+      ],
+    );
     await disconnectContainer(d, 'c1', 'eth0', '/run/netns/x');
     expect(calls).toEqual([
       { containerId: 'c1', ifname: 'eth0', netns: '/run/netns/x' },

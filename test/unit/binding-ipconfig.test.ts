@@ -48,16 +48,23 @@ describe('ipConfigFromVif (Kuryr _configure_l3)', () => {
   });
 
   it('skips the routes of a subnet the port has no address on (their next hop is unreachable)', () => {
-    const cfg = ipConfigFromVif(network([{ cidr: '10.1.0.0/24', gateway: '10.1.0.1', ips: [], routes: [{ cidr: '1.2.3.0/24', gateway: '10.1.0.9' }] }]), {
-      isDefaultGateway: true,
-    });
+    const cfg = ipConfigFromVif(
+      network([
+        { cidr: '10.1.0.0/24', gateway: '10.1.0.1', ips: [], routes: [{ cidr: '1.2.3.0/24', gateway: '10.1.0.9' }] },
+      ]),
+      {
+        isDefaultGateway: true,
+      },
+    );
     expect(cfg).toEqual({ addresses: [], routes: [] });
   });
 
   it('refuses an address outside its subnet, naming the field', () => {
     const bad = network([{ cidr: '10.0.0.0/24', ips: [{ address: '10.0.1.5' }] }]);
     expect(() => ipConfigFromVif(bad)).toThrow(ValidationError);
-    expect(() => ipConfigFromVif(bad)).toThrow(/network\.subnets\[0\]\.ips\[0\]\.address.*not inside the subnet 10\.0\.0\.0\/24/);
+    expect(() => ipConfigFromVif(bad)).toThrow(
+      /network\.subnets\[0\]\.ips\[0\]\.address.*not inside the subnet 10\.0\.0\.0\/24/,
+    );
   });
 
   it('a VIF without a network or subnets gives no L3', () => {
@@ -88,7 +95,9 @@ describe('ipConfigFromIpam (libcni ConfigureIface)', () => {
   });
 
   it('leaves default routes out of a secondary interface', () => {
-    expect(ipConfigFromIpam(result, { interfaceIndex: 0, isDefaultGateway: false }).routes).toEqual([{ dst: '192.168.0.0/16', gateway: '10.22.0.254' }]);
+    expect(ipConfigFromIpam(result, { interfaceIndex: 0, isDefaultGateway: false }).routes).toEqual([
+      { dst: '192.168.0.0/16', gateway: '10.22.0.254' },
+    ]);
   });
 
   it('a route with no gateway of its family is on-link', () => {
@@ -133,7 +142,10 @@ describe('normalizeIpConfig', () => {
   it('refuses an unreachable next hop, a family mismatch, a default route without gateway, and junk', () => {
     const cases: [unknown, RegExp][] = [
       [{ addresses: ['10.0.0.5/24'], routes: [{ dst: '1.0.0.0/8', gateway: '10.9.9.9' }] }, /unreachable next hop/],
-      [{ addresses: ['10.0.0.5/24'], routes: [{ dst: '1.0.0.0/8', gateway: 'fd00::1' }] }, /is IPv6 but the destination is IPv4/],
+      [
+        { addresses: ['10.0.0.5/24'], routes: [{ dst: '1.0.0.0/8', gateway: 'fd00::1' }] },
+        /is IPv6 but the destination is IPv4/,
+      ],
       [{ addresses: ['10.0.0.5/24'], routes: [{ dst: 'default' }] }, /default route needs a gateway/],
       [{ addresses: ['10.0.0.5'], routes: [] }, /addresses\[0\]/],
       [{ addresses: ['10.0.0.5/33'], routes: [] }, /addresses\[0\]/],
@@ -180,7 +192,12 @@ describe('veth MTU and hybrid names', () => {
   it('derives qbr/qvb/qvo/tap from the port id (14 characters) and back from the qvo name', () => {
     const id = '3f0f8d0e-1b2c-4d5e-8f90-123456789abc';
     const n = hybridNames({ id, vif_name: 'tap3f0f8d0e-1b', bridge_name: 'qbr3f0f8d0e-1b' });
-    expect(n).toEqual({ tap: 'tap3f0f8d0e-1b', bridge: 'qbr3f0f8d0e-1b', qvb: 'qvb3f0f8d0e-1b', qvo: 'qvo3f0f8d0e-1b' });
+    expect(n).toEqual({
+      tap: 'tap3f0f8d0e-1b',
+      bridge: 'qbr3f0f8d0e-1b',
+      qvb: 'qvb3f0f8d0e-1b',
+      qvo: 'qvo3f0f8d0e-1b',
+    });
     expect(hybridQvbName(id)).toBe('qvb3f0f8d0e-1b');
     expect(hybridQvoName(id)).toBe('qvo3f0f8d0e-1b');
     expect(hybridNamesFromPort('qvo3f0f8d0e-1b')).toEqual(n);
@@ -195,11 +212,22 @@ describe('VethDriver.plan (names, port spec and validation, before any I/O)', ()
   const base = {
     id,
     address: '3E:94:B7:31:A0:83',
-    network: { id: 'n', bridge: 'br-int', mtu: 9000, subnets: [{ cidr: '192.168.0.0/24', gateway: '192.168.0.1', ips: [{ address: '192.168.0.2' }] }] },
+    network: {
+      id: 'n',
+      bridge: 'br-int',
+      mtu: 9000,
+      subnets: [{ cidr: '192.168.0.0/24', gateway: '192.168.0.1', ips: [{ address: '192.168.0.2' }] }],
+    },
     port_profile: { kind: 'VIFPortProfileOpenVSwitch' as const, interface_id: 'iface-1' },
     vif_name: 'tap89eccd45-43',
   };
-  const req = { containerId: 'abc123', ifname: 'eth0', netns: '/var/run/netns/pod', podUid: 'b6c0a1d2-0000-4000-8000-000000000001', isDefaultGateway: true };
+  const req = {
+    containerId: 'abc123',
+    ifname: 'eth0',
+    netns: '/var/run/netns/pod',
+    podUid: 'b6c0a1d2-0000-4000-8000-000000000001',
+    isDefaultGateway: true,
+  };
 
   it('VIFOpenVSwitch: the tap is the OVS port with the os-vif keys, vm-uuid = pod UID, ownership and device keys', () => {
     const { att, spec, ip } = driver.plan({ ...req, vif: { kind: 'VIFOpenVSwitch', ...base, bridge_name: 'br-int' } });
@@ -236,7 +264,12 @@ describe('VethDriver.plan (names, port spec and validation, before any I/O)', ()
       port_profile: { ...base.port_profile, datapath_type: 'netdev' },
     };
     const { att, spec } = driver.plan({ ...req, vif });
-    expect(att.hybrid).toEqual({ tap: 'tap89eccd45-43', bridge: 'qbr89eccd45-43', qvb: 'qvb89eccd45-43', qvo: 'qvo89eccd45-43' });
+    expect(att.hybrid).toEqual({
+      tap: 'tap89eccd45-43',
+      bridge: 'qbr89eccd45-43',
+      qvb: 'qvb89eccd45-43',
+      qvo: 'qvo89eccd45-43',
+    });
     expect(spec.name).toBe('qvo89eccd45-43');
     expect(spec.bridge).toBe('br-default'); // no network bridge: [neutron_defaults] ovs_bridge
     expect(spec.datapath_type).toBe('netdev');
@@ -257,6 +290,8 @@ describe('VethDriver.plan (names, port spec and validation, before any I/O)', ()
     ];
     for (const [r, re] of cases) expect(() => driver.plan(r as never)).toThrow(re);
     const noBridge = new VethDriver({} as Vswitch);
-    expect(() => noBridge.plan({ ...req, vif: { ...vif, bridge_name: '', network: { ...base.network, bridge: undefined } } })).toThrow(/ovs_bridge/);
+    expect(() =>
+      noBridge.plan({ ...req, vif: { ...vif, bridge_name: '', network: { ...base.network, bridge: undefined } } }),
+    ).toThrow(/ovs_bridge/);
   });
 });

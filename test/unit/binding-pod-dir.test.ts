@@ -29,7 +29,12 @@ describe('owner, socketMode, seLabel validators', () => {
     }
   });
   it('seLabel is an SELinux context', () => {
-    for (const ok of ['system_u:object_r:container_file_t:s0', 'system_u:object_r:container_file_t:s0:c1,c2', 'u:r:t', 'system_u:object_r:svirt_sandbox_file_t:s0-s0:c0.c1023']) {
+    for (const ok of [
+      'system_u:object_r:container_file_t:s0',
+      'system_u:object_r:container_file_t:s0:c1,c2',
+      'u:r:t',
+      'system_u:object_r:svirt_sandbox_file_t:s0-s0:c0.c1023',
+    ]) {
       expect(validateSeLabel(ok)).toBe(ok);
     }
     for (const bad of ['', 'container_file_t', 'a:b', 'a b:c:d', 'u:r:t:s0\n', 'u:r:t;rm', 'x'.repeat(300)]) {
@@ -52,14 +57,26 @@ describe('access modes', () => {
     });
     expect(accessModes({ uid: 1000, gid: 1000, socketMode: 0o600 }).dir.mode).toBe(0o700);
   });
-  it('without one: root\'s defaults as before (files config_file_mode, socket untouched)', () => {
-    expect(accessModes(undefined, { fileMode: 0o644 })).toEqual({ dir: { mode: 0o755 }, socket: {}, file: { mode: 0o644 } });
+  it("without one: root's defaults as before (files config_file_mode, socket untouched)", () => {
+    expect(accessModes(undefined, { fileMode: 0o644 })).toEqual({
+      dir: { mode: 0o755 },
+      socket: {},
+      file: { mode: 0o644 },
+    });
     expect(accessModes({}, { fileMode: 0o640, configFileOwner: { gid: 5 } }).file).toEqual({ mode: 0o640, gid: 5 });
   });
   it('Kuryr: the Pod securityContext over the node defaults (GID: fsGroup, else runAsGroup)', () => {
     const base = { uid: 1, gid: 1, socketMode: 0o600 };
-    expect(podAccessFromSecurityContext({ runAsUser: 1000, runAsGroup: 2000, fsGroup: 3000 }, base)).toEqual({ uid: 1000, gid: 3000, socketMode: 0o600 });
-    expect(podAccessFromSecurityContext({ runAsUser: 1000, runAsGroup: 2000 }, base)).toEqual({ uid: 1000, gid: 2000, socketMode: 0o600 });
+    expect(podAccessFromSecurityContext({ runAsUser: 1000, runAsGroup: 2000, fsGroup: 3000 }, base)).toEqual({
+      uid: 1000,
+      gid: 3000,
+      socketMode: 0o600,
+    });
+    expect(podAccessFromSecurityContext({ runAsUser: 1000, runAsGroup: 2000 }, base)).toEqual({
+      uid: 1000,
+      gid: 2000,
+      socketMode: 0o600,
+    });
     expect(podAccessFromSecurityContext(undefined, base)).toEqual(base);
     expect(podAccessFromSecurityContext({ fsGroup: 7 })).toEqual({ gid: 7 });
   });
@@ -72,7 +89,13 @@ describe('access modes', () => {
 describe('netconf keys', () => {
   const base = { cniVersion: '1.1.0', name: 'n', type: 'vhostplug', mode: 'client' };
   it('socketLayout defaults to per-pod; owner, socketMode, seLabel, podMountPath parsed', () => {
-    const c = parseNetConf({ ...base, owner: '1000:2000', socketMode: '0640', seLabel: 'u:r:t:s0', podMountPath: '/dev/vhu/' });
+    const c = parseNetConf({
+      ...base,
+      owner: '1000:2000',
+      socketMode: '0640',
+      seLabel: 'u:r:t:s0',
+      podMountPath: '/dev/vhu/',
+    });
     expect(c.socketLayout).toBe('per-pod');
     expect(c.access).toEqual({ uid: 1000, gid: 2000, socketMode: 0o640, seLabel: 'u:r:t:s0' });
     expect(c.podMountPath).toBe('/dev/vhu');

@@ -17,7 +17,18 @@ const UID = 'c0ffee00-1111-4222-8333-444455556666';
 const VIF = 'vhu11111111-11';
 
 function entry(over: Partial<PodIndexEntry> = {}): PodIndexEntry {
-  return { ifname: 'net1', vhostname: VIF, socket: VIF, mode: 'client', mac: '02:00:00:00:00:01', mtu: 1500, generation: 1, config_file: 'ctr-net1', container_id: 'ctr', ...over };
+  return {
+    ifname: 'net1',
+    vhostname: VIF,
+    socket: VIF,
+    mode: 'client',
+    mac: '02:00:00:00:00:01',
+    mtu: 1500,
+    generation: 1,
+    config_file: 'ctr-net1',
+    container_id: 'ctr',
+    ...over,
+  };
 }
 
 describeIf(needsRoot())('pod files', () => {
@@ -35,15 +46,29 @@ describeIf(needsRoot())('pod files', () => {
       indexPath: path.join(mount, UID, 'interfaces.json'),
     });
     const flat = f.place({ layout: 'flat', podUid: UID, vifName: VIF, containerId: 'ctr', ifname: 'net1' });
-    expect(flat).toMatchObject({ dir: mount, socketPath: path.join(mount, VIF), podSocketPath: path.join(mount, VIF), indexPath: path.join(mount, `interfaces-${UID}.json`) });
+    expect(flat).toMatchObject({
+      dir: mount,
+      socketPath: path.join(mount, VIF),
+      podSocketPath: path.join(mount, VIF),
+      indexPath: path.join(mount, `interfaces-${UID}.json`),
+    });
     expect(f.place({ layout: 'flat', vifName: VIF, containerId: 'ctr', ifname: 'net1' }).indexPath).toBeUndefined();
-    expect(f.place({ layout: 'per-pod', podUid: UID, vifName: VIF, containerId: 'c', ifname: 'n', podMountPath: '/pod' }).podSocketPath).toBe(`/pod/${VIF}`);
+    expect(
+      f.place({ layout: 'per-pod', podUid: UID, vifName: VIF, containerId: 'c', ifname: 'n', podMountPath: '/pod' })
+        .podSocketPath,
+    ).toBe(`/pod/${VIF}`);
     // The per-pod layout without a UID, or with a bad one: refused before anything exists.
-    expect(() => f.place({ layout: 'per-pod', vifName: VIF, containerId: 'ctr', ifname: 'net1' })).toThrow(/needs the pod UID/);
-    expect(() => f.place({ layout: 'per-pod', podUid: '../x', vifName: VIF, containerId: 'ctr', ifname: 'net1' })).toThrow(ValidationError);
+    expect(() => f.place({ layout: 'per-pod', vifName: VIF, containerId: 'ctr', ifname: 'net1' })).toThrow(
+      /needs the pod UID/,
+    );
+    expect(() =>
+      f.place({ layout: 'per-pod', podUid: '../x', vifName: VIF, containerId: 'ctr', ifname: 'net1' }),
+    ).toThrow(ValidationError);
     // A mount point too long for <mount>/<uid>/<port> in sun_path.
     const long = new PodFiles({ mountPoint: `/${'m'.repeat(60)}` });
-    expect(() => long.place({ layout: 'per-pod', podUid: UID, vifName: VIF, containerId: 'ctr', ifname: 'net1' })).toThrow(/a unix socket path holds at most 107/);
+    expect(() =>
+      long.place({ layout: 'per-pod', podUid: UID, vifName: VIF, containerId: 'ctr', ifname: 'net1' }),
+    ).toThrow(/a unix socket path holds at most 107/);
     expect(fs.readdirSync(mount)).toEqual([]);
   });
 
@@ -52,7 +77,14 @@ describeIf(needsRoot())('pod files', () => {
     const outside = tmp.freshDir();
     fs.writeFileSync(path.join(outside, 'precious'), 'keep');
     const f = new PodFiles({ mountPoint: mount, fsync: false });
-    const p = f.place({ layout: 'per-pod', podUid: UID, vifName: VIF, containerId: 'ctr', ifname: 'net1', access: { uid: 23401, gid: 23402 } });
+    const p = f.place({
+      layout: 'per-pod',
+      podUid: UID,
+      vifName: VIF,
+      containerId: 'ctr',
+      ifname: 'net1',
+      access: { uid: 23401, gid: 23402 },
+    });
     expect(f.ensureDir(p)).toEqual({ created: true });
     const st = fs.statSync(p.dir);
     expect([st.uid, st.gid, st.mode & 0o7777]).toEqual([23401, 23402, 0o770]);
@@ -72,7 +104,7 @@ describeIf(needsRoot())('pod files', () => {
     expect(await f.removeDir(p)).toBe(true); // already gone
   });
 
-  it('a subdirectory the pod made keeps the directory (no recursion into pod-owned trees); a symlink in the directory\'s place is refused', async () => {
+  it("a subdirectory the pod made keeps the directory (no recursion into pod-owned trees); a symlink in the directory's place is refused", async () => {
     const mount = tmp.freshDir();
     const f = new PodFiles({ mountPoint: mount, fsync: false });
     const p = f.place({ layout: 'per-pod', podUid: UID, vifName: VIF, containerId: 'ctr', ifname: 'net1' });

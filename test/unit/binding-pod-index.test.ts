@@ -1,6 +1,19 @@
 /** interfaces.json: build, format, parse, validate (src/binding/pod-index.ts). */
 import { describe, expect, it } from 'vitest';
-import { buildPodIndex, findInterface, formatPodIndex, parsePodIndex, PodIndexError, POD_INDEX_VERSION, validatePodIndexEntry, type PodIndexEntry } from '../../src/binding/pod-index';
+import {
+  buildPodIndex,
+  findInterface,
+  formatPodIndex,
+  parsePodIndex,
+  PodIndexError,
+  POD_INDEX_VERSION,
+  validatePodIndexEntry,
+  type PodIndexEntry,
+} from '../../src/binding/pod-index';
+
+/** interfaces.json as parsed JSON, before validation: the cases below break it field by field. */
+// eslint-disable-next-line @typescript-eslint/no-explicit-any
+type IndexJson = Record<string, any>;
 
 const UID = '0b9c2a64-5d1e-4c1a-9f0e-2f6a1e7b3c4d';
 
@@ -34,7 +47,18 @@ describe('pod index', () => {
     expect(text.endsWith('\n')).toBe(true);
     expect(parsePodIndex(text)).toEqual(idx);
     // Keys in the documented order.
-    expect(Object.keys(idx.interfaces[0]!)).toEqual(['ifname', 'vhostname', 'socket', 'socket_path', 'mode', 'mac', 'mtu', 'generation', 'config_file', 'container_id']);
+    expect(Object.keys(idx.interfaces[0]!)).toEqual([
+      'ifname',
+      'vhostname',
+      'socket',
+      'socket_path',
+      'mode',
+      'mac',
+      'mtu',
+      'generation',
+      'config_file',
+      'container_id',
+    ]);
     expect(Object.keys(idx)).toEqual(['version', 'pod_uid', 'pod_namespace', 'pod_name', 'interfaces']);
   });
 
@@ -44,7 +68,7 @@ describe('pod index', () => {
     expect(validatePodIndexEntry(e)).not.toHaveProperty('socket_path');
   });
 
-  const bad: [string, (d: Record<string, any>) => void, RegExp][] = [ // eslint-disable-line @typescript-eslint/no-explicit-any
+  const bad: [string, (d: IndexJson) => void, RegExp][] = [
     ['wrong version', (d) => (d.version = 2), /version 2 is not 1/],
     ['socket climbing out', (d) => (d.interfaces[0].socket = '../x'), /socket/],
     ['socket with a slash', (d) => (d.interfaces[0].socket = 'a/b'), /socket/],

@@ -8,7 +8,13 @@ import * as fs from 'node:fs';
 import * as net from 'node:net';
 import * as path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
-import { buildPodIndex, flatPodIndexFile, formatPodIndex, POD_INDEX_FILE, type PodIndexEntry } from '../../src/binding/pod-index';
+import {
+  buildPodIndex,
+  flatPodIndexFile,
+  formatPodIndex,
+  POD_INDEX_FILE,
+  type PodIndexEntry,
+} from '../../src/binding/pod-index';
 import { writeFileAtomic } from '../../src/os/atomic-file';
 import { queryPodIndex, waitForPodInfo } from '../../src/cli/pod-info';
 import { describeIf } from '../helpers/skip';
@@ -34,7 +40,11 @@ function entry(over: Partial<PodIndexEntry> = {}): PodIndexEntry {
 }
 
 async function writeIndex(dir: string, entries: PodIndexEntry[]): Promise<void> {
-  await writeFileAtomic(path.join(dir, POD_INDEX_FILE), formatPodIndex(buildPodIndex({ uid: UID, namespace: 'default', name: 'app' }, entries)), { fsync: false });
+  await writeFileAtomic(
+    path.join(dir, POD_INDEX_FILE),
+    formatPodIndex(buildPodIndex({ uid: UID, namespace: 'default', name: 'app' }, entries)),
+    { fsync: false },
+  );
 }
 
 function cli(...args: string[]) {
@@ -50,7 +60,9 @@ function cliAsync(...args: string[]): Promise<{ code: number | null; stdout: str
   let stderr = '';
   p.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
   p.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
-  return new Promise((resolve) => p.on('close', (code) => resolve({ code, stdout, stderr, ms: performance.now() - t0 })));
+  return new Promise((resolve) =>
+    p.on('close', (code) => resolve({ code, stdout, stderr, ms: performance.now() - t0 })),
+  );
 }
 
 describe('pod-info library', () => {
@@ -58,16 +70,27 @@ describe('pod-info library', () => {
 
   it('answers at once, resolving paths inside the directory read', async () => {
     const d = tmp.freshDir();
-    await writeIndex(d, [entry(), entry({ ifname: 'net2', socket: 'vhu2', vhostname: 'vhu2', config_file: 'ctr-net2' })]);
+    await writeIndex(d, [
+      entry(),
+      entry({ ifname: 'net2', socket: 'vhu2', vhostname: 'vhu2', config_file: 'ctr-net2' }),
+    ]);
     const r = queryPodIndex({ dir: d, ifname: 'net2' });
-    expect(r).toMatchObject({ ok: true, interfaces: [{ ifname: 'net2', socket_path: path.join(d, 'vhu2'), config_path: path.join(d, 'ctr-net2') }] });
-    expect(queryPodIndex({ dir: d, ifname: 'net9' })).toEqual({ ok: false, reason: 'no interface net9 (the pod has: net1, net2)' });
+    expect(r).toMatchObject({
+      ok: true,
+      interfaces: [{ ifname: 'net2', socket_path: path.join(d, 'vhu2'), config_path: path.join(d, 'ctr-net2') }],
+    });
+    expect(queryPodIndex({ dir: d, ifname: 'net9' })).toEqual({
+      ok: false,
+      reason: 'no interface net9 (the pod has: net1, net2)',
+    });
     await expect(waitForPodInfo({ dir: d, ifname: 'net9' }, 0)).rejects.toThrow(/no interface net9/);
   });
 
   it('the flat layout: interfaces-<pod-uid>.json in the shared directory, found with the pod UID', async () => {
     const d = tmp.freshDir();
-    await writeFileAtomic(path.join(d, flatPodIndexFile(UID)), formatPodIndex(buildPodIndex({ uid: UID }, [entry()])), { fsync: false });
+    await writeFileAtomic(path.join(d, flatPodIndexFile(UID)), formatPodIndex(buildPodIndex({ uid: UID }, [entry()])), {
+      fsync: false,
+    });
     expect(queryPodIndex({ dir: d })).toMatchObject({ ok: false });
     expect(queryPodIndex({ dir: d, podUid: UID })).toMatchObject({ ok: true, interfaces: [{ ifname: 'net1' }] });
     expect(() => queryPodIndex({ dir: d, podUid: '../x' })).toThrow(/--pod-uid/);
@@ -84,7 +107,10 @@ describe('pod-info library', () => {
   it('waits for a client-mode socket to be in place', async () => {
     const d = tmp.freshDir();
     await writeIndex(d, [entry({ mode: 'client' })]);
-    expect(queryPodIndex({ dir: d, ifname: 'net1' })).toMatchObject({ ok: false, reason: expect.stringMatching(/socket of net1 .* is not there/) });
+    expect(queryPodIndex({ dir: d, ifname: 'net1' })).toMatchObject({
+      ok: false,
+      reason: expect.stringMatching(/socket of net1 .* is not there/),
+    });
     const wait = waitForPodInfo({ dir: d, ifname: 'net1' }, 10_000);
     const srv = net.createServer();
     await new Promise<void>((r) => srv.listen(path.join(d, 'vhu11111111-11'), r));
@@ -103,17 +129,28 @@ describeIf(fs.existsSync(CLI) ? undefined : 'dist/ is not built (npm run build)'
 
   it('prints every interface, one field, or JSON', async () => {
     const d = tmp.freshDir();
-    await writeIndex(d, [entry(), entry({ ifname: 'net2', socket: 'vhu2', vhostname: 'vhu2', config_file: 'ctr-net2', mac: '02:00:00:00:00:02' })]);
+    await writeIndex(d, [
+      entry(),
+      entry({ ifname: 'net2', socket: 'vhu2', vhostname: 'vhu2', config_file: 'ctr-net2', mac: '02:00:00:00:00:02' }),
+    ]);
     const all = cli('--dir', d);
     expect(all.code).toBe(0);
     expect(all.stdout).toBe(
-      `net1 socket=${d}/vhu11111111-11 mac=02:00:00:00:00:01 mode=server mtu=1500 generation=1\n` + `net2 socket=${d}/vhu2 mac=02:00:00:00:00:02 mode=server mtu=1500 generation=1\n`,
+      `net1 socket=${d}/vhu11111111-11 mac=02:00:00:00:00:01 mode=server mtu=1500 generation=1\n` +
+        `net2 socket=${d}/vhu2 mac=02:00:00:00:00:02 mode=server mtu=1500 generation=1\n`,
     );
     expect(cli('--dir', d, '--ifname', 'net2', '--field', 'socket').stdout).toBe(`${d}/vhu2\n`);
     expect(cli('--dir', d, '--ifname', 'net2', '--field', 'mac').stdout).toBe('02:00:00:00:00:02\n');
-    expect(JSON.parse(cli('--dir', d, '--ifname', 'net1', '--json').stdout)).toMatchObject({ ifname: 'net1', socket_path: `${d}/vhu11111111-11`, generation: 1 });
+    expect(JSON.parse(cli('--dir', d, '--ifname', 'net1', '--json').stdout)).toMatchObject({
+      ifname: 'net1',
+      socket_path: `${d}/vhu11111111-11`,
+      generation: 1,
+    });
     // The environment variable names the directory too.
-    const r = spawnSync(process.execPath, [CLI, 'pod-info', '--ifname', 'net1', '--field', 'generation'], { encoding: 'utf8', env: { ...process.env, VHOSTPLUG_POD_DIR: d } });
+    const r = spawnSync(process.execPath, [CLI, 'pod-info', '--ifname', 'net1', '--field', 'generation'], {
+      encoding: 'utf8',
+      env: { ...process.env, VHOSTPLUG_POD_DIR: d },
+    });
     expect(r.stdout).toBe('1\n');
   });
 
@@ -122,7 +159,10 @@ describeIf(fs.existsSync(CLI) ? undefined : 'dist/ is not built (npm run build)'
     const noIndex = cli('--dir', d, '--ifname', 'net1');
     expect(noIndex.code).toBe(1);
     expect(noIndex.stderr).toMatch(/interfaces\.json exists \(yet\)/);
-    await writeIndex(d, [entry(), entry({ ifname: 'net2', socket: 'vhu2', vhostname: 'vhu2', config_file: 'ctr-net2' })]);
+    await writeIndex(d, [
+      entry(),
+      entry({ ifname: 'net2', socket: 'vhu2', vhostname: 'vhu2', config_file: 'ctr-net2' }),
+    ]);
     const unknown = cli('--dir', d, '--ifname', 'eth9');
     expect(unknown.code).toBe(1);
     expect(unknown.stderr).toMatch(/no interface eth9 \(the pod has: net1, net2\)/);
@@ -162,7 +202,11 @@ describeIf(fs.existsSync(CLI) ? undefined : 'dist/ is not built (npm run build)'
 
 const C_EXAMPLE = path.resolve(__dirname, '../../docs/examples/vhost-follow.c');
 
-describeIf(fs.existsSync('/usr/include/jansson.h') ? undefined : 'libjansson-dev is not installed (dpdk-dev pulls it in: scripts/install-deps.sh)')('docs/examples/vhost-follow.c (the C app of docs/pod-side.md)', () => {
+describeIf(
+  fs.existsSync('/usr/include/jansson.h')
+    ? undefined
+    : 'libjansson-dev is not installed (dpdk-dev pulls it in: scripts/install-deps.sh)',
+)('docs/examples/vhost-follow.c (the C app of docs/pod-side.md)', () => {
   const tmp = useTmpRoot('vhp-podinfo-c-');
 
   it('compiles, prints the socket once it is listed and again on each generation bump', async () => {
@@ -186,7 +230,8 @@ describeIf(fs.existsSync('/usr/include/jansson.h') ? undefined : 'libjansson-dev
     });
     const nextLine = async (n: number): Promise<string> => {
       const deadline = Date.now() + 10_000;
-      while (lines.length < n && Date.now() < deadline) await new Promise<void>((r) => (waiters.push(r), setTimeout(r, 200)));
+      while (lines.length < n && Date.now() < deadline)
+        await new Promise<void>((r) => (waiters.push(r), setTimeout(r, 200)));
       return lines[n - 1] ?? '(none)';
     };
     try {

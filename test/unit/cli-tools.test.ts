@@ -13,18 +13,30 @@ describe('development tools in the CLI', () => {
       const listed = commands.find((c) => c.name === name)!;
       expect(listed, name).toBeDefined();
       expect(await listed.loadUsage!()).toContain(`vhostplug ${name}`);
-      const mod = name === 'bench' ? (await import('../../src/bench/command')).benchCommand : (await import('../../src/bench/demo')).demoCommand;
+      const mod =
+        name === 'bench'
+          ? (await import('../../src/bench/command')).benchCommand
+          : (await import('../../src/bench/demo')).demoCommand;
       expect(listed.summary).toBe(mod.summary);
     }
   });
 
   it('a tool missing from the install is a usage error naming the command, not a crash', async () => {
     const missing = toolCommand('bench', 'measure', async () => {
-      throw Object.assign(new Error("Cannot find module '../bench/command'\nRequire stack:\n- /usr/lib/node_modules/vhostplug/dist/cli/commands.js"), { code: 'MODULE_NOT_FOUND' });
+      throw Object.assign(
+        new Error(
+          "Cannot find module '../bench/command'\nRequire stack:\n- /usr/lib/node_modules/vhostplug/dist/cli/commands.js",
+        ),
+        { code: 'MODULE_NOT_FOUND' },
+      );
     });
     const err = await missing.run([]).catch((e: unknown) => e);
     expect(err).toBeInstanceOf(UsageError);
-    expect(err).toMatchObject({ code: 'EUSAGE', exitCode: 1, message: expect.stringContaining('"vhostplug bench" is a development tool') });
+    expect(err).toMatchObject({
+      code: 'EUSAGE',
+      exitCode: 1,
+      message: expect.stringContaining('"vhostplug bench" is a development tool'),
+    });
     await expect(missing.loadUsage!()).rejects.toThrow(UsageError);
     // Any other failure to load is not disguised.
     const broken = toolCommand('demo', 'x', async () => {

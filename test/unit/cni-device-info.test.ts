@@ -37,7 +37,10 @@ describe('device-info', () => {
     const file = path.join(root, 'devinfo', 'cni', 'c0ffee-net1');
     await writeDeviceInfo(file, vhostUserDeviceInfo('client', '/run/a'), opts);
     expect(fs.statSync(file).mode & 0o777).toBe(0o444);
-    expect(JSON.parse(fs.readFileSync(file, 'utf8'))).toMatchObject({ type: 'vhost-user', 'vhost-user': { path: '/run/a' } });
+    expect(JSON.parse(fs.readFileSync(file, 'utf8'))).toMatchObject({
+      type: 'vhost-user',
+      'vhost-user': { path: '/run/a' },
+    });
     // A retried ADD replaces the file.
     await writeDeviceInfo(file, vhostUserDeviceInfo('server', '/run/b'), opts);
     expect(await readDeviceInfo(file, opts)).toMatchObject({ 'vhost-user': { mode: 'server', path: '/run/b' } });
@@ -58,7 +61,9 @@ describe('device-info', () => {
     ];
     for (const file of outside) {
       expect(() => checkDeviceInfoPath(file, opts), file).toThrowError(CniError);
-      await expect(writeDeviceInfo(file, vhostUserDeviceInfo('client', '/run/a'), opts)).rejects.toMatchObject({ cniCode: 7 });
+      await expect(writeDeviceInfo(file, vhostUserDeviceInfo('client', '/run/a'), opts)).rejects.toMatchObject({
+        cniCode: 7,
+      });
     }
     expect(fs.readdirSync(root)).toEqual([]);
     // The defaults are Multus's directories.
@@ -72,7 +77,9 @@ describe('device-info', () => {
     const file = path.join(dir, 'is-a-dir');
     fs.mkdirSync(file);
     fs.writeFileSync(path.join(file, 'keep'), 'x'); // rename over a non-empty dir fails
-    await expect(writeDeviceInfo(file, vhostUserDeviceInfo('client', '/run/a'), opts)).rejects.toMatchObject({ cniCode: 5 });
+    await expect(writeDeviceInfo(file, vhostUserDeviceInfo('client', '/run/a'), opts)).rejects.toMatchObject({
+      cniCode: 5,
+    });
     expect(fs.readdirSync(dir)).toEqual(['is-a-dir']);
   });
 });

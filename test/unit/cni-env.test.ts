@@ -23,7 +23,12 @@ function cniErrorOf(fn: () => unknown): CniError {
 
 describe('parseCniEnv', () => {
   it('parses a full ADD environment', () => {
-    const env = parseCniEnv({ ...FULL, CNI_COMMAND: 'ADD', CNI_ARGS: 'K8S_POD_NAMESPACE=ns1;K8S_POD_NAME=web-0', HOME: '/root' });
+    const env = parseCniEnv({
+      ...FULL,
+      CNI_COMMAND: 'ADD',
+      CNI_ARGS: 'K8S_POD_NAMESPACE=ns1;K8S_POD_NAME=web-0',
+      HOME: '/root',
+    });
     expect(env.command).toBe('ADD');
     expect(env.containerId).toBe('c0ffee');
     expect(env.netns).toBe('/var/run/netns/pod1');
@@ -58,7 +63,12 @@ describe('parseCniEnv', () => {
   }
 
   it('DEL succeeds without CNI_NETNS (the netns may be gone)', () => {
-    const env = parseCniEnv({ CNI_COMMAND: 'DEL', CNI_CONTAINERID: 'abc', CNI_IFNAME: 'eth0', CNI_PATH: '/opt/cni/bin' });
+    const env = parseCniEnv({
+      CNI_COMMAND: 'DEL',
+      CNI_CONTAINERID: 'abc',
+      CNI_IFNAME: 'eth0',
+      CNI_PATH: '/opt/cni/bin',
+    });
     expect(env.netns).toBeUndefined();
   });
 
@@ -137,7 +147,9 @@ describe('parseCniEnv', () => {
 
 describe('parseCniArgs', () => {
   it('splits on ";" and the first "="', () => {
-    const a = parseCniArgs('IgnoreUnknown=1;K8S_POD_NAMESPACE=kube-system;K8S_POD_NAME=p.1;K8S_POD_UID=0b5c11ee-0000-4000-8000-000000000001;EXTRA=a=b=c;K8S_POD_INFRA_CONTAINER_ID=deadbeef');
+    const a = parseCniArgs(
+      'IgnoreUnknown=1;K8S_POD_NAMESPACE=kube-system;K8S_POD_NAME=p.1;K8S_POD_UID=0b5c11ee-0000-4000-8000-000000000001;EXTRA=a=b=c;K8S_POD_INFRA_CONTAINER_ID=deadbeef',
+    );
     expect(a.pairs.get('IgnoreUnknown')).toBe('1');
     expect(a.pairs.get('EXTRA')).toBe('a=b=c');
     expect(a.podNamespace).toBe('kube-system');
@@ -161,7 +173,17 @@ describe('parseCniArgs', () => {
   });
 
   it('rejects malformed pairs, repeated keys and bad K8S values with code 4', () => {
-    for (const bad of ['NOEQUALS', '=value', 'A=1;A=2', 'K8S_POD_NAMESPACE=Bad_NS', 'K8S_POD_NAMESPACE=../x', 'K8S_POD_NAME=-x', 'K8S_POD_UID=a/b', 'K8S_POD_UID=0b5c-11ee', 'K8S_POD_INFRA_CONTAINER_ID=../x']) {
+    for (const bad of [
+      'NOEQUALS',
+      '=value',
+      'A=1;A=2',
+      'K8S_POD_NAMESPACE=Bad_NS',
+      'K8S_POD_NAMESPACE=../x',
+      'K8S_POD_NAME=-x',
+      'K8S_POD_UID=a/b',
+      'K8S_POD_UID=0b5c-11ee',
+      'K8S_POD_INFRA_CONTAINER_ID=../x',
+    ]) {
       const err = cniErrorOf(() => parseCniArgs(bad));
       expect(err.cniCode).toBe(CniErrorCode.InvalidEnvironment);
       expect(err.msg).toBe('invalid CNI_ARGS');

@@ -63,7 +63,9 @@ describe('parseNetConf', () => {
   });
 
   it('passes unknown keys through untouched', () => {
-    const c = parseNetConf(withConf({ vendorKnob: { deep: [1, 2] }, 'cni.dev/attachment-x': 'y', args: { cni: { foo: 1 } } }));
+    const c = parseNetConf(
+      withConf({ vendorKnob: { deep: [1, 2] }, 'cni.dev/attachment-x': 'y', args: { cni: { foo: 1 } } }),
+    );
     expect(c.raw.vendorKnob).toEqual({ deep: [1, 2] });
     expect(c.raw['cni.dev/attachment-x']).toBe('y');
     expect(c.raw.args).toEqual({ cni: { foo: 1 } });
@@ -75,7 +77,12 @@ describe('parseNetConf', () => {
         daemonSocket: '/run/vhostplug/daemon.sock',
         kuryrConf: '/etc/kuryr/kuryr.conf',
         capabilities: { CNIDeviceInfoFile: true, mac: true },
-        runtimeConfig: { CNIDeviceInfoFile: '/var/run/k8s.cni.cncf.io/devinfo/cni/x-net1', mac: '0A:00:00:00:00:01', ips: ['10.1.0.9/24'], other: 1 },
+        runtimeConfig: {
+          CNIDeviceInfoFile: '/var/run/k8s.cni.cncf.io/devinfo/cni/x-net1',
+          mac: '0A:00:00:00:00:01',
+          ips: ['10.1.0.9/24'],
+          other: 1,
+        },
         disableCheck: true,
         disableGC: true,
       }),
@@ -94,7 +101,11 @@ describe('parseNetConf', () => {
   it('decodes prevResult of an older version and cni.dev/valid-attachments', () => {
     const c = parseNetConf(
       withConf({
-        prevResult: { cniVersion: '0.4.0', ips: [{ version: '4', address: '10.1.0.2/24', gateway: '10.1.0.1' }], dns: {} },
+        prevResult: {
+          cniVersion: '0.4.0',
+          ips: [{ version: '4', address: '10.1.0.2/24', gateway: '10.1.0.1' }],
+          dns: {},
+        },
         'cni.dev/valid-attachments': [{ containerID: 'abc', ifname: 'net1' }],
       }),
     );

@@ -1,6 +1,14 @@
 import { describe, expect, it } from 'vitest';
 import { CniError } from '../../src/cni/errors';
-import { convertResult, encodeResult, formatResult, parseResult, vethResult, vhostUserResult, type CniResult } from '../../src/cni/result';
+import {
+  convertResult,
+  encodeResult,
+  formatResult,
+  parseResult,
+  vethResult,
+  vhostUserResult,
+  type CniResult,
+} from '../../src/cni/result';
 import { SUPPORTED_CNI_VERSIONS } from '../../src/cni/spec';
 
 /** What host-local (1.0.0) returns for a dual-stack range, decoded. */
@@ -19,7 +27,10 @@ const VHOST = vhostUserResult({
   mac: '0A:00:27:00:00:05',
   mtu: 9000,
   socketPath: '/var/run/vhostplug/pods/c0ffee/vhu3f2a1b4c-9d',
-  ipam: { ...IPAM, routes: [{ dst: '0.0.0.0/0', gw: '10.1.0.1', mtu: 9000, advmss: 8960, priority: 100, table: 10, scope: 0 }] },
+  ipam: {
+    ...IPAM,
+    routes: [{ dst: '0.0.0.0/0', gw: '10.1.0.1', mtu: 9000, advmss: 8960, priority: 100, table: 10, scope: 0 }],
+  },
 });
 
 // Golden outputs, one per spec version. 1.1.0 carries mtu/socketPath and route extras;
@@ -104,7 +115,8 @@ describe('result decoding and conversion', () => {
       for (const to of SUPPORTED_CNI_VERSIONS) {
         const converted = JSON.stringify(convertResult(JSON.parse(GOLDEN_VETH[from]!), to));
         // Information only a newer version carries is lost going down, never invented going up.
-        const expected = from === '1.1.0' || to !== '1.1.0' ? GOLDEN_VETH[to] : GOLDEN_VETH[to]!.replace(/,"mtu":1450/g, '');
+        const expected =
+          from === '1.1.0' || to !== '1.1.0' ? GOLDEN_VETH[to] : GOLDEN_VETH[to]!.replace(/,"mtu":1450/g, '');
         expect(converted, `${from} -> ${to}`).toBe(expected);
       }
     }
@@ -147,12 +159,16 @@ describe('result decoding and conversion', () => {
   });
 
   it('builders refuse a bad MAC (code 7)', () => {
-    expect(() => vhostUserResult({ ifname: 'net1', mac: 'ff:ff:ff:ff:ff:ff', socketPath: '/x' })).toThrowError(CniError);
+    expect(() => vhostUserResult({ ifname: 'net1', mac: 'ff:ff:ff:ff:ff:ff', socketPath: '/x' })).toThrowError(
+      CniError,
+    );
     expect(() => vethResult({ hostIfname: 'v', ifname: 'e', mac: 'bogus', netns: '/n' })).toThrowError(CniError);
   });
 
   it('a vhost-user result without IPAM has only the interface', () => {
     const r = vhostUserResult({ ifname: 'net1', mac: '0a:00:00:00:00:01', socketPath: '/run/s' });
-    expect(formatResult(r, '1.1.0')).toBe('{"cniVersion":"1.1.0","interfaces":[{"name":"net1","mac":"0a:00:00:00:00:01","socketPath":"/run/s"}],"dns":{}}');
+    expect(formatResult(r, '1.1.0')).toBe(
+      '{"cniVersion":"1.1.0","interfaces":[{"name":"net1","mac":"0a:00:00:00:00:01","socketPath":"/run/s"}],"dns":{}}',
+    );
   });
 });

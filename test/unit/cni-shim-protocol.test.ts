@@ -64,7 +64,9 @@ describe('framing', () => {
     const big = Buffer.alloc(4);
     big.writeUInt32BE(MAX_REQUEST_FRAME + 1);
     expect(() => new FrameReader(MAX_REQUEST_FRAME).push(big)).toThrowError(ShimProtocolError);
-    expect(() => new FrameReader(100).push(Buffer.concat([encodeFrame({}), Buffer.from('x')]))).toThrowError(/trailing/);
+    expect(() => new FrameReader(100).push(Buffer.concat([encodeFrame({}), Buffer.from('x')]))).toThrowError(
+      /trailing/,
+    );
     const notJson = Buffer.from([0, 0, 0, 3, 0x7b, 0x7b, 0x7b]);
     expect(() => new FrameReader(100).push(notJson)).toThrowError(/not JSON/);
     expect(() => decodeShimRequest({ v: 2, env: {}, stdin: '' })).toThrowError(/version/);
@@ -72,7 +74,11 @@ describe('framing', () => {
     expect(() => decodeShimRequest({ v: 1, env: {}, stdin: 5 })).toThrowError(ShimProtocolError);
     expect(() => decodeShimResponse({ exitCode: 256, stdout: '' })).toThrowError(ShimProtocolError);
     expect(() => decodeShimResponse({ exitCode: 0 })).toThrowError(ShimProtocolError);
-    expect(decodeShimResponse({ exitCode: 1, stdout: 'x', stderr: 'y' })).toEqual({ exitCode: 1, stdout: 'x', stderr: 'y' });
+    expect(decodeShimResponse({ exitCode: 1, stdout: 'x', stderr: 'y' })).toEqual({
+      exitCode: 1,
+      stdout: 'x',
+      stderr: 'y',
+    });
   });
 });
 
@@ -112,7 +118,11 @@ describe('listenShimSocket', () => {
     servers.push(await listenShimSocket(sock, () => ({ exitCode: 300, stdout: 'x' })));
     const res = await callShimDaemon(sock, { env: { CNI_COMMAND: 'ADD' }, stdin: '{"cniVersion":"0.3.1"}' });
     expect(res.exitCode).toBe(1);
-    expect(JSON.parse(res.stdout)).toMatchObject({ cniVersion: '0.3.1', code: 100, msg: 'invalid answer from the CNI handler' });
+    expect(JSON.parse(res.stdout)).toMatchObject({
+      cniVersion: '0.3.1',
+      code: 100,
+      msg: 'invalid answer from the CNI handler',
+    });
   });
 
   it('answers a protocol violation with CNI error 5 instead of closing silently', async () => {
@@ -121,7 +131,11 @@ describe('listenShimSocket', () => {
     const answer = await rawExchange(sock, encodeFrame({ v: 99, env: {}, stdin: '{"cniVersion":"1.0.0"}' }));
     const res = decodeShimResponse(JSON.parse(answer.subarray(4).toString()));
     expect(res.exitCode).toBe(1);
-    expect(JSON.parse(res.stdout)).toMatchObject({ cniVersion: '1.0.0', code: 5, msg: 'vhostplug shim protocol error' });
+    expect(JSON.parse(res.stdout)).toMatchObject({
+      cniVersion: '1.0.0',
+      code: 5,
+      msg: 'vhostplug shim protocol error',
+    });
   });
 
   it('aborts the handler signal when the shim disconnects early', async () => {
@@ -157,7 +171,9 @@ describe('listenShimSocket', () => {
     servers.push(s);
     expect((await callShimDaemon(sock, { env: {}, stdin: '' })).stdout).toBe('new');
 
-    await expect(listenShimSocket(sock, () => ({ exitCode: 0, stdout: '' }))).rejects.toMatchObject({ code: 'EADDRINUSE' });
+    await expect(listenShimSocket(sock, () => ({ exitCode: 0, stdout: '' }))).rejects.toMatchObject({
+      code: 'EADDRINUSE',
+    });
     const file = path.join(dir, 'plain');
     fs.writeFileSync(file, 'data');
     await expect(listenShimSocket(file, () => ({ exitCode: 0, stdout: '' }))).rejects.toMatchObject({ code: 'EEXIST' });
@@ -168,7 +184,9 @@ describe('listenShimSocket', () => {
     const open = path.join(dir, 'open');
     fs.mkdirSync(open);
     fs.chmodSync(open, 0o777);
-    await expect(listenShimSocket(path.join(open, 'd.sock'), () => ({ exitCode: 0, stdout: '' }))).rejects.toMatchObject({ code: 'EPERM' });
+    await expect(
+      listenShimSocket(path.join(open, 'd.sock'), () => ({ exitCode: 0, stdout: '' })),
+    ).rejects.toMatchObject({ code: 'EPERM' });
     const sock = path.join(dir, 'x.sock');
     const s = await listenShimSocket(sock, () => ({ exitCode: 0, stdout: '' }));
     await s.close();

@@ -66,7 +66,11 @@ describe('dispatchCni', () => {
   });
 
   it('refuses GC/STATUS under 1.1.0 and CHECK under 0.4.0 with code 1, without calling the plugin', async () => {
-    for (const [command, version] of [['GC', '1.0.0'], ['STATUS', '0.4.0'], ['CHECK', '0.3.1']] as const) {
+    for (const [command, version] of [
+      ['GC', '1.0.0'],
+      ['STATUS', '0.4.0'],
+      ['CHECK', '0.3.1'],
+    ] as const) {
       const { plugin, calls } = recorder();
       const res = await dispatchCni({ env: { ...ENV, CNI_COMMAND: command }, stdin: conf(version) }, plugin);
       expect(res.exitCode).toBe(1);
@@ -97,14 +101,20 @@ describe('dispatchCni', () => {
   });
 
   it('reports plugin errors with their code and maps foreign errors', async () => {
-    const own = await dispatchCni({ env: { ...ENV, CNI_COMMAND: 'DEL' }, stdin: conf('0.4.0') }, recorder(new CniError(11, 'busy', 'retry')).plugin);
+    const own = await dispatchCni(
+      { env: { ...ENV, CNI_COMMAND: 'DEL' }, stdin: conf('0.4.0') },
+      recorder(new CniError(11, 'busy', 'retry')).plugin,
+    );
     expect(JSON.parse(own.stdout)).toEqual({ cniVersion: '0.4.0', code: 11, msg: 'busy', details: 'retry' });
-    const foreign = await dispatchCni({ env: { ...ENV, CNI_COMMAND: 'CHECK' }, stdin: conf('1.1.0') }, recorder(new RangeError('oops')).plugin);
+    const foreign = await dispatchCni(
+      { env: { ...ENV, CNI_COMMAND: 'CHECK' }, stdin: conf('1.1.0') },
+      recorder(new RangeError('oops')).plugin,
+    );
     expect(foreign.exitCode).toBe(1);
     expect(JSON.parse(foreign.stdout)).toMatchObject({ code: 100, details: 'oops' });
   });
 
-  it('warnings from ADD go to the shim\'s stderr (the runtime logs it), one line each', async () => {
+  it("warnings from ADD go to the shim's stderr (the runtime logs it), one line each", async () => {
     const { plugin } = recorder();
     const add = plugin.add;
     plugin.add = async (c) => {
@@ -140,7 +150,10 @@ describe('dispatchCni', () => {
     // Only DEL, and never for a bad environment.
     const add = await dispatchCni({ env: { ...ENV, CNI_COMMAND: 'ADD' }, stdin: '{broken' }, plugin);
     expect(JSON.parse(add.stdout)).toMatchObject({ code: 6 });
-    const badEnv = await dispatchCni({ env: { ...ENV, CNI_COMMAND: 'DEL', CNI_IFNAME: '../x' }, stdin: '{broken' }, plugin);
+    const badEnv = await dispatchCni(
+      { env: { ...ENV, CNI_COMMAND: 'DEL', CNI_IFNAME: '../x' }, stdin: '{broken' },
+      plugin,
+    );
     expect(JSON.parse(badEnv.stdout)).toMatchObject({ code: 4 });
     expect(seen).toHaveLength(3);
     // Without the hook the decode error is returned, as skel does.

@@ -26,7 +26,10 @@ describe('CNI versions', () => {
   });
 
   it('answers VERSION with the input version (else the current one) and every supported version', () => {
-    expect(versionReply()).toEqual({ cniVersion: '1.1.0', supportedVersions: ['0.3.0', '0.3.1', '0.4.0', '1.0.0', '1.1.0'] });
+    expect(versionReply()).toEqual({
+      cniVersion: '1.1.0',
+      supportedVersions: ['0.3.0', '0.3.1', '0.4.0', '1.0.0', '1.1.0'],
+    });
     expect(versionReply('1.0.0').cniVersion).toBe('1.0.0');
     expect(versionReply('2.0.0').cniVersion).toBe('2.0.0');
     for (const bad of [undefined, 42, '', '1.0', 'x.y.z', '01.0.0']) expect(versionReply(bad).cniVersion).toBe('1.1.0');
@@ -76,14 +79,23 @@ describe('CNI versions', () => {
 describe('CniError', () => {
   it('has the spec JSON shape {cniVersion, code, msg, details}', () => {
     const e = new CniError(CniErrorCode.TryAgainLater, 'daemon busy', 'retry in a moment');
-    expect(e.toJSON('0.4.0')).toEqual({ cniVersion: '0.4.0', code: 11, msg: 'daemon busy', details: 'retry in a moment' });
+    expect(e.toJSON('0.4.0')).toEqual({
+      cniVersion: '0.4.0',
+      code: 11,
+      msg: 'daemon busy',
+      details: 'retry in a moment',
+    });
     expect(Object.keys(JSON.parse(e.format('1.1.0')))).toEqual(['cniVersion', 'code', 'msg', 'details']);
     expect(e.message).toBe('daemon busy: retry in a moment');
     expect(e).toBeInstanceOf(Error);
   });
 
   it('omits empty details', () => {
-    expect(new CniError(3, 'unknown container').toJSON('1.0.0')).toEqual({ cniVersion: '1.0.0', code: 3, msg: 'unknown container' });
+    expect(new CniError(3, 'unknown container').toJSON('1.0.0')).toEqual({
+      cniVersion: '1.0.0',
+      code: 3,
+      msg: 'unknown container',
+    });
     expect('details' in new CniError(3, 'x', '').toJSON('1.0.0')).toBe(false);
   });
 
@@ -103,14 +115,23 @@ describe('CniError', () => {
   });
 
   it('maps foreign errors: system errors to 5, others to 100', () => {
-    const sys = Object.assign(new Error("ENOENT: no such file or directory, open '/x'"), { code: 'ENOENT', syscall: 'open', path: '/x' });
+    const sys = Object.assign(new Error("ENOENT: no such file or directory, open '/x'"), {
+      code: 'ENOENT',
+      syscall: 'open',
+      path: '/x',
+    });
     const io = toCniError(sys);
     expect(io.cniCode).toBe(CniErrorCode.IoFailure);
     expect(io.msg).toBe('open failed');
     expect(io.details).toContain('ENOENT');
     expect(io.cause).toBe(sys);
     expect(toCniError(new TypeError('boom')).cniCode).toBe(CniErrorCode.Internal);
-    expect(toCniError('a string').toJSON('1.1.0')).toEqual({ cniVersion: '1.1.0', code: 100, msg: 'internal error', details: 'a string' });
+    expect(toCniError('a string').toJSON('1.1.0')).toEqual({
+      cniVersion: '1.1.0',
+      code: 100,
+      msg: 'internal error',
+      details: 'a string',
+    });
     const own = new CniError(7, 'bad');
     expect(toCniError(own)).toBe(own);
   });

@@ -40,7 +40,8 @@ describe('container id (CNI spec charset)', () => {
   });
   it('refuses everything else', () => {
     rejects(() => validateContainerId(''), 'empty', 'container id');
-    for (const id of ['-a', '.a', '_a', 'a/b', 'a b', '../x', 'a:b', 'é', 'a\n']) rejects(() => validateContainerId(id), 'charset');
+    for (const id of ['-a', '.a', '_a', 'a/b', 'a b', '../x', 'a:b', 'é', 'a\n'])
+      rejects(() => validateContainerId(id), 'charset');
     rejects(() => validateContainerId('a'.repeat(MAX_CONTAINER_ID_BYTES + 1)), 'too-long');
     rejects(() => validateContainerId(42), 'type');
   });
@@ -54,7 +55,8 @@ describe('container id (CNI spec charset)', () => {
 
 describe('interface and OVS port names (Linux dev_valid_name)', () => {
   it('accepts up to 15 bytes', () => {
-    for (const n of ['eth0', 'net1', 'vhu9c9cc8f5-88', 'a'.repeat(15), 'é'.repeat(7), 'x.y', '...']) expect(validateIfName(n)).toBe(n);
+    for (const n of ['eth0', 'net1', 'vhu9c9cc8f5-88', 'a'.repeat(15), 'é'.repeat(7), 'x.y', '...'])
+      expect(validateIfName(n)).toBe(n);
     expect(validateVifName('vhub679325f-ca')).toBe('vhub679325f-ca');
   });
   it('refuses what the kernel refuses', () => {
@@ -63,7 +65,8 @@ describe('interface and OVS port names (Linux dev_valid_name)', () => {
     rejects(() => validateIfName('é'.repeat(8)), 'too-long'); // 16 bytes
     rejects(() => validateIfName('.'), 'reserved');
     rejects(() => validateIfName('..'), 'reserved');
-    for (const n of ['a/b', 'a:1', 'a b', 'a\tb', 'a\nb', 'a\u00a0b', 'à', 'a\u0000']) rejects(() => validateIfName(n), 'charset');
+    for (const n of ['a/b', 'a:1', 'a b', 'a\tb', 'a\nb', 'a\u00a0b', 'à', 'a\u0000'])
+      rejects(() => validateIfName(n), 'charset');
     rejects(() => validateVifName('../vhu'), 'charset', 'vif_name');
   });
 });
@@ -73,7 +76,14 @@ describe('MAC', () => {
     expect(canonicalMac('FA:16:3E:01:02:03')).toBe('fa:16:3e:01:02:03');
     expect(canonicalMac('fa-16-3e-01-02-03')).toBe('fa:16:3e:01:02:03');
     expect(canonicalMac('01:00:5e:00:00:01')).toBe('01:00:5e:00:00:01'); // multicast is still a MAC
-    for (const bad of ['fa163e010203', '1:2:3:4:5:6', 'fa16.3e01.0203', 'fa:16:3e:01:02', 'fa:16:3e:01:02:03:04', 'gg:16:3e:01:02:03']) {
+    for (const bad of [
+      'fa163e010203',
+      '1:2:3:4:5:6',
+      'fa16.3e01.0203',
+      'fa:16:3e:01:02',
+      'fa:16:3e:01:02:03:04',
+      'gg:16:3e:01:02:03',
+    ]) {
       expect(canonicalMac(bad), bad).toBeUndefined();
     }
   });
@@ -98,7 +108,13 @@ describe('mode and pod UID', () => {
     rejects(() => validatePodUid(''), 'empty');
     rejects(() => validatePodUid('a/b'), 'charset');
     rejects(() => validatePodUid('x'.repeat(65)), 'charset');
-    for (const bad of ['0b5c-11ee', 'c0ffee00-1111-4222-8333-44445555666', 'c0ffee00111142228333444455556666x', 'g0ffee00-1111-4222-8333-444455556666', '../c0ffee00-1111-4222-8333-444455556666']) {
+    for (const bad of [
+      '0b5c-11ee',
+      'c0ffee00-1111-4222-8333-44445555666',
+      'c0ffee00111142228333444455556666x',
+      'g0ffee00-1111-4222-8333-444455556666',
+      '../c0ffee00-1111-4222-8333-444455556666',
+    ]) {
       rejects(() => validatePodUid(bad), 'charset');
     }
   });

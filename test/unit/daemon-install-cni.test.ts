@@ -27,18 +27,39 @@ describe('install-cni', () => {
   it('copies the shim as <bin-dir>/vhostplug (0755) and writes a parseable conflist', async () => {
     const bin = path.join(dir, 'opt/cni/bin');
     const conf = path.join(dir, 'etc/cni/net.d');
-    const code = await installCniCommand.run(['--bin-dir', bin, '--conf-dir', conf, '--shim', shim, '--name', 'dpdk-net', '--mode', 'server', '--mtu', '9000', '--subnet', '10.1.0.0/24']);
+    const code = await installCniCommand.run([
+      '--bin-dir',
+      bin,
+      '--conf-dir',
+      conf,
+      '--shim',
+      shim,
+      '--name',
+      'dpdk-net',
+      '--mode',
+      'server',
+      '--mtu',
+      '9000',
+      '--subnet',
+      '10.1.0.0/24',
+    ]);
     expect(code).toBe(0);
     expect(fs.readFileSync(path.join(bin, 'vhostplug'), 'utf8')).toBe(fs.readFileSync(shim, 'utf8'));
     expect(fs.statSync(path.join(bin, 'vhostplug')).mode & 0o777).toBe(0o755);
-    const list = JSON.parse(fs.readFileSync(path.join(conf, '10-dpdk-net.conflist'), 'utf8')) as { name: string; cniVersion: string; plugins: Record<string, unknown>[] };
+    const list = JSON.parse(fs.readFileSync(path.join(conf, '10-dpdk-net.conflist'), 'utf8')) as {
+      name: string;
+      cniVersion: string;
+      plugins: Record<string, unknown>[];
+    };
     expect(list.name).toBe('dpdk-net');
     const netconf = parseNetConf({ cniVersion: list.cniVersion, name: list.name, ...list.plugins[0] });
     expect(netconf).toMatchObject({ mode: 'server', mtu: 9000, bridge: 'br-int', ipam: { type: 'host-local' } });
     expect(netconf.capabilities).toEqual({ CNIDeviceInfoFile: true });
     expect(fs.readdirSync(bin)).toEqual(['vhostplug']);
     // Re-running replaces both (idempotent).
-    expect(await installCniCommand.run(['--bin-dir', bin, '--conf-dir', conf, '--shim', shim, '--name', 'dpdk-net'])).toBe(0);
+    expect(
+      await installCniCommand.run(['--bin-dir', bin, '--conf-dir', conf, '--shim', shim, '--name', 'dpdk-net']),
+    ).toBe(0);
     expect(fs.readdirSync(conf)).toEqual(['10-dpdk-net.conflist']);
   });
 
@@ -51,9 +72,15 @@ describe('install-cni', () => {
   it('refuses bad usage', async () => {
     await expect(installCniCommand.run(['--conf-dir', dir])).rejects.toThrow(UsageError);
     await expect(installCniCommand.run(['--bin-dir', dir])).rejects.toThrow(/--conf-dir/);
-    await expect(installCniCommand.run(['--bin-dir', dir, '--conf-dir', dir, '--mode', 'vdpa'])).rejects.toThrow(/--mode/);
-    await expect(installCniCommand.run(['--bin-dir', dir, '--conf-dir', dir, '--conf-file', '../x'])).rejects.toThrow(/plain file name/);
-    await expect(installCniCommand.run(['--bin-dir', dir, '--conf-dir', dir, '--shim', path.join(dir, 'missing')])).rejects.toThrow(/cannot read the shim/);
+    await expect(installCniCommand.run(['--bin-dir', dir, '--conf-dir', dir, '--mode', 'vdpa'])).rejects.toThrow(
+      /--mode/,
+    );
+    await expect(installCniCommand.run(['--bin-dir', dir, '--conf-dir', dir, '--conf-file', '../x'])).rejects.toThrow(
+      /plain file name/,
+    );
+    await expect(
+      installCniCommand.run(['--bin-dir', dir, '--conf-dir', dir, '--shim', path.join(dir, 'missing')]),
+    ).rejects.toThrow(/cannot read the shim/);
   });
 
   it('conflist: cniVersion 1.0.0 for libcni < 1.2 (containerd 1.6 refuses a 1.1.0 result), cniVersions up to 1.1.0 for libcni >= 1.2', () => {
@@ -63,6 +90,9 @@ describe('install-cni', () => {
   });
 
   it('veth conflists carry no device-info capability', () => {
-    expect((buildConflist({ name: 'n', mode: 'veth', bridge: 'br-int' }).plugins as Record<string, unknown>[])[0]!.capabilities).toBeUndefined();
+    expect(
+      (buildConflist({ name: 'n', mode: 'veth', bridge: 'br-int' }).plugins as Record<string, unknown>[])[0]!
+        .capabilities,
+    ).toBeUndefined();
   });
 });

@@ -31,7 +31,8 @@ describe('stable names', () => {
 
   it('no collisions among 20000 attachments', () => {
     const names = new Set<string>();
-    for (let i = 0; i < 10000; i++) for (const ifn of ['eth0', 'net1']) names.add(stablePortName(`container${i}`, ifn, 'vhostuser'));
+    for (let i = 0; i < 10000; i++)
+      for (const ifn of ['eth0', 'net1']) names.add(stablePortName(`container${i}`, ifn, 'vhostuser'));
     expect(names.size).toBe(20000);
   });
 
@@ -48,10 +49,14 @@ describe('stable names', () => {
 describe('cniErrorOf', () => {
   it('maps driver and OVSDB errors to CNI codes', () => {
     expect(cniErrorOf(new CniError(4, 'x')).cniCode).toBe(4);
-    expect(cniErrorOf(new BindingError('vhostuser', 'validate', new ValidationError('mac', 'x', 'charset', 'bad'))).cniCode).toBe(7);
+    expect(
+      cniErrorOf(new BindingError('vhostuser', 'validate', new ValidationError('mac', 'x', 'charset', 'bad'))).cniCode,
+    ).toBe(7);
     expect(cniErrorOf(new BindingError('vhostuser', 'plug', new DisconnectedError())).cniCode).toBe(11);
     expect(cniErrorOf(new BindingError('veth', 'cleanup', new PortConflictError('vhu1', undefined))).cniCode).toBe(102);
-    expect(cniErrorOf(new BindingError('vhostuser', 'socket', systemError('ETIMEDOUT', 'inotify', { path: '/x' }))).cniCode).toBe(5);
+    expect(
+      cniErrorOf(new BindingError('vhostuser', 'socket', systemError('ETIMEDOUT', 'inotify', { path: '/x' }))).cniCode,
+    ).toBe(5);
     expect(cniErrorOf(new BindingError('vhostuser', 'socket', new Error('odd'))).cniCode).toBe(5);
     // Type decides, never text: a TimeoutError saying "connect" is not "unreachable", a ConnectTimeoutError is.
     expect(cniErrorOf(new TimeoutError('connect to the peer took long')).cniCode).toBe(5);

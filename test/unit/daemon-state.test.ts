@@ -93,7 +93,11 @@ describe('StateStore', () => {
     expect(bad).toHaveLength(2);
     const listed = await st.list();
     expect(listed.records.map((r) => r.containerId)).toEqual(['good']);
-    expect(listed.bad.map((b) => path.basename(b.file)).sort()).toEqual(['future:net1.json', 'other:net1.json', 'torn:net1.json']);
+    expect(listed.bad.map((b) => path.basename(b.file)).sort()).toEqual([
+      'future:net1.json',
+      'other:net1.json',
+      'torn:net1.json',
+    ]);
     expect(listed.temps.map((t) => path.basename(t))).toEqual(['.good:net1.json.tmp-1-abcdef']);
   });
 

@@ -57,9 +57,19 @@ describe('kuryr.conf for the Kuryr drop-in', () => {
     const { config } = parseConfig(WITH_TYPOS);
     expect(config.vhostuser).toMatchObject({ mount_point: '/var/run/vhostuser', ovs_vhu_path: '/var/run/openvswitch' });
     expect(config.neutron_defaults).toEqual({ ovs_bridge: 'br-int', network_device_mtu: 1400 });
-    expect(config.cni_daemon).toMatchObject({ bind_host: '127.0.0.1', bind_port: 5036, worker_num: 16, vif_annotation_timeout: 45, cni_failures_count: 5 });
+    expect(config.cni_daemon).toMatchObject({
+      bind_host: '127.0.0.1',
+      bind_port: 5036,
+      worker_num: 16,
+      vif_annotation_timeout: 45,
+      cni_failures_count: 5,
+    });
     expect(config.cni_health_server).toEqual({ port: 8090, max_memory_usage: 512 });
-    expect(config.os_vif_ovs).toMatchObject({ ovsdb_connection: 'tcp:127.0.0.1:6640', ovs_vsctl_timeout: 30, network_device_mtu: 9000 });
+    expect(config.os_vif_ovs).toMatchObject({
+      ovsdb_connection: 'tcp:127.0.0.1:6640',
+      ovs_vsctl_timeout: 30,
+      network_device_mtu: 9000,
+    });
     expect(config.kubernetes.api_root).toBe('https://10.0.0.1:6443');
   });
 
@@ -117,33 +127,45 @@ describe('kuryr.conf for the Kuryr drop-in', () => {
   });
 });
 
-describeIf(fs.existsSync(CLI) ? undefined : 'dist/ is not built (npm run build)')('vhostplug kuryr-daemon --config-file (the built CLI)', () => {
-  let tmp: string;
-  beforeAll(() => {
-    tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'vhp-kuryrconf-'));
-  });
-  afterAll(() => fs.rmSync(tmp, { recursive: true, force: true }));
+describeIf(fs.existsSync(CLI) ? undefined : 'dist/ is not built (npm run build)')(
+  'vhostplug kuryr-daemon --config-file (the built CLI)',
+  () => {
+    let tmp: string;
+    beforeAll(() => {
+      tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'vhp-kuryrconf-'));
+    });
+    afterAll(() => fs.rmSync(tmp, { recursive: true, force: true }));
 
-  const cli = (...args: string[]) => spawnSync(process.execPath, [CLI, 'kuryr-daemon', ...args], { encoding: 'utf8', timeout: 30_000, env: { ...process.env, KUBECONFIG: '' } });
+    const cli = (...args: string[]) =>
+      spawnSync(process.execPath, [CLI, 'kuryr-daemon', ...args], {
+        encoding: 'utf8',
+        timeout: 30_000,
+        env: { ...process.env, KUBECONFIG: '' },
+      });
 
-  it('a file with unknown options: each one warned on stderr with file:line, and the file is accepted', () => {
-    const f = path.join(tmp, 'typos.conf');
-    fs.writeFileSync(f, WITH_TYPOS);
-    const r = cli('--config-file', f, '--check-config');
-    expect(r.status).toBe(0);
-    expect(r.stdout).toBe(`${f}: ok (5 warnings)\n`);
-    expect(r.stderr).toContain(`vhostplug: warning: ${f}:11: [vhostuser] mount_pointt is not a known option (a typo?); ignored`);
-    expect(r.stderr).toContain(`${f}:22: [cni_daemon] vif_anotation_timeout is not a known option`);
-    expect(r.stderr).toContain(`${f}:27: [cni_health_server] prot is not a known option`);
-    expect(r.stderr).toContain(`${f}:33: [os_vif_ovs] ovsdb_conection is not a known option`);
-  });
+    it('a file with unknown options: each one warned on stderr with file:line, and the file is accepted', () => {
+      const f = path.join(tmp, 'typos.conf');
+      fs.writeFileSync(f, WITH_TYPOS);
+      const r = cli('--config-file', f, '--check-config');
+      expect(r.status).toBe(0);
+      expect(r.stdout).toBe(`${f}: ok (5 warnings)\n`);
+      expect(r.stderr).toContain(
+        `vhostplug: warning: ${f}:11: [vhostuser] mount_pointt is not a known option (a typo?); ignored`,
+      );
+      expect(r.stderr).toContain(`${f}:22: [cni_daemon] vif_anotation_timeout is not a known option`);
+      expect(r.stderr).toContain(`${f}:27: [cni_health_server] prot is not a known option`);
+      expect(r.stderr).toContain(`${f}:33: [os_vif_ovs] ovsdb_conection is not a known option`);
+    });
 
-  it('a file with a bad value: the daemon refuses to start (exit 1) and names the option', () => {
-    const f = path.join(tmp, 'bad.conf');
-    fs.writeFileSync(f, WITH_TYPOS.replace('vif_annotation_timeout = 45', 'vif_annotation_timeout = soon'));
-    const r = cli('--config-file', f); // a real start, not --check-config
-    expect(r.status).toBe(1);
-    expect(r.stderr).toContain(`vhostplug kuryr-daemon: ${f}:line 20: [cni_daemon] vif_annotation_timeout: "soon" is not an integer [ECONFIG]`);
-    expect(r.stdout).toBe('');
-  });
-});
+    it('a file with a bad value: the daemon refuses to start (exit 1) and names the option', () => {
+      const f = path.join(tmp, 'bad.conf');
+      fs.writeFileSync(f, WITH_TYPOS.replace('vif_annotation_timeout = 45', 'vif_annotation_timeout = soon'));
+      const r = cli('--config-file', f); // a real start, not --check-config
+      expect(r.status).toBe(1);
+      expect(r.stderr).toContain(
+        `vhostplug kuryr-daemon: ${f}:line 20: [cni_daemon] vif_annotation_timeout: "soon" is not an integer [ECONFIG]`,
+      );
+      expect(r.stdout).toBe('');
+    });
+  },
+);

@@ -11,7 +11,13 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { KuryrFlows, parseCniRequest, rewriteNetns, toKuryrError } from '../../src/kuryr/flows';
-import { DriverRegistry, type BindingDriver, type BindingRequest, type BindingResult, type UnbindRequest } from '../../src/binding/driver';
+import {
+  DriverRegistry,
+  type BindingDriver,
+  type BindingRequest,
+  type BindingResult,
+  type UnbindRequest,
+} from '../../src/binding/driver';
 import type { VIFKind } from '../../src/vif/model';
 import type { KuryrKube, PodEvent, PodInfo } from '../../src/kuryr/k8s-source';
 import { KuryrRegistry } from '../../src/kuryr/registry';
@@ -40,10 +46,22 @@ class Recorder implements BindingDriver {
   async connect(req: BindingRequest): Promise<BindingResult> {
     this.log.push(`connect ${req.ifname}${req.isDefaultGateway ? ' default' : ''} ${req.containerId}`);
     if (req.ifname === this.failOn) throw new Error(`${req.ifname} exploded`);
-    return { driver: 'vhostuser', containerId: req.containerId, ifname: req.ifname, portName: 'p', mac: '02:00:00:00:00:01', mtu: 1500, created: true, warnings: [], phases: { 'ovsdb-commit': 1 } };
+    return {
+      driver: 'vhostuser',
+      containerId: req.containerId,
+      ifname: req.ifname,
+      portName: 'p',
+      mac: '02:00:00:00:00:01',
+      mtu: 1500,
+      created: true,
+      warnings: [],
+      phases: { 'ovsdb-commit': 1 },
+    };
   }
   async disconnect(req: UnbindRequest) {
-    this.log.push(req.containerId === 'c1' ? `disconnect ${req.ifname}` : `disconnect ${req.ifname} of ${req.containerId}`);
+    this.log.push(
+      req.containerId === 'c1' ? `disconnect ${req.ifname}` : `disconnect ${req.ifname} of ${req.containerId}`,
+    );
     if (this.failOn === `del:${req.ifname}`) throw new Error('unplug failed');
     return { removed: {} };
   }
@@ -76,12 +94,28 @@ function setup(vifKinds?: VIFKind[]) {
   const registry = new KuryrRegistry();
   const kube = new KubeStub();
   const rec = new Recorder(vifKinds);
-  const flows = new KuryrFlows({ registry, kube, drivers: new DriverRegistry([rec]), vifTimeoutMs: 300, delTimeoutMs: 100 });
+  const flows = new KuryrFlows({
+    registry,
+    kube,
+    drivers: new DriverRegistry([rec]),
+    vifTimeoutMs: 300,
+    delTimeoutMs: 100,
+  });
   return { registry, kube, rec, flows };
 }
 
 const params = (command: 'ADD' | 'DEL', cid: string, opts: { uid?: string; ifname?: string; pod?: string } = {}) =>
-  parseCniRequest(JSON.parse(kuryrDaemonBody(command, { ifname: opts.ifname ?? 'eth0', netns: '/var/run/netns/x', containerId: cid, args: kubeletCniArgs('nfv', opts.pod ?? 'dpdk-pod', cid, opts.uid) })), command);
+  parseCniRequest(
+    JSON.parse(
+      kuryrDaemonBody(command, {
+        ifname: opts.ifname ?? 'eth0',
+        netns: '/var/run/netns/x',
+        containerId: cid,
+        args: kubeletCniArgs('nfv', opts.pod ?? 'dpdk-pod', cid, opts.uid),
+      }),
+    ),
+    command,
+  );
 
 describe('Kuryr ADD/DEL flows', () => {
   it('connects every VIF: eth0 as CNI_IFNAME with the default gateway, others by name; records the container id', async () => {
@@ -110,7 +144,12 @@ describe('Kuryr ADD/DEL flows', () => {
 
   it('a VIF class without a driver is a clear 500', async () => {
     const { registry, flows } = setup(['VIFVHostUser']);
-    registry.upsert(KEY, { source: 'kuryrport', objectUid: 'kp', podUid: POD_UID, vifs: [{ ifname: 'eth0', default: true, vif: { ...decodeVIF(OVS), active: true } }] });
+    registry.upsert(KEY, {
+      source: 'kuryrport',
+      objectUid: 'kp',
+      podUid: POD_UID,
+      vifs: [{ ifname: 'eth0', default: true, vif: { ...decodeVIF(OVS), active: true } }],
+    });
     const err = toKuryrError(await flows.add(params('ADD', 'c1', { uid: POD_UID })).catch((e: unknown) => e));
     expect(err).toMatchObject({ status: 500, cniCode: 999 });
     expect(err.details).toMatch(/no binding driver for VIFOpenVSwitch.*drivers for VIFVHostUser/);
@@ -118,7 +157,10 @@ describe('Kuryr ADD/DEL flows', () => {
 
   it('no K8S_POD_UID: the UID comes from the pod; a missing pod is 410 code 3', async () => {
     const { registry, kube, flows } = setup();
-    expect(toKuryrError(await flows.add(params('ADD', 'c1')).catch((e: unknown) => e))).toMatchObject({ status: 410, cniCode: 3 });
+    expect(toKuryrError(await flows.add(params('ADD', 'c1')).catch((e: unknown) => e))).toMatchObject({
+      status: 410,
+      cniCode: 3,
+    });
     kube.pods.set(KEY, { namespace: 'nfv', name: 'dpdk-pod', uid: POD_UID, static: false, deleting: false });
     registry.upsert(KEY, { source: 'kuryrport', objectUid: 'kp', podUid: POD_UID, vifs: activeVifs() });
     await expect(flows.add(params('ADD', 'c1'))).resolves.toMatchObject({ kind: 'VIFVHostUser' });
@@ -129,11 +171,16 @@ describe('Kuryr ADD/DEL flows', () => {
     const { registry, flows } = setup();
     registry.markPodGone(KEY, 'old-uid');
     const add = flows.add(params('ADD', 'c2', { uid: POD_UID }));
-    setTimeout(() => registry.upsert(KEY, { source: 'kuryrport', objectUid: 'kp2', podUid: POD_UID, vifs: activeVifs() }), 30);
+    setTimeout(
+      () => registry.upsert(KEY, { source: 'kuryrport', objectUid: 'kp2', podUid: POD_UID, vifs: activeVifs() }),
+      30,
+    );
     await expect(add).resolves.toMatchObject({ kind: 'VIFVHostUser' });
     registry.remove(KEY);
     registry.markPodGone(KEY, POD_UID);
-    expect(toKuryrError(await flows.add(params('ADD', 'c3', { uid: POD_UID })).catch((e: unknown) => e))).toMatchObject({ status: 410, cniCode: 3 });
+    expect(toKuryrError(await flows.add(params('ADD', 'c3', { uid: POD_UID })).catch((e: unknown) => e))).toMatchObject(
+      { status: 410, cniCode: 3 },
+    );
   });
 
   it('DEL: a failed disconnect is 500 and the entry is not marked unplugged; the VIFs of a newer pod are left alone', async () => {
@@ -141,7 +188,9 @@ describe('Kuryr ADD/DEL flows', () => {
     registry.upsert(KEY, { source: 'kuryrport', objectUid: 'kp', podUid: POD_UID, vifs: activeVifs() });
     await flows.add(params('ADD', 'c1', { uid: POD_UID }));
     rec.failOn = 'del:eth1';
-    expect(toKuryrError(await flows.del(params('DEL', 'c1', { uid: POD_UID })).catch((e: unknown) => e))).toMatchObject({ status: 500, cniCode: 999 });
+    expect(toKuryrError(await flows.del(params('DEL', 'c1', { uid: POD_UID })).catch((e: unknown) => e))).toMatchObject(
+      { status: 500, cniCode: 999 },
+    );
     const e = registry.get(KEY);
     expect(e?.kind === 'entry' && e.vifUnplugged).toBe(false);
 
@@ -175,6 +224,10 @@ describe('Kuryr ADD/DEL flows', () => {
     const ac = new AbortController();
     const add = flows.add(params('ADD', 'c1', { uid: POD_UID }), ac.signal);
     ac.abort();
-    expect(toKuryrError(await add.catch((e: unknown) => e))).toMatchObject({ status: 504, cniCode: 11, kind: 'timeout' });
+    expect(toKuryrError(await add.catch((e: unknown) => e))).toMatchObject({
+      status: 504,
+      cniCode: 11,
+      kind: 'timeout',
+    });
   });
 });

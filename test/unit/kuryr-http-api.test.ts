@@ -7,18 +7,37 @@
 import * as http from 'node:http';
 import { afterEach, describe, expect, it } from 'vitest';
 import { startKuryrApi, isLoopbackHost, RemoteBindError, type KuryrApi } from '../../src/kuryr/http-api';
-import { badParams, parseCniArgs, parseCniRequest, podGone, timedOut, uidMismatch, type CniParams } from '../../src/kuryr/flows';
+import {
+  badParams,
+  parseCniArgs,
+  parseCniRequest,
+  podGone,
+  timedOut,
+  uidMismatch,
+  type CniParams,
+} from '../../src/kuryr/flows';
 import { CniMetrics } from '../../src/agent/metrics';
 import { HealthState } from '../../src/agent/health';
 import { decodeVIF, encodeVIF } from '../../src/vif/ovo';
 import type { VIF } from '../../src/vif/model';
-import { kubeletCniArgs, kuryrDaemonBody, makeDaemonRequest, postAsGo, toCni031Result } from '../helpers/kuryr-cni-client';
+import {
+  kubeletCniArgs,
+  kuryrDaemonBody,
+  makeDaemonRequest,
+  postAsGo,
+  toCni031Result,
+} from '../helpers/kuryr-cni-client';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 
 const VIF_FIXTURE = JSON.parse(fs.readFileSync(path.resolve(__dirname, '../fixtures/vif/vhu-client.json'), 'utf8'));
 const CID = 'f'.repeat(64);
-const ARGS = { ifname: 'eth0', netns: '/var/run/netns/cni-1', containerId: CID, args: kubeletCniArgs('ns1', 'pod1', CID, 'c0ffee00-1111-4222-8333-444455556666') };
+const ARGS = {
+  ifname: 'eth0',
+  netns: '/var/run/netns/cni-1',
+  containerId: CID,
+  args: kubeletCniArgs('ns1', 'pod1', CID, 'c0ffee00-1111-4222-8333-444455556666'),
+};
 
 describe('CNI_ARGS and request parsing (Kuryr CNIParameters)', () => {
   it('splits on ";" and the FIRST "=", drops "_" keys, skips empty items', () => {
@@ -36,23 +55,48 @@ describe('CNI_ARGS and request parsing (Kuryr CNIParameters)', () => {
 
   it('takes what kuryr-cni sends; refuses missing or malformed fields with 400 code 4', () => {
     const p = parseCniRequest(JSON.parse(kuryrDaemonBody('ADD', ARGS)), 'ADD');
-    expect(p).toMatchObject({ command: 'ADD', containerId: CID, ifname: 'eth0', netns: '/var/run/netns/cni-1', path: '/opt/cni/bin' });
+    expect(p).toMatchObject({
+      command: 'ADD',
+      containerId: CID,
+      ifname: 'eth0',
+      netns: '/var/run/netns/cni-1',
+      path: '/opt/cni/bin',
+    });
     expect(p.args).toMatchObject({ K8S_POD_NAMESPACE: 'ns1', K8S_POD_NAME: 'pod1' });
     expect(p.config).toMatchObject({ type: 'kuryr-cni', name: 'kuryr' });
     // Go's encoder: struct fields in order, map keys sorted, <>& escaped; we read it back the same.
-    const goBody = kuryrDaemonBody('ADD', { ...ARGS, config: { type: 'kuryr-cni', name: 'a<b&c', cniVersion: '0.3.1' } });
-    expect(goBody).toMatch(/^\{"CNI_IFNAME":"eth0","CNI_NETNS":.*"config_kuryr":\{"cniVersion":"0.3.1","name":"a\\u003cb\\u0026c","type":"kuryr-cni"\}\}$/);
+    const goBody = kuryrDaemonBody('ADD', {
+      ...ARGS,
+      config: { type: 'kuryr-cni', name: 'a<b&c', cniVersion: '0.3.1' },
+    });
+    expect(goBody).toMatch(
+      /^\{"CNI_IFNAME":"eth0","CNI_NETNS":.*"config_kuryr":\{"cniVersion":"0.3.1","name":"a\\u003cb\\u0026c","type":"kuryr-cni"\}\}$/,
+    );
     expect(parseCniRequest(JSON.parse(goBody), 'ADD').config.name).toBe('a<b&c');
     // DEL may come without a netns (the sandbox is gone).
-    expect(parseCniRequest({ CNI_CONTAINERID: CID, CNI_IFNAME: 'eth0', CNI_NETNS: '', CNI_ARGS: ARGS.args }, 'DEL').netns).toBe('');
+    expect(
+      parseCniRequest({ CNI_CONTAINERID: CID, CNI_IFNAME: 'eth0', CNI_NETNS: '', CNI_ARGS: ARGS.args }, 'DEL').netns,
+    ).toBe('');
     const bad: Array<[unknown, RegExp]> = [
       [[], /JSON object/],
       [{ CNI_IFNAME: 'eth0', CNI_NETNS: '/n', CNI_ARGS: ARGS.args }, /missing CNI_CONTAINERID/],
-      [{ CNI_CONTAINERID: CID, CNI_IFNAME: 'eth0', CNI_NETNS: '/n', CNI_ARGS: 'K8S_POD_NAME=p' }, /no K8S_POD_NAMESPACE/],
+      [
+        { CNI_CONTAINERID: CID, CNI_IFNAME: 'eth0', CNI_NETNS: '/n', CNI_ARGS: 'K8S_POD_NAME=p' },
+        /no K8S_POD_NAMESPACE/,
+      ],
       [{ CNI_CONTAINERID: CID, CNI_IFNAME: 'eth0/../x', CNI_NETNS: '/n', CNI_ARGS: ARGS.args }, /CNI_IFNAME/],
-      [{ CNI_CONTAINERID: 5, CNI_IFNAME: 'eth0', CNI_NETNS: '/n', CNI_ARGS: ARGS.args }, /CNI_CONTAINERID must be a string/],
-      [{ CNI_CONTAINERID: CID, CNI_IFNAME: 'eth0', CNI_NETNS: '/n', CNI_ARGS: ARGS.args, CNI_COMMAND: 'DEL' }, /CNI_COMMAND/],
-      [{ CNI_CONTAINERID: CID, CNI_IFNAME: 'eth0', CNI_NETNS: '/n', CNI_ARGS: ARGS.args, config_kuryr: 'x' }, /config_kuryr/],
+      [
+        { CNI_CONTAINERID: 5, CNI_IFNAME: 'eth0', CNI_NETNS: '/n', CNI_ARGS: ARGS.args },
+        /CNI_CONTAINERID must be a string/,
+      ],
+      [
+        { CNI_CONTAINERID: CID, CNI_IFNAME: 'eth0', CNI_NETNS: '/n', CNI_ARGS: ARGS.args, CNI_COMMAND: 'DEL' },
+        /CNI_COMMAND/,
+      ],
+      [
+        { CNI_CONTAINERID: CID, CNI_IFNAME: 'eth0', CNI_NETNS: '/n', CNI_ARGS: ARGS.args, config_kuryr: 'x' },
+        /config_kuryr/,
+      ],
     ];
     for (const [body, re] of bad) {
       let err: unknown;
@@ -145,7 +189,13 @@ describe('kuryr-daemon HTTP API', () => {
   });
 
   it('maps errors as Kuryr does: 400/4, 410/3, 504/11, 500/999 with {code,msg,details}', async () => {
-    const errors = [podGone('pod ns1/pod1 was deleted'), uidMismatch('uid x'), timedOut('Timed out.', 'no VIFs'), new Error('boom: EXDEV'), badParams('x')];
+    const errors = [
+      podGone('pod ns1/pod1 was deleted'),
+      uidMismatch('uid x'),
+      timedOut('Timed out.', 'no VIFs'),
+      new Error('boom: EXDEV'),
+      badParams('x'),
+    ];
     let calls = 0;
     const metrics = new CniMetrics();
     api = await startKuryrApi({
@@ -179,7 +229,11 @@ describe('kuryr-daemon HTTP API', () => {
   });
 
   it('malformed bodies -> 400 code 4; wrong path 404, wrong method 405, all JSON; oversize body refused', async () => {
-    api = await startKuryrApi({ port: 0, maxBodyBytes: 4096, flows: { add: async () => vif(), del: async () => 'disconnected' } });
+    api = await startKuryrApi({
+      port: 0,
+      maxBodyBytes: 4096,
+      flows: { add: async () => vif(), del: async () => 'disconnected' },
+    });
     const notJson = await postAsGo(api.url, '/addNetwork', '{"CNI_IFNAME":');
     expect(notJson.status).toBe(400);
     expect(JSON.parse(notJson.body)).toMatchObject({ code: 4, msg: 'Required CNI params missing.' });
@@ -197,8 +251,15 @@ describe('kuryr-daemon HTTP API', () => {
   });
 
   it('refuses a non-loopback bind_address unless allowed', async () => {
-    await expect(startKuryrApi({ host: '0.0.0.0', port: 0, flows: { add: async () => vif(), del: async () => 'disconnected' } })).rejects.toBeInstanceOf(RemoteBindError);
-    api = await startKuryrApi({ host: '0.0.0.0', port: 0, allowRemoteBind: true, flows: { add: async () => vif(), del: async () => 'disconnected' } });
+    await expect(
+      startKuryrApi({ host: '0.0.0.0', port: 0, flows: { add: async () => vif(), del: async () => 'disconnected' } }),
+    ).rejects.toBeInstanceOf(RemoteBindError);
+    api = await startKuryrApi({
+      host: '0.0.0.0',
+      port: 0,
+      allowRemoteBind: true,
+      flows: { add: async () => vif(), del: async () => 'disconnected' },
+    });
     expect(api.port).toBeGreaterThan(0);
   });
 
@@ -238,7 +299,13 @@ describe('kuryr-daemon HTTP API', () => {
       },
     });
     const u = new URL(api.url);
-    const req = http.request({ host: u.hostname, port: u.port, method: 'POST', path: '/addNetwork', headers: { 'Content-Type': 'application/json' } });
+    const req = http.request({
+      host: u.hostname,
+      port: u.port,
+      method: 'POST',
+      path: '/addNetwork',
+      headers: { 'Content-Type': 'application/json' },
+    });
     req.on('error', () => undefined);
     req.end(kuryrDaemonBody('ADD', ARGS));
     await expect.poll(() => aborted !== undefined).toBe(true);

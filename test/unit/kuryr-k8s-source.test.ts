@@ -114,15 +114,19 @@ describe('KuryrK8sSource against the Kubernetes API stand-in (the real kube-apis
     await expect.poll(() => registry.get('ns1/during')?.kind, { timeout: 5000 }).toBe('entry');
     expect(fake.counts.kpLists).toBe(listsBefore); // resumed, not re-listed
     fake.activateKuryrPort('ns1', 'during');
-    await expect.poll(() => {
-      const e = registry.get('ns1/during');
-      return e?.kind === 'entry' && e.vifs.every((v) => v.vif.active === true);
-    }).toBe(true);
+    await expect
+      .poll(() => {
+        const e = registry.get('ns1/during');
+        return e?.kind === 'entry' && e.vifs.every((v) => v.vif.active === true);
+      })
+      .toBe(true);
     fake.deleteKuryrPort('ns1', 'during');
-    await expect.poll(() => {
-      const e = registry.get('ns1/during');
-      return e?.kind === 'entry' && e.delReceived;
-    }).toBe(true);
+    await expect
+      .poll(() => {
+        const e = registry.get('ns1/during');
+        return e?.kind === 'entry' && e.delReceived;
+      })
+      .toBe(true);
   });
 
   it('410 Gone -> re-list, and what was deleted meanwhile is marked deleted', async () => {
@@ -136,10 +140,12 @@ describe('KuryrK8sSource against the Kubernetes API stand-in (the real kube-apis
     fake.deleteKuryrPort('ns2', 'p');
     fake.compact(); // the version the watch resumes from is now too old
     await expect.poll(() => s.kuryrPorts.stats.lists, { timeout: 5000 }).toBeGreaterThan(lists);
-    await expect.poll(() => {
-      const e = registry.get('ns2/p');
-      return e?.kind === 'entry' && e.delReceived;
-    }).toBe(true);
+    await expect
+      .poll(() => {
+        const e = registry.get('ns2/p');
+        return e?.kind === 'entry' && e.delReceived;
+      })
+      .toBe(true);
   });
 
   it('pods: deletion puts the sentinel; the legacy openstack.org/kuryr-vif annotation is read; a bad KuryrPort is reported, the watch lives on', async () => {
@@ -150,10 +156,18 @@ describe('KuryrK8sSource against the Kubernetes API stand-in (the real kube-apis
     await expect.poll(() => registry.get('ns3/doomed')).toMatchObject({ kind: 'gone', podUid: doomed.metadata.uid });
     expect(await s.getPod('ns3', 'doomed')).toBe(null); // 404 from the API
 
-    const legacy = fake.addPod(FakeK8s.pod('ns3', 'legacy', NODE, { annotations: { 'openstack.org/kuryr-vif': JSON.stringify(encodePodState(decodeKuryrPortVifs(KP))) } }));
-    await expect.poll(() => registry.get('ns3/legacy')).toMatchObject({ kind: 'entry', source: 'annotation', podUid: legacy.metadata.uid });
+    const legacy = fake.addPod(
+      FakeK8s.pod('ns3', 'legacy', NODE, {
+        annotations: { 'openstack.org/kuryr-vif': JSON.stringify(encodePodState(decodeKuryrPortVifs(KP))) },
+      }),
+    );
+    await expect
+      .poll(() => registry.get('ns3/legacy'))
+      .toMatchObject({ kind: 'entry', source: 'annotation', podUid: legacy.metadata.uid });
 
-    const bad = FakeK8s.kuryrPort('ns3', 'bad', NODE, 'u', { eth0: { default: true, vif: { 'versioned_object.name': 'VIFNope' } } });
+    const bad = FakeK8s.kuryrPort('ns3', 'bad', NODE, 'u', {
+      eth0: { default: true, vif: { 'versioned_object.name': 'VIFNope' } },
+    });
     fake.createKuryrPort(bad);
     await expect.poll(() => s.decodeErrors.get('ns3/bad')).toMatch(/VIFNope/);
     expect(registry.get('ns3/bad')).toBeUndefined();
@@ -165,7 +179,14 @@ describe('KuryrK8sSource against the Kubernetes API stand-in (the real kube-apis
   it('Events are posted in core/v1 shape; API health follows an outage', async () => {
     const s = await start();
     const n = fake.events.length;
-    s.emitEvent({ namespace: 'ns4', podName: 'p', podUid: 'uid-1', reason: 'CNIWaitingForActiveVIFs', message: 'waiting', type: 'Normal' });
+    s.emitEvent({
+      namespace: 'ns4',
+      podName: 'p',
+      podUid: 'uid-1',
+      reason: 'CNIWaitingForActiveVIFs',
+      message: 'waiting',
+      type: 'Normal',
+    });
     await expect.poll(() => fake.events.length).toBe(n + 1);
     const ev = fake.events[n]!;
     expect(ev).toMatchObject({
@@ -190,14 +211,28 @@ describe('KuryrK8sSource against the Kubernetes API stand-in (the real kube-apis
   });
 });
 
-describe('podInfo: the securityContext that decides who owns the pod\'s vhost-user files', () => {
+describe("podInfo: the securityContext that decides who owns the pod's vhost-user files", () => {
   const meta = { name: 'p', namespace: 'ns', uid: 'c0ffee00-1111-4222-8333-444455556666' };
   it('pod level first; a container-level user/group when every container agrees', () => {
-    expect(podInfo({ metadata: meta, spec: { securityContext: { runAsUser: 1000, runAsGroup: 2000, fsGroup: 3000 } } })?.securityContext).toEqual({ runAsUser: 1000, runAsGroup: 2000, fsGroup: 3000 });
-    expect(podInfo({ metadata: meta, spec: { containers: [{ securityContext: { runAsUser: 7 } }, { securityContext: { runAsUser: 7 } }] } })?.securityContext).toEqual({ runAsUser: 7 });
-    expect(podInfo({ metadata: meta, spec: { containers: [{ securityContext: { runAsUser: 7 } }, { securityContext: { runAsUser: 8 } }] } })?.securityContext).toBeUndefined();
-    expect(podInfo({ metadata: meta, spec: { securityContext: { runAsUser: -1, fsGroup: 'x' } } })?.securityContext).toBeUndefined();
+    expect(
+      podInfo({ metadata: meta, spec: { securityContext: { runAsUser: 1000, runAsGroup: 2000, fsGroup: 3000 } } })
+        ?.securityContext,
+    ).toEqual({ runAsUser: 1000, runAsGroup: 2000, fsGroup: 3000 });
+    expect(
+      podInfo({
+        metadata: meta,
+        spec: { containers: [{ securityContext: { runAsUser: 7 } }, { securityContext: { runAsUser: 7 } }] },
+      })?.securityContext,
+    ).toEqual({ runAsUser: 7 });
+    expect(
+      podInfo({
+        metadata: meta,
+        spec: { containers: [{ securityContext: { runAsUser: 7 } }, { securityContext: { runAsUser: 8 } }] },
+      })?.securityContext,
+    ).toBeUndefined();
+    expect(
+      podInfo({ metadata: meta, spec: { securityContext: { runAsUser: -1, fsGroup: 'x' } } })?.securityContext,
+    ).toBeUndefined();
     expect(podInfo({ metadata: meta })).not.toHaveProperty('securityContext');
   });
 });
-

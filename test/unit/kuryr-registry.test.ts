@@ -24,14 +24,22 @@ describe('KuryrRegistry', () => {
     const r = new KuryrRegistry();
     expect(r.upsert(KEY, { source: 'kuryrport', objectUid: 'kp1', podUid: 'pod1', vifs: [] })).toBeUndefined();
     expect(r.get(KEY)).toBeUndefined();
-    expect(r.upsert(KEY, { source: 'kuryrport', objectUid: 'kp1', podUid: 'pod1', vifs: vifs(false) })?.outcome).toBe('created');
+    expect(r.upsert(KEY, { source: 'kuryrport', objectUid: 'kp1', podUid: 'pod1', vifs: vifs(false) })?.outcome).toBe(
+      'created',
+    );
     r.recordContainer(KEY, 'c1');
-    expect(r.upsert(KEY, { source: 'kuryrport', objectUid: 'kp1', podUid: 'pod1', vifs: vifs(false) })?.outcome).toBe('unchanged');
-    expect(r.upsert(KEY, { source: 'kuryrport', objectUid: 'kp1', podUid: 'pod1', vifs: vifs(true) })?.outcome).toBe('updated');
+    expect(r.upsert(KEY, { source: 'kuryrport', objectUid: 'kp1', podUid: 'pod1', vifs: vifs(false) })?.outcome).toBe(
+      'unchanged',
+    );
+    expect(r.upsert(KEY, { source: 'kuryrport', objectUid: 'kp1', podUid: 'pod1', vifs: vifs(true) })?.outcome).toBe(
+      'updated',
+    );
     const e = r.get(KEY);
     expect(e?.kind === 'entry' && e.containerId).toBe('c1'); // kept across updates
     expect(e?.kind === 'entry' && allActive(e.vifs)).toBe(true);
-    expect(r.upsert(KEY, { source: 'kuryrport', objectUid: 'kp2', podUid: 'pod2', vifs: vifs(true) })?.outcome).toBe('created');
+    expect(r.upsert(KEY, { source: 'kuryrport', objectUid: 'kp2', podUid: 'pod2', vifs: vifs(true) })?.outcome).toBe(
+      'created',
+    );
     const e2 = r.get(KEY);
     expect(e2?.kind === 'entry' && e2.containerId).toBe(null);
   });
@@ -39,7 +47,9 @@ describe('KuryrRegistry', () => {
   it('a KuryrPort wins over the legacy annotation of the same pod', () => {
     const r = new KuryrRegistry();
     r.upsert(KEY, { source: 'kuryrport', objectUid: 'kp1', podUid: 'pod1', vifs: vifs(true) });
-    expect(r.upsert(KEY, { source: 'annotation', objectUid: 'pod1', podUid: 'pod1', vifs: vifs(false) })?.outcome).toBe('unchanged');
+    expect(r.upsert(KEY, { source: 'annotation', objectUid: 'pod1', podUid: 'pod1', vifs: vifs(false) })?.outcome).toBe(
+      'unchanged',
+    );
     const e = r.get(KEY);
     expect(e?.kind === 'entry' && e.source).toBe('kuryrport');
   });
@@ -58,7 +68,7 @@ describe('KuryrRegistry', () => {
     expect(r.get(KEY)).toBeUndefined();
   });
 
-  it('the sentinel: only over nothing (or another pod UID\'s sentinel); replaced by a KuryrPort; pruned when old', () => {
+  it("the sentinel: only over nothing (or another pod UID's sentinel); replaced by a KuryrPort; pruned when old", () => {
     const r = new KuryrRegistry();
     expect(r.markPodGone(KEY, 'pod1')).toBe(true);
     expect(r.get(KEY)).toMatchObject({ kind: 'gone', podUid: 'pod1' });
@@ -83,7 +93,9 @@ describe('KuryrRegistry', () => {
     expect(performance.now() - t0).toBeLessThan(1000);
     expect(r.listenerCount('change')).toBe(0);
 
-    const late = await r.waitFor(KEY, (v) => (v?.kind === 'entry' && allActive(v.vifs) ? v : undefined), 50).catch((x: unknown) => x);
+    const late = await r
+      .waitFor(KEY, (v) => (v?.kind === 'entry' && allActive(v.vifs) ? v : undefined), 50)
+      .catch((x: unknown) => x);
     expect(late).toBeInstanceOf(RegistryWaitTimeout);
     expect((late as RegistryWaitTimeout).last?.kind).toBe('entry');
 
@@ -92,10 +104,14 @@ describe('KuryrRegistry', () => {
     ac.abort();
     expect(await aborted).toBeInstanceOf(RegistryWaitAborted);
 
-    const thrown = r.waitFor('x/y', (v) => {
-      if (v?.kind === 'gone') throw new Error('gone');
-      return undefined;
-    }, 5000);
+    const thrown = r.waitFor(
+      'x/y',
+      (v) => {
+        if (v?.kind === 'gone') throw new Error('gone');
+        return undefined;
+      },
+      5000,
+    );
     r.markPodGone('x/y', undefined);
     await expect(thrown).rejects.toThrow('gone');
     expect(r.listenerCount('change')).toBe(0);
@@ -109,7 +125,11 @@ describe('KuryrRegistry', () => {
       await new Promise((res) => setTimeout(res, ms));
       order.push(`<${name}`);
     };
-    await Promise.all([r.withLock('a/1', step('A1', 30)), r.withLock('a/1', step('A2', 5)), r.withLock('b/1', step('B', 5))]);
+    await Promise.all([
+      r.withLock('a/1', step('A1', 30)),
+      r.withLock('a/1', step('A2', 5)),
+      r.withLock('b/1', step('B', 5)),
+    ]);
     expect(order.indexOf('<A1')).toBeLessThan(order.indexOf('A2>'));
     expect(order.indexOf('B>')).toBeLessThan(order.indexOf('<A1'));
     expect(r.isLocked('a/1')).toBe(false);

@@ -7,7 +7,13 @@ import { describe, expect, it } from 'vitest';
 import { native } from '../../src/native';
 import { JsonFramer } from '../../src/ovsdb/framing';
 import { DEFAULT_MAX_DEPTH, DEFAULT_MAX_MESSAGE_BYTES } from '../../src/ovsdb/transport';
-import { bigMonitorReply, feedAll, framingSuite, recordedSession, splitAt } from '../fixtures/ovsdb-stream/framing-cases';
+import {
+  bigMonitorReply,
+  feedAll,
+  framingSuite,
+  recordedSession,
+  splitAt,
+} from '../fixtures/ovsdb-stream/framing-cases';
 
 const makeNative = (limits: { maxMessageBytes?: number; maxDepth?: number } = {}) =>
   native().jsonFramer({
@@ -38,7 +44,9 @@ describe('native and TS scanners agree', () => {
         return 'no error';
       };
       const limits = { maxDepth: 3, maxMessageBytes: 64 };
-      expect(errOf(() => makeNative(limits).feed(Buffer.from(bad)))).toBe(errOf(() => new JsonFramer(limits).feed(Buffer.from(bad))));
+      expect(errOf(() => makeNative(limits).feed(Buffer.from(bad)))).toBe(
+        errOf(() => new JsonFramer(limits).feed(Buffer.from(bad))),
+      );
     }
   });
 
@@ -62,7 +70,13 @@ describe('native jsonFramer arguments', () => {
     expect(() => native().jsonFramer({ maxMessageBytes: 1.5, maxDepth: 10 })).toThrow(RangeError);
     expect(() => native().jsonFramer({ maxMessageBytes: 2 ** 29, maxDepth: 10 })).toThrow(RangeError);
     expect(() => native().jsonFramer({ maxMessageBytes: 100, maxDepth: 2 ** 20 + 1 })).toThrow(RangeError);
-    expect(native().jsonFramer({ maxMessageBytes: 2 ** 29 - 24, maxDepth: 2 ** 20 }).pending()).toBe(0);
-    expect(() => native().jsonFramer(null as unknown as { maxMessageBytes: number; maxDepth: number })).toThrow(TypeError);
+    expect(
+      native()
+        .jsonFramer({ maxMessageBytes: 2 ** 29 - 24, maxDepth: 2 ** 20 })
+        .pending(),
+    ).toBe(0);
+    expect(() => native().jsonFramer(null as unknown as { maxMessageBytes: number; maxDepth: number })).toThrow(
+      TypeError,
+    );
   });
 });

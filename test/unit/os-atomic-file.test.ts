@@ -68,13 +68,18 @@ describe('writeFileAtomic', () => {
   it('refuses a directory or a socket-like target', async () => {
     const d = freshDir();
     fs.mkdirSync(path.join(d, 'dir'));
-    await expect(writeFileAtomic(path.join(d, 'dir'), CONFIG)).rejects.toMatchObject({ code: 'EISDIR', path: path.join(d, 'dir') });
+    await expect(writeFileAtomic(path.join(d, 'dir'), CONFIG)).rejects.toMatchObject({
+      code: 'EISDIR',
+      path: path.join(d, 'dir'),
+    });
     expect(fs.statSync(path.join(d, 'dir')).isDirectory()).toBe(true);
     await expect(writeFileAtomic(path.join(d, 'missing-dir', 'cfg'), CONFIG)).rejects.toMatchObject({ code: 'ENOENT' });
     const srv = net.createServer();
     await new Promise<void>((r) => srv.listen(path.join(d, 'vhu0'), () => r()));
     try {
-      await expect(writeFileAtomic(path.join(d, 'vhu0'), CONFIG)).rejects.toThrow(/refusing to replace .*vhu0': it is a unix socket/);
+      await expect(writeFileAtomic(path.join(d, 'vhu0'), CONFIG)).rejects.toThrow(
+        /refusing to replace .*vhu0': it is a unix socket/,
+      );
       expect(fs.lstatSync(path.join(d, 'vhu0')).isSocket()).toBe(true);
       expect(fs.readdirSync(d).sort()).toEqual(['dir', 'vhu0']);
     } finally {

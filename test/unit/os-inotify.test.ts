@@ -140,7 +140,9 @@ describe('DirWatcher', () => {
       expect.objectContaining({ code: 'ENOENT', syscall: 'inotify_add_watch', path: path.join(d, 'missing') }),
     );
     fs.writeFileSync(path.join(d, 'file'), '');
-    expect(() => new DirWatcher(path.join(d, 'file'), () => undefined)).toThrow(expect.objectContaining({ code: 'ENOTDIR' }));
+    expect(() => new DirWatcher(path.join(d, 'file'), () => undefined)).toThrow(
+      expect.objectContaining({ code: 'ENOTDIR' }),
+    );
   });
 });
 
@@ -173,7 +175,12 @@ describe('waitForEntry', () => {
     fs.writeFileSync(path.join(d, 'late'), '');
     const err = await waitForEntry(d, 'late', { timeoutMs: 80, predicate: isSocket }).catch((e: unknown) => e);
     expect(err).toBeInstanceOf(EntryTimeoutError);
-    expect(err).toMatchObject({ code: 'ETIMEDOUT', path: path.join(d, 'late'), timeoutMs: 80, lastSeen: 'regular file' });
+    expect(err).toMatchObject({
+      code: 'ETIMEDOUT',
+      path: path.join(d, 'late'),
+      timeoutMs: 80,
+      lastSeen: 'regular file',
+    });
     const missing = await waitForEntry(d, 'never', { timeoutMs: 30 }).catch((e: EntryTimeoutError) => e);
     expect(missing).toMatchObject({ code: 'ETIMEDOUT', lastSeen: 'missing' });
     expect((missing as Error).message).toContain(path.join(d, 'never'));
@@ -252,7 +259,9 @@ function transpileForChild(): string {
   if (fs.existsSync(out)) return out;
   // The os layer and what it stands on (src/core, src/native.ts).
   const under = (dir: string): string[] =>
-    (fs.readdirSync(path.join(ROOT, dir), { recursive: true }) as string[]).filter((f) => f.endsWith('.ts')).map((f) => `${dir}/${f}`);
+    (fs.readdirSync(path.join(ROOT, dir), { recursive: true }) as string[])
+      .filter((f) => f.endsWith('.ts'))
+      .map((f) => `${dir}/${f}`);
   const files = ['src/native.ts', ...under('src/core'), ...under('src/os')];
   for (const f of files) {
     const js = ts.transpileModule(fs.readFileSync(path.join(ROOT, f), 'utf8'), {
@@ -267,9 +276,15 @@ function transpileForChild(): string {
 }
 
 /** Runs a script in a child node; resolves with its exit code ('alive' if still running after waitMs). */
-function runChild(script: string, waitMs: number): Promise<{ code: number | null | 'alive'; stdout: string; stderr: string }> {
+function runChild(
+  script: string,
+  waitMs: number,
+): Promise<{ code: number | null | 'alive'; stdout: string; stderr: string }> {
   return new Promise((resolve) => {
-    const child = spawn(process.execPath, ['-e', script], { cwd: transpileForChild(), stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn(process.execPath, ['-e', script], {
+      cwd: transpileForChild(),
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
     let stdout = '';
     let stderr = '';
     child.stdout.on('data', (d) => (stdout += d));
@@ -289,11 +304,17 @@ describe('process lifetime', () => {
   it('an unref’d watcher lets node exit; a ref’d one keeps it alive', async () => {
     const d = freshDir();
     const prelude = `const { DirWatcher, waitForEntry } = require('./src/os'); const { native } = require('./src/native');`;
-    const raw = await runChild(`${prelude} const r = native().inotifyOpen(() => {}); r.addWatch(${JSON.stringify(d)}, 0x100); r.unref();`, 5000);
+    const raw = await runChild(
+      `${prelude} const r = native().inotifyOpen(() => {}); r.addWatch(${JSON.stringify(d)}, 0x100); r.unref();`,
+      5000,
+    );
     expect(raw).toMatchObject({ code: 0, stderr: '' });
     const typed = await runChild(`${prelude} new DirWatcher(${JSON.stringify(d)}, () => {}).unref();`, 5000);
     expect(typed).toMatchObject({ code: 0, stderr: '' });
-    const idle = await runChild(`${prelude} waitForEntry(${JSON.stringify(d)}, 'x', { timeoutMs: 60000, persistent: false });`, 5000);
+    const idle = await runChild(
+      `${prelude} waitForEntry(${JSON.stringify(d)}, 'x', { timeoutMs: 60000, persistent: false });`,
+      5000,
+    );
     expect(idle).toMatchObject({ code: 0, stderr: '' });
     const held = await runChild(`${prelude} new DirWatcher(${JSON.stringify(d)}, () => {});`, 1500);
     expect(held.code).toBe('alive');

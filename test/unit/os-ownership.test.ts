@@ -9,7 +9,16 @@ import * as fs from 'node:fs';
 import * as net from 'node:net';
 import * as path from 'node:path';
 import { afterEach, expect, it } from 'vitest';
-import { applyOwnership, ensureOwnedDir, isEmptyOwnership, labelXattr, moveSocketOwned, selinuxEnabled, seLabelOf, SELINUX_XATTR } from '../../src/os/ownership';
+import {
+  applyOwnership,
+  ensureOwnedDir,
+  isEmptyOwnership,
+  labelXattr,
+  moveSocketOwned,
+  selinuxEnabled,
+  seLabelOf,
+  SELINUX_XATTR,
+} from '../../src/os/ownership';
 import { writeFileAtomic } from '../../src/os/atomic-file';
 import { DirWatcher } from '../../src/os/inotify';
 import { native } from '../../src/native';
@@ -23,7 +32,11 @@ const LABEL = 'system_u:object_r:container_file_t:s0:c1,c2';
 /** Tries to connect to a unix socket as uid:gid (no supplementary groups); returns "ok" or the errno code. */
 function connectAs(uid: number, gid: number, sock: string): string {
   const script = `const c=require('net').connect(${JSON.stringify(sock)});c.on('connect',()=>{process.stdout.write('ok');c.destroy()});c.on('error',e=>process.stdout.write(e.code))`;
-  const r = spawnSync('setpriv', [`--reuid=${uid}`, `--regid=${gid}`, '--clear-groups', process.execPath, '-e', script], { encoding: 'utf8', timeout: 20_000 });
+  const r = spawnSync(
+    'setpriv',
+    [`--reuid=${uid}`, `--regid=${gid}`, '--clear-groups', process.execPath, '-e', script],
+    { encoding: 'utf8', timeout: 20_000 },
+  );
   return r.stdout.trim() || `exit ${r.status}: ${r.stderr}`;
 }
 
@@ -87,13 +100,21 @@ describeIf(firstReason(needsRoot(), needsBinaries('setpriv')))('ownership primit
     const d = tmp.freshDir();
     const f = path.join(d, 'file');
     fs.writeFileSync(f, 'x', { mode: 0o600 });
-    expect(() => applyOwnership(f, 'socket', { mode: 0o666 })).toThrow(expect.objectContaining({ code: 'ENOTSOCK', syscall: 'fstat' }));
+    expect(() => applyOwnership(f, 'socket', { mode: 0o666 })).toThrow(
+      expect.objectContaining({ code: 'ENOTSOCK', syscall: 'fstat' }),
+    );
     expect(() => applyOwnership(f, 'directory', { mode: 0o666 })).toThrow(expect.objectContaining({ code: 'ENOTDIR' }));
     expect(() => applyOwnership(d, 'file', { mode: 0o666 })).toThrow(expect.objectContaining({ code: 'EISDIR' }));
-    expect(() => applyOwnership(path.join(d, 'missing'), 'file', { mode: 0o666 })).toThrow(expect.objectContaining({ code: 'ENOENT', syscall: 'open' }));
+    expect(() => applyOwnership(path.join(d, 'missing'), 'file', { mode: 0o666 })).toThrow(
+      expect.objectContaining({ code: 'ENOENT', syscall: 'open' }),
+    );
     expect(fs.statSync(f).mode & 0o777).toBe(0o600);
-    expect(() => native().applyOwnership(f, { mode: 0o10000 })).toThrow(expect.objectContaining({ code: 'ERR_OUT_OF_RANGE' }));
-    expect(() => native().applyOwnership(`${f}\0x`, {})).toThrow(expect.objectContaining({ code: 'ERR_INVALID_ARG_VALUE' }));
+    expect(() => native().applyOwnership(f, { mode: 0o10000 })).toThrow(
+      expect.objectContaining({ code: 'ERR_OUT_OF_RANGE' }),
+    );
+    expect(() => native().applyOwnership(`${f}\0x`, {})).toThrow(
+      expect.objectContaining({ code: 'ERR_INVALID_ARG_VALUE' }),
+    );
   });
 
   it('keeps setgid on a directory and re-applies the asked bits after chown', () => {
@@ -108,14 +129,18 @@ describeIf(firstReason(needsRoot(), needsBinaries('setpriv')))('ownership primit
     expect(fs.statSync(d).mode & 0o7777).toBe(0o750);
   });
 
-  it('ensureOwnedDir refuses a symlink or a file in the directory\'s place', () => {
+  it("ensureOwnedDir refuses a symlink or a file in the directory's place", () => {
     const parent = tmp.freshDir();
     const elsewhere = tmp.freshDir();
     fs.symlinkSync(elsewhere, path.join(parent, 'pod'));
-    expect(() => ensureOwnedDir(path.join(parent, 'pod'), { uid: UID_A, mode: 0o700 })).toThrow(expect.objectContaining({ code: 'ELOOP' }));
+    expect(() => ensureOwnedDir(path.join(parent, 'pod'), { uid: UID_A, mode: 0o700 })).toThrow(
+      expect.objectContaining({ code: 'ELOOP' }),
+    );
     expect(fs.statSync(elsewhere).uid).toBe(0);
     fs.writeFileSync(path.join(parent, 'pod2'), '');
-    expect(() => ensureOwnedDir(path.join(parent, 'pod2'), { mode: 0o700 })).toThrow(expect.objectContaining({ code: 'ENOTDIR' }));
+    expect(() => ensureOwnedDir(path.join(parent, 'pod2'), { mode: 0o700 })).toThrow(
+      expect.objectContaining({ code: 'ENOTDIR' }),
+    );
   });
 
   it('moveSocketOwned: the socket appears in the destination with its final owner and mode (seen at the inotify event)', async () => {
@@ -168,7 +193,13 @@ describeIf(firstReason(needsRoot(), needsBinaries('setpriv')))('ownership primit
   it('writeFileAtomic sets the xattr, owner and mode on the new file before it replaces the target', async () => {
     const d = tmp.freshDir();
     const f = path.join(d, 'interfaces.json');
-    await writeFileAtomic(f, '{}', { mode: 0o640, uid: UID_A, gid: UID_B, xattr: [SELINUX_XATTR, LABEL], fsync: false });
+    await writeFileAtomic(f, '{}', {
+      mode: 0o640,
+      uid: UID_A,
+      gid: UID_B,
+      xattr: [SELINUX_XATTR, LABEL],
+      fsync: false,
+    });
     const st = fs.statSync(f);
     expect([st.uid, st.gid, st.mode & 0o777]).toEqual([UID_A, UID_B, 0o640]);
     expect(seLabelOf(f)).toBe(LABEL);

@@ -97,7 +97,13 @@ describe('moveSocket', () => {
     } catch (e) {
       err = e;
     }
-    expect(err).toMatchObject({ code: 'EEXIST', errno: -os.constants.errno.EEXIST, syscall: 'rename', path: src, dest: dst });
+    expect(err).toMatchObject({
+      code: 'EEXIST',
+      errno: -os.constants.errno.EEXIST,
+      syscall: 'rename',
+      path: src,
+      dest: dst,
+    });
     expect(fs.readFileSync(dst, 'utf8')).toBe('keep me');
     expect(fs.lstatSync(src).isSocket()).toBe(true);
 
@@ -149,13 +155,18 @@ describe('renameNoReplace and sameMount', () => {
     fs.writeFileSync(path.join(d, 'a'), 'a');
     fs.writeFileSync(path.join(d, 'b'), 'b');
     native().rename(path.join(d, 'a'), path.join(d, 'b'), RENAME_EXCHANGE);
-    expect([fs.readFileSync(path.join(d, 'a'), 'utf8'), fs.readFileSync(path.join(d, 'b'), 'utf8')]).toEqual(['b', 'a']);
+    expect([fs.readFileSync(path.join(d, 'a'), 'utf8'), fs.readFileSync(path.join(d, 'b'), 'utf8')]).toEqual([
+      'b',
+      'a',
+    ]);
     for (const flags of [RENAME_NOREPLACE | RENAME_EXCHANGE, 8]) {
       expect(() => native().rename(path.join(d, 'a'), path.join(d, 'c'), flags)).toThrow(
         expect.objectContaining({ code: 'EINVAL', syscall: 'rename' }),
       );
     }
-    expect(() => native().rename('a\0b', path.join(d, 'c'), 0)).toThrow(expect.objectContaining({ code: 'ERR_INVALID_ARG_VALUE' }));
+    expect(() => native().rename('a\0b', path.join(d, 'c'), 0)).toThrow(
+      expect.objectContaining({ code: 'ERR_INVALID_ARG_VALUE' }),
+    );
     expect(fs.existsSync(path.join(d, 'c'))).toBe(false);
   });
 
@@ -183,7 +194,13 @@ describeIf(needsRoot())('across mounts (mounts a tmpfs and a bind mount)', () =>
     }
     expect(err).toBeInstanceOf(CrossDeviceError);
     const x = err as CrossDeviceError;
-    expect(x).toMatchObject({ code: 'EXDEV', errno: -os.constants.errno.EXDEV, syscall: 'rename', path: src, dest: dst });
+    expect(x).toMatchObject({
+      code: 'EXDEV',
+      errno: -os.constants.errno.EXDEV,
+      syscall: 'rename',
+      path: src,
+      dest: dst,
+    });
     expect(x.message).toContain(`'${src}'`);
     expect(x.message).toContain(`'${dst}'`);
     expect(x.message).toContain('[vhostuser] mount_point and ovs_vhu_path on the same mount');
@@ -228,8 +245,22 @@ describe('mountinfo parsing', () => {
     ].join('\n');
     const entries = parseMountInfo(text);
     expect(entries).toHaveLength(2);
-    expect(entries[0]).toMatchObject({ mntId: 27, parentId: 1, devNumbers: '254:0', mountPoint: '/', fsType: 'ext4', source: '/dev/vda1' });
-    expect(entries[1]).toMatchObject({ mntId: 90, root: '/data', mountPoint: '/srv/with space', fsType: 'tmpfs', source: 'none', superOptions: 'rw,size=1024k' });
+    expect(entries[0]).toMatchObject({
+      mntId: 27,
+      parentId: 1,
+      devNumbers: '254:0',
+      mountPoint: '/',
+      fsType: 'ext4',
+      source: '/dev/vda1',
+    });
+    expect(entries[1]).toMatchObject({
+      mntId: 90,
+      root: '/data',
+      mountPoint: '/srv/with space',
+      fsType: 'tmpfs',
+      source: 'none',
+      superOptions: 'rw,size=1024k',
+    });
   });
 
   it('splits dev_t like glibc and finds the mount of a real path', () => {

@@ -44,7 +44,12 @@ const SCHEMA: DatabaseSchema = {
 /** Every column of the four tables, `name` indexed (what the tests below read). */
 export const SPEC: CacheSpec = {
   database: 'Open_vSwitch',
-  tables: { Open_vSwitch: {}, Bridge: { indexes: ['name'] }, Port: { indexes: ['name'] }, Interface: { indexes: ['name'] } },
+  tables: {
+    Open_vSwitch: {},
+    Bridge: { indexes: ['name'] },
+    Port: { indexes: ['name'] },
+    Interface: { indexes: ['name'] },
+  },
 };
 
 const B = '04a61825-6118-4378-b621-b8e94ca7393d';
@@ -88,12 +93,17 @@ describe('OvsdbCache initial sync', () => {
   });
 
   it('with a column subset, only monitored columns get defaults', () => {
-    const c = new OvsdbCache({ database: 'Open_vSwitch', tables: { Interface: { columns: ['name', 'ofport'], indexes: ['name'] } } }, SCHEMA);
+    const c = new OvsdbCache(
+      { database: 'Open_vSwitch', tables: { Interface: { columns: ['name', 'ofport'], indexes: ['name'] } } },
+      SCHEMA,
+    );
     c.applyUpdates2({ Interface: { [I1]: { initial: { name: 'x' } } } }, true);
     expect(c.lookup('Interface', 'name', 'x')).toEqual({ name: 'x', ofport: ['set', []], _uuid: ['uuid', I1] });
     expect(() => c.rows('Port')).toThrow(/not cached/);
     expect(() => c.lookup('Interface', 'type', 'x')).toThrow(/not an indexed column/);
-    expect(() => new OvsdbCache({ database: 'd', tables: { Interface: { columns: ['name'], indexes: ['type'] } } })).toThrow(/not a monitored column/);
+    expect(
+      () => new OvsdbCache({ database: 'd', tables: { Interface: { columns: ['name'], indexes: ['type'] } } }),
+    ).toThrow(/not a monitored column/);
   });
 
   it('a reset sync replaces everything', () => {
@@ -118,7 +128,9 @@ describe('update2 diffs (as ovsdb-server 3.1 sends them)', () => {
         [I2]: { insert: { name: 'p1' } },
       },
     });
-    expect(new Set((c.lookup('Bridge', 'name', 'br0')!['ports'] as ['set', unknown[]])[1].map((u) => (u as string[])[1]))).toEqual(new Set([P1, P2]));
+    expect(
+      new Set((c.lookup('Bridge', 'name', 'br0')!['ports'] as ['set', unknown[]])[1].map((u) => (u as string[])[1])),
+    ).toEqual(new Set([P1, P2]));
     expect(c.lookup('Interface', 'name', 'br0')!['ofport']).toBe(2);
     expect(c.lookup('Interface', 'name', 'br0')!['external_ids']).toEqual(['map', [['a', 'b']]]);
     expect(c.lookup('Interface', 'name', 'p1')!['ofport']).toEqual(['set', []]);
@@ -163,8 +175,31 @@ describe('set and map diff rules', () => {
   });
 
   it('map: new key added, same pair removed, changed value replaced', () => {
-    const old: ['map', [string, string][]] = ['map', [['a', '1'], ['b', '2'], ['c', '3']]];
-    expect(applyMapDiff(old, ['map', [['a', '1'], ['b', '9'], ['d', '4']]])).toEqual(['map', [['b', '9'], ['c', '3'], ['d', '4']]]);
+    const old: ['map', [string, string][]] = [
+      'map',
+      [
+        ['a', '1'],
+        ['b', '2'],
+        ['c', '3'],
+      ],
+    ];
+    expect(
+      applyMapDiff(old, [
+        'map',
+        [
+          ['a', '1'],
+          ['b', '9'],
+          ['d', '4'],
+        ],
+      ]),
+    ).toEqual([
+      'map',
+      [
+        ['b', '9'],
+        ['c', '3'],
+        ['d', '4'],
+      ],
+    ]);
   });
 });
 

@@ -108,7 +108,12 @@ describe('transactError reads the result array as ovsdb/execution.c builds it', 
 
   it('an extra element after all-successful ops is a CommitError', () => {
     const e = transactError(
-      [{ uuid: ['uuid', 'x'] }, { uuid: ['uuid', 'y'] }, { count: 1 }, { error: 'referential integrity violation', details: 'dangling' }],
+      [
+        { uuid: ['uuid', 'x'] },
+        { uuid: ['uuid', 'y'] },
+        { count: 1 },
+        { error: 'referential integrity violation', details: 'dangling' },
+      ],
       ops,
     );
     expect(e).toBeInstanceOf(CommitError);
@@ -129,13 +134,19 @@ describe('client-side errors', () => {
     expect(new DisconnectedError().code).toBe('EOVSDBDISCONNECTED');
     expect(new ProtocolError('x').code).toBe('EOVSDBPROTOCOL');
     expect(new TimeoutError('x').code).toBe('EOVSDBTIMEOUT');
-    for (const e of [new DisconnectedError(), new ProtocolError('x'), new TimeoutError('x')]) expect(e).toBeInstanceOf(OvsdbError);
+    for (const e of [new DisconnectedError(), new ProtocolError('x'), new TimeoutError('x')])
+      expect(e).toBeInstanceOf(OvsdbError);
   });
 
   it('VswitchdError names each failed Interface with its error text', () => {
     const e = new VswitchdError(
       [
-        { name: 'bad0', uuid: 'u0', ofport: -1, error: 'could not open network device bad0 (Address family not supported by protocol)' },
+        {
+          name: 'bad0',
+          uuid: 'u0',
+          ofport: -1,
+          error: 'could not open network device bad0 (Address family not supported by protocol)',
+        },
         { name: 'bad1', uuid: 'u1', ofport: undefined, error: undefined },
       ],
       7,

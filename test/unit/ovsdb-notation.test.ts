@@ -29,7 +29,13 @@ describe('encoders', () => {
     expect(namedUuid('iface_1')).toEqual(['named-uuid', 'iface_1']);
     expect(set()).toEqual(['set', []]);
     expect(set(1, 'a', uuid(U1))).toEqual(['set', [1, 'a', ['uuid', U1]]]);
-    expect(map({ 'iface-id': 'x', owner: 'vhostplug' })).toEqual(['map', [['iface-id', 'x'], ['owner', 'vhostplug']]]);
+    expect(map({ 'iface-id': 'x', owner: 'vhostplug' })).toEqual([
+      'map',
+      [
+        ['iface-id', 'x'],
+        ['owner', 'vhostplug'],
+      ],
+    ]);
     expect(map(new Map([['k', 1]]))).toEqual(['map', [['k', 1]]]);
     expect(map([[1, 'a']])).toEqual(['map', [[1, 'a']]]);
     expect(cond('name', '==', 'br-int')).toEqual(['name', '==', 'br-int']);
@@ -37,7 +43,13 @@ describe('encoders', () => {
   });
 
   it('encoded values survive a JSON round trip unchanged', () => {
-    const v = ['set', [['uuid', U1], ['named-uuid', 'p']]];
+    const v = [
+      'set',
+      [
+        ['uuid', U1],
+        ['named-uuid', 'p'],
+      ],
+    ];
     expect(JSON.parse(JSON.stringify(v))).toEqual(v);
   });
 
@@ -72,7 +84,15 @@ describe('uuid-name syntax [A-Za-z_][A-Za-z0-9_]*', () => {
 describe('decoders accept both set forms', () => {
   it('decodeSet: bare atom, tagged set, undefined', () => {
     expect(decodeSet(['uuid', U1])).toEqual([['uuid', U1]]);
-    expect(decodeSet(['set', [['uuid', U1], ['uuid', U2]]])).toEqual([
+    expect(
+      decodeSet([
+        'set',
+        [
+          ['uuid', U1],
+          ['uuid', U2],
+        ],
+      ]),
+    ).toEqual([
       ['uuid', U1],
       ['uuid', U2],
     ]);
@@ -93,14 +113,36 @@ describe('decoders accept both set forms', () => {
     expect(decodeUuid(['uuid', U1])).toBe(U1);
     expect(() => decodeUuid('x')).toThrow(TypeError);
     expect(decodeUuidSet(['uuid', U1])).toEqual([U1]);
-    expect(decodeUuidSet(['set', [['uuid', U1], ['uuid', U2]]])).toEqual([U1, U2]);
+    expect(
+      decodeUuidSet([
+        'set',
+        [
+          ['uuid', U1],
+          ['uuid', U2],
+        ],
+      ]),
+    ).toEqual([U1, U2]);
   });
 
   it('decodeMap / decodeStringMap', () => {
-    const m = decodeMap(['map', [['a', 'b'], [['uuid', U1], 2]]]);
+    const m = decodeMap([
+      'map',
+      [
+        ['a', 'b'],
+        [['uuid', U1], 2],
+      ],
+    ]);
     expect(m.get('a')).toBe('b');
     expect(m.get(U1)).toBe(2);
-    expect(decodeStringMap(['map', [['iface-id', 'x'], ['n', 1]]])).toEqual({ 'iface-id': 'x', n: '1' });
+    expect(
+      decodeStringMap([
+        'map',
+        [
+          ['iface-id', 'x'],
+          ['n', 1],
+        ],
+      ]),
+    ).toEqual({ 'iface-id': 'x', n: '1' });
     expect(decodeStringMap(undefined)).toEqual({});
     expect(() => decodeMap(['set', []])).toThrow(TypeError);
   });
@@ -111,13 +153,37 @@ describe('valuesEqual and atomKey', () => {
     expect(valuesEqual(3, ['set', [3]])).toBe(true);
     expect(valuesEqual(['set', [1, 2]], ['set', [2, 1]])).toBe(true);
     expect(valuesEqual(['set', [1, 2]], ['set', [1]])).toBe(false);
-    expect(valuesEqual(['map', [['a', '1'], ['b', '2']]], ['map', [['b', '2'], ['a', '1']]])).toBe(true);
+    expect(
+      valuesEqual(
+        [
+          'map',
+          [
+            ['a', '1'],
+            ['b', '2'],
+          ],
+        ],
+        [
+          'map',
+          [
+            ['b', '2'],
+            ['a', '1'],
+          ],
+        ],
+      ),
+    ).toBe(true);
     expect(valuesEqual(['map', [['a', '1']]], ['map', [['a', '2']]])).toBe(false);
     expect(valuesEqual(['map', []], ['set', []])).toBe(false);
   });
 
   it('keeps strings, numbers, booleans and uuids apart', () => {
-    const keys = [atomKey('1'), atomKey(1), atomKey(true), atomKey(['uuid', U1]), atomKey(U1), atomKey(['named-uuid', 'x'])];
+    const keys = [
+      atomKey('1'),
+      atomKey(1),
+      atomKey(true),
+      atomKey(['uuid', U1]),
+      atomKey(U1),
+      atomKey(['named-uuid', 'x']),
+    ];
     expect(new Set(keys).size).toBe(keys.length);
   });
 });

@@ -12,7 +12,12 @@ describe('Transaction builder', () => {
     expect(JSON.parse(JSON.stringify(t.ops))).toEqual([
       { op: 'insert', table: 'Interface', row: { name: 'vhu-a', type: 'dpdkvhostuserclient' }, 'uuid-name': 'iface' },
       { op: 'insert', table: 'Port', row: { name: 'vhu-a', interfaces: ['named-uuid', 'iface'] }, 'uuid-name': 'port' },
-      { op: 'mutate', table: 'Bridge', where: [['name', '==', 'br-int']], mutations: [['ports', 'insert', ['set', [['named-uuid', 'port']]]]] },
+      {
+        op: 'mutate',
+        table: 'Bridge',
+        where: [['name', '==', 'br-int']],
+        mutations: [['ports', 'insert', ['set', [['named-uuid', 'port']]]]],
+      },
     ]);
   });
 
@@ -27,9 +32,27 @@ describe('Transaction builder', () => {
     t.abort();
     t.comment('vhostplug: test');
     t.assert('lk');
-    expect(t.ops.map((o) => o.op)).toEqual(['insert', 'select', 'update', 'delete', 'wait', 'commit', 'abort', 'comment', 'assert']);
+    expect(t.ops.map((o) => o.op)).toEqual([
+      'insert',
+      'select',
+      'update',
+      'delete',
+      'wait',
+      'commit',
+      'abort',
+      'comment',
+      'assert',
+    ]);
     expect(t.ops[0]).toMatchObject({ uuid: '5e66ca64-686f-4257-90af-bf78e6f0fb9a', 'uuid-name': 'row1' });
-    expect(t.ops[4]).toEqual({ op: 'wait', table: 'Bridge', where: [['name', '==', 'b']], columns: ['name'], until: '==', rows: [{ name: 'b' }], timeout: 0 });
+    expect(t.ops[4]).toEqual({
+      op: 'wait',
+      table: 'Bridge',
+      where: [['name', '==', 'b']],
+      columns: ['name'],
+      until: '==',
+      rows: [{ name: 'b' }],
+      timeout: 0,
+    });
     expect(t.ops[5]).toEqual({ op: 'commit', durable: true });
     expect(t.ops[7]).toEqual({ op: 'comment', comment: 'vhostplug: test' });
     expect(t.ops[8]).toEqual({ op: 'assert', lock: 'lk' });
@@ -68,13 +91,32 @@ describe('prefixUuidNames (merging writers)', () => {
     expect((out[0] as { 'uuid-name': string })['uuid-name']).toBe('w3_iface');
     expect(out[1]).toMatchObject({ row: { interfaces: ['named-uuid', 'w3_iface'] }, 'uuid-name': 'w3_port' });
     expect(out[2]).toMatchObject({ mutations: [['ports', 'insert', ['set', [['named-uuid', 'w3_port']]]]] });
-    expect(out[3]).toMatchObject({ where: [['_uuid', '==', ['named-uuid', 'w3_port']]], row: { interfaces: ['set', [['named-uuid', 'w3_iface']]] } });
+    expect(out[3]).toMatchObject({
+      where: [['_uuid', '==', ['named-uuid', 'w3_port']]],
+      row: { interfaces: ['set', [['named-uuid', 'w3_iface']]] },
+    });
     expect(out[4]).toMatchObject({ rows: [{ interfaces: ['named-uuid', 'w3_iface'] }] });
-    expect(out[7]).toMatchObject({ row: { m: ['map', [[['named-uuid', 'w3_iface'], ['named-uuid', 'w3_port']]]] } });
+    expect(out[7]).toMatchObject({
+      row: {
+        m: [
+          'map',
+          [
+            [
+              ['named-uuid', 'w3_iface'],
+              ['named-uuid', 'w3_port'],
+            ],
+          ],
+        ],
+      },
+    });
   });
 
   it('passes ops without names through', () => {
-    const ops: Operation[] = [{ op: 'comment', comment: 'c' }, { op: 'commit', durable: false }, { op: 'select', table: 'Bridge', where: [true] }];
+    const ops: Operation[] = [
+      { op: 'comment', comment: 'c' },
+      { op: 'commit', durable: false },
+      { op: 'select', table: 'Bridge', where: [true] },
+    ];
     expect(prefixUuidNames(ops, 'p_')).toEqual(ops);
   });
 });

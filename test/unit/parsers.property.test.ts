@@ -32,8 +32,48 @@ const opts = { numRuns: NUM_RUNS };
 /** Strings rich in what breaks parsers and paths. */
 const nasty = fc.oneof(
   fc.string(),
-  fc.string({ unit: fc.constantFrom('/', '.', '..', '\0', ':', ';', '=', '-', '_', 'a', 'Z', '0', ' ', '\n', '\t', '\\', '%', '"', '\u00e9', '\ud83d\ude00') }),
-  fc.constantFrom('', '.', '..', '/', '//', '/..', '../x', 'a/../../b', '/var/run/../../etc/passwd', 'x'.repeat(300), '\0', 'eth0', 'net1', '-', '..x', '/tmp/./x'),
+  fc.string({
+    unit: fc.constantFrom(
+      '/',
+      '.',
+      '..',
+      '\0',
+      ':',
+      ';',
+      '=',
+      '-',
+      '_',
+      'a',
+      'Z',
+      '0',
+      ' ',
+      '\n',
+      '\t',
+      '\\',
+      '%',
+      '"',
+      '\u00e9',
+      '\ud83d\ude00',
+    ),
+  }),
+  fc.constantFrom(
+    '',
+    '.',
+    '..',
+    '/',
+    '//',
+    '/..',
+    '../x',
+    'a/../../b',
+    '/var/run/../../etc/passwd',
+    'x'.repeat(300),
+    '\0',
+    'eth0',
+    'net1',
+    '-',
+    '..x',
+    '/tmp/./x',
+  ),
 );
 
 /** A pathname is one component: no separator, not . or .., no NUL. */
@@ -59,25 +99,70 @@ function typedOnly<T>(fn: () => T, types: (new (...a: never[]) => Error)[], code
     if (!(e instanceof Error) || !types.some((t) => e instanceof t)) {
       throw new Error(`untyped error: ${e instanceof Error ? `${e.name}: ${e.message}` : String(e)}`);
     }
-    if (codes && e instanceof CniError && !codes.includes(e.cniCode)) throw new Error(`CniError with code ${e.cniCode}: ${e.message}`);
+    if (codes && e instanceof CniError && !codes.includes(e.cniCode))
+      throw new Error(`CniError with code ${e.cniCode}: ${e.message}`);
     return undefined;
   }
 }
 
 // ---------------------------------------------------------------- CNI network configuration
 
-const baseConf = { cniVersion: '1.1.0', name: 'dpdk-net', type: 'vhostplug', mode: 'client', bridge: 'br-int', ipam: { type: 'host-local' } };
-const confKeys = ['cniVersion', 'cniVersions', 'name', 'type', 'mode', 'bridge', 'mtu', 'ipam', 'daemonSocket', 'kuryrConf', 'capabilities', 'runtimeConfig', 'prevResult', 'cni.dev/valid-attachments', 'disableCheck', 'disableGC', 'args'];
+const baseConf = {
+  cniVersion: '1.1.0',
+  name: 'dpdk-net',
+  type: 'vhostplug',
+  mode: 'client',
+  bridge: 'br-int',
+  ipam: { type: 'host-local' },
+};
+const confKeys = [
+  'cniVersion',
+  'cniVersions',
+  'name',
+  'type',
+  'mode',
+  'bridge',
+  'mtu',
+  'ipam',
+  'daemonSocket',
+  'kuryrConf',
+  'capabilities',
+  'runtimeConfig',
+  'prevResult',
+  'cni.dev/valid-attachments',
+  'disableCheck',
+  'disableGC',
+  'args',
+];
 
 /** A valid netconf with one key replaced by anything (nested values too). */
-const mutatedConf = fc.record({ key: fc.constantFrom(...confKeys), value: fc.oneof(fc.jsonValue(), nasty, fc.record({ type: nasty }), fc.record({ CNIDeviceInfoFile: nasty, mac: nasty, ips: fc.array(nasty) })) }).map(({ key, value }) => ({ ...baseConf, [key]: value }));
+const mutatedConf = fc
+  .record({
+    key: fc.constantFrom(...confKeys),
+    value: fc.oneof(
+      fc.jsonValue(),
+      nasty,
+      fc.record({ type: nasty }),
+      fc.record({ CNIDeviceInfoFile: nasty, mac: nasty, ips: fc.array(nasty) }),
+    ),
+  })
+  .map(({ key, value }) => ({ ...baseConf, [key]: value }));
 
 describe('netconf parser (src/cni/netconf.ts)', () => {
   it('any bytes, any JSON, any mutation of a valid config: a config or a CniError 1/6/7', () => {
     fc.assert(
-      fc.property(fc.oneof(fc.string(), fc.uint8Array({ maxLength: 512 }), fc.json(), mutatedConf.map((c) => JSON.stringify(c)), mutatedConf), (input) => {
-        typedOnly(() => parseNetConf(input as never), [CniError], [1, 6, 7]);
-      }),
+      fc.property(
+        fc.oneof(
+          fc.string(),
+          fc.uint8Array({ maxLength: 512 }),
+          fc.json(),
+          mutatedConf.map((c) => JSON.stringify(c)),
+          mutatedConf,
+        ),
+        (input) => {
+          typedOnly(() => parseNetConf(input as never), [CniError], [1, 6, 7]);
+        },
+      ),
       opts,
     );
   });
@@ -98,7 +183,12 @@ describe('netconf parser (src/cni/netconf.ts)', () => {
 
   it('device-info files: accepted only strictly inside the allowed directories', () => {
     const root = '/run/k8s.cni.cncf.io/devinfo';
-    const candidate = fc.oneof(nasty, nasty.map((s) => `${root}/${s}`), nasty.map((s) => `${root}${s}`), fc.constantFrom(`${root}/../x`, `${root}/./x`, `${root}/`, root, `${root}x/y`));
+    const candidate = fc.oneof(
+      nasty,
+      nasty.map((s) => `${root}/${s}`),
+      nasty.map((s) => `${root}${s}`),
+      fc.constantFrom(`${root}/../x`, `${root}/./x`, `${root}/`, root, `${root}x/y`),
+    );
     fc.assert(
       fc.property(candidate, (p) => {
         const ok = typedOnly(() => checkDeviceInfoPath(p, { allowedDirs: [root] }), [CniError], [7]);
@@ -119,10 +209,34 @@ const cniEnv = fc.record(
   {
     CNI_COMMAND: fc.oneof(fc.constantFrom('ADD', 'DEL', 'CHECK', 'GC', 'STATUS', 'VERSION'), nasty),
     CNI_CONTAINERID: fc.oneof(nasty, fc.stringMatching(/^[a-f0-9]{1,64}$/)),
-    CNI_NETNS: fc.oneof(nasty, nasty.map((s) => `/var/run/netns/${s}`)),
+    CNI_NETNS: fc.oneof(
+      nasty,
+      nasty.map((s) => `/var/run/netns/${s}`),
+    ),
     CNI_IFNAME: fc.oneof(nasty, fc.constantFrom('eth0', 'net1')),
-    CNI_PATH: fc.oneof(nasty, fc.array(nasty).map((a) => a.join(':'))),
-    CNI_ARGS: fc.oneof(nasty, fc.array(fc.tuple(fc.constantFrom('K8S_POD_NAMESPACE', 'K8S_POD_NAME', 'K8S_POD_UID', 'K8S_POD_INFRA_CONTAINER_ID', 'MAC', 'IgnoreUnknown', 'X'), nasty)).map((kv) => kv.map(([k, v]) => `${k}=${v}`).join(';'))),
+    CNI_PATH: fc.oneof(
+      nasty,
+      fc.array(nasty).map((a) => a.join(':')),
+    ),
+    CNI_ARGS: fc.oneof(
+      nasty,
+      fc
+        .array(
+          fc.tuple(
+            fc.constantFrom(
+              'K8S_POD_NAMESPACE',
+              'K8S_POD_NAME',
+              'K8S_POD_UID',
+              'K8S_POD_INFRA_CONTAINER_ID',
+              'MAC',
+              'IgnoreUnknown',
+              'X',
+            ),
+            nasty,
+          ),
+        )
+        .map((kv) => kv.map(([k, v]) => `${k}=${v}`).join(';')),
+    ),
     OTHER: envVar,
   },
   { requiredKeys: [] },
@@ -145,7 +259,11 @@ describe('CNI environment parser (src/cni/env.ts)', () => {
         const e = typedOnly(() => parseCniEnv(env), [CniError], [4]);
         if (!e) return;
         if (e.containerId !== undefined && e.ifname !== undefined) {
-          for (const name of [vhostUserConfigFileName(e.containerId, e.ifname), stateFileName(e.containerId, e.ifname), `${e.containerId}-${e.ifname}`]) {
+          for (const name of [
+            vhostUserConfigFileName(e.containerId, e.ifname),
+            stateFileName(e.containerId, e.ifname),
+            `${e.containerId}-${e.ifname}`,
+          ]) {
             expect(isOneComponent(name), name).toBe(true);
             expect(path.dirname(path.join(root, name))).toBe(root);
           }
@@ -160,9 +278,15 @@ describe('CNI environment parser (src/cni/env.ts)', () => {
 
   it('CNI_ARGS alone: parsed or CniError 4', () => {
     fc.assert(
-      fc.property(fc.oneof(nasty, fc.array(fc.tuple(nasty, nasty)).map((kv) => kv.map(([k, v]) => `${k}=${v}`).join(';'))), (text) => {
-        typedOnly(() => parseCniArgs(text), [CniError], [4]);
-      }),
+      fc.property(
+        fc.oneof(
+          nasty,
+          fc.array(fc.tuple(nasty, nasty)).map((kv) => kv.map(([k, v]) => `${k}=${v}`).join(';')),
+        ),
+        (text) => {
+          typedOnly(() => parseCniArgs(text), [CniError], [4]);
+        },
+      ),
       opts,
     );
   });
@@ -170,11 +294,47 @@ describe('CNI environment parser (src/cni/env.ts)', () => {
 
 // ---------------------------------------------------------------- kuryr.conf
 
-const sections = ['DEFAULT', 'vhostuser', 'os_vif_ovs', 'vhostplug', 'cni_daemon', 'kubernetes', 'neutron_defaults', 'cni_health_server', 'nope'];
-const options = ['mount_point', 'ovs_vhu_path', 'ovsdb_connection', 'ovs_vsctl_timeout', 'state_dir', 'daemon_socket', 'bind_address', 'worker_num', 'api_root', 'token_file', 'config_file_mode', 'config_file_owner', 'socket_wait_timeout', 'allow_remote_bind', 'network_device_mtu', 'ovs_bridge', 'x'];
+const sections = [
+  'DEFAULT',
+  'vhostuser',
+  'os_vif_ovs',
+  'vhostplug',
+  'cni_daemon',
+  'kubernetes',
+  'neutron_defaults',
+  'cni_health_server',
+  'nope',
+];
+const options = [
+  'mount_point',
+  'ovs_vhu_path',
+  'ovsdb_connection',
+  'ovs_vsctl_timeout',
+  'state_dir',
+  'daemon_socket',
+  'bind_address',
+  'worker_num',
+  'api_root',
+  'token_file',
+  'config_file_mode',
+  'config_file_owner',
+  'socket_wait_timeout',
+  'allow_remote_bind',
+  'network_device_mtu',
+  'ovs_bridge',
+  'x',
+];
 const iniLine = fc.oneof(
   fc.constantFrom(...sections).map((s) => `[${s}]`),
-  fc.tuple(fc.constantFrom(...options), fc.oneof(nasty, nasty.map((s) => `/${s}`))).map(([k, v]) => `${k} = ${v}`),
+  fc
+    .tuple(
+      fc.constantFrom(...options),
+      fc.oneof(
+        nasty,
+        nasty.map((s) => `/${s}`),
+      ),
+    )
+    .map(([k, v]) => `${k} = ${v}`),
   nasty,
   fc.constantFrom('[', ']', '= x', '  continued', '#c', ';c'),
 );
@@ -182,13 +342,23 @@ const iniLine = fc.oneof(
 describe('kuryr.conf parser (src/binding/config.ts)', () => {
   it('any text: a config (with warnings) or a ConfigError, and every path it accepts is clean and absolute', () => {
     fc.assert(
-      fc.property(fc.array(iniLine, { maxLength: 30 }).map((l) => l.join('\n')), (text) => {
-        const loaded = typedOnly(() => parseConfig(text), [ConfigError]);
-        if (!loaded) return;
-        const c = loaded.config;
-        for (const p of [c.vhostuser.mount_point, c.vhostuser.ovs_vhu_path, c.vhostplug.state_dir, c.vhostplug.daemon_socket]) expect(isCleanAbsolute(p), p).toBe(true);
-        for (const p of [c.kubernetes.token_file, c.kubernetes.ssl_ca_crt_file]) if (p !== null) expect(isCleanAbsolute(p), p).toBe(true);
-      }),
+      fc.property(
+        fc.array(iniLine, { maxLength: 30 }).map((l) => l.join('\n')),
+        (text) => {
+          const loaded = typedOnly(() => parseConfig(text), [ConfigError]);
+          if (!loaded) return;
+          const c = loaded.config;
+          for (const p of [
+            c.vhostuser.mount_point,
+            c.vhostuser.ovs_vhu_path,
+            c.vhostplug.state_dir,
+            c.vhostplug.daemon_socket,
+          ])
+            expect(isCleanAbsolute(p), p).toBe(true);
+          for (const p of [c.kubernetes.token_file, c.kubernetes.ssl_ca_crt_file])
+            if (p !== null) expect(isCleanAbsolute(p), p).toBe(true);
+        },
+      ),
       opts,
     );
   });
@@ -197,16 +367,46 @@ describe('kuryr.conf parser (src/binding/config.ts)', () => {
 // ---------------------------------------------------------------- o.vo VIF codec
 
 const vhuVif = fc
-  .record({ mode: fc.constantFrom('client' as const, 'server' as const), id: fc.uuid(), mac: fc.array(fc.integer({ min: 0, max: 255 }), { minLength: 6, maxLength: 6 }), mtu: fc.integer({ min: 68, max: 9000 }) })
-  .map(({ mode, id, mac, mtu }) => makeVHostUserVif(mode, '/var/run/vhostuser', { id, address: mac.map((b, i) => (i === 0 ? b & 0xfe : b).toString(16).padStart(2, '0')).join(':'), network: { bridge: 'br-int', mtu } }));
+  .record({
+    mode: fc.constantFrom('client' as const, 'server' as const),
+    id: fc.uuid(),
+    mac: fc.array(fc.integer({ min: 0, max: 255 }), { minLength: 6, maxLength: 6 }),
+    mtu: fc.integer({ min: 68, max: 9000 }),
+  })
+  .map(({ mode, id, mac, mtu }) =>
+    makeVHostUserVif(mode, '/var/run/vhostuser', {
+      id,
+      address: mac.map((b, i) => (i === 0 ? b & 0xfe : b).toString(16).padStart(2, '0')).join(':'),
+      network: { bridge: 'br-int', mtu },
+    }),
+  );
 
 /** A primitive with one field (at any depth along `versioned_object.data`) replaced. */
-const mutatedPrimitive = fc.tuple(vhuVif, fc.constantFrom('id', 'address', 'network', 'vif_name', 'path', 'mode', 'port_profile', 'active', 'plugin', 'versioned_object.name', 'versioned_object.version', 'versioned_object.namespace'), fc.oneof(fc.jsonValue(), nasty)).map(([vif, key, value]) => {
-  const p = JSON.parse(JSON.stringify(encodeVIF(vif))) as Record<string, Record<string, unknown>>;
-  if (key.startsWith('versioned_object.')) (p as Record<string, unknown>)[key] = value;
-  else p['versioned_object.data']![key] = value;
-  return p;
-});
+const mutatedPrimitive = fc
+  .tuple(
+    vhuVif,
+    fc.constantFrom(
+      'id',
+      'address',
+      'network',
+      'vif_name',
+      'path',
+      'mode',
+      'port_profile',
+      'active',
+      'plugin',
+      'versioned_object.name',
+      'versioned_object.version',
+      'versioned_object.namespace',
+    ),
+    fc.oneof(fc.jsonValue(), nasty),
+  )
+  .map(([vif, key, value]) => {
+    const p = JSON.parse(JSON.stringify(encodeVIF(vif))) as Record<string, Record<string, unknown>>;
+    if (key.startsWith('versioned_object.')) (p as Record<string, unknown>)[key] = value;
+    else p['versioned_object.data']![key] = value;
+    return p;
+  });
 
 describe('o.vo VIF codec (src/vif/ovo.ts)', () => {
   it('decode(encode(vif)) is the VIF', () => {

@@ -52,8 +52,12 @@ describe('the vhost-user socket path: <mount_point>/<vif_name>', () => {
 });
 
 describe('model helpers', () => {
-  it('newNetwork applies os-vif\'s constructor defaults, an explicit undefined keeps them', () => {
-    expect(newNetwork({ id: 'n', mtu: undefined, label: 'x' })).toStrictEqual({ id: 'n', label: 'x', ...networkDefaults() });
+  it("newNetwork applies os-vif's constructor defaults, an explicit undefined keeps them", () => {
+    expect(newNetwork({ id: 'n', mtu: undefined, label: 'x' })).toStrictEqual({
+      id: 'n',
+      label: 'x',
+      ...networkDefaults(),
+    });
     expect(newNetwork({ id: 'n', mtu: 9000 }).mtu).toBe(9000);
     // fresh arrays each time: a shared default would leak subnets between networks
     expect(networkDefaults().subnets).not.toBe(networkDefaults().subnets);
@@ -67,7 +71,15 @@ describe('model helpers', () => {
     expect(isVHostUser(ovs)).toBe(false);
   });
   it('the vif index exports the public surface', () => {
-    for (const name of ['decodeVIF', 'encodeVIF', 'neutronPortToVIF', 'decodeKuryrPortVifs', 'vhostUserSocketPath', 'VIFFormatError', 'NeutronTranslationError']) {
+    for (const name of [
+      'decodeVIF',
+      'encodeVIF',
+      'neutronPortToVIF',
+      'decodeKuryrPortVifs',
+      'vhostUserSocketPath',
+      'VIFFormatError',
+      'NeutronTranslationError',
+    ]) {
       expect(typeof (vifIndex as Record<string, unknown>)[name], name).toBe('function');
     }
   });

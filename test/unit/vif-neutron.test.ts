@@ -20,7 +20,13 @@ import { decodeNetwork, encodeVIF, encodeNetwork, type OvoPrimitive } from '../.
 import type { VIFVHostUser } from '../../src/vif/model';
 
 const FIXTURES = path.resolve(__dirname, '../fixtures/vif');
-const CASES = ['neutron-vhu-client', 'neutron-vhu-server-dualstack', 'neutron-ovs-native', 'neutron-ovs-hybrid', 'neutron-ovs-no-details-other-net'];
+const CASES = [
+  'neutron-vhu-client',
+  'neutron-vhu-server-dualstack',
+  'neutron-ovs-native',
+  'neutron-ovs-hybrid',
+  'neutron-ovs-no-details-other-net',
+];
 
 interface Case {
   vif_type: string;
@@ -30,7 +36,8 @@ interface Case {
   expected: OvoPrimitive;
 }
 const load = (name: string): Case => JSON.parse(readFileSync(path.join(FIXTURES, `${name}.json`), 'utf8'));
-const mappingOf = (c: Case): SubnetMapping => Object.fromEntries(Object.entries(c.subnets).map(([id, p]) => [id, decodeNetwork(p)]));
+const mappingOf = (c: Case): SubnetMapping =>
+  Object.fromEntries(Object.entries(c.subnets).map(([id, p]) => [id, decodeNetwork(p)]));
 const sortChanges = (x: unknown): unknown =>
   JSON.parse(JSON.stringify(x, (k, v) => (k === 'versioned_object.changes' ? [...(v as string[])].sort() : v)));
 
@@ -101,10 +108,14 @@ describe('branch choice and fields', () => {
       network: { bridge: 'br-ex' },
     });
     const n = load('neutron-ovs-native');
-    expect(neutronPortToVIF(n.port, mappingOf(n), n.config)).toMatchObject({ kind: 'VIFOpenVSwitch', vif_name: 'tap3f0f8d0e-1b', bridge_name: 'br-int' });
+    expect(neutronPortToVIF(n.port, mappingOf(n), n.config)).toMatchObject({
+      kind: 'VIFOpenVSwitch',
+      vif_name: 'tap3f0f8d0e-1b',
+      bridge_name: 'br-int',
+    });
   });
 
-  it('ignores Neutron\'s vhostuser_socket, vhostuser_ovs_plug and datapath_type', () => {
+  it("ignores Neutron's vhostuser_socket, vhostuser_ovs_plug and datapath_type", () => {
     const c = base();
     const details = c.port['binding:vif_details']!;
     details.vhostuser_socket = '/somewhere/else';
@@ -116,10 +127,16 @@ describe('branch choice and fields', () => {
 
   it('accepts the openstacksdk attribute spelling', () => {
     const c = base();
-    const port: NeutronPort = { ...c.port, binding_vif_type: 'vhostuser', binding_vif_details: c.port['binding:vif_details'] ?? null };
+    const port: NeutronPort = {
+      ...c.port,
+      binding_vif_type: 'vhostuser',
+      binding_vif_details: c.port['binding:vif_details'] ?? null,
+    };
     delete port['binding:vif_type'];
     delete port['binding:vif_details'];
-    expect(sortChanges(encodeVIF(neutronPortToVIF(port, mappingOf(c), c.config)))).toStrictEqual(sortChanges(c.expected));
+    expect(sortChanges(encodeVIF(neutronPortToVIF(port, mappingOf(c), c.config)))).toStrictEqual(
+      sortChanges(c.expected),
+    );
   });
 });
 
@@ -128,22 +145,38 @@ describe('errors', () => {
 
   it('binding_failed and unknown vif types', () => {
     const c = base();
-    expectTranslationError(() => neutronPortToVIF({ ...c.port, 'binding:vif_type': 'binding_failed' }, mappingOf(c), c.config), 'EPORTBINDINGFAILED', /binding_failed/);
+    expectTranslationError(
+      () => neutronPortToVIF({ ...c.port, 'binding:vif_type': 'binding_failed' }, mappingOf(c), c.config),
+      'EPORTBINDINGFAILED',
+      /binding_failed/,
+    );
     for (const t of ['unbound', 'macvtap', undefined]) {
-      expectTranslationError(() => neutronPortToVIF({ ...c.port, 'binding:vif_type': t }, mappingOf(c), c.config), 'EVIFTYPE', /not supported/);
+      expectTranslationError(
+        () => neutronPortToVIF({ ...c.port, 'binding:vif_type': t }, mappingOf(c), c.config),
+        'EVIFTYPE',
+        /not supported/,
+      );
     }
   });
 
   it('no bridge anywhere names [neutron_defaults] ovs_bridge, before any network processing', () => {
     const c = load('neutron-ovs-native');
     // An empty mapping would be an IntegrityError; the bridge check comes first (Kuryr's order).
-    const e = expectTranslationError(() => neutronPortToVIF(c.port, {}, { mount_point: '/run/vhu' }), 'EREQUIREDOPT', /\[neutron_defaults\] ovs_bridge/);
+    const e = expectTranslationError(
+      () => neutronPortToVIF(c.port, {}, { mount_point: '/run/vhu' }),
+      'EREQUIREDOPT',
+      /\[neutron_defaults\] ovs_bridge/,
+    );
     expect([e.section, e.option]).toStrictEqual(['neutron_defaults', 'ovs_bridge']);
   });
 
-  it('no mount point names [vhostuser] mount_point (not Kuryr\'s wrong option name)', () => {
+  it("no mount point names [vhostuser] mount_point (not Kuryr's wrong option name)", () => {
     const c = base();
-    const e = expectTranslationError(() => neutronPortToVIF(c.port, mappingOf(c), { ovs_bridge: 'br-int', mount_point: '' }), 'EREQUIREDOPT', /\[vhostuser\] mount_point/);
+    const e = expectTranslationError(
+      () => neutronPortToVIF(c.port, mappingOf(c), { ovs_bridge: 'br-int', mount_point: '' }),
+      'EREQUIREDOPT',
+      /\[vhostuser\] mount_point/,
+    );
     expect([e.section, e.option]).toStrictEqual(['vhostuser', 'mount_point']);
     expect(e.message).not.toMatch(/vhostuser_mount_point/);
     // A veth port does not need it.
@@ -154,30 +187,80 @@ describe('errors', () => {
   it('bad vhostuser_mode, and vif_type vhostuser without a mode', () => {
     const c = base();
     const details = c.port['binding:vif_details']!;
-    expectTranslationError(() => neutronPortToVIF({ ...c.port, 'binding:vif_details': { ...details, vhostuser_mode: 'both' } }, mappingOf(c), c.config), 'EBADVALUE', /client.*server/);
-    expectTranslationError(() => neutronPortToVIF({ ...c.port, 'binding:vif_details': { ...details, vhostuser_mode: false } }, mappingOf(c), c.config), 'EBADVALUE', /no vhostuser_mode/);
+    expectTranslationError(
+      () =>
+        neutronPortToVIF(
+          { ...c.port, 'binding:vif_details': { ...details, vhostuser_mode: 'both' } },
+          mappingOf(c),
+          c.config,
+        ),
+      'EBADVALUE',
+      /client.*server/,
+    );
+    expectTranslationError(
+      () =>
+        neutronPortToVIF(
+          { ...c.port, 'binding:vif_details': { ...details, vhostuser_mode: false } },
+          mappingOf(c),
+          c.config,
+        ),
+      'EBADVALUE',
+      /no vhostuser_mode/,
+    );
   });
 
   it('a socket path that does not fit sun_path', () => {
     const c = base();
-    expectTranslationError(() => neutronPortToVIF(c.port, mappingOf(c), { ovs_bridge: 'br-int', mount_point: `/${'d'.repeat(100)}` }), 'EBADVALUE', /107/);
-    expectTranslationError(() => neutronPortToVIF(c.port, mappingOf(c), { ovs_bridge: 'br-int', mount_point: 'relative/dir' }), 'EBADVALUE', /absolute/);
+    expectTranslationError(
+      () => neutronPortToVIF(c.port, mappingOf(c), { ovs_bridge: 'br-int', mount_point: `/${'d'.repeat(100)}` }),
+      'EBADVALUE',
+      /107/,
+    );
+    expectTranslationError(
+      () => neutronPortToVIF(c.port, mappingOf(c), { ovs_bridge: 'br-int', mount_point: 'relative/dir' }),
+      'EBADVALUE',
+      /absolute/,
+    );
   });
 
   it('bad port data: MAC, id, bridge name, fixed IP', () => {
     const c = base();
-    expectTranslationError(() => neutronPortToVIF({ ...c.port, mac_address: 'fa:16:3e' }, mappingOf(c), c.config), 'EBADVALUE', /mac_address/);
+    expectTranslationError(
+      () => neutronPortToVIF({ ...c.port, mac_address: 'fa:16:3e' }, mappingOf(c), c.config),
+      'EBADVALUE',
+      /mac_address/,
+    );
     expectTranslationError(() => neutronPortToVIF({ ...c.port, id: '' }, mappingOf(c), c.config), 'EBADVALUE', /no id/);
-    expectTranslationError(() => neutronPortToVIF({ ...c.port, id: 'a/b' }, mappingOf(c), c.config), 'EBADVALUE', /vif_name/);
-    expectTranslationError(() => neutronPortToVIF(c.port, mappingOf(c), { ...c.config, ovs_bridge: 'br int' }), 'EBADVALUE', /bridge name/);
+    expectTranslationError(
+      () => neutronPortToVIF({ ...c.port, id: 'a/b' }, mappingOf(c), c.config),
+      'EBADVALUE',
+      /vif_name/,
+    );
+    expectTranslationError(
+      () => neutronPortToVIF(c.port, mappingOf(c), { ...c.config, ovs_bridge: 'br int' }),
+      'EBADVALUE',
+      /bridge name/,
+    );
     const fixed = [{ subnet_id: c.port.fixed_ips![0]!.subnet_id, ip_address: '10.10.0.999' }];
-    expectTranslationError(() => neutronPortToVIF({ ...c.port, fixed_ips: fixed }, mappingOf(c), c.config), 'EBADVALUE', /fixed_ips\[0\]/);
+    expectTranslationError(
+      () => neutronPortToVIF({ ...c.port, fixed_ips: fixed }, mappingOf(c), c.config),
+      'EBADVALUE',
+      /fixed_ips\[0\]/,
+    );
   });
 
   it('integrity errors: wrong network, no usable subnet, a mapped network with two subnets', () => {
     const c = base();
-    expectTranslationError(() => neutronPortToVIF({ ...c.port, network_id: 'other' }, mappingOf(c), c.config), 'EINTEGRITY', /belongs to network other/);
-    expectTranslationError(() => neutronPortToVIF({ ...c.port, fixed_ips: [] }, mappingOf(c), c.config), 'EINTEGRITY', /no valid subnets/);
+    expectTranslationError(
+      () => neutronPortToVIF({ ...c.port, network_id: 'other' }, mappingOf(c), c.config),
+      'EINTEGRITY',
+      /belongs to network other/,
+    );
+    expectTranslationError(
+      () => neutronPortToVIF({ ...c.port, fixed_ips: [] }, mappingOf(c), c.config),
+      'EINTEGRITY',
+      /no valid subnets/,
+    );
     const m = mappingOf(c) as Record<string, ReturnType<typeof decodeNetwork>>;
     const sid = c.port.fixed_ips![0]!.subnet_id;
     m[sid] = { ...m[sid]!, subnets: [...m[sid]!.subnets!, ...m[sid]!.subnets!] };
@@ -188,7 +271,7 @@ describe('errors', () => {
 describe('Neutron network and subnet objects', () => {
   const NET = '1f9e6a5c-2c8a-4b1e-9d6f-0a4c3e2b1d10';
 
-  it('makeSubnetMapping builds what Kuryr\'s subnets driver gives (golden mapping)', () => {
+  it("makeSubnetMapping builds what Kuryr's subnets driver gives (golden mapping)", () => {
     const c = load('neutron-vhu-client');
     const mapping = makeSubnetMapping(
       [
@@ -204,8 +287,22 @@ describe('Neutron network and subnet objects', () => {
           dns_nameservers: ['10.10.0.2', '8.8.8.8'],
           host_routes: [{ destination: '192.168.100.0/24', nexthop: '10.10.0.254' }],
         },
-        { id: 'e1b2c3d4-0001-4000-8000-000000000006', network_id: NET, cidr: '2001:db8:10::/64', gateway_ip: null, dns_nameservers: [], host_routes: [] },
-        { id: 'e1b2c3d4-0001-4000-8000-0000000000ff', network_id: '7a1c2d3e-4f50-4617-8829-3a4b5c6d7e8f', cidr: '172.16.0.0/16', gateway_ip: '172.16.0.1', dns_nameservers: [], host_routes: [] },
+        {
+          id: 'e1b2c3d4-0001-4000-8000-000000000006',
+          network_id: NET,
+          cidr: '2001:db8:10::/64',
+          gateway_ip: null,
+          dns_nameservers: [],
+          host_routes: [],
+        },
+        {
+          id: 'e1b2c3d4-0001-4000-8000-0000000000ff',
+          network_id: '7a1c2d3e-4f50-4617-8829-3a4b5c6d7e8f',
+          cidr: '172.16.0.0/16',
+          gateway_ip: '172.16.0.1',
+          dns_nameservers: [],
+          host_routes: [],
+        },
       ],
     );
     const encoded = Object.fromEntries(Object.entries(mapping).map(([id, n]) => [id, encodeNetwork(n)]));
@@ -213,13 +310,30 @@ describe('Neutron network and subnet objects', () => {
   });
 
   it('label and mtu only when given; VLAN provider networks carry their tag', () => {
-    expect(neutronNetworkToOsvif({ id: 'n', name: null, mtu: null })).toStrictEqual({ id: 'n', subnets: [], multi_host: false, should_provide_bridge: false, should_provide_vlan: false, mtu: null });
-    expect(neutronNetworkToOsvif({ id: 'n', 'provider:network_type': 'vlan', 'provider:segmentation_id': 42 })).toMatchObject({ should_provide_vlan: true, vlan: 42 });
+    expect(neutronNetworkToOsvif({ id: 'n', name: null, mtu: null })).toStrictEqual({
+      id: 'n',
+      subnets: [],
+      multi_host: false,
+      should_provide_bridge: false,
+      should_provide_vlan: false,
+      mtu: null,
+    });
+    expect(
+      neutronNetworkToOsvif({ id: 'n', 'provider:network_type': 'vlan', 'provider:segmentation_id': 42 }),
+    ).toMatchObject({ should_provide_vlan: true, vlan: 42 });
   });
 
   it('subnet: gateway only when given, addresses checked', () => {
-    expect(neutronSubnetToOsvif({ id: 's', network_id: 'n', cidr: '2001:DB8::/64' })).toStrictEqual({ cidr: '2001:db8::/64', dns: [], routes: [] });
-    expect(() => neutronSubnetToOsvif({ id: 's', network_id: 'n', cidr: '10.0.0.0/24', gateway_ip: 'gw' })).toThrow(/gateway_ip "gw"/);
-    expect(() => makeSubnetMapping([], [{ id: 's', network_id: 'n', cidr: '10.0.0.0/24' }])).toThrow(NeutronTranslationError);
+    expect(neutronSubnetToOsvif({ id: 's', network_id: 'n', cidr: '2001:DB8::/64' })).toStrictEqual({
+      cidr: '2001:db8::/64',
+      dns: [],
+      routes: [],
+    });
+    expect(() => neutronSubnetToOsvif({ id: 's', network_id: 'n', cidr: '10.0.0.0/24', gateway_ip: 'gw' })).toThrow(
+      /gateway_ip "gw"/,
+    );
+    expect(() => makeSubnetMapping([], [{ id: 's', network_id: 'n', cidr: '10.0.0.0/24' }])).toThrow(
+      NeutronTranslationError,
+    );
   });
 });

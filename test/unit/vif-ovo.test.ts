@@ -82,7 +82,7 @@ describe('golden os-vif primitives', () => {
     expect(JSON.stringify(out)).not.toContain('versioned_object.changes');
   });
 
-  it('decodes Kuryr\'s vhost-user VIF into the typed model', () => {
+  it("decodes Kuryr's vhost-user VIF into the typed model", () => {
     const vif = decodeVIF(fixture('vhu-client'));
     expect(vif.kind).toBe('VIFVHostUser');
     const vhu = vif as VIFVHostUser;
@@ -112,7 +112,13 @@ describe('golden os-vif primitives', () => {
   it('decodes every field os-vif defines (vhu-full), normalising as os-vif does', () => {
     const vif = decodeVIF(fixture('vhu-full')) as VIFVHostUser;
     expect(vif.address).toBe('fa:16:3e:00:00:01'); // os-vif lower-cased 'Fa-16-3E-00-00-01'
-    expect(vif.network).toMatchObject({ multi_host: true, should_provide_vlan: true, bridge_interface: 'eth1', vlan: 101, mtu: 9000 });
+    expect(vif.network).toMatchObject({
+      multi_host: true,
+      should_provide_vlan: true,
+      bridge_interface: 'eth1',
+      vlan: 101,
+      mtu: 9000,
+    });
     expect(vif.network?.subnets?.[0]?.cidr).toBe('2001:db8:0:0:1::/80');
     expect(vif.network?.subnets?.[0]?.ips?.[0]?.floating_ips).toStrictEqual(['203.0.113.7', '::ffff:198.51.100.1']);
     expect(vif.port_profile).toStrictEqual({
@@ -121,7 +127,11 @@ describe('golden os-vif primitives', () => {
       profile_id: 'prof-1',
       datapath_type: 'netdev',
       create_port: true,
-      datapath_offload: { kind: 'DatapathOffloadRepresentor', representor_name: 'rep0', representor_address: '0000:03:00.1' },
+      datapath_offload: {
+        kind: 'DatapathOffloadRepresentor',
+        representor_name: 'rep0',
+        representor_address: '0000:03:00.1',
+      },
     });
   });
 
@@ -140,7 +150,7 @@ describe('golden os-vif primitives', () => {
     expectFormatError(() => parseVIF('{"versioned_object.name": '), 'EOVO_NOT_OBJECT', 'vif');
   });
 
-  it('encodes and decodes a Network on its own (Kuryr\'s subnet mapping)', () => {
+  it("encodes and decodes a Network on its own (Kuryr's subnet mapping)", () => {
     const subnets = fixture('neutron-vhu-client').subnets as Record<string, OvoPrimitive>;
     for (const prim of Object.values(subnets)) {
       expect(sortChanges(encodeNetwork(decodeNetwork(prim)))).toStrictEqual(sortChanges(prim));
@@ -165,7 +175,10 @@ describe('version handling', () => {
     profile['versioned_object.version'] = '1.4';
     profile['versioned_object.data'].future_field = { any: ['thing'] };
     const vif = decodeVIF(prim);
-    expect(vif.port_profile).toStrictEqual({ kind: 'VIFPortProfileOpenVSwitch', interface_id: '9c9cc8f5-88a5-4b8e-8c3e-0f1e2d3c4b5a' });
+    expect(vif.port_profile).toStrictEqual({
+      kind: 'VIFPortProfileOpenVSwitch',
+      interface_id: '9c9cc8f5-88a5-4b8e-8c3e-0f1e2d3c4b5a',
+    });
     expect(sortChanges(encodeVIF(vif))).toStrictEqual(sortChanges(prim));
   });
 
@@ -256,7 +269,10 @@ describe('bad primitives get typed errors naming the field', () => {
     data(data(p).network).subnets['versioned_object.data'].objects[0]['versioned_object.data'].gateway = '10.10.0.256';
     expectFormatError(() => decodeVIF(p), 'EOVO_BAD_IP', 'VIFVHostUser.network.subnets[0].gateway');
     const q = base();
-    data(data(q).network).subnets['versioned_object.data'].objects[0]['versioned_object.data'].dns = ['8.8.8.8', 'dns.google'];
+    data(data(q).network).subnets['versioned_object.data'].objects[0]['versioned_object.data'].dns = [
+      '8.8.8.8',
+      'dns.google',
+    ];
     expectFormatError(() => decodeVIF(q), 'EOVO_BAD_IP', 'VIFVHostUser.network.subnets[0].dns[1]');
     const r = base();
     data(data(r).network).subnets['versioned_object.data'].objects[0]['versioned_object.data'].cidr = '10.0.0.0/33';
@@ -321,12 +337,22 @@ describe('IP text as netaddr prints it (values checked against netaddr 0.8)', ()
     expect(canonicalIPAddress(input)).toBe(want);
   });
 
-  it.each(['256.1.1.1', '010.0.0.1', '10.1', ' 1.2.3.4', '1.2.3.4 ', 'fe80::1%eth0', '1::2::3', '1:2:3:4:5:6:7:8:9', '12345::', '::1.2.3', '1.2.3.4::', ''])(
-    'refuses %j',
-    (input) => {
-      expect(canonicalIPAddress(input)).toBeUndefined();
-    },
-  );
+  it.each([
+    '256.1.1.1',
+    '010.0.0.1',
+    '10.1',
+    ' 1.2.3.4',
+    '1.2.3.4 ',
+    'fe80::1%eth0',
+    '1::2::3',
+    '1:2:3:4:5:6:7:8:9',
+    '12345::',
+    '::1.2.3',
+    '1.2.3.4::',
+    '',
+  ])('refuses %j', (input) => {
+    expect(canonicalIPAddress(input)).toBeUndefined();
+  });
 
   it('networks keep host bits and default the prefix', () => {
     expect(canonicalIPNetwork('10.0.0.5/24')).toBe('10.0.0.5/24');
@@ -334,7 +360,14 @@ describe('IP text as netaddr prints it (values checked against netaddr 0.8)', ()
     expect(canonicalIPNetwork('2001:DB8::1/64')).toBe('2001:db8::1/64');
     expect(canonicalIPNetwork('2001:db8::')).toBe('2001:db8::/128');
     expect(canonicalIPNetwork('10.0.0.0/0')).toBe('10.0.0.0/0');
-    for (const bad of ['10.0.0.0/33', '2001:db8::/129', '10/8', '10.0.0.0/255.255.255.0', '10.0.0.0/', '10.0.0.0/024']) {
+    for (const bad of [
+      '10.0.0.0/33',
+      '2001:db8::/129',
+      '10/8',
+      '10.0.0.0/255.255.255.0',
+      '10.0.0.0/',
+      '10.0.0.0/024',
+    ]) {
       expect(canonicalIPNetwork(bad), bad).toBeUndefined();
     }
   });
@@ -448,7 +481,13 @@ describe('decoding goes through the os-vif constructors', () => {
     const net = p['versioned_object.data'].network['versioned_object.data'];
     for (const k of ['subnets', 'multi_host', 'should_provide_bridge', 'should_provide_vlan', 'mtu']) delete net[k];
     const vif = decodeVIF(p);
-    expect(vif.network).toMatchObject({ subnets: [], multi_host: false, should_provide_bridge: false, should_provide_vlan: false, mtu: null });
+    expect(vif.network).toMatchObject({
+      subnets: [],
+      multi_host: false,
+      should_provide_bridge: false,
+      should_provide_vlan: false,
+      mtu: null,
+    });
   });
 
   it('a list without objects is refused (os-vif would give a list with no contents, which an array cannot be)', () => {
@@ -460,12 +499,15 @@ describe('decoding goes through the os-vif constructors', () => {
   it('a hand-built Network is encoded with the constructor defaults', () => {
     const out = encodeNetwork({ id: 'n1', bridge: 'br-int' });
     expect(out['versioned_object.data']).toMatchObject({ id: 'n1', bridge: 'br-int', multi_host: false, mtu: null });
-    expect(out['versioned_object.data'].subnets).toMatchObject({ 'versioned_object.name': 'SubnetList', 'versioned_object.data': { objects: [] } });
+    expect(out['versioned_object.data'].subnets).toMatchObject({
+      'versioned_object.name': 'SubnetList',
+      'versioned_object.data': { objects: [] },
+    });
   });
 });
 
 describeIf(osvifMissing())('parity with os-vif, live', () => {
-  it('for any primitive, our decode+encode equals os-vif\'s obj_from_primitive+obj_to_primitive', () => {
+  it("for any primitive, our decode+encode equals os-vif's obj_from_primitive+obj_to_primitive", () => {
     const prims: unknown[] = CODEC_FIXTURES.map((n) => fixture(n));
     // Variants os-vif normalises or fills in.
     const noDefaults = clone(fixture('vhu-server'));
@@ -474,8 +516,12 @@ describeIf(osvifMissing())('parity with os-vif, live', () => {
     noDefaults['versioned_object.changes'] = ['id'];
     const upper = clone(fixture('ovs'));
     upper['versioned_object.data'].address = 'FA-16-3E-3F-0F-8D';
-    upper['versioned_object.data'].network['versioned_object.data'].subnets['versioned_object.data'].objects[0]['versioned_object.data'].cidr = '10.10.0.0';
-    const noChanges = JSON.parse(JSON.stringify(fixture('bridge'), (k, v) => (k === 'versioned_object.changes' ? undefined : v)));
+    upper['versioned_object.data'].network['versioned_object.data'].subnets['versioned_object.data'].objects[0][
+      'versioned_object.data'
+    ].cidr = '10.10.0.0';
+    const noChanges = JSON.parse(
+      JSON.stringify(fixture('bridge'), (k, v) => (k === 'versioned_object.changes' ? undefined : v)),
+    );
     prims.push(noDefaults, upper, noChanges);
     const ours = prims.map((p) => encodeVIF(decodeVIF(p)));
     expect(sortChanges(osvifRoundTrip(prims))).toStrictEqual(sortChanges(ours));
@@ -492,8 +538,17 @@ describeIf(osvifMissing())('parity with os-vif, live', () => {
         mode: 'server',
         path: '/run/vhu/vhuc1d2e3f4-00',
         vif_name: 'vhuc1d2e3f4-00',
-        network: { id: 'n1', bridge: 'br-dpdk', subnets: [{ cidr: '2001:DB8::/64', ips: [{ address: '2001:db8:0:0::7' }] }], mtu: null },
-        port_profile: { kind: 'VIFPortProfileOpenVSwitch', interface_id: 'c1d2e3f4-0000-4000-8000-000000000001', datapath_type: 'netdev' },
+        network: {
+          id: 'n1',
+          bridge: 'br-dpdk',
+          subnets: [{ cidr: '2001:DB8::/64', ips: [{ address: '2001:db8:0:0::7' }] }],
+          mtu: null,
+        },
+        port_profile: {
+          kind: 'VIFPortProfileOpenVSwitch',
+          interface_id: 'c1d2e3f4-0000-4000-8000-000000000001',
+          datapath_type: 'netdev',
+        },
       }),
     );
     const theirs = osvifRoundTrip(ours);
@@ -513,7 +568,14 @@ describeIf(osvifMissing())('parity with os-vif, live', () => {
       const w = Array.from({ length: 8 }, () => (rnd(3) === 0 ? rnd(65536) : rnd(4) === 0 ? 0xffff : 0));
       if (rnd(4) === 0) w.splice(0, 6, 0, 0, 0, 0, 0, rnd(2) ? 0xffff : 0);
       const full = w.map((x) => x.toString(16).toUpperCase()).join(':');
-      inputs.push(rnd(5) === 0 ? `${w.slice(0, 6).map((x) => x.toString(16)).join(':')}:${w[6]! >> 8}.${w[6]! & 255}.${w[7]! >> 8}.${w[7]! & 255}` : full);
+      inputs.push(
+        rnd(5) === 0
+          ? `${w
+              .slice(0, 6)
+              .map((x) => x.toString(16))
+              .join(':')}:${w[6]! >> 8}.${w[6]! & 255}.${w[7]! >> 8}.${w[7]! & 255}`
+          : full,
+      );
     }
     for (let i = 0; i < 500; i++) inputs.push([rnd(256), rnd(256), rnd(256), rnd(256)].join('.'));
     const macs: string[] = [];
@@ -529,7 +591,11 @@ describeIf(osvifMissing())('parity with os-vif, live', () => {
       'mac = fields.MACAddressField()',
       'print(json.dumps({"ips": [str(netaddr.IPAddress(x)) for x in d["ips"]], "macs": [mac.coerce(None, "address", m) for m in d["macs"]]}))',
     ].join('\n');
-    const r = spawnSync(PYTHON, ['-c', script], { input: JSON.stringify({ ips: inputs, macs }), encoding: 'utf8', cwd: os.tmpdir() });
+    const r = spawnSync(PYTHON, ['-c', script], {
+      input: JSON.stringify({ ips: inputs, macs }),
+      encoding: 'utf8',
+      cwd: os.tmpdir(),
+    });
     expect(r.status, r.stderr).toBe(0);
     const theirs = JSON.parse(r.stdout) as { ips: string[]; macs: string[] };
     const mismatches = inputs.map((x, i) => [x, canonicalIPAddress(x), theirs.ips[i]]).filter(([, a, b]) => a !== b);
@@ -557,7 +623,9 @@ describeIf(osvifMissing())('parity with os-vif, live', () => {
 describe('hostile keys stay data', () => {
   it('an interface named __proto__ round-trips as an own key', () => {
     const kp = clone(fixture('kuryrport'));
-    kp.status.vifs = JSON.parse(`{"eth0": ${JSON.stringify(kp.status.vifs.eth0)}, "__proto__": ${JSON.stringify(kp.status.vifs.eth1)}}`);
+    kp.status.vifs = JSON.parse(
+      `{"eth0": ${JSON.stringify(kp.status.vifs.eth0)}, "__proto__": ${JSON.stringify(kp.status.vifs.eth1)}}`,
+    );
     const vifs = decodeKuryrPortVifs(kp);
     expect(vifs.map((v) => v.ifname)).toStrictEqual(['eth0', '__proto__']);
     const out = encodeKuryrPortVifs(vifs);

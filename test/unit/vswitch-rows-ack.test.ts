@@ -6,7 +6,13 @@
 import { describe, expect, it } from 'vitest';
 import { OvsdbCache } from '../../src/ovsdb/cache';
 import type { DatabaseSchema } from '../../src/ovsdb/notation';
-import { VswitchdAck, VswitchdError, insertedInterfaceUuids, nextCfgFromResult, nextCfgOps } from '../../src/vswitch/ack';
+import {
+  VswitchdAck,
+  VswitchdError,
+  insertedInterfaceUuids,
+  nextCfgFromResult,
+  nextCfgOps,
+} from '../../src/vswitch/ack';
 import { VSWITCH_CACHE, VswitchRows, checkCache } from '../../src/vswitch/rows';
 
 const SCHEMA: DatabaseSchema = {
@@ -14,10 +20,26 @@ const SCHEMA: DatabaseSchema = {
   version: '8.3.1',
   tables: {
     Open_vSwitch: {
-      columns: Object.fromEntries(VSWITCH_CACHE.tables.Open_vSwitch!.columns!.map((c) => [c, { type: c.endsWith('cfg') ? 'integer' : { key: 'string', min: 0, max: 'unlimited' } }])),
+      columns: Object.fromEntries(
+        VSWITCH_CACHE.tables.Open_vSwitch!.columns!.map((c) => [
+          c,
+          { type: c.endsWith('cfg') ? 'integer' : { key: 'string', min: 0, max: 'unlimited' } },
+        ]),
+      ),
     },
-    Bridge: { columns: { name: { type: 'string' }, datapath_type: { type: 'string' }, ports: { type: { key: { type: 'uuid', refTable: 'Port' }, min: 0, max: 'unlimited' } } } },
-    Port: { columns: { name: { type: 'string' }, interfaces: { type: { key: { type: 'uuid', refTable: 'Interface' }, min: 1, max: 'unlimited' } } } },
+    Bridge: {
+      columns: {
+        name: { type: 'string' },
+        datapath_type: { type: 'string' },
+        ports: { type: { key: { type: 'uuid', refTable: 'Port' }, min: 0, max: 'unlimited' } },
+      },
+    },
+    Port: {
+      columns: {
+        name: { type: 'string' },
+        interfaces: { type: { key: { type: 'uuid', refTable: 'Interface' }, min: 1, max: 'unlimited' } },
+      },
+    },
     Interface: {
       columns: {
         name: { type: 'string' },
@@ -31,8 +53,12 @@ const SCHEMA: DatabaseSchema = {
     },
   },
 };
-SCHEMA.tables.Open_vSwitch!.columns['other_config'] = { type: { key: 'string', value: 'string', min: 0, max: 'unlimited' } };
-SCHEMA.tables.Open_vSwitch!.columns['bridges'] = { type: { key: { type: 'uuid', refTable: 'Bridge' }, min: 0, max: 'unlimited' } };
+SCHEMA.tables.Open_vSwitch!.columns['other_config'] = {
+  type: { key: 'string', value: 'string', min: 0, max: 'unlimited' },
+};
+SCHEMA.tables.Open_vSwitch!.columns['bridges'] = {
+  type: { key: { type: 'uuid', refTable: 'Bridge' }, min: 0, max: 'unlimited' },
+};
 SCHEMA.tables.Open_vSwitch!.columns['dpdk_initialized'] = { type: 'boolean' };
 
 const O = 'afbafdbb-78c1-4ee0-a372-e0952c628bfd';
@@ -44,10 +70,28 @@ function seeded(): OvsdbCache {
   const c = new OvsdbCache(VSWITCH_CACHE, SCHEMA);
   c.applyUpdates2(
     {
-      Open_vSwitch: { [O]: { initial: { next_cfg: 3, cur_cfg: 3, other_config: ['map', [['userspace-tso-enable', 'true']]], bridges: ['uuid', B] } } },
+      Open_vSwitch: {
+        [O]: {
+          initial: {
+            next_cfg: 3,
+            cur_cfg: 3,
+            other_config: ['map', [['userspace-tso-enable', 'true']]],
+            bridges: ['uuid', B],
+          },
+        },
+      },
       Bridge: { [B]: { initial: { name: 'br-int', datapath_type: 'netdev', ports: ['uuid', P] } } },
       Port: { [P]: { initial: { name: 'vhu1', interfaces: ['uuid', I] } } },
-      Interface: { [I]: { initial: { name: 'vhu1', type: 'dpdkvhostuserclient', external_ids: ['map', [['iface-id', 'x']]], mtu_request: 1500 } } },
+      Interface: {
+        [I]: {
+          initial: {
+            name: 'vhu1',
+            type: 'dpdkvhostuserclient',
+            external_ids: ['map', [['iface-id', 'x']]],
+            mtu_request: 1500,
+          },
+        },
+      },
     },
     true,
   );
@@ -57,7 +101,14 @@ function seeded(): OvsdbCache {
 describe('typed rows', () => {
   it('decode every column the agent reads, in OVS spelling, with defaults for unset ones', () => {
     const rows = new VswitchRows(seeded());
-    expect(rows.openVSwitch()).toMatchObject({ uuid: O, next_cfg: 3, cur_cfg: 3, bridges: [B], other_config: { 'userspace-tso-enable': 'true' }, dpdk_initialized: false });
+    expect(rows.openVSwitch()).toMatchObject({
+      uuid: O,
+      next_cfg: 3,
+      cur_cfg: 3,
+      bridges: [B],
+      other_config: { 'userspace-tso-enable': 'true' },
+      dpdk_initialized: false,
+    });
     expect(rows.bridge('br-int')).toEqual({ uuid: B, name: 'br-int', datapath_type: 'netdev', ports: [P] });
     expect(rows.port('vhu1')).toEqual({ uuid: P, name: 'vhu1', interfaces: [I] });
     expect(rows.iface('vhu1')).toEqual({
@@ -87,9 +138,16 @@ describe('typed rows', () => {
   });
 
   it('refuse a cache that does not cover what they read', () => {
-    const small = new OvsdbCache({ database: 'Open_vSwitch', tables: { Interface: { columns: ['name'], indexes: ['name'] } } });
-    expect(() => new VswitchRows(small)).toThrow(/missing table Open_vSwitch, table Bridge, table Port, Interface.type/);
-    expect(() => checkCache(new OvsdbCache({ database: 'other', tables: VSWITCH_CACHE.tables }), VSWITCH_CACHE)).toThrow(/database Open_vSwitch/);
+    const small = new OvsdbCache({
+      database: 'Open_vSwitch',
+      tables: { Interface: { columns: ['name'], indexes: ['name'] } },
+    });
+    expect(() => new VswitchRows(small)).toThrow(
+      /missing table Open_vSwitch, table Bridge, table Port, Interface.type/,
+    );
+    expect(() =>
+      checkCache(new OvsdbCache({ database: 'other', tables: VSWITCH_CACHE.tables }), VSWITCH_CACHE),
+    ).toThrow(/database Open_vSwitch/);
     expect(() => checkCache(new OvsdbCache(VSWITCH_CACHE), VSWITCH_CACHE)).not.toThrow();
   });
 });
@@ -102,7 +160,15 @@ describe('the ovs-vswitchd acknowledgement', () => {
     ]);
     expect(nextCfgFromResult({ rows: [{ next_cfg: 12 }] })).toBe(12);
     expect(() => nextCfgFromResult({ rows: [] })).toThrow(/no row/);
-    expect(insertedInterfaceUuids([{ op: 'insert', table: 'Port', row: {} }, { op: 'insert', table: 'Interface', row: {} }], [{ uuid: ['uuid', P] }, { uuid: ['uuid', I] }])).toEqual([I]);
+    expect(
+      insertedInterfaceUuids(
+        [
+          { op: 'insert', table: 'Port', row: {} },
+          { op: 'insert', table: 'Interface', row: {} },
+        ],
+        [{ uuid: ['uuid', P] }, { uuid: ['uuid', I] }],
+      ),
+    ).toEqual([I]);
   });
 
   it('waits for cur_cfg >= next_cfg (a jump past it counts), then judges the inserted Interfaces', async () => {
@@ -116,14 +182,22 @@ describe('the ovs-vswitchd acknowledgement', () => {
     c.applyUpdates2({ Open_vSwitch: { [O]: { modify: { cur_cfg: 4 } } } });
     await Promise.resolve();
     expect(order).toEqual([]);
-    c.applyUpdates2({ Interface: { [I]: { modify: { ofport: -1, error: ['set', ['could not open network device vhu1 (No such device)']] } } } });
+    c.applyUpdates2({
+      Interface: {
+        [I]: { modify: { ofport: -1, error: ['set', ['could not open network device vhu1 (No such device)']] } },
+      },
+    });
     c.applyUpdates2({ Open_vSwitch: { [O]: { modify: { cur_cfg: 7 } } } }); // skips 5 and 6
     await Promise.all([w5, w6]);
     expect(order.sort()).toEqual(['5', 'VswitchdError']);
     await expect(w9).rejects.toMatchObject({ code: 'EOVSDBTIMEOUT', message: expect.stringContaining('cur_cfg >= 9') });
     const e = await ack.waitFor(7, [I]).catch((x: unknown) => x);
     expect(e).toBeInstanceOf(VswitchdError);
-    expect(e).toMatchObject({ code: 'EOVSDBVSWITCHD', nextCfg: 7, interfaces: [{ name: 'vhu1', uuid: I, ofport: -1, error: 'could not open network device vhu1 (No such device)' }] });
+    expect(e).toMatchObject({
+      code: 'EOVSDBVSWITCHD',
+      nextCfg: 7,
+      interfaces: [{ name: 'vhu1', uuid: I, ofport: -1, error: 'could not open network device vhu1 (No such device)' }],
+    });
   });
 
   it('closing the cache rejects the wait with DisconnectedError; a cache without cur_cfg is refused up front', async () => {

@@ -119,7 +119,8 @@ function opsSummary(ops: readonly OpRecord[]): FaultReport['ops'] {
     addFailed: add.filter((o) => o.exit !== 0).length,
     del: del.length,
     delFailed: del.filter((o) => o.exit !== 0).length,
-    interrupted: ops.filter((o) => o.exit !== 0 && /closed|before answering|unavailable|reach/i.test(o.msg ?? '')).length,
+    interrupted: ops.filter((o) => o.exit !== 0 && /closed|before answering|unavailable|reach/i.test(o.msg ?? ''))
+      .length,
   };
 }
 
@@ -128,7 +129,11 @@ function distinctErrors(ops: readonly OpRecord[]): string[] {
   for (const o of ops) {
     if (o.exit === 0) continue;
     // Ids, paths and numbers vary per call: fold them so the list shows kinds of errors.
-    const m = `${o.op} ${o.code ?? '?'}: ${(o.msg ?? '').replace(/[0-9a-f]{16,}/g, '…').replace(/\/[\w./-]+/g, 'PATH').replace(/\d+/g, 'N').slice(0, 160)}`;
+    const m = `${o.op} ${o.code ?? '?'}: ${(o.msg ?? '')
+      .replace(/[0-9a-f]{16,}/g, '…')
+      .replace(/\/[\w./-]+/g, 'PATH')
+      .replace(/\d+/g, 'N')
+      .slice(0, 160)}`;
     seen.set(m, (seen.get(m) ?? 0) + 1);
   }
   return [...seen].map(([m, n]) => `${n}× ${m}`);
@@ -165,13 +170,19 @@ export async function runCampaign(opts: CampaignOptions): Promise<CampaignReport
   } finally {
     await node.close();
   }
-  const passed = reports.filter((r) => r.pass).length + (final.lost + final.leaked + final.problems.length === 0 ? 1 : 0);
+  const passed =
+    reports.filter((r) => r.pass).length + (final.lost + final.leaked + final.problems.length === 0 ? 1 : 0);
   const total = reports.length + 1;
   return {
     benchmark: 'faults',
     mode: opts.quick ? 'quick' : 'full',
     layout: opts.layout.name,
-    conditions: { ...cond, loadavgAfter: os.loadavg().map((x) => Math.round(x * 100) / 100), ackTimeoutS: ACK_TIMEOUT_S, churnWorkers: DEFAULT_CHURN.workers },
+    conditions: {
+      ...cond,
+      loadavgAfter: os.loadavg().map((x) => Math.round(x * 100) / 100),
+      ackTimeoutS: ACK_TIMEOUT_S,
+      churnWorkers: DEFAULT_CHURN.workers,
+    },
     faults: reports,
     final,
     passed,
@@ -208,14 +219,19 @@ async function runFault(ctx: FaultContext, fault: Fault, runs: number): Promise<
     try {
       out = await fault.run(ctx, i);
     } catch (e) {
-      out = { hit: false, problems: [`run ${i + 1} failed: ${(e as Error).stack ?? String(e)}`.slice(0, 2000)], notes: [] };
+      out = {
+        hit: false,
+        problems: [`run ${i + 1} failed: ${(e as Error).stack ?? String(e)}`.slice(0, 2000)],
+        notes: [],
+      };
       // Whatever state the fault left: load stopped, the daemon serving again.
       await ctx.churn.quiesce().catch(() => undefined);
       if (!ctx.node.daemon?.running) await ctx.node.startDaemon().catch(() => undefined);
     }
     rep.runs++;
     // A DEL the runtime retried for 180 s without success is a failure of its own.
-    for (const pod of ctx.churn.stuckDels.splice(0)) out.problems.push(`DEL of ${pod.mode} ${pod.podName} never succeeded`);
+    for (const pod of ctx.churn.stuckDels.splice(0))
+      out.problems.push(`DEL of ${pod.mode} ${pod.podName} never succeeded`);
     if (out.hit) rep.hits++;
     if (out.recoveryMs !== undefined) rec.record(out.recoveryMs);
     rep.problems.push(...out.problems.map((p) => `run ${i + 1}: ${p}`));
@@ -224,7 +240,10 @@ async function runFault(ctx: FaultContext, fault: Fault, runs: number): Promise<
     const cp = await ctx.checkpoint(`${fault.id} run ${i + 1}`);
     rep.lost += cp.lost.length;
     rep.leaked += cp.leaked.length;
-    rep.problems.push(...cp.lost.map((p) => `run ${i + 1}: lost: ${p}`), ...cp.leaked.map((p) => `run ${i + 1}: leaked: ${p}`));
+    rep.problems.push(
+      ...cp.lost.map((p) => `run ${i + 1}: lost: ${p}`),
+      ...cp.leaked.map((p) => `run ${i + 1}: leaked: ${p}`),
+    );
   }
   const ops = ctx.ledger.ops.slice(firstOp);
   rep.ops = opsSummary(ops);
@@ -239,9 +258,20 @@ async function runFault(ctx: FaultContext, fault: Fault, runs: number): Promise<
 }
 
 /** The invariants, now. CHECK runs through the shim on every live attachment. */
-export async function checkpoint(node: FaultNode, ledger: Ledger, layout: PodLayout, label: string, log?: (s: string) => void, checkSample?: number): Promise<CheckpointResult> {
+export async function checkpoint(
+  node: FaultNode,
+  ledger: Ledger,
+  layout: PodLayout,
+  label: string,
+  log?: (s: string) => void,
+  checkSample?: number,
+): Promise<CheckpointResult> {
   const live = ledger.live();
-  const toCheck = new Set(checkSample === undefined || checkSample >= live.length ? live : [...live].sort(() => Math.random() - 0.5).slice(0, checkSample));
+  const toCheck = new Set(
+    checkSample === undefined || checkSample >= live.length
+      ? live
+      : [...live].sort(() => Math.random() - 0.5).slice(0, checkSample),
+  );
   const snap = await takeSnapshot(node, new Set(live.map((p) => p.nsName)));
   const lost: string[] = [];
   const leaked: string[] = [];
@@ -252,12 +282,14 @@ export async function checkpoint(node: FaultNode, ledger: Ledger, layout: PodLay
       const c = await ledger.call(node, 'CHECK', pod, stdin);
       if (c.exit !== 0) problems.push(`CHECK failed: ${c.msg}`);
     }
-    if (problems.length) lost.push(`${pod.mode} ${pod.podName} (${pod.containerId.slice(0, 12)}): ${problems.join('; ')}`);
+    if (problems.length)
+      lost.push(`${pod.mode} ${pod.podName} (${pod.containerId.slice(0, 12)}): ${problems.join('; ')}`);
   });
   for (const pod of ledger.pods.values()) {
     if (pod.fate !== 'gone') continue;
     const problems = gonePodProblems(snap, node, layout, pod);
-    if (problems.length) leaked.push(`${pod.mode} ${pod.podName} (${pod.containerId.slice(0, 12)}): ${problems.join('; ')}`);
+    if (problems.length)
+      leaked.push(`${pod.mode} ${pod.podName} (${pod.containerId.slice(0, 12)}): ${problems.join('; ')}`);
   }
   for (const l of leaks(snap, node, layout, live)) if (!leaked.some((x) => x.includes(l))) leaked.push(`unheld ${l}`);
   if (lost.length + leaked.length) log?.(`checkpoint ${label}: ${lost.length} lost, ${leaked.length} leaked`);
@@ -282,7 +314,8 @@ async function probeRecovery(node: FaultNode, ledger: Ledger, since: number, tim
       const t = performance.now();
       cleanup(pod);
       if (a.exit === 0) return t - since;
-      if (performance.now() > deadline) throw new Error(`no ADD succeeded within ${timeoutMs} ms of the fault's end (last: ${a.code}: ${a.msg})`);
+      if (performance.now() > deadline)
+        throw new Error(`no ADD succeeded within ${timeoutMs} ms of the fault's end (last: ${a.code}: ${a.msg})`);
       await sleep(20);
     }
   } finally {
@@ -305,11 +338,18 @@ async function finalSweep(ctx: FaultContext): Promise<CampaignReport['final']> {
   if (code !== 0) problems.push(`graceful stop exited ${code}`);
   const d = await node.startDaemon();
   const rec = d.logged('daemon: start-up reconciliation done').pop();
-  const reconciled = rec ? Object.fromEntries(['rolledBack', 'dead', 'orphanPorts', 'strayFiles', 'errors'].map((k) => [k, rec[k]])) : undefined;
+  const reconciled = rec
+    ? Object.fromEntries(['rolledBack', 'dead', 'orphanPorts', 'strayFiles', 'errors'].map((k) => [k, rec[k]]))
+    : undefined;
   if (!rec) problems.push('no start-up reconciliation report in the log');
   else if ((rec.errors as unknown[]).length) problems.push(`reconciliation errors: ${JSON.stringify(rec.errors)}`);
   const cp = await checkpoint(node, ledger, ctx.layout, 'final');
-  return { lost: cp.lost.length, leaked: cp.leaked.length, problems: [...problems, ...cp.lost, ...cp.leaked], reconciled };
+  return {
+    lost: cp.lost.length,
+    leaked: cp.leaked.length,
+    problems: [...problems, ...cp.lost, ...cp.leaked],
+    reconciled,
+  };
 }
 
 // ---------------------------------------------------------------- output
@@ -321,7 +361,12 @@ function fmtMs(ms: number): string {
 export function formatFaultLine(r: FaultReport): string {
   const rec = r.recovery ? `recovery p50 ${fmtMs(r.recovery.p50)} max ${fmtMs(r.recovery.max)}` : 'served throughout';
   const head = `${r.pass ? 'PASS' : 'FAIL'} ${r.id}: ${r.runs} run(s), ${r.hits} hit, ${rec}, ADD ${r.ops.add} (${r.ops.addFailed} failed), DEL ${r.ops.del} (${r.ops.delFailed} failed), lost ${r.lost}, leaked ${r.leaked} [${r.seconds} s]`;
-  return r.pass ? head : `${head}\n${r.problems.slice(0, 20).map((p) => `    ${p}`).join('\n')}`;
+  return r.pass
+    ? head
+    : `${head}\n${r.problems
+        .slice(0, 20)
+        .map((p) => `    ${p}`)
+        .join('\n')}`;
 }
 
 /** The markdown table of docs/reliability.md. */

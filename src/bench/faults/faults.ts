@@ -50,7 +50,8 @@ async function underChurn(
   };
 }
 
-const inFlightAt = (ops: OpRecord[], op: OpRecord['op'], t: number): number => ops.filter((o) => o.op === op && o.t0 < t && o.t1 > t).length;
+const inFlightAt = (ops: OpRecord[], op: OpRecord['op'], t: number): number =>
+  ops.filter((o) => o.op === op && o.t0 < t && o.t1 > t).length;
 
 // ---------------------------------------------------------------- 1. process kills
 
@@ -141,8 +142,15 @@ const killMidReconcile: Fault = {
     }
     const next = node.daemon!.logged(RECONCILE_DONE).pop();
     const finished = next ? (next.dead as number) + (next.rolledBack as number) + (next.orphanPorts as number) : 0;
-    if (hit && finished === 0) problems.push('the killed reconciliation left work, but the next start-up reconciliation found none');
-    return { recoveryMs, hit, problems, notes, figures: { vanishedPods: pods.length, removedBeforeKill: target, finishedByNextStart: finished } };
+    if (hit && finished === 0)
+      problems.push('the killed reconciliation left work, but the next start-up reconciliation found none');
+    return {
+      recoveryMs,
+      hit,
+      problems,
+      notes,
+      figures: { vanishedPods: pods.length, removedBeforeKill: target, finishedByNextStart: finished },
+    };
   },
 };
 
@@ -200,7 +208,11 @@ const killVswitchd: Fault = {
         before = ledger
           .live()
           .filter((p) => p.mode === 'client')
-          .map((pod) => ({ pod, file: layout.configPath(node.mountPoint, pod), gen: configGeneration(layout.configPath(node.mountPoint, pod)) ?? -1 }));
+          .map((pod) => ({
+            pod,
+            file: layout.configPath(node.mountPoint, pod),
+            gen: configGeneration(layout.configPath(node.mountPoint, pod)) ?? -1,
+          }));
         tKill = performance.now();
         await node.killVswitchd();
         await sleep(uniform(100, 800));
@@ -212,10 +224,15 @@ const killVswitchd: Fault = {
         for (const b of before) {
           if (b.pod.fate !== 'live') continue;
           const g = configGeneration(b.file);
-          if (g === undefined || g <= b.gen) problems.push(`${b.pod.podName}: config generation ${g} after the restart, ${b.gen} before`);
+          if (g === undefined || g <= b.gen)
+            problems.push(`${b.pod.podName}: config generation ${g} after the restart, ${b.gen} before`);
         }
         const n = inFlightAt(ops, 'ADD', tKill);
-        return { hit: n > 0, problems, figures: { ADDsInFlightAtKill: n, clientSocketsRestored: before.filter((b) => b.pod.fate === 'live').length } };
+        return {
+          hit: n > 0,
+          problems,
+          figures: { ADDsInFlightAtKill: n, clientSocketsRestored: before.filter((b) => b.pod.fate === 'live').length },
+        };
       },
     );
   },
@@ -245,7 +262,9 @@ const stopVswitchd: Fault = {
         return { releasedAt: window[1] };
       },
       (ops) => {
-        const timedOut = ops.filter((o) => o.exit !== 0 && o.t1 >= window[0] && /cur_cfg|acknowledg|time/i.test(o.msg ?? ''));
+        const timedOut = ops.filter(
+          (o) => o.exit !== 0 && o.t1 >= window[0] && /cur_cfg|acknowledg|time/i.test(o.msg ?? ''),
+        );
         return { hit: timedOut.length > 0, figures: { opsTimedOut: timedOut.length } };
       },
     );
@@ -261,7 +280,10 @@ function fsFault(target: 'state' | 'mount', kind: 'enospc' | 'erofs'): Fault {
     id: `${target}-${kind}`,
     group: 2,
     title: `${what} ${kind === 'enospc' ? 'full (ENOSPC)' : 'read-only (EROFS)'}`,
-    how: kind === 'enospc' ? `a filler file takes the last block of ${what}'s tmpfs for 1.5–3 s, then is removed` : `${what}'s tmpfs remounted read-only for 1.5–3 s, then read-write`,
+    how:
+      kind === 'enospc'
+        ? `a filler file takes the last block of ${what}'s tmpfs for 1.5–3 s, then is removed`
+        : `${what}'s tmpfs remounted read-only for 1.5–3 s, then read-write`,
     runs: { quick: 1, full: 6 },
     run(ctx) {
       const dir = target === 'state' ? ctx.node.stateDir : ctx.node.vfs;
@@ -286,8 +308,16 @@ function fsFault(target: 'state' | 'mount', kind: 'enospc' | 'erofs'): Fault {
           const failed = ops.filter((o) => o.exit !== 0 && o.t1 >= window[0] && o.t0 <= window[1]);
           const problems: string[] = [];
           // Clear errors: a CNI error with a code and a message, the cause named at least once.
-          for (const o of failed) if (o.code === undefined || !o.msg) problems.push(`${o.op} failed without a CNI error: ${o.msg ?? '(no output)'}`);
-          if (failed.length > 0 && !failed.some((o) => cause.test(o.msg ?? ''))) problems.push(`no error named the cause (${cause.source}): ${failed.map((o) => o.msg).slice(0, 3).join(' | ')}`);
+          for (const o of failed)
+            if (o.code === undefined || !o.msg)
+              problems.push(`${o.op} failed without a CNI error: ${o.msg ?? '(no output)'}`);
+          if (failed.length > 0 && !failed.some((o) => cause.test(o.msg ?? '')))
+            problems.push(
+              `no error named the cause (${cause.source}): ${failed
+                .map((o) => o.msg)
+                .slice(0, 3)
+                .join(' | ')}`,
+            );
           return { hit: failed.length > 0, problems, figures: { opsFailedDuringFault: failed.length } };
         },
       );
@@ -311,11 +341,20 @@ const addFlood: Fault = {
     const notes: string[] = [];
     const liveVhu = ledger.live().filter((p) => p.mode !== 'veth').length;
     const n = Math.min(1000, MAX_VHOST_PORTS - 4 - liveVhu);
-    if (n < 1000) notes.push(`flood of ${n}: DPDK allows ${MAX_VHOST_PORTS} vhost-user ports per vswitchd and ${liveVhu} were live`);
+    if (n < 1000)
+      notes.push(
+        `flood of ${n}: DPDK allows ${MAX_VHOST_PORTS} vhost-user ports per vswitchd and ${liveVhu} were live`,
+      );
     const ns = await node.addNetns();
     const pods: TrackedPod[] = Array.from({ length: n }, (_, i) => {
       const mode: PodMode = i % 2 ? 'client' : 'server';
-      const pod: TrackedPod = { ...newPodIdentity(`flood-${i}`, ns.path), mode, nsName: ns.name, conf: netconf(node, mode, ledger.layout), fate: 'gone' };
+      const pod: TrackedPod = {
+        ...newPodIdentity(`flood-${i}`, ns.path),
+        mode,
+        nsName: ns.name,
+        conf: netconf(node, mode, ledger.layout),
+        fate: 'gone',
+      };
       ledger.pods.set(pod.containerId, pod);
       return pod;
     });
@@ -328,16 +367,23 @@ const addFlood: Fault = {
       const answers = await Promise.all(pods.map((p) => addPod(node, ledger, p)));
       const addS = (performance.now() - t0) / 1000;
       const unanswered = answers.filter((a) => !a.json || (a.exit !== 0 && a.code === undefined));
-      if (unanswered.length) problems.push(`${unanswered.length} ADDs got no CNI answer, e.g. ${unanswered[0]!.stdout || unanswered[0]!.stderr}`);
+      if (unanswered.length)
+        problems.push(
+          `${unanswered.length} ADDs got no CNI answer, e.g. ${unanswered[0]!.stdout || unanswered[0]!.stderr}`,
+        );
       const failed = answers.filter((a) => a.exit !== 0).length;
       const lat = new LatencyRecorder();
       for (const a of answers) if (a.exit === 0) lat.record(a.ms);
       // The runtime DELs every sandbox whose ADD failed before anything else happens to it.
       const dropped = await Promise.all(pods.filter((p) => p.fate !== 'live').map((p) => delPod(node, ledger, p)));
-      if (dropped.some((ok) => !ok)) problems.push(`${dropped.filter((ok) => !ok).length} DELs of failed ADDs never succeeded`);
+      if (dropped.some((ok) => !ok))
+        problems.push(`${dropped.filter((ok) => !ok).length} DELs of failed ADDs never succeeded`);
       // Every pod is checked on the node; CNI CHECK (an IPAM exec each) on 100 of them in the quick run.
       const cp = await ctx.checkpoint('flood: all live', ctx.quick ? 100 : undefined);
-      problems.push(...cp.lost.map((l) => `lost under the flood: ${l}`), ...cp.leaked.map((l) => `leaked under the flood: ${l}`));
+      problems.push(
+        ...cp.lost.map((l) => `lost under the flood: ${l}`),
+        ...cp.leaked.map((l) => `leaked under the flood: ${l}`),
+      );
       const t1 = performance.now();
       const dels = await Promise.all(pods.filter((p) => p.fate === 'live').map((p) => delPod(node, ledger, p)));
       const delS = (performance.now() - t1) / 1000;
@@ -345,7 +391,8 @@ const addFlood: Fault = {
       clearInterval(sampler);
       const after = d.rssKiB() ?? 0;
       // Bounded: --max-concurrent keeps at most 32 attachments in the work at once.
-      if (peak - baseline > 512 * 1024) problems.push(`RSS grew by ${Math.round((peak - baseline) / 1024)} MiB under the flood (bound 512 MiB)`);
+      if (peak - baseline > 512 * 1024)
+        problems.push(`RSS grew by ${Math.round((peak - baseline) / 1024)} MiB under the flood (bound 512 MiB)`);
       if (!d.running) problems.push('the daemon died under the flood');
       const s = lat.summary();
       return {
@@ -389,10 +436,21 @@ function malformedFrames(): Buffer[] {
     frame('{"v":1}'),
     frame('{"v":1,"env":{"CNI_COMMAND":5},"stdin":""}'),
     frame('{"v":99,"env":{"CNI_COMMAND":"ADD"},"stdin":"{}"}'),
-    frame(Buffer.concat([Buffer.from('{"v":1,"env":{"CNI_COMMAND":"ADD"},"stdin":"'), Buffer.from([0xc3, 0x28, 0xa0, 0xa1]), Buffer.from('"}')])),
-    frame('{"v":1,"env":{"CNI_COMMAND":"ADD","CNI_CONTAINERID":"../../etc","CNI_IFNAME":"eth0","CNI_NETNS":"/x","CNI_PATH":"/usr/lib/cni"},"stdin":"{}"}'),
+    frame(
+      Buffer.concat([
+        Buffer.from('{"v":1,"env":{"CNI_COMMAND":"ADD"},"stdin":"'),
+        Buffer.from([0xc3, 0x28, 0xa0, 0xa1]),
+        Buffer.from('"}'),
+      ]),
+    ),
+    frame(
+      '{"v":1,"env":{"CNI_COMMAND":"ADD","CNI_CONTAINERID":"../../etc","CNI_IFNAME":"eth0","CNI_NETNS":"/x","CNI_PATH":"/usr/lib/cni"},"stdin":"{}"}',
+    ),
     frame(JSON.stringify({ v: 1, env: { CNI_COMMAND: 'DEL', CNI_CONTAINERID: 'x'.repeat(5000) }, stdin: '{}' })),
-    Buffer.concat([frame('{"v":1,"env":{"CNI_COMMAND":"VERSION"},"stdin":""}'), frame('{"v":1,"env":{"CNI_COMMAND":"VERSION"},"stdin":""}')]),
+    Buffer.concat([
+      frame('{"v":1,"env":{"CNI_COMMAND":"VERSION"},"stdin":""}'),
+      frame('{"v":1,"env":{"CNI_COMMAND":"VERSION"},"stdin":""}'),
+    ]),
     Buffer.from([0, 0, 0, 100, 123, 34]),
   ];
 }
@@ -459,7 +517,8 @@ const shimGarbage: Fault = {
         // The daemon's 30 s request timeout must cut the silent and half-written clients.
         const deadline = Date.now() + 40_000;
         while (cutByDaemon < held.length && Date.now() < deadline) await sleep(250);
-        if (cutByDaemon < held.length) problems.push(`${held.length - cutByDaemon} silent connections still open after 40 s`);
+        if (cutByDaemon < held.length)
+          problems.push(`${held.length - cutByDaemon} silent connections still open after 40 s`);
       }
     } finally {
       const cutBefore = cutByDaemon;
@@ -482,7 +541,16 @@ const shimGarbage: Fault = {
       hit: sent > 0,
       problems,
       notes: ctx.quick ? ['the 30 s cut of silent clients is checked in the full campaign only'] : [],
-      figures: { malformedSent: sent, answeredWithError: answered, closedByDaemon: closed, silentClients: held.length, silentCutByDaemon: cutByDaemon, addsDuring: during.length, addP50DuringMs: p50(during), addP50BeforeMs: p50(beforeAdds) },
+      figures: {
+        malformedSent: sent,
+        answeredWithError: answered,
+        closedByDaemon: closed,
+        silentClients: held.length,
+        silentCutByDaemon: cutByDaemon,
+        addsDuring: during.length,
+        addP50DuringMs: p50(during),
+        addP50BeforeMs: p50(beforeAdds),
+      },
     };
   },
 };
@@ -503,4 +571,3 @@ export const FAULTS: Fault[] = [
   shimGarbage,
   kuryrApiFault,
 ];
-

@@ -50,11 +50,17 @@ with interfaces.json, checked too; flat: Kuryr's shared directory). Needs root. 
       if (!/^\d+$/.test(values.runs) || Number(values.runs) < 1) throw new UsageError('--runs must be an integer >= 1');
       runs = Number(values.runs);
     }
-    const only = values.only?.split(',').map((s) => s.trim()).filter(Boolean);
-    for (const id of only ?? []) if (!FAULTS.some((f) => f.id === id)) throw new UsageError(`unknown fault "${id}"; known: ${FAULTS.map((f) => f.id).join(', ')}`);
+    const only = values.only
+      ?.split(',')
+      .map((s) => s.trim())
+      .filter(Boolean);
+    for (const id of only ?? [])
+      if (!FAULTS.some((f) => f.id === id))
+        throw new UsageError(`unknown fault "${id}"; known: ${FAULTS.map((f) => f.id).join(', ')}`);
     const layout: PodLayout | undefined = LAYOUTS[(values.layout ?? 'per-pod') as PodLayout['name']];
     if (!layout) throw new UsageError('--layout must be flat or per-pod');
-    if (process.getuid?.() !== 0) throw new UsageError('the fault campaign needs root (network namespaces, tmpfs mounts, OVS)');
+    if (process.getuid?.() !== 0)
+      throw new UsageError('the fault campaign needs root (network namespaces, tmpfs mounts, OVS)');
     const say = (s: string) => process.stdout.write(s + '\n');
     // Interrupted: exit through the 'exit' hooks, which undo mounts, netns, processes and OVS.
     const onSignal = (sig: NodeJS.Signals) => {
@@ -72,7 +78,9 @@ with interfaces.json, checked too; flat: Kuryr's shared directory). Needs root. 
       onResult: (r) => say(formatFaultLine(r)),
     });
     const finalOk = report.final.lost + report.final.leaked + report.final.problems.length === 0;
-    say(`${finalOk ? 'PASS' : 'FAIL'} final-sweep: DEL of every live pod, one reconciler pass, nothing left${finalOk ? '' : `\n${report.final.problems.map((p) => `    ${p}`).join('\n')}`}`);
+    say(
+      `${finalOk ? 'PASS' : 'FAIL'} final-sweep: DEL of every live pod, one reconciler pass, nothing left${finalOk ? '' : `\n${report.final.problems.map((p) => `    ${p}`).join('\n')}`}`,
+    );
     if (values.out) fs.writeFileSync(values.out, JSON.stringify(report, null, 2) + '\n');
     if (values.table) fs.writeFileSync(values.table, formatTable(report) + '\n');
     if (values.json) say(JSON.stringify(report, null, 2));

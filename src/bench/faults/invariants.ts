@@ -124,8 +124,10 @@ export interface NodeSnapshot {
 
 function ovsValue(v: unknown): unknown {
   // RFC 7047 notation: ["set", [...]] (empty = no value), ["map", [[k, v], ...]], ["uuid", u].
-  if (Array.isArray(v) && v[0] === 'set') return (v[1] as unknown[]).length ? (v[1] as unknown[]).map(ovsValue) : undefined;
-  if (Array.isArray(v) && v[0] === 'map') return Object.fromEntries((v[1] as [string, string][]).map(([k, x]) => [k, x]));
+  if (Array.isArray(v) && v[0] === 'set')
+    return (v[1] as unknown[]).length ? (v[1] as unknown[]).map(ovsValue) : undefined;
+  if (Array.isArray(v) && v[0] === 'map')
+    return Object.fromEntries((v[1] as [string, string][]).map(([k, x]) => [k, x]));
   if (Array.isArray(v) && v[0] === 'uuid') return v[1];
   return v;
 }
@@ -152,9 +154,19 @@ function walk(dir: string, out: Map<string, string>): void {
 
 async function linksOf(nsName: string): Promise<Link[]> {
   const out = await runAsync('ip', ['-n', nsName, '-j', 'addr', 'show']).catch(() => '[]');
-  return (JSON.parse(out || '[]') as { ifname: string; address?: string; addr_info?: { local: string; prefixlen: number }[] }[])
+  return (
+    JSON.parse(out || '[]') as {
+      ifname: string;
+      address?: string;
+      addr_info?: { local: string; prefixlen: number }[];
+    }[]
+  )
     .filter((l) => l.ifname !== 'lo')
-    .map((l) => ({ ifname: l.ifname, mac: (l.address ?? '').toLowerCase(), addrs: (l.addr_info ?? []).map((a) => `${a.local}/${a.prefixlen}`) }));
+    .map((l) => ({
+      ifname: l.ifname,
+      mac: (l.address ?? '').toLowerCase(),
+      addrs: (l.addr_info ?? []).map((a) => `${a.local}/${a.prefixlen}`),
+    }));
 }
 
 export async function takeSnapshot(node: FaultNode, netnsNames: Iterable<string>): Promise<NodeSnapshot> {
@@ -173,7 +185,10 @@ export async function takeSnapshot(node: FaultNode, netnsNames: Iterable<string>
   for (const row of node.sb.dumpTable('Port')) {
     const name = row.name as string;
     if (name === 'br-int') continue;
-    ports.set(name, ifaces.get(name) ?? { name, type: '?', ofport: undefined, error: 'no Interface row', externalIds: {} });
+    ports.set(
+      name,
+      ifaces.get(name) ?? { name, type: '?', ofport: undefined, error: 'no Interface row', externalIds: {} },
+    );
   }
   const mount = new Map<string, string>();
   walk(node.mountPoint, mount);
@@ -218,13 +233,23 @@ function resultIp(pod: TrackedPod): string | undefined {
 }
 
 /** Problems with a pod the runtime believes live (invariant 1, without CHECK). */
-export async function livePodProblems(s: NodeSnapshot, node: FaultNode, layout: PodLayout, pod: TrackedPod, connect = true): Promise<string[]> {
+export async function livePodProblems(
+  s: NodeSnapshot,
+  node: FaultNode,
+  layout: PodLayout,
+  pod: TrackedPod,
+  connect = true,
+): Promise<string[]> {
   const p: string[] = [];
   const name = portNameOf(pod);
   const port = s.ports.get(name);
   if (!port) p.push(`port ${name} missing`);
   else {
-    if (port.externalIds[OWNER_KEYS.owner] !== OWNER_VALUE || port.externalIds[OWNER_KEYS.containerId] !== pod.containerId || port.externalIds[OWNER_KEYS.ifname] !== pod.ifname) {
+    if (
+      port.externalIds[OWNER_KEYS.owner] !== OWNER_VALUE ||
+      port.externalIds[OWNER_KEYS.containerId] !== pod.containerId ||
+      port.externalIds[OWNER_KEYS.ifname] !== pod.ifname
+    ) {
       p.push(`port ${name} not owned by the attachment`);
     }
     const want = pod.mode === 'client' ? 'dpdkvhostuser' : pod.mode === 'server' ? 'dpdkvhostuserclient' : '';
@@ -236,7 +261,8 @@ export async function livePodProblems(s: NodeSnapshot, node: FaultNode, layout: 
     const sock = layout.socketPath(node.mountPoint, pod, name);
     const podSock = layout.podSocketPath(node.mountPoint, pod, name);
     const given = (pod.result?.interfaces as { socketPath?: string }[] | undefined)?.[0]?.socketPath;
-    if (given !== undefined && given !== podSock) p.push(`ADD returned socketPath ${given}, the layout says ${podSock}`);
+    if (given !== undefined && given !== podSock)
+      p.push(`ADD returned socketPath ${given}, the layout says ${podSock}`);
     if (layout.indexPath) p.push(...indexProblems(s, layout.indexPath(node.mountPoint, pod), pod, name, podSock));
     if (pod.mode === 'client') {
       if (s.mount.get(sock) !== 'socket') p.push(`socket ${sock} missing (${s.mount.get(sock) ?? 'absent'})`);
@@ -247,7 +273,8 @@ export async function livePodProblems(s: NodeSnapshot, node: FaultNode, layout: 
     else {
       try {
         const doc = JSON.parse(fs.readFileSync(cfg, 'utf8')) as { vhostname?: string; mode?: string };
-        if (doc.vhostname !== name || doc.mode !== pod.mode) p.push(`config file ${cfg} says ${doc.vhostname}/${doc.mode}`);
+        if (doc.vhostname !== name || doc.mode !== pod.mode)
+          p.push(`config file ${cfg} says ${doc.vhostname}/${doc.mode}`);
       } catch (e) {
         p.push(`config file ${cfg} unreadable: ${(e as Error).message}`);
       }
@@ -255,12 +282,15 @@ export async function livePodProblems(s: NodeSnapshot, node: FaultNode, layout: 
   } else {
     const links = s.netnsLinks.get(pod.nsName) ?? [];
     const mine = links.find((l) => l.ifname === pod.ifname);
-    const mac = (pod.result?.interfaces as { mac?: string; sandbox?: string }[] | undefined)?.find((i) => i.sandbox)?.mac;
+    const mac = (pod.result?.interfaces as { mac?: string; sandbox?: string }[] | undefined)?.find(
+      (i) => i.sandbox,
+    )?.mac;
     if (!mine) p.push(`veth ${pod.ifname} missing in netns ${pod.nsName}`);
     else {
       if (mac && mine.mac !== mac.toLowerCase()) p.push(`veth ${pod.ifname} has MAC ${mine.mac}, ADD said ${mac}`);
       const ip = resultIp(pod);
-      if (ip && !mine.addrs.some((a) => a.startsWith(`${ip}/`))) p.push(`veth ${pod.ifname} lacks ${ip} (has ${mine.addrs.join(',')})`);
+      if (ip && !mine.addrs.some((a) => a.startsWith(`${ip}/`)))
+        p.push(`veth ${pod.ifname} lacks ${ip} (has ${mine.addrs.join(',')})`);
     }
     if (!s.hostLinks.has(name)) p.push(`host end ${name} missing in vswitchd's netns`);
   }
@@ -281,8 +311,16 @@ function indexProblems(s: NodeSnapshot, file: string, pod: TrackedPod, port: str
     const e = findInterface(index, pod.ifname);
     if (!e) return [`${file} does not list ${pod.ifname}`];
     const mac = (pod.result?.interfaces as { mac?: string }[] | undefined)?.[0]?.mac?.toLowerCase();
-    if (e.vhostname !== port || e.mode !== pod.mode || e.socket_path !== podSock || (mac !== undefined && e.mac !== mac) || e.container_id !== pod.containerId) {
-      return [`${file} lists ${pod.ifname} as ${e.vhostname}/${e.mode}/${e.socket_path ?? '-'}/${e.mac}, not ${port}/${pod.mode}/${podSock}/${mac ?? '?'}`];
+    if (
+      e.vhostname !== port ||
+      e.mode !== pod.mode ||
+      e.socket_path !== podSock ||
+      (mac !== undefined && e.mac !== mac) ||
+      e.container_id !== pod.containerId
+    ) {
+      return [
+        `${file} lists ${pod.ifname} as ${e.vhostname}/${e.mode}/${e.socket_path ?? '-'}/${e.mac}, not ${port}/${pod.mode}/${podSock}/${mac ?? '?'}`,
+      ];
     }
   } catch (e) {
     return [`${file} unreadable: ${(e as Error).message}`];
@@ -300,8 +338,11 @@ export function gonePodProblems(s: NodeSnapshot, node: FaultNode, layout: PodLay
     if (s.ovsSockets.includes(name)) p.push(`OVS socket ${name} left`);
   } else {
     if (s.hostLinks.has(name)) p.push(`host end ${name} left`);
-    const mac = (pod.result?.interfaces as { mac?: string; sandbox?: string }[] | undefined)?.find((i) => i.sandbox)?.mac;
-    if (mac && (s.netnsLinks.get(pod.nsName) ?? []).some((l) => l.mac === mac.toLowerCase())) p.push(`veth with MAC ${mac} left in ${pod.nsName}`);
+    const mac = (pod.result?.interfaces as { mac?: string; sandbox?: string }[] | undefined)?.find(
+      (i) => i.sandbox,
+    )?.mac;
+    if (mac && (s.netnsLinks.get(pod.nsName) ?? []).some((l) => l.mac === mac.toLowerCase()))
+      p.push(`veth with MAC ${mac} left in ${pod.nsName}`);
   }
   for (const [ip, cid] of s.ips) if (cid === pod.containerId) p.push(`IP ${ip} still reserved`);
   if (s.state.has(stateFile(pod))) p.push(`state record left (${s.state.get(stateFile(pod))})`);
@@ -314,7 +355,8 @@ export function leaks(s: NodeSnapshot, node: FaultNode, layout: PodLayout, live:
   const ports = new Set(live.map(portNameOf));
   for (const name of s.ports.keys()) if (!ports.has(name)) p.push(`port ${name}`);
   const files = new Set<string>();
-  for (const pod of live) if (pod.mode !== 'veth') for (const f of layout.owned(node.mountPoint, pod, portNameOf(pod))) files.add(f);
+  for (const pod of live)
+    if (pod.mode !== 'veth') for (const f of layout.owned(node.mountPoint, pod, portNameOf(pod))) files.add(f);
   for (const f of s.mount.keys()) if (!files.has(f)) p.push(`mount entry ${f}`);
   for (const f of s.ovsSockets) p.push(`OVS socket dir entry ${f}`);
   const records = new Set(live.map(stateFile));
@@ -322,7 +364,8 @@ export function leaks(s: NodeSnapshot, node: FaultNode, layout: PodLayout, live:
   const cids = new Set(live.map((x) => x.containerId));
   for (const [ip, cid] of s.ips) if (!cids.has(cid)) p.push(`IP ${ip} reserved for ${cid.slice(0, 12)}…`);
   const liveLinks = new Set(live.filter((x) => x.mode === 'veth').map((x) => `${x.nsName}/${x.ifname}`));
-  for (const [ns, links] of s.netnsLinks) for (const l of links) if (!liveLinks.has(`${ns}/${l.ifname}`)) p.push(`link ${l.ifname} in ${ns}`);
+  for (const [ns, links] of s.netnsLinks)
+    for (const l of links) if (!liveLinks.has(`${ns}/${l.ifname}`)) p.push(`link ${l.ifname} in ${ns}`);
   const hostTaps = new Set(live.filter((x) => x.mode === 'veth').map(portNameOf));
   for (const l of s.hostLinks) if (/^tap[0-9a-f]{8}-[0-9a-f]{2}$/.test(l) && !hostTaps.has(l)) p.push(`host link ${l}`);
   return p;

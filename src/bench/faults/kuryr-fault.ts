@@ -35,7 +35,12 @@ async function startApiStandIn(pods: Obj[], kuryrPorts: Obj[]): Promise<{ url: s
   };
   const server = http.createServer((req, res) => {
     const url = new URL(req.url ?? '/', 'http://x');
-    const list = url.pathname === '/api/v1/pods' ? { kind: 'PodList', apiVersion: 'v1', items: pods } : url.pathname === '/apis/openstack.org/v1/kuryrports' ? { kind: 'KuryrPortList', apiVersion: 'openstack.org/v1', items: kuryrPorts } : undefined;
+    const list =
+      url.pathname === '/api/v1/pods'
+        ? { kind: 'PodList', apiVersion: 'v1', items: pods }
+        : url.pathname === '/apis/openstack.org/v1/kuryrports'
+          ? { kind: 'KuryrPortList', apiVersion: 'openstack.org/v1', items: kuryrPorts }
+          : undefined;
     if (list && req.method === 'GET') {
       if (url.searchParams.get('watch') === 'true') {
         res.writeHead(200, { 'Content-Type': 'application/json', 'Transfer-Encoding': 'chunked' });
@@ -83,14 +88,32 @@ interface HttpAnswer {
   body: string;
 }
 
-function request(port: number, method: string, p: string, body?: string | Buffer, timeoutMs = 10_000): Promise<HttpAnswer> {
+function request(
+  port: number,
+  method: string,
+  p: string,
+  body?: string | Buffer,
+  timeoutMs = 10_000,
+): Promise<HttpAnswer> {
   return new Promise((resolve) => {
-    const req = http.request({ host: '127.0.0.1', port, method, path: p, agent: false, headers: body !== undefined ? { 'Content-Type': 'application/json', 'Content-Length': Buffer.byteLength(body) } : {}, timeout: timeoutMs }, (res) => {
-      const chunks: Buffer[] = [];
-      res.on('data', (c: Buffer) => chunks.push(c));
-      res.on('end', () => resolve({ status: res.statusCode ?? 0, body: Buffer.concat(chunks).toString() }));
-      res.on('error', () => resolve({ status: res.statusCode ?? -1, body: '' }));
-    });
+    const req = http.request(
+      {
+        host: '127.0.0.1',
+        port,
+        method,
+        path: p,
+        agent: false,
+        headers:
+          body !== undefined ? { 'Content-Type': 'application/json', 'Content-Length': Buffer.byteLength(body) } : {},
+        timeout: timeoutMs,
+      },
+      (res) => {
+        const chunks: Buffer[] = [];
+        res.on('data', (c: Buffer) => chunks.push(c));
+        res.on('end', () => resolve({ status: res.statusCode ?? 0, body: Buffer.concat(chunks).toString() }));
+        res.on('error', () => resolve({ status: res.statusCode ?? -1, body: '' }));
+      },
+    );
     req.on('timeout', () => req.destroy(new Error('timeout')));
     req.on('error', (e) => resolve({ status: -1, body: String(e) }));
     req.end(body);
@@ -153,7 +176,13 @@ async function run(ctx: FaultContext): Promise<RunOutcome> {
   const kp: Obj = {
     apiVersion: 'openstack.org/v1',
     kind: 'KuryrPort',
-    metadata: { name: pod.podName, namespace: pod.namespace, uid: 'kp-1', resourceVersion: '6', labels: { 'kuryr.openstack.org/nodeName': NODE_NAME } },
+    metadata: {
+      name: pod.podName,
+      namespace: pod.namespace,
+      uid: 'kp-1',
+      resourceVersion: '6',
+      labels: { 'kuryr.openstack.org/nodeName': NODE_NAME },
+    },
     spec: { podUid: pod.podUid, podNodeName: NODE_NAME },
     status: { vifs: { eth0: { default: true, vif: encodeVIF(vif) } } },
   };
@@ -165,7 +194,13 @@ async function run(ctx: FaultContext): Promise<RunOutcome> {
   let probeOk = false;
   const first = ctx.ledger.ops.length;
   try {
-    node.writeConfig(['[cni_daemon]', `bind_address = 127.0.0.1:${port}`, 'vif_annotation_timeout = 5', '[kubernetes]', `api_root = ${api.url}`]);
+    node.writeConfig([
+      '[cni_daemon]',
+      `bind_address = 127.0.0.1:${port}`,
+      'vif_annotation_timeout = 5',
+      '[kubernetes]',
+      `api_root = ${api.url}`,
+    ]);
     await node.stopDaemon();
     node.daemonExtraArgs = ['--kuryr', '--node-name', NODE_NAME, '--metrics-port', '0', '--health-port', '0'];
     await node.startDaemon();
@@ -176,14 +211,33 @@ async function run(ctx: FaultContext): Promise<RunOutcome> {
     }
     churn.start();
     // Slowloris: headers a byte at a time, and a declared body a byte at a time.
-    for (let i = 0; i < 40; i++) slow.push(slowClient(port, 'POST /addNetwork HTTP/1.1\r\nHost: x\r\n', 'X-Slow: aaaaaaaa\r\n'));
-    for (let i = 0; i < 20; i++) slow.push(slowClient(port, 'POST /addNetwork HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 100000\r\n\r\n', '{"a":1,'));
+    for (let i = 0; i < 40; i++)
+      slow.push(slowClient(port, 'POST /addNetwork HTTP/1.1\r\nHost: x\r\n', 'X-Slow: aaaaaaaa\r\n'));
+    for (let i = 0; i < 20; i++)
+      slow.push(
+        slowClient(
+          port,
+          'POST /addNetwork HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 100000\r\n\r\n',
+          '{"a":1,',
+        ),
+      );
     const garbage: (() => Promise<HttpAnswer>)[] = [
       () => request(port, 'POST', '/addNetwork', Buffer.alloc(2 << 20, 0x20)),
       () => request(port, 'POST', '/addNetwork', '{oops'),
       () => request(port, 'POST', '/delNetwork', '[]'),
       () => request(port, 'POST', '/addNetwork', '{"CNI_CONTAINERID":5}'),
-      () => request(port, 'POST', '/addNetwork', JSON.stringify({ CNI_CONTAINERID: '../../etc', CNI_IFNAME: 'eth0', CNI_NETNS: '/x', CNI_ARGS: 'K8S_POD_NAMESPACE=a;K8S_POD_NAME=b' })),
+      () =>
+        request(
+          port,
+          'POST',
+          '/addNetwork',
+          JSON.stringify({
+            CNI_CONTAINERID: '../../etc',
+            CNI_IFNAME: 'eth0',
+            CNI_NETNS: '/x',
+            CNI_ARGS: 'K8S_POD_NAMESPACE=a;K8S_POD_NAME=b',
+          }),
+        ),
       () => request(port, 'GET', '/'),
       () => request(port, 'GET', '/addNetwork'),
       () => request(port, 'POST', '/../../etc/passwd', '{}'),
@@ -201,22 +255,27 @@ async function run(ctx: FaultContext): Promise<RunOutcome> {
     );
     // A real pod through the same API meanwhile.
     const add = await request(port, 'POST', '/addNetwork', kuryrBody('ADD', pod), 30_000);
-    if (add.status !== 202) problems.push(`probe ADD through the kuryr API answered ${add.status}: ${add.body.slice(0, 300)}`);
-    else if (!portsOnBridge(ctx).includes(portName)) problems.push(`probe ADD answered 202 but port ${portName} is not on br-int`);
+    if (add.status !== 202)
+      problems.push(`probe ADD through the kuryr API answered ${add.status}: ${add.body.slice(0, 300)}`);
+    else if (!portsOnBridge(ctx).includes(portName))
+      problems.push(`probe ADD answered 202 but port ${portName} is not on br-int`);
     else probeOk = true;
     await flood;
     const del = await request(port, 'POST', '/delNetwork', kuryrBody('DEL', pod), 30_000);
     if (del.status !== 204) problems.push(`probe DEL answered ${del.status}: ${del.body.slice(0, 300)}`);
     if (portsOnBridge(ctx).includes(portName)) problems.push(`port ${portName} left after the probe's DEL`);
-    for (const f of [path.join(node.mountPoint, `${pod.containerId}-${pod.ifname}`)]) if (fs.existsSync(f)) problems.push(`${f} left after the probe's DEL`);
+    for (const f of [path.join(node.mountPoint, `${pod.containerId}-${pod.ifname}`)])
+      if (fs.existsSync(f)) problems.push(`${f} left after the probe's DEL`);
     const bad = [...answers].filter(([s]) => !/^4\d\d$/.test(s));
-    if (bad.length) problems.push(`garbage answered with ${bad.map(([s, n]) => `${n}× ${s}`).join(', ')} (want 4xx only)`);
+    if (bad.length)
+      problems.push(`garbage answered with ${bad.map(([s, n]) => `${n}× ${s}`).join(', ')} (want 4xx only)`);
     if (!ctx.quick) {
       // Node cuts slow headers after headersTimeout (10 s) and slow bodies after requestTimeout (30 s), checked every 30 s.
       const all = Promise.all(slow.map((s) => s.cut)).then(() => true);
       const ok = await Promise.race([all, sleep(75_000).then(() => false)]);
       if (!ok) problems.push(`${slow.filter((s) => !s.sock.destroyed).length} slow clients still connected after 75 s`);
-    } else notes.push('the cut of slow clients (Node: headers 10 s, request 30 s) is waited for in the full campaign only');
+    } else
+      notes.push('the cut of slow clients (Node: headers 10 s, request 30 s) is waited for in the full campaign only');
     const alive = await request(port, 'GET', '/nothing');
     if (alive.status !== 404) problems.push(`the API stopped answering after the garbage (${alive.status})`);
   } finally {
@@ -251,9 +310,25 @@ async function nonLoopbackRefused(ctx: FaultContext): Promise<string[]> {
   const sock = path.join(dir, 'd.sock');
   fs.writeFileSync(
     conf,
-    ['[vhostuser]', `mount_point = ${node.mountPoint}`, `ovs_vhu_path = ${node.ovsSockDir}`, '[os_vif_ovs]', `ovsdb_connection = ${node.sb.db}`, '[vhostplug]', `state_dir = ${path.join(dir, 'state')}`, `daemon_socket = ${sock}`, '[cni_daemon]', `bind_address = 0.0.0.0:${port}`, '[kubernetes]', 'api_root = http://127.0.0.1:1', ''].join('\n'),
+    [
+      '[vhostuser]',
+      `mount_point = ${node.mountPoint}`,
+      `ovs_vhu_path = ${node.ovsSockDir}`,
+      '[os_vif_ovs]',
+      `ovsdb_connection = ${node.sb.db}`,
+      '[vhostplug]',
+      `state_dir = ${path.join(dir, 'state')}`,
+      `daemon_socket = ${sock}`,
+      '[cni_daemon]',
+      `bind_address = 0.0.0.0:${port}`,
+      '[kubernetes]',
+      'api_root = http://127.0.0.1:1',
+      '',
+    ].join('\n'),
   );
-  const child = spawn(process.execPath, [cliMainPath(), 'daemon', '--kuryr', '--config', conf], { stdio: ['ignore', 'pipe', 'pipe'] });
+  const child = spawn(process.execPath, [cliMainPath(), 'daemon', '--kuryr', '--config', conf], {
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
   let err = '';
   child.stderr.on('data', (c: Buffer) => (err += c.toString()));
   child.stdout.on('data', (c: Buffer) => (err += c.toString()));
@@ -269,8 +344,10 @@ async function nonLoopbackRefused(ctx: FaultContext): Promise<string[]> {
   });
   if (code === null) problems.push('a daemon told to bind the kuryr API on 0.0.0.0 was still running after 30 s');
   else if (code === 0) problems.push('a daemon told to bind the kuryr API on 0.0.0.0 exited 0');
-  if (!/allow_remote_bind/.test(err)) problems.push(`the refusal does not name allow_remote_bind: ${err.slice(0, 300)}`);
-  if (fs.existsSync(sock) || fs.existsSync(path.join(dir, 'state'))) problems.push('the refused daemon created its socket or state dir');
+  if (!/allow_remote_bind/.test(err))
+    problems.push(`the refusal does not name allow_remote_bind: ${err.slice(0, 300)}`);
+  if (fs.existsSync(sock) || fs.existsSync(path.join(dir, 'state')))
+    problems.push('the refused daemon created its socket or state dir');
   const listening = await new Promise<boolean>((resolve) => {
     const c = net.connect(port, '127.0.0.1');
     c.on('connect', () => {

@@ -81,7 +81,13 @@ export function netconf(node: FaultNode, mode: PodMode, layout: PodLayoutName = 
 /** Creates a pod sandbox (its own netns) and tracks it. */
 export async function newPod(node: FaultNode, ledger: Ledger, mode: PodMode, name: string): Promise<TrackedPod> {
   const ns = await node.addNetns();
-  const pod: TrackedPod = { ...newPodIdentity(name, ns.path), mode, nsName: ns.name, conf: netconf(node, mode, ledger.layout), fate: 'gone' };
+  const pod: TrackedPod = {
+    ...newPodIdentity(name, ns.path),
+    mode,
+    nsName: ns.name,
+    conf: netconf(node, mode, ledger.layout),
+    fate: 'gone',
+  };
   ledger.pods.set(pod.containerId, pod);
   return pod;
 }

@@ -57,7 +57,14 @@ export interface PodIdentity {
 }
 
 export function newPodIdentity(name: string, netns: string, ifname = 'net1'): PodIdentity {
-  return { containerId: randomBytes(32).toString('hex'), ifname, podUid: randomUUID(), podName: name, namespace: 'faults', netns };
+  return {
+    containerId: randomBytes(32).toString('hex'),
+    ifname,
+    podUid: randomUUID(),
+    podName: name,
+    namespace: 'faults',
+    netns,
+  };
 }
 
 /** The CNI environment kubelet/containerd gives a plugin (CNI_ARGS as the CRI plugin builds it). */
@@ -147,7 +154,10 @@ export class DaemonProcess {
   /** Resolves once the process is gone (false on timeout). */
   async waitExit(timeoutMs = 30_000): Promise<boolean> {
     let t: NodeJS.Timeout | undefined;
-    const ok = await Promise.race([this.exited.then(() => true), new Promise<boolean>((r) => (t = setTimeout(() => r(false), timeoutMs)))]);
+    const ok = await Promise.race([
+      this.exited.then(() => true),
+      new Promise<boolean>((r) => (t = setTimeout(() => r(false), timeoutMs))),
+    ]);
     clearTimeout(t);
     return ok;
   }
@@ -243,7 +253,12 @@ export class FaultNode {
     fs.mkdirSync(this.ovsSockDir);
     fs.mkdirSync(this.mountPoint);
     // vhost-sock-dir is read when DPDK initialises: set it, then restart vswitchd once.
-    this.sb.vsctl('set', 'Open_vSwitch', '.', `other_config:vhost-sock-dir=${path.relative(this.sb.runDir, this.ovsSockDir)}`);
+    this.sb.vsctl(
+      'set',
+      'Open_vSwitch',
+      '.',
+      `other_config:vhost-sock-dir=${path.relative(this.sb.runDir, this.ovsSockDir)}`,
+    );
     await this.sb.restartVswitchd();
     this.writeConfig();
   }
@@ -409,7 +424,10 @@ export class FaultNode {
         }
         if (exit !== 0) {
           if (typeof a.json?.code === 'number') a.code = a.json.code;
-          a.msg = typeof a.json?.msg === 'string' ? `${a.json.msg}${a.json.details ? `: ${String(a.json.details)}` : ''}` : stdout.slice(0, 300) || a.stderr.slice(0, 300);
+          a.msg =
+            typeof a.json?.msg === 'string'
+              ? `${a.json.msg}${a.json.details ? `: ${String(a.json.details)}` : ''}`
+              : stdout.slice(0, 300) || a.stderr.slice(0, 300);
         }
         resolve(a);
       };

@@ -3,7 +3,18 @@ import { formatIp } from '../../core/net';
 import { AF, IFA, IFA_F, NLM_F, RTM, SIZEOF } from './constants';
 import { ifindexOf } from './link';
 import type { NetlinkHandle } from './socket';
-import { attrBytes, attrU32, checkLink, cidrBytes, ifaddrmsg, ipv4Broadcast, parseAttrs, type LinkRef, type NlAttr, type NlMessage } from './wire';
+import {
+  attrBytes,
+  attrU32,
+  checkLink,
+  cidrBytes,
+  ifaddrmsg,
+  ipv4Broadcast,
+  parseAttrs,
+  type LinkRef,
+  type NlAttr,
+  type NlMessage,
+} from './wire';
 
 /**
  * `ip addr add CIDR dev LINK`: IPv4 with IFA_LOCAL, IFA_ADDRESS and IFA_BROADCAST; IPv6
@@ -22,7 +33,13 @@ export async function addAddress(h: NetlinkHandle, link: LinkRef, cidr: string):
     flags = IFA_F.NODAD;
     attrs.push(attrU32(IFA.FLAGS, flags));
   }
-  await h.request(RTM.NEWADDR, NLM_F.CREATE | NLM_F.EXCL, ifaddrmsg({ family: c.family, prefixlen: c.prefix, flags, index }), attrs, { link });
+  await h.request(
+    RTM.NEWADDR,
+    NLM_F.CREATE | NLM_F.EXCL,
+    ifaddrmsg({ family: c.family, prefixlen: c.prefix, flags, index }),
+    attrs,
+    { link },
+  );
 }
 
 /** One address as `addrList` reports it. */

@@ -55,7 +55,13 @@ export function parseLink(m: NlMessage): LinkInfo {
   const flags = p.readUInt32LE(8);
   const a = parseAttrs(p.subarray(SIZEOF.ifinfomsg));
   const u32 = (t: number) => a.get(t)?.readUInt32LE(0);
-  const info: LinkInfo = { index, name: attrStr(a.get(IFLA.IFNAME)) ?? '', flags, up: (flags & IFF.UP) !== 0, mtu: u32(IFLA.MTU) ?? 0 };
+  const info: LinkInfo = {
+    index,
+    name: attrStr(a.get(IFLA.IFNAME)) ?? '',
+    flags,
+    up: (flags & IFF.UP) !== 0,
+    mtu: u32(IFLA.MTU) ?? 0,
+  };
   const mac = a.get(IFLA.ADDRESS);
   if (mac && mac.length === 6) info.mac = formatMac(mac);
   const master = u32(IFLA.MASTER);
@@ -95,7 +101,12 @@ export async function ifindexOf(h: NetlinkHandle, link: LinkRef): Promise<number
 }
 
 /** RTM_NEWLINK on an existing link (by index or name) with extra flags and attributes. */
-async function linkModify(h: NetlinkHandle, link: LinkRef, f: { flags?: number; change?: number }, extra: NlAttr[]): Promise<void> {
+async function linkModify(
+  h: NetlinkHandle,
+  link: LinkRef,
+  f: { flags?: number; change?: number },
+  extra: NlAttr[],
+): Promise<void> {
   link = checkLink(link);
   const { fixed, attrs } = linkSelector(link, f);
   await h.request(RTM.NEWLINK, 0, fixed, [...attrs, ...extra], { link });
@@ -174,7 +185,15 @@ function vethEnd(name: string, mtu: number | undefined, mac: Buffer | undefined,
 }
 
 /** The RTM_NEWLINK body of a veth pair; the peer is a whole ifinfomsg + attrs (linux/veth.h). */
-export function vethPairMessage(o: { name: string; peerName: string; mtu?: number; mac?: Buffer; peerMac?: Buffer; peerNsFd?: number; up?: boolean }): { fixed: Buffer; attrs: NlAttr[] } {
+export function vethPairMessage(o: {
+  name: string;
+  peerName: string;
+  mtu?: number;
+  mac?: Buffer;
+  peerMac?: Buffer;
+  peerNsFd?: number;
+  up?: boolean;
+}): { fixed: Buffer; attrs: NlAttr[] } {
   // Only the local end can come up in the create message: the kernel configures the peer
   // before the pair is linked, and opening it then fails with ENOTCONN.
   const upFlags = o.up ? { flags: IFF.UP, change: IFF.UP } : {};
@@ -183,7 +202,10 @@ export function vethPairMessage(o: { name: string; peerName: string; mtu?: numbe
     fixed: ifinfomsg(upFlags),
     attrs: [
       ...vethEnd(o.name, o.mtu, o.mac),
-      attrNest(IFLA.LINKINFO, [attrString(IFLA_INFO.KIND, 'veth'), attrNest(IFLA_INFO.DATA, [attrBytes(VETH_INFO.PEER, peer)])]),
+      attrNest(IFLA.LINKINFO, [
+        attrString(IFLA_INFO.KIND, 'veth'),
+        attrNest(IFLA_INFO.DATA, [attrBytes(VETH_INFO.PEER, peer)]),
+      ]),
     ],
   };
 }
@@ -233,7 +255,12 @@ export async function createBridge(h: NetlinkHandle, name: string, o: BridgeOpti
   if (o.mac !== undefined) attrs.push(attrBytes(IFLA.ADDRESS, macBytes(o.mac)));
   // IFLA_BR_AGEING_TIME is in clock_t (centiseconds).
   const ageing = checkU32(Math.round((o.ageingTime ?? 0) * 100), 'ageingTime');
-  attrs.push(attrNest(IFLA.LINKINFO, [attrString(IFLA_INFO.KIND, 'bridge'), attrNest(IFLA_INFO.DATA, [attrU32(IFLA_BR.AGEING_TIME, ageing)])]));
+  attrs.push(
+    attrNest(IFLA.LINKINFO, [
+      attrString(IFLA_INFO.KIND, 'bridge'),
+      attrNest(IFLA_INFO.DATA, [attrU32(IFLA_BR.AGEING_TIME, ageing)]),
+    ]),
+  );
   const upFlags = o.up ? { flags: IFF.UP, change: IFF.UP } : {};
   await h.request(RTM.NEWLINK, NLM_F.CREATE | NLM_F.EXCL, ifinfomsg(upFlags), attrs, { link: name });
   if (o.disableIpv6 !== false) await disableIpv6(h, name);

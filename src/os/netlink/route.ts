@@ -3,7 +3,21 @@ import { formatIp } from '../../core/net';
 import { AF, NLM_F, RTA, RTM, RTN, RTPROT, RT_SCOPE, RT_TABLE, SIZEOF } from './constants';
 import { ifindexOf } from './link';
 import type { NetlinkHandle } from './socket';
-import { attrBytes, attrU32, checkLink, checkU32, cidrBytes, invalidArg, ipBytes, parseAttrs, rtmsg, type IpBytes, type LinkRef, type NlAttr, type NlMessage } from './wire';
+import {
+  attrBytes,
+  attrU32,
+  checkLink,
+  checkU32,
+  cidrBytes,
+  invalidArg,
+  ipBytes,
+  parseAttrs,
+  rtmsg,
+  type IpBytes,
+  type LinkRef,
+  type NlAttr,
+  type NlMessage,
+} from './wire';
 
 /** A route to add; dst 'default' means 0.0.0.0/0 or ::/0 (family from the gateway). */
 export interface RouteSpec {

@@ -26,7 +26,6 @@ import { encodeMessage, NetlinkError, parseError, parseMessages, type NlAttr, ty
 
 const { EAGAIN, EBADF } = osConstants.errno;
 
-
 interface Pending {
   replies: NlMessage[];
   dump: boolean;
@@ -130,13 +129,21 @@ export class NetlinkHandle {
    * Sends one request and resolves with its reply messages (none for a plain ACK).
    * Dumps (NLM_F_DUMP) resolve at NLMSG_DONE and are retried up to 5 times on NLM_F_DUMP_INTR.
    */
-  async request(type: number, flags: number, fixed: Buffer, attrs: NlAttr[], ctx: RequestContext = {}): Promise<NlMessage[]> {
-    const dump = (flags & NLM_F.DUMP) === NLM_F.DUMP && (type === RTM.GETLINK || type === RTM.GETADDR || type === RTM.GETROUTE);
+  async request(
+    type: number,
+    flags: number,
+    fixed: Buffer,
+    attrs: NlAttr[],
+    ctx: RequestContext = {},
+  ): Promise<NlMessage[]> {
+    const dump =
+      (flags & NLM_F.DUMP) === NLM_F.DUMP && (type === RTM.GETLINK || type === RTM.GETADDR || type === RTM.GETROUTE);
     for (let attempt = 1; ; attempt++) {
       const r = await this.send(type, flags, fixed, attrs, ctx, dump);
       if (!r.interrupted) return r.replies;
       // The table changed under the dump every time: an inconsistent view is worse than an error.
-      if (attempt >= 5) throw new NetlinkError(EAGAIN, RTM_NAME[type] ?? `RTM_${type}`, { netns: this.netns, link: ctx.link });
+      if (attempt >= 5)
+        throw new NetlinkError(EAGAIN, RTM_NAME[type] ?? `RTM_${type}`, { netns: this.netns, link: ctx.link });
     }
   }
 
@@ -167,7 +174,16 @@ export class NetlinkHandle {
         return;
       }
       if (this.pending.size === 0) this.raw.ref();
-      this.pending.set(seq, { replies: [], dump, dumpInterrupted: false, resolve, reject, syscall, link: ctx.link, sending });
+      this.pending.set(seq, {
+        replies: [],
+        dump,
+        dumpInterrupted: false,
+        resolve,
+        reject,
+        syscall,
+        link: ctx.link,
+        sending,
+      });
     });
   }
 
@@ -233,7 +249,12 @@ export class NetlinkHandle {
     if (m.type === NLMSG.ERROR) {
       const e = parseError(m);
       if (e.errno === 0) this.settle(m.seq, p, null);
-      else this.settle(m.seq, p, new NetlinkError(e.errno, p.syscall, { extack: e.extack, netns: this.netns, link: p.link }));
+      else
+        this.settle(
+          m.seq,
+          p,
+          new NetlinkError(e.errno, p.syscall, { extack: e.extack, netns: this.netns, link: p.link }),
+        );
     } else if (m.type === NLMSG.DONE) {
       // A dump's DONE carries an int error (0 on success).
       const err = m.payload.length >= 4 ? -m.payload.readInt32LE(0) : 0;

@@ -6,7 +6,19 @@
 import * as util from 'node:util';
 import { ifnameProblem, parseCidr, parseIp, parseMac } from '../../core/net';
 import { invalidArgument, SystemError } from '../../core/errors';
-import { AF, IFLA, NLA_ALIGNTO, NLA_F_NESTED, NLA_TYPE_MASK, NLMSG_ALIGNTO, NLMSGERR_ATTR, NLM_F, RT_SCOPE, RT_TABLE, SIZEOF } from './constants';
+import {
+  AF,
+  IFLA,
+  NLA_ALIGNTO,
+  NLA_F_NESTED,
+  NLA_TYPE_MASK,
+  NLMSG_ALIGNTO,
+  NLMSGERR_ATTR,
+  NLM_F,
+  RT_SCOPE,
+  RT_TABLE,
+  SIZEOF,
+} from './constants';
 
 // ---------------------------------------------------------------------------------------
 // Errors
@@ -20,7 +32,11 @@ export class NetlinkError extends SystemError {
   /** The link (name or index) the request was about. */
   link?: string | number;
 
-  constructor(errnum: number, syscall: string, detail: { extack?: string; netns?: string; link?: string | number } = {}) {
+  constructor(
+    errnum: number,
+    syscall: string,
+    detail: { extack?: string; netns?: string; link?: string | number } = {},
+  ) {
     const [code, desc] = errnoName(errnum);
     let msg = `${code}: ${desc}, ${syscall}`;
     if (detail.link !== undefined) msg += ` '${detail.link}'`;
@@ -55,7 +71,8 @@ export type NlAttr = { type: number; data: Uint8Array } | { type: number; nested
 export function encodeAttrs(attrs: NlAttr[]): Buffer {
   const parts: Buffer[] = [];
   for (const a of attrs) {
-    const payload = 'nested' in a ? encodeAttrs(a.nested) : Buffer.from(a.data.buffer, a.data.byteOffset, a.data.byteLength);
+    const payload =
+      'nested' in a ? encodeAttrs(a.nested) : Buffer.from(a.data.buffer, a.data.byteOffset, a.data.byteLength);
     const len = SIZEOF.nlattr + payload.length;
     const hdr = Buffer.alloc(SIZEOF.nlattr);
     hdr.writeUInt16LE(len, 0);
@@ -77,7 +94,9 @@ export const attrBytes = (type: number, b: Uint8Array): NlAttr => ({ type, data:
 export const attrNest = (type: number, nested: NlAttr[]): NlAttr => ({ type, nested });
 
 /** struct ifinfomsg. `change` says which `flags` bits to apply (0: none). */
-export function ifinfomsg(f: { family?: number; type?: number; index?: number; flags?: number; change?: number } = {}): Buffer {
+export function ifinfomsg(
+  f: { family?: number; type?: number; index?: number; flags?: number; change?: number } = {},
+): Buffer {
   const b = Buffer.alloc(SIZEOF.ifinfomsg);
   b.writeUInt8(f.family ?? AF.UNSPEC, 0);
   b.writeUInt16LE(f.type ?? 0, 2);
@@ -88,7 +107,13 @@ export function ifinfomsg(f: { family?: number; type?: number; index?: number; f
 }
 
 /** struct ifaddrmsg. */
-export function ifaddrmsg(f: { family: number; prefixlen: number; flags?: number; scope?: number; index: number }): Buffer {
+export function ifaddrmsg(f: {
+  family: number;
+  prefixlen: number;
+  flags?: number;
+  scope?: number;
+  index: number;
+}): Buffer {
   const b = Buffer.alloc(SIZEOF.ifaddrmsg);
   b.writeUInt8(f.family, 0);
   b.writeUInt8(f.prefixlen, 1);
@@ -99,7 +124,14 @@ export function ifaddrmsg(f: { family: number; prefixlen: number; flags?: number
 }
 
 /** struct rtmsg. */
-export function rtmsg(f: { family: number; dstLen: number; table: number; protocol: number; scope: number; type: number }): Buffer {
+export function rtmsg(f: {
+  family: number;
+  dstLen: number;
+  table: number;
+  protocol: number;
+  scope: number;
+  type: number;
+}): Buffer {
   const b = Buffer.alloc(SIZEOF.rtmsg);
   b.writeUInt8(f.family, 0);
   b.writeUInt8(f.dstLen, 1);
@@ -115,7 +147,11 @@ export function rtmsg(f: { family: number; dstLen: number; table: number; protoc
 
 /** A whole message: nlmsghdr + fixed struct + attributes. */
 export function encodeMessage(type: number, flags: number, seq: number, fixed: Buffer, attrs: NlAttr[]): Buffer {
-  const body = Buffer.concat([fixed, Buffer.alloc(align(fixed.length, NLMSG_ALIGNTO) - fixed.length), encodeAttrs(attrs)]);
+  const body = Buffer.concat([
+    fixed,
+    Buffer.alloc(align(fixed.length, NLMSG_ALIGNTO) - fixed.length),
+    encodeAttrs(attrs),
+  ]);
   const hdr = Buffer.alloc(SIZEOF.nlmsghdr);
   hdr.writeUInt32LE(SIZEOF.nlmsghdr + body.length, 0);
   hdr.writeUInt16LE(type, 4);
@@ -217,7 +253,8 @@ export function checkIfname(name: unknown, arg = 'name'): string {
 /** A link name or a positive ifindex. */
 export function checkLink(link: unknown, arg = 'link'): LinkRef {
   if (typeof link === 'number') {
-    if (!Number.isInteger(link) || link <= 0 || link > 0x7fffffff) throw invalidArg(arg, link, 'must be a positive ifindex');
+    if (!Number.isInteger(link) || link <= 0 || link > 0x7fffffff)
+      throw invalidArg(arg, link, 'must be a positive ifindex');
     return link;
   }
   return checkIfname(link, arg);
@@ -225,7 +262,8 @@ export function checkLink(link: unknown, arg = 'link'): LinkRef {
 
 /** An unsigned 32-bit integer. */
 export function checkU32(v: unknown, arg: string): number {
-  if (typeof v !== 'number' || !Number.isInteger(v) || v < 0 || v > 0xffffffff) throw invalidArg(arg, v, 'must be an unsigned 32-bit integer');
+  if (typeof v !== 'number' || !Number.isInteger(v) || v < 0 || v > 0xffffffff)
+    throw invalidArg(arg, v, 'must be an unsigned 32-bit integer');
   return v;
 }
 
@@ -266,7 +304,10 @@ export function ipv4Broadcast(addr: Buffer, prefix: number): Buffer | undefined 
 }
 
 /** ifinfomsg + attributes that address a link by index or by name (the kernel accepts both). */
-export function linkSelector(link: LinkRef, f: { flags?: number; change?: number } = {}): { fixed: Buffer; attrs: NlAttr[] } {
+export function linkSelector(
+  link: LinkRef,
+  f: { flags?: number; change?: number } = {},
+): { fixed: Buffer; attrs: NlAttr[] } {
   return typeof link === 'number'
     ? { fixed: ifinfomsg({ index: link, ...f }), attrs: [] }
     : { fixed: ifinfomsg(f), attrs: [attrString(IFLA.IFNAME, link)] };

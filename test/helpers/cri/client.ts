@@ -85,11 +85,20 @@ type Method = (req: unknown, meta: grpc.Metadata, opts: grpc.CallOptions, cb: Ca
 let loaded: grpc.GrpcObject | undefined;
 function services(): { RuntimeService: grpc.ServiceClientConstructor; ImageService: grpc.ServiceClientConstructor } {
   if (!loaded) {
-    const def = protoLoader.loadSync(path.join(__dirname, 'cri-v1.proto'), { keepCase: true, longs: Number, enums: String, defaults: true, oneofs: true });
+    const def = protoLoader.loadSync(path.join(__dirname, 'cri-v1.proto'), {
+      keepCase: true,
+      longs: Number,
+      enums: String,
+      defaults: true,
+      oneofs: true,
+    });
     loaded = grpc.loadPackageDefinition(def);
   }
   const v1 = (loaded.runtime as grpc.GrpcObject).v1 as grpc.GrpcObject;
-  return { RuntimeService: v1.RuntimeService as grpc.ServiceClientConstructor, ImageService: v1.ImageService as grpc.ServiceClientConstructor };
+  return {
+    RuntimeService: v1.RuntimeService as grpc.ServiceClientConstructor,
+    ImageService: v1.ImageService as grpc.ServiceClientConstructor,
+  };
 }
 
 /** A CRI error: the gRPC status with the runtime's message (e.g. a CNI plugin's failure). */
@@ -132,7 +141,10 @@ export class CriClient {
   }
 
   async runPodSandbox(config: PodSandboxConfig, runtimeHandler = ''): Promise<string> {
-    const r = await this.call<{ pod_sandbox_id: string }>(this.runtime, 'RunPodSandbox', { config, runtime_handler: runtimeHandler });
+    const r = await this.call<{ pod_sandbox_id: string }>(this.runtime, 'RunPodSandbox', {
+      config,
+      runtime_handler: runtimeHandler,
+    });
     return r.pod_sandbox_id;
   }
 
@@ -146,18 +158,30 @@ export class CriClient {
 
   /** The sandbox's status; `info` (verbose) is containerd's JSON with the netns path and pid. */
   async podSandboxStatus(id: string): Promise<{ status: PodSandboxStatus; info: Record<string, unknown> }> {
-    const r = await this.call<{ status: PodSandboxStatus; info: Record<string, string> }>(this.runtime, 'PodSandboxStatus', { pod_sandbox_id: id, verbose: true });
+    const r = await this.call<{ status: PodSandboxStatus; info: Record<string, string> }>(
+      this.runtime,
+      'PodSandboxStatus',
+      { pod_sandbox_id: id, verbose: true },
+    );
     const info = r.info?.info ? (JSON.parse(r.info.info) as Record<string, unknown>) : {};
     return { status: r.status, info };
   }
 
   async listPodSandbox(): Promise<{ id: string; state: string; metadata: { name: string } }[]> {
-    const r = await this.call<{ items: { id: string; state: string; metadata: { name: string } }[] }>(this.runtime, 'ListPodSandbox', {});
+    const r = await this.call<{ items: { id: string; state: string; metadata: { name: string } }[] }>(
+      this.runtime,
+      'ListPodSandbox',
+      {},
+    );
     return r.items;
   }
 
   async createContainer(podId: string, config: ContainerConfig, sandboxConfig: PodSandboxConfig): Promise<string> {
-    const r = await this.call<{ container_id: string }>(this.runtime, 'CreateContainer', { pod_sandbox_id: podId, config, sandbox_config: sandboxConfig });
+    const r = await this.call<{ container_id: string }>(this.runtime, 'CreateContainer', {
+      pod_sandbox_id: podId,
+      config,
+      sandbox_config: sandboxConfig,
+    });
     return r.container_id;
   }
 
@@ -178,8 +202,17 @@ export class CriClient {
     return r.status;
   }
 
-  async execSync(id: string, cmd: string[], timeoutS = 30): Promise<{ stdout: string; stderr: string; exit_code: number }> {
-    const r = await this.call<{ stdout: Buffer; stderr: Buffer; exit_code: number }>(this.runtime, 'ExecSync', { container_id: id, cmd, timeout: timeoutS }, (timeoutS + 10) * 1000);
+  async execSync(
+    id: string,
+    cmd: string[],
+    timeoutS = 30,
+  ): Promise<{ stdout: string; stderr: string; exit_code: number }> {
+    const r = await this.call<{ stdout: Buffer; stderr: Buffer; exit_code: number }>(
+      this.runtime,
+      'ExecSync',
+      { container_id: id, cmd, timeout: timeoutS },
+      (timeoutS + 10) * 1000,
+    );
     return { stdout: r.stdout.toString(), stderr: r.stderr.toString(), exit_code: r.exit_code };
   }
 

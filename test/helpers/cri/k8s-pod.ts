@@ -33,7 +33,11 @@ export interface K8sContainer {
   args?: string[];
   env?: { name: string; value?: string; valueFrom?: { fieldRef?: { fieldPath: string } } }[];
   volumeMounts?: { name: string; mountPath: string; readOnly?: boolean; mountPropagation?: string; subPath?: string }[];
-  securityContext?: { privileged?: boolean; readOnlyRootFilesystem?: boolean; capabilities?: { add?: string[]; drop?: string[] } };
+  securityContext?: {
+    privileged?: boolean;
+    readOnlyRootFilesystem?: boolean;
+    capabilities?: { add?: string[]; drop?: string[] };
+  };
   resources?: { limits?: { memory?: string; cpu?: string }; requests?: Obj };
   ports?: unknown;
   startupProbe?: unknown;
@@ -72,7 +76,20 @@ const POD_FIELDS = new Set([
   'nodeSelector',
   'terminationGracePeriodSeconds',
 ]);
-const CONTAINER_FIELDS = new Set(['name', 'image', 'command', 'args', 'env', 'volumeMounts', 'securityContext', 'resources', 'ports', 'startupProbe', 'readinessProbe', 'livenessProbe']);
+const CONTAINER_FIELDS = new Set([
+  'name',
+  'image',
+  'command',
+  'args',
+  'env',
+  'volumeMounts',
+  'securityContext',
+  'resources',
+  'ports',
+  'startupProbe',
+  'readinessProbe',
+  'livenessProbe',
+]);
 
 function unknownKeys(o: object, known: Set<string>, where: string): void {
   const bad = Object.keys(o).filter((k) => !known.has(k));
@@ -97,7 +114,12 @@ const PROPAGATION: Record<string, CriMount['propagation']> = {
  * exist, DirectoryOrCreate is created 0755), configMap keys written as files. Returns each
  * volume's node path.
  */
-export function prepareVolumes(node: TestNode, podName: string, volumes: K8sVolume[], configMaps: Record<string, Record<string, string>>): Record<string, string> {
+export function prepareVolumes(
+  node: TestNode,
+  podName: string,
+  volumes: K8sVolume[],
+  configMaps: Record<string, Record<string, string>>,
+): Record<string, string> {
   const out: Record<string, string> = {};
   for (const v of volumes) {
     if (v.hostPath) {
@@ -105,8 +127,10 @@ export function prepareVolumes(node: TestNode, podName: string, volumes: K8sVolu
       const type = v.hostPath.type ?? '';
       const st = fs.statSync(node.path(p), { throwIfNoEntry: false });
       if (type === 'DirectoryOrCreate' && !st) fs.mkdirSync(node.path(p), { recursive: true, mode: 0o755 });
-      else if (type === 'Directory' && !st?.isDirectory()) throw new Error(`hostPath ${p} (volume ${v.name}): type Directory, but it is not a directory on the node`);
-      else if (type !== '' && type !== 'Directory' && type !== 'DirectoryOrCreate') throw new Error(`hostPath type ${type} not implemented`);
+      else if (type === 'Directory' && !st?.isDirectory())
+        throw new Error(`hostPath ${p} (volume ${v.name}): type Directory, but it is not a directory on the node`);
+      else if (type !== '' && type !== 'Directory' && type !== 'DirectoryOrCreate')
+        throw new Error(`hostPath type ${type} not implemented`);
       out[v.name] = p;
     } else if (v.configMap) {
       const data = configMaps[v.configMap.name];
@@ -126,7 +150,13 @@ export function prepareVolumes(node: TestNode, podName: string, volumes: K8sVolu
 }
 
 /** The CRI ContainerConfig kubelet would build for a container of the pod. */
-export function containerConfig(c: K8sContainer, image: string, volumes: Record<string, string>, logDir: string, nodeName: string): ContainerConfig {
+export function containerConfig(
+  c: K8sContainer,
+  image: string,
+  volumes: Record<string, string>,
+  logDir: string,
+  nodeName: string,
+): ContainerConfig {
   unknownKeys(c, CONTAINER_FIELDS, `container ${c.name}`);
   const envs = (c.env ?? []).map((e) => {
     if (e.value !== undefined) return { key: e.name, value: e.value };
@@ -137,10 +167,17 @@ export function containerConfig(c: K8sContainer, image: string, volumes: Record<
     if (m.subPath) throw new Error('subPath not implemented');
     const host = volumes[m.name];
     if (host === undefined) throw new Error(`volumeMount ${m.name} of container ${c.name} names no volume`);
-    return { container_path: m.mountPath, host_path: host, readonly: m.readOnly ?? false, propagation: PROPAGATION[m.mountPropagation ?? 'None'] };
+    return {
+      container_path: m.mountPath,
+      host_path: host,
+      readonly: m.readOnly ?? false,
+      propagation: PROPAGATION[m.mountPropagation ?? 'None'],
+    };
   });
   const sc = c.securityContext ?? {};
-  const caps = sc.capabilities ? { add_capabilities: sc.capabilities.add ?? [], drop_capabilities: sc.capabilities.drop ?? [] } : undefined;
+  const caps = sc.capabilities
+    ? { add_capabilities: sc.capabilities.add ?? [], drop_capabilities: sc.capabilities.drop ?? [] }
+    : undefined;
   return {
     metadata: { name: c.name, attempt: 0 },
     image: { image },
@@ -168,7 +205,12 @@ export async function runPod(
   node: TestNode,
   name: string,
   spec: K8sPodSpec,
-  opts: { images: Record<string, string>; configMaps?: Record<string, Record<string, string>>; handler?: string; nodeName?: string },
+  opts: {
+    images: Record<string, string>;
+    configMaps?: Record<string, Record<string, string>>;
+    handler?: string;
+    nodeName?: string;
+  },
 ): Promise<RunningPod> {
   unknownKeys(spec, POD_FIELDS, 'pod spec');
   const privileged = [...(spec.initContainers ?? []), ...spec.containers].some((c) => c.securityContext?.privileged);
@@ -181,9 +223,14 @@ export async function runPod(
     if (!ref) throw new Error(`image ${c.image} of container ${c.name} was not imported`);
     return ref;
   };
-  for (const c of [...(spec.initContainers ?? []), ...spec.containers]) fs.mkdirSync(path.join(pod.logDir, c.name), { recursive: true });
+  for (const c of [...(spec.initContainers ?? []), ...spec.containers])
+    fs.mkdirSync(path.join(pod.logDir, c.name), { recursive: true });
   for (const c of spec.initContainers ?? []) {
-    const cid = await node.cri.createContainer(id, containerConfig(c, image(c), volumes, pod.logDir, opts.nodeName ?? 'test-node'), sandbox);
+    const cid = await node.cri.createContainer(
+      id,
+      containerConfig(c, image(c), volumes, pod.logDir, opts.nodeName ?? 'test-node'),
+      sandbox,
+    );
     pod.containers[c.name] = cid;
     await node.cri.startContainer(cid);
     const st = await waitFor(
@@ -195,10 +242,15 @@ export async function runPod(
       60_000,
       100,
     );
-    if (st.exit_code !== 0) throw new Error(`init container ${c.name} exited ${st.exit_code}: ${containerLog(pod, c.name)}`);
+    if (st.exit_code !== 0)
+      throw new Error(`init container ${c.name} exited ${st.exit_code}: ${containerLog(pod, c.name)}`);
   }
   for (const c of spec.containers) {
-    const cid = await node.cri.createContainer(id, containerConfig(c, image(c), volumes, pod.logDir, opts.nodeName ?? 'test-node'), sandbox);
+    const cid = await node.cri.createContainer(
+      id,
+      containerConfig(c, image(c), volumes, pod.logDir, opts.nodeName ?? 'test-node'),
+      sandbox,
+    );
     pod.containers[c.name] = cid;
     await node.cri.startContainer(cid);
   }

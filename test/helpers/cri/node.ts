@@ -141,14 +141,21 @@ export class TestNode {
 
   /** Runs a command on the node (its mount and PID namespaces, and its network unless net: false); returns stdout. */
   exec(argv: string[], opts: ExecOptions = {}): string {
-    return run('nsenter', [...this.nsenterArgs(opts.net ?? true), ...argv], { input: opts.input, timeout: opts.timeout ?? 60_000, env: opts.env });
+    return run('nsenter', [...this.nsenterArgs(opts.net ?? true), ...argv], {
+      input: opts.input,
+      timeout: opts.timeout ?? 60_000,
+      env: opts.env,
+    });
   }
 
   /** Starts a long-running process on the node; its stdout/stderr go to `logFile`. */
   spawn(argv: string[], logFile: string, opts: { net?: boolean; env?: NodeJS.ProcessEnv } = {}): ChildProcess {
     const out = fs.openSync(logFile, 'a');
     try {
-      return spawn('nsenter', [...this.nsenterArgs(opts.net ?? true), ...argv], { stdio: ['ignore', out, out], env: opts.env ?? process.env });
+      return spawn('nsenter', [...this.nsenterArgs(opts.net ?? true), ...argv], {
+        stdio: ['ignore', out, out],
+        env: opts.env ?? process.env,
+      });
     } finally {
       fs.closeSync(out);
     }
@@ -184,9 +191,26 @@ export class TestNode {
       'touch /run/.node-ready',
       'exec sleep infinity',
     ].join('\n');
-    const unshare = spawn('setpriv', ['--pdeathsig', 'KILL', 'unshare', '--pid', '--fork', '--kill-child', '--mount-proc', '--propagation', 'private', 'sh', '-c', init], {
-      stdio: ['ignore', 'ignore', 'pipe'],
-    });
+    const unshare = spawn(
+      'setpriv',
+      [
+        '--pdeathsig',
+        'KILL',
+        'unshare',
+        '--pid',
+        '--fork',
+        '--kill-child',
+        '--mount-proc',
+        '--propagation',
+        'private',
+        'sh',
+        '-c',
+        init,
+      ],
+      {
+        stdio: ['ignore', 'ignore', 'pipe'],
+      },
+    );
     let initErr = '';
     unshare.stderr!.on('data', (d: Buffer) => (initErr += d.toString()));
     let initPid = 0;
@@ -213,7 +237,9 @@ export class TestNode {
       // Its dir is the node's /var/run/openvswitch: only this node's processes see it (the
       // script finds its daemons through the node's /proc), and it sits on the node's /run
       // tmpfs like the pods' dirs, as on a real node.
-      run('nsenter', ['-t', String(initPid), '-m', '-p', '--', 'bash', SANDBOX_SCRIPT, 'start', OVS_RUN_DIR], { timeout: 90_000 });
+      run('nsenter', ['-t', String(initPid), '-m', '-p', '--', 'bash', SANDBOX_SCRIPT, 'start', OVS_RUN_DIR], {
+        timeout: 90_000,
+      });
       const env = run('nsenter', ['-t', String(initPid), '-m', '-p', '--', 'bash', SANDBOX_SCRIPT, 'env', OVS_RUN_DIR]);
       const netnsName = /VHP_NETNS=(\S+)/.exec(env)?.[1];
       if (!netnsName) throw new Error(`ovs-sandbox env printed no VHP_NETNS: ${env}`);
@@ -285,7 +311,8 @@ export class TestNode {
     this.containerd = this.spawn(['containerd', '--config', conf], this.containerdLog);
     await waitFor(
       async () => {
-        if (this.containerd!.exitCode !== null) throw new Error(`containerd exited ${this.containerd!.exitCode}:\n${this.logTail()}`);
+        if (this.containerd!.exitCode !== null)
+          throw new Error(`containerd exited ${this.containerd!.exitCode}:\n${this.logTail()}`);
         try {
           return (await this.cri.version()).runtime_name === 'containerd';
         } catch {
@@ -300,13 +327,37 @@ export class TestNode {
 
   /** Imports an OCI archive as `<name>:<the archive's tag>` (CRI namespace k8s.io); returns the reference. */
   importImage(archive: string, name: string, tag: string): string {
-    run('ctr', ['-a', this.path('/run/containerd/containerd.sock'), '-n', 'k8s.io', 'images', 'import', '--base-name', name, archive], { timeout: 300_000 });
+    run(
+      'ctr',
+      [
+        '-a',
+        this.path('/run/containerd/containerd.sock'),
+        '-n',
+        'k8s.io',
+        'images',
+        'import',
+        '--base-name',
+        name,
+        archive,
+      ],
+      { timeout: 300_000 },
+    );
     return `${name}:${tag}`;
   }
 
   /** Adds another reference to an imported image (e.g. the name a manifest uses). */
   tagImage(source: string, target: string): void {
-    run('ctr', ['-a', this.path('/run/containerd/containerd.sock'), '-n', 'k8s.io', 'images', 'tag', '--force', source, target]);
+    run('ctr', [
+      '-a',
+      this.path('/run/containerd/containerd.sock'),
+      '-n',
+      'k8s.io',
+      'images',
+      'tag',
+      '--force',
+      source,
+      target,
+    ]);
   }
 
   /** The last lines of containerd's log. */
@@ -360,12 +411,15 @@ export class TestNode {
       this.containerd.kill('SIGTERM');
     }
     try {
-      run('nsenter', ['-t', String(this.initPid), '-m', '-p', '--', 'bash', SANDBOX_SCRIPT, 'stop', OVS_RUN_DIR], { timeout: 30_000 });
+      run('nsenter', ['-t', String(this.initPid), '-m', '-p', '--', 'bash', SANDBOX_SCRIPT, 'stop', OVS_RUN_DIR], {
+        timeout: 30_000,
+      });
     } catch {
       // the namespace kill below ends it anyway
     }
     this.killSync();
-    if (!opts.keepDir && process.env.VHP_KEEP_SANDBOX !== '1') await fs.promises.rm(this.dir, { recursive: true, force: true }).catch(() => undefined);
+    if (!opts.keepDir && process.env.VHP_KEEP_SANDBOX !== '1')
+      await fs.promises.rm(this.dir, { recursive: true, force: true }).catch(() => undefined);
   }
 
   /** Kills every process of the node (the PID namespace dies with its init) and removes its cgroups. */
@@ -400,14 +454,31 @@ export const PAUSE_IMAGE = 'localhost/vhostplug-test/pause:latest';
 
 /** Skip reason when a private containerd node cannot run here. */
 export function needsContainerdNode(): string | undefined {
-  const bins = ['containerd', 'containerd-shim-runc-v2', 'runc', 'ctr', 'umoci', 'mmdebstrap', 'gcc', 'setpriv', 'unshare', 'nsenter', 'ovsdb-server', 'ovs-vsctl', '/usr/lib/openvswitch-switch-dpdk/ovs-vswitchd-dpdk'];
+  const bins = [
+    'containerd',
+    'containerd-shim-runc-v2',
+    'runc',
+    'ctr',
+    'umoci',
+    'mmdebstrap',
+    'gcc',
+    'setpriv',
+    'unshare',
+    'nsenter',
+    'ovsdb-server',
+    'ovs-vsctl',
+    '/usr/lib/openvswitch-switch-dpdk/ovs-vswitchd-dpdk',
+  ];
   const missing = bins.filter((b) => {
     if (b.includes('/')) return !fs.existsSync(b);
-    return !(process.env.PATH ?? '/usr/sbin:/usr/bin:/sbin:/bin').split(':').some((d) => fs.existsSync(path.join(d, b)));
+    return !(process.env.PATH ?? '/usr/sbin:/usr/bin:/sbin:/bin')
+      .split(':')
+      .some((d) => fs.existsSync(path.join(d, b)));
   });
   const reasons: string[] = [];
   if (process.getuid?.() !== 0) reasons.push('needs root');
   if (missing.length) reasons.push(`missing binaries: ${missing.join(', ')}`);
-  for (const p of REFERENCE_PLUGINS) if (!fs.existsSync(path.join(DEBIAN_CNI_DIR, p))) reasons.push(`missing ${DEBIAN_CNI_DIR}/${p}`);
+  for (const p of REFERENCE_PLUGINS)
+    if (!fs.existsSync(path.join(DEBIAN_CNI_DIR, p))) reasons.push(`missing ${DEBIAN_CNI_DIR}/${p}`);
   return reasons.length ? reasons.join('; ') : undefined;
 }

@@ -26,7 +26,8 @@ export function manifestObjects(file: string): Record<string, unknown>[] {
 
 /** The DaemonSet manifest's kuryr.conf (its ConfigMap), as the daemon on every node reads it. */
 export function manifestKuryrConf(): string {
-  const cm = manifestObjects(DAEMONSET_YAML).find((o) => o.kind === 'ConfigMap') as { data: Record<string, string> } | undefined;
+  const cm = manifestObjects(DAEMONSET_YAML).find((o) => o.kind === 'ConfigMap') as
+    { data: Record<string, string> } | undefined;
   const conf = cm?.data['kuryr.conf'];
   if (!conf) throw new Error('deploy/daemonset.yaml has no ConfigMap with kuryr.conf');
   return conf;
@@ -48,11 +49,19 @@ export function podConfig(node: TestNode, name: string, o: PodOptions = {}): Pod
     metadata: { name, uid, namespace: o.namespace ?? 'default', attempt: 0 },
     hostname: o.hostNetwork ? '' : name,
     log_directory: logDir,
-    labels: { 'io.kubernetes.pod.name': name, 'io.kubernetes.pod.namespace': o.namespace ?? 'default', 'io.kubernetes.pod.uid': uid },
+    labels: {
+      'io.kubernetes.pod.name': name,
+      'io.kubernetes.pod.namespace': o.namespace ?? 'default',
+      'io.kubernetes.pod.uid': uid,
+    },
     linux: {
       cgroup_parent: `${node.cgroupParent}/pod${uid}`,
       security_context: {
-        namespace_options: { network: o.hostNetwork ? 'NODE' : 'POD', pid: o.hostPid ? 'NODE' : 'CONTAINER', ipc: 'POD' },
+        namespace_options: {
+          network: o.hostNetwork ? 'NODE' : 'POD',
+          pid: o.hostPid ? 'NODE' : 'CONTAINER',
+          ipc: 'POD',
+        },
         privileged: o.privileged ?? false,
       },
     },
@@ -82,7 +91,17 @@ export class NodeDaemon {
 
   private async startProcess(extraArgs: string[]): Promise<void> {
     const main = path.join(REPO, 'dist/cli/main.js');
-    const argv = ['sh', '-c', `echo $$ > /run/vhostplug-daemon.pid; exec "$0" "$@"`, process.execPath, main, 'daemon', '--config', this.confFile, ...extraArgs];
+    const argv = [
+      'sh',
+      '-c',
+      `echo $$ > /run/vhostplug-daemon.pid; exec "$0" "$@"`,
+      process.execPath,
+      main,
+      'daemon',
+      '--config',
+      this.confFile,
+      ...extraArgs,
+    ];
     const before = fs.existsSync(this.logFile) ? fs.statSync(this.logFile).size : 0;
     const proc = this.node.spawn(argv, this.logFile);
     await waitFor(
