@@ -164,16 +164,23 @@ export async function startTestpmd(opts: TestpmdOptions): Promise<Testpmd> {
   const runtimeDir = `${opts.runtimeDir ?? '/var/run/dpdk'}/${prefix}`;
   const child: ChildProcess = spawn('timeout', argv, { stdio: ['pipe', 'pipe', 'pipe'] });
 
+  // The prompt and command output are looked for on stdout alone: testpmd writes some
+  // errors to stderr unbuffered, and in a merged stream one can land inside the prompt
+  // ("tes<error>tpmd> "). `log` keeps both, in arrival order, for diagnostics.
   let out = '';
+  let log = '';
   let exited = false;
   let exitInfo = '';
   const waiters: (() => void)[] = [];
-  const onData = (b: Buffer) => {
-    out += b.toString('utf8');
+  child.stdout!.on('data', (b: Buffer) => {
+    const text = b.toString('utf8');
+    out += text;
+    log += text;
     for (const w of waiters.splice(0)) w();
-  };
-  child.stdout!.on('data', onData);
-  child.stderr!.on('data', onData);
+  });
+  child.stderr!.on('data', (b: Buffer) => {
+    log += b.toString('utf8');
+  });
   child.on('exit', (code, signal) => {
     exited = true;
     exitInfo = signal ? `signal ${signal}` : `exit ${code}`;
@@ -198,7 +205,7 @@ export async function startTestpmd(opts: TestpmdOptions): Promise<Testpmd> {
   const untilPrompt = (from: number, timeoutMs: number, what: string) =>
     new Promise<string>((resolve, reject) => {
       const timer = setTimeout(() => {
-        reject(new Error(`testpmd: timed out after ${timeoutMs} ms waiting for ${what}\n${out.slice(-3000)}`));
+        reject(new Error(`testpmd: timed out after ${timeoutMs} ms waiting for ${what}\n${log.slice(-3000)}`));
       }, timeoutMs);
       const check = () => {
         const i = out.indexOf(PROMPT, from);
@@ -207,7 +214,7 @@ export async function startTestpmd(opts: TestpmdOptions): Promise<Testpmd> {
           resolve(out.slice(from, i));
         } else if (exited) {
           clearTimeout(timer);
-          reject(new Error(`testpmd ${exitInfo} while waiting for ${what}\n${out.slice(-3000)}`));
+          reject(new Error(`testpmd ${exitInfo} while waiting for ${what}\n${log.slice(-3000)}`));
         } else {
           waiters.push(check);
         }
@@ -238,7 +245,7 @@ export async function startTestpmd(opts: TestpmdOptions): Promise<Testpmd> {
   let stopped: Promise<void> | undefined;
   const tp: Testpmd = {
     prefix,
-    output: () => out,
+    output: () => log,
     command,
     async startForwarding() {
       await command('start tx_first');

@@ -54,6 +54,32 @@ it('vdevArg builds the virtio_user devargs and rejects a comma in the path', () 
   expect(() => vdevArg(0, { path: '/a,b' })).toThrow(/cannot contain ','/);
 });
 
+it('finds the prompt on stdout when a stderr line lands inside it (seen in CI: "tes<error>tpmd> ")', async () => {
+  // A stand-in for testpmd's console (the wrap option runs it instead of dpdk-testpmd): the
+  // byte order of the two streams is what matters here, not DPDK. It prints the prompt in
+  // two halves with an error on stderr between them, then answers one command.
+  const script = [
+    "printf 'Done\\ntes'",
+    "printf 'Error during enabling promiscuous mode for port 0\\n' >&2",
+    'sleep 0.05',
+    "printf 'tpmd> '",
+    'read line',
+    'printf \'echo: %s\\ntestpmd> \' "$line"',
+    'read line',
+  ].join('; ');
+  const tp = await startTestpmd({
+    ports: [{ path: '/nonexistent.sock' }],
+    readyTimeoutMs: 5000,
+    wrap: () => ['sh', '-c', script],
+  });
+  try {
+    expect(await tp.command('hello')).toContain('echo: hello');
+    expect(tp.output()).toContain('Error during enabling promiscuous mode');
+  } finally {
+    await tp.stop();
+  }
+});
+
 describeIf(firstReason(needsOvs({ dpdk: true }), needsTestpmd()))('testpmd through the sandbox', () => {
   const sandbox = useSandbox();
   let podDir: string;
