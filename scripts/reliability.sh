@@ -14,6 +14,12 @@
 set -uo pipefail
 cd "$(dirname "$0")/.."
 
+if [[ " $* " == *" --help "* || " $* " == *" -h "* ]]; then
+  sed -n '2,/^set -uo/p' "$0" | sed '$d' | sed 's/^# \{0,1\}//'
+  if [[ -f dist/cli/main.js ]]; then echo; node dist/cli/main.js bench faults --help; fi
+  exit 0
+fi
+
 quick=${RELIABILITY_QUICK:-0}
 if [[ $quick == 1 ]]; then
   fuzz_s=${RELIABILITY_FUZZ_SECONDS:-10}

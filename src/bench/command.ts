@@ -25,10 +25,11 @@ ${Object.keys(scenarios)
   .map((s) => `  ${s}`)
   .join('\n')}
 
-Run "vhostplug bench help <scenario>" for its options.
+Run "vhostplug bench <scenario> --help" (or "vhostplug bench help <scenario>") for its options.
 `,
+  // `bench <scenario> --help`: the scenario's own options (main.ts answers --help).
+  helpFor: (argv) => (argv[0] ? scenarios[argv[0]]?.usage : undefined),
   async run(argv) {
-    // `bench help <scenario>`: main.ts answers any --help with the bench usage itself.
     if (argv[0] === 'help' && argv[1] && scenarios[argv[1]]) {
       process.stdout.write(scenarios[argv[1]]!.usage.trim() + '\n');
       return 0;

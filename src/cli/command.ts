@@ -4,7 +4,9 @@ export interface Command {
   summary: string;
   /** The --help text; a lazily loaded command has `loadUsage` instead. */
   usage: string;
-  loadUsage?(): Promise<string>;
+  loadUsage?(argv: string[]): Promise<string>;
+  /** The --help text for these arguments when it depends on them (a subcommand's own usage). */
+  helpFor?(argv: string[]): string | undefined;
   /** Returns the process exit code. */
   run(argv: string[]): Promise<number>;
 }

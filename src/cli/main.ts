@@ -49,7 +49,8 @@ export async function main(argv: string[]): Promise<number> {
   }
   if (rest.includes('--help') || rest.includes('-h')) {
     try {
-      process.stdout.write((cmd.loadUsage ? await cmd.loadUsage() : cmd.usage).trim() + '\n');
+      const text = cmd.loadUsage ? await cmd.loadUsage(rest) : (cmd.helpFor?.(rest) ?? cmd.usage);
+      process.stdout.write(text.trim() + '\n');
     } catch (err) {
       process.stderr.write(`vhostplug ${name}: ${errorLine(err)}\n`);
       return err instanceof UsageError ? err.exitCode : 1;

@@ -28,7 +28,10 @@ export function toolCommand(name: string, summary: string, loader: () => Promise
     name,
     summary,
     usage: '',
-    loadUsage: async () => (await load(name, loader)).usage,
+    loadUsage: async (argv) => {
+      const cmd = await load(name, loader);
+      return cmd.helpFor?.(argv) ?? cmd.usage;
+    },
     run: async (argv) => (await load(name, loader)).run(argv),
   };
 }

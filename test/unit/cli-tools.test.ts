@@ -12,13 +12,20 @@ describe('development tools in the CLI', () => {
     for (const name of ['bench', 'demo']) {
       const listed = commands.find((c) => c.name === name)!;
       expect(listed, name).toBeDefined();
-      expect(await listed.loadUsage!()).toContain(`vhostplug ${name}`);
+      expect(await listed.loadUsage!([])).toContain(`vhostplug ${name}`);
       const mod =
         name === 'bench'
           ? (await import('../../src/bench/command')).benchCommand
           : (await import('../../src/bench/demo')).demoCommand;
       expect(listed.summary).toBe(mod.summary);
     }
+  });
+
+  it("`bench <scenario> --help` is the scenario's own usage; an unknown scenario gets the bench usage", async () => {
+    const bench = commands.find((c) => c.name === 'bench')!;
+    expect(await bench.loadUsage!(['churn', '--help'])).toMatch(/^\s*usage: vhostplug bench churn /);
+    expect(await bench.loadUsage!(['faults', '--help'])).toMatch(/^\s*usage: vhostplug bench faults /);
+    expect(await bench.loadUsage!(['nope', '--help'])).toMatch(/^\s*usage: vhostplug bench <scenario>/);
   });
 
   it('a tool missing from the install is a usage error naming the command, not a crash', async () => {
@@ -37,7 +44,7 @@ describe('development tools in the CLI', () => {
       exitCode: 1,
       message: expect.stringContaining('"vhostplug bench" is a development tool'),
     });
-    await expect(missing.loadUsage!()).rejects.toThrow(UsageError);
+    await expect(missing.loadUsage!([])).rejects.toThrow(UsageError);
     // Any other failure to load is not disguised.
     const broken = toolCommand('demo', 'x', async () => {
       throw new TypeError('boom');
