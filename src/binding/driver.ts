@@ -184,17 +184,18 @@ export interface BindingDriver {
  * code (`EXDEV`, `EOVSDBVSWITCHD`, `EVALIDATION`, ...) or `EBINDING`.
  */
 export class BindingError extends VhostplugError {
+  /** What failed without the cause (`vhost-user index failed`): a CNI error's `msg`, its `details` being the cause. */
+  readonly summary: string;
+
   constructor(
     readonly driver: DriverKind,
     /** The step that failed: `validate`, `capacity`, `directory`, `plug`, `socket`, `rename`, `config-file`, `index`, `cleanup`, `bridge`, `veth`, `address`, `route`. */
     readonly step: string,
     cause: Error,
   ) {
-    super(
-      errorCode(cause) ?? 'EBINDING',
-      `${driver === 'vhostuser' ? 'vhost-user' : driver} ${step} failed: ${cause.message}`,
-      { cause },
-    );
+    const summary = `${driver === 'vhostuser' ? 'vhost-user' : driver} ${step} failed`;
+    super(errorCode(cause) ?? 'EBINDING', `${summary}: ${cause.message}`, { cause });
+    this.summary = summary;
   }
 }
 

@@ -241,8 +241,9 @@ export function cniErrorOf(err: unknown): CniError {
   if (cause instanceof OvsdbError)
     return new CniError(CniErrorCode.IoFailure, 'OVSDB operation failed', e.message, { cause: e });
   const c = toCniError(e);
+  // msg says which step failed, details why (the shim prints "msg: details", once each).
   if (stepError && c.cniCode === CniErrorCode.Internal)
-    return new CniError(CniErrorCode.IoFailure, e.message, cause?.message, { cause: e });
+    return new CniError(CniErrorCode.IoFailure, stepError.summary, cause?.message, { cause: e });
   return c;
 }
 

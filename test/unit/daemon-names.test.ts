@@ -63,4 +63,12 @@ describe('cniErrorOf', () => {
     expect(cniErrorOf(new ConnectTimeoutError('no answer')).cniCode).toBe(11);
     expect(cniErrorOf(new Error('bug')).cniCode).toBe(100);
   });
+
+  it('a failed step is the msg and its cause the details, each said once (the shim prints "msg: details")', () => {
+    const cause = systemError('ENOSPC', 'write');
+    const e = cniErrorOf(new BindingError('vhostuser', 'index', cause));
+    expect(e.cniCode).toBe(5);
+    expect(e.toJSON('1.1.0')).toMatchObject({ code: 5, msg: 'vhost-user index failed', details: cause.message });
+    expect(e.message.split('ENOSPC').length - 1).toBe(1);
+  });
 });
