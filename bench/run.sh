@@ -8,7 +8,7 @@
 # every report's conditions.ovs. A busy PMD takes a whole core while it runs: pick a quiet
 # moment (`uptime`): the reports carry the load average, but a busy machine widens every p99.
 #
-# About 16 minutes on a 2-vCPU machine (15 min 37 s on 2026-12-05; budget: 30); it prints each command's duration and
+# About 12-16 minutes on a 2-vCPU machine (15 min 37 s on 2026-12-05, 12 min 29 s on 2026-12-06; budget: 30); it prints each command's duration and
 # the total. BENCH_LONG=0 skips the two memory runs (about 2 minutes); BENCH_ONLY=regex runs
 # only the commands whose output file matches it, e.g. BENCH_ONLY='sequential|churn-1000'.
 # BENCH_OUT=DIR writes elsewhere (default bench/results).
