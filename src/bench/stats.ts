@@ -32,13 +32,16 @@ export class LatencyRecorder {
   }
 
   summary(): LatencySummary {
-    const us = (p: number) => round3(this.h.getValueAtPercentile(p) / 1000);
+    const max = round3(this.h.maxValue / 1000);
+    // A percentile is its bucket's highest equivalent value (3 significant digits), which can
+    // lie above the largest sample ("p50 143 ms, max 142 ms" with one sample): capped at max.
+    const us = (p: number) => Math.min(max, round3(this.h.getValueAtPercentile(p) / 1000));
     return {
       samples: this.h.totalCount,
       p50: us(50),
       p90: us(90),
       p99: us(99),
-      max: round3(this.h.maxValue / 1000),
+      max,
       mean: round3(this.h.mean / 1000),
     };
   }

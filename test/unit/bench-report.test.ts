@@ -138,6 +138,10 @@ describe('percentiles and CDF points from the HDR histogram', () => {
     expect(gap(0.99, 1)).toBeCloseTo(0.001, 6);
     expect(pts.length).toBeLessThan(90);
     expect(cdfPoints(new LatencyRecorder())).toEqual([]);
+    // One sample: every percentile is that sample, never its HDR bucket's upper edge above it.
+    const one = new LatencyRecorder();
+    one.record(142.371);
+    expect(one.summary()).toMatchObject({ samples: 1, p50: 142.371, p99: 142.371, max: 142.371 });
     // Ten equal samples: a single step to 1.
     const same = new LatencyRecorder();
     for (let i = 0; i < 10; i++) same.record(2);
