@@ -17,6 +17,7 @@
 import { VhostplugError } from '../core/errors';
 import { readFileSync } from 'node:fs';
 import { parseEndpoint, type Endpoint } from '../ovsdb/transport';
+import { pooledBridges } from '../binding/pool';
 import {
   isValidationError,
   validateAbsolutePath,
@@ -553,11 +554,14 @@ export const OPTIONS: { readonly [S in ConfigSection]: { readonly [O in keyof Vh
       default: '',
       help: 'Bridges that get a pool, comma-separated (default: [neutron_defaults] ovs_bridge, else br-int).',
       parse: (t) => {
-        for (const b of t
-          .split(',')
-          .map((x) => x.trim())
-          .filter(Boolean))
-          if (!/^[A-Za-z0-9_.-]{1,15}$/.test(b)) bad(`${JSON.stringify(b)} is not a bridge name`);
+        // Each name as [neutron_defaults] ovs_bridge is checked, split as the pools read the list.
+        for (const b of pooledBridges(t, 'br-int')) {
+          try {
+            validateVifName(b, 'bridge name');
+          } catch (err) {
+            bad((err as Error).message);
+          }
+        }
         return t;
       },
     },

@@ -24,7 +24,7 @@ import { conditions, exec, openBenchEnv, Progress, type BenchEnv, type TargetOpt
 import { Floor, floorPortSpec } from './floor';
 import { daemonUnavailable, startBenchDaemon, type BenchDaemon } from './daemon-client';
 import { OsVif, osVifUnavailable } from './osvif';
-import { makeVif, vsctlPlugArgs } from './vifs';
+import { makeVif, vsctlPlugArgs, vsctlUnplugArgs } from './vifs';
 import {
   findSeries,
   overFloor,
@@ -175,17 +175,7 @@ function vsctlWorker(db: string, ack: boolean): ChurnWorker {
   const wait = ack ? [] : ['--no-wait'];
   return {
     plug: async (vif) => void (await exec('ovs-vsctl', [...wait, ...vsctlPlugArgs(db, vif, randomUUID())])),
-    unplug: async (vif) =>
-      void (await exec('ovs-vsctl', [
-        ...wait,
-        '--timeout=120',
-        `--db=${db}`,
-        '--',
-        '--if-exists',
-        'del-port',
-        'br-int',
-        vif.vif_name!,
-      ])),
+    unplug: async (vif) => void (await exec('ovs-vsctl', [...wait, ...vsctlUnplugArgs(db, vif)])),
   };
 }
 

@@ -25,7 +25,7 @@ import { cpuDelta, CpuRecorder, cpuSources, readCpu } from './cpu';
 import { Floor, floorPortSpec } from './floor';
 import { VhostUserPortPool } from '../binding/pool';
 import { OsVif } from './osvif';
-import { makeVif, vsctlPlugArgs } from './vifs';
+import { makeVif, vsctlPlugArgs, vsctlUnplugArgs } from './vifs';
 import {
   findSeries,
   overFloor,
@@ -173,16 +173,7 @@ function vsctlPlugger(db: string, ack: boolean, mode: 'server' | 'client', mount
     },
     async unplug(vif) {
       const t = performance.now();
-      await exec('ovs-vsctl', [
-        ...wait,
-        '--timeout=120',
-        `--db=${db}`,
-        '--',
-        '--if-exists',
-        'del-port',
-        'br-int',
-        vif.vif_name!,
-      ]);
+      await exec('ovs-vsctl', [...wait, ...vsctlUnplugArgs(db, vif as VIFVHostUser)]);
       return { ms: performance.now() - t };
     },
   };

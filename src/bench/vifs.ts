@@ -42,3 +42,8 @@ export function vsctlPlugArgs(db: string, vif: VIFVHostUser, podUid: string): st
   args.push('--', 'set', 'Interface', name, 'mtu_request=1500');
   return args;
 }
+
+/** os-vif's vsctl driver command line for one unplug. */
+export function vsctlUnplugArgs(db: string, vif: VIFVHostUser): string[] {
+  return ['--timeout=120', `--db=${db}`, '--', '--if-exists', 'del-port', 'br-int', vif.vif_name!];
+}

@@ -23,11 +23,11 @@
  *   the same transaction); failures after that delete it like any plug's rollback.
  */
 import { randomBytes } from 'node:crypto';
-import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { hasCode, invalidArgument } from '../core/errors';
 import { silentLogger, type Logger } from '../core/log';
 import { isSocket, waitForEntry } from '../os/inotify';
+import { isSocketAt } from '../os/lstat';
 import { map } from '../ovsdb/notation';
 import { Transaction } from '../ovsdb/txn';
 import { OWNER_KEYS, OWNER_VALUE } from '../vswitch/ownership';
@@ -112,12 +112,9 @@ export function poolPortName(): string {
   return `vhp${randomBytes(6).toString('hex')}`;
 }
 
-function socketThere(p: string): boolean {
-  try {
-    return fs.lstatSync(p).isSocket();
-  } catch {
-    return false;
-  }
+/** A port the warm pool made (free, or taken by an attachment): its name and its pool key. */
+export function isPoolPort(name: string, externalIds: Readonly<Record<string, string>>): boolean {
+  return POOL_PORT_NAME.test(name) && externalIds[POOL_KEY] !== undefined;
 }
 
 /** The warm pool of one bridge. */
@@ -160,7 +157,7 @@ export class VhostUserPortPool {
       const ids = iface.external_ids;
       if (ids[POOL_KEY] !== this.bridge || ids[OWNER_KEYS.containerId] !== undefined) continue;
       if (iface.type !== 'dpdkvhostuser' || !this.vswitch.rows.port(name)) continue;
-      out.push({ name, socket: socketThere(path.join(this.opts.ovsVhuPath, name)) });
+      out.push({ name, socket: isSocketAt(path.join(this.opts.ovsVhuPath, name)) });
     }
     return out;
   }
@@ -220,7 +217,7 @@ export class VhostUserPortPool {
         iface?.ofport !== undefined &&
         iface.ofport > 0 &&
         iface.error === undefined &&
-        socketThere(socketPath)
+        isSocketAt(socketPath)
       ) {
         this.counters.hits++;
         return { name, socketPath };

@@ -56,7 +56,7 @@ import {
 } from './driver';
 import { hasCode } from '../core/errors';
 import { CommitError, TimedOutError } from '../ovsdb/errors';
-import { POOL_KEY, POOL_PORT_NAME, SOCKET_NAME_KEY, type PooledPort, type VhostUserPortPool } from './pool';
+import { isPoolPort, POOL_KEY, SOCKET_NAME_KEY, type PooledPort, type VhostUserPortPool } from './pool';
 import {
   ValidationError,
   validateAbsolutePath,
@@ -563,13 +563,16 @@ export class VhostUserDriver extends EventEmitter<VhostUserDriverEvents> impleme
     }
     const { att, place, warnings } = planned;
     // A repeated plug of an attachment whose port came from the pool: that port, not a new
-    // one. The tracked map knows it (a restarted agent rebuilds it from OVSDB first); the
-    // OVSDB owner index would be rebuilt on every plug (each one changes Interface).
-    const prior = this.byAttachment.get(attKey(att.containerId, att.ifname))?.vifName;
-    if (prior !== undefined && prior !== att.vifName && POOL_PORT_NAME.test(prior)) {
-      att.vifName = prior;
-      att.pool = att.bridge;
-    } else if (att.mode === 'client' && !this.vswitch.portOwner(att.vifName)) {
+    // one. The tracked attachment says so (a restarted agent rebuilds it from OVSDB first);
+    // the OVSDB owner index would be rebuilt on every plug (each one changes Interface).
+    const prior = this.byAttachment.get(attKey(att.containerId, att.ifname));
+    // The port's owner, read once from the cache for the pool's and the capacity's decisions.
+    let existing = this.vswitch.portOwner(att.vifName);
+    if (prior?.pool !== undefined && prior.vifName !== att.vifName) {
+      att.vifName = prior.vifName;
+      att.pool = prior.pool;
+      existing = this.vswitch.portOwner(att.vifName);
+    } else if (att.mode === 'client' && !existing) {
       const pooled = this.opts.pools?.(att.bridge)?.take();
       if (pooled) {
         const r = await this.connectPooled(att, place, pooled, req, warnings, t0);
@@ -577,6 +580,7 @@ export class VhostUserDriver extends EventEmitter<VhostUserDriverEvents> impleme
         // Claimed by someone else meanwhile (another process on this OVS): plug as usual.
         att.vifName = vhostUserPortName(req.vif.id);
         att.pool = undefined;
+        existing = this.vswitch.portOwner(att.vifName);
       }
     }
     const rollback = new Rollback(this.log, { driver: 'vhostuser', vif: att.vifName });
@@ -590,8 +594,6 @@ export class VhostUserDriver extends EventEmitter<VhostUserDriverEvents> impleme
     const pod = podKey === undefined ? undefined : this.podState(podKey);
     if (pod) pod.pending++;
     try {
-      // One cache read for both decisions below (nothing is awaited in between).
-      const existing = this.vswitch.portOwner(att.vifName);
       if (!existing) {
         // A new port needs a slot under the switch's limit: refused here, before any change.
         step = 'capacity';
@@ -991,7 +993,7 @@ export class VhostUserDriver extends EventEmitter<VhostUserDriverEvents> impleme
         configPath: place.configPath,
         generation,
       };
-      if (p.external_ids[POOL_KEY] !== undefined) att.pool = p.external_ids[POOL_KEY];
+      if (isPoolPort(p.name, p.external_ids)) att.pool = p.external_ids[POOL_KEY];
       this.track(att, place);
       out.push(att);
     }

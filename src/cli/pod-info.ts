@@ -25,6 +25,7 @@ import {
   type PodIndexEntry,
 } from '../binding/pod-index';
 import { DirWatcher } from '../os/inotify';
+import { isSocketAt } from '../os/lstat';
 import { UsageError, type Command } from './command';
 
 /** Where the example pod mounts its directory (and the default of `--dir`). */
@@ -137,14 +138,6 @@ export function queryPodIndex(
       return { ok: false, reason: `the socket of ${e.ifname} (${path.join(q.dir, e.socket)}) is not there (yet)` };
   }
   return { ok: true, interfaces: entries.map((e) => resolveInterface(q.dir, e)) };
-}
-
-function isSocketAt(p: string): boolean {
-  try {
-    return fs.lstatSync(p).isSocket();
-  } catch {
-    return false;
-  }
 }
 
 /** The query did not come true within the wait. */

@@ -32,7 +32,7 @@
  */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { POOL_KEY, POOL_PORT_NAME } from '../binding/pool';
+import { isPoolPort } from '../binding/pool';
 import { hasCode } from '../core/errors';
 import { silentLogger, type Logger } from '../core/log';
 import { existsNoFollow } from '../os/lstat';
@@ -242,13 +242,7 @@ export class Reconciler {
       const { containerId, ifname } = p.attachment;
       const key = attachmentKey(containerId, ifname);
       // Our ports: the name derived from the attachment, or a port the attachment took from a pool.
-      if (
-        held.has(key) ||
-        !(
-          isDerivedPort(p.name, containerId, ifname) ||
-          (POOL_PORT_NAME.test(p.name) && p.external_ids[POOL_KEY] !== undefined)
-        )
-      )
+      if (held.has(key) || !(isDerivedPort(p.name, containerId, ifname) || isPoolPort(p.name, p.external_ids)))
         continue;
       if (!startup && plugin.locks.isHeld(key)) continue;
       try {

@@ -12,6 +12,15 @@ export function lstatOrUndefined(p: string): fs.Stats | undefined {
   }
 }
 
+/** True when a unix socket is at `p` (not followed); any error (missing, unreadable) is false. */
+export function isSocketAt(p: string): boolean {
+  try {
+    return fs.lstatSync(p).isSocket();
+  } catch {
+    return false;
+  }
+}
+
 /** True when something (anything, a dangling symlink too) is at `p`; an unreadable parent counts as "something". */
 export function existsNoFollow(p: string): boolean {
   try {

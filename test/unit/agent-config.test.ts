@@ -214,6 +214,22 @@ describe('INI syntax as oslo.config reads it', () => {
     expect(configError(() => parseConfig('[s]\n= v\n')).message).toMatch(/empty option/);
   });
 
+  it('pool_bridges: each name checked as ovs_bridge is', () => {
+    expect(parseConfig('[vhostplug]\npool_bridges = br-int, br-dpdk\n').config.vhostplug.pool_bridges).toBe(
+      'br-int, br-dpdk',
+    );
+    expect(
+      configError(() => parseConfig('[vhostplug]\npool_bridges = br-int,../x\n'), 'vhostplug', 'pool_bridges').message,
+    ).toMatch(/bridge name/);
+    expect(
+      configError(
+        () => parseConfig('[vhostplug]\npool_bridges = a-very-long-bridge-name\n'),
+        'vhostplug',
+        'pool_bridges',
+      ).message,
+    ).toMatch(/bridge name/);
+  });
+
   it('booleans: oslo.config spellings, any case', () => {
     for (const [t, v] of [
       ['True', true],
