@@ -21,7 +21,8 @@
         "native/ownership.cc",
         "native/args.cc",
         "native/inotify.cc",
-        "native/netlink.cc"
+        "native/netlink.cc",
+        "native/listener.cc"
       ],
       "include_dirs": ["native"],
       "dependencies": [

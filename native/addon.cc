@@ -46,6 +46,7 @@ static Napi::Object Init(Napi::Env env, Napi::Object exports) {
   InitOwnership(env, exports, data);
   InitInotify(env, exports, data);
   InitNetlink(env, exports, data);
+  InitListener(env, exports, data);
   exports.Set("napiVersion", Napi::Number::New(env, NAPI_VERSION));
   return exports;
 }

@@ -22,6 +22,7 @@ struct AddonData {
   bool shutting_down = false;
   Napi::FunctionReference stream_ctor;
   Napi::FunctionReference inotify_ctor;
+  Napi::FunctionReference unix_listener_ctor;
 };
 
 AddonData* GetAddonData(Napi::Env env);
@@ -32,5 +33,6 @@ void InitFsOps(Napi::Env env, Napi::Object exports, AddonData* data);
 void InitOwnership(Napi::Env env, Napi::Object exports, AddonData* data);
 void InitInotify(Napi::Env env, Napi::Object exports, AddonData* data);
 void InitNetlink(Napi::Env env, Napi::Object exports, AddonData* data);
+void InitListener(Napi::Env env, Napi::Object exports, AddonData* data);
 
 }  // namespace vhostplug

@@ -25,58 +25,26 @@ struct RawEvent {
 }  // namespace
 
 Napi::Function Inotify::Define(Napi::Env env) {
-  return DefineClass(env, "Inotify",
-                     {
-                         InstanceMethod<&Inotify::AddWatch>("addWatch"),
-                         InstanceMethod<&Inotify::RmWatch>("rmWatch"),
-                         InstanceMethod<&Inotify::Close>("close"),
-                         InstanceMethod<&Inotify::JsRef>("ref"),
-                         InstanceMethod<&Inotify::JsUnref>("unref"),
-                     });
+  std::vector<PropertyDescriptor> props = {
+      InstanceMethod<&Inotify::AddWatch>("addWatch"),
+      InstanceMethod<&Inotify::RmWatch>("rmWatch"),
+  };
+  AddLifecycleMethods(props);
+  return DefineClass(env, "Inotify", props);
 }
 
-Inotify::Inotify(const Napi::CallbackInfo& info) : Napi::ObjectWrap<Inotify>(info), data_(GetAddonData(info.Env())) {
+Inotify::Inotify(const Napi::CallbackInfo& info) : PolledFd<Inotify>(info) {
   Napi::Env env = info.Env();
   if (info.Length() < 1 || !info[0].IsFunction())
     throw Napi::TypeError::New(env, "The \"onEvents\" argument must be a function");
-  if (data_->shutting_down) throw CodedError(env, "ERR_ENV_SHUTTING_DOWN", "the environment is shutting down");
-
-  fd_.reset(::inotify_init1(IN_NONBLOCK | IN_CLOEXEC));
-  if (!fd_.valid()) throw SystemError(env, errno, "inotify_init1");
-  int rc = uv_poll_init(data_->loop, poll_.get(), fd_.get());
-  if (rc != 0) throw SystemError(env, -rc, "uv_poll_init");
-  poll_.set_initialised();
-  poll_.get()->data = this;
-  rc = uv_poll_start(poll_.get(), UV_READABLE, &Inotify::OnPoll);
-  if (rc != 0) throw SystemError(env, -rc, "uv_poll_start");
-
+  CheckEnv(env);
+  UniqueFd fd(::inotify_init1(IN_NONBLOCK | IN_CLOEXEC));
+  if (!fd.valid()) throw SystemError(env, errno, "inotify_init1");
   on_events_ = Napi::Persistent(info[0].As<Napi::Function>());
-  async_ = std::make_unique<Napi::AsyncContext>(env, "vhostplug:inotify", Value());
-  data_->live.insert(this);
-  Ref();
-  self_ref_ = true;
-}
-
-Inotify::~Inotify() { Release(); }
-
-void Inotify::Release() {
-  if (closed_) return;
-  closed_ = true;
-  data_->live.erase(this);
-  // uv_close takes the fd out of epoll at once, so closing the fd right after is safe.
-  poll_.close();
-  fd_.reset();
-}
-
-void Inotify::CloseFromCleanup() { Release(); }
-
-void Inotify::OnPoll(uv_poll_t* handle, int /*status*/, int /*events*/) {
-  // A poll error is not acted on here: the read in Drain reports the real errno.
-  static_cast<Inotify*>(handle->data)->Drain();
+  StartPolling(env, std::move(fd), "vhostplug:inotify");
 }
 
 void Inotify::Drain() {
-  if (closed_ || data_->shutting_down) return;
   std::vector<RawEvent> events;
   int read_errno = 0;
   for (int round = 0; round < kMaxReadsPerWake; ++round) {
@@ -132,7 +100,7 @@ Napi::Value Inotify::AddWatch(const Napi::CallbackInfo& info) {
   std::string path = info[0].As<Napi::String>().Utf8Value();
   if (path.find('\0') != std::string::npos)
     throw SystemError(env, EINVAL, "inotify_add_watch", path, "", "NUL in path");
-  if (closed_) throw SystemError(env, EBADF, "inotify_add_watch", path, "", "watcher is closed");
+  if (closed()) throw SystemError(env, EBADF, "inotify_add_watch", path, "", "watcher is closed");
   int wd = ::inotify_add_watch(fd_.get(), path.c_str(), info[1].As<Napi::Number>().Uint32Value());
   if (wd < 0) throw SystemError(env, errno, "inotify_add_watch", path);
   return Napi::Number::New(env, wd);
@@ -142,29 +110,10 @@ Napi::Value Inotify::RmWatch(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   if (info.Length() < 1 || !info[0].IsNumber()) throw Napi::TypeError::New(env, "rmWatch(wd: number)");
   int wd = info[0].As<Napi::Number>().Int32Value();
-  if (closed_) throw SystemError(env, EBADF, "inotify_rm_watch", "", "", "watcher is closed");
+  if (closed()) throw SystemError(env, EBADF, "inotify_rm_watch", "", "", "watcher is closed");
   if (::inotify_rm_watch(fd_.get(), wd) != 0)
     throw SystemError(env, errno, "inotify_rm_watch", "", "", "wd " + std::to_string(wd));
   return env.Undefined();
-}
-
-Napi::Value Inotify::Close(const Napi::CallbackInfo& info) {
-  Release();
-  if (self_ref_) {
-    self_ref_ = false;
-    Unref();
-  }
-  return info.Env().Undefined();
-}
-
-Napi::Value Inotify::JsRef(const Napi::CallbackInfo& info) {
-  if (!closed_) uv_ref(poll_.base());
-  return info.Env().Undefined();
-}
-
-Napi::Value Inotify::JsUnref(const Napi::CallbackInfo& info) {
-  if (!closed_) uv_unref(poll_.base());
-  return info.Env().Undefined();
 }
 
 static Napi::Value InotifyOpen(const Napi::CallbackInfo& info) {

@@ -63,6 +63,16 @@ export interface RawInotify {
   unref(): void;
 }
 
+/** A listening unix stream socket (see {@link NativeBinding.unixListen}). */
+export interface RawUnixListener {
+  /** Stops polling and closes the listening fd (accepted fds stay with their owners). */
+  close(): void;
+  /** Polls again after an EMFILE/ENFILE pause. */
+  resume(): void;
+  ref(): void;
+  unref(): void;
+}
+
 export interface RawMountInfo {
   dev: number;
   /** statx STATX_MNT_ID, or -1 when the kernel does not report it. */
@@ -160,6 +170,14 @@ export interface NativeBinding {
    * IN_Q_OVERFLOW arrives as an event with wd -1. The handle stays alive until close().
    */
   inotifyOpen(onEvents: (events: RawInotifyEvent[]) => void): RawInotify;
+  // --- unix listener ---
+  /**
+   * socket + bind(path) + listen(backlog), polled on the main loop. Every wake-up accepts
+   * until EAGAIN (at most 256) and hands the fds (non-blocking, close-on-exec; the callee
+   * owns them) to onAccept in one call, with the accept4 SystemError that ended the drain,
+   * if any; after EMFILE/ENFILE polling stops until resume(). Throws SystemError (bind, ...).
+   */
+  unixListen(path: string, backlog: number, onAccept: (fds: number[], error?: SystemError) => void): RawUnixListener;
   // --- netlink (owned by the netlink work) ---
   /**
    * Opens a NETLINK_ROUTE socket. nsFd < 0: the process's own netns (main thread, no setns).

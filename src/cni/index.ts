@@ -89,6 +89,8 @@ export {
   type VhostUserDeviceInfo,
   type DeviceInfoOptions,
 } from './device-info';
+export { UnixListener, type UnixListenerOptions, type UnixListenerEvents } from '../os/unix-listener';
+export type { SystemErrorFields } from '../core/errors';
 export {
   listenShimSocket,
   serveShimConnections,
@@ -108,6 +110,7 @@ export {
   type ShimContext,
   type ShimServer,
   type ShimConnections,
+  type ConnectionSource,
   type ServeOptions,
   type ListenOptions,
 } from './shim-protocol';

@@ -27,6 +27,7 @@ import { CniError, CniErrorCode, toCniError } from './errors';
 import { pickCniVariables } from './env';
 import { MAX_NETCONF_BYTES, peekCniVersion } from './netconf';
 import { CURRENT_CNI_VERSION } from './spec';
+import { UnixListener } from '../os/unix-listener';
 
 /** Protocol version carried in every request. */
 export const SHIM_PROTOCOL_VERSION = 1;
@@ -161,6 +162,12 @@ export interface ServeOptions {
   onError?: (err: Error) => void;
 }
 
+/** What shim connections are served from: a {@link UnixListener} or a net.Server. */
+export interface ConnectionSource {
+  /** Registers the handler of each accepted connection. */
+  on(event: 'connection', listener: (socket: net.Socket) => void): unknown;
+}
+
 /** Live connections of a served server (so a shutdown can cut them). */
 export interface ShimConnections {
   readonly sockets: ReadonlySet<net.Socket>;
@@ -175,7 +182,7 @@ export interface ShimConnections {
  * runtime's timeout): the handler's signal is aborted then.
  */
 export function serveShimConnections(
-  server: net.Server,
+  server: ConnectionSource,
   handler: ShimHandler,
   opts: ServeOptions = {},
 ): ShimConnections {
@@ -264,7 +271,7 @@ export interface ListenOptions extends ServeOptions {
 
 /** The listening server plus a close() that also removes the socket file. */
 export interface ShimServer {
-  readonly server: net.Server;
+  readonly server: UnixListener;
   readonly path: string;
   /**
    * Stops accepting, waits for in-flight requests to be answered (or, with
@@ -350,37 +357,36 @@ export async function listenShimSocket(
     await fs.promises.unlink(socketPath);
   }
 
-  const server = net.createServer();
-  const conns = serveShimConnections(server, handler, opts);
   // bind(2) creates the socket file with 0777 & ~umask: tighten the umask around it so
   // the socket is never reachable by others, not even between bind and chmod. The umask
-  // is process-wide, so it is restored synchronously: listen() binds within this call on
-  // the primary process (no await in between, nothing else can create files meanwhile).
-  const listening = new Promise<void>((resolve, reject) => {
-    server.once('error', reject);
-    server.once('listening', () => {
-      server.off('error', reject);
-      resolve();
-    });
-  });
+  // is process-wide, so it is restored synchronously (the listener binds in its constructor).
   const oldUmask = process.umask(0o177);
+  let server: UnixListener;
   try {
-    server.listen(socketPath);
+    // Drains the accept queue on every wake-up (net.Server takes one connection per loop turn).
+    server = new UnixListener(socketPath);
   } finally {
     process.umask(oldUmask);
   }
-  await listening;
-  await fs.promises.chmod(socketPath, 0o600);
+  server.on('acceptError', (err) => opts.onError?.(err));
+  const conns = serveShimConnections(server, handler, opts);
+  try {
+    await fs.promises.chmod(socketPath, 0o600);
+  } catch (e) {
+    await server.close();
+    await fs.promises.unlink(socketPath).catch(() => undefined);
+    throw e;
+  }
   const ino = (await fs.promises.lstat(socketPath)).ino;
 
   return {
     server,
     path: socketPath,
     async close(closeOpts = {}) {
-      const closed = new Promise<void>((resolve) => server.close(() => resolve()));
+      const closed = server.close();
       if (closeOpts.abortInFlight) for (const sock of conns.sockets) sock.destroy();
       await closed;
-      // Node unlinks the path on close; remove it only if it is still ours (not a successor's).
+      // Remove the socket only if it is still ours (not a successor's).
       const st = await fs.promises.lstat(socketPath).catch(() => undefined);
       if (st && st.ino === ino) await fs.promises.unlink(socketPath).catch(() => undefined);
     },

@@ -4,3 +4,4 @@ export * from './inotify';
 export * from './mounts';
 export * from './atomic-file';
 export * from './ownership';
+export * from './unix-listener';

@@ -1,9 +1,7 @@
-import { spawn } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as net from 'node:net';
 import * as path from 'node:path';
 import { Worker } from 'node:worker_threads';
-import ts from 'typescript';
 import { afterEach, describe, expect, it } from 'vitest';
 import { native, RawInotifyEvent } from '../../src/native';
 import {
@@ -20,6 +18,7 @@ import {
   WatchedDirGoneError,
 } from '../../src/os';
 import { waitFor } from '../helpers/proc';
+import { runOsChild } from '../helpers/os-child';
 import { useTmpRoot } from '../helpers/tmp';
 
 const ROOT = path.resolve(__dirname, '../..');
@@ -252,53 +251,8 @@ describe('raw inotify handle', () => {
   });
 });
 
-// Child processes run the real sources: the TS files are transpiled into a temp tree that
-// links back to the built addon and node_modules.
-function transpileForChild(): string {
-  const out = path.join(root(), 'js');
-  if (fs.existsSync(out)) return out;
-  // The os layer and what it stands on (src/core, src/native.ts).
-  const under = (dir: string): string[] =>
-    (fs.readdirSync(path.join(ROOT, dir), { recursive: true }) as string[])
-      .filter((f) => f.endsWith('.ts'))
-      .map((f) => `${dir}/${f}`);
-  const files = ['src/native.ts', ...under('src/core'), ...under('src/os')];
-  for (const f of files) {
-    const js = ts.transpileModule(fs.readFileSync(path.join(ROOT, f), 'utf8'), {
-      compilerOptions: { module: ts.ModuleKind.CommonJS, target: ts.ScriptTarget.ES2022, esModuleInterop: true },
-    }).outputText;
-    fs.mkdirSync(path.dirname(path.join(out, f)), { recursive: true });
-    fs.writeFileSync(path.join(out, f.replace(/\.ts$/, '.js')), js);
-  }
-  fs.symlinkSync(path.join(ROOT, 'build'), path.join(out, 'build'));
-  fs.symlinkSync(path.join(ROOT, 'node_modules'), path.join(out, 'node_modules'));
-  return out;
-}
-
-/** Runs a script in a child node; resolves with its exit code ('alive' if still running after waitMs). */
-function runChild(
-  script: string,
-  waitMs: number,
-): Promise<{ code: number | null | 'alive'; stdout: string; stderr: string }> {
-  return new Promise((resolve) => {
-    const child = spawn(process.execPath, ['-e', script], {
-      cwd: transpileForChild(),
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (d) => (stdout += d));
-    child.stderr.on('data', (d) => (stderr += d));
-    const timer = setTimeout(() => {
-      child.kill('SIGKILL');
-      resolve({ code: 'alive', stdout, stderr });
-    }, waitMs);
-    child.on('exit', (code) => {
-      clearTimeout(timer);
-      resolve({ code, stdout, stderr });
-    });
-  });
-}
+/** Runs a script in a child node over the transpiled os layer. */
+const runChild = (script: string, waitMs: number) => runOsChild(root(), script, waitMs);
 
 describe('process lifetime', () => {
   it('an unref’d watcher lets node exit; a ref’d one keeps it alive', async () => {
