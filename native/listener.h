@@ -1,5 +1,5 @@
 // A listening AF_UNIX stream socket polled on the main loop that drains its accept
-// queue on every wake-up. libuv (1.45+) accepts ONE connection per loop turn; when the
+// queue on every wake-up. libuv 1.46 (Node 20) accepts ONE connection per loop turn; when the
 // loop turns slowly (a daemon sharing its CPU with ovs-vswitchd under churn) connections
 // then wait in the backlog for many turns. Accepted fds go to JS in one call; JS wraps
 // each in a net.Socket. Where the socket file lives and who may reach it is policy, in
