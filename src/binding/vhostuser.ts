@@ -566,19 +566,21 @@ export class VhostUserDriver extends EventEmitter<VhostUserDriverEvents> impleme
     // one. The tracked attachment says so (a restarted agent rebuilds it from OVSDB first);
     // the OVSDB owner index would be rebuilt on every plug (each one changes Interface).
     const prior = this.byAttachment.get(attKey(att.containerId, att.ifname));
-    // The port's owner, read once from the cache for the pool's and the capacity's decisions.
-    let existing = this.vswitch.portOwner(att.vifName);
-    if (prior?.pool !== undefined && prior.vifName !== att.vifName) {
+    const derivedName = att.vifName;
+    if (prior?.pool !== undefined && prior.vifName !== derivedName) {
       att.vifName = prior.vifName;
       att.pool = prior.pool;
-      existing = this.vswitch.portOwner(att.vifName);
-    } else if (att.mode === 'client' && !existing) {
+    }
+    // The port's owner, read once from the cache for the pool's and the capacity's decisions.
+    let existing = this.vswitch.portOwner(att.vifName);
+    if (att.pool === undefined && att.mode === 'client' && !existing) {
       const pooled = this.opts.pools?.(att.bridge)?.take();
       if (pooled) {
         const r = await this.connectPooled(att, place, pooled, req, warnings, t0);
         if (r) return r;
-        // Claimed by someone else meanwhile (another process on this OVS): plug as usual.
-        att.vifName = vhostUserPortName(req.vif.id);
+        // Claimed by someone else meanwhile (another process on this OVS): plug as usual,
+        // with the owner read again (the claim was awaited).
+        att.vifName = derivedName;
         att.pool = undefined;
         existing = this.vswitch.portOwner(att.vifName);
       }
